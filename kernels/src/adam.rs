@@ -1,0 +1,327 @@
+//! Adam, AdamW and AMSGrad: one fused pass over parameter, gradient and moments.
+//!
+//! # Formula (per element, PyTorch semantics)
+//!
+//! With `t` the step number (first step: 1), `bc1 = 1 − β1^t`, `bc2 = 1 − β2^t`:
+//!
+//! ```text
+//! g = maximize ? −g : g
+//! g = g + wd·p                       (L2 weight decay, Adam)
+//! p = p·(1 − lr·wd)                  (decoupled weight decay, AdamW)
+//! m = β1·m + (1 − β1)·g
+//! v = β2·v + (1 − β2)·g²
+//! vmax = max(vmax, v)                (AMSGrad; v̂ = vmax, else v̂ = v)
+//! p = p − (lr/bc1)·m / (√v̂/√bc2 + ε)
+//! ```
+//!
+//! # Op order (the bits)
+//!
+//! The last line is evaluated in the ε̂ form of the paper's §2, which is the
+//! same number with one division per element instead of two:
+//! `(lr/bc1)·m/(√v̂/√bc2 + ε) = s·m/(√v̂ + ε̂)` with `s = lr·√bc2/bc1` and
+//! `ε̂ = ε·√bc2`. Both scalars are computed once per call in `f64` and rounded
+//! to the element type ([`AdamCoefficients`]); per element the kernel does,
+//! in this order and nothing else:
+//!
+//! ```text
+//! g  = −g                            (if maximize)
+//! g  = g + (wd·p)                    (if L2)
+//! p  = p·decay                       (if decoupled; decay = 1 − lr·wd)
+//! m  = (β1·m) + ((1−β1)·g)
+//! v  = (β2·v) + (((1−β2)·g)·g)       ((1−β2)·g first: g² alone overflows sooner)
+//! vm = max(vm, v)                    (if AMSGrad; the NaN rule of `max_nan`)
+//! p  = p − s·(m / (√v̂ + ε̂))
+//! ```
+//!
+//! That is one `√`, one `÷`, and six to nine `+ − ×` per element.
+//! The ε̂ form is also what TensorFlow's Adam computes with a constant ε̂.
+//!
+//! # Tail handling
+//!
+//! The main loop runs `UNROLL` full vectors at a time, then single vectors,
+//! then one partial vector (masked on AVX-512, through a stack buffer on the
+//! other tiers) for the last `n mod N` elements. Every element goes through
+//! the same lane operations, so the tail gives the same bits as the body.
+//!
+//! # NaN rule
+//!
+//! NaN and inf propagate: a NaN gradient makes NaN moments and a NaN
+//! parameter, as in PyTorch. AMSGrad's `max` keeps a NaN from either side.
+//! Skipping a step on overflow is the caller's job (a `found_inf` check), not
+//! the kernel's.
+
+use crate::Float;
+use crate::lanes::{Block, Lanes, for_each_block, load_n, store_n};
+
+/// How weight decay enters the step, with its per-step coefficient.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Decay<T> {
+    /// No weight decay.
+    None,
+    /// L2 penalty added to the gradient: `g += coefficient·p` (Adam, AdaMax).
+    L2(T),
+    /// Decoupled decay (AdamW): `p *= factor`, with `factor = 1 − lr·wd`.
+    Decoupled(T),
+}
+
+/// The per-step scalars of Adam, already rounded to the element type.
+///
+/// Built once per call (in the root crate, from `f64` hyperparameters and the
+/// integer step); the kernel only reads them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdamCoefficients<T> {
+    /// β1.
+    pub beta1: T,
+    /// 1 − β1.
+    pub one_minus_beta1: T,
+    /// β2.
+    pub beta2: T,
+    /// 1 − β2.
+    pub one_minus_beta2: T,
+    /// `s = lr·√bc2/bc1` (standard form), or `lr·√bc2/bc1` with a user ε̂.
+    pub step_size: T,
+    /// `ε̂ = ε·√bc2` (standard form), or the user's ε̂.
+    pub eps_hat: T,
+    /// Weight decay and its coefficient.
+    pub decay: Decay<T>,
+    /// Ascend instead of descend (`g = −g`).
+    pub maximize: bool,
+}
+
+/// The buffers of one Adam step, all of one length.
+///
+/// `max_exp_avg_sq` is `Some` exactly when AMSGrad is on.
+#[derive(Debug)]
+pub struct AdamBuffers<'a, T> {
+    /// Parameters θ, updated in place.
+    pub param: &'a mut [T],
+    /// Gradient g, read only.
+    pub grad: &'a [T],
+    /// First moment m, updated in place.
+    pub exp_avg: &'a mut [T],
+    /// Second moment v, updated in place.
+    pub exp_avg_sq: &'a mut [T],
+    /// AMSGrad's running maximum of v, updated in place.
+    pub max_exp_avg_sq: Option<&'a mut [T]>,
+}
+
+impl<'a, T> AdamBuffers<'a, T> {
+    /// Number of elements (the parameter's length).
+    pub fn len(&self) -> usize {
+        self.param.len()
+    }
+
+    /// True when there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.param.is_empty()
+    }
+
+    /// The first buffer whose length differs from the parameter's, with that length.
+    pub fn length_mismatch(&self) -> Option<(&'static str, usize)> {
+        let n = self.param.len();
+        [
+            ("grad", self.grad.len()),
+            ("exp_avg", self.exp_avg.len()),
+            ("exp_avg_sq", self.exp_avg_sq.len()),
+            ("max_exp_avg_sq", self.max_exp_avg_sq.as_ref().map_or(n, |s| s.len())),
+        ]
+        .into_iter()
+        .find(|&(_, len)| len != n)
+    }
+
+    /// Splits every buffer at `mid` (which must be `<= len`): `[0, mid)` and `[mid, len)`.
+    pub fn split_at(self, mid: usize) -> (Self, Self) {
+        let (p0, p1) = self.param.split_at_mut(mid);
+        let (g0, g1) = self.grad.split_at(mid);
+        let (m0, m1) = self.exp_avg.split_at_mut(mid);
+        let (v0, v1) = self.exp_avg_sq.split_at_mut(mid);
+        let (x0, x1) = match self.max_exp_avg_sq {
+            Some(x) => {
+                let (x0, x1) = x.split_at_mut(mid);
+                (Some(x0), Some(x1))
+            }
+            None => (None, None),
+        };
+        (
+            AdamBuffers { param: p0, grad: g0, exp_avg: m0, exp_avg_sq: v0, max_exp_avg_sq: x0 },
+            AdamBuffers { param: p1, grad: g1, exp_avg: m1, exp_avg_sq: v1, max_exp_avg_sq: x1 },
+        )
+    }
+
+    /// A shorter-lived view of the same buffers.
+    pub fn reborrow(&mut self) -> AdamBuffers<'_, T> {
+        AdamBuffers {
+            param: self.param,
+            grad: self.grad,
+            exp_avg: self.exp_avg,
+            exp_avg_sq: self.exp_avg_sq,
+            max_exp_avg_sq: self.max_exp_avg_sq.as_deref_mut(),
+        }
+    }
+
+    pub(crate) fn assert_lengths(&self) {
+        if let Some((name, len)) = self.length_mismatch() {
+            panic!("Adam: `{name}` has {len} elements, `param` has {}", self.len());
+        }
+    }
+}
+
+const WD_NONE: u8 = 0;
+const WD_L2: u8 = 1;
+const WD_DECOUPLED: u8 = 2;
+
+/// The per-vector update, monomorphised over the options so the loop holds no branches.
+struct AdamBody<I: Lanes<T>, T: Float, const WD: u8, const MAXIMIZE: bool, const AMSGRAD: bool> {
+    param: *mut T,
+    grad: *const T,
+    exp_avg: *mut T,
+    exp_avg_sq: *mut T,
+    max_exp_avg_sq: *mut T,
+    beta1: I::V,
+    one_minus_beta1: I::V,
+    beta2: I::V,
+    one_minus_beta2: I::V,
+    step_size: I::V,
+    eps_hat: I::V,
+    decay: I::V,
+}
+
+impl<I: Lanes<T>, T: Float, const WD: u8, const MAXIMIZE: bool, const AMSGRAD: bool> Block
+    for AdamBody<I, T, WD, MAXIMIZE, AMSGRAD>
+{
+    #[inline(always)]
+    unsafe fn run(&self, o: usize, n: usize) {
+        // SAFETY: `o + n` is within every buffer (the caller's contract, from
+        // `for_each_block` over the common length); the tier is available.
+        unsafe {
+            let mut g = load_n::<I, T>(self.grad.add(o), n);
+            if MAXIMIZE {
+                g = I::neg(g);
+            }
+            let mut p = load_n::<I, T>(self.param.add(o), n);
+            if WD == WD_L2 {
+                g = I::add(g, I::mul(self.decay, p));
+            }
+            if WD == WD_DECOUPLED {
+                p = I::mul(p, self.decay);
+            }
+            let m = load_n::<I, T>(self.exp_avg.add(o), n);
+            let m = I::add(I::mul(self.beta1, m), I::mul(self.one_minus_beta1, g));
+            store_n::<I, T>(self.exp_avg.add(o), n, m);
+            let v = load_n::<I, T>(self.exp_avg_sq.add(o), n);
+            let v = I::add(I::mul(self.beta2, v), I::mul(I::mul(self.one_minus_beta2, g), g));
+            store_n::<I, T>(self.exp_avg_sq.add(o), n, v);
+            let v_hat = if AMSGRAD {
+                let vm = I::max(load_n::<I, T>(self.max_exp_avg_sq.add(o), n), v);
+                store_n::<I, T>(self.max_exp_avg_sq.add(o), n, vm);
+                vm
+            } else {
+                v
+            };
+            let denom = I::add(I::sqrt(v_hat), self.eps_hat);
+            p = I::sub(p, I::mul(self.step_size, I::div(m, denom)));
+            store_n::<I, T>(self.param.add(o), n, p);
+        }
+    }
+}
+
+/// # Safety
+/// Lengths are equal (checked by the caller); the tier `I` is available.
+#[inline(always)]
+unsafe fn run_variant<I: Lanes<T>, T: Float, const WD: u8, const MAXIMIZE: bool, const AMSGRAD: bool>(
+    b: AdamBuffers<'_, T>,
+    c: &AdamCoefficients<T>,
+) {
+    let decay = match c.decay {
+        Decay::None => T::ZERO,
+        Decay::L2(x) | Decay::Decoupled(x) => x,
+    };
+    // SAFETY: the tier is available (caller); pointers come from slices of
+    // length `n` and `for_each_block` stays inside `0..n`.
+    unsafe {
+        let body = AdamBody::<I, T, WD, MAXIMIZE, AMSGRAD> {
+            param: b.param.as_mut_ptr(),
+            grad: b.grad.as_ptr(),
+            exp_avg: b.exp_avg.as_mut_ptr(),
+            exp_avg_sq: b.exp_avg_sq.as_mut_ptr(),
+            max_exp_avg_sq: b.max_exp_avg_sq.map_or(core::ptr::null_mut(), |x| x.as_mut_ptr()),
+            beta1: I::splat(c.beta1),
+            one_minus_beta1: I::splat(c.one_minus_beta1),
+            beta2: I::splat(c.beta2),
+            one_minus_beta2: I::splat(c.one_minus_beta2),
+            step_size: I::splat(c.step_size),
+            eps_hat: I::splat(c.eps_hat),
+            decay: I::splat(decay),
+        };
+        for_each_block::<I, T, _>(b.param.len(), &body);
+    }
+}
+
+/// Picks the monomorphised body for the options, then runs it.
+///
+/// # Safety
+/// Lengths are equal (checked by the caller); the tier `I` is available.
+#[inline(always)]
+pub(crate) unsafe fn run<I: Lanes<T>, T: Float>(b: AdamBuffers<'_, T>, c: &AdamCoefficients<T>) {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        match c.decay {
+            Decay::None => run_wd::<I, T, WD_NONE>(b, c),
+            Decay::L2(_) => run_wd::<I, T, WD_L2>(b, c),
+            Decay::Decoupled(_) => run_wd::<I, T, WD_DECOUPLED>(b, c),
+        }
+    }
+}
+
+#[inline(always)]
+unsafe fn run_wd<I: Lanes<T>, T: Float, const WD: u8>(b: AdamBuffers<'_, T>, c: &AdamCoefficients<T>) {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        match (c.maximize, b.max_exp_avg_sq.is_some()) {
+            (false, false) => run_variant::<I, T, WD, false, false>(b, c),
+            (false, true) => run_variant::<I, T, WD, false, true>(b, c),
+            (true, false) => run_variant::<I, T, WD, true, false>(b, c),
+            (true, true) => run_variant::<I, T, WD, true, true>(b, c),
+        }
+    }
+}
+
+/// One Adam step on the dispatched tier (the best this CPU has).
+///
+/// # Panics
+/// If the buffers' lengths differ (checked before anything is written).
+///
+/// # Example
+/// ```
+/// use fused_optim_kernels::{adam, AdamBuffers, AdamCoefficients, Decay};
+/// let c = AdamCoefficients {
+///     beta1: 0.9f32, one_minus_beta1: 0.1, beta2: 0.999, one_minus_beta2: 0.001,
+///     step_size: 1e-3 * 0.001f32.sqrt() / 0.1, eps_hat: 1e-8 * 0.001f32.sqrt(),
+///     decay: Decay::None, maximize: false,
+/// };
+/// let (mut p, g) = (vec![1.0f32; 5], vec![0.5f32; 5]);
+/// let (mut m, mut v) = (vec![0.0f32; 5], vec![0.0f32; 5]);
+/// adam(AdamBuffers { param: &mut p, grad: &g, exp_avg: &mut m, exp_avg_sq: &mut v, max_exp_avg_sq: None }, &c);
+/// assert!((p[0] - (1.0 - 1e-3)).abs() < 1e-6); // the first step moves by about lr·sign(g)
+/// ```
+pub fn adam<T: Float>(buffers: AdamBuffers<'_, T>, coefficients: &AdamCoefficients<T>) {
+    buffers.assert_lengths();
+    // SAFETY: the dispatched table belongs to an available tier; lengths are equal.
+    unsafe { (crate::dispatch::dispatched::<T>().adam)(buffers, coefficients) }
+}
+
+/// One Adam step on a forced tier, or an error (and nothing written) if the CPU lacks it.
+///
+/// # Panics
+/// If the buffers' lengths differ (checked before anything is written).
+pub fn adam_on<T: Float>(
+    tier: crate::Tier,
+    buffers: AdamBuffers<'_, T>,
+    coefficients: &AdamCoefficients<T>,
+) -> Result<(), crate::TierUnavailable> {
+    buffers.assert_lengths();
+    let kernels = crate::dispatch::forced::<T>(tier)?;
+    // SAFETY: `forced` only returns the table of an available tier; lengths are equal.
+    unsafe { (kernels.adam)(buffers, coefficients) };
+    Ok(())
+}

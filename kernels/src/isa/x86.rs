@@ -1,0 +1,214 @@
+//! The x86-64 tiers: `wide` values, `core::arch` intrinsics.
+//!
+//! Each op is one intrinsic (two for `max`, three for `neg` on AVX-512F,
+//! which has no floating-point `xor`). Every method is `#[inline(always)]`
+//! and is only ever inlined into a `#[target_feature]` wrapper of the
+//! matching tier, where the intrinsics become single `ymm`/`zmm` instructions.
+
+use crate::lanes::Lanes;
+use core::arch::x86_64::*;
+use wide::{f32x8, f32x16, f64x4, f64x8};
+
+/// 256-bit AVX2 lanes (`f32x8`, `f64x4`). Needs the `avx2` CPU feature.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Avx2;
+
+/// 512-bit AVX-512F lanes (`f32x16`, `f64x8`). Needs the `avx512f` CPU feature.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Avx512;
+
+/// Implements `Lanes<$t>` for `$token`, given the raw vector type and the
+/// intrinsics of one element width; the lane-specific pieces (`neg`, `abs`,
+/// `max`, partial loads) come in as small blocks.
+macro_rules! x86_lanes {
+    (
+        $token:ty, $t:ty, $v:ty, $raw:ty, $n:literal, unroll = $unroll:literal,
+        set1 = $set1:ident, loadu = $loadu:ident, storeu = $storeu:ident,
+        add = $add:ident, sub = $sub:ident, mul = $mul:ident, div = $div:ident, sqrt = $sqrt:ident,
+        neg = |$na:ident| $neg:block,
+        abs = |$aa:ident| $abs:block,
+        max = |$ma:ident, $mb:ident| $max:block
+        $(, $partial:item)* $(,)?
+    ) => {
+        // SAFETY: each method is the single IEEE-exact intrinsic named after
+        // it (max: `maxp` then NaN-fix-up, the rule of `max_nan`; neg/abs:
+        // sign-bit logic). `$n` lanes of `$t` fit in MAX_VECTOR_BYTES.
+        unsafe impl Lanes<$t> for $token {
+            type V = $v;
+            const N: usize = $n;
+            const UNROLL: usize = $unroll;
+
+            #[inline(always)]
+            unsafe fn splat(x: $t) -> $v {
+                // SAFETY: the caller guarantees the CPU feature.
+                unsafe { $set1(x).into() }
+            }
+            #[inline(always)]
+            unsafe fn load(p: *const $t) -> $v {
+                // SAFETY: the caller guarantees the CPU feature and `N` readable elements.
+                unsafe { $loadu(p).into() }
+            }
+            #[inline(always)]
+            unsafe fn store(p: *mut $t, v: $v) {
+                // SAFETY: the caller guarantees the CPU feature and `N` writable elements.
+                unsafe { $storeu(p, v.into()) }
+            }
+            #[inline(always)]
+            unsafe fn add(a: $v, b: $v) -> $v {
+                // SAFETY: the caller guarantees the CPU feature.
+                unsafe { $add(a.into(), b.into()).into() }
+            }
+            #[inline(always)]
+            unsafe fn sub(a: $v, b: $v) -> $v {
+                // SAFETY: the caller guarantees the CPU feature.
+                unsafe { $sub(a.into(), b.into()).into() }
+            }
+            #[inline(always)]
+            unsafe fn mul(a: $v, b: $v) -> $v {
+                // SAFETY: the caller guarantees the CPU feature.
+                unsafe { $mul(a.into(), b.into()).into() }
+            }
+            #[inline(always)]
+            unsafe fn div(a: $v, b: $v) -> $v {
+                // SAFETY: the caller guarantees the CPU feature.
+                unsafe { $div(a.into(), b.into()).into() }
+            }
+            #[inline(always)]
+            unsafe fn sqrt(a: $v) -> $v {
+                // SAFETY: the caller guarantees the CPU feature.
+                unsafe { $sqrt(a.into()).into() }
+            }
+            #[inline(always)]
+            unsafe fn neg(a: $v) -> $v {
+                let $na: $raw = a.into();
+                // SAFETY: the caller guarantees the CPU feature.
+                unsafe { $neg.into() }
+            }
+            #[inline(always)]
+            unsafe fn abs(a: $v) -> $v {
+                let $aa: $raw = a.into();
+                // SAFETY: the caller guarantees the CPU feature.
+                unsafe { $abs.into() }
+            }
+            #[inline(always)]
+            unsafe fn max(a: $v, b: $v) -> $v {
+                let ($ma, $mb): ($raw, $raw) = (a.into(), b.into());
+                // SAFETY: the caller guarantees the CPU feature.
+                unsafe { $max.into() }
+            }
+            $($partial)*
+        }
+    };
+}
+
+x86_lanes!(
+    Avx2,
+    f32,
+    f32x8,
+    __m256,
+    8,
+    unroll = 2,
+    set1 = _mm256_set1_ps,
+    loadu = _mm256_loadu_ps,
+    storeu = _mm256_storeu_ps,
+    add = _mm256_add_ps,
+    sub = _mm256_sub_ps,
+    mul = _mm256_mul_ps,
+    div = _mm256_div_ps,
+    sqrt = _mm256_sqrt_ps,
+    neg = |a| { _mm256_xor_ps(a, _mm256_set1_ps(-0.0)) },
+    abs = |a| { _mm256_andnot_ps(_mm256_set1_ps(-0.0), a) },
+    max = |a, b| {
+        // maxps(a, b) = a > b ? a : b; then a wherever a is NaN.
+        _mm256_blendv_ps(_mm256_max_ps(a, b), a, _mm256_cmp_ps::<_CMP_UNORD_Q>(a, a))
+    },
+);
+
+x86_lanes!(
+    Avx2,
+    f64,
+    f64x4,
+    __m256d,
+    4,
+    unroll = 2,
+    set1 = _mm256_set1_pd,
+    loadu = _mm256_loadu_pd,
+    storeu = _mm256_storeu_pd,
+    add = _mm256_add_pd,
+    sub = _mm256_sub_pd,
+    mul = _mm256_mul_pd,
+    div = _mm256_div_pd,
+    sqrt = _mm256_sqrt_pd,
+    neg = |a| { _mm256_xor_pd(a, _mm256_set1_pd(-0.0)) },
+    abs = |a| { _mm256_andnot_pd(_mm256_set1_pd(-0.0), a) },
+    max = |a, b| { _mm256_blendv_pd(_mm256_max_pd(a, b), a, _mm256_cmp_pd::<_CMP_UNORD_Q>(a, a)) },
+);
+
+/// All-ones in the low `len` bits: the lane mask of a partial AVX-512 access.
+#[inline(always)]
+fn low_mask(len: usize) -> u32 {
+    debug_assert!(len <= 16);
+    ((1u64 << len) - 1) as u32
+}
+
+x86_lanes!(
+    Avx512,
+    f32,
+    f32x16,
+    __m512,
+    16,
+    unroll = 2,
+    set1 = _mm512_set1_ps,
+    loadu = _mm512_loadu_ps,
+    storeu = _mm512_storeu_ps,
+    add = _mm512_add_ps,
+    sub = _mm512_sub_ps,
+    mul = _mm512_mul_ps,
+    div = _mm512_div_ps,
+    sqrt = _mm512_sqrt_ps,
+    neg = |a| { _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(a), _mm512_set1_epi32(i32::MIN))) },
+    abs = |a| { _mm512_abs_ps(a) },
+    max = |a, b| { _mm512_mask_mov_ps(_mm512_max_ps(a, b), _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(a, a), a) },
+    #[inline(always)]
+    unsafe fn load_partial(p: *const f32, len: usize) -> f32x16 {
+        // SAFETY: masked-off lanes are neither read nor faulted on; the caller
+        // guarantees `len` readable elements and the CPU feature.
+        unsafe { _mm512_maskz_loadu_ps(low_mask(len) as __mmask16, p).into() }
+    },
+    #[inline(always)]
+    unsafe fn store_partial(p: *mut f32, len: usize, v: f32x16) {
+        // SAFETY: masked-off lanes are not written; the caller guarantees
+        // `len` writable elements and the CPU feature.
+        unsafe { _mm512_mask_storeu_ps(p, low_mask(len) as __mmask16, v.into()) }
+    }
+);
+
+x86_lanes!(
+    Avx512,
+    f64,
+    f64x8,
+    __m512d,
+    8,
+    unroll = 2,
+    set1 = _mm512_set1_pd,
+    loadu = _mm512_loadu_pd,
+    storeu = _mm512_storeu_pd,
+    add = _mm512_add_pd,
+    sub = _mm512_sub_pd,
+    mul = _mm512_mul_pd,
+    div = _mm512_div_pd,
+    sqrt = _mm512_sqrt_pd,
+    neg = |a| { _mm512_castsi512_pd(_mm512_xor_si512(_mm512_castpd_si512(a), _mm512_set1_epi64(i64::MIN))) },
+    abs = |a| { _mm512_abs_pd(a) },
+    max = |a, b| { _mm512_mask_mov_pd(_mm512_max_pd(a, b), _mm512_cmp_pd_mask::<_CMP_UNORD_Q>(a, a), a) },
+    #[inline(always)]
+    unsafe fn load_partial(p: *const f64, len: usize) -> f64x8 {
+        // SAFETY: as for f32: masked lanes are not touched.
+        unsafe { _mm512_maskz_loadu_pd(low_mask(len) as __mmask8, p).into() }
+    },
+    #[inline(always)]
+    unsafe fn store_partial(p: *mut f64, len: usize, v: f64x8) {
+        // SAFETY: as for f32: masked lanes are not touched.
+        unsafe { _mm512_mask_storeu_pd(p, low_mask(len) as __mmask8, v.into()) }
+    }
+);

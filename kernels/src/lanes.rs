@@ -1,0 +1,189 @@
+//! The lane trait: the only vocabulary the kernel bodies speak.
+//!
+//! An ISA token (a zero-sized type in [`crate::isa`]) implements
+//! [`Lanes<T>`] for each element type. Its vector values are `wide` types
+//! (`f32x16`, `f64x4`, …); the token decides how each operation lowers: through
+//! `wide`'s own operators (the portable tier) or through `core::arch`
+//! intrinsics of a wider instruction set (AVX2, AVX-512). `wide` alone cannot
+//! give run-time dispatch, because its representation is fixed by the
+//! compile-time `target_feature` set; the token is what lets one generic body
+//! become 512-bit code inside a `#[target_feature(enable = "avx512f")]`
+//! function of a baseline x86-64 build.
+//!
+//! Every operation here is IEEE-754 exact and lane-wise: `+ − × ÷ √` are
+//! correctly rounded, `neg`/`abs` touch only the sign bit, and `max` follows
+//! the rule of [`crate::max_nan`]. There is deliberately no FMA and no
+//! approximate reciprocal: a body written over this trait computes, lane by
+//! lane, exactly what the scalar reference computes.
+
+use crate::Float;
+
+/// Widest vector any tier uses, in bytes (one AVX-512 register, one cache line).
+pub const MAX_VECTOR_BYTES: usize = 64;
+
+/// Lane-wise arithmetic on vectors of `T`, for one instruction set.
+///
+/// # Safety
+///
+/// Implementors promise that every method computes, lane by lane, the same
+/// IEEE-754 result as the scalar operation it is named after (`max` as
+/// [`crate::max_nan`]), and that `N * size_of::<T>() <= MAX_VECTOR_BYTES`.
+///
+/// Callers of the `unsafe` methods promise that the CPU supports the
+/// instruction set of the token (checked by [`crate::Tier::is_available`]),
+/// and, for loads and stores, that the pointers are valid for `N` elements
+/// (`len` elements for the partial forms). No alignment is required.
+pub unsafe trait Lanes<T: Float>: Copy + 'static {
+    /// The vector value: a `wide` type of `N` lanes.
+    type V: Copy;
+    /// Lanes per vector.
+    const N: usize;
+    /// Vectors handled per iteration of a kernel's main loop.
+    const UNROLL: usize;
+
+    /// Every lane set to `x`.
+    ///
+    /// # Safety
+    /// The CPU supports the token's instruction set.
+    unsafe fn splat(x: T) -> Self::V;
+    /// Loads `N` elements from `p` (unaligned).
+    ///
+    /// # Safety
+    /// See the trait.
+    unsafe fn load(p: *const T) -> Self::V;
+    /// Stores `N` elements to `p` (unaligned).
+    ///
+    /// # Safety
+    /// See the trait.
+    unsafe fn store(p: *mut T, v: Self::V);
+
+    /// Loads `len < N` elements from `p`; the other lanes are zero.
+    ///
+    /// # Safety
+    /// See the trait; `len <= N`.
+    #[inline(always)]
+    unsafe fn load_partial(p: *const T, len: usize) -> Self::V {
+        debug_assert!(len <= Self::N);
+        let mut buf = [T::ZERO; MAX_VECTOR_BYTES / 4];
+        // SAFETY: `p` is valid for `len <= N <= buf.len()` reads, and `buf` is
+        // valid for `N` reads, as `load` needs.
+        unsafe {
+            core::ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), len);
+            Self::load(buf.as_ptr())
+        }
+    }
+    /// Stores the first `len < N` lanes of `v` to `p`, leaving memory past them alone.
+    ///
+    /// # Safety
+    /// See the trait; `len <= N`.
+    #[inline(always)]
+    unsafe fn store_partial(p: *mut T, len: usize, v: Self::V) {
+        debug_assert!(len <= Self::N);
+        let mut buf = [T::ZERO; MAX_VECTOR_BYTES / 4];
+        // SAFETY: `buf` is valid for `N` writes; `p` is valid for `len` writes.
+        unsafe {
+            Self::store(buf.as_mut_ptr(), v);
+            core::ptr::copy_nonoverlapping(buf.as_ptr(), p, len);
+        }
+    }
+
+    /// `a + b`.
+    /// # Safety
+    /// The CPU supports the token's instruction set.
+    unsafe fn add(a: Self::V, b: Self::V) -> Self::V;
+    /// `a − b`.
+    /// # Safety
+    /// The CPU supports the token's instruction set.
+    unsafe fn sub(a: Self::V, b: Self::V) -> Self::V;
+    /// `a × b` (never fused with a neighbouring add).
+    /// # Safety
+    /// The CPU supports the token's instruction set.
+    unsafe fn mul(a: Self::V, b: Self::V) -> Self::V;
+    /// `a ÷ b`, correctly rounded (never a reciprocal approximation).
+    /// # Safety
+    /// The CPU supports the token's instruction set.
+    unsafe fn div(a: Self::V, b: Self::V) -> Self::V;
+    /// `√a`, correctly rounded.
+    /// # Safety
+    /// The CPU supports the token's instruction set.
+    unsafe fn sqrt(a: Self::V) -> Self::V;
+    /// `−a` (flips the sign bit).
+    /// # Safety
+    /// The CPU supports the token's instruction set.
+    unsafe fn neg(a: Self::V) -> Self::V;
+    /// `|a|` (clears the sign bit).
+    /// # Safety
+    /// The CPU supports the token's instruction set.
+    unsafe fn abs(a: Self::V) -> Self::V;
+    /// [`crate::max_nan`] lane-wise: `a` if `a` is NaN or `a > b`, else `b`.
+    /// # Safety
+    /// The CPU supports the token's instruction set.
+    unsafe fn max(a: Self::V, b: Self::V) -> Self::V;
+}
+
+/// Loads `len` elements, `len == N` taking the full-width path (the check folds
+/// away where `len` is the constant `N`).
+///
+/// # Safety
+/// As [`Lanes::load`] / [`Lanes::load_partial`].
+#[inline(always)]
+pub(crate) unsafe fn load_n<I: Lanes<T>, T: Float>(p: *const T, len: usize) -> I::V {
+    // SAFETY: forwarded from the caller.
+    unsafe { if len == I::N { I::load(p) } else { I::load_partial(p, len) } }
+}
+
+/// Stores `len` lanes, the counterpart of [`load_n`].
+///
+/// # Safety
+/// As [`Lanes::store`] / [`Lanes::store_partial`].
+#[inline(always)]
+pub(crate) unsafe fn store_n<I: Lanes<T>, T: Float>(p: *mut T, len: usize, v: I::V) {
+    // SAFETY: forwarded from the caller.
+    unsafe { if len == I::N { I::store(p, v) } else { I::store_partial(p, len, v) } }
+}
+
+/// One step of a kernel over `lanes <= N` consecutive elements at `offset`.
+///
+/// A kernel body is a struct holding its pointers and splatted coefficients;
+/// this `#[inline(always)]` method is its per-vector update. (A closure would
+/// not do: closures do not carry `#[inline(always)]` on stable Rust, and one
+/// left out of line would be compiled without the tier's target features.)
+pub(crate) trait Block {
+    /// Updates elements `offset .. offset + lanes`.
+    ///
+    /// # Safety
+    /// The range is in bounds of every buffer the block holds, and the CPU
+    /// supports the block's instruction set.
+    unsafe fn run(&self, offset: usize, lanes: usize);
+}
+
+/// Runs `block` over `0..n`: unrolled full-width blocks of `N × UNROLL`
+/// elements, then single vectors, then one partial vector for the last
+/// `n mod N` elements. Each element is visited exactly once, and through the
+/// same lane operations wherever it falls, which is what makes the tail
+/// bit-identical to the body.
+///
+/// # Safety
+/// As [`Block::run`] for every range `0..n` is split into.
+#[inline(always)]
+pub(crate) unsafe fn for_each_block<I: Lanes<T>, T: Float, B: Block>(n: usize, block: &B) {
+    let step = I::N * I::UNROLL;
+    let mut i = 0;
+    // SAFETY: every range passed lies inside `0..n`; the caller vouches for
+    // the buffers and the instruction set.
+    unsafe {
+        while i + step <= n {
+            for u in 0..I::UNROLL {
+                block.run(i + u * I::N, I::N);
+            }
+            i += step;
+        }
+        while i + I::N <= n {
+            block.run(i, I::N);
+            i += I::N;
+        }
+        if i < n {
+            block.run(i, n - i);
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! Adam, AdamW and AMSGrad: hyperparameters, validation, the stateless step.
+//!
+//! The formula and the op order of the kernel are in
+//! [`fused_optim_kernels::adam`](mod@fused_optim_kernels::adam). This module
+//! turns PyTorch-style hyperparameters and a step number into the kernel's
+//! per-step scalars (in `f64`, then rounded once), checks everything, and runs
+//! the kernel through the driver.
+
+use crate::driver::{Parallelism, drive};
+use crate::error::check_lengths;
+use crate::hyper::{bias_correction, non_negative, step_number, unit_interval};
+use crate::{Error, Float};
+use fused_optim_kernels::{AdamBuffers, AdamCoefficients, Decay};
+
+/// Weight decay, as PyTorch's Adam (`L2`) and AdamW (`Decoupled`) apply it.
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub enum WeightDecay {
+    /// No weight decay.
+    #[default]
+    None,
+    /// L2 penalty: `g += wd·p` before the moments (PyTorch `Adam(weight_decay=wd)`).
+    L2(f64),
+    /// Decoupled decay: `p *= 1 − lr·wd` before the update (PyTorch `AdamW(weight_decay=wd)`).
+    Decoupled(f64),
+}
+
+/// Hyperparameters of Adam / AdamW / AMSGrad, with PyTorch's defaults.
+///
+/// ```
+/// use fused_optim::{AdamConfig, WeightDecay};
+/// let adam = AdamConfig::default();
+/// assert_eq!((adam.lr, adam.betas, adam.eps), (1e-3, (0.9, 0.999), 1e-8));
+/// let adamw = AdamConfig { lr: 3e-4, ..AdamConfig::adamw() };
+/// assert_eq!(adamw.weight_decay, WeightDecay::Decoupled(1e-2));
+/// assert!(AdamConfig { betas: (0.9, 1.0), ..adam }.validate().is_err());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdamConfig {
+    /// Learning rate α (finite, `>= 0`). Default `1e-3`.
+    pub lr: f64,
+    /// (β1, β2), each in `[0, 1)`. Default `(0.9, 0.999)`.
+    pub betas: (f64, f64),
+    /// ε added to `√v̂/√bc2` (finite, `>= 0`). Default `1e-8`.
+    pub eps: f64,
+    /// Weight decay (coefficient finite, `>= 0`). Default none; [`AdamConfig::adamw`] gives
+    /// `Decoupled(1e-2)`.
+    pub weight_decay: WeightDecay,
+    /// AMSGrad: use the running maximum of v (needs a `max_exp_avg_sq` buffer). Default off.
+    pub amsgrad: bool,
+    /// Maximize the objective instead of minimizing it. Default off.
+    pub maximize: bool,
+}
+
+impl Default for AdamConfig {
+    fn default() -> Self {
+        AdamConfig {
+            lr: 1e-3,
+            betas: (0.9, 0.999),
+            eps: 1e-8,
+            weight_decay: WeightDecay::None,
+            amsgrad: false,
+            maximize: false,
+        }
+    }
+}
+
+impl AdamConfig {
+    /// PyTorch's `AdamW` defaults: Adam's, with decoupled weight decay `1e-2`.
+    pub fn adamw() -> Self {
+        AdamConfig { weight_decay: WeightDecay::Decoupled(1e-2), ..AdamConfig::default() }
+    }
+
+    /// Checks every hyperparameter; the error names the first bad one.
+    pub fn validate(&self) -> Result<(), Error> {
+        non_negative("lr", self.lr)?;
+        unit_interval("beta1", self.betas.0)?;
+        unit_interval("beta2", self.betas.1)?;
+        non_negative("eps", self.eps)?;
+        match self.weight_decay {
+            WeightDecay::None => Ok(()),
+            WeightDecay::L2(wd) | WeightDecay::Decoupled(wd) => non_negative("weight_decay", wd),
+        }
+    }
+
+    /// The kernel's per-step scalars for step `t` (first step: 1), computed in
+    /// `f64` and rounded once to `T`.
+    ///
+    /// `step_size = lr·√bc2/bc1` and `eps_hat = ε·√bc2` (the one-division form
+    /// of the update; see the kernel's essay). A weight decay of 0 is no decay,
+    /// as in PyTorch.
+    pub fn coefficients<T: Float>(&self, t: u64) -> Result<AdamCoefficients<T>, Error> {
+        self.validate()?;
+        step_number(t)?;
+        let (beta1, beta2) = self.betas;
+        let bc1 = bias_correction(beta1, t);
+        let sqrt_bc2 = bias_correction(beta2, t).sqrt();
+        let decay = match self.weight_decay {
+            WeightDecay::L2(wd) if wd != 0.0 => Decay::L2(T::from_f64(wd)),
+            WeightDecay::Decoupled(wd) if wd != 0.0 => Decay::Decoupled(T::from_f64(1.0 - self.lr * wd)),
+            _ => Decay::None,
+        };
+        Ok(AdamCoefficients {
+            beta1: T::from_f64(beta1),
+            one_minus_beta1: T::from_f64(1.0 - beta1),
+            beta2: T::from_f64(beta2),
+            one_minus_beta2: T::from_f64(1.0 - beta2),
+            step_size: T::from_f64(self.lr * sqrt_bc2 / bc1),
+            eps_hat: T::from_f64(self.eps * sqrt_bc2),
+            decay,
+            maximize: self.maximize,
+        })
+    }
+
+    /// Bytes one element's step reads and writes: p, g, m, v read; p, m, v
+    /// written; AMSGrad's maximum read and written.
+    pub fn bytes_per_element<T: Float>(&self) -> usize {
+        T::BYTES * if self.amsgrad { 9 } else { 7 }
+    }
+}
+
+/// One Adam step over caller-owned slices: the shape a framework needs.
+///
+/// `t` is the step number after increment (the first update is `t = 1`).
+/// `buffers.max_exp_avg_sq` must be `Some` exactly when `config.amsgrad`.
+/// On error nothing is written.
+///
+/// ```
+/// use fused_optim::{adam_step, AdamBuffers, AdamConfig, Parallelism};
+/// let mut param = vec![1.0f32, -2.0, 3.0];
+/// let grad = [0.1f32, -0.2, 0.0];
+/// let (mut m, mut v) = (vec![0.0f32; 3], vec![0.0f32; 3]);
+/// let buffers = AdamBuffers { param: &mut param, grad: &grad, exp_avg: &mut m,
+///                             exp_avg_sq: &mut v, max_exp_avg_sq: None };
+/// adam_step(&AdamConfig::default(), 1, buffers, &Parallelism::Global)?;
+/// assert!((param[0] - 0.999).abs() < 1e-6 && (param[1] + 1.999).abs() < 1e-6);
+/// assert_eq!(param[2], 3.0); // zero gradient, zero moment: no move
+/// # Ok::<(), fused_optim::Error>(())
+/// ```
+pub fn adam_step<T: Float>(
+    config: &AdamConfig,
+    t: u64,
+    buffers: AdamBuffers<'_, T>,
+    parallelism: &Parallelism,
+) -> Result<(), Error> {
+    let coefficients = config.coefficients::<T>(t)?;
+    check_lengths(buffers.length_mismatch(), buffers.len())?;
+    match (config.amsgrad, buffers.max_exp_avg_sq.is_some()) {
+        (true, false) => return Err(Error::MissingAmsgradState),
+        (false, true) => return Err(Error::UnexpectedAmsgradState),
+        _ => {}
+    }
+    drive(buffers, T::BYTES, config.bytes_per_element::<T>(), parallelism, |b| {
+        fused_optim_kernels::adam(b, &coefficients)
+    });
+    Ok(())
+}

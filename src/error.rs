@@ -1,0 +1,72 @@
+//! The error type of every fallible entry point.
+//!
+//! Every check runs before any buffer is touched: when a function returns an
+//! error, every buffer it was given is bit-identical to what it was before.
+
+use std::fmt;
+
+/// Why a step was refused. Nothing was written.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Error {
+    /// A buffer's length differs from the parameter's.
+    LengthMismatch {
+        /// The buffer's name (`"grad"`, `"exp_avg"`, …).
+        buffer: &'static str,
+        /// Its length.
+        len: usize,
+        /// The parameter's length.
+        expected: usize,
+    },
+    /// A hyperparameter is out of its range (or not finite).
+    InvalidHyperparameter {
+        /// The hyperparameter's name (`"lr"`, `"beta1"`, …).
+        name: &'static str,
+        /// The value given.
+        value: f64,
+        /// The range it must lie in, as a phrase (`"finite and >= 0"`).
+        expected: &'static str,
+    },
+    /// The step number was 0; steps count from 1 (the first update is `t = 1`).
+    ZeroStep,
+    /// The owning optimizer's step count would pass `u64::MAX`.
+    StepCountOverflow,
+    /// AMSGrad is on but no `max_exp_avg_sq` buffer was given.
+    MissingAmsgradState,
+    /// A `max_exp_avg_sq` buffer was given but AMSGrad is off.
+    UnexpectedAmsgradState,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::LengthMismatch { buffer, len, expected } => write!(
+                f,
+                "buffer `{buffer}` has {len} elements but `param` has {expected}: all buffers of a step must have the same length"
+            ),
+            Error::InvalidHyperparameter { name, value, expected } => {
+                write!(f, "invalid hyperparameter `{name}` = {value}: it must be {expected}")
+            }
+            Error::ZeroStep => {
+                f.write_str("step number t = 0: steps count from 1 (the first update is t = 1)")
+            }
+            Error::StepCountOverflow => f.write_str("the step count would overflow u64"),
+            Error::MissingAmsgradState => {
+                f.write_str("amsgrad is on but no `max_exp_avg_sq` buffer was given")
+            }
+            Error::UnexpectedAmsgradState => {
+                f.write_str("a `max_exp_avg_sq` buffer was given but amsgrad is off")
+            }
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Turns a kernel buffer set's first length mismatch into an [`Error`].
+pub(crate) fn check_lengths(mismatch: Option<(&'static str, usize)>, expected: usize) -> Result<(), Error> {
+    match mismatch {
+        Some((buffer, len)) => Err(Error::LengthMismatch { buffer, len, expected }),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,90 @@
+//! Hyperparameter checks and the per-step scalars shared by every algorithm.
+//!
+//! Per-step scalars are computed in `f64` from the integer step `t`, once per
+//! call, then rounded to the element type. Powers `β^t` use binary
+//! exponentiation (only `×`, so the result is the same on every platform,
+//! unlike `powf`, whose last bit depends on the libm).
+
+use crate::Error;
+
+/// `value` must be finite and `>= 0`.
+pub(crate) fn non_negative(name: &'static str, value: f64) -> Result<(), Error> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(())
+    } else {
+        Err(Error::InvalidHyperparameter { name, value, expected: "finite and >= 0" })
+    }
+}
+
+/// A decay rate β must lie in `[0, 1)`.
+pub(crate) fn unit_interval(name: &'static str, value: f64) -> Result<(), Error> {
+    if (0.0..1.0).contains(&value) {
+        Ok(())
+    } else {
+        Err(Error::InvalidHyperparameter { name, value, expected: "in [0, 1)" })
+    }
+}
+
+/// The step number must be at least 1.
+pub(crate) fn step_number(t: u64) -> Result<(), Error> {
+    if t == 0 { Err(Error::ZeroStep) } else { Ok(()) }
+}
+
+/// `base^t` by binary exponentiation: at most 2·64 correctly rounded
+/// multiplications, the same bits on every platform.
+pub(crate) fn powu(base: f64, mut t: u64) -> f64 {
+    let mut result = 1.0;
+    let mut square = base;
+    while t > 0 {
+        if t & 1 == 1 {
+            result *= square;
+        }
+        square *= square;
+        t >>= 1;
+    }
+    result
+}
+
+/// The bias correction `1 − β^t`, in `(0, 1]` for `β ∈ [0, 1)` and `t >= 1`.
+pub(crate) fn bias_correction(beta: f64, t: u64) -> f64 {
+    1.0 - powu(beta, t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn powu_matches_repeated_multiplication_for_small_t() {
+        let mut x = 1.0;
+        for t in 0..20 {
+            assert!((powu(0.9, t) - x).abs() <= 4.0 * f64::EPSILON * x, "t = {t}");
+            x *= 0.9;
+        }
+        assert_eq!(powu(0.999, u64::MAX), 0.0);
+        assert_eq!(powu(0.0, 1), 0.0);
+        assert_eq!(powu(0.0, 0), 1.0);
+    }
+
+    #[test]
+    fn bias_correction_is_positive() {
+        for t in [1, 2, 10, 1_000_000, u64::MAX] {
+            for beta in [0.0, 0.5, 0.9, 0.999, 1.0 - f64::EPSILON] {
+                let bc = bias_correction(beta, t);
+                assert!(bc > 0.0 && bc <= 1.0, "beta {beta} t {t}: {bc}");
+            }
+        }
+    }
+
+    #[test]
+    fn checks_name_bad_values() {
+        assert!(non_negative("lr", 0.0).is_ok());
+        assert!(non_negative("lr", f64::NAN).is_err());
+        assert!(non_negative("lr", f64::INFINITY).is_err());
+        assert!(non_negative("lr", -1e-300).is_err());
+        assert!(unit_interval("beta1", 0.0).is_ok());
+        assert!(unit_interval("beta1", 1.0).is_err());
+        assert!(unit_interval("beta1", f64::NAN).is_err());
+        assert_eq!(step_number(0), Err(Error::ZeroStep));
+    }
+}

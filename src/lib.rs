@@ -1,0 +1,52 @@
+//! # fused-optim
+//!
+//! Fused, single-pass optimizer steps for CPU training: Adam, AdamW, AMSGrad
+//! and AdaMax over flat `f32`/`f64` slices, SIMD-dispatched at run time
+//! (AVX-512, AVX2, or `wide`'s SSE2/NEON) and split across threads with rayon.
+//! Each step reads every element of parameter, gradient and state once and
+//! writes it once.
+//!
+//! - [`adam_step`] / [`adamax_step`]: the stateless step over caller-owned
+//!   slices, with the step number `t` given by the caller — the shape an ML
+//!   framework's update backend needs.
+//! - [`Adam`] / [`AdaMax`]: an [`Optimizer`] that owns its state and counts steps.
+//! - [`Parallelism`]: serial, rayon's global pool, or the caller's pool.
+//!
+//! ## The numerics contract
+//!
+//! The scalar loops of [`kernels::reference`] are the specification: every
+//! SIMD tier and every thread count gives their bits exactly (a NaN result is
+//! a NaN in all of them). Per-step scalars are computed in `f64` from the
+//! integer step and rounded once. Bad input returns an [`Error`] and writes
+//! nothing.
+//!
+//! ```
+//! use fused_optim::{Adam, AdamConfig, Tier};
+//! let mut opt = Adam::<f32>::new(AdamConfig { lr: 0.1, ..AdamConfig::default() }, 2)?;
+//! let mut x = vec![10.0f32, 10.0];
+//! for _ in 0..100 {
+//!     let grad = [2.0 * x[0], 10.0 * x[1]]; // f(x) = x0² + 5·x1²
+//!     opt.step(&mut x, &grad)?;
+//! }
+//! assert!(x[0].abs() < 10.0 && x[1].abs() < 10.0);
+//! println!("ran on the {} tier", Tier::dispatched());
+//! # Ok::<(), fused_optim::Error>(())
+//! ```
+
+#![warn(missing_docs)]
+#![deny(unsafe_code)]
+
+mod adam;
+mod adamax;
+mod driver;
+mod error;
+mod hyper;
+mod optimizer;
+
+pub use adam::{AdamConfig, WeightDecay, adam_step};
+pub use adamax::{AdaMaxConfig, adamax_step};
+pub use driver::{Parallelism, SERIAL_BELOW_BYTES};
+pub use error::Error;
+pub use fused_optim_kernels as kernels;
+pub use fused_optim_kernels::{AdaMaxBuffers, AdamBuffers, Float, Tier};
+pub use optimizer::{AdaMax, AdaMaxState, Adam, AdamState, Algorithm, Optimizer};
