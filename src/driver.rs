@@ -19,11 +19,15 @@ use fused_optim_kernels::{AdaMaxBuffers, AdamBuffers, MAX_VECTOR_BYTES};
 use rayon::ThreadPool;
 use std::sync::Arc;
 
-/// Memory traffic (bytes read + written) below which a step stays serial.
+/// Memory traffic (bytes read + written) below which a step stays serial: 4 MiB.
 ///
-/// Chosen by measurement on the development machine (2-core AVX-512 VM):
-/// see BENCHMARKS.md / the roofline example for the crossover.
-pub const SERIAL_BELOW_BYTES: usize = 1 << 20;
+/// Chosen by measurement (`cargo run --release --example roofline -- --crossover`)
+/// on the development machine, a 2-core AVX-512 VM: a two-way `rayon::join`
+/// costs 8 to 17 µs there before any work is done, so splitting only pays once
+/// the serial step takes well over twice that. Serial ÷ split crossed 1 between
+/// 1 and 4 MiB of traffic for every kernel (f32 Adam: 1.9 at 448 KiB, 0.86 at
+/// 3.5 MiB, 0.73 at 28 MiB; f64 Adam: 1.33 at 1.75 MiB, 0.71 at 3.5 MiB).
+pub const SERIAL_BELOW_BYTES: usize = 4 << 20;
 
 /// Which threads a step may use.
 #[derive(Clone, Debug, Default)]

@@ -50,3 +50,8 @@ pub use error::Error;
 pub use fused_optim_kernels as kernels;
 pub use fused_optim_kernels::{AdaMaxBuffers, AdamBuffers, Float, Tier};
 pub use optimizer::{AdaMax, AdaMaxState, Adam, AdamState, Algorithm, Optimizer};
+
+/// The README's examples run as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

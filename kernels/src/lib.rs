@@ -7,7 +7,7 @@
 //!
 //! ## The numerics contract
 //!
-//! [`reference`] holds one plain scalar loop per algorithm: it is the
+//! [`reference`](mod@reference) holds one plain scalar loop per algorithm: it is the
 //! specification. Every SIMD tier gives the same bits for every input, NaN,
 //! inf and subnormals included (a NaN must be a NaN; its payload is not part
 //! of the contract, see [`Float::same_bits`]). This holds because the kernels

@@ -2,7 +2,7 @@
 //!
 //! One plain loop per algorithm, generic over the element type (so one
 //! function serves `f32` and `f64`), written as the module essays of
-//! [`crate::adam`] and [`crate::adamax`] state the op order, with Rust's
+//! [`adam`](mod@crate::adam) and [`adamax`](mod@crate::adamax) state the op order, with Rust's
 //! scalar `+ − × ÷`, `sqrt`, `abs` (never fused, never approximated) and
 //! [`max_nan`]. Every SIMD tier, the dispatched entry point and the threaded
 //! driver must give these bits for every input ([`Float::same_bits`]: NaN

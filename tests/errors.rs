@@ -1,0 +1,181 @@
+//! Bad input gets its documented error, and every buffer is bit-identical to
+//! before the call.
+
+mod common;
+
+use common::algos::{AdaMax, AdaMaxState, Adam, AdamState, Algorithm};
+use common::{Fill, rng};
+use fused_optim::{
+    AdaMaxConfig, AdamConfig, Error, Optimizer, Parallelism, WeightDecay, adam_step, adamax_step,
+};
+
+/// Bits of every buffer of a state, to compare before and after.
+fn adam_bits(s: &AdamState<f32>) -> Vec<Vec<u32>> {
+    let mut out: Vec<Vec<u32>> =
+        Adam::outputs(s).iter().map(|(_, b)| b.iter().map(|x| x.to_bits()).collect()).collect();
+    out.push(s.grad.get().iter().map(|x| x.to_bits()).collect());
+    out
+}
+
+fn adamax_bits(s: &AdaMaxState<f64>) -> Vec<Vec<u64>> {
+    let mut out: Vec<Vec<u64>> =
+        AdaMax::outputs(s).iter().map(|(_, b)| b.iter().map(|x| x.to_bits()).collect()).collect();
+    out.push(s.grad.get().iter().map(|x| x.to_bits()).collect());
+    out
+}
+
+fn assert_adam_refused(config: AdamConfig, t: u64, amsgrad_buffer: bool, want: Error) {
+    let with_buffer = AdamConfig { amsgrad: amsgrad_buffer, ..AdamConfig::default() };
+    let mut s = Adam::state::<f32>(&with_buffer, &mut rng(1), Fill::Special, 100, 1);
+    let before = adam_bits(&s);
+    for parallelism in [Parallelism::Serial, Parallelism::Global] {
+        let got = adam_step(&config, t, s.buffers(), &parallelism);
+        assert_eq!(got, Err(want.clone()), "{config:?} t={t}");
+        assert_eq!(adam_bits(&s), before, "{config:?} t={t}: a refused step wrote");
+    }
+    let message = want.to_string();
+    assert!(!message.is_empty());
+}
+
+#[test]
+fn adam_bad_hyperparameters_are_named_and_write_nothing() {
+    let d = AdamConfig::default();
+    let bad = |name, value, expected| Error::InvalidHyperparameter { name, value, expected };
+    let unit = "in [0, 1)";
+    let nonneg = "finite and >= 0";
+    let cases = [
+        (AdamConfig { lr: -1e-3, ..d }, bad("lr", -1e-3, nonneg)),
+        (AdamConfig { lr: f64::INFINITY, ..d }, bad("lr", f64::INFINITY, nonneg)),
+        (AdamConfig { betas: (1.0, 0.999), ..d }, bad("beta1", 1.0, unit)),
+        (AdamConfig { betas: (-0.1, 0.999), ..d }, bad("beta1", -0.1, unit)),
+        (AdamConfig { betas: (0.9, 1.0), ..d }, bad("beta2", 1.0, unit)),
+        (AdamConfig { betas: (0.9, 1.5), ..d }, bad("beta2", 1.5, unit)),
+        (AdamConfig { eps: -1e-8, ..d }, bad("eps", -1e-8, nonneg)),
+        (AdamConfig { weight_decay: WeightDecay::L2(-0.1), ..d }, bad("weight_decay", -0.1, nonneg)),
+        (AdamConfig { weight_decay: WeightDecay::Decoupled(-0.1), ..d }, bad("weight_decay", -0.1, nonneg)),
+    ];
+    for (config, want) in cases {
+        assert_adam_refused(config, 1, false, want);
+    }
+    // NaN never compares equal, so check those by name.
+    for config in [
+        AdamConfig { lr: f64::NAN, ..d },
+        AdamConfig { betas: (f64::NAN, 0.999), ..d },
+        AdamConfig { betas: (0.9, f64::NAN), ..d },
+        AdamConfig { eps: f64::NAN, ..d },
+        AdamConfig { weight_decay: WeightDecay::Decoupled(f64::NAN), ..d },
+    ] {
+        let mut s = Adam::state::<f32>(&d, &mut rng(2), Fill::Random, 33, 0);
+        let before = adam_bits(&s);
+        let err = adam_step(&config, 1, s.buffers(), &Parallelism::Serial).unwrap_err();
+        assert!(matches!(err, Error::InvalidHyperparameter { value, .. } if value.is_nan()), "{err}");
+        assert!(err.to_string().contains("NaN"), "{err}");
+        assert_eq!(adam_bits(&s), before);
+    }
+}
+
+#[test]
+fn adam_step_zero_and_amsgrad_mismatch_are_refused() {
+    let d = AdamConfig::default();
+    assert_adam_refused(d, 0, false, Error::ZeroStep);
+    assert_adam_refused(AdamConfig { amsgrad: true, ..d }, 1, false, Error::MissingAmsgradState);
+    assert_adam_refused(d, 1, true, Error::UnexpectedAmsgradState);
+}
+
+#[test]
+fn adam_unequal_lengths_are_refused() {
+    let config = AdamConfig { amsgrad: true, ..AdamConfig::default() };
+    let names = ["grad", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"];
+    for (k, name) in names.into_iter().enumerate() {
+        for delta in [-1i64, 1] {
+            let mut s = Adam::state::<f32>(&config, &mut rng(3), Fill::Random, 64, 0);
+            let short = (64 + delta) as usize;
+            let shorter = |o: &mut common::Offset<f32>| {
+                let v: Vec<f32> = (0..short).map(|i| o.get().get(i).copied().unwrap_or(0.5)).collect();
+                *o = common::Offset::new(&v, 0);
+            };
+            match k {
+                0 => shorter(&mut s.grad),
+                1 => shorter(&mut s.exp_avg),
+                2 => shorter(&mut s.exp_avg_sq),
+                _ => shorter(s.max_exp_avg_sq.as_mut().unwrap()),
+            }
+            let before = adam_bits(&s);
+            let got = adam_step(&config, 1, s.buffers(), &Parallelism::Global);
+            assert_eq!(got, Err(Error::LengthMismatch { buffer: name, len: short, expected: 64 }));
+            assert_eq!(adam_bits(&s), before);
+            assert!(got.unwrap_err().to_string().contains(name));
+        }
+    }
+}
+
+#[test]
+fn adamax_bad_input_is_refused() {
+    let d = AdaMaxConfig::default();
+    let cases = [
+        (AdaMaxConfig { lr: -1.0, ..d }, 1, "lr"),
+        (AdaMaxConfig { betas: (0.9, 1.0), ..d }, 1, "beta2"),
+        (AdaMaxConfig { eps: f64::NAN, ..d }, 1, "eps"),
+        (AdaMaxConfig { weight_decay: -1.0, ..d }, 1, "weight_decay"),
+        (d, 0, "t = 0"),
+    ];
+    for (config, t, named) in cases {
+        let mut s = AdaMax::state::<f64>(&d, &mut rng(4), Fill::Special, 50, 3);
+        let before = adamax_bits(&s);
+        let err = adamax_step(&config, t, s.buffers(), &Parallelism::Serial).unwrap_err();
+        assert!(err.to_string().contains(named), "{err}");
+        assert_eq!(adamax_bits(&s), before);
+    }
+    let mut s = AdaMax::state::<f64>(&d, &mut rng(5), Fill::Random, 50, 0);
+    s.exp_inf = common::Offset::new(&[1.0; 49], 0);
+    let before = adamax_bits(&s);
+    let got = adamax_step(&d, 1, s.buffers(), &Parallelism::Serial);
+    assert_eq!(got, Err(Error::LengthMismatch { buffer: "exp_inf", len: 49, expected: 50 }));
+    assert_eq!(adamax_bits(&s), before);
+}
+
+#[test]
+fn owning_optimizer_refuses_without_counting_the_step() {
+    assert!(Optimizer::<AdamConfig, f32>::new(AdamConfig { lr: -1.0, ..AdamConfig::default() }, 4).is_err());
+    let mut opt = fused_optim::Adam::<f32>::new(AdamConfig::default(), 4).unwrap();
+    let mut p = [1.0f32; 4];
+    assert_eq!(
+        opt.step(&mut p, &[1.0; 3]),
+        Err(Error::LengthMismatch { buffer: "grad", len: 3, expected: 4 })
+    );
+    assert_eq!((opt.steps(), p), (0, [1.0; 4]));
+    assert!(opt.state().exp_avg.iter().all(|&m| m == 0.0));
+    opt.step(&mut p, &[1.0; 4]).unwrap();
+    assert_eq!(opt.steps(), 1);
+    assert!(opt.set_config(AdamConfig { betas: (0.9, 2.0), ..AdamConfig::default() }).is_err());
+    opt.set_steps(u64::MAX);
+    assert_eq!(opt.step(&mut p, &[1.0; 4]), Err(Error::StepCountOverflow));
+    assert_eq!(opt.steps(), u64::MAX);
+}
+
+#[test]
+fn owning_optimizer_matches_stateless_steps() {
+    let config = AdamConfig { amsgrad: true, ..AdamConfig::adamw() };
+    let mut opt = fused_optim::Adam::<f64>::new(config, 10).unwrap();
+    let mut s = Adam::state::<f64>(&config, &mut rng(9), Fill::Random, 10, 0);
+    // Start both from zero state, as the optimizer does.
+    for b in [&mut s.exp_avg, &mut s.exp_avg_sq, s.max_exp_avg_sq.as_mut().unwrap()] {
+        *b = common::Offset::new(&[0.0; 10], 0);
+    }
+    let mut p = s.param.get().to_vec();
+    for t in 1..=4 {
+        opt.step(&mut p, s.grad.get()).unwrap();
+        adam_step(&config, t, s.buffers(), &Parallelism::Serial).unwrap();
+    }
+    assert_eq!(p, s.param.get());
+    assert_eq!(opt.state().exp_avg_sq, s.exp_avg_sq.get());
+    // Switching AMSGrad off drops its buffer; on again starts it from zero.
+    opt.set_config(AdamConfig { amsgrad: false, ..config }).unwrap();
+    assert!(opt.state().max_exp_avg_sq.is_none());
+    opt.set_config(config).unwrap();
+    assert_eq!(opt.state().max_exp_avg_sq.as_deref(), Some(&[0.0; 10][..]));
+    let mut adamax = fused_optim::AdaMax::<f32>::new(AdaMaxConfig::default(), 3).unwrap();
+    let mut q = [1.0f32; 3];
+    adamax.step(&mut q, &[1.0, -1.0, 0.0]).unwrap();
+    assert!(q[0] < 1.0 && q[1] > 1.0 && q[2] == 1.0);
+}
