@@ -39,6 +39,11 @@ pub unsafe trait Lanes<T: Float>: Copy + 'static {
     /// Lanes per vector.
     const N: usize;
     /// Vectors handled per iteration of a kernel's main loop.
+    ///
+    /// 2 on every tier. Measured at 4096 elements (in cache, where the loop
+    /// is bound by the divide/square-root unit), unroll 1, 2 and 4 were within
+    /// 3% of each other on every tier and kernel, inside the noise: the
+    /// out-of-order core already overlaps independent iterations.
     const UNROLL: usize;
 
     /// Every lane set to `x`.

@@ -17,7 +17,7 @@ macro_rules! portable_lanes {
         unsafe impl Lanes<$t> for Portable {
             type V = $v;
             const N: usize = $n;
-            const UNROLL: usize = 4;
+            const UNROLL: usize = 2;
 
             #[inline(always)]
             unsafe fn splat(x: $t) -> $v {
