@@ -1,254 +1,308 @@
-//! The main job: time the kernels on this machine.
+//! The main job: every kernel on this machine against its bandwidth roofline.
 //!
-//! For Adam and AdaMax, f32 and f64, at a few sizes, it times the scalar
-//! reference loop, the dispatched kernel on one thread, and the threaded
-//! driver, and prints ns/element, GB/s (of the bytes the step must move: f32
-//! Adam reads p, g, m, v and writes p, m, v, 28 bytes per element) and the
-//! speed-up over the reference. Every figure is the median of several timed
-//! samples taken after a warm-up step (so page faults stay outside).
+//! For each algorithm × element type × size it times, in one process:
+//!
+//! - the scalar reference loop (one thread);
+//! - the dispatched kernel on one thread, and through the driver on all threads;
+//! - the bandwidth probe of the same shape (the same streams read and written
+//!   in place, one addition per element) on one thread and on all threads,
+//!   on the same buffers: the roof.
+//!
+//! It prints ns/element, GB/s of the bytes the step must move (f32 Adam reads
+//! p, g, m, v and writes p, m, v: 28 bytes per element), the fraction of the
+//! probe's bandwidth, the tier and the speed-up over the reference. Each figure
+//! is the median of several samples (each ≥ 20 ms) after a warm-up step, so
+//! page faults and first touches stay outside the timed region; the samples of
+//! the reference, the kernels and the probes are interleaved, so the machine's
+//! slow spells fall on all of them alike. The probe adds `g − g` (zero), so it
+//! leaves the kernels' data as it was.
 //!
 //! ```text
-//! cargo run --release --example roofline                 # default sizes 2^12, 2^16, 2^20, 2^24
+//! cargo run --release --example roofline                          # 2^10 … 2^26
 //! cargo run --release --example roofline -- --sizes 12,24 --samples 15
-//! cargo run --release --example roofline -- --crossover  # serial vs two threads, 2^10..2^20
+//! cargo run --release --example roofline -- --csv roofline.csv --png roofline.png
+//! cargo run --release --example roofline -- --crossover           # serial vs 2-way split
 //! ```
 
-use fused_optim::kernels::{self, reference};
-use fused_optim::{
-    AdaMaxBuffers, AdaMaxConfig, AdamBuffers, AdamConfig, Float, Parallelism, Tier, adam_step, adamax_step,
-};
+#[path = "../benches/support/cases.rs"]
+mod cases;
+
+use cases::{Case, Run, kinds};
+use fused_optim::Tier;
+use std::fmt::Write as _;
 use std::time::{Duration, Instant};
-
-/// What runs a step.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Runner {
-    /// The scalar reference loop.
-    Reference,
-    /// The dispatched kernel on the calling thread.
-    Serial,
-    /// The public step through the driver on the global pool.
-    Threaded,
-    /// Two halves on two threads with `rayon::join`, whatever the size
-    /// (what the driver does above its threshold): for the crossover.
-    ForcedSplit,
-}
-
-impl Runner {
-    fn name(self) -> &'static str {
-        match self {
-            Runner::Reference => "reference",
-            Runner::Serial => "dispatched, 1 thread",
-            Runner::Threaded => "driver, all threads",
-            Runner::ForcedSplit => "forced 2-way split",
-        }
-    }
-}
 
 struct Options {
     sizes: Vec<u32>,
     samples: usize,
     crossover: bool,
+    csv: Option<String>,
+    png: Option<String>,
 }
 
 fn parse_options() -> Options {
-    let mut options = Options { sizes: vec![12, 16, 20, 24], samples: 9, crossover: false };
+    let mut o =
+        Options { sizes: vec![10, 12, 16, 20, 24, 26], samples: 9, crossover: false, csv: None, png: None };
     let mut args = std::env::args().skip(1);
+    let usage =
+        "usage: roofline [--sizes 10,12,16,20,24,26] [--samples 9] [--csv FILE] [--png FILE] [--crossover]";
     while let Some(arg) = args.next() {
+        let mut value = || args.next().unwrap_or_else(|| panic!("{arg} takes a value; {usage}"));
         match arg.as_str() {
             "--sizes" => {
-                let list = args.next().expect("--sizes takes a list of log2 sizes, e.g. 12,24");
-                options.sizes = list.split(',').map(|s| s.trim().parse().expect("a log2 size")).collect();
+                o.sizes = value().split(',').map(|s| s.trim().parse().expect("log2 sizes")).collect()
             }
-            "--samples" => options.samples = args.next().and_then(|s| s.parse().ok()).expect("--samples N"),
-            "--crossover" => options.crossover = true,
+            "--samples" => o.samples = value().parse().expect("--samples N"),
+            "--csv" => o.csv = Some(value()),
+            "--png" => o.png = Some(value()),
+            "--crossover" => o.crossover = true,
             "--help" | "-h" => {
-                println!("usage: roofline [--sizes 12,16,20,24] [--samples 9] [--crossover]");
+                println!("{usage}");
                 std::process::exit(0);
             }
-            other => panic!("unknown argument {other:?} (try --help)"),
+            other => panic!("unknown argument {other:?}; {usage}"),
         }
     }
-    options
+    o
 }
 
-/// Median time of one call of `step`, over `samples` samples of at least
-/// ~20 ms each (a sample repeats `step` as often as that takes).
-fn time_step(samples: usize, mut step: impl FnMut()) -> Duration {
-    step(); // warm-up: page faults, caches, the dispatch decision
-    let start = Instant::now();
-    step();
-    let once = start.elapsed().max(Duration::from_nanos(50));
-    let repeats = (Duration::from_millis(20).as_nanos() / once.as_nanos()).clamp(1, 1 << 20) as u32;
-    let mut times: Vec<Duration> = (0..samples)
-        .map(|_| {
+/// Median time of one call of each of `runs`, over up to `samples` samples
+/// of ≥ 20 ms each (fewer, but at least 3, where one call alone is long, so
+/// the whole report stays under a minute). The samples of the runs are
+/// interleaved (a, b, c, a, b, c, …), so a slow spell of this shared machine
+/// lands on all of them instead of biasing one against another.
+fn time_interleaved(case: &mut dyn Case, runs: &[Run], samples: usize) -> Vec<Duration> {
+    let repeats: Vec<u32> = runs
+        .iter()
+        .map(|&run| {
+            case.step(run); // warm-up: page faults, caches, the dispatch decision
             let start = Instant::now();
-            for _ in 0..repeats {
-                step();
-            }
-            start.elapsed() / repeats
+            case.step(run);
+            let once = start.elapsed().max(Duration::from_nanos(20));
+            (Duration::from_millis(20).as_nanos() / once.as_nanos()).clamp(1, 1 << 22) as u32
         })
         .collect();
-    times.sort();
-    times[times.len() / 2]
-}
-
-/// Buffers of one step: values that keep the state normal over many steps.
-///
-/// No value is zero: a zero gradient decays its moment by β each step, and a
-/// benchmark repeating the step thousands of times would drive it into the
-/// subnormal range, where x86 arithmetic takes microcode assists and the
-/// figures stop describing training.
-fn buffers<T: Float>(n: usize) -> [Vec<T>; 5] {
-    let wave = |k: usize, scale: f64| -> Vec<T> {
-        (0..n).map(|i| T::from_f64(scale * (((i * 7 + k) % 13) as f64 - 6.5) / 6.5)).collect()
-    };
-    let square = |v: Vec<T>| v.into_iter().map(|x| x * x).collect::<Vec<T>>();
-    [wave(0, 1.0), wave(3, 0.1), wave(5, 0.01), square(wave(7, 0.01)), square(wave(9, 0.01))]
-}
-
-fn time_adam<T: Float>(n: usize, runner: Runner, samples: usize) -> Duration {
-    let config = AdamConfig::default();
-    let coefficients = config.coefficients::<T>(10).expect("valid");
-    let [mut p, g, mut m, mut v, _] = buffers::<T>(n);
-    time_step(samples, || {
-        let b = AdamBuffers {
-            param: &mut p,
-            grad: &g,
-            exp_avg: &mut m,
-            exp_avg_sq: &mut v,
-            max_exp_avg_sq: None,
-        };
-        match runner {
-            Runner::Reference => reference::adam(b, &coefficients),
-            Runner::Serial => kernels::adam(b, &coefficients),
-            Runner::Threaded => adam_step(&config, 10, b, &Parallelism::Global).expect("valid"),
-            Runner::ForcedSplit => {
-                let (l, r) = b.split_at(n / 2 / 16 * 16);
-                rayon::join(|| kernels::adam(l, &coefficients), || kernels::adam(r, &coefficients));
+    let samples = if repeats.contains(&1) { samples.min(3) } else { samples }.max(1);
+    let mut times = vec![Vec::with_capacity(samples); runs.len()];
+    for _ in 0..samples {
+        for ((&run, &repeats), times) in runs.iter().zip(&repeats).zip(&mut times) {
+            let start = Instant::now();
+            for _ in 0..repeats {
+                case.step(run);
             }
+            times.push(start.elapsed() / repeats);
         }
-    })
+    }
+    times
+        .into_iter()
+        .map(|mut t| {
+            t.sort();
+            t[t.len() / 2]
+        })
+        .collect()
 }
 
-fn time_adamax<T: Float>(n: usize, runner: Runner, samples: usize) -> Duration {
-    let config = AdaMaxConfig::default();
-    let coefficients = config.coefficients::<T>(10).expect("valid");
-    let [mut p, g, mut m, _, mut u] = buffers::<T>(n);
-    time_step(samples, || {
-        let b = AdaMaxBuffers { param: &mut p, grad: &g, exp_avg: &mut m, exp_inf: &mut u };
-        match runner {
-            Runner::Reference => reference::adamax(b, &coefficients),
-            Runner::Serial => kernels::adamax(b, &coefficients),
-            Runner::Threaded => adamax_step(&config, 10, b, &Parallelism::Global).expect("valid"),
-            Runner::ForcedSplit => {
-                let (l, r) = b.split_at(n / 2 / 16 * 16);
-                rayon::join(|| kernels::adamax(l, &coefficients), || kernels::adamax(r, &coefficients));
-            }
-        }
-    })
-}
-
-/// One algorithm × element type: how to time it and how many bytes an element moves.
-struct Case {
-    name: &'static str,
+/// One printed row: one kernel at one size on one or all threads.
+struct Row {
+    algorithm: &'static str,
     dtype: &'static str,
-    bytes_per_element: usize,
-    time: fn(usize, Runner, usize) -> Duration,
-}
-
-fn cases() -> Vec<Case> {
-    vec![
-        Case {
-            name: "adam",
-            dtype: "f32",
-            bytes_per_element: AdamConfig::default().bytes_per_element::<f32>(),
-            time: time_adam::<f32>,
-        },
-        Case {
-            name: "adam",
-            dtype: "f64",
-            bytes_per_element: AdamConfig::default().bytes_per_element::<f64>(),
-            time: time_adam::<f64>,
-        },
-        Case {
-            name: "adamax",
-            dtype: "f32",
-            bytes_per_element: AdaMaxConfig::default().bytes_per_element::<f32>(),
-            time: time_adamax::<f32>,
-        },
-        Case {
-            name: "adamax",
-            dtype: "f64",
-            bytes_per_element: AdaMaxConfig::default().bytes_per_element::<f64>(),
-            time: time_adamax::<f64>,
-        },
-    ]
+    log2: u32,
+    threads: usize,
+    ns: f64,
+    gbps: f64,
+    probe_gbps: f64,
+    reference_ns: f64,
 }
 
 fn main() {
-    let options = parse_options();
+    let o = parse_options();
     let threads = rayon::current_num_threads();
     println!(
-        "fused-optim roofline: dispatched tier {} (available: {}), {threads} rayon threads, serial below {} KiB of traffic",
+        "fused-optim roofline: tier {} (available: {}), {threads} rayon threads, serial below {} KiB of traffic",
         Tier::dispatched(),
         Tier::available().map(Tier::name).collect::<Vec<_>>().join(", "),
         fused_optim::SERIAL_BELOW_BYTES >> 10,
     );
-    if options.crossover {
-        return crossover(&options);
+    if o.crossover {
+        return crossover(&o);
     }
     println!(
-        "{:<7} {:<4} {:>9}  {:<22} {:>9} {:>8} {:>9}",
-        "algo", "type", "n", "implementation", "ns/elem", "GB/s", "vs ref"
+        "{:<7} {:<4} {:>5} {:>4}  {:>8} {:>8} {:>10} {:>8}  {:>7} {:>8}",
+        "algo", "type", "n", "thr", "ns/elem", "GB/s", "probe GB/s", "of probe", "ref ns", "vs ref"
     );
-    for case in cases() {
-        for &log2 in &options.sizes {
+    let mut rows = Vec::new();
+    for kind in kinds() {
+        for &log2 in &o.sizes {
             let n = 1usize << log2;
-            let reference = (case.time)(n, Runner::Reference, options.samples);
-            for runner in [Runner::Reference, Runner::Serial, Runner::Threaded] {
-                let t = if runner == Runner::Reference {
-                    reference
-                } else {
-                    (case.time)(n, runner, options.samples)
+            let mut case = (kind.build)(n);
+            let runs = [
+                Run::Reference,
+                Run::Dispatched,
+                Run::Probe { threaded: false },
+                Run::Driver,
+                Run::Probe { threaded: true },
+            ];
+            let t = time_interleaved(&mut *case, &runs, o.samples);
+            let reference = t[0];
+            for (threaded, kernel, probe) in [(false, t[1], t[2]), (true, t[3], t[4])] {
+                let per = |d: Duration| d.as_secs_f64() * 1e9 / n as f64;
+                let row = Row {
+                    algorithm: kind.algorithm,
+                    dtype: kind.dtype,
+                    log2,
+                    threads: if threaded { threads } else { 1 },
+                    ns: per(kernel),
+                    gbps: kind.bytes_per_element as f64 / per(kernel),
+                    probe_gbps: kind.bytes_per_element as f64 / per(probe),
+                    reference_ns: per(reference),
                 };
-                let ns = t.as_secs_f64() * 1e9 / n as f64;
-                let gbps = case.bytes_per_element as f64 / ns;
-                let speedup = reference.as_secs_f64() / t.as_secs_f64();
                 println!(
-                    "{:<7} {:<4} {:>9}  {:<22} {:>9.3} {:>8.1} {:>8.1}x",
-                    case.name,
-                    case.dtype,
+                    "{:<7} {:<4} {:>5} {:>4}  {:>8.3} {:>8.1} {:>10.1} {:>7.0}%  {:>7.3} {:>7.1}x",
+                    row.algorithm,
+                    row.dtype,
                     format!("2^{log2}"),
-                    runner.name(),
-                    ns,
-                    gbps,
-                    speedup
+                    row.threads,
+                    row.ns,
+                    row.gbps,
+                    row.probe_gbps,
+                    100.0 * row.gbps / row.probe_gbps,
+                    row.reference_ns,
+                    row.reference_ns / row.ns
                 );
+                rows.push(row);
             }
         }
     }
+    if let Some(path) = &o.csv {
+        write_csv(path, &rows);
+        println!("wrote {path}");
+    }
+    if let Some(path) = &o.png {
+        draw_png(path, &rows, threads).expect("draw the chart");
+        println!("wrote {path}");
+    }
+}
+
+fn write_csv(path: &str, rows: &[Row]) {
+    let mut out = String::from(
+        "algorithm,dtype,n,threads,tier,ns_per_element,gb_per_s,probe_gb_per_s,fraction_of_probe,reference_ns_per_element,speedup_vs_reference\n",
+    );
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{:.4},{:.2},{:.2},{:.4},{:.4},{:.3}",
+            r.algorithm,
+            r.dtype,
+            1usize << r.log2,
+            r.threads,
+            Tier::dispatched(),
+            r.ns,
+            r.gbps,
+            r.probe_gbps,
+            r.gbps / r.probe_gbps,
+            r.reference_ns,
+            r.reference_ns / r.ns
+        );
+    }
+    std::fs::write(path, out).expect("write the CSV file");
+}
+
+/// A chart line: label, points, colour, dashed.
+type Line = (String, Vec<(u32, f64)>, plotters::style::RGBColor, bool);
+
+/// GB/s against size, one panel per algorithm × type; the probes drawn dashed as the roof.
+fn draw_png(path: &str, rows: &[Row], threads: usize) -> Result<(), Box<dyn std::error::Error>> {
+    use plotters::prelude::*;
+    use plotters::style::{FontStyle, register_font};
+    register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular())
+        .map_err(|_| "the embedded DejaVu font did not load")?;
+    let root = BitMapBackend::new(path, (1400, 1000)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let (title, body) = root.split_vertically(50);
+    title.titled(
+        &format!(
+            "fused-optim roofline: tier {}, {threads} threads (dashed: bandwidth probe)",
+            Tier::dispatched()
+        ),
+        ("sans-serif", 26),
+    )?;
+    let kinds = kinds();
+    for (panel, kind) in body.split_evenly((2, 2)).iter().zip(&kinds) {
+        let mine: Vec<&Row> =
+            rows.iter().filter(|r| r.algorithm == kind.algorithm && r.dtype == kind.dtype).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let x0 = mine.iter().map(|r| r.log2).min().unwrap_or(10);
+        let x1 = mine.iter().map(|r| r.log2).max().unwrap_or(26).max(x0 + 1);
+        let top = mine.iter().map(|r| r.gbps.max(r.probe_gbps)).fold(1.0, f64::max) * 1.1;
+        let mut chart = ChartBuilder::on(panel)
+            .caption(format!("{} {}", kind.algorithm, kind.dtype), ("sans-serif", 22))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(x0..x1, 0.0..top)?;
+        chart
+            .configure_mesh()
+            .x_desc("elements (log2)")
+            .y_desc("GB/s moved")
+            .x_label_formatter(&|x| format!("2^{x}"))
+            .label_style(("sans-serif", 14))
+            .draw()?;
+        let series = |t: usize, f: &dyn Fn(&Row) -> f64| -> Vec<(u32, f64)> {
+            mine.iter().filter(|r| r.threads == t).map(|r| (r.log2, f(r))).collect()
+        };
+        let reference = |r: &Row| kind.bytes_per_element as f64 / r.reference_ns;
+        let lines: [Line; 5] = [
+            ("kernel, 1 thread".into(), series(1, &|r| r.gbps), BLUE, false),
+            (format!("kernel, {threads} threads"), series(threads, &|r| r.gbps), RED, false),
+            ("probe, 1 thread".into(), series(1, &|r| r.probe_gbps), BLUE, true),
+            (format!("probe, {threads} threads"), series(threads, &|r| r.probe_gbps), RED, true),
+            ("reference loop".into(), series(1, &reference), BLACK, false),
+        ];
+        for (label, points, color, dashed) in lines {
+            let style = color.stroke_width(if dashed { 1 } else { 2 });
+            let drawn = if dashed {
+                chart.draw_series(DashedLineSeries::new(points.clone(), 8, 5, style))?
+            } else {
+                chart.draw_series(LineSeries::new(points.clone(), style))?
+            };
+            drawn.label(label).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+            chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .label_font(("sans-serif", 14))
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()?;
+    }
+    root.present()?;
+    Ok(())
 }
 
 /// Serial against a forced two-way split, to place the driver's threshold.
-fn crossover(options: &Options) {
+fn crossover(o: &Options) {
     println!(
-        "{:<7} {:<4} {:>9} {:>11} {:>11} {:>8}",
+        "{:<7} {:<4} {:>5} {:>11} {:>11} {:>12}",
         "algo", "type", "n", "serial ns", "split ns", "split/serial"
     );
-    for case in cases() {
+    for kind in kinds() {
         for log2 in 10..=20 {
             let n = 1usize << log2;
-            let serial = (case.time)(n, Runner::Serial, options.samples);
-            let split = (case.time)(n, Runner::ForcedSplit, options.samples);
+            let mut case = (kind.build)(n);
+            let t = time_interleaved(&mut *case, &[Run::Dispatched, Run::ForcedSplit], o.samples);
+            let (serial, split) = (t[0], t[1]);
             println!(
-                "{:<7} {:<4} {:>9} {:>11.0} {:>11.0} {:>8.2}  ({} KiB of traffic)",
-                case.name,
-                case.dtype,
+                "{:<7} {:<4} {:>5} {:>11.0} {:>11.0} {:>12.2}  ({} KiB of traffic)",
+                kind.algorithm,
+                kind.dtype,
                 format!("2^{log2}"),
                 serial.as_secs_f64() * 1e9,
                 split.as_secs_f64() * 1e9,
                 split.as_secs_f64() / serial.as_secs_f64(),
-                (n * case.bytes_per_element) >> 10
+                (n * kind.bytes_per_element) >> 10
             );
         }
     }

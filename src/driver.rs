@@ -15,7 +15,7 @@
 //! - **On which pool.** [`Parallelism`]: the calling thread only, rayon's
 //!   global pool, or a pool the caller owns.
 
-use fused_optim_kernels::{AdaMaxBuffers, AdamBuffers, MAX_VECTOR_BYTES};
+use fused_optim_kernels::{AdaMaxBuffers, AdamBuffers, MAX_VECTOR_BYTES, ProbeBuffers};
 use rayon::ThreadPool;
 use std::sync::Arc;
 
@@ -83,6 +83,18 @@ impl<T: Send + Sync> Split for AdaMaxBuffers<'_, T> {
     }
     fn anchor(&self) -> usize {
         self.param.as_ptr() as usize
+    }
+}
+
+impl<T: Send + Sync, const W: usize> Split for ProbeBuffers<'_, T, W> {
+    fn len(&self) -> usize {
+        ProbeBuffers::len(self)
+    }
+    fn split_at(self, mid: usize) -> (Self, Self) {
+        ProbeBuffers::split_at(self, mid)
+    }
+    fn anchor(&self) -> usize {
+        self.written.first().map_or(self.read.as_ptr() as usize, |s| s.as_ptr() as usize)
     }
 }
 

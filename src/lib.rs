@@ -42,14 +42,16 @@ mod driver;
 mod error;
 mod hyper;
 mod optimizer;
+mod probe;
 
 pub use adam::{AdamConfig, WeightDecay, adam_step};
 pub use adamax::{AdaMaxConfig, adamax_step};
 pub use driver::{Parallelism, SERIAL_BELOW_BYTES};
 pub use error::Error;
 pub use fused_optim_kernels as kernels;
-pub use fused_optim_kernels::{AdaMaxBuffers, AdamBuffers, Float, Tier};
+pub use fused_optim_kernels::{AdaMaxBuffers, AdamBuffers, Float, ProbeBuffers, Tier};
 pub use optimizer::{AdaMax, AdaMaxState, Adam, AdamState, Algorithm, Optimizer};
+pub use probe::{probe_bytes_per_element, probe_step};
 
 /// The README's examples run as doc tests.
 #[doc = include_str!("../README.md")]

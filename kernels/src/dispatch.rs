@@ -12,6 +12,7 @@
 use crate::adam::{self, AdamBuffers, AdamCoefficients};
 use crate::adamax::{self, AdaMaxBuffers, AdaMaxCoefficients};
 use crate::isa::Portable;
+use crate::probe::{self, ProbeBuffers};
 use crate::{Float, float};
 use core::fmt;
 use std::sync::OnceLock;
@@ -129,6 +130,9 @@ impl std::error::Error for TierUnavailable {}
 pub struct TypedKernels<T: 'static> {
     pub adam: for<'a> unsafe fn(AdamBuffers<'a, T>, &AdamCoefficients<T>),
     pub adamax: for<'a> unsafe fn(AdaMaxBuffers<'a, T>, &AdaMaxCoefficients<T>),
+    pub probe2: for<'a> unsafe fn(ProbeBuffers<'a, T, 2>),
+    pub probe3: for<'a> unsafe fn(ProbeBuffers<'a, T, 3>),
+    pub probe4: for<'a> unsafe fn(ProbeBuffers<'a, T, 4>),
 }
 
 /// The kernels of one tier, for every element type.
@@ -146,7 +150,7 @@ macro_rules! tier_table {
             use super::*;
 
             macro_rules! wrappers {
-                ($t:ty, $adam:ident, $adamax:ident) => {
+                ($t:ty, $adam:ident, $adamax:ident, $probe:ident) => {
                     $(#[$feature])*
                     unsafe fn $adam(b: AdamBuffers<'_, $t>, c: &AdamCoefficients<$t>) {
                         // SAFETY: the table entry's contract: tier available, lengths equal.
@@ -157,14 +161,31 @@ macro_rules! tier_table {
                         // SAFETY: the table entry's contract: tier available, lengths equal.
                         unsafe { adamax::run::<$token, $t>(b, c) }
                     }
+                    $(#[$feature])*
+                    unsafe fn $probe<const W: usize>(b: ProbeBuffers<'_, $t, W>) {
+                        // SAFETY: the table entry's contract: tier available, lengths equal.
+                        unsafe { probe::run::<$token, $t, W>(b) }
+                    }
                 };
             }
-            wrappers!(f32, adam_f32, adamax_f32);
-            wrappers!(f64, adam_f64, adamax_f64);
+            wrappers!(f32, adam_f32, adamax_f32, probe_f32);
+            wrappers!(f64, adam_f64, adamax_f64, probe_f64);
 
             pub(super) static TABLE: KernelTable = KernelTable {
-                f32: TypedKernels { adam: adam_f32, adamax: adamax_f32 },
-                f64: TypedKernels { adam: adam_f64, adamax: adamax_f64 },
+                f32: TypedKernels {
+                    adam: adam_f32,
+                    adamax: adamax_f32,
+                    probe2: probe_f32::<2>,
+                    probe3: probe_f32::<3>,
+                    probe4: probe_f32::<4>,
+                },
+                f64: TypedKernels {
+                    adam: adam_f64,
+                    adamax: adamax_f64,
+                    probe2: probe_f64::<2>,
+                    probe3: probe_f64::<3>,
+                    probe4: probe_f64::<4>,
+                },
             };
         }
     };

@@ -64,6 +64,7 @@ pub mod dispatch;
 mod float;
 pub mod isa;
 mod lanes;
+pub mod probe;
 pub mod reference;
 
 pub use adam::{AdamBuffers, AdamCoefficients, Decay, adam, adam_on};
@@ -71,3 +72,4 @@ pub use adamax::{AdaMaxBuffers, AdaMaxCoefficients, adamax, adamax_on};
 pub use dispatch::{ALL_TIERS, Tier, TierUnavailable};
 pub use float::{Float, max_nan};
 pub use lanes::{Lanes, MAX_VECTOR_BYTES};
+pub use probe::{ProbeBuffers, probe, probe_on};
