@@ -21,7 +21,7 @@
 //! cargo run --release --example roofline                          # 2^10 … 2^26
 //! cargo run --release --example roofline -- --sizes 12,24 --samples 15
 //! cargo run --release --example roofline -- --csv roofline.csv --png roofline.png
-//! cargo run --release --example roofline -- --crossover           # serial vs 2-way split
+//! cargo run --release --example roofline -- --crossover           # serial vs split, 2^10 … 2^20
 //! ```
 
 #[path = "../benches/support/cases.rs"]
@@ -121,7 +121,7 @@ fn main() {
         "fused-optim roofline: tier {} (available: {}), {threads} rayon threads, serial below {} KiB of traffic",
         Tier::dispatched(),
         Tier::available().map(Tier::name).collect::<Vec<_>>().join(", "),
-        fused_optim::SERIAL_BELOW_BYTES >> 10,
+        fused_optim::serial_threshold() >> 10,
     );
     if o.crossover {
         return crossover(&o);
@@ -282,8 +282,9 @@ fn draw_png(path: &str, rows: &[Row], threads: usize) -> Result<(), Box<dyn std:
     Ok(())
 }
 
-/// Serial against a forced two-way split, to place the driver's threshold.
+/// Serial against the driver forced to split, to place the driver's threshold.
 fn crossover(o: &Options) {
+    fused_optim::set_serial_threshold(0);
     println!(
         "{:<7} {:<4} {:>5} {:>11} {:>11} {:>12}",
         "algo", "type", "n", "serial ns", "split ns", "split/serial"
@@ -292,7 +293,7 @@ fn crossover(o: &Options) {
         for log2 in 10..=20 {
             let n = 1usize << log2;
             let mut case = (kind.build)(n);
-            let t = time_interleaved(&mut *case, &[Run::Dispatched, Run::ForcedSplit], o.samples);
+            let t = time_interleaved(&mut *case, &[Run::Dispatched, Run::Driver], o.samples);
             let (serial, split) = (t[0], t[1]);
             println!(
                 "{:<7} {:<4} {:>5} {:>11.0} {:>11.0} {:>12.2}  ({} KiB of traffic)",

@@ -3,12 +3,12 @@
 //! The step is element-wise, so any split gives the serial bits; what the
 //! driver decides is only *when* to split and *where*:
 //!
-//! - **When.** Below [`SERIAL_BELOW_BYTES`] of memory traffic per call the
+//! - **When.** Below [`serial_threshold`] bytes of memory traffic per call the
 //!   step runs on the calling thread: a fork-join costs microseconds (and on
 //!   an oversubscribed VM, where two workers can share a core, milliseconds),
 //!   which is more than a small step takes.
-//! - **Where.** Into one piece per thread of the chosen pool, by recursive
-//!   halving with `rayon::join`. Every split point is moved to a 64-byte
+//! - **Where.** Into one piece per thread of the chosen pool; the calling
+//!   thread runs one piece and spawns the others (`in_place_scope`). Every split point is moved to a 64-byte
 //!   boundary of the parameter buffer (one AVX-512 vector, one cache line), so
 //!   no two threads write the same parameter cache line and every piece but
 //!   the last runs whole vectors.
@@ -18,26 +18,46 @@
 use fused_optim_kernels::{AdaMaxBuffers, AdamBuffers, MAX_VECTOR_BYTES, ProbeBuffers};
 use rayon::ThreadPool;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Memory traffic (bytes read + written) below which a step stays serial: 4 MiB.
+/// The default of [`serial_threshold`]: 4 MiB.
 ///
-/// Chosen by measurement (`cargo run --release --example roofline -- --crossover`)
-/// on the development machine, a 2-core AVX-512 VM: a two-way `rayon::join`
-/// costs 8 to 17 µs there before any work is done, so splitting only pays once
-/// the serial step takes well over twice that. Serial ÷ split crossed 1 between
-/// 1 and 4 MiB of traffic for every kernel (f32 Adam: 1.9 at 448 KiB, 0.86 at
-/// 3.5 MiB, 0.73 at 28 MiB; f64 Adam: 1.33 at 1.75 MiB, 0.71 at 3.5 MiB).
-pub const SERIAL_BELOW_BYTES: usize = 4 << 20;
+/// Chosen by measurement (`cargo run --release --example roofline -- --crossover`,
+/// serial against the driver forced to split, samples interleaved) on the
+/// development machine, a 2-core AVX-512 VM. Waking a rayon worker there costs
+/// up to 15–18 µs (a cross-vCPU wake-up), so splitting pays only once a serial
+/// step takes a few times that. At 3.5 MiB of traffic split ÷ serial was 1.13
+/// to 1.40 for f64 Adam and both AdaMax (0.58 for f32 Adam, whose worker
+/// happened to be awake); at 7 MiB it was 0.61 to 0.91 for all four. Every
+/// power-of-two size therefore lands on the faster side with a threshold
+/// anywhere between the two; 4 MiB splits from 2^18 f32 / 2^17 f64 elements.
+pub const DEFAULT_SERIAL_BELOW_BYTES: usize = 4 << 20;
+
+static SERIAL_BELOW_BYTES: AtomicUsize = AtomicUsize::new(DEFAULT_SERIAL_BELOW_BYTES);
+
+/// Memory traffic (bytes read + written) below which a step stays on the
+/// calling thread, whatever the [`Parallelism`]. Process-wide.
+pub fn serial_threshold() -> usize {
+    SERIAL_BELOW_BYTES.load(Ordering::Relaxed)
+}
+
+/// Sets [`serial_threshold`] for the whole process (0: split every step that
+/// may use threads; `usize::MAX`: never split). For machines whose fork-join
+/// cost differs from the development VM's; the roofline example's
+/// `--crossover` measures it.
+pub fn set_serial_threshold(bytes: usize) {
+    SERIAL_BELOW_BYTES.store(bytes, Ordering::Relaxed);
+}
 
 /// Which threads a step may use.
 #[derive(Clone, Debug, Default)]
 pub enum Parallelism {
     /// The calling thread only.
     Serial,
-    /// Rayon's global pool, for steps of at least [`SERIAL_BELOW_BYTES`] of traffic.
+    /// Rayon's global pool, for steps of at least [`serial_threshold`] bytes of traffic.
     #[default]
     Global,
-    /// The caller's pool, for steps of at least [`SERIAL_BELOW_BYTES`] of traffic.
+    /// The caller's pool, for steps of at least [`serial_threshold`] bytes of traffic.
     Pool(Arc<ThreadPool>),
 }
 
@@ -99,8 +119,12 @@ impl<T: Send + Sync, const W: usize> Split for ProbeBuffers<'_, T, W> {
 }
 
 /// Runs `kernel` over `buffers`, split across the threads `parallelism`
-/// allows when the step moves at least [`SERIAL_BELOW_BYTES`]
+/// allows when the step moves at least [`serial_threshold`] bytes
 /// (`bytes_per_element` is the traffic of one element: reads plus writes).
+///
+/// The calling thread runs the first piece itself; the others are spawned
+/// into the pool first, so only `threads − 1` workers need waking and the
+/// caller never sleeps while there is work.
 pub(crate) fn drive<B: Split>(
     buffers: B,
     element_bytes: usize,
@@ -110,28 +134,36 @@ pub(crate) fn drive<B: Split>(
 ) {
     let traffic = buffers.len().saturating_mul(bytes_per_element);
     let threads = parallelism.threads();
-    if threads <= 1 || traffic < SERIAL_BELOW_BYTES {
+    if threads <= 1 || traffic < serial_threshold() {
         return kernel(buffers);
     }
-    let split = || split_run(buffers, threads, element_bytes, &kernel);
     match parallelism {
-        Parallelism::Pool(pool) => pool.install(split),
-        _ => split(),
+        Parallelism::Pool(pool) => {
+            pool.in_place_scope(|scope| spread(scope, buffers, threads, element_bytes, &kernel))
+        }
+        _ => rayon::in_place_scope(|scope| spread(scope, buffers, threads, element_bytes, &kernel)),
     }
 }
 
-fn split_run<B: Split>(buffers: B, pieces: usize, element_bytes: usize, kernel: &(impl Fn(B) + Sync)) {
-    if pieces <= 1 {
-        return kernel(buffers);
+/// Cuts `buffers` into `pieces` at 64-byte boundaries, spawns all but the
+/// first into `scope`, and runs the first on the calling thread.
+fn spread<'scope, B: Split + 'scope, K: Fn(B) + Sync>(
+    scope: &rayon::Scope<'scope>,
+    buffers: B,
+    pieces: usize,
+    element_bytes: usize,
+    kernel: &'scope K,
+) {
+    let (n, anchor) = (buffers.len(), buffers.anchor());
+    let cut = |i: usize| aligned_split(anchor, n, n / pieces * i, element_bytes);
+    let (first, mut rest) = buffers.split_at(cut(1));
+    for i in 2..pieces {
+        let (piece, tail) = rest.split_at(cut(i) - cut(i - 1));
+        scope.spawn(move |_| kernel(piece));
+        rest = tail;
     }
-    let left_pieces = pieces / 2;
-    let n = buffers.len();
-    let mid = aligned_split(buffers.anchor(), n, n / pieces * left_pieces, element_bytes);
-    let (left, right) = buffers.split_at(mid);
-    rayon::join(
-        || split_run(left, left_pieces, element_bytes, kernel),
-        || split_run(right, pieces - left_pieces, element_bytes, kernel),
-    );
+    scope.spawn(move |_| kernel(rest));
+    kernel(first);
 }
 
 /// Moves the split index `mid` down to the nearest index whose address

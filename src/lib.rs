@@ -46,7 +46,7 @@ mod probe;
 
 pub use adam::{AdamConfig, WeightDecay, adam_step};
 pub use adamax::{AdaMaxConfig, adamax_step};
-pub use driver::{Parallelism, SERIAL_BELOW_BYTES};
+pub use driver::{DEFAULT_SERIAL_BELOW_BYTES, Parallelism, serial_threshold, set_serial_threshold};
 pub use error::Error;
 pub use fused_optim_kernels as kernels;
 pub use fused_optim_kernels::{AdaMaxBuffers, AdamBuffers, Float, ProbeBuffers, Tier};

@@ -3,7 +3,7 @@
 
 use fused_optim::kernels::{ALL_TIERS, probe_on};
 use fused_optim::{
-    Error, Parallelism, ProbeBuffers, SERIAL_BELOW_BYTES, probe_bytes_per_element, probe_step,
+    DEFAULT_SERIAL_BELOW_BYTES, Error, Parallelism, ProbeBuffers, probe_bytes_per_element, probe_step,
 };
 
 fn values(n: usize, k: usize) -> Vec<f32> {
@@ -35,7 +35,7 @@ fn probe_leaves_finite_values_unchanged_on_every_tier() {
 
 #[test]
 fn probe_through_the_driver() {
-    let n = SERIAL_BELOW_BYTES / probe_bytes_per_element::<f64, 3>() * 3 + 7;
+    let n = DEFAULT_SERIAL_BELOW_BYTES / probe_bytes_per_element::<f64, 3>() * 3 + 7;
     let g: Vec<f64> = (0..n).map(|i| i as f64).collect();
     let (mut a, mut b, mut c) = (g.clone(), g.clone(), vec![f64::NAN; n]);
     probe_step(ProbeBuffers { written: [&mut a, &mut b, &mut c], read: &g }, &Parallelism::Global).unwrap();

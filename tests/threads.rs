@@ -1,12 +1,15 @@
 //! The driver at 1, 2, 3 and 7 threads (own pools), on the global pool and
-//! serially gives the reference's bits, on buffers large enough to be split.
+//! serially gives the reference's bits: with the serial threshold at 0 (so
+//! every step is split, down to pieces of no element) and at its default on
+//! buffers large enough to be split.
 
 mod common;
 
 use common::algos::{AdaMax, Adam, Algorithm, Implementation, assert_matches_reference};
 use common::{Fill, TestFloat, rng};
-use fused_optim::{Parallelism, SERIAL_BELOW_BYTES};
+use fused_optim::{DEFAULT_SERIAL_BELOW_BYTES, Parallelism, set_serial_threshold};
 use std::sync::Arc;
+use std::sync::Once;
 
 fn drivers() -> Vec<Implementation> {
     let mut out =
@@ -20,9 +23,9 @@ fn drivers() -> Vec<Implementation> {
 
 fn every_thread_count<A: Algorithm, T: TestFloat>() {
     let drivers = drivers();
-    // Past the serial threshold even for the lightest step (f32, 7 streams),
+    // Past the default threshold even for the lightest step (f32, 7 streams),
     // with odd lengths and misaligned starts so pieces end mid-vector.
-    let above = SERIAL_BELOW_BYTES / (7 * 4) + 1;
+    let above = DEFAULT_SERIAL_BELOW_BYTES / (7 * 4) + 1;
     for (len, offset) in [(above, 0), (3 * above + 13, 3), (7 * above + 5, 1)] {
         for (i, config) in A::configs().into_iter().enumerate() {
             let fill = [Fill::Random, Fill::Special][i % 2];
@@ -35,6 +38,42 @@ fn every_thread_count<A: Algorithm, T: TestFloat>() {
             );
         }
     }
+}
+
+/// With the threshold at 0 every step is split, even of 0 or 1 elements:
+/// pieces of every size and alignment, empty ones included. The threshold is
+/// process-wide, so every test of this binary sets the same value.
+fn split_everything() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| set_serial_threshold(0));
+}
+
+fn small_buffers_split_to_pieces<A: Algorithm, T: TestFloat>() {
+    split_everything();
+    let drivers = drivers();
+    for len in (0..40).chain([63, 64, 65, 129, 1000]) {
+        for offset in [0, 1] {
+            for (i, config) in A::configs().into_iter().enumerate() {
+                let fill = [Fill::Random, Fill::Special][i % 2];
+                let start =
+                    A::state::<T>(&config, &mut rng(len as u64 * 7 + offset), fill, len, offset as usize);
+                assert_matches_reference::<A, T>(
+                    &config,
+                    &start,
+                    &drivers,
+                    &format!("len={len} offset={offset}"),
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn small_steps_split_everywhere_match_reference() {
+    small_buffers_split_to_pieces::<Adam, f32>();
+    small_buffers_split_to_pieces::<Adam, f64>();
+    small_buffers_split_to_pieces::<AdaMax, f32>();
+    small_buffers_split_to_pieces::<AdaMax, f64>();
 }
 
 #[test]

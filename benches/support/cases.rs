@@ -23,8 +23,6 @@ pub enum Run {
     Driver,
     /// The probe of the kernel's shape: on the calling thread, or through the driver.
     Probe { threaded: bool },
-    /// Two halves on two threads with `rayon::join`, whatever the size.
-    ForcedSplit,
 }
 
 impl Run {
@@ -37,7 +35,6 @@ impl Run {
             Run::Driver => format!("driver-{}t", rayon::current_num_threads()),
             Run::Probe { threaded: false } => "probe-1t".into(),
             Run::Probe { threaded: true } => format!("probe-{}t", rayon::current_num_threads()),
-            Run::ForcedSplit => "forced-split".into(),
         }
     }
 }
@@ -168,11 +165,6 @@ impl<F: Float> Case for AdamCase<F> {
                 let probe = ProbeBuffers { written: [b.param, b.exp_avg, b.exp_avg_sq], read: b.grad };
                 probe_step(probe, &parallelism(threaded)).expect("equal lengths");
             }
-            Run::ForcedSplit => {
-                let half = b.len() / 2 / 16 * 16;
-                let (l, r) = b.split_at(half);
-                rayon::join(|| kernels::adam(l, &k), || kernels::adam(r, &k));
-            }
         }
     }
 
@@ -212,11 +204,6 @@ impl<F: Float> Case for AdaMaxCase<F> {
             Run::Probe { threaded } => {
                 let probe = ProbeBuffers { written: [b.param, b.exp_avg, b.exp_inf], read: b.grad };
                 probe_step(probe, &parallelism(threaded)).expect("equal lengths");
-            }
-            Run::ForcedSplit => {
-                let half = b.len() / 2 / 16 * 16;
-                let (l, r) = b.split_at(half);
-                rayon::join(|| kernels::adamax(l, &k), || kernels::adamax(r, &k));
             }
         }
     }
