@@ -69,5 +69,47 @@ fn bench_kernels(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench_kernels);
+/// Small calls through the public stateless API: validation, per-step
+/// scalars in f64, the length checks, the driver's serial decision and the
+/// dispatch, against the bare dispatched kernel on the same buffers.
+fn bench_small_calls(c: &mut Criterion) {
+    use fused_optim::{AdamBuffers, AdamConfig, Parallelism, adam_step, kernels};
+    let mut group = c.benchmark_group("small-calls-adam-f32");
+    if quick() {
+        group.warm_up_time(Duration::from_millis(100)).measurement_time(Duration::from_millis(300));
+    }
+    let config = AdamConfig::default();
+    for n in [1usize, 16, 64, 256] {
+        let g: Vec<f32> = (0..n).map(|i| (i as f32 - 31.5) / 32.0).collect();
+        let (mut p, mut m, mut v) = (vec![1.0f32; n], vec![0.01f32; n], vec![1e-4f32; n]);
+        group.bench_function(BenchmarkId::new("adam_step", n), |b| {
+            b.iter(|| {
+                let buffers = AdamBuffers {
+                    param: &mut p,
+                    grad: &g,
+                    exp_avg: &mut m,
+                    exp_avg_sq: &mut v,
+                    max_exp_avg_sq: None,
+                };
+                adam_step(&config, std::hint::black_box(10), buffers, &Parallelism::Global).unwrap()
+            })
+        });
+        let k = config.coefficients::<f32>(10).unwrap();
+        group.bench_function(BenchmarkId::new("dispatched-kernel", n), |b| {
+            b.iter(|| {
+                let buffers = AdamBuffers {
+                    param: &mut p,
+                    grad: &g,
+                    exp_avg: &mut m,
+                    exp_avg_sq: &mut v,
+                    max_exp_avg_sq: None,
+                };
+                kernels::adam(buffers, std::hint::black_box(&k))
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_small_calls, bench_kernels);
 criterion_main!(benches);
