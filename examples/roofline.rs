@@ -21,7 +21,7 @@
 //! cargo run --release --example roofline                          # 2^10 … 2^26
 //! cargo run --release --example roofline -- --sizes 12,24 --samples 15
 //! cargo run --release --example roofline -- --csv roofline.csv --png roofline.png
-//! cargo run --release --example roofline -- --crossover           # serial vs split, 2^10 … 2^20
+//! cargo run --release --example roofline -- --crossover           # serial, split, default: 2^10 … 2^22
 //! ```
 
 #[path = "../benches/support/cases.rs"]
@@ -282,27 +282,31 @@ fn draw_png(path: &str, rows: &[Row], threads: usize) -> Result<(), Box<dyn std:
     Ok(())
 }
 
-/// Serial against the driver forced to split, to place the driver's threshold.
+/// Serial, split and the default driver, to place (and check) the driver's threshold.
 fn crossover(o: &Options) {
-    fused_optim::set_serial_threshold(0);
     println!(
-        "{:<7} {:<4} {:>5} {:>11} {:>11} {:>12}",
-        "algo", "type", "n", "serial ns", "split ns", "split/serial"
+        "{:<7} {:<4} {:>5} {:>10} {:>10} {:>10} {:>12} {:>15} {:>10}",
+        "algo", "type", "n", "serial ns", "split ns", "driver ns", "split/serial", "driver/best", "traffic"
     );
     for kind in kinds() {
-        for log2 in 10..=20 {
+        for log2 in 10..=22 {
             let n = 1usize << log2;
             let mut case = (kind.build)(n);
-            let t = time_interleaved(&mut *case, &[Run::Dispatched, Run::Driver], o.samples);
-            let (serial, split) = (t[0], t[1]);
+            let runs = [Run::Dispatched, Run::ForcedSplit, Run::Driver];
+            let t: Vec<f64> = time_interleaved(&mut *case, &runs, o.samples)
+                .iter()
+                .map(|d| d.as_secs_f64() * 1e9)
+                .collect();
             println!(
-                "{:<7} {:<4} {:>5} {:>11.0} {:>11.0} {:>12.2}  ({} KiB of traffic)",
+                "{:<7} {:<4} {:>5} {:>10.0} {:>10.0} {:>10.0} {:>12.2} {:>15.2} {:>7} KiB",
                 kind.algorithm,
                 kind.dtype,
                 format!("2^{log2}"),
-                serial.as_secs_f64() * 1e9,
-                split.as_secs_f64() * 1e9,
-                split.as_secs_f64() / serial.as_secs_f64(),
+                t[0],
+                t[1],
+                t[2],
+                t[1] / t[0],
+                t[2] / t[0].min(t[1]),
                 (n * kind.bytes_per_element) >> 10
             );
         }

@@ -3,35 +3,36 @@
 //! The step is element-wise, so any split gives the serial bits; what the
 //! driver decides is only *when* to split and *where*:
 //!
-//! - **When.** Below [`serial_threshold`] bytes of memory traffic per call the
-//!   step runs on the calling thread: a fork-join costs microseconds (and on
-//!   an oversubscribed VM, where two workers can share a core, milliseconds),
-//!   which is more than a small step takes.
-//! - **Where.** Into one piece per thread of the chosen pool; the calling
-//!   thread runs one piece and spawns the others (`in_place_scope`). Every split point is moved to a 64-byte
+//! - **When.** Below [`serial_threshold`] bytes of memory traffic per call
+//!   (512 KiB by default) the step runs on the calling thread: handing work
+//!   to another thread costs microseconds, more than a small step takes.
+//! - **Where.** Into a few pieces per thread (at least 256 KiB of traffic
+//!   each, at most 32), claimed one at a time by the calling thread and the
+//!   pool's threads (see [`crate::claims`]). Every cut is moved to a 64-byte
 //!   boundary of the parameter buffer (one AVX-512 vector, one cache line), so
 //!   no two threads write the same parameter cache line and every piece but
 //!   the last runs whole vectors.
 //! - **On which pool.** [`Parallelism`]: the calling thread only, rayon's
 //!   global pool, or a pool the caller owns.
 
+use crate::claims::run_claimed;
 use fused_optim_kernels::{AdaMaxBuffers, AdamBuffers, MAX_VECTOR_BYTES, ProbeBuffers};
 use rayon::ThreadPool;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
-/// The default of [`serial_threshold`]: 4 MiB.
+/// The default of [`serial_threshold`]: 512 KiB.
 ///
-/// Chosen by measurement (`cargo run --release --example roofline -- --crossover`,
-/// serial against the driver forced to split, samples interleaved) on the
-/// development machine, a 2-core AVX-512 VM. Waking a rayon worker there costs
-/// up to 15–18 µs (a cross-vCPU wake-up), so splitting pays only once a serial
-/// step takes a few times that. At 3.5 MiB of traffic split ÷ serial was 1.13
-/// to 1.40 for f64 Adam and both AdaMax (0.58 for f32 Adam, whose worker
-/// happened to be awake); at 7 MiB it was 0.61 to 0.91 for all four. Every
-/// power-of-two size therefore lands on the faster side with a threshold
-/// anywhere between the two; 4 MiB splits from 2^18 f32 / 2^17 f64 elements.
-pub const DEFAULT_SERIAL_BELOW_BYTES: usize = 4 << 20;
+/// Chosen by measurement on the development machine, a 2-core AVX-512 VM,
+/// with `cargo run --release --example roofline -- --crossover` (serial
+/// against the driver with the threshold at 0, back to back, samples
+/// interleaved): split ÷ serial was 0.97 to 1.13 at 448 KiB of traffic and
+/// 0.75 to 0.92 at 896 KiB for all four kernels, so every power-of-two size
+/// lands within 3% of its faster side. Called after the pool has idled (the
+/// first step of an iteration), a split step at 896 KiB took about 3 µs more
+/// than serial, not the ~55 µs a worker takes to wake there: the pieces are
+/// claimed, so the caller never waits for a thread that has not started.
+pub const DEFAULT_SERIAL_BELOW_BYTES: usize = 512 << 10;
 
 static SERIAL_BELOW_BYTES: AtomicUsize = AtomicUsize::new(DEFAULT_SERIAL_BELOW_BYTES);
 
@@ -118,13 +119,25 @@ impl<T: Send + Sync, const W: usize> Split for ProbeBuffers<'_, T, W> {
     }
 }
 
+/// Most pieces one step is cut into.
+const MAX_PIECES: usize = 32;
+
+/// Pieces per thread: a few, so a thread that starts late or runs slow (a
+/// shared VM) leaves pieces for the others instead of holding up the end.
+const PIECES_PER_THREAD: usize = 4;
+
+/// Least traffic of one piece: smaller pieces cost more in claiming than
+/// they gain in balance.
+const MIN_PIECE_BYTES: usize = 1 << 20;
+
 /// Runs `kernel` over `buffers`, split across the threads `parallelism`
 /// allows when the step moves at least [`serial_threshold`] bytes
 /// (`bytes_per_element` is the traffic of one element: reads plus writes).
 ///
-/// The calling thread runs the first piece itself; the others are spawned
-/// into the pool first, so only `threads − 1` workers need waking and the
-/// caller never sleeps while there is work.
+/// The pieces are claimed one at a time by the calling thread and by pool
+/// threads ([`run_claimed`]): the caller works from the start and takes every
+/// piece no pool thread has reached, so a split step is never much slower
+/// than a serial one, however late the pool wakes up.
 pub(crate) fn drive<B: Split>(
     buffers: B,
     element_bytes: usize,
@@ -137,33 +150,30 @@ pub(crate) fn drive<B: Split>(
     if threads <= 1 || traffic < serial_threshold() {
         return kernel(buffers);
     }
-    match parallelism {
-        Parallelism::Pool(pool) => {
-            pool.in_place_scope(|scope| spread(scope, buffers, threads, element_bytes, &kernel))
-        }
-        _ => rayon::in_place_scope(|scope| spread(scope, buffers, threads, element_bytes, &kernel)),
-    }
-}
-
-/// Cuts `buffers` into `pieces` at 64-byte boundaries, spawns all but the
-/// first into `scope`, and runs the first on the calling thread.
-fn spread<'scope, B: Split + 'scope, K: Fn(B) + Sync>(
-    scope: &rayon::Scope<'scope>,
-    buffers: B,
-    pieces: usize,
-    element_bytes: usize,
-    kernel: &'scope K,
-) {
+    let pieces = (threads * PIECES_PER_THREAD)
+        .min(traffic / MIN_PIECE_BYTES)
+        .clamp(threads.min(MAX_PIECES), MAX_PIECES);
+    let slots: [Mutex<Option<B>>; MAX_PIECES] = std::array::from_fn(|_| Mutex::new(None));
     let (n, anchor) = (buffers.len(), buffers.anchor());
     let cut = |i: usize| aligned_split(anchor, n, n / pieces * i, element_bytes);
-    let (first, mut rest) = buffers.split_at(cut(1));
-    for i in 2..pieces {
-        let (piece, tail) = rest.split_at(cut(i) - cut(i - 1));
-        scope.spawn(move |_| kernel(piece));
+    let mut rest = buffers;
+    for (i, slot) in slots.iter().enumerate().take(pieces - 1) {
+        let (piece, tail) = rest.split_at(cut(i + 1) - cut(i));
+        *lock(slot) = Some(piece);
         rest = tail;
     }
-    scope.spawn(move |_| kernel(rest));
-    kernel(first);
+    *lock(&slots[pieces - 1]) = Some(rest);
+    run_claimed(pieces, threads - 1, parallelism, &|i| {
+        if let Some(piece) = lock(&slots[i]).take() {
+            kernel(piece);
+        }
+    });
+}
+
+/// Locks a slot; a poisoned lock (a kernel panicked while holding it, which
+/// the kernels do not do) still yields its contents.
+fn lock<T>(slot: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Moves the split index `mid` down to the nearest index whose address

@@ -38,6 +38,8 @@
 
 mod adam;
 mod adamax;
+#[allow(unsafe_code)] // one lifetime erasure, argued in the module
+mod claims;
 mod driver;
 mod error;
 mod hyper;

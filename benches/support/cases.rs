@@ -23,6 +23,8 @@ pub enum Run {
     Driver,
     /// The probe of the kernel's shape: on the calling thread, or through the driver.
     Probe { threaded: bool },
+    /// The driver with the serial threshold at 0 for this call: split whatever the size.
+    ForcedSplit,
 }
 
 impl Run {
@@ -35,6 +37,7 @@ impl Run {
             Run::Driver => format!("driver-{}t", rayon::current_num_threads()),
             Run::Probe { threaded: false } => "probe-1t".into(),
             Run::Probe { threaded: true } => format!("probe-{}t", rayon::current_num_threads()),
+            Run::ForcedSplit => "forced-split".into(),
         }
     }
 }
@@ -42,7 +45,18 @@ impl Run {
 /// One algorithm × element type with its buffers allocated.
 pub trait Case {
     /// One call of `run` on the buffers.
-    fn step(&mut self, run: Run);
+    fn step(&mut self, run: Run) {
+        if run == Run::ForcedSplit {
+            let saved = fused_optim::serial_threshold();
+            fused_optim::set_serial_threshold(0);
+            self.run(Run::Driver);
+            fused_optim::set_serial_threshold(saved);
+        } else {
+            self.run(run);
+        }
+    }
+    /// One call of `run` (never `ForcedSplit`) on the buffers.
+    fn run(&mut self, run: Run);
     /// Every buffer the step writes, as bits (every NaN as one pattern).
     fn output_bits(&self) -> Vec<u64>;
 }
@@ -147,7 +161,7 @@ fn adam_case<F: Float>(n: usize) -> Box<dyn Case> {
 }
 
 impl<F: Float> Case for AdamCase<F> {
-    fn step(&mut self, run: Run) {
+    fn run(&mut self, run: Run) {
         let k = self.config.coefficients::<F>(T).expect("valid");
         let b = AdamBuffers {
             param: &mut self.p,
@@ -165,6 +179,7 @@ impl<F: Float> Case for AdamCase<F> {
                 let probe = ProbeBuffers { written: [b.param, b.exp_avg, b.exp_avg_sq], read: b.grad };
                 probe_step(probe, &parallelism(threaded)).expect("equal lengths");
             }
+            Run::ForcedSplit => unreachable!("`Case::step` runs it as the driver"),
         }
     }
 
@@ -192,7 +207,7 @@ fn adamax_case<F: Float>(n: usize) -> Box<dyn Case> {
 }
 
 impl<F: Float> Case for AdaMaxCase<F> {
-    fn step(&mut self, run: Run) {
+    fn run(&mut self, run: Run) {
         let k = self.config.coefficients::<F>(T).expect("valid");
         let b =
             AdaMaxBuffers { param: &mut self.p, grad: &self.g, exp_avg: &mut self.m, exp_inf: &mut self.u };
@@ -205,6 +220,7 @@ impl<F: Float> Case for AdaMaxCase<F> {
                 let probe = ProbeBuffers { written: [b.param, b.exp_avg, b.exp_inf], read: b.grad };
                 probe_step(probe, &parallelism(threaded)).expect("equal lengths");
             }
+            Run::ForcedSplit => unreachable!("`Case::step` runs it as the driver"),
         }
     }
 

@@ -1,0 +1,161 @@
+//! Fork-join by claiming: pieces of work handed out by an atomic counter.
+//!
+//! [`run_claimed`] runs `work(0) … work(pieces − 1)`, each exactly once,
+//! on the calling thread and on up to `helpers` pool threads, and returns
+//! when all have run. Every participant, the caller included, claims the next
+//! unclaimed piece until none is left; the caller then waits only for pieces
+//! a helper has claimed and is running.
+//!
+//! This is what a scoped fork-join (`rayon::join`, `in_place_scope`) cannot
+//! give a caller outside the pool: there the caller must wait for a worker to
+//! wake up and start, and on the development VM a worker idle for a few
+//! milliseconds takes about 55 µs to wake (a cross-vCPU wake-up), more than a
+//! 4 MiB step takes alone. Here a helper that arrives late finds every piece
+//! claimed and leaves; a step is never much slower than serial, and as fast
+//! as the threads allow when they are awake.
+//!
+//! A helper can outlive the call (it may be scheduled after the caller
+//! returned). It then only touches the counters, which an `Arc` keeps alive;
+//! it never calls `work`, whose borrow ended with the call (see the `SAFETY`
+//! comments).
+
+use crate::driver::Parallelism;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+/// `work` with its lifetime erased, so `'static` pool jobs can hold it.
+#[derive(Clone, Copy)]
+struct ErasedWork(*const (dyn Fn(usize) + Sync + 'static));
+
+// SAFETY: the pointee is `Sync`, so calling it from any thread is sound;
+// when it may be called is governed by `Claims` (see `help`).
+unsafe impl Send for ErasedWork {}
+// SAFETY: as above.
+unsafe impl Sync for ErasedWork {}
+
+struct Claims {
+    /// The next piece to hand out; values `>= pieces` mean none is left.
+    next: AtomicUsize,
+    /// Pieces finished (run or panicked).
+    done: AtomicUsize,
+    pieces: usize,
+    panicked: AtomicBool,
+    work: ErasedWork,
+}
+
+impl Claims {
+    /// Claims and runs pieces until none is left.
+    fn help(&self) {
+        loop {
+            let i = self.next.fetch_add(1, Ordering::AcqRel);
+            if i >= self.pieces {
+                return;
+            }
+            // SAFETY: `i < pieces`, so `run_claimed` has not returned: it
+            // returns only once `done == pieces`, and this piece is counted
+            // in `done` below only after `work` returns. So the borrow that
+            // `work` was erased from is still alive.
+            let work = unsafe { &*self.work.0 };
+            if catch_unwind(AssertUnwindSafe(|| work(i))).is_err() {
+                self.panicked.store(true, Ordering::Relaxed);
+            }
+            self.done.fetch_add(1, Ordering::Release);
+        }
+    }
+}
+
+/// Runs `work(i)` for every `i < pieces` exactly once, on the calling thread
+/// and on up to `helpers` threads of `parallelism`'s pool; returns when every
+/// piece has run.
+///
+/// # Panics
+/// If any piece panicked (after every piece has finished).
+pub(crate) fn run_claimed(
+    pieces: usize,
+    helpers: usize,
+    parallelism: &Parallelism,
+    work: &(dyn Fn(usize) + Sync),
+) {
+    // SAFETY: only the lifetime is changed. The erased reference is
+    // dereferenced only in `Claims::help` for a claimed `i < pieces`, and this
+    // function does not return before all those calls have returned (the wait
+    // on `done` below), so `work` outlives every use.
+    let work: &'static (dyn Fn(usize) + Sync) =
+        unsafe { std::mem::transmute::<&(dyn Fn(usize) + Sync), &'static (dyn Fn(usize) + Sync)>(work) };
+    let claims = Arc::new(Claims {
+        next: AtomicUsize::new(0),
+        done: AtomicUsize::new(0),
+        pieces,
+        panicked: AtomicBool::new(false),
+        work: ErasedWork(work),
+    });
+    for _ in 0..helpers.min(pieces.saturating_sub(1)) {
+        let claims = Arc::clone(&claims);
+        let job = move || claims.help();
+        match parallelism {
+            Parallelism::Pool(pool) => pool.spawn(job),
+            _ => rayon::spawn(job),
+        }
+    }
+    claims.help();
+    // Every piece is claimed; wait for those still running on helpers. They
+    // are running (a piece is claimed only by a thread that runs), so this is
+    // short: spin, then yield the core in case a helper shares it.
+    let mut spins = 0u32;
+    while claims.done.load(Ordering::Acquire) < pieces {
+        if spins < 1 << 12 {
+            std::hint::spin_loop();
+            spins += 1;
+        } else {
+            std::thread::yield_now();
+        }
+    }
+    if claims.panicked.load(Ordering::Relaxed) {
+        panic!("a piece of a parallel step panicked on a pool thread");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[test]
+    fn every_piece_runs_once() {
+        let pool = Arc::new(rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap());
+        for parallelism in [Parallelism::Global, Parallelism::Pool(pool)] {
+            for pieces in [1, 2, 5, 32] {
+                let counts: Vec<AtomicUsize> = (0..pieces).map(|_| AtomicUsize::new(0)).collect();
+                run_claimed(pieces, 3, &parallelism, &|i| {
+                    counts[i].fetch_add(1, Ordering::Relaxed);
+                });
+                assert!(counts.iter().all(|c| c.load(Ordering::Relaxed) == 1));
+            }
+        }
+    }
+
+    #[test]
+    fn the_caller_finishes_alone_when_helpers_are_busy() {
+        // A one-thread pool kept busy: its helper job cannot start until the
+        // caller has done every piece and returned.
+        let pool = Arc::new(rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap());
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        pool.spawn(move || release_rx.recv().unwrap());
+        let ran = Mutex::new(Vec::new());
+        run_claimed(4, 1, &Parallelism::Pool(Arc::clone(&pool)), &|i| ran.lock().unwrap().push(i));
+        assert_eq!(*ran.lock().unwrap(), vec![0, 1, 2, 3]);
+        release_tx.send(()).unwrap(); // the late helper then finds nothing to do
+    }
+
+    #[test]
+    #[should_panic(expected = "panicked on a pool thread")]
+    fn a_panicking_piece_is_reported() {
+        let pool = Arc::new(rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap());
+        run_claimed(8, 2, &Parallelism::Pool(pool), &|i| {
+            if i == 7 {
+                panic!("piece {i}");
+            }
+        });
+    }
+}
