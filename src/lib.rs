@@ -20,6 +20,14 @@
 //! integer step and rounded once. Bad input returns an [`Error`] and writes
 //! nothing.
 //!
+//! The bits are those of the default floating-point environment
+//! (round-to-nearest-even, no flush-to-zero). The kernels compute in the
+//! calling thread's environment: under a caller's FTZ/DAZ every tier and the
+//! reference still agree with each other on x86-64 (they all read MXCSR), but
+//! rayon's workers do not inherit it, so give a threaded step a pool whose
+//! threads set it too (`ThreadPoolBuilder::start_handler`) or use
+//! [`Parallelism::Serial`].
+//!
 //! ```
 //! use fused_optim::{Adam, AdamConfig, Tier};
 //! let mut opt = Adam::<f32>::new(AdamConfig { lr: 0.1, ..AdamConfig::default() }, 2)?;

@@ -130,6 +130,9 @@ impl<'a, T> AdamBuffers<'a, T> {
     }
 
     /// Splits every buffer at `mid` (which must be `<= len`): `[0, mid)` and `[mid, len)`.
+    ///
+    /// # Panics
+    /// If `mid > len` (as `slice::split_at`).
     pub fn split_at(self, mid: usize) -> (Self, Self) {
         let (p0, p1) = self.param.split_at_mut(mid);
         let (g0, g1) = self.grad.split_at(mid);

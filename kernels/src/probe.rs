@@ -42,6 +42,9 @@ impl<'a, T, const W: usize> ProbeBuffers<'a, T, W> {
     }
 
     /// Splits every stream at `mid` (which must be `<= len`).
+    ///
+    /// # Panics
+    /// If `mid > len` (as `slice::split_at`).
     pub fn split_at(self, mid: usize) -> (Self, Self) {
         let mut halves = self.written.map(|s| {
             let (a, b) = s.split_at_mut(mid);

@@ -1,0 +1,315 @@
+//! The hostile-input audit: for every edge the issue names, what comes out
+//! and why, pinned by a test. (Unequal lengths, bad hyperparameters, t = 0
+//! and the AMSGrad buffer rules are in `errors.rs`; special values on every
+//! tier in `differential.rs`.)
+
+mod common;
+
+use common::algos::{Adam, Algorithm, Implementation, assert_matches_reference, kernel_implementations};
+use common::{Fill, rng};
+use fused_optim::kernels::{self, reference};
+use fused_optim::{
+    AdaMaxBuffers, AdaMaxConfig, AdamBuffers, AdamConfig, Error, Parallelism, WeightDecay, adam_step,
+    adamax_step,
+};
+
+fn adam_once<T: fused_optim::Float>(c: &AdamConfig, t: u64, p: &mut [T], g: &[T], m: &mut [T], v: &mut [T]) {
+    let b = AdamBuffers { param: p, grad: g, exp_avg: m, exp_avg_sq: v, max_exp_avg_sq: None };
+    adam_step(c, t, b, &Parallelism::Serial).unwrap();
+}
+
+/// Empty slices are a valid step of nothing; the owning optimizer counts it.
+#[test]
+fn empty_slices_are_a_valid_step() {
+    let mut e: [f32; 0] = [];
+    let (mut m, mut v, mut x) = ([0.0f32; 0], [0.0f32; 0], [0.0f32; 0]);
+    let c = AdamConfig { amsgrad: true, ..AdamConfig::default() };
+    let b = AdamBuffers {
+        param: &mut e,
+        grad: &[],
+        exp_avg: &mut m,
+        exp_avg_sq: &mut v,
+        max_exp_avg_sq: Some(&mut x),
+    };
+    assert_eq!(adam_step(&c, 1, b, &Parallelism::Global), Ok(()));
+    let mut u = [0.0f64; 0];
+    let b = AdaMaxBuffers { param: &mut [], grad: &[], exp_avg: &mut [], exp_inf: &mut u };
+    assert_eq!(adamax_step(&AdaMaxConfig::default(), 1, b, &Parallelism::Global), Ok(()));
+    let mut opt = fused_optim::Adam::<f64>::new(AdamConfig::default(), 0).unwrap();
+    opt.step(&mut [], &[]).unwrap();
+    assert!(opt.is_empty() && opt.steps() == 1);
+    // A length mismatch against an empty parameter is still a mismatch.
+    let b = AdamBuffers {
+        param: &mut e,
+        grad: &[1.0],
+        exp_avg: &mut m,
+        exp_avg_sq: &mut v,
+        max_exp_avg_sq: None,
+    };
+    assert_eq!(
+        adam_step(&AdamConfig::default(), 1, b, &Parallelism::Serial),
+        Err(Error::LengthMismatch { buffer: "grad", len: 1, expected: 0 })
+    );
+}
+
+/// One element goes through the partial-vector path of every tier alone.
+#[test]
+fn length_one_matches_reference_everywhere() {
+    let implementations = kernel_implementations();
+    for config in Adam::configs() {
+        for seed in 0..20 {
+            let start = Adam::state::<f32>(&config, &mut rng(seed), Fill::Special, 1, seed as usize % 3);
+            assert_matches_reference::<Adam, f32>(&config, &start, &implementations, &"len=1");
+        }
+    }
+}
+
+/// t = u64::MAX: β^t underflows to 0, both bias corrections are 1, and the
+/// step is plain `lr·m/(√v + ε)`; finite, and the same on every tier.
+#[test]
+fn largest_step_number() {
+    let c = AdamConfig::default();
+    let k = c.coefficients::<f32>(u64::MAX).unwrap();
+    assert_eq!((k.step_size, k.eps_hat), (1e-3f32, 1e-8f32));
+    let k1 = c.coefficients::<f64>(1).unwrap();
+    assert!((k1.step_size - 1e-3 * 0.001f64.sqrt() / 0.1).abs() < 1e-18);
+    let (mut p, g, mut m, mut v) = ([1.0f32, -1.0], [0.5f32, 0.5], [0.1f32, 0.1], [0.01f32, 0.01]);
+    adam_once(&c, u64::MAX, &mut p, &g, &mut m, &mut v);
+    assert!(p.iter().all(|x| x.is_finite()));
+    let mut opt = fused_optim::AdaMax::<f32>::new(AdaMaxConfig::default(), 1).unwrap();
+    opt.set_steps(u64::MAX - 1);
+    opt.step(&mut [1.0], &[1.0]).unwrap();
+    assert_eq!(opt.step(&mut [1.0], &[1.0]), Err(Error::StepCountOverflow));
+}
+
+/// β = 0 keeps no memory: m = g, v = g², and every step is lr·g/(|g| + ε).
+/// β just below 1 is valid: the bias corrections are tiny but positive and
+/// the step stays finite. (In f32, 1 − 2⁻⁵³ rounds to β = 1.0 exactly, so
+/// the moments keep their old value plus (1 − β)·g with 1 − β = 2⁻⁵³ in f64,
+/// rounded to f32 on its own.)
+#[test]
+fn betas_zero_and_just_below_one() {
+    let c = AdamConfig { betas: (0.0, 0.0), ..AdamConfig::default() };
+    for t in [1, 2, 50] {
+        let (mut p, g, mut m, mut v) = ([1.0f64], [-0.25f64], [9.0f64], [9.0f64]);
+        adam_once(&c, t, &mut p, &g, &mut m, &mut v);
+        assert_eq!((m[0], v[0]), (-0.25, 0.0625));
+        assert!((p[0] - (1.0 + 1e-3 * 0.25 / (0.25 + 1e-8))).abs() < 1e-15, "{}", p[0]);
+    }
+    let below = 1.0 - f64::EPSILON / 2.0;
+    let c = AdamConfig { betas: (below, below), ..AdamConfig::default() };
+    let k = c.coefficients::<f32>(1).unwrap();
+    assert_eq!(k.beta1, 1.0f32);
+    assert_eq!(k.one_minus_beta1, (f64::EPSILON / 2.0) as f32);
+    for t in [1u64, 2, 1 << 40] {
+        let (mut p, g, mut m, mut v) = ([1.0f32], [0.5f32], [0.0f32], [0.0f32]);
+        adam_once(&c, t, &mut p, &g, &mut m, &mut v);
+        assert!(p[0].is_finite() && m[0] > 0.0 && v[0] > 0.0, "t={t}: {p:?} {m:?} {v:?}");
+    }
+}
+
+/// lr = 0: every finite update is multiplied by zero and the parameters keep
+/// their bits (the moments still move). lr = ±inf or NaN is refused.
+#[test]
+fn learning_rate_zero_inf_nan() {
+    let c = AdamConfig { lr: 0.0, ..AdamConfig::adamw() };
+    let mut r = rng(3);
+    let p0: Vec<f32> = common::values(&mut r, Fill::Random, 300, false);
+    let g: Vec<f32> = common::values(&mut r, Fill::Random, 300, false);
+    let (mut p, mut m, mut v) = (p0.clone(), vec![0.0f32; 300], vec![0.0f32; 300]);
+    for t in 1..4 {
+        adam_once(&c, t, &mut p, &g, &mut m, &mut v);
+    }
+    assert_eq!(p, p0);
+    assert!(m.iter().zip(&g).all(|(m, g)| m.signum() == g.signum()));
+    for lr in [f64::INFINITY, f64::NEG_INFINITY, f64::NAN] {
+        let c = AdamConfig { lr, ..AdamConfig::default() };
+        let b = AdamBuffers {
+            param: &mut p,
+            grad: &g,
+            exp_avg: &mut m,
+            exp_avg_sq: &mut v,
+            max_exp_avg_sq: None,
+        };
+        assert!(matches!(
+            adam_step(&c, 1, b, &Parallelism::Serial),
+            Err(Error::InvalidHyperparameter { name: "lr", .. })
+        ));
+    }
+}
+
+/// ε = 0 with zero state: where the gradient is zero, m = v = 0 and the
+/// update is 0/0 = NaN, exactly as the formula (and PyTorch) computes it.
+/// Where the gradient is not zero, v > 0 and the step is the usual one.
+/// Choose ε > 0 (the default 1e-8) unless every gradient is nonzero.
+#[test]
+fn eps_zero_with_zero_state() {
+    let c = AdamConfig { eps: 0.0, ..AdamConfig::default() };
+    let (mut p, g, mut m, mut v) = ([1.0f32, 1.0], [0.0f32, 3.0], [0.0f32; 2], [0.0f32; 2]);
+    adam_once(&c, 1, &mut p, &g, &mut m, &mut v);
+    assert!(p[0].is_nan());
+    assert!((p[1] - (1.0 - 1e-3)).abs() < 1e-6);
+    // The same bits on every tier (the NaN included).
+    let implementations = kernel_implementations();
+    let mut start = Adam::state::<f32>(&c, &mut rng(1), Fill::ZeroGrad, 40, 1);
+    for b in [&mut start.exp_avg, &mut start.exp_avg_sq] {
+        *b = common::Offset::new(&[0.0; 40], 1);
+    }
+    assert_matches_reference::<Adam, f32>(&c, &start, &implementations, &"eps=0, zero state");
+}
+
+/// Weight decay with maximize: the gradient is negated first, then the
+/// decay is added (PyTorch's order), so decay still shrinks |p| when
+/// maximizing; with a zero gradient, maximize changes nothing.
+#[test]
+fn weight_decay_with_maximize() {
+    for decay in [WeightDecay::L2(0.5), WeightDecay::Decoupled(0.5)] {
+        let mut out = Vec::new();
+        for maximize in [false, true] {
+            let c = AdamConfig { lr: 0.1, weight_decay: decay, maximize, ..AdamConfig::default() };
+            let (mut p, g, mut m, mut v) = ([2.0f64, -2.0], [0.0f64; 2], [0.0f64; 2], [0.0f64; 2]);
+            for t in 1..=3 {
+                adam_once(&c, t, &mut p, &g, &mut m, &mut v);
+            }
+            assert!(p[0] < 2.0 && p[1] > -2.0, "{decay:?} maximize={maximize}: {p:?}");
+            out.push(p);
+        }
+        assert_eq!(out[0], out[1], "{decay:?}: maximize with a zero gradient changed the step");
+    }
+}
+
+/// Subnormal parameters, gradients and moments: handled at full IEEE
+/// precision (no flush to zero) and bit-identically on every tier.
+#[test]
+fn subnormal_inputs() {
+    let implementations = kernel_implementations();
+    let sub = f32::from_bits(0x0000_0400);
+    for config in Adam::configs() {
+        let mut start = Adam::state::<f32>(&config, &mut rng(5), Fill::Random, 50, 0);
+        let all = vec![sub; 50];
+        start.grad = common::Offset::new(&all, 0);
+        start.param = common::Offset::new(&all, 0);
+        start.exp_avg = common::Offset::new(&all, 0);
+        assert_matches_reference::<Adam, f32>(&config, &start, &implementations, &"subnormal");
+    }
+    // The first moment of a subnormal gradient is itself subnormal, not zero.
+    let (mut p, g, mut m, mut v) = ([1.0f32], [sub], [0.0f32], [0.0f32]);
+    adam_once(&AdamConfig::default(), 1, &mut p, &g, &mut m, &mut v);
+    assert!(m[0] != 0.0 && m[0].is_subnormal());
+}
+
+#[cfg(target_arch = "x86_64")]
+mod flush_to_zero {
+    //! The contract under a caller's flush-to-zero: the kernels compute with
+    //! the calling thread's floating-point environment (MXCSR on x86-64).
+    //! Every tier and the scalar reference read the same MXCSR, so with
+    //! FTZ/DAZ set they still agree bit for bit with each other; their bits
+    //! are then those of the flushed arithmetic, not the default ones. The
+    //! environment is per thread: rayon's workers do not inherit the caller's,
+    //! so a threaded step under FTZ needs a pool whose threads set it too
+    //! (`ThreadPoolBuilder::start_handler`), or `Parallelism::Serial`.
+
+    use super::*;
+    use std::sync::Arc;
+
+    const FTZ_DAZ: u32 = (1 << 15) | (1 << 6);
+
+    fn mxcsr() -> u32 {
+        let mut value = 0u32;
+        // SAFETY: `stmxcsr` stores the 32-bit MXCSR to the given address, a
+        // live local; SSE is part of x86-64.
+        unsafe { core::arch::asm!("stmxcsr [{}]", in(reg) &mut value, options(nostack)) };
+        value
+    }
+
+    fn set_mxcsr(value: u32) {
+        // SAFETY: `ldmxcsr` loads MXCSR from a live local; the values used
+        // here only toggle FTZ/DAZ, valid bits on every x86-64 CPU.
+        unsafe { core::arch::asm!("ldmxcsr [{}]", in(reg) &value, options(nostack)) };
+    }
+
+    /// Runs `f` with FTZ and DAZ set on this thread, restoring MXCSR after.
+    fn with_ftz<R>(f: impl FnOnce() -> R) -> R {
+        let saved = mxcsr();
+        set_mxcsr(saved | FTZ_DAZ);
+        let out = f();
+        set_mxcsr(saved);
+        out
+    }
+
+    #[test]
+    fn every_tier_agrees_under_the_callers_ftz() {
+        let sub = f32::from_bits(0x0000_0400);
+        let config = AdamConfig::default();
+        let k = config.coefficients::<f32>(1).unwrap();
+        let run = |imp: &Implementation| {
+            let (mut p, g, mut m, mut v) =
+                (vec![1.0f32; 37], vec![sub; 37], vec![0.0f32; 37], vec![0.0f32; 37]);
+            let b = AdamBuffers {
+                param: &mut p,
+                grad: &g,
+                exp_avg: &mut m,
+                exp_avg_sq: &mut v,
+                max_exp_avg_sq: None,
+            };
+            match imp {
+                Implementation::Reference => reference::adam(b, &k),
+                Implementation::Tier(t) => kernels::adam_on(*t, b, &k).unwrap(),
+                Implementation::Dispatched => kernels::adam(b, &k),
+                Implementation::Driver(par) => adam_step(&config, 1, b, par).unwrap(),
+            }
+            (p, m)
+        };
+        let (_, m_default) = run(&Implementation::Reference);
+        assert!(m_default[0] != 0.0, "without FTZ the subnormal gradient reaches m");
+        let want = with_ftz(|| run(&Implementation::Reference));
+        assert_eq!(want.1[0], 0.0, "with DAZ the subnormal gradient reads as zero");
+        for imp in kernel_implementations() {
+            assert_eq!(with_ftz(|| run(&imp)), want, "{imp}");
+        }
+        // A pool whose threads set the same environment gives the same bits.
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .start_handler(|_| set_mxcsr(mxcsr() | FTZ_DAZ))
+            .build()
+            .unwrap();
+        let saved = fused_optim::serial_threshold();
+        fused_optim::set_serial_threshold(0);
+        let threaded = with_ftz(|| run(&Implementation::Driver(Parallelism::Pool(Arc::new(pool)))));
+        fused_optim::set_serial_threshold(saved);
+        assert_eq!(threaded, want);
+    }
+}
+
+/// The kernels crate's entry points take no `Result`: on unequal lengths they
+/// panic (documented under "Panics"), before writing anything, on every tier.
+#[test]
+fn kernel_entry_points_panic_before_writing() {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    let k = AdamConfig::default().coefficients::<f32>(1).unwrap();
+    let g = [1.0f32; 9];
+    let (mut p, mut m, mut v) = ([2.0f32; 10], [3.0f32; 10], [4.0f32; 10]);
+    let mut calls: Vec<Box<dyn FnMut(AdamBuffers<'_, f32>)>> =
+        vec![Box::new(|b| kernels::adam(b, &k)), Box::new(|b| reference::adam(b, &k))];
+    for tier in kernels::ALL_TIERS.into_iter().filter(|t| t.is_available()) {
+        calls.push(Box::new(move |b| kernels::adam_on(tier, b, &k).unwrap()));
+    }
+    for call in &mut calls {
+        let b = AdamBuffers {
+            param: &mut p,
+            grad: &g,
+            exp_avg: &mut m,
+            exp_avg_sq: &mut v,
+            max_exp_avg_sq: None,
+        };
+        let message = catch_unwind(AssertUnwindSafe(|| call(b))).expect_err("unequal lengths must panic");
+        let text = message.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(text.contains("`grad` has 9 elements, `param` has 10"), "{text}");
+        assert_eq!((p, m, v), ([2.0; 10], [3.0; 10], [4.0; 10]));
+    }
+    let ka = AdaMaxConfig::default().coefficients::<f64>(1).unwrap();
+    let (mut p, mut m, mut u) = ([2.0f64; 4], [3.0f64; 4], [4.0f64; 3]);
+    let b = AdaMaxBuffers { param: &mut p, grad: &[1.0; 4], exp_avg: &mut m, exp_inf: &mut u };
+    assert!(catch_unwind(AssertUnwindSafe(|| kernels::adamax(b, &ka))).is_err());
+    assert_eq!((p, m, u), ([2.0; 4], [3.0; 4], [4.0; 3]));
+}
