@@ -214,6 +214,34 @@ fn adam_buffers<T: FuzzFloat>(s: &mut [Buffer<T>], with_max: bool) -> AdamBuffer
     }
 }
 
+/// Which kind of error the public step gives this case, if any (for picking seeds).
+pub fn adam_refusal<T: FuzzFloat>(case: &AdamCase) -> Option<String> {
+    let with_max = case.amsgrad == case.consistent_max_buffer;
+    let mut api = case.data.buffers::<T>(5);
+    let err =
+        adam_step(&case.config(), case.step.value(), adam_buffers(&mut api, with_max), &Parallelism::Serial)
+            .err()?;
+    Some(error_kind(&err))
+}
+
+/// Which kind of error the public step gives this case, if any (for picking seeds).
+pub fn adamax_refusal<T: FuzzFloat>(case: &AdaMaxCase) -> Option<String> {
+    let mut api = case.data.buffers::<T>(4);
+    let err = adamax_step(&case.config(), case.step.value(), adamax_buffers(&mut api), &Parallelism::Serial)
+        .err()?;
+    Some(error_kind(&err))
+}
+
+/// An error's kind and, for hyperparameters and lengths, which one.
+fn error_kind(err: &fused_optim::Error) -> String {
+    use fused_optim::Error;
+    match err {
+        Error::InvalidHyperparameter { name, .. } => format!("hyperparameter-{name}"),
+        Error::LengthMismatch { buffer, .. } => format!("length-{buffer}"),
+        other => format!("{other:?}"),
+    }
+}
+
 /// Runs an Adam case through every implementation; see the module essay.
 pub fn check_adam<T: FuzzFloat>(case: &AdamCase) -> Outcome {
     let config = case.config();
