@@ -69,43 +69,36 @@ fn bench_kernels(c: &mut Criterion) {
     }
 }
 
+/// Adam's buffers over a gradient and a (param, m, v) state.
+fn buffers<'a>(
+    g: &'a [f32],
+    (p, m, v): &'a mut (Vec<f32>, Vec<f32>, Vec<f32>),
+) -> fused_optim::AdamBuffers<'a, f32> {
+    fused_optim::AdamBuffers { param: p, grad: g, exp_avg: m, exp_avg_sq: v, max_exp_avg_sq: None }
+}
+
 /// Small calls through the public stateless API: validation, per-step
 /// scalars in f64, the length checks, the driver's serial decision and the
 /// dispatch, against the bare dispatched kernel on the same buffers.
 fn bench_small_calls(c: &mut Criterion) {
-    use fused_optim::{AdamBuffers, AdamConfig, Parallelism, adam_step, kernels};
+    use fused_optim::{AdamConfig, Parallelism, adam_step, kernels};
+    use std::hint::black_box;
     let mut group = c.benchmark_group("small-calls-adam-f32");
     if quick() {
         group.warm_up_time(Duration::from_millis(100)).measurement_time(Duration::from_millis(300));
     }
     let config = AdamConfig::default();
+    let k = config.coefficients::<f32>(10).unwrap();
     for n in [1usize, 16, 64, 256] {
         let g: Vec<f32> = (0..n).map(|i| (i as f32 - 31.5) / 32.0).collect();
-        let (mut p, mut m, mut v) = (vec![1.0f32; n], vec![0.01f32; n], vec![1e-4f32; n]);
+        let mut state = (vec![1.0f32; n], vec![0.01f32; n], vec![1e-4f32; n]);
         group.bench_function(BenchmarkId::new("adam_step", n), |b| {
             b.iter(|| {
-                let buffers = AdamBuffers {
-                    param: &mut p,
-                    grad: &g,
-                    exp_avg: &mut m,
-                    exp_avg_sq: &mut v,
-                    max_exp_avg_sq: None,
-                };
-                adam_step(&config, std::hint::black_box(10), buffers, &Parallelism::Global).unwrap()
+                adam_step(&config, black_box(10), buffers(&g, &mut state), &Parallelism::Global).unwrap()
             })
         });
-        let k = config.coefficients::<f32>(10).unwrap();
         group.bench_function(BenchmarkId::new("dispatched-kernel", n), |b| {
-            b.iter(|| {
-                let buffers = AdamBuffers {
-                    param: &mut p,
-                    grad: &g,
-                    exp_avg: &mut m,
-                    exp_avg_sq: &mut v,
-                    max_exp_avg_sq: None,
-                };
-                kernels::adam(buffers, std::hint::black_box(&k))
-            })
+            b.iter(|| kernels::adam(buffers(&g, &mut state), black_box(&k)))
         });
     }
     group.finish();

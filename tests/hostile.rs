@@ -289,7 +289,8 @@ fn kernel_entry_points_panic_before_writing() {
     let k = AdamConfig::default().coefficients::<f32>(1).unwrap();
     let g = [1.0f32; 9];
     let (mut p, mut m, mut v) = ([2.0f32; 10], [3.0f32; 10], [4.0f32; 10]);
-    let mut calls: Vec<Box<dyn FnMut(AdamBuffers<'_, f32>)>> =
+    type Call<'k> = Box<dyn FnMut(AdamBuffers<'_, f32>) + 'k>;
+    let mut calls: Vec<Call<'_>> =
         vec![Box::new(|b| kernels::adam(b, &k)), Box::new(|b| reference::adam(b, &k))];
     for tier in kernels::ALL_TIERS.into_iter().filter(|t| t.is_available()) {
         calls.push(Box::new(move |b| kernels::adam_on(tier, b, &k).unwrap()));

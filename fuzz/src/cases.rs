@@ -9,7 +9,8 @@
 //! subnormals and extreme magnitudes all occur), a start misalignment, an
 //! optional length mismatch, every hyperparameter (usually from a table of
 //! meaningful values, sometimes raw `f64` bits, so bad values occur too),
-//! every option and the step number. [`check_adam`] / [`check_adamax`] first
+//! every option and the step number. [`check`] (through [`check_adam`] /
+//! [`check_adamax`]) first
 //! call the public stateless step: if it refuses the case, they assert that
 //! nothing was written and report [`Outcome::Rejected`]; otherwise they run
 //! the scalar reference, every tier this CPU has (called directly), the
@@ -20,6 +21,7 @@
 #![allow(dead_code)]
 
 use arbitrary::Arbitrary;
+use fused_optim::Tier;
 use fused_optim::kernels::{self, ALL_TIERS, reference};
 use fused_optim::{
     AdaMaxBuffers, AdaMaxConfig, AdamBuffers, AdamConfig, Float, Parallelism, WeightDecay, adam_step,
@@ -100,7 +102,7 @@ impl FuzzFloat for f64 {
 
 /// A buffer starting `offset` elements into its allocation.
 #[derive(Clone)]
-struct Buffer<T> {
+pub struct Buffer<T> {
     storage: Vec<T>,
     offset: usize,
 }
@@ -166,6 +168,84 @@ fn assert_same<T: FuzzFloat>(got: &[Buffer<T>], want: &[Buffer<T>], who: &str, c
     }
 }
 
+/// Which implementation runs a case's step.
+#[derive(Clone, Copy)]
+pub enum Run<'p> {
+    /// The public stateless step (validation included) with this parallelism.
+    Api(&'p Parallelism),
+    /// The scalar reference.
+    Reference,
+    /// One tier, called directly.
+    Tier(Tier),
+    /// The dispatched kernel.
+    Dispatched,
+}
+
+/// What the differential check needs of an algorithm's case.
+pub trait FuzzCase: std::fmt::Debug {
+    /// Streams per case (parameter, gradient, then the state).
+    const STREAMS: usize;
+    /// One step with `run` on `streams`. Only `Run::Api` may return `Err`;
+    /// the other runs are only asked for cases the API accepted.
+    fn step<T: FuzzFloat>(&self, streams: &mut [Buffer<T>], run: Run<'_>) -> Result<(), fused_optim::Error>;
+}
+
+/// Runs a case through every implementation; see the module essay.
+pub fn check<C: FuzzCase, T: FuzzFloat>(case: &C, start: Vec<Buffer<T>>) -> Outcome {
+    let mut api = start.clone();
+    let before: Vec<Vec<u64>> = api.iter().map(Buffer::bits).collect();
+    if case.step(&mut api, Run::Api(&Parallelism::Serial)).is_err() {
+        let after: Vec<Vec<u64>> = api.iter().map(Buffer::bits).collect();
+        assert!(before == after, "a refused step wrote to a buffer\nreproducer ({}):\n{case:#?}", T::NAME);
+        return Outcome::Rejected;
+    }
+    let run = |how: Run<'_>| {
+        let mut got = start.clone();
+        case.step(&mut got, how).expect("the API accepted this case");
+        got
+    };
+    let want = run(Run::Reference);
+    assert_same(&api, &want, "the public step (serial)", case);
+    for tier in ALL_TIERS.into_iter().filter(|t| t.is_available()) {
+        assert_same(&run(Run::Tier(tier)), &want, &format!("tier {tier}"), case);
+    }
+    assert_same(&run(Run::Dispatched), &want, "dispatched", case);
+    for pool in pools() {
+        assert_same(&run(Run::Api(pool)), &want, &format!("driver, {} threads", pool.threads()), case);
+    }
+    Outcome::Matched
+}
+
+/// Runs an Adam case on `T`; see the module essay.
+pub fn check_adam<T: FuzzFloat>(case: &AdamCase) -> Outcome {
+    check(case, case.data.buffers::<T>(AdamCase::STREAMS))
+}
+
+/// Runs an AdaMax case on `T`; see the module essay.
+pub fn check_adamax<T: FuzzFloat>(case: &AdaMaxCase) -> Outcome {
+    check(case, case.data.buffers::<T>(AdaMaxCase::STREAMS))
+}
+
+/// Which kind of error the public step gives a case, if any (`None`: accepted).
+pub fn refusal<C: FuzzCase, T: FuzzFloat>(case: &C, mut streams: Vec<Buffer<T>>) -> Option<String> {
+    use fused_optim::Error;
+    Some(match case.step(&mut streams, Run::Api(&Parallelism::Serial)).err()? {
+        Error::InvalidHyperparameter { name, .. } => format!("hyperparameter-{name}"),
+        Error::LengthMismatch { buffer, .. } => format!("length-{buffer}"),
+        other => format!("{other:?}"),
+    })
+}
+
+/// The refusal of an Adam case on `T`.
+pub fn adam_refusal<T: FuzzFloat>(case: &AdamCase) -> Option<String> {
+    refusal(case, case.data.buffers::<T>(AdamCase::STREAMS))
+}
+
+/// The refusal of an AdaMax case on `T`.
+pub fn adamax_refusal<T: FuzzFloat>(case: &AdaMaxCase) -> Option<String> {
+    refusal(case, case.data.buffers::<T>(AdaMaxCase::STREAMS))
+}
+
 /// An Adam / AdamW / AMSGrad case.
 #[derive(Arbitrary, Clone, Debug)]
 pub struct AdamCase {
@@ -184,10 +264,13 @@ pub struct AdamCase {
     data: Data,
 }
 
-impl AdamCase {
-    fn config(&self) -> AdamConfig {
+impl FuzzCase for AdamCase {
+    /// p, g, m, v, vmax.
+    const STREAMS: usize = 5;
+
+    fn step<T: FuzzFloat>(&self, s: &mut [Buffer<T>], run: Run<'_>) -> Result<(), fused_optim::Error> {
         let wd = self.weight_decay.value(DECAY);
-        AdamConfig {
+        let config = AdamConfig {
             lr: self.lr.value(LR),
             betas: (self.beta1.value(BETA), self.beta2.value(BETA)),
             eps: self.eps.value(EPS),
@@ -198,85 +281,27 @@ impl AdamCase {
             },
             amsgrad: self.amsgrad,
             maximize: self.maximize,
+        };
+        let t = self.step.value();
+        let [p, g, m, v, x] = s else { unreachable!("five streams") };
+        let b = AdamBuffers {
+            param: p.get_mut(),
+            grad: g.get(),
+            exp_avg: m.get_mut(),
+            exp_avg_sq: v.get_mut(),
+            max_exp_avg_sq: (self.amsgrad == self.consistent_max_buffer).then(|| x.get_mut()),
+        };
+        if let Run::Api(parallelism) = run {
+            return adam_step(&config, t, b, parallelism);
         }
+        let k = config.coefficients::<T>(t)?;
+        match run {
+            Run::Reference => reference::adam(b, &k),
+            Run::Tier(tier) => kernels::adam_on(tier, b, &k).expect("an available tier"),
+            _ => kernels::adam(b, &k),
+        }
+        Ok(())
     }
-}
-
-/// Adam's streams: p, g, m, v, vmax.
-fn adam_buffers<T: FuzzFloat>(s: &mut [Buffer<T>], with_max: bool) -> AdamBuffers<'_, T> {
-    let [p, g, m, v, x] = s else { unreachable!("five streams") };
-    AdamBuffers {
-        param: p.get_mut(),
-        grad: g.get(),
-        exp_avg: m.get_mut(),
-        exp_avg_sq: v.get_mut(),
-        max_exp_avg_sq: with_max.then(|| x.get_mut()),
-    }
-}
-
-/// Which kind of error the public step gives this case, if any (for picking seeds).
-pub fn adam_refusal<T: FuzzFloat>(case: &AdamCase) -> Option<String> {
-    let with_max = case.amsgrad == case.consistent_max_buffer;
-    let mut api = case.data.buffers::<T>(5);
-    let err =
-        adam_step(&case.config(), case.step.value(), adam_buffers(&mut api, with_max), &Parallelism::Serial)
-            .err()?;
-    Some(error_kind(&err))
-}
-
-/// Which kind of error the public step gives this case, if any (for picking seeds).
-pub fn adamax_refusal<T: FuzzFloat>(case: &AdaMaxCase) -> Option<String> {
-    let mut api = case.data.buffers::<T>(4);
-    let err = adamax_step(&case.config(), case.step.value(), adamax_buffers(&mut api), &Parallelism::Serial)
-        .err()?;
-    Some(error_kind(&err))
-}
-
-/// An error's kind and, for hyperparameters and lengths, which one.
-fn error_kind(err: &fused_optim::Error) -> String {
-    use fused_optim::Error;
-    match err {
-        Error::InvalidHyperparameter { name, .. } => format!("hyperparameter-{name}"),
-        Error::LengthMismatch { buffer, .. } => format!("length-{buffer}"),
-        other => format!("{other:?}"),
-    }
-}
-
-/// Runs an Adam case through every implementation; see the module essay.
-pub fn check_adam<T: FuzzFloat>(case: &AdamCase) -> Outcome {
-    let config = case.config();
-    let t = case.step.value();
-    let with_max = case.amsgrad == case.consistent_max_buffer;
-    let start = case.data.buffers::<T>(5);
-    let mut api = start.clone();
-    let before: Vec<Vec<u64>> = api.iter().map(Buffer::bits).collect();
-    if adam_step(&config, t, adam_buffers(&mut api, with_max), &Parallelism::Serial).is_err() {
-        let after: Vec<Vec<u64>> = api.iter().map(Buffer::bits).collect();
-        assert!(
-            before == after,
-            "a refused Adam step wrote to a buffer\nreproducer ({}):\n{case:#?}",
-            T::NAME
-        );
-        return Outcome::Rejected;
-    }
-    let coefficients = config.coefficients::<T>(t).expect("the step accepted these");
-    let mut want = start.clone();
-    reference::adam(adam_buffers(&mut want, with_max), &coefficients);
-    assert_same(&api, &want, "adam_step (serial)", case);
-    for tier in ALL_TIERS.into_iter().filter(|t| t.is_available()) {
-        let mut got = start.clone();
-        kernels::adam_on(tier, adam_buffers(&mut got, with_max), &coefficients).expect("available");
-        assert_same(&got, &want, &format!("tier {tier}"), case);
-    }
-    let mut got = start.clone();
-    kernels::adam(adam_buffers(&mut got, with_max), &coefficients);
-    assert_same(&got, &want, "dispatched", case);
-    for pool in pools() {
-        let mut got = start.clone();
-        adam_step(&config, t, adam_buffers(&mut got, with_max), pool).expect("accepted serially");
-        assert_same(&got, &want, &format!("driver, {} threads", pool.threads()), case);
-    }
-    Outcome::Matched
 }
 
 /// An AdaMax case.
@@ -292,56 +317,31 @@ pub struct AdaMaxCase {
     data: Data,
 }
 
-impl AdaMaxCase {
-    fn config(&self) -> AdaMaxConfig {
-        AdaMaxConfig {
+impl FuzzCase for AdaMaxCase {
+    /// p, g, m, u.
+    const STREAMS: usize = 4;
+
+    fn step<T: FuzzFloat>(&self, s: &mut [Buffer<T>], run: Run<'_>) -> Result<(), fused_optim::Error> {
+        let config = AdaMaxConfig {
             lr: self.lr.value(LR),
             betas: (self.beta1.value(BETA), self.beta2.value(BETA)),
             eps: self.eps.value(EPS),
             weight_decay: self.weight_decay.value(DECAY),
             maximize: self.maximize,
+        };
+        let t = self.step.value();
+        let [p, g, m, u] = s else { unreachable!("four streams") };
+        let b =
+            AdaMaxBuffers { param: p.get_mut(), grad: g.get(), exp_avg: m.get_mut(), exp_inf: u.get_mut() };
+        if let Run::Api(parallelism) = run {
+            return adamax_step(&config, t, b, parallelism);
         }
+        let k = config.coefficients::<T>(t)?;
+        match run {
+            Run::Reference => reference::adamax(b, &k),
+            Run::Tier(tier) => kernels::adamax_on(tier, b, &k).expect("an available tier"),
+            _ => kernels::adamax(b, &k),
+        }
+        Ok(())
     }
-}
-
-/// AdaMax's streams: p, g, m, u.
-fn adamax_buffers<T: FuzzFloat>(s: &mut [Buffer<T>]) -> AdaMaxBuffers<'_, T> {
-    let [p, g, m, u] = s else { unreachable!("four streams") };
-    AdaMaxBuffers { param: p.get_mut(), grad: g.get(), exp_avg: m.get_mut(), exp_inf: u.get_mut() }
-}
-
-/// Runs an AdaMax case through every implementation; see the module essay.
-pub fn check_adamax<T: FuzzFloat>(case: &AdaMaxCase) -> Outcome {
-    let config = case.config();
-    let t = case.step.value();
-    let start = case.data.buffers::<T>(4);
-    let mut api = start.clone();
-    let before: Vec<Vec<u64>> = api.iter().map(Buffer::bits).collect();
-    if adamax_step(&config, t, adamax_buffers(&mut api), &Parallelism::Serial).is_err() {
-        let after: Vec<Vec<u64>> = api.iter().map(Buffer::bits).collect();
-        assert!(
-            before == after,
-            "a refused AdaMax step wrote to a buffer\nreproducer ({}):\n{case:#?}",
-            T::NAME
-        );
-        return Outcome::Rejected;
-    }
-    let coefficients = config.coefficients::<T>(t).expect("the step accepted these");
-    let mut want = start.clone();
-    reference::adamax(adamax_buffers(&mut want), &coefficients);
-    assert_same(&api, &want, "adamax_step (serial)", case);
-    for tier in ALL_TIERS.into_iter().filter(|t| t.is_available()) {
-        let mut got = start.clone();
-        kernels::adamax_on(tier, adamax_buffers(&mut got), &coefficients).expect("available");
-        assert_same(&got, &want, &format!("tier {tier}"), case);
-    }
-    let mut got = start.clone();
-    kernels::adamax(adamax_buffers(&mut got), &coefficients);
-    assert_same(&got, &want, "dispatched", case);
-    for pool in pools() {
-        let mut got = start.clone();
-        adamax_step(&config, t, adamax_buffers(&mut got), pool).expect("accepted serially");
-        assert_same(&got, &want, &format!("driver, {} threads", pool.threads()), case);
-    }
-    Outcome::Matched
 }
