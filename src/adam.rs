@@ -8,7 +8,7 @@
 
 use crate::driver::{Parallelism, drive};
 use crate::error::check_lengths;
-use crate::hyper::{bias_correction, non_negative, step_number, unit_interval};
+use crate::hyper::{bias_correction, non_negative, representable, step_number, unit_interval};
 use crate::{Error, Float};
 use fused_optim_kernels::{AdamBuffers, AdamCoefficients, Decay};
 
@@ -87,7 +87,9 @@ impl AdamConfig {
     ///
     /// `step_size = lr·√bc2/bc1` and `eps_hat = ε·√bc2` (the one-division form
     /// of the update; see the kernel's essay). A weight decay of 0 is no decay,
-    /// as in PyTorch.
+    /// as in PyTorch. A finite hyperparameter whose derived scalar overflows
+    /// `T` (lr above about 3.4e38 for f32, `1 − lr·wd` beyond f64) is refused,
+    /// naming it.
     pub fn coefficients<T: Float>(&self, t: u64) -> Result<AdamCoefficients<T>, Error> {
         self.validate()?;
         step_number(t)?;
@@ -95,8 +97,10 @@ impl AdamConfig {
         let bc1 = bias_correction(beta1, t);
         let sqrt_bc2 = bias_correction(beta2, t).sqrt();
         let decay = match self.weight_decay {
-            WeightDecay::L2(wd) if wd != 0.0 => Decay::L2(T::from_f64(wd)),
-            WeightDecay::Decoupled(wd) if wd != 0.0 => Decay::Decoupled(T::from_f64(1.0 - self.lr * wd)),
+            WeightDecay::L2(wd) if wd != 0.0 => Decay::L2(representable("weight_decay", wd, wd)?),
+            WeightDecay::Decoupled(wd) if wd != 0.0 => {
+                Decay::Decoupled(representable("weight_decay", wd, 1.0 - self.lr * wd)?)
+            }
             _ => Decay::None,
         };
         Ok(AdamCoefficients {
@@ -104,8 +108,8 @@ impl AdamConfig {
             one_minus_beta1: T::from_f64(1.0 - beta1),
             beta2: T::from_f64(beta2),
             one_minus_beta2: T::from_f64(1.0 - beta2),
-            step_size: T::from_f64(self.lr * sqrt_bc2 / bc1),
-            eps_hat: T::from_f64(self.eps * sqrt_bc2),
+            step_size: representable("lr", self.lr, self.lr * sqrt_bc2 / bc1)?,
+            eps_hat: representable("eps", self.eps, self.eps * sqrt_bc2)?,
             decay,
             maximize: self.maximize,
         })

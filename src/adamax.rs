@@ -5,7 +5,7 @@
 
 use crate::driver::{Parallelism, drive};
 use crate::error::check_lengths;
-use crate::hyper::{bias_correction, non_negative, step_number, unit_interval};
+use crate::hyper::{bias_correction, non_negative, representable, step_number, unit_interval};
 use crate::{Error, Float};
 use fused_optim_kernels::{AdaMaxBuffers, AdaMaxCoefficients};
 
@@ -58,9 +58,12 @@ impl AdaMaxConfig {
             beta1: T::from_f64(beta1),
             one_minus_beta1: T::from_f64(1.0 - beta1),
             beta2: T::from_f64(beta2),
-            eps: T::from_f64(self.eps),
-            step_size: T::from_f64(self.lr / bias_correction(beta1, t)),
-            weight_decay: (self.weight_decay != 0.0).then(|| T::from_f64(self.weight_decay)),
+            eps: representable("eps", self.eps, self.eps)?,
+            step_size: representable("lr", self.lr, self.lr / bias_correction(beta1, t))?,
+            weight_decay: match self.weight_decay {
+                0.0 => None,
+                wd => Some(representable("weight_decay", wd, wd)?),
+            },
             maximize: self.maximize,
         })
     }

@@ -57,8 +57,11 @@ impl Claims {
             // in `done` below only after `work` returns. So the borrow that
             // `work` was erased from is still alive.
             let work = unsafe { &*self.work.0 };
-            if catch_unwind(AssertUnwindSafe(|| work(i))).is_err() {
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| work(i))) {
                 self.panicked.store(true, Ordering::Relaxed);
+                // A payload whose `drop` panics must not unwind out of here
+                // before `done` counts this piece.
+                std::mem::forget(payload);
             }
             self.done.fetch_add(1, Ordering::Release);
         }
@@ -98,21 +101,35 @@ pub(crate) fn run_claimed(
             _ => rayon::spawn(job),
         }
     }
-    claims.help();
-    // Every piece is claimed; wait for those still running on helpers. They
-    // are running (a piece is claimed only by a thread that runs), so this is
-    // short: spin, then yield the core in case a helper shares it.
-    let mut spins = 0u32;
-    while claims.done.load(Ordering::Acquire) < pieces {
-        if spins < 1 << 12 {
-            std::hint::spin_loop();
-            spins += 1;
-        } else {
-            std::thread::yield_now();
-        }
+    {
+        // The wait runs in a guard's `drop`, so it also runs if anything
+        // unwinds out of `help` on this thread: this function must never
+        // return, or unwind, while a helper may still call `work`.
+        let _wait = WaitForPieces(&claims);
+        claims.help();
     }
     if claims.panicked.load(Ordering::Relaxed) {
         panic!("a piece of a parallel step panicked on a pool thread");
+    }
+}
+
+/// Waits, when dropped, until every piece has finished. Every piece is
+/// claimed by then, so the pieces still running are on helpers that are
+/// running: the wait is short. It spins, then yields the core in case a
+/// helper shares it.
+struct WaitForPieces<'a>(&'a Claims);
+
+impl Drop for WaitForPieces<'_> {
+    fn drop(&mut self) {
+        let mut spins = 0u32;
+        while self.0.done.load(Ordering::Acquire) < self.0.pieces {
+            if spins < 1 << 12 {
+                std::hint::spin_loop();
+                spins += 1;
+            } else {
+                std::thread::yield_now();
+            }
+        }
     }
 }
 

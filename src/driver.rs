@@ -55,7 +55,8 @@ pub fn set_serial_threshold(bytes: usize) {
 pub enum Parallelism {
     /// The calling thread only.
     Serial,
-    /// Rayon's global pool, for steps of at least [`serial_threshold`] bytes of traffic.
+    /// Rayon's current pool (the global one, or the pool whose worker calls the
+    /// step), for steps of at least [`serial_threshold`] bytes of traffic.
     #[default]
     Global,
     /// The caller's pool, for steps of at least [`serial_threshold`] bytes of traffic.
@@ -146,8 +147,11 @@ pub(crate) fn drive<B: Split>(
     kernel: impl Fn(B) + Sync,
 ) {
     let traffic = buffers.len().saturating_mul(bytes_per_element);
+    if traffic < serial_threshold() || matches!(parallelism, Parallelism::Serial) {
+        return kernel(buffers); // before `threads()`: a small step never starts a pool
+    }
     let threads = parallelism.threads();
-    if threads <= 1 || traffic < serial_threshold() {
+    if threads <= 1 {
         return kernel(buffers);
     }
     let pieces = (threads * PIECES_PER_THREAD)

@@ -5,7 +5,7 @@
 //! exponentiation (only `×`, so the result is the same on every platform,
 //! unlike `powf`, whose last bit depends on the libm).
 
-use crate::Error;
+use crate::{Error, Float};
 
 /// `value` must be finite and `>= 0`.
 pub(crate) fn non_negative(name: &'static str, value: f64) -> Result<(), Error> {
@@ -22,6 +22,26 @@ pub(crate) fn unit_interval(name: &'static str, value: f64) -> Result<(), Error>
         Ok(())
     } else {
         Err(Error::InvalidHyperparameter { name, value, expected: "in [0, 1)" })
+    }
+}
+
+/// A per-step scalar derived from the hyperparameter `name` (given as
+/// `given`), rounded to `T`: an error naming `name` unless it is finite there.
+///
+/// Validation accepts any finite hyperparameter, but a derived scalar can
+/// still overflow: `1 − lr·wd` for huge lr and wd, or `lr·√bc2/bc1` above
+/// f32's range (about 3.4e38) for an f32 step. Refusing those keeps the rule
+/// that a valid step never turns finite data infinite by its coefficients.
+pub(crate) fn representable<T: Float>(name: &'static str, given: f64, derived: f64) -> Result<T, Error> {
+    let x = T::from_f64(derived);
+    if x.to_f64().is_finite() {
+        Ok(x)
+    } else {
+        Err(Error::InvalidHyperparameter {
+            name,
+            value: given,
+            expected: "small enough that the per-step scalars derived from it are finite in the element type",
+        })
     }
 }
 

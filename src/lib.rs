@@ -20,13 +20,13 @@
 //! integer step and rounded once. Bad input returns an [`Error`] and writes
 //! nothing.
 //!
-//! The bits are those of the default floating-point environment
-//! (round-to-nearest-even, no flush-to-zero). The kernels compute in the
-//! calling thread's environment: under a caller's FTZ/DAZ every tier and the
-//! reference still agree with each other on x86-64 (they all read MXCSR), but
-//! rayon's workers do not inherit it, so give a threaded step a pool whose
-//! threads set it too (`ThreadPoolBuilder::start_handler`) or use
-//! [`Parallelism::Serial`].
+//! The contract holds in the default floating-point environment
+//! (round-to-nearest-even, no flush-to-zero), the only one Rust and LLVM
+//! support: a caller that sets FTZ/DAZ or another rounding mode (MXCSR on
+//! x86-64) is outside it, since Rust documents changing those flags as
+//! undefined behaviour, and the bits are then unspecified. (Rayon's worker
+//! threads would not see a caller's flags anyway: the environment is per
+//! thread.)
 //!
 //! ```
 //! use fused_optim::{Adam, AdamConfig, Tier};
@@ -50,6 +50,7 @@ mod adamax;
 mod claims;
 mod driver;
 mod error;
+
 mod hyper;
 mod optimizer;
 mod probe;

@@ -152,6 +152,9 @@ pub type AdaMax<T> = Optimizer<AdaMaxConfig, T>;
 
 impl<A: Algorithm, T: Float> Optimizer<A, T> {
     /// An optimizer for `len` parameters, with fresh state; no step taken yet.
+    ///
+    /// # Panics
+    /// If the state (`len` elements per buffer) cannot be allocated, as `vec!` does.
     pub fn new(config: A, len: usize) -> Result<Self, Error> {
         config.validate()?;
         let state = config.new_state(len);

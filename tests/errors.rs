@@ -64,6 +64,7 @@ fn adam_bad_hyperparameters_are_named_and_write_nothing() {
         AdamConfig { betas: (0.9, f64::NAN), ..d },
         AdamConfig { eps: f64::NAN, ..d },
         AdamConfig { weight_decay: WeightDecay::Decoupled(f64::NAN), ..d },
+        AdamConfig { weight_decay: WeightDecay::L2(f64::NAN), ..d },
     ] {
         let mut s = Adam::state::<f32>(&d, &mut rng(2), Fill::Random, 33, 0);
         let before = adam_bits(&s);
@@ -114,9 +115,16 @@ fn adamax_bad_input_is_refused() {
     let d = AdaMaxConfig::default();
     let cases = [
         (AdaMaxConfig { lr: -1.0, ..d }, 1, "lr"),
+        (AdaMaxConfig { lr: f64::NAN, ..d }, 1, "lr"),
+        (AdaMaxConfig { lr: f64::INFINITY, ..d }, 1, "lr"),
+        (AdaMaxConfig { betas: (1.0, 0.999), ..d }, 1, "beta1"),
+        (AdaMaxConfig { betas: (-0.5, 0.999), ..d }, 1, "beta1"),
         (AdaMaxConfig { betas: (0.9, 1.0), ..d }, 1, "beta2"),
         (AdaMaxConfig { eps: f64::NAN, ..d }, 1, "eps"),
+        (AdaMaxConfig { eps: -1e-8, ..d }, 1, "eps"),
         (AdaMaxConfig { weight_decay: -1.0, ..d }, 1, "weight_decay"),
+        (AdaMaxConfig { weight_decay: f64::NAN, ..d }, 1, "weight_decay"),
+        (AdaMaxConfig { weight_decay: f64::INFINITY, ..d }, 1, "weight_decay"),
         (d, 0, "t = 0"),
     ];
     for (config, t, named) in cases {
@@ -178,4 +186,35 @@ fn owning_optimizer_matches_stateless_steps() {
     let mut q = [1.0f32; 3];
     adamax.step(&mut q, &[1.0, -1.0, 0.0]).unwrap();
     assert!(q[0] < 1.0 && q[1] > 1.0 && q[2] == 1.0);
+}
+
+/// Finite hyperparameters whose per-step scalars overflow the element type
+/// are refused, naming the hyperparameter, and write nothing.
+#[test]
+fn derived_scalars_that_overflow_are_refused() {
+    let d = AdamConfig::default();
+    let named = |e: Error| match e {
+        Error::InvalidHyperparameter { name, .. } => name,
+        other => panic!("{other}"),
+    };
+    // lr·√bc2/bc1 above f32's range: fine for f64, refused for f32.
+    let huge_lr = AdamConfig { lr: 1e40, ..d };
+    assert!(huge_lr.coefficients::<f64>(1).is_ok());
+    assert_eq!(named(huge_lr.coefficients::<f32>(1).unwrap_err()), "lr");
+    // 1 − lr·wd overflows f64 itself.
+    let decay = AdamConfig { lr: 1e200, weight_decay: WeightDecay::Decoupled(1e200), ..d };
+    assert_eq!(named(decay.coefficients::<f64>(1).unwrap_err()), "weight_decay");
+    let l2 = AdamConfig { weight_decay: WeightDecay::L2(1e300), ..d };
+    assert_eq!(named(l2.coefficients::<f32>(1).unwrap_err()), "weight_decay");
+    let eps = AdamConfig { eps: 1e300, ..d };
+    assert_eq!(named(eps.coefficients::<f32>(1).unwrap_err()), "eps");
+    let ada = AdaMaxConfig { lr: 1e300, ..AdaMaxConfig::default() };
+    assert_eq!(named(ada.coefficients::<f32>(1).unwrap_err()), "lr");
+    assert!(ada.coefficients::<f64>(1).is_ok());
+    // Through the step: nothing written.
+    let mut s = Adam::state::<f32>(&d, &mut rng(11), Fill::Random, 40, 2);
+    let before = adam_bits(&s);
+    assert!(adam_step(&decay, 1, s.buffers(), &Parallelism::Serial).is_err());
+    assert!(adam_step(&huge_lr, 1, s.buffers(), &Parallelism::Global).is_err());
+    assert_eq!(adam_bits(&s), before);
 }

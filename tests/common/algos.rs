@@ -66,6 +66,8 @@ pub trait Algorithm {
     fn step<T: TestFloat>(c: &Self::Config, s: &mut Self::State<T>, t: u64, with: &Implementation);
     /// Every buffer the step writes, by name.
     fn outputs<T: TestFloat>(s: &Self::State<T>) -> Vec<(&'static str, &[T])>;
+    /// True when nothing was written outside any buffer.
+    fn guards_intact<T: TestFloat>(s: &Self::State<T>) -> bool;
 }
 
 pub struct Adam;
@@ -121,12 +123,15 @@ impl Algorithm for Adam {
         len: usize,
         offset: usize,
     ) -> AdamState<T> {
+        // Each buffer at its own misalignment, so no two start alike.
         AdamState {
             param: Offset::new(&values::<T>(rng, fill, len, false), offset),
-            grad: Offset::new(&gradient::<T>(rng, fill, len), offset),
-            exp_avg: Offset::new(&values::<T>(rng, fill, len, false), offset),
-            exp_avg_sq: Offset::new(&values::<T>(rng, fill, len, true), offset),
-            max_exp_avg_sq: c.amsgrad.then(|| Offset::new(&values::<T>(rng, fill, len, true), offset)),
+            grad: Offset::new(&gradient::<T>(rng, fill, len), (offset + 1) % 8),
+            exp_avg: Offset::new(&values::<T>(rng, fill, len, false), (offset + 2) % 8),
+            exp_avg_sq: Offset::new(&values::<T>(rng, fill, len, true), (offset + 3) % 8),
+            max_exp_avg_sq: c
+                .amsgrad
+                .then(|| Offset::new(&values::<T>(rng, fill, len, true), (offset + 5) % 8)),
         }
     }
 
@@ -148,6 +153,13 @@ impl Algorithm for Adam {
             out.push(("max_exp_avg_sq", x.get()));
         }
         out
+    }
+
+    fn guards_intact<T: TestFloat>(s: &AdamState<T>) -> bool {
+        [&s.param, &s.grad, &s.exp_avg, &s.exp_avg_sq]
+            .into_iter()
+            .chain(&s.max_exp_avg_sq)
+            .all(Offset::guards_intact)
     }
 }
 
@@ -204,9 +216,9 @@ impl Algorithm for AdaMax {
     ) -> AdaMaxState<T> {
         AdaMaxState {
             param: Offset::new(&values::<T>(rng, fill, len, false), offset),
-            grad: Offset::new(&gradient::<T>(rng, fill, len), offset),
-            exp_avg: Offset::new(&values::<T>(rng, fill, len, false), offset),
-            exp_inf: Offset::new(&values::<T>(rng, fill, len, true), offset),
+            grad: Offset::new(&gradient::<T>(rng, fill, len), (offset + 1) % 8),
+            exp_avg: Offset::new(&values::<T>(rng, fill, len, false), (offset + 2) % 8),
+            exp_inf: Offset::new(&values::<T>(rng, fill, len, true), (offset + 3) % 8),
         }
     }
 
@@ -223,6 +235,10 @@ impl Algorithm for AdaMax {
 
     fn outputs<T: TestFloat>(s: &AdaMaxState<T>) -> Vec<(&'static str, &[T])> {
         vec![("param", s.param.get()), ("exp_avg", s.exp_avg.get()), ("exp_inf", s.exp_inf.get())]
+    }
+
+    fn guards_intact<T: TestFloat>(s: &AdaMaxState<T>) -> bool {
+        [&s.param, &s.grad, &s.exp_avg, &s.exp_inf].into_iter().all(Offset::guards_intact)
     }
 }
 
@@ -244,6 +260,12 @@ pub fn assert_matches_reference<A: Algorithm, T: TestFloat>(
         A::step(config, &mut want, t, &Implementation::Reference);
         for (state, with) in got.iter_mut().zip(implementations) {
             A::step(config, state, t, with);
+            assert!(
+                A::guards_intact(state),
+                "{} {} {with} {config:?} t={t} {context}: wrote outside a buffer",
+                A::NAME,
+                T::NAME
+            );
             for ((name, g), (_, w)) in A::outputs(state).into_iter().zip(A::outputs(&want)) {
                 let what = format!("{} {} {with} {config:?} t={t} {context}: {name}", A::NAME, T::NAME);
                 super::assert_same_bits(g, w, &what);

@@ -132,24 +132,42 @@ pub fn assert_same_bits<T: Float>(got: &[T], want: &[T], what: &dyn std::fmt::Di
     }
 }
 
+/// Guard elements after each test buffer (more than one AVX-512 vector).
+const GUARD: usize = 17;
+
+/// What the guard elements hold: any write or stray read-modify-write shows.
+fn guard_value<T: Float>() -> T {
+    T::from_f64(-7777.25)
+}
+
 /// A buffer `len` long that starts `offset` elements into its allocation, so
-/// kernels see every misalignment of their start address.
+/// kernels see every misalignment of their start address, with guard
+/// elements before and after it: [`Offset::guards_intact`] tells whether
+/// anything wrote outside the buffer.
 #[derive(Clone, Debug)]
 pub struct Offset<T> {
     storage: Vec<T>,
     offset: usize,
+    len: usize,
 }
 
 impl<T: Float> Offset<T> {
     pub fn new(values: &[T], offset: usize) -> Self {
-        let mut storage = vec![T::ZERO; offset];
+        let mut storage = vec![guard_value::<T>(); offset];
         storage.extend_from_slice(values);
-        Offset { storage, offset }
+        storage.extend(std::iter::repeat_n(guard_value::<T>(), GUARD));
+        Offset { storage, offset, len: values.len() }
     }
     pub fn get(&self) -> &[T] {
-        &self.storage[self.offset..]
+        &self.storage[self.offset..self.offset + self.len]
     }
     pub fn get_mut(&mut self) -> &mut [T] {
-        &mut self.storage[self.offset..]
+        &mut self.storage[self.offset..self.offset + self.len]
+    }
+    /// True when every guard element still holds its value.
+    pub fn guards_intact(&self) -> bool {
+        let g = guard_value::<T>().to_bits_u64();
+        let (before, rest) = self.storage.split_at(self.offset);
+        before.iter().chain(&rest[self.len..]).all(|x| x.to_bits_u64() == g)
     }
 }
