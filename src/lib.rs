@@ -50,6 +50,7 @@ mod adamax;
 mod claims;
 mod driver;
 mod error;
+pub mod ffi;
 
 mod hyper;
 mod optimizer;

@@ -1,0 +1,135 @@
+//! The C ABI: `fo_*` functions over raw pointers, for frameworks in C, C++
+//! or Python (ctypes).
+//!
+//! Every entry point checks before it writes: a null pointer where a buffer
+//! is needed, a length whose byte size overflows, a pointer not aligned for
+//! its element type, any two buffers that overlap, an invalid hyperparameter,
+//! step 0, an AMSGrad buffer missing or given without AMSGrad. Each gets its
+//! own [`fo_status`] and leaves every buffer untouched. A zero length is a
+//! valid step of nothing (its pointers are not read). A panic never crosses
+//! the boundary: it becomes `FO_ERROR_INTERNAL`.
+//!
+//! The steps run on the threads set by [`fo_set_threads`] (default: rayon's
+//! global pool; 1: the calling thread only), with the same serial threshold as
+//! the Rust API. The header `include/fused_optim.h` is generated from this
+//! module by cbindgen (`cbindgen --config cbindgen.toml -o include/fused_optim.h`).
+
+#![allow(non_camel_case_types)]
+#![allow(unsafe_code)]
+
+mod checks;
+mod steps;
+
+pub use steps::*;
+
+use crate::{Error, Parallelism, Tier};
+use std::ffi::c_char;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, RwLock};
+
+/// What an `fo_*` call came to. The numbers are stable across versions.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum fo_status {
+    /// The step ran.
+    FO_OK = 0,
+    /// A buffer or config pointer was null (with a nonzero length).
+    FO_ERROR_NULL_POINTER = 1,
+    /// The element count is too large for the address space.
+    FO_ERROR_LENGTH = 2,
+    /// A pointer is not aligned for its element type.
+    FO_ERROR_ALIGNMENT = 3,
+    /// Two buffers overlap.
+    FO_ERROR_OVERLAP = 4,
+    /// A hyperparameter is out of range or not finite.
+    FO_ERROR_HYPERPARAMETER = 5,
+    /// The step number was 0 (steps count from 1).
+    FO_ERROR_STEP = 6,
+    /// AMSGrad is on and no `max_exp_avg_sq` was given, or off and one was.
+    FO_ERROR_AMSGRAD_BUFFER = 7,
+    /// The thread pool could not be built.
+    FO_ERROR_THREADS = 8,
+    /// A bug: a panic inside the library, caught at the boundary.
+    FO_ERROR_INTERNAL = 9,
+}
+
+impl From<Error> for fo_status {
+    fn from(e: Error) -> fo_status {
+        match e {
+            Error::LengthMismatch { .. } => fo_status::FO_ERROR_LENGTH,
+            Error::InvalidHyperparameter { .. } => fo_status::FO_ERROR_HYPERPARAMETER,
+            Error::ZeroStep | Error::StepCountOverflow => fo_status::FO_ERROR_STEP,
+            Error::MissingAmsgradState | Error::UnexpectedAmsgradState => fo_status::FO_ERROR_AMSGRAD_BUFFER,
+        }
+    }
+}
+
+/// A static, NUL-terminated description of a status (any `int` is accepted).
+#[unsafe(no_mangle)]
+pub extern "C" fn fo_status_message(status: i32) -> *const c_char {
+    let message: &'static std::ffi::CStr = match status {
+        0 => c"ok",
+        1 => c"a buffer or config pointer is null",
+        2 => c"the element count is too large for the address space",
+        3 => c"a pointer is not aligned for its element type",
+        4 => c"two buffers overlap",
+        5 => c"a hyperparameter is out of range or not finite",
+        6 => c"the step number is 0 (steps count from 1)",
+        7 => c"amsgrad is on without a max_exp_avg_sq buffer, or off with one",
+        8 => c"the thread pool could not be built",
+        9 => c"internal error: a panic was caught at the C boundary",
+        _ => c"unknown status",
+    };
+    message.as_ptr()
+}
+
+/// The instruction-set tier the steps run on: "avx512", "avx2" or "portable".
+#[unsafe(no_mangle)]
+pub extern "C" fn fo_tier() -> *const c_char {
+    let name: &'static std::ffi::CStr = match catch_unwind(Tier::dispatched) {
+        Ok(Tier::Avx512) => c"avx512",
+        Ok(Tier::Avx2) => c"avx2",
+        _ => c"portable",
+    };
+    name.as_ptr()
+}
+
+/// The library's version, "major.minor.patch".
+#[unsafe(no_mangle)]
+pub extern "C" fn fo_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+}
+
+fn parallelism_slot() -> &'static RwLock<Parallelism> {
+    static SLOT: RwLock<Parallelism> = RwLock::new(Parallelism::Global);
+    &SLOT
+}
+
+/// The threads later steps use: 0 for rayon's global pool (the default),
+/// 1 for the calling thread only, n > 1 for a pool of n threads owned by the
+/// library (replacing any earlier one).
+#[unsafe(no_mangle)]
+pub extern "C" fn fo_set_threads(threads: usize) -> fo_status {
+    guard(|| {
+        let parallelism = match threads {
+            0 => Parallelism::Global,
+            1 => Parallelism::Serial,
+            n => match rayon::ThreadPoolBuilder::new().num_threads(n).build() {
+                Ok(pool) => Parallelism::Pool(Arc::new(pool)),
+                Err(_) => return fo_status::FO_ERROR_THREADS,
+            },
+        };
+        *parallelism_slot().write().unwrap_or_else(|p| p.into_inner()) = parallelism;
+        fo_status::FO_OK
+    })
+}
+
+/// The parallelism set by `fo_set_threads`.
+fn parallelism() -> Parallelism {
+    parallelism_slot().read().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+/// Runs `f`, turning a panic into `FO_ERROR_INTERNAL`.
+fn guard(f: impl FnOnce() -> fo_status) -> fo_status {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or(fo_status::FO_ERROR_INTERNAL)
+}

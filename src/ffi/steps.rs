@@ -1,0 +1,336 @@
+//! The step functions and their configs.
+
+// A C step takes one pointer per buffer, the count, the config and the step:
+// eight arguments for Adam, by design of the ABI.
+#![allow(clippy::too_many_arguments)]
+
+use super::checks::{disjoint, span};
+use super::{fo_status, guard, parallelism};
+use crate::{
+    AdaMaxBuffers, AdaMaxConfig, AdamBuffers, AdamConfig, Float, WeightDecay, adam_step, adamax_step,
+};
+use std::slice::{from_raw_parts, from_raw_parts_mut};
+
+/// `fo_adam_config.weight_decay_mode`: no weight decay.
+pub const FO_WEIGHT_DECAY_NONE: u32 = 0;
+/// `fo_adam_config.weight_decay_mode`: L2 penalty added to the gradient (Adam).
+pub const FO_WEIGHT_DECAY_L2: u32 = 1;
+/// `fo_adam_config.weight_decay_mode`: decoupled decay `p *= 1 − lr·wd` (AdamW).
+pub const FO_WEIGHT_DECAY_DECOUPLED: u32 = 2;
+
+/// Hyperparameters of Adam / AdamW / AMSGrad (see `fo_adam_config_default`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct fo_adam_config {
+    /// Learning rate (finite, >= 0).
+    pub lr: f64,
+    /// β1, in [0, 1).
+    pub beta1: f64,
+    /// β2, in [0, 1).
+    pub beta2: f64,
+    /// ε (finite, >= 0).
+    pub eps: f64,
+    /// Weight decay coefficient (finite, >= 0), applied as `weight_decay_mode` says.
+    pub weight_decay: f64,
+    /// `FO_WEIGHT_DECAY_NONE`, `FO_WEIGHT_DECAY_L2` or `FO_WEIGHT_DECAY_DECOUPLED`.
+    pub weight_decay_mode: u32,
+    /// AMSGrad: the step needs a `max_exp_avg_sq` buffer.
+    pub amsgrad: bool,
+    /// Maximize instead of minimize.
+    pub maximize: bool,
+}
+
+/// Hyperparameters of AdaMax (see `fo_adamax_config_default`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct fo_adamax_config {
+    /// Learning rate (finite, >= 0).
+    pub lr: f64,
+    /// β1, in [0, 1).
+    pub beta1: f64,
+    /// β2, in [0, 1).
+    pub beta2: f64,
+    /// ε (finite, >= 0); 0 gives the paper's Algorithm 2.
+    pub eps: f64,
+    /// L2 weight decay coefficient (finite, >= 0).
+    pub weight_decay: f64,
+    /// Maximize instead of minimize.
+    pub maximize: bool,
+}
+
+impl From<AdamConfig> for fo_adam_config {
+    fn from(c: AdamConfig) -> Self {
+        let (weight_decay, weight_decay_mode) = match c.weight_decay {
+            WeightDecay::None => (0.0, FO_WEIGHT_DECAY_NONE),
+            WeightDecay::L2(wd) => (wd, FO_WEIGHT_DECAY_L2),
+            WeightDecay::Decoupled(wd) => (wd, FO_WEIGHT_DECAY_DECOUPLED),
+        };
+        fo_adam_config {
+            lr: c.lr,
+            beta1: c.betas.0,
+            beta2: c.betas.1,
+            eps: c.eps,
+            weight_decay,
+            weight_decay_mode,
+            amsgrad: c.amsgrad,
+            maximize: c.maximize,
+        }
+    }
+}
+
+impl TryFrom<fo_adam_config> for AdamConfig {
+    type Error = fo_status;
+    fn try_from(c: fo_adam_config) -> Result<Self, fo_status> {
+        let weight_decay = match c.weight_decay_mode {
+            FO_WEIGHT_DECAY_NONE => WeightDecay::None,
+            FO_WEIGHT_DECAY_L2 => WeightDecay::L2(c.weight_decay),
+            FO_WEIGHT_DECAY_DECOUPLED => WeightDecay::Decoupled(c.weight_decay),
+            _ => return Err(fo_status::FO_ERROR_HYPERPARAMETER),
+        };
+        Ok(AdamConfig {
+            lr: c.lr,
+            betas: (c.beta1, c.beta2),
+            eps: c.eps,
+            weight_decay,
+            amsgrad: c.amsgrad,
+            maximize: c.maximize,
+        })
+    }
+}
+
+impl From<AdaMaxConfig> for fo_adamax_config {
+    fn from(c: AdaMaxConfig) -> Self {
+        fo_adamax_config {
+            lr: c.lr,
+            beta1: c.betas.0,
+            beta2: c.betas.1,
+            eps: c.eps,
+            weight_decay: c.weight_decay,
+            maximize: c.maximize,
+        }
+    }
+}
+
+impl From<fo_adamax_config> for AdaMaxConfig {
+    fn from(c: fo_adamax_config) -> Self {
+        AdaMaxConfig {
+            lr: c.lr,
+            betas: (c.beta1, c.beta2),
+            eps: c.eps,
+            weight_decay: c.weight_decay,
+            maximize: c.maximize,
+        }
+    }
+}
+
+/// PyTorch's `Adam` defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, no weight decay.
+#[unsafe(no_mangle)]
+pub extern "C" fn fo_adam_config_default() -> fo_adam_config {
+    AdamConfig::default().into()
+}
+
+/// PyTorch's `AdamW` defaults: Adam's, with decoupled weight decay 1e-2.
+#[unsafe(no_mangle)]
+pub extern "C" fn fo_adamw_config_default() -> fo_adam_config {
+    AdamConfig::adamw().into()
+}
+
+/// PyTorch's `Adamax` defaults: lr 2e-3, betas (0.9, 0.999), eps 1e-8, no weight decay.
+#[unsafe(no_mangle)]
+pub extern "C" fn fo_adamax_config_default() -> fo_adamax_config {
+    AdaMaxConfig::default().into()
+}
+
+/// Reads the config, or `FO_ERROR_NULL_POINTER`.
+///
+/// # Safety
+/// `config` is null or points to a valid value.
+unsafe fn read<C: Copy>(config: *const C) -> Result<C, fo_status> {
+    // SAFETY: non-null, and valid by the caller's contract.
+    unsafe { config.as_ref() }.copied().ok_or(fo_status::FO_ERROR_NULL_POINTER)
+}
+
+fn status(result: Result<(), fo_status>) -> fo_status {
+    result.err().unwrap_or(fo_status::FO_OK)
+}
+
+/// # Safety
+/// See `fo_adam_step_f32`.
+unsafe fn adam<T: Float>(
+    param: *mut T,
+    grad: *const T,
+    exp_avg: *mut T,
+    exp_avg_sq: *mut T,
+    max_exp_avg_sq: *mut T,
+    n: usize,
+    config: *const fo_adam_config,
+    step: u64,
+) -> fo_status {
+    guard(|| {
+        status((|| {
+            // SAFETY: forwarded from the caller.
+            let config = AdamConfig::try_from(unsafe { read(config) }?)?;
+            config.coefficients::<T>(step)?;
+            if config.amsgrad == max_exp_avg_sq.is_null() {
+                return Err(fo_status::FO_ERROR_AMSGRAD_BUFFER);
+            }
+            if n == 0 {
+                return Ok(());
+            }
+            let mut spans = vec![span(param, n)?, span(grad, n)?, span(exp_avg, n)?, span(exp_avg_sq, n)?];
+            if config.amsgrad {
+                spans.push(span(max_exp_avg_sq, n)?);
+            }
+            disjoint(&spans)?;
+            // SAFETY: every pointer is non-null, aligned, spans `n` elements
+            // within `isize::MAX` bytes (checked above) and is valid for
+            // reads and writes by the caller's contract; no two overlap, so
+            // the `&mut` slices do not alias each other or `grad`.
+            let buffers = unsafe {
+                AdamBuffers {
+                    param: from_raw_parts_mut(param, n),
+                    grad: from_raw_parts(grad, n),
+                    exp_avg: from_raw_parts_mut(exp_avg, n),
+                    exp_avg_sq: from_raw_parts_mut(exp_avg_sq, n),
+                    max_exp_avg_sq: config.amsgrad.then(|| from_raw_parts_mut(max_exp_avg_sq, n)),
+                }
+            };
+            adam_step(&config, step, buffers, &parallelism()).map_err(fo_status::from)
+        })())
+    })
+}
+
+/// # Safety
+/// See `fo_adamax_step_f32`.
+unsafe fn adamax<T: Float>(
+    param: *mut T,
+    grad: *const T,
+    exp_avg: *mut T,
+    exp_inf: *mut T,
+    n: usize,
+    config: *const fo_adamax_config,
+    step: u64,
+) -> fo_status {
+    guard(|| {
+        status((|| {
+            // SAFETY: forwarded from the caller.
+            let config = AdaMaxConfig::from(unsafe { read(config) }?);
+            config.coefficients::<T>(step)?;
+            if n == 0 {
+                return Ok(());
+            }
+            disjoint(&[span(param, n)?, span(grad, n)?, span(exp_avg, n)?, span(exp_inf, n)?])?;
+            // SAFETY: as in `adam`: checked non-null, aligned, in range and
+            // disjoint; valid for `n` elements by the caller's contract.
+            let buffers = unsafe {
+                AdaMaxBuffers {
+                    param: from_raw_parts_mut(param, n),
+                    grad: from_raw_parts(grad, n),
+                    exp_avg: from_raw_parts_mut(exp_avg, n),
+                    exp_inf: from_raw_parts_mut(exp_inf, n),
+                }
+            };
+            adamax_step(&config, step, buffers, &parallelism()).map_err(fo_status::from)
+        })())
+    })
+}
+
+impl From<crate::Error> for Result<(), fo_status> {
+    fn from(e: crate::Error) -> Self {
+        Err(e.into())
+    }
+}
+
+// Written out per type (no macro): cbindgen reads these signatures as they stand.
+
+/// One Adam / AdamW / AMSGrad step of `n` elements of f32: `param`,
+/// `exp_avg`, `exp_avg_sq` (and `max_exp_avg_sq` with AMSGrad; null
+/// without) are updated in place from `grad`. `step` is the step number,
+/// from 1. Returns `FO_OK`, or an error status and writes nothing.
+///
+/// # Safety
+/// Each non-null pointer must be valid for reads and writes of `n` elements
+/// (`grad`: reads) for the whole call, and `config` must be null or point to
+/// a valid `fo_adam_config`. Null, misaligned, overlapping and oversized
+/// buffers are detected and refused.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fo_adam_step_f32(
+    param: *mut f32,
+    grad: *const f32,
+    exp_avg: *mut f32,
+    exp_avg_sq: *mut f32,
+    max_exp_avg_sq: *mut f32,
+    n: usize,
+    config: *const fo_adam_config,
+    step: u64,
+) -> fo_status {
+    // SAFETY: the caller's contract, forwarded.
+    unsafe { adam::<f32>(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, n, config, step) }
+}
+
+/// One AdaMax step of `n` elements of f32: `param`, `exp_avg` and `exp_inf`
+/// are updated in place from `grad`. `step` is the step number, from 1.
+/// Returns `FO_OK`, or an error status and writes nothing.
+///
+/// # Safety
+/// As for `fo_adam_step_f32`: each non-null pointer valid for `n` elements,
+/// `config` null or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fo_adamax_step_f32(
+    param: *mut f32,
+    grad: *const f32,
+    exp_avg: *mut f32,
+    exp_inf: *mut f32,
+    n: usize,
+    config: *const fo_adamax_config,
+    step: u64,
+) -> fo_status {
+    // SAFETY: the caller's contract, forwarded.
+    unsafe { adamax::<f32>(param, grad, exp_avg, exp_inf, n, config, step) }
+}
+
+/// One Adam / AdamW / AMSGrad step of `n` elements of f64: `param`,
+/// `exp_avg`, `exp_avg_sq` (and `max_exp_avg_sq` with AMSGrad; null
+/// without) are updated in place from `grad`. `step` is the step number,
+/// from 1. Returns `FO_OK`, or an error status and writes nothing.
+///
+/// # Safety
+/// Each non-null pointer must be valid for reads and writes of `n` elements
+/// (`grad`: reads) for the whole call, and `config` must be null or point to
+/// a valid `fo_adam_config`. Null, misaligned, overlapping and oversized
+/// buffers are detected and refused.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fo_adam_step_f64(
+    param: *mut f64,
+    grad: *const f64,
+    exp_avg: *mut f64,
+    exp_avg_sq: *mut f64,
+    max_exp_avg_sq: *mut f64,
+    n: usize,
+    config: *const fo_adam_config,
+    step: u64,
+) -> fo_status {
+    // SAFETY: the caller's contract, forwarded.
+    unsafe { adam::<f64>(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, n, config, step) }
+}
+
+/// One AdaMax step of `n` elements of f64: `param`, `exp_avg` and `exp_inf`
+/// are updated in place from `grad`. `step` is the step number, from 1.
+/// Returns `FO_OK`, or an error status and writes nothing.
+///
+/// # Safety
+/// As for `fo_adam_step_f64`: each non-null pointer valid for `n` elements,
+/// `config` null or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fo_adamax_step_f64(
+    param: *mut f64,
+    grad: *const f64,
+    exp_avg: *mut f64,
+    exp_inf: *mut f64,
+    n: usize,
+    config: *const fo_adamax_config,
+    step: u64,
+) -> fo_status {
+    // SAFETY: the caller's contract, forwarded.
+    unsafe { adamax::<f64>(param, grad, exp_avg, exp_inf, n, config, step) }
+}
