@@ -104,5 +104,53 @@ fn bench_small_calls(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_small_calls, bench_kernels);
+/// 10,000 tensors of mixed sizes (1 to 2^20 elements, about 2^24 in all)
+/// through one `adam_step_many` call, against one flat buffer of the same
+/// total through `adam_step`, both on the global pool.
+fn bench_multi_tensor(c: &mut Criterion) {
+    use fused_optim::{AdamBuffers, AdamConfig, Parallelism, adam_step, adam_step_many};
+    let mut group = c.benchmark_group("multi-tensor-adam-f32");
+    group.sample_size(10).sampling_mode(SamplingMode::Flat);
+    if quick() {
+        group.warm_up_time(Duration::from_millis(200)).measurement_time(Duration::from_millis(1000));
+    }
+    // 9,989 small tensors (1 to 1000 elements) and 11 of 2^20.
+    let sizes: Vec<usize> =
+        (0..10_000).map(|i| if i % 909 == 0 { 1 << 20 } else { 1 + (i * 7919) % 1000 }).collect();
+    let total: usize = sizes.iter().sum();
+    let config = AdamConfig::default();
+    group.throughput(Throughput::Bytes((total * config.bytes_per_element::<f32>()) as u64));
+    let fill = |n: usize, x: f32| vec![x; n];
+    let grads: Vec<Vec<f32>> = sizes.iter().map(|&n| fill(n, 0.1)).collect();
+    let mut state: Vec<(Vec<f32>, Vec<f32>, Vec<f32>)> =
+        sizes.iter().map(|&n| (fill(n, 1.0), fill(n, 0.01), fill(n, 1e-4))).collect();
+    group.bench_function(BenchmarkId::new("many", format!("{}-tensors-{total}", sizes.len())), |b| {
+        b.iter(|| {
+            let mut tensors: Vec<AdamBuffers<'_, f32>> = state
+                .iter_mut()
+                .zip(&grads)
+                .map(|((p, m, v), g)| AdamBuffers {
+                    param: p,
+                    grad: g,
+                    exp_avg: m,
+                    exp_avg_sq: v,
+                    max_exp_avg_sq: None,
+                })
+                .collect();
+            adam_step_many(&config, 10, &mut tensors, &Parallelism::Global).unwrap()
+        })
+    });
+    let g = fill(total, 0.1);
+    let mut flat = (fill(total, 1.0), fill(total, 0.01), fill(total, 1e-4));
+    group.bench_function(BenchmarkId::new("flat", total), |b| {
+        b.iter(|| {
+            let (p, m, v) = &mut flat;
+            let buffers = AdamBuffers { param: p, grad: &g, exp_avg: m, exp_avg_sq: v, max_exp_avg_sq: None };
+            adam_step(&config, 10, buffers, &Parallelism::Global).unwrap()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_small_calls, bench_multi_tensor, bench_kernels);
 criterion_main!(benches);

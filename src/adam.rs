@@ -6,7 +6,7 @@
 //! per-step scalars (in `f64`, then rounded once), checks everything, and runs
 //! the kernel through the driver.
 
-use crate::driver::{Parallelism, drive};
+use crate::driver::{Parallelism, drive, drive_many};
 use crate::error::check_lengths;
 use crate::hyper::{bias_correction, non_negative, representable, step_number, unit_interval};
 use crate::{Error, Float};
@@ -147,13 +147,57 @@ pub fn adam_step<T: Float>(
     parallelism: &Parallelism,
 ) -> Result<(), Error> {
     let coefficients = config.coefficients::<T>(t)?;
+    check_buffers(config, &buffers)?;
+    drive(buffers, T::BYTES, config.bytes_per_element::<T>(), parallelism, |b| {
+        fused_optim_kernels::adam(b, &coefficients)
+    });
+    Ok(())
+}
+
+/// Equal lengths, and the AMSGrad buffer exactly when AMSGrad is on.
+fn check_buffers<T>(config: &AdamConfig, buffers: &AdamBuffers<'_, T>) -> Result<(), Error> {
     check_lengths(buffers.length_mismatch(), buffers.len())?;
     match (config.amsgrad, buffers.max_exp_avg_sq.is_some()) {
-        (true, false) => return Err(Error::MissingAmsgradState),
-        (false, true) => return Err(Error::UnexpectedAmsgradState),
-        _ => {}
+        (true, false) => Err(Error::MissingAmsgradState),
+        (false, true) => Err(Error::UnexpectedAmsgradState),
+        _ => Ok(()),
     }
-    drive(buffers, T::BYTES, config.bytes_per_element::<T>(), parallelism, |b| {
+}
+
+/// One Adam step over a whole list of tensors (each its own length and
+/// buffers; one hyperparameter set and step number for all): the same bits as
+/// [`adam_step`] on each tensor alone, in one call.
+///
+/// The work is balanced across threads by elements, not by tensors: large
+/// tensors are split, small ones grouped, with no hand-off per tensor. Every
+/// tensor is checked before any is written; an error names the first bad
+/// tensor ([`Error::Tensor`]) and nothing is written.
+///
+/// ```
+/// use fused_optim::{adam_step_many, AdamBuffers, AdamConfig, Parallelism};
+/// let grads = [vec![0.5f32; 3], vec![-1.0f32; 1000]];
+/// let mut params = [vec![1.0f32; 3], vec![2.0f32; 1000]];
+/// let mut moments = [(vec![0.0f32; 3], vec![0.0f32; 3]), (vec![0.0f32; 1000], vec![0.0f32; 1000])];
+/// let mut tensors: Vec<AdamBuffers<'_, f32>> = params.iter_mut().zip(&grads).zip(&mut moments)
+///     .map(|((p, g), (m, v))| AdamBuffers { param: p, grad: g, exp_avg: m, exp_avg_sq: v, max_exp_avg_sq: None })
+///     .collect();
+/// adam_step_many(&AdamConfig::default(), 1, &mut tensors, &Parallelism::Global)?;
+/// assert!(params[0][0] < 1.0 && params[1][999] > 2.0);
+/// # Ok::<(), fused_optim::Error>(())
+/// ```
+pub fn adam_step_many<T: Float>(
+    config: &AdamConfig,
+    t: u64,
+    tensors: &mut [AdamBuffers<'_, T>],
+    parallelism: &Parallelism,
+) -> Result<(), Error> {
+    let coefficients = config.coefficients::<T>(t)?;
+    for (index, buffers) in tensors.iter().enumerate() {
+        check_buffers(config, buffers).map_err(|e| Error::Tensor { index, error: Box::new(e) })?;
+    }
+    let total = tensors.iter().map(|b| b.len()).sum();
+    let pieces = tensors.iter_mut().map(|b| b.reborrow());
+    drive_many(pieces, total, T::BYTES, config.bytes_per_element::<T>(), parallelism, |b| {
         fused_optim_kernels::adam(b, &coefficients)
     });
     Ok(())

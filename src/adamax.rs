@@ -3,7 +3,7 @@
 //! The formula and the op order of the kernel are in
 //! [`fused_optim_kernels::adamax`](mod@fused_optim_kernels::adamax).
 
-use crate::driver::{Parallelism, drive};
+use crate::driver::{Parallelism, drive, drive_many};
 use crate::error::check_lengths;
 use crate::hyper::{bias_correction, non_negative, representable, step_number, unit_interval};
 use crate::{Error, Float};
@@ -95,6 +95,29 @@ pub fn adamax_step<T: Float>(
     let coefficients = config.coefficients::<T>(t)?;
     check_lengths(buffers.length_mismatch(), buffers.len())?;
     drive(buffers, T::BYTES, config.bytes_per_element::<T>(), parallelism, |b| {
+        fused_optim_kernels::adamax(b, &coefficients)
+    });
+    Ok(())
+}
+
+/// One AdaMax step over a whole list of tensors: the same bits as
+/// [`adamax_step`] on each alone, balanced across threads by elements (see
+/// [`adam_step_many`](crate::adam_step_many)). Every tensor is checked before
+/// any is written; an error names the first bad tensor ([`Error::Tensor`]).
+pub fn adamax_step_many<T: Float>(
+    config: &AdaMaxConfig,
+    t: u64,
+    tensors: &mut [AdaMaxBuffers<'_, T>],
+    parallelism: &Parallelism,
+) -> Result<(), Error> {
+    let coefficients = config.coefficients::<T>(t)?;
+    for (index, buffers) in tensors.iter().enumerate() {
+        check_lengths(buffers.length_mismatch(), buffers.len())
+            .map_err(|e| Error::Tensor { index, error: Box::new(e) })?;
+    }
+    let total = tensors.iter().map(|b| b.len()).sum();
+    let pieces = tensors.iter_mut().map(|b| b.reborrow());
+    drive_many(pieces, total, T::BYTES, config.bytes_per_element::<T>(), parallelism, |b| {
         fused_optim_kernels::adamax(b, &coefficients)
     });
     Ok(())

@@ -134,11 +134,6 @@ const MIN_PIECE_BYTES: usize = 1 << 20;
 /// Runs `kernel` over `buffers`, split across the threads `parallelism`
 /// allows when the step moves at least [`serial_threshold`] bytes
 /// (`bytes_per_element` is the traffic of one element: reads plus writes).
-///
-/// The pieces are claimed one at a time by the calling thread and by pool
-/// threads ([`run_claimed`]): the caller works from the start and takes every
-/// piece no pool thread has reached, so a split step is never much slower
-/// than a serial one, however late the pool wakes up.
 pub(crate) fn drive<B: Split>(
     buffers: B,
     element_bytes: usize,
@@ -146,32 +141,82 @@ pub(crate) fn drive<B: Split>(
     parallelism: &Parallelism,
     kernel: impl Fn(B) + Sync,
 ) {
-    let traffic = buffers.len().saturating_mul(bytes_per_element);
-    if traffic < serial_threshold() || matches!(parallelism, Parallelism::Serial) {
-        return kernel(buffers); // before `threads()`: a small step never starts a pool
-    }
-    let threads = parallelism.threads();
+    let n = buffers.len();
+    drive_many(std::iter::once(buffers), n, element_bytes, bytes_per_element, parallelism, kernel);
+}
+
+/// Runs `kernel` over every tensor of `tensors` (`total` elements in all),
+/// split across the threads `parallelism` allows when the whole set moves at
+/// least [`serial_threshold`] bytes.
+///
+/// The tensors are laid end to end and the element space is cut into a few
+/// pieces per thread of about equal size: a large tensor is split across
+/// pieces (at 64-byte boundaries), small ones are grouped into one piece, so
+/// thread hand-offs follow the work, not the tensor count. The pieces are
+/// claimed one at a time by the calling thread and by pool threads
+/// ([`run_claimed`]): the caller works from the start and takes every piece no
+/// pool thread has reached, so a split step is never much slower than a
+/// serial one, however late the pool wakes up.
+pub(crate) fn drive_many<B: Split>(
+    tensors: impl IntoIterator<Item = B>,
+    total: usize,
+    element_bytes: usize,
+    bytes_per_element: usize,
+    parallelism: &Parallelism,
+    kernel: impl Fn(B) + Sync,
+) {
+    let traffic = total.saturating_mul(bytes_per_element);
+    let threads = if traffic < serial_threshold() || matches!(parallelism, Parallelism::Serial) {
+        1 // before `threads()`: a small step never starts a pool
+    } else {
+        parallelism.threads()
+    };
     if threads <= 1 {
-        return kernel(buffers);
+        return tensors.into_iter().for_each(kernel);
     }
     let pieces = (threads * PIECES_PER_THREAD)
         .min(traffic / MIN_PIECE_BYTES)
         .clamp(threads.min(MAX_PIECES), MAX_PIECES);
-    let slots: [Mutex<Option<B>>; MAX_PIECES] = std::array::from_fn(|_| Mutex::new(None));
-    let (n, anchor) = (buffers.len(), buffers.anchor());
-    let cut = |i: usize| aligned_split(anchor, n, n / pieces * i, element_bytes);
-    let mut rest = buffers;
-    for (i, slot) in slots.iter().enumerate().take(pieces - 1) {
-        let (piece, tail) = rest.split_at(cut(i + 1) - cut(i));
-        *lock(slot) = Some(piece);
-        rest = tail;
-    }
-    *lock(&slots[pieces - 1]) = Some(rest);
+    let slots: Vec<Mutex<Vec<B>>> =
+        cut_into_pieces(tensors, total, pieces, element_bytes).into_iter().map(Mutex::new).collect();
     run_claimed(pieces, threads - 1, parallelism, &|i| {
-        if let Some(piece) = lock(&slots[i]).take() {
-            kernel(piece);
+        for segment in std::mem::take(&mut *lock(&slots[i])) {
+            kernel(segment);
         }
     });
+}
+
+/// Lays `tensors` end to end and cuts them into `pieces` runs of about
+/// `total / pieces` elements; a tensor crossing a cut is split at the
+/// nearest 64-byte boundary below it. Empty segments are dropped.
+fn cut_into_pieces<B: Split>(
+    tensors: impl IntoIterator<Item = B>,
+    total: usize,
+    pieces: usize,
+    element_bytes: usize,
+) -> Vec<Vec<B>> {
+    let per_piece = total.div_ceil(pieces).max(1);
+    let mut out: Vec<Vec<B>> = (0..pieces).map(|_| Vec::new()).collect();
+    let (mut piece, mut filled) = (0, 0);
+    for mut tensor in tensors {
+        loop {
+            let room = per_piece - filled;
+            if piece + 1 == pieces || tensor.len() <= room {
+                filled += tensor.len();
+                if tensor.len() > 0 {
+                    out[piece].push(tensor);
+                }
+                break;
+            }
+            let cut = aligned_split(tensor.anchor(), tensor.len(), room, element_bytes);
+            let (head, tail) = tensor.split_at(cut);
+            if head.len() > 0 {
+                out[piece].push(head);
+            }
+            (piece, filled, tensor) = (piece + 1, 0, tail);
+        }
+    }
+    out
 }
 
 /// Locks a slot; a poisoned lock (a kernel panicked while holding it, which

@@ -35,6 +35,13 @@ pub enum Error {
     MissingAmsgradState,
     /// A `max_exp_avg_sq` buffer was given but AMSGrad is off.
     UnexpectedAmsgradState,
+    /// Tensor `index` of a multi-tensor step was refused for `error`.
+    Tensor {
+        /// Its position in the list.
+        index: usize,
+        /// Why it was refused.
+        error: Box<Error>,
+    },
 }
 
 impl fmt::Display for Error {
@@ -57,11 +64,19 @@ impl fmt::Display for Error {
             Error::UnexpectedAmsgradState => {
                 f.write_str("a `max_exp_avg_sq` buffer was given but amsgrad is off")
             }
+            Error::Tensor { index, error } => write!(f, "tensor {index}: {error}"),
         }
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Tensor { error, .. } => Some(error.as_ref()),
+            _ => None,
+        }
+    }
+}
 
 /// Turns a kernel buffer set's first length mismatch into an [`Error`].
 pub(crate) fn check_lengths(mismatch: Option<(&'static str, usize)>, expected: usize) -> Result<(), Error> {

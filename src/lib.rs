@@ -56,8 +56,8 @@ mod hyper;
 mod optimizer;
 mod probe;
 
-pub use adam::{AdamConfig, WeightDecay, adam_step};
-pub use adamax::{AdaMaxConfig, adamax_step};
+pub use adam::{AdamConfig, WeightDecay, adam_step, adam_step_many};
+pub use adamax::{AdaMaxConfig, adamax_step, adamax_step_many};
 pub use driver::{DEFAULT_SERIAL_BELOW_BYTES, Parallelism, serial_threshold, set_serial_threshold};
 pub use error::Error;
 pub use fused_optim_kernels as kernels;

@@ -60,6 +60,7 @@ impl From<Error> for fo_status {
             Error::InvalidHyperparameter { .. } => fo_status::FO_ERROR_HYPERPARAMETER,
             Error::ZeroStep | Error::StepCountOverflow => fo_status::FO_ERROR_STEP,
             Error::MissingAmsgradState | Error::UnexpectedAmsgradState => fo_status::FO_ERROR_AMSGRAD_BUFFER,
+            Error::Tensor { error, .. } => fo_status::from(*error),
         }
     }
 }

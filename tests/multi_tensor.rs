@@ -1,0 +1,127 @@
+//! The multi-tensor step gives the same bits as stepping each tensor alone
+//! with the reference, on every thread count, with the work cut across and
+//! within tensors; and refuses a bad tensor by index, writing nothing.
+
+mod common;
+
+use common::algos::{AdaMax, Adam, AdamState, Algorithm};
+use common::{Fill, TestFloat, rng};
+use fused_optim::kernels::reference;
+use fused_optim::{AdaMaxConfig, AdamConfig, Error, Parallelism, adam_step_many, adamax_step_many};
+use std::sync::{Arc, Once};
+
+/// Lengths from empty to several pieces' worth, in an order that puts large
+/// tensors across cuts and small ones between them.
+const LENGTHS: [usize; 12] = [0, 1, 5, 17, 64, 100, 1000, 4099, 50_000, 3, 200_003, 31];
+
+/// Every step of this binary is split, however small (the threshold is process-wide).
+fn split_everything() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| fused_optim::set_serial_threshold(0));
+}
+
+fn parallelisms() -> Vec<Parallelism> {
+    let mut out = vec![Parallelism::Serial, Parallelism::Global];
+    for n in [1, 2, 3, 7] {
+        out.push(Parallelism::Pool(Arc::new(
+            rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap(),
+        )));
+    }
+    out
+}
+
+fn adam_many<T: TestFloat>() {
+    split_everything();
+    for config in Adam::configs() {
+        let start: Vec<AdamState<T>> = LENGTHS
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| {
+                Adam::state::<T>(&config, &mut rng(i as u64), [Fill::Random, Fill::Special][i % 2], n, i % 4)
+            })
+            .collect();
+        for t in [1, 2, 1_000_000] {
+            let k = config.coefficients::<T>(t).unwrap();
+            let mut want = start.clone();
+            for s in &mut want {
+                reference::adam(s.buffers(), &k);
+            }
+            for parallelism in parallelisms() {
+                let mut got = start.clone();
+                let mut tensors: Vec<_> = got.iter_mut().map(|s| s.buffers()).collect();
+                adam_step_many(&config, t, &mut tensors, &parallelism).unwrap();
+                for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                    assert!(Adam::guards_intact(g), "tensor {i} wrote outside its buffers");
+                    for ((name, a), (_, b)) in Adam::outputs(g).into_iter().zip(Adam::outputs(w)) {
+                        let what =
+                            format!("{config:?} t={t} {} threads, tensor {i} {name}", parallelism.threads());
+                        common::assert_same_bits(a, b, &what);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn adam_many_f32_matches_each_tensor_alone() {
+    adam_many::<f32>();
+}
+
+#[test]
+fn adam_many_f64_matches_each_tensor_alone() {
+    adam_many::<f64>();
+}
+
+#[test]
+fn adamax_many_matches_each_tensor_alone() {
+    split_everything();
+    let config = AdaMaxConfig { weight_decay: 0.1, ..AdaMaxConfig::default() };
+    let start: Vec<_> = LENGTHS
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| AdaMax::state::<f32>(&config, &mut rng(i as u64), Fill::Special, n, i % 3))
+        .collect();
+    let k = config.coefficients::<f32>(3).unwrap();
+    let mut want = start.clone();
+    for s in &mut want {
+        reference::adamax(s.buffers(), &k);
+    }
+    for parallelism in parallelisms() {
+        let mut got = start.clone();
+        let mut tensors: Vec<_> = got.iter_mut().map(|s| s.buffers()).collect();
+        adamax_step_many(&config, 3, &mut tensors, &parallelism).unwrap();
+        for (g, w) in got.iter().zip(&want) {
+            for ((name, a), (_, b)) in AdaMax::outputs(g).into_iter().zip(AdaMax::outputs(w)) {
+                common::assert_same_bits(a, b, &name);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_bad_tensor_is_named_and_nothing_is_written() {
+    split_everything();
+    let config = AdamConfig { amsgrad: true, ..AdamConfig::default() };
+    let mut states: Vec<AdamState<f32>> = LENGTHS
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| Adam::state::<f32>(&config, &mut rng(i as u64), Fill::Random, n, 0))
+        .collect();
+    states[5].max_exp_avg_sq = None;
+    states[9].exp_avg = common::Offset::new(&[1.0; 4], 0);
+    let bits = |s: &[AdamState<f32>]| -> Vec<Vec<u32>> {
+        s.iter()
+            .flat_map(|s| Adam::outputs(s).into_iter().map(|(_, b)| b.iter().map(|x| x.to_bits()).collect()))
+            .collect()
+    };
+    let before = bits(&states);
+    let mut tensors: Vec<_> = states.iter_mut().map(|s| s.buffers()).collect();
+    let err = adam_step_many(&config, 1, &mut tensors, &Parallelism::Global).unwrap_err();
+    assert_eq!(err, Error::Tensor { index: 5, error: Box::new(Error::MissingAmsgradState) });
+    assert!(err.to_string().starts_with("tensor 5: amsgrad is on"), "{err}");
+    drop(tensors);
+    assert_eq!(bits(&states), before);
+    // An empty list is a step of nothing.
+    assert_eq!(adam_step_many::<f64>(&config, 1, &mut [], &Parallelism::Global), Ok(()));
+}
