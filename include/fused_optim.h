@@ -180,6 +180,76 @@ enum fo_status fo_adamax_step_f64(double *param,
                                   const struct fo_adamax_config *config,
                                   uint64_t step);
 
+// One Adam / AdamW / AMSGrad step over `count` tensors of f32 in one call:
+// tensor `i` has `lens[i]` elements in `params[i]`, `grads[i]`,
+// `exp_avgs[i]`, `exp_avg_sqs[i]` (and `max_exp_avg_sqs[i]` with AMSGrad;
+// pass a null array without). One config and step number for all. The same
+// bits as stepping each tensor alone; the work is balanced across threads by
+// elements. Returns `FO_OK`, or an error status and writes nothing (no
+// buffer of any tensor may overlap another).
+//
+// # Safety
+// Each array must be valid for `count` reads; each non-null buffer pointer
+// valid for `lens[i]` elements; `config` null or valid.
+enum fo_status fo_adam_step_many_f32(float *const *params,
+                                     const float *const *grads,
+                                     float *const *exp_avgs,
+                                     float *const *exp_avg_sqs,
+                                     float *const *max_exp_avg_sqs,
+                                     const size_t *lens,
+                                     size_t count,
+                                     const struct fo_adam_config *config,
+                                     uint64_t step);
+
+// One AdaMax step over `count` tensors of f32 in one call (see
+// `fo_adam_step_many_f32`). Returns `FO_OK`, or an error status and writes nothing.
+//
+// # Safety
+// As for `fo_adam_step_many_f32`.
+enum fo_status fo_adamax_step_many_f32(float *const *params,
+                                       const float *const *grads,
+                                       float *const *exp_avgs,
+                                       float *const *exp_infs,
+                                       const size_t *lens,
+                                       size_t count,
+                                       const struct fo_adamax_config *config,
+                                       uint64_t step);
+
+// One Adam / AdamW / AMSGrad step over `count` tensors of f64 in one call:
+// tensor `i` has `lens[i]` elements in `params[i]`, `grads[i]`,
+// `exp_avgs[i]`, `exp_avg_sqs[i]` (and `max_exp_avg_sqs[i]` with AMSGrad;
+// pass a null array without). One config and step number for all. The same
+// bits as stepping each tensor alone; the work is balanced across threads by
+// elements. Returns `FO_OK`, or an error status and writes nothing (no
+// buffer of any tensor may overlap another).
+//
+// # Safety
+// Each array must be valid for `count` reads; each non-null buffer pointer
+// valid for `lens[i]` elements; `config` null or valid.
+enum fo_status fo_adam_step_many_f64(double *const *params,
+                                     const double *const *grads,
+                                     double *const *exp_avgs,
+                                     double *const *exp_avg_sqs,
+                                     double *const *max_exp_avg_sqs,
+                                     const size_t *lens,
+                                     size_t count,
+                                     const struct fo_adam_config *config,
+                                     uint64_t step);
+
+// One AdaMax step over `count` tensors of f64 in one call (see
+// `fo_adam_step_many_f64`). Returns `FO_OK`, or an error status and writes nothing.
+//
+// # Safety
+// As for `fo_adam_step_many_f64`.
+enum fo_status fo_adamax_step_many_f64(double *const *params,
+                                       const double *const *grads,
+                                       double *const *exp_avgs,
+                                       double *const *exp_infs,
+                                       const size_t *lens,
+                                       size_t count,
+                                       const struct fo_adamax_config *config,
+                                       uint64_t step);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

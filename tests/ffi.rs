@@ -236,3 +236,103 @@ fn c_status_tier_version_threads() {
         assert_eq!(s, fo_status::FO_OK);
     }
 }
+
+/// The multi-tensor C step: the bits of stepping each tensor alone; empty
+/// tensors with null pointers; refusals across tensors write nothing.
+#[test]
+fn c_many_matches_each_alone_and_refuses_overlap() {
+    let lens = [37usize, 0, 100, 5];
+    let make =
+        |k: usize, n: usize| (0..n).map(|i| ((i * 3 + k) % 13) as f32 * 0.25 - 1.5).collect::<Vec<f32>>();
+    let start: Vec<[Vec<f32>; 4]> = lens
+        .iter()
+        .enumerate()
+        .map(|(k, &n)| [make(k, n), make(k + 1, n), vec![0.0; n], vec![0.0; n]])
+        .collect();
+    let c = fo_adamw_config_default();
+    let mut want = start.clone();
+    for [p, g, m, v] in &mut want {
+        let (p, m, v) = (p.as_mut_ptr(), m.as_mut_ptr(), v.as_mut_ptr());
+        // SAFETY: each buffer holds its tensor's length; zero-length ones are not read.
+        assert_eq!(
+            unsafe { fo_adam_step_f32(p, g.as_ptr(), m, v, null_mut(), g.len(), &c, 2) },
+            fo_status::FO_OK
+        );
+    }
+    let mut got = start.clone();
+    let ptrs = |k: usize, got: &mut Vec<[Vec<f32>; 4]>| -> Vec<*mut f32> {
+        got.iter_mut().map(|t| if t[k].is_empty() { null_mut() } else { t[k].as_mut_ptr() }).collect()
+    };
+    let (p, g, m, v) = (ptrs(0, &mut got), ptrs(1, &mut got), ptrs(2, &mut got), ptrs(3, &mut got));
+    let g: Vec<*const f32> = g.into_iter().map(|x| x as *const f32).collect();
+    // SAFETY: four arrays of four pointers to buffers of `lens[i]` elements (null for the empty one).
+    let s = unsafe {
+        fo_adam_step_many_f32(p.as_ptr(), g.as_ptr(), m.as_ptr(), v.as_ptr(), null(), lens.as_ptr(), 4, &c, 2)
+    };
+    assert_eq!(s, fo_status::FO_OK);
+    assert_eq!(got, want);
+
+    // Tensor 3's v is tensor 2's m: refused, nothing written.
+    let before = got.clone();
+    let mut v_overlap = v.clone();
+    v_overlap[3] = m[2];
+    // SAFETY: as above; the overlap is refused before anything is written.
+    let s = unsafe {
+        fo_adam_step_many_f32(
+            p.as_ptr(),
+            g.as_ptr(),
+            m.as_ptr(),
+            v_overlap.as_ptr(),
+            null(),
+            lens.as_ptr(),
+            4,
+            &c,
+            3,
+        )
+    };
+    assert_eq!(s, fo_status::FO_ERROR_OVERLAP);
+    let mut p_null = p.clone();
+    p_null[2] = null_mut();
+    // SAFETY: as above; the null buffer is refused.
+    let s = unsafe {
+        fo_adam_step_many_f32(
+            p_null.as_ptr(),
+            g.as_ptr(),
+            m.as_ptr(),
+            v.as_ptr(),
+            null(),
+            lens.as_ptr(),
+            4,
+            &c,
+            3,
+        )
+    };
+    assert_eq!(s, fo_status::FO_ERROR_NULL_POINTER);
+    // SAFETY: a null array with count > 0 is refused.
+    let s = unsafe {
+        fo_adam_step_many_f32(null(), g.as_ptr(), m.as_ptr(), v.as_ptr(), null(), lens.as_ptr(), 4, &c, 3)
+    };
+    assert_eq!(s, fo_status::FO_ERROR_NULL_POINTER);
+    let amsgrad = fo_adam_config { amsgrad: true, ..c };
+    // SAFETY: AMSGrad without its array is refused.
+    let s = unsafe {
+        fo_adam_step_many_f32(
+            p.as_ptr(),
+            g.as_ptr(),
+            m.as_ptr(),
+            v.as_ptr(),
+            null(),
+            lens.as_ptr(),
+            4,
+            &amsgrad,
+            3,
+        )
+    };
+    assert_eq!(s, fo_status::FO_ERROR_AMSGRAD_BUFFER);
+    assert_eq!(got, before);
+    // SAFETY: count 0: no array is read.
+    let s = unsafe {
+        fo_adamax_step_many_f64(null(), null(), null(), null(), null(), 0, &fo_adamax_config_default(), 1)
+    };
+    assert_eq!(s, fo_status::FO_OK);
+}

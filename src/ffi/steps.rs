@@ -4,10 +4,11 @@
 // eight arguments for Adam, by design of the ABI.
 #![allow(clippy::too_many_arguments)]
 
-use super::checks::{disjoint, span};
+use super::checks::{copy_array, disjoint, span};
 use super::{fo_status, guard, parallelism};
 use crate::{
-    AdaMaxBuffers, AdaMaxConfig, AdamBuffers, AdamConfig, Float, WeightDecay, adam_step, adamax_step,
+    AdaMaxBuffers, AdaMaxConfig, AdamBuffers, AdamConfig, Float, WeightDecay, adam_step, adam_step_many,
+    adamax_step, adamax_step_many,
 };
 use std::slice::{from_raw_parts, from_raw_parts_mut};
 
@@ -177,11 +178,16 @@ unsafe fn adam<T: Float>(
             if n == 0 {
                 return Ok(());
             }
-            let mut spans = vec![span(param, n)?, span(grad, n)?, span(exp_avg, n)?, span(exp_avg_sq, n)?];
+            let mut spans = vec![
+                span(param, n)?.written(),
+                span(grad, n)?,
+                span(exp_avg, n)?.written(),
+                span(exp_avg_sq, n)?.written(),
+            ];
             if config.amsgrad {
-                spans.push(span(max_exp_avg_sq, n)?);
+                spans.push(span(max_exp_avg_sq, n)?.written());
             }
-            disjoint(&spans)?;
+            disjoint(&mut spans)?;
             // SAFETY: every pointer is non-null, aligned, spans `n` elements
             // within `isize::MAX` bytes (checked above) and is valid for
             // reads and writes by the caller's contract; no two overlap, so
@@ -219,7 +225,12 @@ unsafe fn adamax<T: Float>(
             if n == 0 {
                 return Ok(());
             }
-            disjoint(&[span(param, n)?, span(grad, n)?, span(exp_avg, n)?, span(exp_inf, n)?])?;
+            disjoint(&mut [
+                span(param, n)?.written(),
+                span(grad, n)?,
+                span(exp_avg, n)?.written(),
+                span(exp_inf, n)?.written(),
+            ])?;
             // SAFETY: as in `adam`: checked non-null, aligned, in range and
             // disjoint; valid for `n` elements by the caller's contract.
             let buffers = unsafe {
@@ -231,6 +242,147 @@ unsafe fn adamax<T: Float>(
                 }
             };
             adamax_step(&config, step, buffers, &parallelism()).map_err(fo_status::from)
+        })())
+    })
+}
+
+/// A slice from a checked pointer, empty (and unread) for `n == 0`.
+///
+/// # Safety
+/// For `n > 0`, `ptr` passed `span` and is valid for `n` elements, with no
+/// other live reference to that memory.
+unsafe fn slice_mut<'a, T>(ptr: *mut T, n: usize) -> &'a mut [T] {
+    // SAFETY: the caller's contract.
+    if n == 0 { &mut [] } else { unsafe { from_raw_parts_mut(ptr, n) } }
+}
+
+/// # Safety
+/// See `slice_mut`; shared.
+unsafe fn slice<'a, T>(ptr: *const T, n: usize) -> &'a [T] {
+    // SAFETY: the caller's contract.
+    if n == 0 { &[] } else { unsafe { from_raw_parts(ptr, n) } }
+}
+
+/// # Safety
+/// See `fo_adam_step_many_f32`.
+unsafe fn adam_many<T: Float>(
+    params: *const *mut T,
+    grads: *const *const T,
+    exp_avgs: *const *mut T,
+    exp_avg_sqs: *const *mut T,
+    max_exp_avg_sqs: *const *mut T,
+    lens: *const usize,
+    count: usize,
+    config: *const fo_adam_config,
+    step: u64,
+) -> fo_status {
+    guard(|| {
+        status((|| {
+            // SAFETY: forwarded from the caller.
+            let config = AdamConfig::try_from(unsafe { read(config) }?)?;
+            config.coefficients::<T>(step)?;
+            if config.amsgrad == max_exp_avg_sqs.is_null() {
+                return Err(fo_status::FO_ERROR_AMSGRAD_BUFFER);
+            }
+            if count == 0 {
+                return Ok(());
+            }
+            // SAFETY: each array is valid for `count` reads (the caller's contract).
+            let (p, g, m, v, lens) = unsafe {
+                (
+                    copy_array(params, count)?,
+                    copy_array(grads, count)?,
+                    copy_array(exp_avgs, count)?,
+                    copy_array(exp_avg_sqs, count)?,
+                    copy_array(lens, count)?,
+                )
+            };
+            // SAFETY: as above, when AMSGrad is on (the array is then non-null).
+            let x = if config.amsgrad { unsafe { copy_array(max_exp_avg_sqs, count)? } } else { Vec::new() };
+            let mut spans = Vec::with_capacity(count * 5);
+            for (i, &n) in lens.iter().enumerate().filter(|(_, n)| **n > 0) {
+                spans.extend([
+                    span(p[i], n)?.written(),
+                    span(g[i], n)?,
+                    span(m[i], n)?.written(),
+                    span(v[i], n)?.written(),
+                ]);
+                if config.amsgrad {
+                    spans.push(span(x[i], n)?.written());
+                }
+            }
+            disjoint(&mut spans)?;
+            // SAFETY: every nonempty buffer is non-null, aligned, in range
+            // (checked above) and valid for `n` elements (the caller's
+            // contract), and no two buffers of any tensors overlap.
+            let mut tensors: Vec<AdamBuffers<'_, T>> = (0..count)
+                .map(|i| unsafe {
+                    AdamBuffers {
+                        param: slice_mut(p[i], lens[i]),
+                        grad: slice(g[i], lens[i]),
+                        exp_avg: slice_mut(m[i], lens[i]),
+                        exp_avg_sq: slice_mut(v[i], lens[i]),
+                        max_exp_avg_sq: config.amsgrad.then(|| slice_mut(x[i], lens[i])),
+                    }
+                })
+                .collect();
+            adam_step_many(&config, step, &mut tensors, &parallelism()).map_err(fo_status::from)
+        })())
+    })
+}
+
+/// # Safety
+/// See `fo_adamax_step_many_f32`.
+unsafe fn adamax_many<T: Float>(
+    params: *const *mut T,
+    grads: *const *const T,
+    exp_avgs: *const *mut T,
+    exp_infs: *const *mut T,
+    lens: *const usize,
+    count: usize,
+    config: *const fo_adamax_config,
+    step: u64,
+) -> fo_status {
+    guard(|| {
+        status((|| {
+            // SAFETY: forwarded from the caller.
+            let config = AdaMaxConfig::from(unsafe { read(config) }?);
+            config.coefficients::<T>(step)?;
+            if count == 0 {
+                return Ok(());
+            }
+            // SAFETY: each array is valid for `count` reads (the caller's contract).
+            let (p, g, m, u, lens) = unsafe {
+                (
+                    copy_array(params, count)?,
+                    copy_array(grads, count)?,
+                    copy_array(exp_avgs, count)?,
+                    copy_array(exp_infs, count)?,
+                    copy_array(lens, count)?,
+                )
+            };
+            let mut spans = Vec::with_capacity(count * 4);
+            for (i, &n) in lens.iter().enumerate().filter(|(_, n)| **n > 0) {
+                spans.extend([
+                    span(p[i], n)?.written(),
+                    span(g[i], n)?,
+                    span(m[i], n)?.written(),
+                    span(u[i], n)?.written(),
+                ]);
+            }
+            disjoint(&mut spans)?;
+            // SAFETY: as in `adam_many`.
+            let mut tensors: Vec<AdaMaxBuffers<'_, T>> = (0..count)
+                .map(|i| unsafe {
+                    AdaMaxBuffers {
+                        param: slice_mut(p[i], lens[i]),
+                        grad: slice(g[i], lens[i]),
+                        exp_avg: slice_mut(m[i], lens[i]),
+                        exp_inf: slice_mut(u[i], lens[i]),
+                    }
+                })
+                .collect();
+            adamax_step_many(&config, step, &mut tensors, &parallelism()).map_err(fo_status::from)
         })())
     })
 }
@@ -333,4 +485,102 @@ pub unsafe extern "C" fn fo_adamax_step_f64(
 ) -> fo_status {
     // SAFETY: the caller's contract, forwarded.
     unsafe { adamax::<f64>(param, grad, exp_avg, exp_inf, n, config, step) }
+}
+
+/// One Adam / AdamW / AMSGrad step over `count` tensors of f32 in one call:
+/// tensor `i` has `lens[i]` elements in `params[i]`, `grads[i]`,
+/// `exp_avgs[i]`, `exp_avg_sqs[i]` (and `max_exp_avg_sqs[i]` with AMSGrad;
+/// pass a null array without). One config and step number for all. The same
+/// bits as stepping each tensor alone; the work is balanced across threads by
+/// elements. Returns `FO_OK`, or an error status and writes nothing (no
+/// buffer of any tensor may overlap another).
+///
+/// # Safety
+/// Each array must be valid for `count` reads; each non-null buffer pointer
+/// valid for `lens[i]` elements; `config` null or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fo_adam_step_many_f32(
+    params: *const *mut f32,
+    grads: *const *const f32,
+    exp_avgs: *const *mut f32,
+    exp_avg_sqs: *const *mut f32,
+    max_exp_avg_sqs: *const *mut f32,
+    lens: *const usize,
+    count: usize,
+    config: *const fo_adam_config,
+    step: u64,
+) -> fo_status {
+    // SAFETY: the caller's contract, forwarded.
+    unsafe {
+        adam_many::<f32>(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, lens, count, config, step)
+    }
+}
+
+/// One AdaMax step over `count` tensors of f32 in one call (see
+/// `fo_adam_step_many_f32`). Returns `FO_OK`, or an error status and writes nothing.
+///
+/// # Safety
+/// As for `fo_adam_step_many_f32`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fo_adamax_step_many_f32(
+    params: *const *mut f32,
+    grads: *const *const f32,
+    exp_avgs: *const *mut f32,
+    exp_infs: *const *mut f32,
+    lens: *const usize,
+    count: usize,
+    config: *const fo_adamax_config,
+    step: u64,
+) -> fo_status {
+    // SAFETY: the caller's contract, forwarded.
+    unsafe { adamax_many::<f32>(params, grads, exp_avgs, exp_infs, lens, count, config, step) }
+}
+
+/// One Adam / AdamW / AMSGrad step over `count` tensors of f64 in one call:
+/// tensor `i` has `lens[i]` elements in `params[i]`, `grads[i]`,
+/// `exp_avgs[i]`, `exp_avg_sqs[i]` (and `max_exp_avg_sqs[i]` with AMSGrad;
+/// pass a null array without). One config and step number for all. The same
+/// bits as stepping each tensor alone; the work is balanced across threads by
+/// elements. Returns `FO_OK`, or an error status and writes nothing (no
+/// buffer of any tensor may overlap another).
+///
+/// # Safety
+/// Each array must be valid for `count` reads; each non-null buffer pointer
+/// valid for `lens[i]` elements; `config` null or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fo_adam_step_many_f64(
+    params: *const *mut f64,
+    grads: *const *const f64,
+    exp_avgs: *const *mut f64,
+    exp_avg_sqs: *const *mut f64,
+    max_exp_avg_sqs: *const *mut f64,
+    lens: *const usize,
+    count: usize,
+    config: *const fo_adam_config,
+    step: u64,
+) -> fo_status {
+    // SAFETY: the caller's contract, forwarded.
+    unsafe {
+        adam_many::<f64>(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, lens, count, config, step)
+    }
+}
+
+/// One AdaMax step over `count` tensors of f64 in one call (see
+/// `fo_adam_step_many_f64`). Returns `FO_OK`, or an error status and writes nothing.
+///
+/// # Safety
+/// As for `fo_adam_step_many_f64`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fo_adamax_step_many_f64(
+    params: *const *mut f64,
+    grads: *const *const f64,
+    exp_avgs: *const *mut f64,
+    exp_infs: *const *mut f64,
+    lens: *const usize,
+    count: usize,
+    config: *const fo_adamax_config,
+    step: u64,
+) -> fo_status {
+    // SAFETY: the caller's contract, forwarded.
+    unsafe { adamax_many::<f64>(params, grads, exp_avgs, exp_infs, lens, count, config, step) }
 }

@@ -57,6 +57,23 @@ int main(void) {
     }
     check(memcmp(p, EXPECTED_ADAM_F32, sizeof p) == 0, "adam f32 bits equal the Rust reference");
 
+    /* The same Adam steps on two tensors in one multi-tensor call: both end
+     * with the single-tensor bits. */
+    float p1[SMOKE_N], p2[SMOKE_N], m1[SMOKE_N] = {0}, m2[SMOKE_N] = {0}, v1[SMOKE_N] = {0}, v2[SMOKE_N] = {0};
+    inputs_f32(p1, g);
+    inputs_f32(p2, g);
+    float *params[2] = {p1, p2}, *ms[2] = {m1, m2}, *vs[2] = {v1, v2};
+    const float *grads[2] = {g, g};
+    size_t lens[2] = {SMOKE_N, SMOKE_N};
+    for (uint64_t t = 1; t <= 3; t++) {
+        check_status(fo_adam_step_many_f32(params, grads, ms, vs, NULL, lens, 2, &adam, t), FO_OK, "adam many f32 step");
+    }
+    check(memcmp(p1, EXPECTED_ADAM_F32, sizeof p1) == 0 && memcmp(p2, EXPECTED_ADAM_F32, sizeof p2) == 0,
+          "multi-tensor adam f32 bits equal the Rust reference");
+    vs[1] = v1; /* tensor 1 would write tensor 0's v: refused */
+    check_status(fo_adam_step_many_f32(params, grads, ms, vs, NULL, lens, 2, &adam, 4), FO_ERROR_OVERLAP,
+                 "overlap across tensors");
+
     /* AdamW + AMSGrad, f64, on three threads. */
     check_status(fo_set_threads(3), FO_OK, "three threads");
     double pd[SMOKE_N], gd[SMOKE_N], md[SMOKE_N] = {0}, vd[SMOKE_N] = {0}, xd[SMOKE_N] = {0};
