@@ -46,6 +46,7 @@
 
 mod adam;
 mod adamax;
+pub mod checkpoint;
 #[allow(unsafe_code)] // one lifetime erasure, argued in the module
 mod claims;
 mod driver;
@@ -58,6 +59,7 @@ mod probe;
 
 pub use adam::{AdamConfig, WeightDecay, adam_step, adam_step_many};
 pub use adamax::{AdaMaxConfig, adamax_step, adamax_step_many};
+pub use checkpoint::{Checkpoint, CheckpointError};
 pub use driver::{DEFAULT_SERIAL_BELOW_BYTES, Parallelism, serial_threshold, set_serial_threshold};
 pub use error::Error;
 pub use fused_optim_kernels as kernels;

@@ -161,6 +161,17 @@ impl<A: Algorithm, T: Float> Optimizer<A, T> {
         Ok(Optimizer { config, state, len, steps: 0, parallelism: Parallelism::default() })
     }
 
+    /// An optimizer from validated parts (a loaded checkpoint).
+    pub(crate) fn from_parts(
+        config: A,
+        state: A::State<T>,
+        len: usize,
+        steps: u64,
+        parallelism: Parallelism,
+    ) -> Self {
+        Optimizer { config, state, len, steps, parallelism }
+    }
+
     /// Sets the threads the steps may use (default: [`Parallelism::Global`]).
     pub fn with_parallelism(mut self, parallelism: Parallelism) -> Self {
         self.parallelism = parallelism;
