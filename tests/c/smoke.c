@@ -117,6 +117,46 @@ int main(void) {
     check(memcmp(p, before_p, sizeof p) == 0 && memcmp(m, before_m, sizeof m) == 0 && memcmp(v, before_v, sizeof v) == 0,
           "refused steps wrote nothing");
     check_status(fo_adamax_step_f64(NULL, NULL, NULL, NULL, 0, &adamax, 1), FO_OK, "zero length is a step of nothing");
+
+    /* Every other entry point: null, overlap and a bad hyperparameter, nothing written. */
+    fo_adamax_config bad_adamax = adamax;
+    bad_adamax.beta1 = -0.5;
+    fo_adam_config bad_adam = adam;
+    bad_adam.eps = -1.0;
+    double before_pd[SMOKE_N], before_md[SMOKE_N];
+    memcpy(before_pd, pd, sizeof pd);
+    memcpy(before_md, md, sizeof md);
+    memcpy(before_p, p, sizeof p);
+    memcpy(before_m, m, sizeof m);
+    check_status(fo_adamax_step_f32(NULL, g, m, u, SMOKE_N, &adamax, 4), FO_ERROR_NULL_POINTER, "adamax f32 null");
+    check_status(fo_adamax_step_f32(p, g, m, m, SMOKE_N, &adamax, 4), FO_ERROR_OVERLAP, "adamax f32 overlap");
+    check_status(fo_adamax_step_f32(p, g, m, u, SMOKE_N, &bad_adamax, 4), FO_ERROR_HYPERPARAMETER, "adamax f32 beta1");
+    check_status(fo_adam_step_f64(pd, NULL, md, vd, NULL, SMOKE_N, &adam, 4), FO_ERROR_NULL_POINTER, "adam f64 null");
+    check_status(fo_adam_step_f64(pd, gd, md, pd, NULL, SMOKE_N, &adam, 4), FO_ERROR_OVERLAP, "adam f64 overlap");
+    check_status(fo_adam_step_f64(pd, gd, md, vd, NULL, SMOKE_N, &bad_adam, 4), FO_ERROR_HYPERPARAMETER, "adam f64 eps");
+    check_status(fo_adamax_step_f64(pd, gd, NULL, vd, SMOKE_N, &adamax, 4), FO_ERROR_NULL_POINTER, "adamax f64 null");
+    check_status(fo_adamax_step_f64(pd, gd, md, md, SMOKE_N, &adamax, 4), FO_ERROR_OVERLAP, "adamax f64 overlap");
+    check_status(fo_adamax_step_f64(pd, gd, md, vd, SMOKE_N, &bad_adamax, 4), FO_ERROR_HYPERPARAMETER, "adamax f64 beta1");
+    double *pds[1] = {pd}, *mds[1] = {md}, *vds[1] = {vd}, *xds[1] = {xd};
+    const double *gds[1] = {gd};
+    size_t one[1] = {SMOKE_N};
+    check_status(fo_adam_step_many_f64(NULL, gds, mds, vds, xds, one, 1, &adamw, 4), FO_ERROR_NULL_POINTER, "adam many f64 null");
+    check_status(fo_adam_step_many_f64(pds, gds, mds, mds, xds, one, 1, &adamw, 4), FO_ERROR_OVERLAP, "adam many f64 overlap");
+    check_status(fo_adam_step_many_f64(pds, gds, mds, vds, xds, one, 1, &bad_adam, 4), FO_ERROR_HYPERPARAMETER, "adam many f64 eps");
+    float *ps[1] = {p}, *mfs[1] = {m}, *us[1] = {u};
+    const float *gs[1] = {g};
+    check_status(fo_adamax_step_many_f32(ps, gs, mfs, NULL, one, 1, &adamax, 4), FO_ERROR_NULL_POINTER, "adamax many f32 null");
+    check_status(fo_adamax_step_many_f32(ps, gs, mfs, mfs, one, 1, &adamax, 4), FO_ERROR_OVERLAP, "adamax many f32 overlap");
+    check_status(fo_adamax_step_many_f32(ps, gs, mfs, us, one, 1, &bad_adamax, 4), FO_ERROR_HYPERPARAMETER, "adamax many f32 beta1");
+    double *pds_null[1] = {NULL};
+    check_status(fo_adamax_step_many_f64(pds_null, gds, mds, vds, one, 1, &adamax, 4), FO_ERROR_NULL_POINTER, "adamax many f64 null");
+    check_status(fo_adamax_step_many_f64(pds, gds, mds, mds, one, 1, &adamax, 4), FO_ERROR_OVERLAP, "adamax many f64 overlap");
+    float *ps_overlap[1] = {m};
+    check_status(fo_adam_step_many_f32(ps_overlap, gs, mfs, vs, NULL, one, 1, &adam, 4), FO_ERROR_OVERLAP, "adam many f32 overlap");
+    check_status(fo_adam_step_many_f32(ps, gs, mfs, vs, NULL, one, 1, &bad_adam, 4), FO_ERROR_HYPERPARAMETER, "adam many f32 eps");
+    check(memcmp(pd, before_pd, sizeof pd) == 0 && memcmp(md, before_md, sizeof md) == 0 && memcmp(p, before_p, sizeof p) == 0 &&
+              memcmp(m, before_m, sizeof m) == 0,
+          "no refused call wrote");
     check(strcmp(fo_status_message(FO_ERROR_OVERLAP), "two buffers overlap") == 0, "status message");
 
     printf("%d passed, %d failed\n", passed, failed);
