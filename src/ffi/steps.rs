@@ -7,8 +7,8 @@
 use super::checks::{copy_array, disjoint, span};
 use super::{fo_status, guard, parallelism};
 use crate::{
-    AdaMaxBuffers, AdaMaxConfig, AdamBuffers, AdamConfig, Float, WeightDecay, adam_step, adam_step_many,
-    adamax_step, adamax_step_many,
+    AdaMaxBuffers, AdaMaxConfig, AdamBuffers, AdamConfig, Float, WeightDecay, adam_step_many,
+    adamax_step_many,
 };
 use std::slice::{from_raw_parts, from_raw_parts_mut};
 
@@ -155,6 +155,9 @@ fn status(result: Result<(), fo_status>) -> fo_status {
     result.err().unwrap_or(fo_status::FO_OK)
 }
 
+/// One tensor's step is the multi-tensor step of a list of one: the same
+/// checks, the same slices, the same bits.
+///
 /// # Safety
 /// See `fo_adam_step_f32`.
 unsafe fn adam<T: Float>(
@@ -167,45 +170,15 @@ unsafe fn adam<T: Float>(
     config: *const fo_adam_config,
     step: u64,
 ) -> fo_status {
-    guard(|| {
-        status((|| {
-            // SAFETY: forwarded from the caller.
-            let config = AdamConfig::try_from(unsafe { read(config) }?)?;
-            config.coefficients::<T>(step)?;
-            if config.amsgrad == max_exp_avg_sq.is_null() {
-                return Err(fo_status::FO_ERROR_AMSGRAD_BUFFER);
-            }
-            if n == 0 {
-                return Ok(());
-            }
-            let mut spans = vec![
-                span(param, n)?.written(),
-                span(grad, n)?,
-                span(exp_avg, n)?.written(),
-                span(exp_avg_sq, n)?.written(),
-            ];
-            if config.amsgrad {
-                spans.push(span(max_exp_avg_sq, n)?.written());
-            }
-            disjoint(&mut spans)?;
-            // SAFETY: every pointer is non-null, aligned, spans `n` elements
-            // within `isize::MAX` bytes (checked above) and is valid for
-            // reads and writes by the caller's contract; no two overlap, so
-            // the `&mut` slices do not alias each other or `grad`.
-            let buffers = unsafe {
-                AdamBuffers {
-                    param: from_raw_parts_mut(param, n),
-                    grad: from_raw_parts(grad, n),
-                    exp_avg: from_raw_parts_mut(exp_avg, n),
-                    exp_avg_sq: from_raw_parts_mut(exp_avg_sq, n),
-                    max_exp_avg_sq: config.amsgrad.then(|| from_raw_parts_mut(max_exp_avg_sq, n)),
-                }
-            };
-            adam_step(&config, step, buffers, &parallelism()).map_err(fo_status::from)
-        })())
-    })
+    let max = [max_exp_avg_sq];
+    // A null AMSGrad pointer is a null AMSGrad array: "no buffer".
+    let max = if max_exp_avg_sq.is_null() { std::ptr::null() } else { max.as_ptr() };
+    // SAFETY: each array holds one pointer with the caller's contract for `n` elements.
+    unsafe { adam_many(&param, &grad, &exp_avg, &exp_avg_sq, max, &n, 1, config, step) }
 }
 
+/// As `adam`: the multi-tensor step of a list of one.
+///
 /// # Safety
 /// See `fo_adamax_step_f32`.
 unsafe fn adamax<T: Float>(
@@ -217,33 +190,8 @@ unsafe fn adamax<T: Float>(
     config: *const fo_adamax_config,
     step: u64,
 ) -> fo_status {
-    guard(|| {
-        status((|| {
-            // SAFETY: forwarded from the caller.
-            let config = AdaMaxConfig::from(unsafe { read(config) }?);
-            config.coefficients::<T>(step)?;
-            if n == 0 {
-                return Ok(());
-            }
-            disjoint(&mut [
-                span(param, n)?.written(),
-                span(grad, n)?,
-                span(exp_avg, n)?.written(),
-                span(exp_inf, n)?.written(),
-            ])?;
-            // SAFETY: as in `adam`: checked non-null, aligned, in range and
-            // disjoint; valid for `n` elements by the caller's contract.
-            let buffers = unsafe {
-                AdaMaxBuffers {
-                    param: from_raw_parts_mut(param, n),
-                    grad: from_raw_parts(grad, n),
-                    exp_avg: from_raw_parts_mut(exp_avg, n),
-                    exp_inf: from_raw_parts_mut(exp_inf, n),
-                }
-            };
-            adamax_step(&config, step, buffers, &parallelism()).map_err(fo_status::from)
-        })())
-    })
+    // SAFETY: each array holds one pointer with the caller's contract for `n` elements.
+    unsafe { adamax_many(&param, &grad, &exp_avg, &exp_inf, &n, 1, config, step) }
 }
 
 /// A slice from a checked pointer, empty (and unread) for `n == 0`.
