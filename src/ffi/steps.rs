@@ -335,12 +335,6 @@ unsafe fn adamax_many<T: Float>(
     })
 }
 
-impl From<crate::Error> for Result<(), fo_status> {
-    fn from(e: crate::Error) -> Self {
-        Err(e.into())
-    }
-}
-
 // Written out per type (no macro): cbindgen reads these signatures as they stand.
 
 /// One Adam / AdamW / AMSGrad step of `n` elements of f32: `param`,
