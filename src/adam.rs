@@ -6,11 +6,27 @@
 //! per-step scalars (in `f64`, then rounded once), checks everything, and runs
 //! the kernel through the driver.
 
-use crate::driver::{Parallelism, drive, drive_many};
-use crate::error::check_lengths;
-use crate::hyper::{bias_correction, non_negative, representable, step_number, unit_interval};
+use crate::driver::Parallelism;
+use crate::hyper::{
+    beta1_at, bias_correction, decay_factor, non_negative, representable, step_number, unit_interval,
+};
+use crate::stateless::{self, option_buffer};
 use crate::{Error, Float};
 use fused_optim_kernels::{AdamBuffers, AdamCoefficients, Decay};
+
+/// Where ε enters Adam's denominator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum EpsForm {
+    /// PyTorch's Adam (Algorithm 1 of the paper): `m̂/(√v̂ + ε)` with the
+    /// bias-corrected moments, that is `(lr/bc1)·m/(√v/√bc2 + ε)`.
+    #[default]
+    Standard,
+    /// The paper's §2 reordering, as TensorFlow's Adam computes it:
+    /// `α_t = lr·√bc2/bc1`, `p −= α_t·m/(√v + ε̂)`, with the configured `eps`
+    /// taken as ε̂. It equals `Standard` with `ε = ε̂/√bc2`: ε weighs more in
+    /// the first steps.
+    Hat,
+}
 
 /// Weight decay, as PyTorch's Adam (`L2`) and AdamW (`Decoupled`) apply it.
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
@@ -40,8 +56,11 @@ pub struct AdamConfig {
     pub lr: f64,
     /// (β1, β2), each in `[0, 1)`. Default `(0.9, 0.999)`.
     pub betas: (f64, f64),
-    /// ε added to `√v̂/√bc2` (finite, `>= 0`). Default `1e-8`.
+    /// ε added to `√v̂/√bc2` (finite, `>= 0`), or ε̂ added to `√v̂` with
+    /// [`EpsForm::Hat`]. Default `1e-8`.
     pub eps: f64,
+    /// How `eps` enters the denominator. Default [`EpsForm::Standard`] (PyTorch).
+    pub eps_form: EpsForm,
     /// Weight decay (coefficient finite, `>= 0`). Default none; [`AdamConfig::adamw`] gives
     /// `Decoupled(1e-2)`.
     pub weight_decay: WeightDecay,
@@ -49,6 +68,11 @@ pub struct AdamConfig {
     pub amsgrad: bool,
     /// Maximize the objective instead of minimizing it. Default off.
     pub maximize: bool,
+    /// λ in `(0, 1]`, the decay of β1 in the paper's convergence analysis
+    /// (§4): step `t` uses `β1,t = β1·λ^(t−1)` in the first moment, while the
+    /// bias correction stays `1 − β1^t` as in Algorithm 1. Default `1.0`
+    /// (no decay, as PyTorch).
+    pub beta1_decay: f64,
 }
 
 impl Default for AdamConfig {
@@ -57,9 +81,11 @@ impl Default for AdamConfig {
             lr: 1e-3,
             betas: (0.9, 0.999),
             eps: 1e-8,
+            eps_form: EpsForm::Standard,
             weight_decay: WeightDecay::None,
             amsgrad: false,
             maximize: false,
+            beta1_decay: 1.0,
         }
     }
 }
@@ -76,6 +102,7 @@ impl AdamConfig {
         unit_interval("beta1", self.betas.0)?;
         unit_interval("beta2", self.betas.1)?;
         non_negative("eps", self.eps)?;
+        decay_factor("beta1_decay", self.beta1_decay)?;
         match self.weight_decay {
             WeightDecay::None => Ok(()),
             WeightDecay::L2(wd) | WeightDecay::Decoupled(wd) => non_negative("weight_decay", wd),
@@ -86,7 +113,9 @@ impl AdamConfig {
     /// `f64` and rounded once to `T`.
     ///
     /// `step_size = lr·√bc2/bc1` and `eps_hat = ε·√bc2` (the one-division form
-    /// of the update; see the kernel's essay). A weight decay of 0 is no decay,
+    /// of the update; see the kernel's essay), or `eps_hat = ε` with
+    /// [`EpsForm::Hat`]. With `beta1_decay` λ < 1, the first moment's
+    /// coefficient is `β1·λ^(t−1)`. A weight decay of 0 is no decay,
     /// as in PyTorch. A finite hyperparameter whose derived scalar overflows
     /// `T` (lr above about 3.4e38 for f32, `1 − lr·wd` beyond f64) is refused,
     /// naming it.
@@ -94,6 +123,7 @@ impl AdamConfig {
         self.validate()?;
         step_number(t)?;
         let (beta1, beta2) = self.betas;
+        let beta1_t = beta1_at(beta1, self.beta1_decay, t);
         let bc1 = bias_correction(beta1, t);
         let sqrt_bc2 = bias_correction(beta2, t).sqrt();
         let decay = match self.weight_decay {
@@ -104,12 +134,15 @@ impl AdamConfig {
             _ => Decay::None,
         };
         Ok(AdamCoefficients {
-            beta1: T::from_f64(beta1),
-            one_minus_beta1: T::from_f64(1.0 - beta1),
+            beta1: T::from_f64(beta1_t),
+            one_minus_beta1: T::from_f64(1.0 - beta1_t),
             beta2: T::from_f64(beta2),
             one_minus_beta2: T::from_f64(1.0 - beta2),
             step_size: representable("lr", self.lr, self.lr * sqrt_bc2 / bc1)?,
-            eps_hat: representable("eps", self.eps, self.eps * sqrt_bc2)?,
+            eps_hat: match self.eps_form {
+                EpsForm::Standard => representable("eps", self.eps, self.eps * sqrt_bc2)?,
+                EpsForm::Hat => representable("eps", self.eps, self.eps)?,
+            },
             decay,
             maximize: self.maximize,
         })
@@ -146,23 +179,12 @@ pub fn adam_step<T: Float>(
     buffers: AdamBuffers<'_, T>,
     parallelism: &Parallelism,
 ) -> Result<(), Error> {
-    let coefficients = config.coefficients::<T>(t)?;
-    check_buffers(config, &buffers)?;
-    drive(buffers, T::BYTES, config.bytes_per_element::<T>(), parallelism, |b| {
-        fused_optim_kernels::adam(b, &coefficients)
-    });
-    Ok(())
+    stateless::step(config, t, buffers, parallelism)
 }
 
-/// Equal lengths, and the AMSGrad buffer exactly when AMSGrad is on.
-fn check_buffers<T>(config: &AdamConfig, buffers: &AdamBuffers<'_, T>) -> Result<(), Error> {
-    check_lengths(buffers.length_mismatch(), buffers.len())?;
-    match (config.amsgrad, buffers.max_exp_avg_sq.is_some()) {
-        (true, false) => Err(Error::MissingAmsgradState),
-        (false, true) => Err(Error::UnexpectedAmsgradState),
-        _ => Ok(()),
-    }
-}
+stateless::stateless!(AdamConfig, AdamBuffers, AdamCoefficients, fused_optim_kernels::adam, check: |c, b| {
+    option_buffer("amsgrad", c.amsgrad, "max_exp_avg_sq", b.max_exp_avg_sq.is_some())
+});
 
 /// One Adam step over a whole list of tensors (each its own length and
 /// buffers; one hyperparameter set and step number for all): the same bits as
@@ -191,14 +213,5 @@ pub fn adam_step_many<T: Float>(
     tensors: &mut [AdamBuffers<'_, T>],
     parallelism: &Parallelism,
 ) -> Result<(), Error> {
-    let coefficients = config.coefficients::<T>(t)?;
-    for (index, buffers) in tensors.iter().enumerate() {
-        check_buffers(config, buffers).map_err(|e| Error::Tensor { index, error: Box::new(e) })?;
-    }
-    let total = tensors.iter().map(|b| b.len()).sum();
-    let pieces = tensors.iter_mut().map(|b| b.reborrow());
-    drive_many(pieces, total, T::BYTES, config.bytes_per_element::<T>(), parallelism, |b| {
-        fused_optim_kernels::adam(b, &coefficients)
-    });
-    Ok(())
+    stateless::step_many(config, t, tensors, parallelism)
 }

@@ -3,9 +3,12 @@
 //! The formula and the op order of the kernel are in
 //! [`fused_optim_kernels::adamax`](mod@fused_optim_kernels::adamax).
 
-use crate::driver::{Parallelism, drive, drive_many};
-use crate::error::check_lengths;
-use crate::hyper::{bias_correction, non_negative, representable, step_number, unit_interval};
+use crate::driver::Parallelism;
+use crate::hyper::{
+    beta1_at, bias_correction, decay_factor, non_negative, optional_decay, representable, step_number,
+    unit_interval,
+};
+use crate::stateless;
 use crate::{Error, Float};
 use fused_optim_kernels::{AdaMaxBuffers, AdaMaxCoefficients};
 
@@ -30,11 +33,22 @@ pub struct AdaMaxConfig {
     pub weight_decay: f64,
     /// Maximize the objective instead of minimizing it. Default off.
     pub maximize: bool,
+    /// λ in `(0, 1]`: step `t` uses `β1,t = β1·λ^(t−1)` in the first moment,
+    /// the bias correction stays `1 − β1^t` (as for
+    /// [`AdamConfig::beta1_decay`](crate::AdamConfig::beta1_decay)). Default `1.0`.
+    pub beta1_decay: f64,
 }
 
 impl Default for AdaMaxConfig {
     fn default() -> Self {
-        AdaMaxConfig { lr: 2e-3, betas: (0.9, 0.999), eps: 1e-8, weight_decay: 0.0, maximize: false }
+        AdaMaxConfig {
+            lr: 2e-3,
+            betas: (0.9, 0.999),
+            eps: 1e-8,
+            weight_decay: 0.0,
+            maximize: false,
+            beta1_decay: 1.0,
+        }
     }
 }
 
@@ -45,7 +59,8 @@ impl AdaMaxConfig {
         unit_interval("beta1", self.betas.0)?;
         unit_interval("beta2", self.betas.1)?;
         non_negative("eps", self.eps)?;
-        non_negative("weight_decay", self.weight_decay)
+        non_negative("weight_decay", self.weight_decay)?;
+        decay_factor("beta1_decay", self.beta1_decay)
     }
 
     /// The kernel's per-step scalars for step `t`: `step_size = lr/(1 − β1^t)`
@@ -54,16 +69,14 @@ impl AdaMaxConfig {
         self.validate()?;
         step_number(t)?;
         let (beta1, beta2) = self.betas;
+        let beta1_t = beta1_at(beta1, self.beta1_decay, t);
         Ok(AdaMaxCoefficients {
-            beta1: T::from_f64(beta1),
-            one_minus_beta1: T::from_f64(1.0 - beta1),
+            beta1: T::from_f64(beta1_t),
+            one_minus_beta1: T::from_f64(1.0 - beta1_t),
             beta2: T::from_f64(beta2),
             eps: representable("eps", self.eps, self.eps)?,
             step_size: representable("lr", self.lr, self.lr / bias_correction(beta1, t))?,
-            weight_decay: match self.weight_decay {
-                0.0 => None,
-                wd => Some(representable("weight_decay", wd, wd)?),
-            },
+            weight_decay: optional_decay(self.weight_decay)?,
             maximize: self.maximize,
         })
     }
@@ -92,13 +105,10 @@ pub fn adamax_step<T: Float>(
     buffers: AdaMaxBuffers<'_, T>,
     parallelism: &Parallelism,
 ) -> Result<(), Error> {
-    let coefficients = config.coefficients::<T>(t)?;
-    check_lengths(buffers.length_mismatch(), buffers.len())?;
-    drive(buffers, T::BYTES, config.bytes_per_element::<T>(), parallelism, |b| {
-        fused_optim_kernels::adamax(b, &coefficients)
-    });
-    Ok(())
+    stateless::step(config, t, buffers, parallelism)
 }
+
+stateless::stateless!(AdaMaxConfig, AdaMaxBuffers, AdaMaxCoefficients, fused_optim_kernels::adamax);
 
 /// One AdaMax step over a whole list of tensors: the same bits as
 /// [`adamax_step`] on each alone, balanced across threads by elements (see
@@ -110,15 +120,5 @@ pub fn adamax_step_many<T: Float>(
     tensors: &mut [AdaMaxBuffers<'_, T>],
     parallelism: &Parallelism,
 ) -> Result<(), Error> {
-    let coefficients = config.coefficients::<T>(t)?;
-    for (index, buffers) in tensors.iter().enumerate() {
-        check_lengths(buffers.length_mismatch(), buffers.len())
-            .map_err(|e| Error::Tensor { index, error: Box::new(e) })?;
-    }
-    let total = tensors.iter().map(|b| b.len()).sum();
-    let pieces = tensors.iter_mut().map(|b| b.reborrow());
-    drive_many(pieces, total, T::BYTES, config.bytes_per_element::<T>(), parallelism, |b| {
-        fused_optim_kernels::adamax(b, &coefficients)
-    });
-    Ok(())
+    stateless::step_many(config, t, tensors, parallelism)
 }

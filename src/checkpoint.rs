@@ -1,7 +1,7 @@
 //! Saving and loading an optimizer's state: hyperparameters, step count and
 //! every state buffer, in one documented little-endian byte layout.
 //!
-//! # Layout (version 1)
+//! # Layout (version 2)
 //!
 //! All integers and floats little-endian. A 128-byte header, then the state
 //! buffers, each `n` elements of the element type, back to back:
@@ -9,17 +9,20 @@
 //! | offset | size | field |
 //! | --- | --- | --- |
 //! | 0 | 8 | magic `FOPTSTAT` |
-//! | 8 | 4 | format version: 1 |
-//! | 12 | 4 | algorithm: 1 Adam (and AdamW, AMSGrad), 2 AdaMax |
+//! | 8 | 4 | format version: 2 |
+//! | 12 | 4 | algorithm: 1 Adam (and AdamW, AMSGrad), 2 AdaMax, 3 AdaGrad, 4 RMSprop, 5 AdaDelta |
 //! | 16 | 4 | element type: 1 `f32`, 2 `f64` |
-//! | 20 | 4 | flags: bit 0 AMSGrad, bit 1 maximize, bits 8–9 weight decay (0 none, 1 L2, 2 decoupled) |
+//! | 20 | 4 | flags: bit 1 maximize; Adam: bit 0 AMSGrad, bit 2 ε̂ form, bits 8–9 weight decay (0 none, 1 L2, 2 decoupled); RMSprop: bit 3 centered |
 //! | 24 | 8 | step count (`u64`) |
 //! | 32 | 8 | elements per buffer `n` (`u64`) |
 //! | 40 | 4 | number of buffers (`u32`) |
-//! | 44 | 4 | reserved, 0 |
-//! | 48 | 40 | `f64` lr, β1, β2, ε, weight decay |
-//! | 88 | 40 | reserved, 0 |
-//! | 128 | … | buffers: Adam: `exp_avg`, `exp_avg_sq`, then `max_exp_avg_sq` with AMSGrad; AdaMax: `exp_avg`, `exp_inf` |
+//! | 44 | 4 | learning-rate schedule: 0 constant, 1 `lr/√t` |
+//! | 48 | 64 | eight `f64` slots, unused ones 0: Adam and AdaMax: lr, β1, β2, ε, weight decay, β1 decay λ; AdaGrad: lr, lr decay, weight decay, initial accumulator value, ε; RMSprop: lr, α, ε, weight decay, momentum; AdaDelta: lr, ρ, ε, weight decay |
+//! | 112 | 16 | reserved, 0 |
+//! | 128 | … | buffers: Adam: `exp_avg`, `exp_avg_sq`, then `max_exp_avg_sq` with AMSGrad; AdaMax: `exp_avg`, `exp_inf`; AdaGrad: `sum`; RMSprop: `square_avg`, then `momentum_buffer` with momentum, then `grad_avg` when centered; AdaDelta: `square_avg`, `acc_delta` |
+//!
+//! Version 1 (Adam and AdaMax only, five hyperparameter slots) was never
+//! released; this build reads version 2 only.
 //!
 //! The buffers are written and read through `bytemuck` views of the state
 //! vectors (one copy, no per-element work on little-endian hosts; big-endian
@@ -27,12 +30,15 @@
 //! truncated, foreign or inconsistent file is an error, never a panic, and
 //! the hyperparameters it holds are validated like any others.
 
-use crate::optimizer::{AdaMaxState, AdamState};
-use crate::{AdaMaxConfig, AdamConfig, Algorithm, Error, Float, Optimizer, Parallelism, WeightDecay};
+use crate::optimizer::{AdaDeltaState, AdaGradState, AdaMaxState, AdamState, RmsPropState};
+use crate::{
+    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, Algorithm, EpsForm, Error, Float, LrSchedule,
+    Optimizer, Parallelism, RmsPropConfig, WeightDecay,
+};
 use std::fmt;
 
 const MAGIC: &[u8; 8] = b"FOPTSTAT";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 const HEADER: usize = 128;
 
 /// Why a checkpoint could not be read. Nothing was built.
@@ -98,33 +104,37 @@ impl std::error::Error for CheckpointError {}
 pub trait Checkpoint: Algorithm {
     /// The algorithm's number in the layout, and its name.
     const ID: (u32, &'static str);
-    /// Flags and the five hyperparameters (lr, β1, β2, ε, weight decay).
-    fn encode(&self) -> (u32, [f64; 5]);
+    /// Flags and up to eight hyperparameters (unused slots 0), in the
+    /// algorithm's order (see [the module](crate::checkpoint)).
+    fn encode(&self) -> (u32, [f64; 8]);
     /// The config back from its flags and hyperparameters.
-    fn decode(flags: u32, h: [f64; 5]) -> Result<Self, CheckpointError>;
+    fn decode(flags: u32, h: [f64; 8]) -> Result<Self, CheckpointError>;
     /// The state buffers, in layout order.
     fn buffers<T: Float>(state: &Self::State<T>) -> Vec<&[T]>;
-    /// Fresh state whose buffers `fill` writes, in layout order.
-    fn state_from<T: Float>(&self, n: usize, fill: &mut dyn FnMut(&mut [T])) -> Self::State<T>;
+    /// The state buffers, in layout order, to fill.
+    fn buffers_mut<T: Float>(state: &mut Self::State<T>) -> Vec<&mut [T]>;
+}
+
+/// Bit 1 of every algorithm's flags.
+const MAXIMIZE: u32 = 1 << 1;
+
+fn flag(flags: u32, bit: u32) -> bool {
+    flags & bit != 0
 }
 
 impl Checkpoint for AdamConfig {
     const ID: (u32, &'static str) = (1, "Adam");
-    fn encode(&self) -> (u32, [f64; 5]) {
+    fn encode(&self) -> (u32, [f64; 8]) {
         let (mode, wd) = match self.weight_decay {
             WeightDecay::None => (0, 0.0),
             WeightDecay::L2(wd) => (1, wd),
             WeightDecay::Decoupled(wd) => (2, wd),
         };
-        (
-            self.amsgrad as u32 | (self.maximize as u32) << 1 | mode << 8,
-            [self.lr, self.betas.0, self.betas.1, self.eps, wd],
-        )
+        let hat = matches!(self.eps_form, EpsForm::Hat) as u32;
+        let flags = self.amsgrad as u32 | (self.maximize as u32) << 1 | hat << 2 | mode << 8;
+        (flags, [self.lr, self.betas.0, self.betas.1, self.eps, wd, self.beta1_decay, 0.0, 0.0])
     }
-    fn decode(flags: u32, [lr, b1, b2, eps, wd]: [f64; 5]) -> Result<Self, CheckpointError> {
-        if flags & !0x303 != 0 {
-            return Err(CheckpointError::Malformed("unknown flag bits"));
-        }
+    fn decode(flags: u32, [lr, b1, b2, eps, wd, beta1_decay, ..]: [f64; 8]) -> Result<Self, CheckpointError> {
         let weight_decay = match flags >> 8 {
             0 => WeightDecay::None,
             1 => WeightDecay::L2(wd),
@@ -135,44 +145,127 @@ impl Checkpoint for AdamConfig {
             lr,
             betas: (b1, b2),
             eps,
+            eps_form: if flag(flags, 1 << 2) { EpsForm::Hat } else { EpsForm::Standard },
             weight_decay,
-            amsgrad: flags & 1 != 0,
-            maximize: flags & 2 != 0,
+            amsgrad: flag(flags, 1),
+            maximize: flag(flags, MAXIMIZE),
+            beta1_decay,
         })
     }
     fn buffers<T: Float>(s: &AdamState<T>) -> Vec<&[T]> {
         [&s.exp_avg[..], &s.exp_avg_sq[..]].into_iter().chain(s.max_exp_avg_sq.as_deref()).collect()
     }
-    fn state_from<T: Float>(&self, n: usize, fill: &mut dyn FnMut(&mut [T])) -> AdamState<T> {
-        let mut s = self.new_state::<T>(n);
-        fill(&mut s.exp_avg);
-        fill(&mut s.exp_avg_sq);
-        if let Some(x) = &mut s.max_exp_avg_sq {
-            fill(x);
-        }
-        s
+    fn buffers_mut<T: Float>(s: &mut AdamState<T>) -> Vec<&mut [T]> {
+        [&mut s.exp_avg[..], &mut s.exp_avg_sq[..]]
+            .into_iter()
+            .chain(s.max_exp_avg_sq.as_deref_mut())
+            .collect()
     }
 }
 
 impl Checkpoint for AdaMaxConfig {
     const ID: (u32, &'static str) = (2, "AdaMax");
-    fn encode(&self) -> (u32, [f64; 5]) {
-        ((self.maximize as u32) << 1, [self.lr, self.betas.0, self.betas.1, self.eps, self.weight_decay])
+    fn encode(&self) -> (u32, [f64; 8]) {
+        let h =
+            [self.lr, self.betas.0, self.betas.1, self.eps, self.weight_decay, self.beta1_decay, 0.0, 0.0];
+        ((self.maximize as u32) << 1, h)
     }
-    fn decode(flags: u32, [lr, b1, b2, eps, weight_decay]: [f64; 5]) -> Result<Self, CheckpointError> {
-        if flags & !2 != 0 {
-            return Err(CheckpointError::Malformed("unknown flag bits"));
-        }
-        Ok(AdaMaxConfig { lr, betas: (b1, b2), eps, weight_decay, maximize: flags & 2 != 0 })
+    fn decode(
+        flags: u32,
+        [lr, b1, b2, eps, weight_decay, beta1_decay, ..]: [f64; 8],
+    ) -> Result<Self, CheckpointError> {
+        Ok(AdaMaxConfig {
+            lr,
+            betas: (b1, b2),
+            eps,
+            weight_decay,
+            maximize: flag(flags, MAXIMIZE),
+            beta1_decay,
+        })
     }
     fn buffers<T: Float>(s: &AdaMaxState<T>) -> Vec<&[T]> {
         vec![&s.exp_avg, &s.exp_inf]
     }
-    fn state_from<T: Float>(&self, n: usize, fill: &mut dyn FnMut(&mut [T])) -> AdaMaxState<T> {
-        let mut s = self.new_state::<T>(n);
-        fill(&mut s.exp_avg);
-        fill(&mut s.exp_inf);
-        s
+    fn buffers_mut<T: Float>(s: &mut AdaMaxState<T>) -> Vec<&mut [T]> {
+        vec![&mut s.exp_avg, &mut s.exp_inf]
+    }
+}
+
+impl Checkpoint for AdaGradConfig {
+    const ID: (u32, &'static str) = (3, "AdaGrad");
+    fn encode(&self) -> (u32, [f64; 8]) {
+        let c = self;
+        let h = [c.lr, c.lr_decay, c.weight_decay, c.initial_accumulator_value, c.eps, 0.0, 0.0, 0.0];
+        ((self.maximize as u32) << 1, h)
+    }
+    fn decode(
+        flags: u32,
+        [lr, lr_decay, weight_decay, initial, eps, ..]: [f64; 8],
+    ) -> Result<Self, CheckpointError> {
+        let maximize = flag(flags, MAXIMIZE);
+        Ok(AdaGradConfig { lr, lr_decay, weight_decay, initial_accumulator_value: initial, eps, maximize })
+    }
+    fn buffers<T: Float>(s: &AdaGradState<T>) -> Vec<&[T]> {
+        vec![&s.sum]
+    }
+    fn buffers_mut<T: Float>(s: &mut AdaGradState<T>) -> Vec<&mut [T]> {
+        vec![&mut s.sum]
+    }
+}
+
+impl Checkpoint for RmsPropConfig {
+    const ID: (u32, &'static str) = (4, "RMSprop");
+    fn encode(&self) -> (u32, [f64; 8]) {
+        let flags = (self.maximize as u32) << 1 | (self.centered as u32) << 3;
+        (flags, [self.lr, self.alpha, self.eps, self.weight_decay, self.momentum, 0.0, 0.0, 0.0])
+    }
+    fn decode(
+        flags: u32,
+        [lr, alpha, eps, weight_decay, momentum, ..]: [f64; 8],
+    ) -> Result<Self, CheckpointError> {
+        let (maximize, centered) = (flag(flags, MAXIMIZE), flag(flags, 1 << 3));
+        Ok(RmsPropConfig { lr, alpha, eps, weight_decay, momentum, centered, maximize })
+    }
+    fn buffers<T: Float>(s: &RmsPropState<T>) -> Vec<&[T]> {
+        [&s.square_avg[..]]
+            .into_iter()
+            .chain(s.momentum_buffer.as_deref())
+            .chain(s.grad_avg.as_deref())
+            .collect()
+    }
+    fn buffers_mut<T: Float>(s: &mut RmsPropState<T>) -> Vec<&mut [T]> {
+        [&mut s.square_avg[..]]
+            .into_iter()
+            .chain(s.momentum_buffer.as_deref_mut())
+            .chain(s.grad_avg.as_deref_mut())
+            .collect()
+    }
+}
+
+impl Checkpoint for AdaDeltaConfig {
+    const ID: (u32, &'static str) = (5, "AdaDelta");
+    fn encode(&self) -> (u32, [f64; 8]) {
+        ((self.maximize as u32) << 1, [self.lr, self.rho, self.eps, self.weight_decay, 0.0, 0.0, 0.0, 0.0])
+    }
+    fn decode(flags: u32, [lr, rho, eps, weight_decay, ..]: [f64; 8]) -> Result<Self, CheckpointError> {
+        Ok(AdaDeltaConfig { lr, rho, eps, weight_decay, maximize: flag(flags, MAXIMIZE) })
+    }
+    fn buffers<T: Float>(s: &AdaDeltaState<T>) -> Vec<&[T]> {
+        vec![&s.square_avg, &s.acc_delta]
+    }
+    fn buffers_mut<T: Float>(s: &mut AdaDeltaState<T>) -> Vec<&mut [T]> {
+        vec![&mut s.square_avg, &mut s.acc_delta]
+    }
+}
+
+/// The algorithms' numbers in the layout, with their names.
+const ALGORITHMS: [(u32, &str); 5] =
+    [AdamConfig::ID, AdaMaxConfig::ID, AdaGradConfig::ID, RmsPropConfig::ID, AdaDeltaConfig::ID];
+
+fn schedule_id(schedule: LrSchedule) -> u32 {
+    match schedule {
+        LrSchedule::Constant => 0,
+        LrSchedule::InverseSqrt => 1,
     }
 }
 
@@ -198,7 +291,7 @@ impl<A: Checkpoint, T: Float + bytemuck::Pod> Optimizer<A, T> {
         out.extend_from_slice(&self.steps().to_le_bytes());
         out.extend_from_slice(&(self.len() as u64).to_le_bytes());
         out.extend_from_slice(&(buffers.len() as u32).to_le_bytes());
-        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(&schedule_id(self.lr_schedule()).to_le_bytes());
         for h in hyper {
             out.extend_from_slice(&h.to_le_bytes());
         }
@@ -231,10 +324,9 @@ impl<A: Checkpoint, T: Float + bytemuck::Pod> Optimizer<A, T> {
             v => return Err(CheckpointError::UnsupportedVersion(v)),
         }
         if u32_at(12) != A::ID.0 {
-            let found = match u32_at(12) {
-                1 => "Adam",
-                2 => "AdaMax",
-                _ => return Err(CheckpointError::Malformed("unknown algorithm")),
+            let found = match ALGORITHMS.iter().find(|a| a.0 == u32_at(12)) {
+                Some(&(_, name)) => name,
+                None => return Err(CheckpointError::Malformed("unknown algorithm")),
             };
             return Err(CheckpointError::Mismatch { found, expected: A::ID.1 });
         }
@@ -246,11 +338,26 @@ impl<A: Checkpoint, T: Float + bytemuck::Pod> Optimizer<A, T> {
             };
             return Err(CheckpointError::Mismatch { found, expected: T::NAME });
         }
-        let hyper: [f64; 5] = std::array::from_fn(|i| f64::from_le_bytes(field(bytes, 48 + 8 * i)));
+        let hyper: [f64; 8] = std::array::from_fn(|i| f64::from_le_bytes(field(bytes, 48 + 8 * i)));
         let config = A::decode(u32_at(20), hyper)?;
         config.validate().map_err(CheckpointError::Invalid)?;
+        let (flags, encoded) = config.encode();
+        if flags != u32_at(20) || encoded.map(f64::to_bits) != hyper.map(f64::to_bits) {
+            return Err(CheckpointError::Malformed(
+                "a flag or hyperparameter slot the algorithm does not use is set",
+            ));
+        }
+        if bytes[112..HEADER].iter().any(|&b| b != 0) {
+            return Err(CheckpointError::Malformed("reserved bytes are not zero"));
+        }
+        let lr_schedule = match u32_at(44) {
+            0 => LrSchedule::Constant,
+            1 => LrSchedule::InverseSqrt,
+            _ => return Err(CheckpointError::Malformed("unknown learning-rate schedule")),
+        };
         let (steps, n, count) = (u64_at(24), u64_at(32), u32_at(40) as u64);
-        let expected_count = A::buffers(&config.new_state::<T>(0)).len() as u64;
+        let expected_count =
+            A::buffers(&config.new_state::<T>(0).map_err(CheckpointError::Invalid)?).len() as u64;
         if count != expected_count {
             return Err(CheckpointError::Malformed("buffer count does not match the algorithm and flags"));
         }
@@ -267,17 +374,15 @@ impl<A: Checkpoint, T: Float + bytemuck::Pod> Optimizer<A, T> {
         }
         let n = usize::try_from(n).map_err(|_| CheckpointError::Malformed("element count overflows"))?;
         let (body, size) = (&bytes[HEADER..], n * T::BYTES);
-        let mut next = 0;
-        let state = config.state_from::<T>(n, &mut |dst| {
-            // In bounds: the length check above counted `count` buffers of `size` bytes.
-            let src = &body[next * size..(next + 1) * size];
-            next += 1;
+        let mut state = config.new_state::<T>(n).map_err(CheckpointError::Invalid)?;
+        for (dst, src) in A::buffers_mut(&mut state).into_iter().zip(body.chunks_exact(size.max(1))) {
+            // Every chunk is whole: the length check above counted `count` buffers of `size` bytes.
             let dst_bytes: &mut [u8] = bytemuck::cast_slice_mut(dst);
-            dst_bytes.copy_from_slice(src);
+            dst_bytes.copy_from_slice(&src[..size]);
             if cfg!(target_endian = "big") {
                 dst_bytes.chunks_exact_mut(T::BYTES).for_each(<[u8]>::reverse);
             }
-        });
-        Ok(Optimizer::from_parts(config, state, n, steps, parallelism))
+        }
+        Ok(Optimizer::from_parts(config, state, n, steps, parallelism, lr_schedule))
     }
 }

@@ -16,7 +16,7 @@
 //!   global pool, or a pool the caller owns.
 
 use crate::claims::run_claimed;
-use fused_optim_kernels::{AdaMaxBuffers, AdamBuffers, MAX_VECTOR_BYTES, ProbeBuffers};
+use fused_optim_kernels::{KernelBuffers, MAX_VECTOR_BYTES};
 use rayon::ThreadPool;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -74,51 +74,11 @@ impl Parallelism {
     }
 }
 
-/// A set of equally long buffers that can be cut into two at an index.
-pub(crate) trait Split: Sized + Send {
-    /// Common length.
-    fn len(&self) -> usize;
-    /// `[0, mid)` and `[mid, len)`.
-    fn split_at(self, mid: usize) -> (Self, Self);
-    /// Address of element 0 of the buffer whose cache lines split points align to.
-    fn anchor(&self) -> usize;
-}
+/// A set of equally long buffers the driver can cut: every kernel's buffer
+/// struct, through the kernels crate's [`KernelBuffers`].
+pub(crate) trait Split: KernelBuffers + Send {}
 
-impl<T: Send + Sync> Split for AdamBuffers<'_, T> {
-    fn len(&self) -> usize {
-        AdamBuffers::len(self)
-    }
-    fn split_at(self, mid: usize) -> (Self, Self) {
-        AdamBuffers::split_at(self, mid)
-    }
-    fn anchor(&self) -> usize {
-        self.param.as_ptr() as usize
-    }
-}
-
-impl<T: Send + Sync> Split for AdaMaxBuffers<'_, T> {
-    fn len(&self) -> usize {
-        AdaMaxBuffers::len(self)
-    }
-    fn split_at(self, mid: usize) -> (Self, Self) {
-        AdaMaxBuffers::split_at(self, mid)
-    }
-    fn anchor(&self) -> usize {
-        self.param.as_ptr() as usize
-    }
-}
-
-impl<T: Send + Sync, const W: usize> Split for ProbeBuffers<'_, T, W> {
-    fn len(&self) -> usize {
-        ProbeBuffers::len(self)
-    }
-    fn split_at(self, mid: usize) -> (Self, Self) {
-        ProbeBuffers::split_at(self, mid)
-    }
-    fn anchor(&self) -> usize {
-        self.written.first().map_or(self.read.as_ptr() as usize, |s| s.as_ptr() as usize)
-    }
-}
+impl<B: KernelBuffers + Send> Split for B {}
 
 /// Most pieces one step is cut into.
 const MAX_PIECES: usize = 32;

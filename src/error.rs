@@ -31,10 +31,21 @@ pub enum Error {
     ZeroStep,
     /// The owning optimizer's step count would pass `u64::MAX`.
     StepCountOverflow,
-    /// AMSGrad is on but no `max_exp_avg_sq` buffer was given.
-    MissingAmsgradState,
-    /// A `max_exp_avg_sq` buffer was given but AMSGrad is off.
-    UnexpectedAmsgradState,
+    /// An option that keeps state is on (AMSGrad, RMSprop's momentum or
+    /// centering) but its buffer was not given.
+    MissingState {
+        /// The buffer (`"max_exp_avg_sq"`, `"momentum_buffer"`, `"grad_avg"`).
+        buffer: &'static str,
+        /// The option that needs it (`"amsgrad"`, `"momentum"`, `"centered"`).
+        option: &'static str,
+    },
+    /// An optional state buffer was given but the option that uses it is off.
+    UnexpectedState {
+        /// The buffer given.
+        buffer: &'static str,
+        /// The option that is off.
+        option: &'static str,
+    },
     /// Tensor `index` of a multi-tensor step was refused for `error`.
     Tensor {
         /// Its position in the list.
@@ -58,11 +69,11 @@ impl fmt::Display for Error {
                 f.write_str("step number t = 0: steps count from 1 (the first update is t = 1)")
             }
             Error::StepCountOverflow => f.write_str("the step count would overflow u64"),
-            Error::MissingAmsgradState => {
-                f.write_str("amsgrad is on but no `max_exp_avg_sq` buffer was given")
+            Error::MissingState { buffer, option } => {
+                write!(f, "`{option}` is on but no `{buffer}` buffer was given")
             }
-            Error::UnexpectedAmsgradState => {
-                f.write_str("a `max_exp_avg_sq` buffer was given but amsgrad is off")
+            Error::UnexpectedState { buffer, option } => {
+                write!(f, "a `{buffer}` buffer was given but `{option}` is off")
             }
             Error::Tensor { index, error } => write!(f, "tensor {index}: {error}"),
         }

@@ -25,6 +25,21 @@ pub(crate) fn unit_interval(name: &'static str, value: f64) -> Result<(), Error>
     }
 }
 
+/// A multiplicative decay λ must lie in `(0, 1]` (1: no decay).
+pub(crate) fn decay_factor(name: &'static str, value: f64) -> Result<(), Error> {
+    if value > 0.0 && value <= 1.0 {
+        Ok(())
+    } else {
+        Err(Error::InvalidHyperparameter { name, value, expected: "in (0, 1]" })
+    }
+}
+
+/// `β1,t = β1·λ^(t−1)`: the paper's decaying first-moment coefficient (§4),
+/// exactly `β1` when `λ = 1`.
+pub(crate) fn beta1_at(beta1: f64, lambda: f64, t: u64) -> f64 {
+    if lambda == 1.0 { beta1 } else { beta1 * powu(lambda, t - 1) }
+}
+
 /// A per-step scalar derived from the hyperparameter `name` (given as
 /// `given`), rounded to `T`: an error naming `name` unless it is finite there.
 ///
@@ -42,6 +57,15 @@ pub(crate) fn representable<T: Float>(name: &'static str, given: f64, derived: f
             value: given,
             expected: "small enough that the per-step scalars derived from it are finite in the element type",
         })
+    }
+}
+
+/// An L2 weight decay coefficient for a kernel: `None` for 0 (no decay, as
+/// PyTorch), else the coefficient, if it is finite in `T`.
+pub(crate) fn optional_decay<T: Float>(weight_decay: f64) -> Result<Option<T>, Error> {
+    match weight_decay {
+        0.0 => Ok(None),
+        wd => Ok(Some(representable("weight_decay", wd, wd)?)),
     }
 }
 

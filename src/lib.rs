@@ -1,15 +1,19 @@
 //! # fused-optim
 //!
-//! Fused, single-pass optimizer steps for CPU training: Adam, AdamW, AMSGrad
-//! and AdaMax over flat `f32`/`f64` slices, SIMD-dispatched at run time
+//! Fused, single-pass optimizer steps for CPU training: Adam, AdamW, AMSGrad,
+//! AdaMax, AdaGrad, RMSprop and AdaDelta over flat `f32`/`f64` slices, SIMD-dispatched at run time
 //! (AVX-512, AVX2, or `wide`'s SSE2/NEON) and split across threads with rayon.
 //! Each step reads every element of parameter, gradient and state once and
 //! writes it once.
 //!
-//! - [`adam_step`] / [`adamax_step`]: the stateless step over caller-owned
-//!   slices, with the step number `t` given by the caller — the shape an ML
-//!   framework's update backend needs.
-//! - [`Adam`] / [`AdaMax`]: an [`Optimizer`] that owns its state and counts steps.
+//! - [`adam_step`], [`adamax_step`], [`adagrad_step`], [`rmsprop_step`],
+//!   [`adadelta_step`] (and their `_many` multi-tensor forms): the stateless
+//!   step over caller-owned slices, with the step number `t` and the
+//!   hyperparameters given per call — the shape an ML framework's update
+//!   backend needs.
+//! - [`Adam`], [`AdaMax`], [`AdaGrad`], [`RmsProp`], [`AdaDelta`]: an
+//!   [`Optimizer`] that owns its state, counts steps and can follow an
+//!   [`LrSchedule`].
 //! - [`Parallelism`]: serial, rayon's global pool, or the caller's pool.
 //!
 //! ## The numerics contract
@@ -44,6 +48,8 @@
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
 
+mod adadelta;
+mod adagrad;
 mod adam;
 mod adamax;
 pub mod checkpoint;
@@ -56,16 +62,28 @@ pub mod ffi;
 mod hyper;
 mod optimizer;
 mod probe;
+mod rmsprop;
+pub mod schedule;
+mod stateless;
 
-pub use adam::{AdamConfig, WeightDecay, adam_step, adam_step_many};
+pub use adadelta::{AdaDeltaConfig, adadelta_step, adadelta_step_many};
+pub use adagrad::{AdaGradConfig, adagrad_step, adagrad_step_many};
+pub use adam::{AdamConfig, EpsForm, WeightDecay, adam_step, adam_step_many};
 pub use adamax::{AdaMaxConfig, adamax_step, adamax_step_many};
 pub use checkpoint::{Checkpoint, CheckpointError};
 pub use driver::{DEFAULT_SERIAL_BELOW_BYTES, Parallelism, serial_threshold, set_serial_threshold};
 pub use error::Error;
 pub use fused_optim_kernels as kernels;
-pub use fused_optim_kernels::{AdaMaxBuffers, AdamBuffers, Float, ProbeBuffers, Tier};
-pub use optimizer::{AdaMax, AdaMaxState, Adam, AdamState, Algorithm, Optimizer};
+pub use fused_optim_kernels::{
+    AdaDeltaBuffers, AdaGradBuffers, AdaMaxBuffers, AdamBuffers, Float, ProbeBuffers, RmsPropBuffers, Tier,
+};
+pub use optimizer::{
+    AdaDelta, AdaDeltaState, AdaGrad, AdaGradState, AdaMax, AdaMaxState, Adam, AdamState, Algorithm,
+    Optimizer, RmsProp, RmsPropState,
+};
 pub use probe::{probe_bytes_per_element, probe_step};
+pub use rmsprop::{RmsPropConfig, rmsprop_step, rmsprop_step_many};
+pub use schedule::LrSchedule;
 
 /// The README's examples run as doc tests.
 #[doc = include_str!("../README.md")]

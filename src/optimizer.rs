@@ -1,14 +1,17 @@
 //! The owning optimizer: state and step count held for Rust users.
 //!
 //! [`Optimizer`] is one generic type for every algorithm: the algorithm's
-//! hyperparameter type ([`AdamConfig`], [`AdaMaxConfig`]) says which state it
-//! owns and which stateless step it calls. [`Adam`] and [`AdaMax`] are the
-//! aliases users name.
+//! hyperparameter type ([`AdamConfig`], [`AdaGradConfig`], …) says which
+//! state it owns and which stateless step it calls. [`Adam`], [`AdaMax`],
+//! [`AdaGrad`], [`RmsProp`] and [`AdaDelta`] are the aliases users name.
 
+use crate::adadelta::{AdaDeltaConfig, adadelta_step};
+use crate::adagrad::{AdaGradConfig, adagrad_step};
 use crate::adam::{AdamConfig, adam_step};
 use crate::adamax::{AdaMaxConfig, adamax_step};
-use crate::{Error, Float, Parallelism};
-use fused_optim_kernels::{AdaMaxBuffers, AdamBuffers};
+use crate::rmsprop::{RmsPropConfig, rmsprop_step};
+use crate::{Error, Float, LrSchedule, Parallelism};
+use fused_optim_kernels::{AdaDeltaBuffers, AdaGradBuffers, AdaMaxBuffers, AdamBuffers, RmsPropBuffers};
 
 /// An algorithm's hyperparameters, as the owning [`Optimizer`] drives them.
 pub trait Algorithm: Clone + core::fmt::Debug {
@@ -18,8 +21,15 @@ pub trait Algorithm: Clone + core::fmt::Debug {
     /// Checks every hyperparameter.
     fn validate(&self) -> Result<(), Error>;
 
-    /// Fresh state for `len` parameters (PyTorch's initial values).
-    fn new_state<T: Float>(&self, len: usize) -> Self::State<T>;
+    /// The learning rate.
+    fn lr(&self) -> f64;
+
+    /// The same hyperparameters with another learning rate (a schedule's).
+    fn with_lr(&self, lr: f64) -> Self;
+
+    /// Fresh state for `len` parameters (PyTorch's initial values), or an
+    /// error if an initial value does not fit `T`.
+    fn new_state<T: Float>(&self, len: usize) -> Result<Self::State<T>, Error>;
 
     /// Brings existing state in line with changed options (e.g. AMSGrad switched on).
     fn adapt_state<T: Float>(&self, state: &mut Self::State<T>, len: usize);
@@ -33,6 +43,18 @@ pub trait Algorithm: Clone + core::fmt::Debug {
         state: &mut Self::State<T>,
         parallelism: &Parallelism,
     ) -> Result<(), Error>;
+}
+
+/// `lr` and `with_lr` for a config whose learning rate is its `lr` field.
+macro_rules! lr_accessors {
+    () => {
+        fn lr(&self) -> f64 {
+            self.lr
+        }
+        fn with_lr(&self, lr: f64) -> Self {
+            Self { lr, ..*self }
+        }
+    };
 }
 
 /// Adam's state: the moments and, with AMSGrad, the running maximum of v.
@@ -53,11 +75,13 @@ impl Algorithm for AdamConfig {
         AdamConfig::validate(self)
     }
 
-    fn new_state<T: Float>(&self, len: usize) -> AdamState<T> {
+    lr_accessors!();
+
+    fn new_state<T: Float>(&self, len: usize) -> Result<AdamState<T>, Error> {
         let mut state =
             AdamState { exp_avg: vec![T::ZERO; len], exp_avg_sq: vec![T::ZERO; len], max_exp_avg_sq: None };
         self.adapt_state(&mut state, len);
-        state
+        Ok(state)
     }
 
     fn adapt_state<T: Float>(&self, state: &mut AdamState<T>, len: usize) {
@@ -103,8 +127,10 @@ impl Algorithm for AdaMaxConfig {
         AdaMaxConfig::validate(self)
     }
 
-    fn new_state<T: Float>(&self, len: usize) -> AdaMaxState<T> {
-        AdaMaxState { exp_avg: vec![T::ZERO; len], exp_inf: vec![T::ZERO; len] }
+    lr_accessors!();
+
+    fn new_state<T: Float>(&self, len: usize) -> Result<AdaMaxState<T>, Error> {
+        Ok(AdaMaxState { exp_avg: vec![T::ZERO; len], exp_inf: vec![T::ZERO; len] })
     }
 
     fn adapt_state<T: Float>(&self, _state: &mut AdaMaxState<T>, _len: usize) {}
@@ -119,6 +145,139 @@ impl Algorithm for AdaMaxConfig {
     ) -> Result<(), Error> {
         let buffers = AdaMaxBuffers { param, grad, exp_avg: &mut state.exp_avg, exp_inf: &mut state.exp_inf };
         adamax_step(self, t, buffers, parallelism)
+    }
+}
+
+/// AdaGrad's state: the sum of squared gradients.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AdaGradState<T> {
+    /// Sum of squared gradients s (`sum` in PyTorch), starting at `initial_accumulator_value`.
+    pub sum: Vec<T>,
+}
+
+impl Algorithm for AdaGradConfig {
+    type State<T: Float> = AdaGradState<T>;
+
+    fn validate(&self) -> Result<(), Error> {
+        AdaGradConfig::validate(self)
+    }
+
+    lr_accessors!();
+
+    fn new_state<T: Float>(&self, len: usize) -> Result<AdaGradState<T>, Error> {
+        Ok(AdaGradState { sum: vec![self.initial_sum::<T>()?; len] })
+    }
+
+    fn adapt_state<T: Float>(&self, _state: &mut AdaGradState<T>, _len: usize) {}
+
+    fn step<T: Float>(
+        &self,
+        t: u64,
+        param: &mut [T],
+        grad: &[T],
+        state: &mut AdaGradState<T>,
+        parallelism: &Parallelism,
+    ) -> Result<(), Error> {
+        adagrad_step(self, t, AdaGradBuffers { param, grad, sum: &mut state.sum }, parallelism)
+    }
+}
+
+/// RMSprop's state: the mean square and, with their options, the momentum
+/// buffer and the mean gradient.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RmsPropState<T> {
+    /// Running average of squared gradients v (`square_avg` in PyTorch).
+    pub square_avg: Vec<T>,
+    /// Momentum buffer (`momentum_buffer`), with momentum > 0 only.
+    pub momentum_buffer: Option<Vec<T>>,
+    /// Running average of gradients (`grad_avg`), when centered only.
+    pub grad_avg: Option<Vec<T>>,
+}
+
+impl Algorithm for RmsPropConfig {
+    type State<T: Float> = RmsPropState<T>;
+
+    fn validate(&self) -> Result<(), Error> {
+        RmsPropConfig::validate(self)
+    }
+
+    lr_accessors!();
+
+    fn new_state<T: Float>(&self, len: usize) -> Result<RmsPropState<T>, Error> {
+        let mut state =
+            RmsPropState { square_avg: vec![T::ZERO; len], momentum_buffer: None, grad_avg: None };
+        self.adapt_state(&mut state, len);
+        Ok(state)
+    }
+
+    fn adapt_state<T: Float>(&self, state: &mut RmsPropState<T>, len: usize) {
+        let wanted = |on: bool, buffer: &mut Option<Vec<T>>| match (on, buffer.is_some()) {
+            (true, false) => *buffer = Some(vec![T::ZERO; len]),
+            (false, true) => *buffer = None,
+            _ => {}
+        };
+        wanted(self.momentum > 0.0, &mut state.momentum_buffer);
+        wanted(self.centered, &mut state.grad_avg);
+    }
+
+    fn step<T: Float>(
+        &self,
+        t: u64,
+        param: &mut [T],
+        grad: &[T],
+        state: &mut RmsPropState<T>,
+        parallelism: &Parallelism,
+    ) -> Result<(), Error> {
+        let buffers = RmsPropBuffers {
+            param,
+            grad,
+            square_avg: &mut state.square_avg,
+            momentum_buffer: state.momentum_buffer.as_deref_mut(),
+            grad_avg: state.grad_avg.as_deref_mut(),
+        };
+        rmsprop_step(self, t, buffers, parallelism)
+    }
+}
+
+/// AdaDelta's state: the running averages of squared gradients and updates.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AdaDeltaState<T> {
+    /// Running average of squared gradients (`square_avg` in PyTorch).
+    pub square_avg: Vec<T>,
+    /// Running average of squared updates (`acc_delta`).
+    pub acc_delta: Vec<T>,
+}
+
+impl Algorithm for AdaDeltaConfig {
+    type State<T: Float> = AdaDeltaState<T>;
+
+    fn validate(&self) -> Result<(), Error> {
+        AdaDeltaConfig::validate(self)
+    }
+
+    lr_accessors!();
+
+    fn new_state<T: Float>(&self, len: usize) -> Result<AdaDeltaState<T>, Error> {
+        Ok(AdaDeltaState { square_avg: vec![T::ZERO; len], acc_delta: vec![T::ZERO; len] })
+    }
+
+    fn adapt_state<T: Float>(&self, _state: &mut AdaDeltaState<T>, _len: usize) {}
+
+    fn step<T: Float>(
+        &self,
+        t: u64,
+        param: &mut [T],
+        grad: &[T],
+        state: &mut AdaDeltaState<T>,
+        parallelism: &Parallelism,
+    ) -> Result<(), Error> {
+        let buffers = AdaDeltaBuffers {
+            param,
+            grad,
+            square_avg: &mut state.square_avg,
+            acc_delta: &mut state.acc_delta,
+        };
+        adadelta_step(self, t, buffers, parallelism)
     }
 }
 
@@ -143,12 +302,19 @@ pub struct Optimizer<A: Algorithm, T: Float> {
     len: usize,
     steps: u64,
     parallelism: Parallelism,
+    lr_schedule: LrSchedule,
 }
 
 /// Adam / AdamW / AMSGrad owning its state.
 pub type Adam<T> = Optimizer<AdamConfig, T>;
 /// AdaMax owning its state.
 pub type AdaMax<T> = Optimizer<AdaMaxConfig, T>;
+/// AdaGrad owning its state.
+pub type AdaGrad<T> = Optimizer<AdaGradConfig, T>;
+/// RMSprop owning its state.
+pub type RmsProp<T> = Optimizer<RmsPropConfig, T>;
+/// AdaDelta owning its state.
+pub type AdaDelta<T> = Optimizer<AdaDeltaConfig, T>;
 
 impl<A: Algorithm, T: Float> Optimizer<A, T> {
     /// An optimizer for `len` parameters, with fresh state; no step taken yet.
@@ -157,8 +323,15 @@ impl<A: Algorithm, T: Float> Optimizer<A, T> {
     /// If the state (`len` elements per buffer) cannot be allocated, as `vec!` does.
     pub fn new(config: A, len: usize) -> Result<Self, Error> {
         config.validate()?;
-        let state = config.new_state(len);
-        Ok(Optimizer { config, state, len, steps: 0, parallelism: Parallelism::default() })
+        let state = config.new_state(len)?;
+        Ok(Optimizer {
+            config,
+            state,
+            len,
+            steps: 0,
+            parallelism: Parallelism::default(),
+            lr_schedule: LrSchedule::Constant,
+        })
     }
 
     /// An optimizer from validated parts (a loaded checkpoint).
@@ -168,8 +341,9 @@ impl<A: Algorithm, T: Float> Optimizer<A, T> {
         len: usize,
         steps: u64,
         parallelism: Parallelism,
+        lr_schedule: LrSchedule,
     ) -> Self {
-        Optimizer { config, state, len, steps, parallelism }
+        Optimizer { config, state, len, steps, parallelism, lr_schedule }
     }
 
     /// Sets the threads the steps may use (default: [`Parallelism::Global`]).
@@ -178,11 +352,44 @@ impl<A: Algorithm, T: Float> Optimizer<A, T> {
         self
     }
 
+    /// Sets the learning-rate schedule (default: [`LrSchedule::Constant`]).
+    /// Step `t` then runs with `lr = schedule.lr_at(config().lr(), t)`.
+    ///
+    /// ```
+    /// use fused_optim::{Adam, AdamConfig, LrSchedule};
+    /// let config = AdamConfig { lr: 0.1, beta1_decay: 1.0 - 1e-8, ..AdamConfig::default() };
+    /// let mut opt = Adam::<f64>::new(config, 1)?.with_lr_schedule(LrSchedule::InverseSqrt);
+    /// let mut x = vec![1.0f64];
+    /// for _ in 0..4 {
+    ///     opt.step(&mut x, &[1.0])?;
+    /// }
+    /// assert!((x[0] - (1.0 - 0.1 * (1.0 + 0.5f64.sqrt() + (1.0f64 / 3.0).sqrt() + 0.5))).abs() < 1e-6);
+    /// # Ok::<(), fused_optim::Error>(())
+    /// ```
+    pub fn with_lr_schedule(mut self, schedule: LrSchedule) -> Self {
+        self.lr_schedule = schedule;
+        self
+    }
+
+    /// Changes the learning-rate schedule.
+    pub fn set_lr_schedule(&mut self, schedule: LrSchedule) {
+        self.lr_schedule = schedule;
+    }
+
+    /// The learning-rate schedule.
+    pub fn lr_schedule(&self) -> LrSchedule {
+        self.lr_schedule
+    }
+
     /// One step: the step number becomes `steps() + 1`. On error nothing is
     /// written and the step count is unchanged.
     pub fn step(&mut self, param: &mut [T], grad: &[T]) -> Result<(), Error> {
         let t = self.steps.checked_add(1).ok_or(Error::StepCountOverflow)?;
-        self.config.step(t, param, grad, &mut self.state, &self.parallelism)?;
+        let config = match self.lr_schedule {
+            LrSchedule::Constant => self.config.clone(),
+            schedule => self.config.with_lr(schedule.lr_at(self.config.lr(), t)),
+        };
+        config.step(t, param, grad, &mut self.state, &self.parallelism)?;
         self.steps = t;
         Ok(())
     }

@@ -76,11 +76,20 @@ fn foreign_and_inconsistent_bytes_are_errors() {
         b
     };
     assert_eq!(load(&[0x5a; 4096]), Err(CheckpointError::NotACheckpoint));
-    assert_eq!(load(&patched(8, &2u32.to_le_bytes())), Err(CheckpointError::UnsupportedVersion(2)));
+    assert_eq!(load(&patched(8, &1u32.to_le_bytes())), Err(CheckpointError::UnsupportedVersion(1)));
     assert_eq!(load(&patched(12, &9u32.to_le_bytes())), Err(CheckpointError::Malformed("unknown algorithm")));
     assert_eq!(
         load(&patched(20, &0x400u32.to_le_bytes())),
-        Err(CheckpointError::Malformed("unknown flag bits"))
+        Err(CheckpointError::Malformed("unknown weight decay mode"))
+    );
+    let unused =
+        Err(CheckpointError::Malformed("a flag or hyperparameter slot the algorithm does not use is set"));
+    assert_eq!(load(&patched(20, &0x10u32.to_le_bytes())), unused);
+    assert_eq!(load(&patched(48 + 8 * 7, &1.0f64.to_le_bytes())), unused);
+    assert_eq!(load(&patched(120, &[1])), Err(CheckpointError::Malformed("reserved bytes are not zero")));
+    assert_eq!(
+        load(&patched(44, &2u32.to_le_bytes())),
+        Err(CheckpointError::Malformed("unknown learning-rate schedule"))
     );
     assert!(matches!(load(&patched(48, &f64::NAN.to_le_bytes())), Err(CheckpointError::Invalid(_))));
     assert!(matches!(load(&patched(40, &7u32.to_le_bytes())), Err(CheckpointError::Malformed(_))));

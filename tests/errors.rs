@@ -79,8 +79,13 @@ fn adam_bad_hyperparameters_are_named_and_write_nothing() {
 fn adam_step_zero_and_amsgrad_mismatch_are_refused() {
     let d = AdamConfig::default();
     assert_adam_refused(d, 0, false, Error::ZeroStep);
-    assert_adam_refused(AdamConfig { amsgrad: true, ..d }, 1, false, Error::MissingAmsgradState);
-    assert_adam_refused(d, 1, true, Error::UnexpectedAmsgradState);
+    assert_adam_refused(
+        AdamConfig { amsgrad: true, ..d },
+        1,
+        false,
+        Error::MissingState { buffer: "max_exp_avg_sq", option: "amsgrad" },
+    );
+    assert_adam_refused(d, 1, true, Error::UnexpectedState { buffer: "max_exp_avg_sq", option: "amsgrad" });
 }
 
 #[test]

@@ -118,7 +118,13 @@ fn a_bad_tensor_is_named_and_nothing_is_written() {
     let before = bits(&states);
     let mut tensors: Vec<_> = states.iter_mut().map(|s| s.buffers()).collect();
     let err = adam_step_many(&config, 1, &mut tensors, &Parallelism::Global).unwrap_err();
-    assert_eq!(err, Error::Tensor { index: 5, error: Box::new(Error::MissingAmsgradState) });
+    assert_eq!(
+        err,
+        Error::Tensor {
+            index: 5,
+            error: Box::new(Error::MissingState { buffer: "max_exp_avg_sq", option: "amsgrad" })
+        }
+    );
     assert!(err.to_string().starts_with("tensor 5: amsgrad is on"), "{err}");
     drop(tensors);
     assert_eq!(bits(&states), before);

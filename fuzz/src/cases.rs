@@ -281,6 +281,7 @@ impl FuzzCase for AdamCase {
             },
             amsgrad: self.amsgrad,
             maximize: self.maximize,
+            ..AdamConfig::default()
         };
         let t = self.step.value();
         let [p, g, m, v, x] = s else { unreachable!("five streams") };
@@ -328,6 +329,7 @@ impl FuzzCase for AdaMaxCase {
             eps: self.eps.value(EPS),
             weight_decay: self.weight_decay.value(DECAY),
             maximize: self.maximize,
+            ..AdaMaxConfig::default()
         };
         let t = self.step.value();
         let [p, g, m, u] = s else { unreachable!("four streams") };

@@ -88,84 +88,17 @@ pub struct AdamCoefficients<T> {
     pub maximize: bool,
 }
 
-/// The buffers of one Adam step, all of one length.
-///
-/// `max_exp_avg_sq` is `Some` exactly when AMSGrad is on.
-#[derive(Debug)]
-pub struct AdamBuffers<'a, T> {
-    /// Parameters θ, updated in place.
-    pub param: &'a mut [T],
-    /// Gradient g, read only.
-    pub grad: &'a [T],
-    /// First moment m, updated in place.
-    pub exp_avg: &'a mut [T],
-    /// Second moment v, updated in place.
-    pub exp_avg_sq: &'a mut [T],
-    /// AMSGrad's running maximum of v, updated in place.
-    pub max_exp_avg_sq: Option<&'a mut [T]>,
-}
-
-impl<'a, T> AdamBuffers<'a, T> {
-    /// Number of elements (the parameter's length).
-    pub fn len(&self) -> usize {
-        self.param.len()
-    }
-
-    /// True when there are no elements.
-    pub fn is_empty(&self) -> bool {
-        self.param.is_empty()
-    }
-
-    /// The first buffer whose length differs from the parameter's, with that length.
-    pub fn length_mismatch(&self) -> Option<(&'static str, usize)> {
-        let n = self.param.len();
-        [
-            ("grad", self.grad.len()),
-            ("exp_avg", self.exp_avg.len()),
-            ("exp_avg_sq", self.exp_avg_sq.len()),
-            ("max_exp_avg_sq", self.max_exp_avg_sq.as_ref().map_or(n, |s| s.len())),
-        ]
-        .into_iter()
-        .find(|&(_, len)| len != n)
-    }
-
-    /// Splits every buffer at `mid` (which must be `<= len`): `[0, mid)` and `[mid, len)`.
+crate::buffers::kernel_buffers! {
+    /// The buffers of one Adam step, all of one length.
     ///
-    /// # Panics
-    /// If `mid > len` (as `slice::split_at`).
-    pub fn split_at(self, mid: usize) -> (Self, Self) {
-        let (p0, p1) = self.param.split_at_mut(mid);
-        let (g0, g1) = self.grad.split_at(mid);
-        let (m0, m1) = self.exp_avg.split_at_mut(mid);
-        let (v0, v1) = self.exp_avg_sq.split_at_mut(mid);
-        let (x0, x1) = match self.max_exp_avg_sq {
-            Some(x) => {
-                let (x0, x1) = x.split_at_mut(mid);
-                (Some(x0), Some(x1))
-            }
-            None => (None, None),
-        };
-        (
-            AdamBuffers { param: p0, grad: g0, exp_avg: m0, exp_avg_sq: v0, max_exp_avg_sq: x0 },
-            AdamBuffers { param: p1, grad: g1, exp_avg: m1, exp_avg_sq: v1, max_exp_avg_sq: x1 },
-        )
-    }
-
-    /// A shorter-lived view of the same buffers.
-    pub fn reborrow(&mut self) -> AdamBuffers<'_, T> {
-        AdamBuffers {
-            param: self.param,
-            grad: self.grad,
-            exp_avg: self.exp_avg,
-            exp_avg_sq: self.exp_avg_sq,
-            max_exp_avg_sq: self.max_exp_avg_sq.as_deref_mut(),
-        }
-    }
-
-    pub(crate) fn assert_lengths(&self) {
-        if let Some((name, len)) = self.length_mismatch() {
-            panic!("Adam: `{name}` has {len} elements, `param` has {}", self.len());
-        }
+    /// `max_exp_avg_sq` is `Some` exactly when AMSGrad is on.
+    pub struct AdamBuffers for "Adam" {
+        /// First moment m, updated in place.
+        exp_avg: rw,
+        /// Second moment v, updated in place.
+        exp_avg_sq: rw,
+        /// AMSGrad's running maximum of v, updated in place.
+        max_exp_avg_sq: opt,
     }
 }
 
@@ -289,42 +222,19 @@ unsafe fn run_wd<I: Lanes<T>, T: Float, const WD: u8>(b: AdamBuffers<'_, T>, c: 
     }
 }
 
-/// One Adam step on the dispatched tier (the best this CPU has).
-///
-/// # Panics
-/// If the buffers' lengths differ (checked before anything is written).
-///
-/// # Example
-/// ```
-/// use fused_optim_kernels::{adam, AdamBuffers, AdamCoefficients, Decay};
-/// let c = AdamCoefficients {
-///     beta1: 0.9f32, one_minus_beta1: 0.1, beta2: 0.999, one_minus_beta2: 0.001,
-///     step_size: 1e-3 * 0.001f32.sqrt() / 0.1, eps_hat: 1e-8 * 0.001f32.sqrt(),
-///     decay: Decay::None, maximize: false,
-/// };
-/// let (mut p, g) = (vec![1.0f32; 5], vec![0.5f32; 5]);
-/// let (mut m, mut v) = (vec![0.0f32; 5], vec![0.0f32; 5]);
-/// adam(AdamBuffers { param: &mut p, grad: &g, exp_avg: &mut m, exp_avg_sq: &mut v, max_exp_avg_sq: None }, &c);
-/// assert!((p[0] - (1.0 - 1e-3)).abs() < 1e-6); // the first step moves by about lr·sign(g)
-/// ```
-pub fn adam<T: Float>(buffers: AdamBuffers<'_, T>, coefficients: &AdamCoefficients<T>) {
-    buffers.assert_lengths();
-    // SAFETY: the dispatched table belongs to an available tier; lengths are equal.
-    unsafe { (crate::dispatch::dispatched::<T>().adam)(buffers, coefficients) }
-}
-
-/// One Adam step on a forced tier, or an error (and nothing written) if the CPU lacks it.
-///
-/// # Panics
-/// If the buffers' lengths differ (checked before anything is written).
-pub fn adam_on<T: Float>(
-    tier: crate::Tier,
-    buffers: AdamBuffers<'_, T>,
-    coefficients: &AdamCoefficients<T>,
-) -> Result<(), crate::TierUnavailable> {
-    buffers.assert_lengths();
-    let kernels = crate::dispatch::forced::<T>(tier)?;
-    // SAFETY: `forced` only returns the table of an available tier; lengths are equal.
-    unsafe { (kernels.adam)(buffers, coefficients) };
-    Ok(())
+crate::buffers::entry_points! {
+    /// # Example
+    /// ```
+    /// use fused_optim_kernels::{adam, AdamBuffers, AdamCoefficients, Decay};
+    /// let c = AdamCoefficients {
+    ///     beta1: 0.9f32, one_minus_beta1: 0.1, beta2: 0.999, one_minus_beta2: 0.001,
+    ///     step_size: 1e-3 * 0.001f32.sqrt() / 0.1, eps_hat: 1e-8 * 0.001f32.sqrt(),
+    ///     decay: Decay::None, maximize: false,
+    /// };
+    /// let (mut p, g) = (vec![1.0f32; 5], vec![0.5f32; 5]);
+    /// let (mut m, mut v) = (vec![0.0f32; 5], vec![0.0f32; 5]);
+    /// adam(AdamBuffers { param: &mut p, grad: &g, exp_avg: &mut m, exp_avg_sq: &mut v, max_exp_avg_sq: None }, &c);
+    /// assert!((p[0] - (1.0 - 1e-3)).abs() < 1e-6); // the first step moves by about lr·sign(g)
+    /// ```
+    "Adam", adam, adam_on, adam, AdamBuffers, AdamCoefficients
 }

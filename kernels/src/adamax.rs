@@ -64,62 +64,13 @@ pub struct AdaMaxCoefficients<T> {
     pub maximize: bool,
 }
 
-/// The buffers of one AdaMax step, all of one length.
-#[derive(Debug)]
-pub struct AdaMaxBuffers<'a, T> {
-    /// Parameters θ, updated in place.
-    pub param: &'a mut [T],
-    /// Gradient g, read only.
-    pub grad: &'a [T],
-    /// First moment m, updated in place.
-    pub exp_avg: &'a mut [T],
-    /// Exponentially weighted infinity norm u, updated in place.
-    pub exp_inf: &'a mut [T],
-}
-
-impl<'a, T> AdaMaxBuffers<'a, T> {
-    /// Number of elements (the parameter's length).
-    pub fn len(&self) -> usize {
-        self.param.len()
-    }
-
-    /// True when there are no elements.
-    pub fn is_empty(&self) -> bool {
-        self.param.is_empty()
-    }
-
-    /// The first buffer whose length differs from the parameter's, with that length.
-    pub fn length_mismatch(&self) -> Option<(&'static str, usize)> {
-        let n = self.param.len();
-        [("grad", self.grad.len()), ("exp_avg", self.exp_avg.len()), ("exp_inf", self.exp_inf.len())]
-            .into_iter()
-            .find(|&(_, len)| len != n)
-    }
-
-    /// Splits every buffer at `mid` (which must be `<= len`).
-    ///
-    /// # Panics
-    /// If `mid > len` (as `slice::split_at`).
-    pub fn split_at(self, mid: usize) -> (Self, Self) {
-        let (p0, p1) = self.param.split_at_mut(mid);
-        let (g0, g1) = self.grad.split_at(mid);
-        let (m0, m1) = self.exp_avg.split_at_mut(mid);
-        let (u0, u1) = self.exp_inf.split_at_mut(mid);
-        (
-            AdaMaxBuffers { param: p0, grad: g0, exp_avg: m0, exp_inf: u0 },
-            AdaMaxBuffers { param: p1, grad: g1, exp_avg: m1, exp_inf: u1 },
-        )
-    }
-
-    /// A shorter-lived view of the same buffers.
-    pub fn reborrow(&mut self) -> AdaMaxBuffers<'_, T> {
-        AdaMaxBuffers { param: self.param, grad: self.grad, exp_avg: self.exp_avg, exp_inf: self.exp_inf }
-    }
-
-    pub(crate) fn assert_lengths(&self) {
-        if let Some((name, len)) = self.length_mismatch() {
-            panic!("AdaMax: `{name}` has {len} elements, `param` has {}", self.len());
-        }
+crate::buffers::kernel_buffers! {
+    /// The buffers of one AdaMax step, all of one length.
+    pub struct AdaMaxBuffers for "AdaMax" {
+        /// First moment m, updated in place.
+        exp_avg: rw,
+        /// Exponentially weighted infinity norm u, updated in place.
+        exp_inf: rw,
     }
 }
 
@@ -192,51 +143,21 @@ unsafe fn run_variant<I: Lanes<T>, T: Float, const L2: bool, const MAXIMIZE: boo
 #[inline(always)]
 pub(crate) unsafe fn run<I: Lanes<T>, T: Float>(b: AdaMaxBuffers<'_, T>, c: &AdaMaxCoefficients<T>) {
     // SAFETY: forwarded from the caller.
-    unsafe {
-        match (c.weight_decay.is_some(), c.maximize) {
-            (false, false) => run_variant::<I, T, false, false>(b, c),
-            (false, true) => run_variant::<I, T, false, true>(b, c),
-            (true, false) => run_variant::<I, T, true, false>(b, c),
-            (true, true) => run_variant::<I, T, true, true>(b, c),
-        }
-    }
+    unsafe { crate::lanes::with_l2_and_maximize!(run_variant::<I, T>(b, c)) }
 }
 
-/// One AdaMax step on the dispatched tier (the best this CPU has).
-///
-/// # Panics
-/// If the buffers' lengths differ (checked before anything is written).
-///
-/// # Example
-/// ```
-/// use fused_optim_kernels::{adamax, AdaMaxBuffers, AdaMaxCoefficients};
-/// let c = AdaMaxCoefficients {
-///     beta1: 0.9f64, one_minus_beta1: 0.1, beta2: 0.999, eps: 1e-8,
-///     step_size: 2e-3 / 0.1, weight_decay: None, maximize: false,
-/// };
-/// let (mut p, g) = (vec![1.0f64; 3], vec![-4.0f64; 3]);
-/// let (mut m, mut u) = (vec![0.0f64; 3], vec![0.0f64; 3]);
-/// adamax(AdaMaxBuffers { param: &mut p, grad: &g, exp_avg: &mut m, exp_inf: &mut u }, &c);
-/// assert!((p[0] - (1.0 + 2e-3)).abs() < 1e-9); // the first step moves by about lr·sign(−g)
-/// ```
-pub fn adamax<T: Float>(buffers: AdaMaxBuffers<'_, T>, coefficients: &AdaMaxCoefficients<T>) {
-    buffers.assert_lengths();
-    // SAFETY: the dispatched table belongs to an available tier; lengths are equal.
-    unsafe { (crate::dispatch::dispatched::<T>().adamax)(buffers, coefficients) }
-}
-
-/// One AdaMax step on a forced tier, or an error (and nothing written) if the CPU lacks it.
-///
-/// # Panics
-/// If the buffers' lengths differ (checked before anything is written).
-pub fn adamax_on<T: Float>(
-    tier: crate::Tier,
-    buffers: AdaMaxBuffers<'_, T>,
-    coefficients: &AdaMaxCoefficients<T>,
-) -> Result<(), crate::TierUnavailable> {
-    buffers.assert_lengths();
-    let kernels = crate::dispatch::forced::<T>(tier)?;
-    // SAFETY: `forced` only returns the table of an available tier; lengths are equal.
-    unsafe { (kernels.adamax)(buffers, coefficients) };
-    Ok(())
+crate::buffers::entry_points! {
+    /// # Example
+    /// ```
+    /// use fused_optim_kernels::{adamax, AdaMaxBuffers, AdaMaxCoefficients};
+    /// let c = AdaMaxCoefficients {
+    ///     beta1: 0.9f64, one_minus_beta1: 0.1, beta2: 0.999, eps: 1e-8,
+    ///     step_size: 2e-3 / 0.1, weight_decay: None, maximize: false,
+    /// };
+    /// let (mut p, g) = (vec![1.0f64; 3], vec![-4.0f64; 3]);
+    /// let (mut m, mut u) = (vec![0.0f64; 3], vec![0.0f64; 3]);
+    /// adamax(AdaMaxBuffers { param: &mut p, grad: &g, exp_avg: &mut m, exp_inf: &mut u }, &c);
+    /// assert!((p[0] - (1.0 + 2e-3)).abs() < 1e-9); // the first step moves by about lr·sign(−g)
+    /// ```
+    "AdaMax", adamax, adamax_on, adamax, AdaMaxBuffers, AdaMaxCoefficients
 }

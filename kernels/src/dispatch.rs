@@ -9,10 +9,13 @@
 //! `FUSED_OPTIM_TIER` environment variable, if available) and caches the
 //! choice in a `OnceLock`; later calls cost one atomic load.
 
+use crate::adadelta::{self, AdaDeltaBuffers, AdaDeltaCoefficients};
+use crate::adagrad::{self, AdaGradBuffers, AdaGradCoefficients};
 use crate::adam::{self, AdamBuffers, AdamCoefficients};
 use crate::adamax::{self, AdaMaxBuffers, AdaMaxCoefficients};
 use crate::isa::Portable;
 use crate::probe::{self, ProbeBuffers};
+use crate::rmsprop::{self, RmsPropBuffers, RmsPropCoefficients};
 use crate::{Float, float};
 use core::fmt;
 use std::sync::OnceLock;
@@ -130,6 +133,9 @@ impl std::error::Error for TierUnavailable {}
 pub struct TypedKernels<T: 'static> {
     pub adam: for<'a> unsafe fn(AdamBuffers<'a, T>, &AdamCoefficients<T>),
     pub adamax: for<'a> unsafe fn(AdaMaxBuffers<'a, T>, &AdaMaxCoefficients<T>),
+    pub adagrad: for<'a> unsafe fn(AdaGradBuffers<'a, T>, &AdaGradCoefficients<T>),
+    pub rmsprop: for<'a> unsafe fn(RmsPropBuffers<'a, T>, &RmsPropCoefficients<T>),
+    pub adadelta: for<'a> unsafe fn(AdaDeltaBuffers<'a, T>, &AdaDeltaCoefficients<T>),
     pub probe2: for<'a> unsafe fn(ProbeBuffers<'a, T, 2>),
     pub probe3: for<'a> unsafe fn(ProbeBuffers<'a, T, 3>),
     pub probe4: for<'a> unsafe fn(ProbeBuffers<'a, T, 4>),
@@ -149,44 +155,54 @@ macro_rules! tier_table {
         mod $module {
             use super::*;
 
-            macro_rules! wrappers {
-                ($t:ty, $adam:ident, $adamax:ident, $probe:ident) => {
+            /// One `#[target_feature]` wrapper per algorithm, named `<algorithm>_<type>`.
+            macro_rules! wrapper {
+                ($name:ident, $t:ty, $algorithm:ident, $buffers:ident, $coefficients:ident) => {
                     $(#[$feature])*
-                    unsafe fn $adam(b: AdamBuffers<'_, $t>, c: &AdamCoefficients<$t>) {
+                    unsafe fn $name(b: $buffers<'_, $t>, c: &$coefficients<$t>) {
                         // SAFETY: the table entry's contract: tier available, lengths equal.
-                        unsafe { adam::run::<$token, $t>(b, c) }
+                        unsafe { $algorithm::run::<$token, $t>(b, c) }
                     }
+                };
+            }
+
+            /// The probe's wrapper, generic over its stream count.
+            macro_rules! probe_wrapper {
+                ($name:ident, $t:ty) => {
                     $(#[$feature])*
-                    unsafe fn $adamax(b: AdaMaxBuffers<'_, $t>, c: &AdaMaxCoefficients<$t>) {
-                        // SAFETY: the table entry's contract: tier available, lengths equal.
-                        unsafe { adamax::run::<$token, $t>(b, c) }
-                    }
-                    $(#[$feature])*
-                    unsafe fn $probe<const W: usize>(b: ProbeBuffers<'_, $t, W>) {
+                    unsafe fn $name<const W: usize>(b: ProbeBuffers<'_, $t, W>) {
                         // SAFETY: the table entry's contract: tier available, lengths equal.
                         unsafe { probe::run::<$token, $t, W>(b) }
                     }
                 };
             }
-            wrappers!(f32, adam_f32, adamax_f32, probe_f32);
-            wrappers!(f64, adam_f64, adamax_f64, probe_f64);
 
-            pub(super) static TABLE: KernelTable = KernelTable {
-                f32: TypedKernels {
-                    adam: adam_f32,
-                    adamax: adamax_f32,
-                    probe2: probe_f32::<2>,
-                    probe3: probe_f32::<3>,
-                    probe4: probe_f32::<4>,
-                },
-                f64: TypedKernels {
-                    adam: adam_f64,
-                    adamax: adamax_f64,
-                    probe2: probe_f64::<2>,
-                    probe3: probe_f64::<3>,
-                    probe4: probe_f64::<4>,
-                },
-            };
+            /// Every wrapper of one element type, and its row of the table.
+            macro_rules! typed_kernels {
+                ($row:ident: $t:ty, $adam:ident, $adamax:ident, $adagrad:ident, $rmsprop:ident, $adadelta:ident, $probe:ident) => {
+                    wrapper!($adam, $t, adam, AdamBuffers, AdamCoefficients);
+                    wrapper!($adamax, $t, adamax, AdaMaxBuffers, AdaMaxCoefficients);
+                    wrapper!($adagrad, $t, adagrad, AdaGradBuffers, AdaGradCoefficients);
+                    wrapper!($rmsprop, $t, rmsprop, RmsPropBuffers, RmsPropCoefficients);
+                    wrapper!($adadelta, $t, adadelta, AdaDeltaBuffers, AdaDeltaCoefficients);
+                    probe_wrapper!($probe, $t);
+
+                    const $row: TypedKernels<$t> = TypedKernels {
+                        adam: $adam,
+                        adamax: $adamax,
+                        adagrad: $adagrad,
+                        rmsprop: $rmsprop,
+                        adadelta: $adadelta,
+                        probe2: $probe::<2>,
+                        probe3: $probe::<3>,
+                        probe4: $probe::<4>,
+                    };
+                };
+            }
+            typed_kernels!(F32: f32, adam_f32, adamax_f32, adagrad_f32, rmsprop_f32, adadelta_f32, probe_f32);
+            typed_kernels!(F64: f64, adam_f64, adamax_f64, adagrad_f64, rmsprop_f64, adadelta_f64, probe_f64);
+
+            pub(super) static TABLE: KernelTable = KernelTable { f32: F32, f64: F64 };
         }
     };
 }

@@ -192,3 +192,19 @@ pub(crate) unsafe fn for_each_block<I: Lanes<T>, T: Float, B: Block>(n: usize, b
         }
     }
 }
+
+/// Calls `$variant::<I, T, L2, MAXIMIZE>(b, c)` with the two const flags most
+/// algorithms share taken from the coefficients (`weight_decay: Option<T>`,
+/// `maximize: bool`), so the loop over elements holds no branch on them.
+macro_rules! with_l2_and_maximize {
+    ($variant:ident::<$i:ty, $t:ty>($b:expr, $c:expr)) => {
+        match ($c.weight_decay.is_some(), $c.maximize) {
+            (false, false) => $variant::<$i, $t, false, false>($b, $c),
+            (false, true) => $variant::<$i, $t, false, true>($b, $c),
+            (true, false) => $variant::<$i, $t, true, false>($b, $c),
+            (true, true) => $variant::<$i, $t, true, true>($b, $c),
+        }
+    };
+}
+
+pub(crate) use with_l2_and_maximize;

@@ -15,7 +15,8 @@
 //! and a `max` with a stated NaN rule ([`max_nan`]), in one fixed order, with
 //! no FMA and no approximate reciprocals. Each algorithm module's essay gives
 //! its formula, op order, tail handling and NaN rule: [`adam`](mod@adam),
-//! [`adamax`](mod@adamax).
+//! [`adamax`](mod@adamax), [`adagrad`](mod@adagrad), [`rmsprop`](mod@rmsprop),
+//! [`adadelta`](mod@adadelta).
 //!
 //! ## How one body becomes three tiers
 //!
@@ -32,7 +33,7 @@
 //! [`dispatch`] detects the CPU's features on first use and caches the best
 //! tier's function table, so a baseline x86-64 build runs 512-bit code on
 //! CPUs that have it. Every tier can also be called directly
-//! ([`adam_on`], [`adamax_on`]) after an availability check.
+//! ([`adam_on`], [`adamax_on`], …) after an availability check.
 //!
 //! ## Example
 //!
@@ -58,18 +59,26 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+pub mod adadelta;
+pub mod adagrad;
 pub mod adam;
 pub mod adamax;
+mod buffers;
 pub mod dispatch;
 mod float;
 pub mod isa;
 mod lanes;
 pub mod probe;
 pub mod reference;
+pub mod rmsprop;
 
+pub use adadelta::{AdaDeltaBuffers, AdaDeltaCoefficients, adadelta, adadelta_on};
+pub use adagrad::{AdaGradBuffers, AdaGradCoefficients, adagrad, adagrad_on};
 pub use adam::{AdamBuffers, AdamCoefficients, Decay, adam, adam_on};
 pub use adamax::{AdaMaxBuffers, AdaMaxCoefficients, adamax, adamax_on};
+pub use buffers::KernelBuffers;
 pub use dispatch::{ALL_TIERS, Tier, TierUnavailable};
 pub use float::{Float, max_nan};
 pub use lanes::{Lanes, MAX_VECTOR_BYTES};
 pub use probe::{ProbeBuffers, probe, probe_on};
+pub use rmsprop::{RmsPropBuffers, RmsPropCoefficients, rmsprop, rmsprop_on};

@@ -13,8 +13,8 @@
 //! Same tail handling as the kernels (unrolled vectors, single vectors, one
 //! partial vector).
 
-use crate::Float;
 use crate::lanes::{Block, Lanes, for_each_block, load_n, store_n};
+use crate::{Float, KernelBuffers};
 
 /// `W` streams read and written in place, and one stream only read.
 #[derive(Debug)]
@@ -55,11 +55,21 @@ impl<'a, T, const W: usize> ProbeBuffers<'a, T, W> {
         let (r0, r1) = self.read.split_at(mid);
         (ProbeBuffers { written: left, read: r0 }, ProbeBuffers { written: right, read: r1 })
     }
+}
 
-    fn assert_lengths(&self) {
-        if let Some((_, len)) = self.length_mismatch() {
-            panic!("probe: a written stream has {len} elements, the read stream {}", self.len());
-        }
+impl<T, const W: usize> crate::buffers::KernelBuffers for ProbeBuffers<'_, T, W> {
+    const ALGORITHM: &'static str = "probe";
+    fn len(&self) -> usize {
+        self.read.len()
+    }
+    fn length_mismatch(&self) -> Option<(&'static str, usize)> {
+        ProbeBuffers::length_mismatch(self)
+    }
+    fn split_at(self, mid: usize) -> (Self, Self) {
+        ProbeBuffers::split_at(self, mid)
+    }
+    fn anchor(&self) -> usize {
+        self.written.first().map_or(self.read.as_ptr() as usize, |s| s.as_ptr() as usize)
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! One plain loop per algorithm, generic over the element type (so one
 //! function serves `f32` and `f64`), written as the module essays of
-//! [`adam`](mod@crate::adam) and [`adamax`](mod@crate::adamax) state the op order, with Rust's
+//! [`adam`](mod@crate::adam) and [`adamax`](mod@crate::adamax), [`adagrad`](mod@crate::adagrad),
+//! [`rmsprop`](mod@crate::rmsprop) and [`adadelta`](mod@crate::adadelta) state the op order, with Rust's
 //! scalar `+ − × ÷`, `sqrt`, `abs` (never fused, never approximated) and
 //! [`max_nan`]. Every SIMD tier, the dispatched entry point and the threaded
 //! driver must give these bits for every input ([`Float::same_bits`]: NaN
@@ -11,9 +12,12 @@
 //! These functions are slow on purpose: no unrolling, no SIMD, one element at
 //! a time, so they can be read against the formula.
 
+use crate::adadelta::{AdaDeltaBuffers, AdaDeltaCoefficients};
+use crate::adagrad::{AdaGradBuffers, AdaGradCoefficients};
 use crate::adam::{AdamBuffers, AdamCoefficients, Decay};
 use crate::adamax::{AdaMaxBuffers, AdaMaxCoefficients};
-use crate::{Float, max_nan};
+use crate::rmsprop::{RmsPropBuffers, RmsPropCoefficients};
+use crate::{Float, KernelBuffers, max_nan};
 
 /// Adam / AdamW / AMSGrad, one element at a time.
 ///
@@ -55,18 +59,86 @@ pub fn adam<T: Float>(b: AdamBuffers<'_, T>, c: &AdamCoefficients<T>) {
 pub fn adamax<T: Float>(b: AdaMaxBuffers<'_, T>, c: &AdaMaxCoefficients<T>) {
     b.assert_lengths();
     for i in 0..b.param.len() {
-        let mut g = b.grad[i];
-        if c.maximize {
-            g = -g;
-        }
         let p = b.param[i];
-        if let Some(wd) = c.weight_decay {
-            g = g + wd * p;
-        }
+        let g = adjusted_grad(b.grad[i], p, c.maximize, c.weight_decay);
         let m = c.beta1 * b.exp_avg[i] + c.one_minus_beta1 * g;
         let u = max_nan(c.beta2 * b.exp_inf[i], g.abs() + c.eps);
         b.exp_avg[i] = m;
         b.exp_inf[i] = u;
         b.param[i] = p - c.step_size * (m / u);
+    }
+}
+
+/// The gradient as every algorithm but Adam's decoupled mode first adjusts
+/// it: negated when maximizing, then the L2 term `wd·p` added.
+fn adjusted_grad<T: Float>(g: T, p: T, maximize: bool, weight_decay: Option<T>) -> T {
+    let g = if maximize { -g } else { g };
+    match weight_decay {
+        Some(wd) => g + wd * p,
+        None => g,
+    }
+}
+
+/// AdaGrad, one element at a time.
+///
+/// # Panics
+/// If the buffers' lengths differ.
+pub fn adagrad<T: Float>(b: AdaGradBuffers<'_, T>, c: &AdaGradCoefficients<T>) {
+    b.assert_lengths();
+    for i in 0..b.param.len() {
+        let p = b.param[i];
+        let g = adjusted_grad(b.grad[i], p, c.maximize, c.weight_decay);
+        let s = b.sum[i] + g * g;
+        b.sum[i] = s;
+        b.param[i] = p - c.step_size * (g / (s.sqrt() + c.eps));
+    }
+}
+
+/// RMSprop (plain, centered, with momentum), one element at a time.
+///
+/// # Panics
+/// If the buffers' lengths differ.
+pub fn rmsprop<T: Float>(b: RmsPropBuffers<'_, T>, c: &RmsPropCoefficients<T>) {
+    b.assert_lengths();
+    let (mut momentum_buffer, mut grad_avg) = (b.momentum_buffer, b.grad_avg);
+    for i in 0..b.param.len() {
+        let p = b.param[i];
+        let g = adjusted_grad(b.grad[i], p, c.maximize, c.weight_decay);
+        let v = c.alpha * b.square_avg[i] + c.one_minus_alpha * g * g;
+        b.square_avg[i] = v;
+        let variance = match grad_avg.as_deref_mut() {
+            Some(a) => {
+                a[i] = c.alpha * a[i] + c.one_minus_alpha * g;
+                v - a[i] * a[i]
+            }
+            None => v,
+        };
+        let d = variance.sqrt() + c.eps;
+        let step = match momentum_buffer.as_deref_mut() {
+            Some(buf) => {
+                buf[i] = c.momentum * buf[i] + g / d;
+                buf[i]
+            }
+            None => g / d,
+        };
+        b.param[i] = p - c.lr * step;
+    }
+}
+
+/// AdaDelta, one element at a time.
+///
+/// # Panics
+/// If the buffers' lengths differ.
+pub fn adadelta<T: Float>(b: AdaDeltaBuffers<'_, T>, c: &AdaDeltaCoefficients<T>) {
+    b.assert_lengths();
+    for i in 0..b.param.len() {
+        let p = b.param[i];
+        let g = adjusted_grad(b.grad[i], p, c.maximize, c.weight_decay);
+        let s = c.rho * b.square_avg[i] + c.one_minus_rho * g * g;
+        let x = b.acc_delta[i];
+        let delta = (x + c.eps).sqrt() / (s + c.eps).sqrt() * g;
+        b.square_avg[i] = s;
+        b.acc_delta[i] = c.rho * x + c.one_minus_rho * delta * delta;
+        b.param[i] = p - c.lr * delta;
     }
 }

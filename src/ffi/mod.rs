@@ -59,7 +59,7 @@ impl From<Error> for fo_status {
             Error::LengthMismatch { .. } => fo_status::FO_ERROR_LENGTH,
             Error::InvalidHyperparameter { .. } => fo_status::FO_ERROR_HYPERPARAMETER,
             Error::ZeroStep | Error::StepCountOverflow => fo_status::FO_ERROR_STEP,
-            Error::MissingAmsgradState | Error::UnexpectedAmsgradState => fo_status::FO_ERROR_AMSGRAD_BUFFER,
+            Error::MissingState { .. } | Error::UnexpectedState { .. } => fo_status::FO_ERROR_AMSGRAD_BUFFER,
             Error::Tensor { error, .. } => fo_status::from(*error),
         }
     }

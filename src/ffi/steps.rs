@@ -95,6 +95,7 @@ impl TryFrom<fo_adam_config> for AdamConfig {
             weight_decay,
             amsgrad: c.amsgrad,
             maximize: c.maximize,
+            ..AdamConfig::default()
         })
     }
 }
@@ -120,6 +121,7 @@ impl From<fo_adamax_config> for AdaMaxConfig {
             eps: c.eps,
             weight_decay: c.weight_decay,
             maximize: c.maximize,
+            ..AdaMaxConfig::default()
         }
     }
 }
