@@ -127,7 +127,7 @@ fn main() {
         return crossover(&o);
     }
     println!(
-        "{:<7} {:<4} {:>5} {:>4}  {:>8} {:>8} {:>10} {:>8}  {:>7} {:>8}",
+        "{:<8} {:<4} {:>5} {:>4}  {:>8} {:>8} {:>10} {:>8}  {:>7} {:>8}",
         "algo", "type", "n", "thr", "ns/elem", "GB/s", "probe GB/s", "of probe", "ref ns", "vs ref"
     );
     let mut rows = Vec::new();
@@ -157,7 +157,7 @@ fn main() {
                     reference_ns: per(reference),
                 };
                 println!(
-                    "{:<7} {:<4} {:>5} {:>4}  {:>8.3} {:>8.1} {:>10.1} {:>7.0}%  {:>7.3} {:>7.1}x",
+                    "{:<8} {:<4} {:>5} {:>4}  {:>8.3} {:>8.1} {:>10.1} {:>7.0}%  {:>7.3} {:>7.1}x",
                     row.algorithm,
                     row.dtype,
                     format!("2^{log2}"),
@@ -216,7 +216,9 @@ fn draw_png(path: &str, rows: &[Row], threads: usize) -> Result<(), Box<dyn std:
     use plotters::style::{FontStyle, register_font};
     register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular())
         .map_err(|_| "the embedded DejaVu font did not load")?;
-    let root = BitMapBackend::new(path, (1400, 1000)).into_drawing_area();
+    let kinds = kinds();
+    let panel_rows = kinds.len().div_ceil(2);
+    let root = BitMapBackend::new(path, (1400, 50 + 380 * panel_rows as u32)).into_drawing_area();
     root.fill(&WHITE)?;
     let (title, body) = root.split_vertically(50);
     title.titled(
@@ -226,8 +228,7 @@ fn draw_png(path: &str, rows: &[Row], threads: usize) -> Result<(), Box<dyn std:
         ),
         ("sans-serif", 26),
     )?;
-    let kinds = kinds();
-    for (panel, kind) in body.split_evenly((2, 2)).iter().zip(&kinds) {
+    for (panel, kind) in body.split_evenly((panel_rows, 2)).iter().zip(&kinds) {
         let mine: Vec<&Row> =
             rows.iter().filter(|r| r.algorithm == kind.algorithm && r.dtype == kind.dtype).collect();
         if mine.is_empty() {
@@ -285,7 +286,7 @@ fn draw_png(path: &str, rows: &[Row], threads: usize) -> Result<(), Box<dyn std:
 /// Serial, split and the default driver, to place (and check) the driver's threshold.
 fn crossover(o: &Options) {
     println!(
-        "{:<7} {:<4} {:>5} {:>10} {:>10} {:>10} {:>12} {:>15} {:>10}",
+        "{:<8} {:<4} {:>5} {:>10} {:>10} {:>10} {:>12} {:>15} {:>10}",
         "algo", "type", "n", "serial ns", "split ns", "driver ns", "split/serial", "driver/best", "traffic"
     );
     for kind in kinds() {
@@ -298,7 +299,7 @@ fn crossover(o: &Options) {
                 .map(|d| d.as_secs_f64() * 1e9)
                 .collect();
             println!(
-                "{:<7} {:<4} {:>5} {:>10.0} {:>10.0} {:>10.0} {:>12.2} {:>15.2} {:>7} KiB",
+                "{:<8} {:<4} {:>5} {:>10.0} {:>10.0} {:>10.0} {:>12.2} {:>15.2} {:>7} KiB",
                 kind.algorithm,
                 kind.dtype,
                 format!("2^{log2}"),

@@ -5,7 +5,9 @@
 
 mod common;
 
-use common::algos::{AdaMax, Adam, Algorithm, assert_matches_reference, kernel_implementations};
+use common::algos::{
+    AdaDelta, AdaGrad, AdaMax, Adam, Algorithm, RmsProp, assert_matches_reference, kernel_implementations,
+};
 use common::{FILLS, TestFloat, rng};
 
 /// Widest vector (16 f32 lanes) × unroll 2, then three more widest vectors.
@@ -30,24 +32,30 @@ fn every_length_offset_fill_and_option<A: Algorithm, T: TestFloat>() {
     }
 }
 
-#[test]
-fn adam_f32_every_tier_matches_reference() {
-    every_length_offset_fill_and_option::<Adam, f32>();
+/// One test per algorithm and element type, so they run in parallel and a
+/// failure names its algorithm.
+macro_rules! every_tier_tests {
+    ($($name:ident: $algorithm:ty, $t:ty;)*) => {
+        $(
+            #[test]
+            fn $name() {
+                every_length_offset_fill_and_option::<$algorithm, $t>();
+            }
+        )*
+    };
 }
 
-#[test]
-fn adam_f64_every_tier_matches_reference() {
-    every_length_offset_fill_and_option::<Adam, f64>();
-}
-
-#[test]
-fn adamax_f32_every_tier_matches_reference() {
-    every_length_offset_fill_and_option::<AdaMax, f32>();
-}
-
-#[test]
-fn adamax_f64_every_tier_matches_reference() {
-    every_length_offset_fill_and_option::<AdaMax, f64>();
+every_tier_tests! {
+    adam_f32_every_tier_matches_reference: Adam, f32;
+    adam_f64_every_tier_matches_reference: Adam, f64;
+    adamax_f32_every_tier_matches_reference: AdaMax, f32;
+    adamax_f64_every_tier_matches_reference: AdaMax, f64;
+    adagrad_f32_every_tier_matches_reference: AdaGrad, f32;
+    adagrad_f64_every_tier_matches_reference: AdaGrad, f64;
+    rmsprop_f32_every_tier_matches_reference: RmsProp, f32;
+    rmsprop_f64_every_tier_matches_reference: RmsProp, f64;
+    adadelta_f32_every_tier_matches_reference: AdaDelta, f32;
+    adadelta_f64_every_tier_matches_reference: AdaDelta, f64;
 }
 
 /// Long buffers cross many unrolled iterations; one seed each is enough.
@@ -55,14 +63,22 @@ fn adamax_f64_every_tier_matches_reference() {
 fn long_buffers_match_reference() {
     let implementations = kernel_implementations();
     for len in [1000, 4099] {
-        for config in Adam::configs() {
-            let start = Adam::state::<f32>(&config, &mut rng(len as u64), common::Fill::Special, len, 5);
-            assert_matches_reference::<Adam, f32>(&config, &start, &implementations, &len);
-        }
-        for config in AdaMax::configs() {
-            let start = AdaMax::state::<f64>(&config, &mut rng(len as u64), common::Fill::Special, len, 3);
-            assert_matches_reference::<AdaMax, f64>(&config, &start, &implementations, &len);
-        }
+        long_buffer::<Adam, f32>(len, 5, &implementations);
+        long_buffer::<AdaMax, f64>(len, 3, &implementations);
+        long_buffer::<AdaGrad, f32>(len, 1, &implementations);
+        long_buffer::<RmsProp, f64>(len, 7, &implementations);
+        long_buffer::<AdaDelta, f32>(len, 2, &implementations);
+    }
+}
+
+fn long_buffer<A: Algorithm, T: TestFloat>(
+    len: usize,
+    offset: usize,
+    implementations: &[common::algos::Implementation],
+) {
+    for config in A::configs() {
+        let start = A::state::<T>(&config, &mut rng(len as u64), common::Fill::Special, len, offset);
+        assert_matches_reference::<A, T>(&config, &start, implementations, &len);
     }
 }
 

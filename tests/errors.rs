@@ -3,10 +3,11 @@
 
 mod common;
 
-use common::algos::{AdaMax, AdaMaxState, Adam, AdamState, Algorithm};
+use common::algos::{AdaDelta, AdaGrad, AdaMax, AdaMaxState, Adam, AdamState, Algorithm, RmsProp};
 use common::{Fill, rng};
 use fused_optim::{
-    AdaMaxConfig, AdamConfig, Error, Optimizer, Parallelism, WeightDecay, adam_step, adamax_step,
+    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, Error, Optimizer, Parallelism, RmsPropConfig,
+    WeightDecay, adam_step, adamax_step,
 };
 
 /// Bits of every buffer of a state, to compare before and after.
@@ -222,4 +223,115 @@ fn derived_scalars_that_overflow_are_refused() {
     assert!(adam_step(&decay, 1, s.buffers(), &Parallelism::Serial).is_err());
     assert!(adam_step(&huge_lr, 1, s.buffers(), &Parallelism::Global).is_err());
     assert_eq!(adam_bits(&s), before);
+}
+
+/// Every buffer a step writes, as bits.
+fn output_bits<A: Algorithm>(s: &A::State<f32>) -> Vec<Vec<u32>> {
+    A::outputs(s).iter().map(|(_, b)| b.iter().map(|x| x.to_bits()).collect()).collect()
+}
+
+/// Each config is refused at step `t` with an error whose message names
+/// `named`, through the public step on one thread and on the pool, and
+/// writes nothing. Buffers are laid out for `layout` (so the optional ones
+/// match a valid config unless the case is about them).
+fn assert_refused<A: Algorithm>(layout: &A::Config, cases: &[(A::Config, u64, &str)]) {
+    for (config, t, named) in cases {
+        let mut s = A::state::<f32>(layout, &mut rng(21), Fill::Special, 70, 1);
+        let before = output_bits::<A>(&s);
+        for parallelism in [Parallelism::Serial, Parallelism::Global] {
+            let err = A::api_step(config, &mut s, *t, &parallelism).unwrap_err();
+            assert!(err.to_string().contains(named), "{} {config:?} t={t}: {err}", A::NAME);
+            assert_eq!(output_bits::<A>(&s), before, "{} {config:?} t={t}: a refused step wrote", A::NAME);
+        }
+    }
+}
+
+#[test]
+fn adagrad_bad_input_is_refused() {
+    let d = AdaGradConfig::default();
+    assert_refused::<AdaGrad>(
+        &d,
+        &[
+            (AdaGradConfig { lr: -1.0, ..d }, 1, "`lr`"),
+            (AdaGradConfig { lr: f64::NAN, ..d }, 1, "`lr`"),
+            (AdaGradConfig { lr: 1e300, ..d }, 1, "`lr`"),
+            (AdaGradConfig { lr_decay: -0.1, ..d }, 1, "`lr_decay`"),
+            (AdaGradConfig { lr_decay: f64::INFINITY, ..d }, 1, "`lr_decay`"),
+            (AdaGradConfig { weight_decay: -0.1, ..d }, 1, "`weight_decay`"),
+            (AdaGradConfig { initial_accumulator_value: -1.0, ..d }, 1, "`initial_accumulator_value`"),
+            (AdaGradConfig { eps: f64::NAN, ..d }, 1, "`eps`"),
+            (d, 0, "t = 0"),
+        ],
+    );
+    // An initial sum that does not fit the element type is refused when the state is made.
+    let huge = AdaGradConfig { initial_accumulator_value: 1e300, ..d };
+    let err = fused_optim::AdaGrad::<f32>::new(huge, 3).unwrap_err();
+    assert!(err.to_string().contains("initial_accumulator_value"), "{err}");
+    assert!(fused_optim::AdaGrad::<f64>::new(huge, 3).is_ok());
+}
+
+#[test]
+fn rmsprop_bad_input_and_state_mismatch_are_refused() {
+    let d = RmsPropConfig::default();
+    let both = RmsPropConfig { momentum: 0.9, centered: true, ..d };
+    assert_refused::<RmsProp>(
+        &d,
+        &[
+            (RmsPropConfig { lr: -1.0, ..d }, 1, "`lr`"),
+            (RmsPropConfig { alpha: 1.0, ..d }, 1, "`alpha`"),
+            (RmsPropConfig { alpha: -0.1, ..d }, 1, "`alpha`"),
+            (RmsPropConfig { alpha: f64::NAN, ..d }, 1, "`alpha`"),
+            (RmsPropConfig { eps: -1e-8, ..d }, 1, "`eps`"),
+            (RmsPropConfig { weight_decay: f64::INFINITY, ..d }, 1, "`weight_decay`"),
+            (RmsPropConfig { momentum: -0.5, ..d }, 1, "`momentum`"),
+            (d, 0, "t = 0"),
+            (RmsPropConfig { momentum: 0.9, ..d }, 1, "no `momentum_buffer` buffer"),
+            (RmsPropConfig { centered: true, ..d }, 1, "no `grad_avg` buffer"),
+        ],
+    );
+    assert_refused::<RmsProp>(
+        &both,
+        &[
+            (RmsPropConfig { momentum: 0.0, ..both }, 1, "a `momentum_buffer` buffer was given"),
+            (RmsPropConfig { centered: false, ..both }, 1, "a `grad_avg` buffer was given"),
+        ],
+    );
+    let mut s = RmsProp::state::<f32>(&both, &mut rng(22), Fill::Random, 30, 0);
+    s.grad_avg = Some(common::Offset::new(&[0.0; 29], 0));
+    assert_eq!(
+        RmsProp::api_step(&both, &mut s, 1, &Parallelism::Serial),
+        Err(Error::LengthMismatch { buffer: "grad_avg", len: 29, expected: 30 })
+    );
+}
+
+#[test]
+fn adadelta_bad_input_is_refused() {
+    let d = AdaDeltaConfig::default();
+    assert_refused::<AdaDelta>(
+        &d,
+        &[
+            (AdaDeltaConfig { lr: -1.0, ..d }, 1, "`lr`"),
+            (AdaDeltaConfig { rho: 1.0, ..d }, 1, "`rho`"),
+            (AdaDeltaConfig { rho: f64::NAN, ..d }, 1, "`rho`"),
+            (AdaDeltaConfig { eps: -1.0, ..d }, 1, "`eps`"),
+            (AdaDeltaConfig { weight_decay: -1.0, ..d }, 1, "`weight_decay`"),
+            (d, 0, "t = 0"),
+        ],
+    );
+    let mut s = AdaDelta::state::<f32>(&d, &mut rng(23), Fill::Random, 30, 0);
+    s.acc_delta = common::Offset::new(&[0.0; 31], 0);
+    assert_eq!(
+        AdaDelta::api_step(&d, &mut s, 1, &Parallelism::Serial),
+        Err(Error::LengthMismatch { buffer: "acc_delta", len: 31, expected: 30 })
+    );
+}
+
+#[test]
+fn beta1_decay_outside_zero_one_is_refused() {
+    for lambda in [0.0, -0.5, 1.0 + 1e-12, f64::NAN, f64::INFINITY] {
+        let adam = AdamConfig { beta1_decay: lambda, ..AdamConfig::default() };
+        assert_refused::<Adam>(&AdamConfig::default(), &[(adam, 1, "`beta1_decay`")]);
+        let adamax = AdaMaxConfig { beta1_decay: lambda, ..AdaMaxConfig::default() };
+        assert_refused::<AdaMax>(&AdaMaxConfig::default(), &[(adamax, 1, "`beta1_decay`")]);
+    }
 }

@@ -5,11 +5,14 @@
 
 mod common;
 
-use common::algos::{Adam, Algorithm, assert_matches_reference, kernel_implementations};
+use common::algos::{
+    AdaDelta, AdaGrad, AdaMax, Adam, Algorithm, RmsProp, assert_matches_reference, kernel_implementations,
+};
 use common::{Fill, rng};
 use fused_optim::kernels::{self, reference};
 use fused_optim::{
-    AdaMaxBuffers, AdaMaxConfig, AdamBuffers, AdamConfig, Error, Parallelism, WeightDecay, adam_step,
+    AdaDeltaBuffers, AdaDeltaConfig, AdaGradBuffers, AdaGradConfig, AdaMaxBuffers, AdaMaxConfig, AdamBuffers,
+    AdamConfig, Error, Parallelism, RmsPropBuffers, RmsPropConfig, WeightDecay, adagrad_step, adam_step,
     adamax_step,
 };
 
@@ -235,4 +238,73 @@ fn kernel_entry_points_panic_before_writing() {
     let b = AdaMaxBuffers { param: &mut p, grad: &[1.0; 4], exp_avg: &mut m, exp_inf: &mut u };
     assert!(catch_unwind(AssertUnwindSafe(|| kernels::adamax(b, &ka))).is_err());
     assert_eq!((p, m, u), ([2.0; 4], [3.0; 4], [4.0; 3]));
+}
+
+/// Every algorithm: an empty step is valid, one element matches the reference
+/// on every tier, and the largest step number is a valid step (its per-step
+/// scalars are finite: bias corrections 1, AdaGrad's decayed rate ≥ 0).
+fn edges_of<A: Algorithm>() {
+    let implementations = kernel_implementations();
+    for config in A::configs() {
+        let mut empty = A::state::<f64>(&config, &mut rng(1), Fill::Random, 0, 0);
+        assert_eq!(A::api_step(&config, &mut empty, 1, &Parallelism::Global), Ok(()), "{}", A::NAME);
+        for seed in 0..10 {
+            let start = A::state::<f32>(&config, &mut rng(seed), Fill::Special, 1, seed as usize % 3);
+            assert_matches_reference::<A, f32>(&config, &start, &implementations, &"len=1");
+        }
+        let mut s = A::state::<f32>(&config, &mut rng(2), Fill::Random, 33, 1);
+        assert_eq!(A::api_step(&config, &mut s, u64::MAX, &Parallelism::Serial), Ok(()), "{}", A::NAME);
+    }
+}
+
+#[test]
+fn empty_one_element_and_largest_step_for_every_algorithm() {
+    edges_of::<AdaMax>();
+    edges_of::<AdaGrad>();
+    edges_of::<RmsProp>();
+    edges_of::<AdaDelta>();
+}
+
+/// AdaGrad's `lr_decay` at a huge step: `1 + (t−1)·lr_decay` overflows to
+/// inf, so `clr = 0` and the parameters keep their bits (the sum still grows).
+#[test]
+fn adagrad_lr_decay_at_huge_steps_stops_the_parameters() {
+    let c = AdaGradConfig { lr_decay: 1e300, ..AdaGradConfig::default() };
+    let (mut p, g, mut s) = ([1.5f32, -2.0], [1.0f32, 3.0], [0.0f32; 2]);
+    let b = AdaGradBuffers { param: &mut p, grad: &g, sum: &mut s };
+    adagrad_step(&c, u64::MAX, b, &Parallelism::Serial).unwrap();
+    assert_eq!((p, s), ([1.5, -2.0], [1.0, 9.0]));
+}
+
+/// The new kernels' entry points panic on unequal lengths before writing, as Adam's do.
+#[test]
+fn family_kernel_entry_points_panic_before_writing() {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    let (mut p, mut a, mut b) = ([1.0f32; 5], [2.0f32; 5], [3.0f32; 4]);
+    let k = AdaGradConfig::default().coefficients::<f32>(1).unwrap();
+    let call = catch_unwind(AssertUnwindSafe(|| {
+        kernels::adagrad(AdaGradBuffers { param: &mut p, grad: &[1.0; 5], sum: &mut b }, &k)
+    }));
+    assert!(call.is_err() && p == [1.0; 5] && b == [3.0; 4]);
+    let k = RmsPropConfig::default().coefficients::<f32>(1).unwrap();
+    let call = catch_unwind(AssertUnwindSafe(|| {
+        let buffers = RmsPropBuffers {
+            param: &mut p,
+            grad: &[1.0; 5],
+            square_avg: &mut a,
+            momentum_buffer: None,
+            grad_avg: Some(&mut b),
+        };
+        kernels::rmsprop(buffers, &k)
+    }));
+    let text = call.expect_err("unequal lengths").downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(text.contains("RMSprop: `grad_avg` has 4 elements, `param` has 5"), "{text}");
+    assert!(p == [1.0; 5] && a == [2.0; 5] && b == [3.0; 4]);
+    let k = AdaDeltaConfig::default().coefficients::<f32>(1).unwrap();
+    let call = catch_unwind(AssertUnwindSafe(|| {
+        let buffers =
+            AdaDeltaBuffers { param: &mut p, grad: &[1.0; 5], square_avg: &mut a, acc_delta: &mut b };
+        kernels::adadelta_on(kernels::Tier::Portable, buffers, &k)
+    }));
+    assert!(call.is_err() && p == [1.0; 5] && a == [2.0; 5] && b == [3.0; 4]);
 }

@@ -4,10 +4,9 @@
 
 mod common;
 
-use common::algos::{AdaMax, Adam, AdamState, Algorithm};
+use common::algos::{AdaDelta, AdaGrad, AdaMax, Adam, AdamState, Algorithm, Implementation, RmsProp};
 use common::{Fill, TestFloat, rng};
-use fused_optim::kernels::reference;
-use fused_optim::{AdaMaxConfig, AdamConfig, Error, Parallelism, adam_step_many, adamax_step_many};
+use fused_optim::{AdamConfig, Error, Parallelism, adam_step_many};
 use std::sync::{Arc, Once};
 
 /// Lengths from empty to several pieces' worth, in an order that puts large
@@ -30,31 +29,32 @@ fn parallelisms() -> Vec<Parallelism> {
     out
 }
 
-fn adam_many<T: TestFloat>() {
+/// Every option combination, steps 1, 2 and 10^6: one multi-tensor call per
+/// parallelism against the reference on each tensor alone.
+fn many_matches_each_tensor_alone<A: Algorithm, T: TestFloat>() {
     split_everything();
-    for config in Adam::configs() {
-        let start: Vec<AdamState<T>> = LENGTHS
+    for config in A::configs() {
+        let start: Vec<A::State<T>> = LENGTHS
             .iter()
             .enumerate()
             .map(|(i, &n)| {
-                Adam::state::<T>(&config, &mut rng(i as u64), [Fill::Random, Fill::Special][i % 2], n, i % 4)
+                A::state::<T>(&config, &mut rng(i as u64), [Fill::Random, Fill::Special][i % 2], n, i % 4)
             })
             .collect();
         for t in [1, 2, 1_000_000] {
-            let k = config.coefficients::<T>(t).unwrap();
             let mut want = start.clone();
             for s in &mut want {
-                reference::adam(s.buffers(), &k);
+                A::step(&config, s, t, &Implementation::Reference);
             }
             for parallelism in parallelisms() {
                 let mut got = start.clone();
-                let mut tensors: Vec<_> = got.iter_mut().map(|s| s.buffers()).collect();
-                adam_step_many(&config, t, &mut tensors, &parallelism).unwrap();
+                A::api_step_many(&config, &mut got, t, &parallelism).unwrap();
                 for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-                    assert!(Adam::guards_intact(g), "tensor {i} wrote outside its buffers");
-                    for ((name, a), (_, b)) in Adam::outputs(g).into_iter().zip(Adam::outputs(w)) {
+                    assert!(A::guards_intact(g), "{} tensor {i} wrote outside its buffers", A::NAME);
+                    for ((name, a), (_, b)) in A::outputs(g).into_iter().zip(A::outputs(w)) {
+                        let threads = parallelism.threads();
                         let what =
-                            format!("{config:?} t={t} {} threads, tensor {i} {name}", parallelism.threads());
+                            format!("{} {config:?} t={t} {threads} threads, tensor {i} {name}", A::NAME);
                         common::assert_same_bits(a, b, &what);
                     }
                 }
@@ -63,40 +63,25 @@ fn adam_many<T: TestFloat>() {
     }
 }
 
-#[test]
-fn adam_many_f32_matches_each_tensor_alone() {
-    adam_many::<f32>();
-}
-
-#[test]
-fn adam_many_f64_matches_each_tensor_alone() {
-    adam_many::<f64>();
-}
-
-#[test]
-fn adamax_many_matches_each_tensor_alone() {
-    split_everything();
-    let config = AdaMaxConfig { weight_decay: 0.1, ..AdaMaxConfig::default() };
-    let start: Vec<_> = LENGTHS
-        .iter()
-        .enumerate()
-        .map(|(i, &n)| AdaMax::state::<f32>(&config, &mut rng(i as u64), Fill::Special, n, i % 3))
-        .collect();
-    let k = config.coefficients::<f32>(3).unwrap();
-    let mut want = start.clone();
-    for s in &mut want {
-        reference::adamax(s.buffers(), &k);
-    }
-    for parallelism in parallelisms() {
-        let mut got = start.clone();
-        let mut tensors: Vec<_> = got.iter_mut().map(|s| s.buffers()).collect();
-        adamax_step_many(&config, 3, &mut tensors, &parallelism).unwrap();
-        for (g, w) in got.iter().zip(&want) {
-            for ((name, a), (_, b)) in AdaMax::outputs(g).into_iter().zip(AdaMax::outputs(w)) {
-                common::assert_same_bits(a, b, &name);
+/// One test per algorithm and element type.
+macro_rules! many_tests {
+    ($($name:ident: $algorithm:ty, $t:ty;)*) => {
+        $(
+            #[test]
+            fn $name() {
+                many_matches_each_tensor_alone::<$algorithm, $t>();
             }
-        }
-    }
+        )*
+    };
+}
+
+many_tests! {
+    adam_many_f32_matches_each_tensor_alone: Adam, f32;
+    adam_many_f64_matches_each_tensor_alone: Adam, f64;
+    adamax_many_f32_matches_each_tensor_alone: AdaMax, f32;
+    adagrad_many_f64_matches_each_tensor_alone: AdaGrad, f64;
+    rmsprop_many_f32_matches_each_tensor_alone: RmsProp, f32;
+    adadelta_many_f64_matches_each_tensor_alone: AdaDelta, f64;
 }
 
 #[test]
@@ -125,7 +110,7 @@ fn a_bad_tensor_is_named_and_nothing_is_written() {
             error: Box::new(Error::MissingState { buffer: "max_exp_avg_sq", option: "amsgrad" })
         }
     );
-    assert!(err.to_string().starts_with("tensor 5: amsgrad is on"), "{err}");
+    assert!(err.to_string().starts_with("tensor 5: `amsgrad` is on"), "{err}");
     drop(tensors);
     assert_eq!(bits(&states), before);
     // An empty list is a step of nothing.

@@ -5,7 +5,9 @@
 
 mod common;
 
-use common::algos::{AdaMax, Adam, Algorithm, Implementation, assert_matches_reference};
+use common::algos::{
+    AdaDelta, AdaGrad, AdaMax, Adam, Algorithm, Implementation, RmsProp, assert_matches_reference,
+};
 use common::{Fill, TestFloat, rng};
 use fused_optim::{DEFAULT_SERIAL_BELOW_BYTES, Parallelism, set_serial_threshold};
 use std::sync::Arc;
@@ -23,9 +25,9 @@ fn drivers() -> Vec<Implementation> {
 
 fn every_thread_count<A: Algorithm, T: TestFloat>() {
     let drivers = drivers();
-    // Past the default threshold even for the lightest step (f32, 7 streams),
+    // Past the default threshold even for the lightest step (f32 AdaGrad, 5 streams),
     // with odd lengths and misaligned starts so pieces end mid-vector.
-    let above = DEFAULT_SERIAL_BELOW_BYTES / (7 * 4) + 1;
+    let above = DEFAULT_SERIAL_BELOW_BYTES / (5 * 4) + 1;
     for (len, offset) in [(above, 0), (3 * above + 13, 3), (7 * above + 5, 1)] {
         for (i, config) in A::configs().into_iter().enumerate() {
             let fill = [Fill::Random, Fill::Special][i % 2];
@@ -68,32 +70,34 @@ fn small_buffers_split_to_pieces<A: Algorithm, T: TestFloat>() {
     }
 }
 
-#[test]
-fn small_steps_split_everywhere_match_reference() {
-    small_buffers_split_to_pieces::<Adam, f32>();
-    small_buffers_split_to_pieces::<Adam, f64>();
-    small_buffers_split_to_pieces::<AdaMax, f32>();
-    small_buffers_split_to_pieces::<AdaMax, f64>();
+/// Both tests of one algorithm and element type.
+macro_rules! thread_tests {
+    ($($small:ident, $large:ident: $algorithm:ty, $t:ty;)*) => {
+        $(
+            #[test]
+            fn $small() {
+                small_buffers_split_to_pieces::<$algorithm, $t>();
+            }
+
+            #[test]
+            fn $large() {
+                every_thread_count::<$algorithm, $t>();
+            }
+        )*
+    };
 }
 
-#[test]
-fn adam_f32_threads_match_reference() {
-    every_thread_count::<Adam, f32>();
-}
-
-#[test]
-fn adam_f64_threads_match_reference() {
-    every_thread_count::<Adam, f64>();
-}
-
-#[test]
-fn adamax_f32_threads_match_reference() {
-    every_thread_count::<AdaMax, f32>();
-}
-
-#[test]
-fn adamax_f64_threads_match_reference() {
-    every_thread_count::<AdaMax, f64>();
+thread_tests! {
+    adam_f32_small_steps_split_everywhere, adam_f32_threads_match_reference: Adam, f32;
+    adam_f64_small_steps_split_everywhere, adam_f64_threads_match_reference: Adam, f64;
+    adamax_f32_small_steps_split_everywhere, adamax_f32_threads_match_reference: AdaMax, f32;
+    adamax_f64_small_steps_split_everywhere, adamax_f64_threads_match_reference: AdaMax, f64;
+    adagrad_f32_small_steps_split_everywhere, adagrad_f32_threads_match_reference: AdaGrad, f32;
+    adagrad_f64_small_steps_split_everywhere, adagrad_f64_threads_match_reference: AdaGrad, f64;
+    rmsprop_f32_small_steps_split_everywhere, rmsprop_f32_threads_match_reference: RmsProp, f32;
+    rmsprop_f64_small_steps_split_everywhere, rmsprop_f64_threads_match_reference: RmsProp, f64;
+    adadelta_f32_small_steps_split_everywhere, adadelta_f32_threads_match_reference: AdaDelta, f32;
+    adadelta_f64_small_steps_split_everywhere, adadelta_f64_threads_match_reference: AdaDelta, f64;
 }
 
 #[test]

@@ -6,8 +6,8 @@
 
 use fused_optim::kernels::{self, reference};
 use fused_optim::{
-    AdaMaxBuffers, AdaMaxConfig, AdamBuffers, AdamConfig, Float, Parallelism, ProbeBuffers, Tier, adam_step,
-    adamax_step, probe_step,
+    AdaDeltaBuffers, AdaDeltaConfig, AdaGradBuffers, AdaGradConfig, AdaMaxBuffers, AdaMaxConfig, AdamBuffers,
+    AdamConfig, Float, Parallelism, ProbeBuffers, RmsPropBuffers, RmsPropConfig, Tier, probe_step,
 };
 
 /// What one call runs.
@@ -69,35 +69,30 @@ pub struct Kind {
     pub build: fn(usize) -> Box<dyn Case>,
 }
 
+/// Every algorithm, at PyTorch's defaults, in f32 and f64.
 pub fn kinds() -> Vec<Kind> {
-    let adam = AdamConfig::default();
-    let adamax = AdaMaxConfig::default();
-    vec![
-        Kind {
-            algorithm: "adam",
-            dtype: "f32",
-            bytes_per_element: adam.bytes_per_element::<f32>(),
-            build: adam_case::<f32>,
-        },
-        Kind {
-            algorithm: "adam",
-            dtype: "f64",
-            bytes_per_element: adam.bytes_per_element::<f64>(),
-            build: adam_case::<f64>,
-        },
-        Kind {
-            algorithm: "adamax",
-            dtype: "f32",
-            bytes_per_element: adamax.bytes_per_element::<f32>(),
-            build: adamax_case::<f32>,
-        },
-        Kind {
-            algorithm: "adamax",
-            dtype: "f64",
-            bytes_per_element: adamax.bytes_per_element::<f64>(),
-            build: adamax_case::<f64>,
-        },
-    ]
+    let mut out = Vec::new();
+    kinds_of::<Adam>(&mut out);
+    kinds_of::<AdaMax>(&mut out);
+    kinds_of::<AdaGrad>(&mut out);
+    kinds_of::<RmsProp>(&mut out);
+    kinds_of::<AdaDelta>(&mut out);
+    out
+}
+
+fn kinds_of<A: Bench>(out: &mut Vec<Kind>) {
+    out.push(Kind {
+        algorithm: A::NAME,
+        dtype: "f32",
+        bytes_per_element: A::bytes_per_element::<f32>(),
+        build: StepCase::<f32, A>::build,
+    });
+    out.push(Kind {
+        algorithm: A::NAME,
+        dtype: "f64",
+        bytes_per_element: A::bytes_per_element::<f64>(),
+        build: StepCase::<f64, A>::build,
+    });
 }
 
 /// Every implementation a bench times: the reference, each tier this CPU
@@ -142,89 +137,150 @@ fn parallelism(threaded: bool) -> Parallelism {
 /// The step number the benches run (any `t >= 1` costs the same).
 const T: u64 = 10;
 
-struct AdamCase<F> {
-    config: AdamConfig,
+/// One algorithm as the benches drive it: its default config, its state
+/// buffers (as `(scale, non-negative)` waves) and one step over slices.
+trait Bench: 'static {
+    const NAME: &'static str;
+    /// Each state buffer's wave: scale, and whether it is a square (non-negative).
+    const STATES: &'static [(f64, bool)];
+    fn bytes_per_element<F: Float>() -> usize;
+    /// One step (not a probe) of `run` over the parameter, gradient and states.
+    fn run<F: Float>(p: &mut [F], g: &[F], states: &mut [Vec<F>], run: Run);
+}
+
+/// Runs `$run` on buffers `$b` with the algorithm's reference, forced tier,
+/// dispatched kernel or public step, for the default config at step `T`.
+macro_rules! run_kernel {
+    ($run:expr, $config:expr, $b:expr, $name:ident, $forced:ident, $step:ident) => {{
+        let config = $config;
+        let k = config.coefficients::<F>(T).expect("valid");
+        match $run {
+            Run::Reference => reference::$name($b, &k),
+            Run::Tier(tier) => kernels::$forced(tier, $b, &k).expect("an available tier"),
+            Run::Dispatched => kernels::$name($b, &k),
+            Run::Driver => fused_optim::$step(&config, T, $b, &Parallelism::Global).expect("valid"),
+            Run::Probe { .. } | Run::ForcedSplit => unreachable!("`StepCase` runs these"),
+        }
+    }};
+}
+
+/// The buffers of one algorithm × element type.
+struct StepCase<F, A> {
     p: Vec<F>,
     g: Vec<F>,
-    m: Vec<F>,
-    v: Vec<F>,
+    states: Vec<Vec<F>>,
+    _algorithm: std::marker::PhantomData<A>,
 }
 
-fn adam_case<F: Float>(n: usize) -> Box<dyn Case> {
-    Box::new(AdamCase::<F> {
-        config: AdamConfig::default(),
-        p: wave(n, 0, 1.0, false),
-        g: wave(n, 3, 0.1, false),
-        m: wave(n, 5, 0.01, false),
-        v: wave(n, 7, 0.01, true),
-    })
+impl<F: Float, A: Bench> StepCase<F, A> {
+    fn build(n: usize) -> Box<dyn Case> {
+        Box::new(StepCase::<F, A> {
+            p: wave(n, 0, 1.0, false),
+            g: wave(n, 3, 0.1, false),
+            states: A::STATES
+                .iter()
+                .enumerate()
+                .map(|(i, &(scale, sq))| wave(n, 5 + 2 * i, scale, sq))
+                .collect(),
+            _algorithm: std::marker::PhantomData,
+        })
+    }
 }
 
-impl<F: Float> Case for AdamCase<F> {
+impl<F: Float, A: Bench> Case for StepCase<F, A> {
     fn run(&mut self, run: Run) {
-        let k = self.config.coefficients::<F>(T).expect("valid");
-        let b = AdamBuffers {
-            param: &mut self.p,
-            grad: &self.g,
-            exp_avg: &mut self.m,
-            exp_avg_sq: &mut self.v,
-            max_exp_avg_sq: None,
+        let Run::Probe { threaded } = run else {
+            return A::run(&mut self.p, &self.g, &mut self.states, run);
         };
-        match run {
-            Run::Reference => reference::adam(b, &k),
-            Run::Tier(tier) => kernels::adam_on(tier, b, &k).expect("an available tier"),
-            Run::Dispatched => kernels::adam(b, &k),
-            Run::Driver => adam_step(&self.config, T, b, &Parallelism::Global).expect("valid"),
-            Run::Probe { threaded } => {
-                let probe = ProbeBuffers { written: [b.param, b.exp_avg, b.exp_avg_sq], read: b.grad };
-                probe_step(probe, &parallelism(threaded)).expect("equal lengths");
-            }
-            Run::ForcedSplit => unreachable!("`Case::step` runs it as the driver"),
-        }
+        // The probe of the same shape: the parameter and every state written, the gradient read.
+        let (read, parallelism) = (&self.g[..], parallelism(threaded));
+        let result = match &mut self.states[..] {
+            [a] => probe_step(ProbeBuffers { written: [&mut self.p[..], a], read }, &parallelism),
+            [a, b] => probe_step(ProbeBuffers { written: [&mut self.p[..], a, b], read }, &parallelism),
+            [a, b, c] => probe_step(ProbeBuffers { written: [&mut self.p[..], a, b, c], read }, &parallelism),
+            _ => unreachable!("the probe has 2 to 4 written streams"),
+        };
+        result.expect("equal lengths");
     }
 
     fn output_bits(&self) -> Vec<u64> {
-        bits(&[&self.p, &self.m, &self.v])
+        let mut all: Vec<&[F]> = vec![&self.p];
+        all.extend(self.states.iter().map(|s| &s[..]));
+        bits(&all)
     }
 }
 
-struct AdaMaxCase<F> {
-    config: AdaMaxConfig,
-    p: Vec<F>,
-    g: Vec<F>,
-    m: Vec<F>,
-    u: Vec<F>,
-}
+struct Adam;
 
-fn adamax_case<F: Float>(n: usize) -> Box<dyn Case> {
-    Box::new(AdaMaxCase::<F> {
-        config: AdaMaxConfig::default(),
-        p: wave(n, 0, 1.0, false),
-        g: wave(n, 3, 0.1, false),
-        m: wave(n, 5, 0.01, false),
-        u: wave(n, 7, 0.1, true),
-    })
-}
-
-impl<F: Float> Case for AdaMaxCase<F> {
-    fn run(&mut self, run: Run) {
-        let k = self.config.coefficients::<F>(T).expect("valid");
-        let b =
-            AdaMaxBuffers { param: &mut self.p, grad: &self.g, exp_avg: &mut self.m, exp_inf: &mut self.u };
-        match run {
-            Run::Reference => reference::adamax(b, &k),
-            Run::Tier(tier) => kernels::adamax_on(tier, b, &k).expect("an available tier"),
-            Run::Dispatched => kernels::adamax(b, &k),
-            Run::Driver => adamax_step(&self.config, T, b, &Parallelism::Global).expect("valid"),
-            Run::Probe { threaded } => {
-                let probe = ProbeBuffers { written: [b.param, b.exp_avg, b.exp_inf], read: b.grad };
-                probe_step(probe, &parallelism(threaded)).expect("equal lengths");
-            }
-            Run::ForcedSplit => unreachable!("`Case::step` runs it as the driver"),
-        }
+impl Bench for Adam {
+    const NAME: &'static str = "adam";
+    const STATES: &'static [(f64, bool)] = &[(0.01, false), (0.01, true)];
+    fn bytes_per_element<F: Float>() -> usize {
+        AdamConfig::default().bytes_per_element::<F>()
     }
+    fn run<F: Float>(p: &mut [F], g: &[F], states: &mut [Vec<F>], run: Run) {
+        let [m, v] = states else { unreachable!() };
+        let b = AdamBuffers { param: p, grad: g, exp_avg: m, exp_avg_sq: v, max_exp_avg_sq: None };
+        run_kernel!(run, AdamConfig::default(), b, adam, adam_on, adam_step)
+    }
+}
 
-    fn output_bits(&self) -> Vec<u64> {
-        bits(&[&self.p, &self.m, &self.u])
+struct AdaMax;
+
+impl Bench for AdaMax {
+    const NAME: &'static str = "adamax";
+    const STATES: &'static [(f64, bool)] = &[(0.01, false), (0.1, true)];
+    fn bytes_per_element<F: Float>() -> usize {
+        AdaMaxConfig::default().bytes_per_element::<F>()
+    }
+    fn run<F: Float>(p: &mut [F], g: &[F], states: &mut [Vec<F>], run: Run) {
+        let [m, u] = states else { unreachable!() };
+        let b = AdaMaxBuffers { param: p, grad: g, exp_avg: m, exp_inf: u };
+        run_kernel!(run, AdaMaxConfig::default(), b, adamax, adamax_on, adamax_step)
+    }
+}
+
+struct AdaGrad;
+
+impl Bench for AdaGrad {
+    const NAME: &'static str = "adagrad";
+    const STATES: &'static [(f64, bool)] = &[(1.0, true)];
+    fn bytes_per_element<F: Float>() -> usize {
+        AdaGradConfig::default().bytes_per_element::<F>()
+    }
+    fn run<F: Float>(p: &mut [F], g: &[F], states: &mut [Vec<F>], run: Run) {
+        let [sum] = states else { unreachable!() };
+        let b = AdaGradBuffers { param: p, grad: g, sum };
+        run_kernel!(run, AdaGradConfig::default(), b, adagrad, adagrad_on, adagrad_step)
+    }
+}
+
+struct RmsProp;
+
+impl Bench for RmsProp {
+    const NAME: &'static str = "rmsprop";
+    const STATES: &'static [(f64, bool)] = &[(0.01, true)];
+    fn bytes_per_element<F: Float>() -> usize {
+        RmsPropConfig::default().bytes_per_element::<F>()
+    }
+    fn run<F: Float>(p: &mut [F], g: &[F], states: &mut [Vec<F>], run: Run) {
+        let [v] = states else { unreachable!() };
+        let b = RmsPropBuffers { param: p, grad: g, square_avg: v, momentum_buffer: None, grad_avg: None };
+        run_kernel!(run, RmsPropConfig::default(), b, rmsprop, rmsprop_on, rmsprop_step)
+    }
+}
+
+struct AdaDelta;
+
+impl Bench for AdaDelta {
+    const NAME: &'static str = "adadelta";
+    const STATES: &'static [(f64, bool)] = &[(0.01, true), (1e-4, true)];
+    fn bytes_per_element<F: Float>() -> usize {
+        AdaDeltaConfig::default().bytes_per_element::<F>()
+    }
+    fn run<F: Float>(p: &mut [F], g: &[F], states: &mut [Vec<F>], run: Run) {
+        let [s, x] = states else { unreachable!() };
+        let b = AdaDeltaBuffers { param: p, grad: g, square_avg: s, acc_delta: x };
+        run_kernel!(run, AdaDeltaConfig::default(), b, adadelta, adadelta_on, adadelta_step)
     }
 }
