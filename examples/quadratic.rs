@@ -48,12 +48,15 @@ fn trajectory<A: Algorithm>(config: A, schedule: LrSchedule, steps: usize) -> Re
     Ok(out)
 }
 
+/// The iterates of one optimizer at a learning rate, for a number of steps.
+type Run = fn(f64, usize) -> Result<Vec<[f64; 2]>, Error>;
+
 /// One optimizer of the comparison: a name, how far its first step moves per
 /// unit of learning rate, and its trajectory at a learning rate.
 struct Contender {
     name: &'static str,
     first_step_per_lr: f64,
-    run: fn(f64, usize) -> Result<Vec<[f64; 2]>, Error>,
+    run: Run,
 }
 
 fn adam(lr: f64) -> AdamConfig {

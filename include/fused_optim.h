@@ -1,6 +1,6 @@
 /*
- * fused-optim: fused, single-pass optimizer steps (Adam, AdamW, AMSGrad, AdaMax)
- * for f32/f64 buffers, SIMD-dispatched at run time, threaded with rayon.
+ * fused-optim: fused, single-pass optimizer steps (Adam, AdamW, AMSGrad, AdaMax,
+ * AdaGrad, RMSprop, AdaDelta) for f32/f64 buffers, SIMD-dispatched at run time, threaded with rayon.
  *
  * Every fo_*_step_* function checks its inputs before it writes anything and
  * returns FO_OK or an error status, leaving every buffer untouched on error.
@@ -41,8 +41,10 @@ typedef enum fo_status {
   FO_ERROR_HYPERPARAMETER = 5,
   // The step number was 0 (steps count from 1).
   FO_ERROR_STEP = 6,
-  // AMSGrad is on and no `max_exp_avg_sq` was given, or off and one was.
-  FO_ERROR_AMSGRAD_BUFFER = 7,
+  // An optional state buffer (AMSGrad's `max_exp_avg_sq`, RMSprop's
+  // `momentum_buffer` or `grad_avg`) is missing while its option is on, or
+  // given while it is off.
+  FO_ERROR_STATE_BUFFER = 7,
   // The thread pool could not be built.
   FO_ERROR_THREADS = 8,
   // A bug: a panic inside the library, caught at the boundary.
@@ -57,7 +59,7 @@ typedef struct fo_adam_config {
   double beta1;
   // β2, in [0, 1).
   double beta2;
-  // ε (finite, >= 0).
+  // ε (finite, >= 0): added to `√v̂/√bc2`, or to `√v̂` when `eps_hat`.
   double eps;
   // Weight decay coefficient (finite, >= 0), applied as `weight_decay_mode` says.
   double weight_decay;
@@ -67,6 +69,12 @@ typedef struct fo_adam_config {
   bool amsgrad;
   // Maximize instead of minimize.
   bool maximize;
+  // The paper's §2 ε̂ form: `p −= (lr·√bc2/bc1)·m/(√v̂ + eps)` (false:
+  // PyTorch's `(lr/bc1)·m/(√v̂/√bc2 + eps)`).
+  bool eps_hat;
+  // λ in (0, 1]: step `t` uses `β1·λ^(t−1)` in the first moment, the bias
+  // correction stays `1 − β1^t` (1: no decay, as PyTorch).
+  double beta1_decay;
 } fo_adam_config;
 
 // Hyperparameters of AdaMax (see `fo_adamax_config_default`).
@@ -83,7 +91,59 @@ typedef struct fo_adamax_config {
   double weight_decay;
   // Maximize instead of minimize.
   bool maximize;
+  // λ in (0, 1]: step `t` uses `β1·λ^(t−1)` in the first moment, the bias
+  // correction stays `1 − β1^t` (1: no decay, as PyTorch).
+  double beta1_decay;
 } fo_adamax_config;
+
+// Hyperparameters of AdaGrad (see `fo_adagrad_config_default`).
+typedef struct fo_adagrad_config {
+  // Learning rate (finite, >= 0).
+  double lr;
+  // Step `t` uses `lr/(1 + (t − 1)·lr_decay)` (finite, >= 0).
+  double lr_decay;
+  // L2 weight decay coefficient (finite, >= 0).
+  double weight_decay;
+  // The value the caller fills `sum` with before the first step (finite,
+  // >= 0; checked, not read by the step).
+  double initial_accumulator_value;
+  // ε added to `√sum` (finite, >= 0).
+  double eps;
+  // Maximize instead of minimize.
+  bool maximize;
+} fo_adagrad_config;
+
+// Hyperparameters of RMSprop (see `fo_rmsprop_config_default`).
+typedef struct fo_rmsprop_config {
+  // Learning rate (finite, >= 0).
+  double lr;
+  // Smoothing constant α, in [0, 1).
+  double alpha;
+  // ε added to the root (finite, >= 0).
+  double eps;
+  // L2 weight decay coefficient (finite, >= 0).
+  double weight_decay;
+  // Momentum μ (finite, >= 0): above 0 the step needs a `momentum_buffer`.
+  double momentum;
+  // Centered RMSprop: the step needs a `grad_avg` buffer.
+  bool centered;
+  // Maximize instead of minimize.
+  bool maximize;
+} fo_rmsprop_config;
+
+// Hyperparameters of AdaDelta (see `fo_adadelta_config_default`).
+typedef struct fo_adadelta_config {
+  // Scale of the update δ (finite, >= 0).
+  double lr;
+  // Decay ρ of both running averages, in [0, 1).
+  double rho;
+  // ε inside both roots (finite, >= 0).
+  double eps;
+  // L2 weight decay coefficient (finite, >= 0).
+  double weight_decay;
+  // Maximize instead of minimize.
+  bool maximize;
+} fo_adadelta_config;
 
 #ifdef __cplusplus
 extern "C" {
@@ -103,14 +163,27 @@ const char *fo_version(void);
 // library (replacing any earlier one).
 enum fo_status fo_set_threads(size_t threads);
 
-// PyTorch's `Adam` defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, no weight decay.
+// PyTorch's `Adam` defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, no
+// weight decay, ε in PyTorch's place, no β1 decay.
 struct fo_adam_config fo_adam_config_default(void);
 
 // PyTorch's `AdamW` defaults: Adam's, with decoupled weight decay 1e-2.
 struct fo_adam_config fo_adamw_config_default(void);
 
-// PyTorch's `Adamax` defaults: lr 2e-3, betas (0.9, 0.999), eps 1e-8, no weight decay.
+// PyTorch's `Adamax` defaults: lr 2e-3, betas (0.9, 0.999), eps 1e-8, no
+// weight decay, no β1 decay.
 struct fo_adamax_config fo_adamax_config_default(void);
+
+// PyTorch's `Adagrad` defaults: lr 1e-2, lr_decay 0, no weight decay,
+// initial_accumulator_value 0, eps 1e-10.
+struct fo_adagrad_config fo_adagrad_config_default(void);
+
+// PyTorch's `RMSprop` defaults: lr 1e-2, alpha 0.99, eps 1e-8, no weight
+// decay, no momentum, not centered.
+struct fo_rmsprop_config fo_rmsprop_config_default(void);
+
+// PyTorch's `Adadelta` defaults: lr 1.0, rho 0.9, eps 1e-6, no weight decay.
+struct fo_adadelta_config fo_adadelta_config_default(void);
 
 // One Adam / AdamW / AMSGrad step of `n` elements of f32: `param`,
 // `exp_avg`, `exp_avg_sq` (and `max_exp_avg_sq` with AMSGrad; null
@@ -249,6 +322,186 @@ enum fo_status fo_adamax_step_many_f64(double *const *params,
                                        size_t count,
                                        const struct fo_adamax_config *config,
                                        uint64_t step);
+
+// One AdaGrad step of `n` elements of f32: `param` and `sum` are updated in
+// place from `grad` (fill `sum` with `initial_accumulator_value` before the
+// first step). `step` is the step number, from 1 (it sets the `lr_decay`
+// schedule). Returns `FO_OK`, or an error status and writes nothing.
+//
+// # Safety
+// Each non-null pointer must be valid for reads and writes of `n` elements
+// (`grad`: reads) for the whole call, and `config` must be null or point to
+// a valid config. Null, misaligned, overlapping and oversized buffers are
+// detected and refused.
+enum fo_status fo_adagrad_step_f32(float *param,
+                                   const float *grad,
+                                   float *sum,
+                                   size_t n,
+                                   const struct fo_adagrad_config *config,
+                                   uint64_t step);
+
+// One AdaGrad step of `n` elements of f64 (see `fo_adagrad_step_f32`).
+//
+// # Safety
+// As for `fo_adagrad_step_f32`.
+enum fo_status fo_adagrad_step_f64(double *param,
+                                   const double *grad,
+                                   double *sum,
+                                   size_t n,
+                                   const struct fo_adagrad_config *config,
+                                   uint64_t step);
+
+// One RMSprop step of `n` elements of f32: `param` and `square_avg` (and
+// `momentum_buffer` when `config->momentum > 0`, `grad_avg` when
+// `config->centered`; null otherwise) are updated in place from `grad`.
+// `step` is the step number, from 1 (RMSprop only checks it). Returns
+// `FO_OK`, or an error status and writes nothing (`FO_ERROR_STATE_BUFFER`
+// for an optional buffer missing or given against its option).
+//
+// # Safety
+// As for `fo_adagrad_step_f32`: each non-null pointer valid for `n`
+// elements, `config` null or valid.
+enum fo_status fo_rmsprop_step_f32(float *param,
+                                   const float *grad,
+                                   float *square_avg,
+                                   float *momentum_buffer,
+                                   float *grad_avg,
+                                   size_t n,
+                                   const struct fo_rmsprop_config *config,
+                                   uint64_t step);
+
+// One RMSprop step of `n` elements of f64 (see `fo_rmsprop_step_f32`).
+//
+// # Safety
+// As for `fo_rmsprop_step_f32`.
+enum fo_status fo_rmsprop_step_f64(double *param,
+                                   const double *grad,
+                                   double *square_avg,
+                                   double *momentum_buffer,
+                                   double *grad_avg,
+                                   size_t n,
+                                   const struct fo_rmsprop_config *config,
+                                   uint64_t step);
+
+// One AdaDelta step of `n` elements of f32: `param`, `square_avg` and
+// `acc_delta` are updated in place from `grad`. `step` is the step number,
+// from 1 (AdaDelta only checks it). Returns `FO_OK`, or an error status and
+// writes nothing.
+//
+// # Safety
+// As for `fo_adagrad_step_f32`: each non-null pointer valid for `n`
+// elements, `config` null or valid.
+enum fo_status fo_adadelta_step_f32(float *param,
+                                    const float *grad,
+                                    float *square_avg,
+                                    float *acc_delta,
+                                    size_t n,
+                                    const struct fo_adadelta_config *config,
+                                    uint64_t step);
+
+// One AdaDelta step of `n` elements of f64 (see `fo_adadelta_step_f32`).
+//
+// # Safety
+// As for `fo_adadelta_step_f32`.
+enum fo_status fo_adadelta_step_f64(double *param,
+                                    const double *grad,
+                                    double *square_avg,
+                                    double *acc_delta,
+                                    size_t n,
+                                    const struct fo_adadelta_config *config,
+                                    uint64_t step);
+
+// One AdaGrad step over `count` tensors of f32 in one call: tensor `i` has
+// `lens[i]` elements in `params[i]`, `grads[i]` and `sums[i]`. One config
+// and step number for all; the same bits as stepping each tensor alone.
+// Returns `FO_OK`, or an error status and writes nothing (no buffer of any
+// tensor may overlap another).
+//
+// # Safety
+// Each array must be valid for `count` reads; each non-null buffer pointer
+// valid for `lens[i]` elements; `config` null or valid.
+enum fo_status fo_adagrad_step_many_f32(float *const *params,
+                                        const float *const *grads,
+                                        float *const *sums,
+                                        const size_t *lens,
+                                        size_t count,
+                                        const struct fo_adagrad_config *config,
+                                        uint64_t step);
+
+// One AdaGrad step over `count` tensors of f64 (see `fo_adagrad_step_many_f32`).
+//
+// # Safety
+// As for `fo_adagrad_step_many_f32`.
+enum fo_status fo_adagrad_step_many_f64(double *const *params,
+                                        const double *const *grads,
+                                        double *const *sums,
+                                        const size_t *lens,
+                                        size_t count,
+                                        const struct fo_adagrad_config *config,
+                                        uint64_t step);
+
+// One RMSprop step over `count` tensors of f32 in one call: tensor `i` has
+// `lens[i]` elements in `params[i]`, `grads[i]`, `square_avgs[i]` (and
+// `momentum_buffers[i]` when `config->momentum > 0`, `grad_avgs[i]` when
+// `config->centered`; pass a null array for an option that is off). One
+// config and step number for all; the same bits as stepping each tensor
+// alone. Returns `FO_OK`, or an error status and writes nothing.
+//
+// # Safety
+// As for `fo_adagrad_step_many_f32`.
+enum fo_status fo_rmsprop_step_many_f32(float *const *params,
+                                        const float *const *grads,
+                                        float *const *square_avgs,
+                                        float *const *momentum_buffers,
+                                        float *const *grad_avgs,
+                                        const size_t *lens,
+                                        size_t count,
+                                        const struct fo_rmsprop_config *config,
+                                        uint64_t step);
+
+// One RMSprop step over `count` tensors of f64 (see `fo_rmsprop_step_many_f32`).
+//
+// # Safety
+// As for `fo_adagrad_step_many_f32`.
+enum fo_status fo_rmsprop_step_many_f64(double *const *params,
+                                        const double *const *grads,
+                                        double *const *square_avgs,
+                                        double *const *momentum_buffers,
+                                        double *const *grad_avgs,
+                                        const size_t *lens,
+                                        size_t count,
+                                        const struct fo_rmsprop_config *config,
+                                        uint64_t step);
+
+// One AdaDelta step over `count` tensors of f32 in one call: tensor `i` has
+// `lens[i]` elements in `params[i]`, `grads[i]`, `square_avgs[i]` and
+// `acc_deltas[i]`. One config and step number for all; the same bits as
+// stepping each tensor alone. Returns `FO_OK`, or an error status and
+// writes nothing.
+//
+// # Safety
+// As for `fo_adagrad_step_many_f32`.
+enum fo_status fo_adadelta_step_many_f32(float *const *params,
+                                         const float *const *grads,
+                                         float *const *square_avgs,
+                                         float *const *acc_deltas,
+                                         const size_t *lens,
+                                         size_t count,
+                                         const struct fo_adadelta_config *config,
+                                         uint64_t step);
+
+// One AdaDelta step over `count` tensors of f64 (see `fo_adadelta_step_many_f32`).
+//
+// # Safety
+// As for `fo_adagrad_step_many_f32`.
+enum fo_status fo_adadelta_step_many_f64(double *const *params,
+                                         const double *const *grads,
+                                         double *const *square_avgs,
+                                         double *const *acc_deltas,
+                                         const size_t *lens,
+                                         size_t count,
+                                         const struct fo_adadelta_config *config,
+                                         uint64_t step);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -6,71 +6,119 @@
 
 use fused_optim::ffi::*;
 use fused_optim::kernels::reference;
-use fused_optim::{AdaMaxBuffers, AdaMaxConfig, AdamBuffers, AdamConfig, Tier};
+use fused_optim::{
+    AdaDeltaBuffers, AdaDeltaConfig, AdaGradBuffers, AdaGradConfig, AdaMaxBuffers, AdaMaxConfig, AdamBuffers,
+    AdamConfig, Float, RmsPropBuffers, RmsPropConfig, Tier,
+};
+use std::array::from_fn;
 use std::ffi::CStr;
 use std::ptr::{null, null_mut};
 
 const N: usize = 37;
 
 /// The smoke test's inputs, exactly representable so C computes the same.
-fn inputs<T: fused_optim::Float>() -> (Vec<T>, Vec<T>) {
+fn inputs<T: Float>() -> (Vec<T>, Vec<T>) {
     let p = (0..N).map(|i| T::from_f64(((i % 7) as f64 - 3.0) * 0.5)).collect();
     let g = (0..N).map(|i| T::from_f64((((i * 5) % 11) as f64 - 5.0) * 0.125)).collect();
     (p, g)
 }
 
-/// Three reference steps of each smoke-test case: the final parameters.
-fn expected() -> (Vec<f32>, Vec<f64>, Vec<f32>) {
-    let (mut p1, g1) = inputs::<f32>();
-    let (mut m, mut v) = (vec![0.0f32; N], vec![0.0f32; N]);
+/// Three reference steps from the smoke-test inputs, with `K` state buffers
+/// starting at `init`: the final parameters.
+fn three_reference_steps<T: Float, const K: usize>(
+    init: [f64; K],
+    step: impl Fn(&mut [T], &[T], &mut [Vec<T>; K], u64),
+) -> Vec<T> {
+    let (mut p, g) = inputs::<T>();
+    let mut state = init.map(|x| vec![T::from_f64(x); N]);
+    for t in 1..=3 {
+        step(&mut p, &g, &mut state, t);
+    }
+    p
+}
+
+/// The smoke test's AdaGrad case: every option but `maximize`.
+fn smoke_adagrad() -> AdaGradConfig {
+    AdaGradConfig {
+        lr_decay: 0.1,
+        weight_decay: 0.01,
+        initial_accumulator_value: 0.25,
+        ..AdaGradConfig::default()
+    }
+}
+
+/// The smoke test's RMSprop case: momentum and centered.
+fn smoke_rmsprop() -> RmsPropConfig {
+    RmsPropConfig { momentum: 0.9, centered: true, ..RmsPropConfig::default() }
+}
+
+/// The final parameters of each smoke-test case, by the scalar reference.
+struct Expected {
+    adam_f32: Vec<f32>,
+    amsgrad_adamw_f64: Vec<f64>,
+    adamax_f32: Vec<f32>,
+    adagrad_f32: Vec<f32>,
+    rmsprop_f64: Vec<f64>,
+    adadelta_f32: Vec<f32>,
+}
+
+fn expected() -> Expected {
     let adam = AdamConfig::default();
-    for t in 1..=3 {
-        let b = AdamBuffers {
-            param: &mut p1,
-            grad: &g1,
-            exp_avg: &mut m,
-            exp_avg_sq: &mut v,
-            max_exp_avg_sq: None,
-        };
-        reference::adam(b, &adam.coefficients::<f32>(t).unwrap());
-    }
-    let (mut p2, g2) = inputs::<f64>();
-    let (mut m, mut v, mut x) = (vec![0.0f64; N], vec![0.0f64; N], vec![0.0f64; N]);
     let adamw = AdamConfig { amsgrad: true, ..AdamConfig::adamw() };
-    for t in 1..=3 {
-        let b = AdamBuffers {
-            param: &mut p2,
-            grad: &g2,
-            exp_avg: &mut m,
-            exp_avg_sq: &mut v,
-            max_exp_avg_sq: Some(&mut x),
-        };
-        reference::adam(b, &adamw.coefficients::<f64>(t).unwrap());
-    }
-    let (mut p3, g3) = inputs::<f32>();
-    let (mut m, mut u) = (vec![0.0f32; N], vec![0.0f32; N]);
     let adamax = AdaMaxConfig::default();
-    for t in 1..=3 {
-        let b = AdaMaxBuffers { param: &mut p3, grad: &g3, exp_avg: &mut m, exp_inf: &mut u };
-        reference::adamax(b, &adamax.coefficients::<f32>(t).unwrap());
+    let adagrad = smoke_adagrad();
+    let rmsprop = smoke_rmsprop();
+    let adadelta = AdaDeltaConfig::default();
+    Expected {
+        adam_f32: three_reference_steps([0.0; 2], |param, grad, [m, v], t| {
+            let b = AdamBuffers { param, grad, exp_avg: m, exp_avg_sq: v, max_exp_avg_sq: None };
+            reference::adam(b, &adam.coefficients::<f32>(t).unwrap());
+        }),
+        amsgrad_adamw_f64: three_reference_steps([0.0; 3], |param, grad, [m, v, x], t| {
+            let b = AdamBuffers { param, grad, exp_avg: m, exp_avg_sq: v, max_exp_avg_sq: Some(x) };
+            reference::adam(b, &adamw.coefficients::<f64>(t).unwrap());
+        }),
+        adamax_f32: three_reference_steps([0.0; 2], |param, grad, [m, u], t| {
+            let b = AdaMaxBuffers { param, grad, exp_avg: m, exp_inf: u };
+            reference::adamax(b, &adamax.coefficients::<f32>(t).unwrap());
+        }),
+        adagrad_f32: three_reference_steps([adagrad.initial_accumulator_value], |param, grad, [sum], t| {
+            reference::adagrad(AdaGradBuffers { param, grad, sum }, &adagrad.coefficients::<f32>(t).unwrap());
+        }),
+        rmsprop_f64: three_reference_steps([0.0; 3], |param, grad, [v, b, a], t| {
+            let buffers =
+                RmsPropBuffers { param, grad, square_avg: v, momentum_buffer: Some(b), grad_avg: Some(a) };
+            reference::rmsprop(buffers, &rmsprop.coefficients::<f64>(t).unwrap());
+        }),
+        adadelta_f32: three_reference_steps([0.0; 2], |param, grad, [s, x], t| {
+            let b = AdaDeltaBuffers { param, grad, square_avg: s, acc_delta: x };
+            reference::adadelta(b, &adadelta.coefficients::<f32>(t).unwrap());
+        }),
     }
-    (p1, p2, p3)
 }
 
 fn expected_header() -> String {
-    let (a, b, c) = expected();
+    let e = expected();
     let list =
         |v: Vec<String>| v.chunks(6).map(|c| format!("    {},", c.join(", "))).collect::<Vec<_>>().join("\n");
+    let f32s = |name: &str, v: &[f32]| {
+        let words = v.iter().map(|x| format!("0x{:08x}u", x.to_bits())).collect();
+        format!("static const uint32_t {name}[SMOKE_N] = {{\n{}\n}};\n", list(words))
+    };
+    let f64s = |name: &str, v: &[f64]| {
+        let words = v.iter().map(|x| format!("0x{:016x}ull", x.to_bits())).collect();
+        format!("static const uint64_t {name}[SMOKE_N] = {{\n{}\n}};\n", list(words))
+    };
     format!(
         "/* Expected parameters after three steps of each case in smoke.c, computed by the Rust\n \
          * scalar reference (tests/ffi.rs). Regenerate: FUSED_OPTIM_BLESS=1 cargo test --test ffi */\n\
-         #define SMOKE_N {N}\n\
-         static const uint32_t EXPECTED_ADAM_F32[SMOKE_N] = {{\n{}\n}};\n\
-         static const uint64_t EXPECTED_AMSGRAD_ADAMW_F64[SMOKE_N] = {{\n{}\n}};\n\
-         static const uint32_t EXPECTED_ADAMAX_F32[SMOKE_N] = {{\n{}\n}};\n",
-        list(a.iter().map(|x| format!("0x{:08x}u", x.to_bits())).collect()),
-        list(b.iter().map(|x| format!("0x{:016x}ull", x.to_bits())).collect()),
-        list(c.iter().map(|x| format!("0x{:08x}u", x.to_bits())).collect()),
+         #define SMOKE_N {N}\n{}{}{}{}{}{}",
+        f32s("EXPECTED_ADAM_F32", &e.adam_f32),
+        f64s("EXPECTED_AMSGRAD_ADAMW_F64", &e.amsgrad_adamw_f64),
+        f32s("EXPECTED_ADAMAX_F32", &e.adamax_f32),
+        f32s("EXPECTED_ADAGRAD_F32", &e.adagrad_f32),
+        f64s("EXPECTED_RMSPROP_MOMENTUM_CENTERED_F64", &e.rmsprop_f64),
+        f32s("EXPECTED_ADADELTA_F32", &e.adadelta_f32),
     )
 }
 
@@ -87,7 +135,8 @@ fn c_smoke_test_expectations_are_current() {
 
 #[test]
 fn c_steps_give_the_rust_bits() {
-    let (want_adam, want_adamw, want_adamax) = expected();
+    let Expected { adam_f32: want_adam, amsgrad_adamw_f64: want_adamw, adamax_f32: want_adamax, .. } =
+        expected();
     let (mut p, g) = inputs::<f32>();
     let (mut m, mut v) = (vec![0.0f32; N], vec![0.0f32; N]);
     let c = fo_adam_config_default();
@@ -188,8 +237,8 @@ fn c_refusals_write_nothing() {
         fo_status::FO_ERROR_HYPERPARAMETER,
         fo_status::FO_ERROR_HYPERPARAMETER,
         fo_status::FO_ERROR_STEP,
-        fo_status::FO_ERROR_AMSGRAD_BUFFER,
-        fo_status::FO_ERROR_AMSGRAD_BUFFER,
+        fo_status::FO_ERROR_STATE_BUFFER,
+        fo_status::FO_ERROR_STATE_BUFFER,
     ];
     for ((what, got), want) in cases.into_iter().zip(want) {
         assert_eq!(got, want, "{what}");
@@ -254,10 +303,8 @@ fn c_many_matches_each_alone_and_refuses_overlap() {
     for [p, g, m, v] in &mut want {
         let (p, m, v) = (p.as_mut_ptr(), m.as_mut_ptr(), v.as_mut_ptr());
         // SAFETY: each buffer holds its tensor's length; zero-length ones are not read.
-        assert_eq!(
-            unsafe { fo_adam_step_f32(p, g.as_ptr(), m, v, null_mut(), g.len(), &c, 2) },
-            fo_status::FO_OK
-        );
+        let s = unsafe { fo_adam_step_f32(p, g.as_ptr(), m, v, null_mut(), g.len(), &c, 2) };
+        assert_eq!(s, fo_status::FO_OK);
     }
     let mut got = start.clone();
     let ptrs = |k: usize, got: &mut Vec<[Vec<f32>; 4]>| -> Vec<*mut f32> {
@@ -328,11 +375,593 @@ fn c_many_matches_each_alone_and_refuses_overlap() {
             3,
         )
     };
-    assert_eq!(s, fo_status::FO_ERROR_AMSGRAD_BUFFER);
+    assert_eq!(s, fo_status::FO_ERROR_STATE_BUFFER);
     assert_eq!(got, before);
     // SAFETY: count 0: no array is read.
     let s = unsafe {
         fo_adamax_step_many_f64(null(), null(), null(), null(), null(), 0, &fo_adamax_config_default(), 1)
     };
     assert_eq!(s, fo_status::FO_OK);
+}
+
+// ---------------------------------------------------------------------------
+// Every algorithm and option, f32 and f64: the C entry points against the
+// Rust API, the multi-tensor form against the single one, every refusal.
+
+type AdamOne<T> = unsafe extern "C" fn(
+    *mut T,
+    *const T,
+    *mut T,
+    *mut T,
+    *mut T,
+    usize,
+    *const fo_adam_config,
+    u64,
+) -> fo_status;
+type AdaGradOne<T> =
+    unsafe extern "C" fn(*mut T, *const T, *mut T, usize, *const fo_adagrad_config, u64) -> fo_status;
+type RmsPropOne<T> = unsafe extern "C" fn(
+    *mut T,
+    *const T,
+    *mut T,
+    *mut T,
+    *mut T,
+    usize,
+    *const fo_rmsprop_config,
+    u64,
+) -> fo_status;
+type AdaDeltaOne<T> = unsafe extern "C" fn(
+    *mut T,
+    *const T,
+    *mut T,
+    *mut T,
+    usize,
+    *const fo_adadelta_config,
+    u64,
+) -> fo_status;
+type AdaGradMany<T> = unsafe extern "C" fn(
+    *const *mut T,
+    *const *const T,
+    *const *mut T,
+    *const usize,
+    usize,
+    *const fo_adagrad_config,
+    u64,
+) -> fo_status;
+type RmsPropMany<T> = unsafe extern "C" fn(
+    *const *mut T,
+    *const *const T,
+    *const *mut T,
+    *const *mut T,
+    *const *mut T,
+    *const usize,
+    usize,
+    *const fo_rmsprop_config,
+    u64,
+) -> fo_status;
+type AdaDeltaMany<T> = unsafe extern "C" fn(
+    *const *mut T,
+    *const *const T,
+    *const *mut T,
+    *const *mut T,
+    *const usize,
+    usize,
+    *const fo_adadelta_config,
+    u64,
+) -> fo_status;
+
+/// The C entry points of one element type, so each check is written once for both.
+trait Api: Float {
+    const ADAM: AdamOne<Self>;
+    const ADAGRAD: AdaGradOne<Self>;
+    const ADAGRAD_MANY: AdaGradMany<Self>;
+    const RMSPROP: RmsPropOne<Self>;
+    const RMSPROP_MANY: RmsPropMany<Self>;
+    const ADADELTA: AdaDeltaOne<Self>;
+    const ADADELTA_MANY: AdaDeltaMany<Self>;
+}
+
+impl Api for f32 {
+    const ADAM: AdamOne<f32> = fo_adam_step_f32;
+    const ADAGRAD: AdaGradOne<f32> = fo_adagrad_step_f32;
+    const ADAGRAD_MANY: AdaGradMany<f32> = fo_adagrad_step_many_f32;
+    const RMSPROP: RmsPropOne<f32> = fo_rmsprop_step_f32;
+    const RMSPROP_MANY: RmsPropMany<f32> = fo_rmsprop_step_many_f32;
+    const ADADELTA: AdaDeltaOne<f32> = fo_adadelta_step_f32;
+    const ADADELTA_MANY: AdaDeltaMany<f32> = fo_adadelta_step_many_f32;
+}
+
+impl Api for f64 {
+    const ADAM: AdamOne<f64> = fo_adam_step_f64;
+    const ADAGRAD: AdaGradOne<f64> = fo_adagrad_step_f64;
+    const ADAGRAD_MANY: AdaGradMany<f64> = fo_adagrad_step_many_f64;
+    const RMSPROP: RmsPropOne<f64> = fo_rmsprop_step_f64;
+    const RMSPROP_MANY: RmsPropMany<f64> = fo_rmsprop_step_many_f64;
+    const ADADELTA: AdaDeltaOne<f64> = fo_adadelta_step_f64;
+    const ADADELTA_MANY: AdaDeltaMany<f64> = fo_adadelta_step_many_f64;
+}
+
+/// Deterministic values in [-2, 2), one stream per `seed`.
+fn values<T: Float>(seed: u64, n: usize) -> Vec<T> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..n)
+        .map(|_| {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            T::from_f64((x >> 11) as f64 / (1u64 << 53) as f64 * 4.0 - 2.0)
+        })
+        .collect()
+}
+
+fn bits<T: Float>(v: &[T]) -> Vec<u64> {
+    v.iter().map(|x| x.to_bits_u64()).collect()
+}
+
+/// A buffer's pointer, null for an empty one (a zero-length step reads none).
+fn ptr<T>(v: &mut [T]) -> *mut T {
+    if v.is_empty() { null_mut() } else { v.as_mut_ptr() }
+}
+
+/// A one-tensor optional buffer as the C single step takes it, for a
+/// multi-tensor call: a null pointer is a null array.
+fn one<T>(p: &*mut T) -> *const *mut T {
+    if p.is_null() { null() } else { p }
+}
+
+const STEPS: u64 = 6;
+const LEN: usize = 101;
+
+/// `STEPS` steps of the same start (`param` and `K` state buffers from
+/// `init`, a new gradient each step) through `c` and through the Rust API:
+/// every buffer must end with the same bits.
+fn c_equals_rust<T: Float, const K: usize>(
+    what: &str,
+    init: [f64; K],
+    c: impl Fn(&mut [T], &[T], &mut [Vec<T>; K], u64) -> fo_status,
+    rust: impl Fn(&mut [T], &[T], &mut [Vec<T>; K], u64) -> Result<(), fused_optim::Error>,
+) {
+    let start = || (values::<T>(1, LEN), init.map(|x| vec![T::from_f64(x); LEN]));
+    let ((mut p1, mut s1), (mut p2, mut s2)) = (start(), start());
+    for t in 1..=STEPS {
+        let g = values::<T>(t + 1, LEN);
+        assert_eq!(c(&mut p1, &g, &mut s1, t), fo_status::FO_OK, "{what} {}", T::NAME);
+        rust(&mut p2, &g, &mut s2, t).unwrap();
+    }
+    assert_eq!(bits(&p1), bits(&p2), "{what} {}: param", T::NAME);
+    for k in 0..K {
+        assert_eq!(bits(&s1[k]), bits(&s2[k]), "{what} {}: state buffer {k}", T::NAME);
+    }
+    assert_ne!(bits(&p1), bits(&values::<T>(1, LEN)), "{what}: the step moved nothing");
+}
+
+fn new_algorithms_give_the_rust_bits<T: Api>() {
+    use fused_optim::{EpsForm, Parallelism::Serial, adadelta_step, adagrad_step, adam_step, rmsprop_step};
+    for (what, rust) in [
+        ("adagrad default", AdaGradConfig::default()),
+        ("adagrad lr_decay, weight decay, initial value", smoke_adagrad()),
+        ("adagrad maximize", AdaGradConfig { maximize: true, lr_decay: 0.5, ..AdaGradConfig::default() }),
+    ] {
+        let c = fo_adagrad_config::from(rust);
+        c_equals_rust::<T, 1>(
+            what,
+            [rust.initial_accumulator_value],
+            // SAFETY: every buffer holds LEN elements; the config is valid.
+            |p, g, [s], t| unsafe { T::ADAGRAD(p.as_mut_ptr(), g.as_ptr(), s.as_mut_ptr(), LEN, &c, t) },
+            |param, grad, [sum], t| adagrad_step(&rust, t, AdaGradBuffers { param, grad, sum }, &Serial),
+        );
+    }
+    for (what, momentum, centered) in
+        [("plain", 0.0, false), ("momentum", 0.9, false), ("centered", 0.0, true), ("both", 0.5, true)]
+    {
+        let rust = RmsPropConfig { momentum, centered, weight_decay: 0.01, ..RmsPropConfig::default() };
+        let c = fo_rmsprop_config::from(rust);
+        let (on_b, on_a) = (momentum > 0.0, centered);
+        c_equals_rust::<T, 3>(
+            &format!("rmsprop {what}"),
+            [0.0; 3],
+            |p, g, [v, b, a], t| {
+                let b = if on_b { b.as_mut_ptr() } else { null_mut() };
+                let a = if on_a { a.as_mut_ptr() } else { null_mut() };
+                // SAFETY: every buffer holds LEN elements; the config is valid.
+                unsafe { T::RMSPROP(p.as_mut_ptr(), g.as_ptr(), v.as_mut_ptr(), b, a, LEN, &c, t) }
+            },
+            |param, grad, [v, b, a], t| {
+                let (momentum_buffer, grad_avg) = (on_b.then_some(&mut b[..]), on_a.then_some(&mut a[..]));
+                let buffers = RmsPropBuffers { param, grad, square_avg: v, momentum_buffer, grad_avg };
+                rmsprop_step(&rust, t, buffers, &Serial)
+            },
+        );
+    }
+    for (what, rust) in [
+        ("adadelta default", AdaDeltaConfig::default()),
+        (
+            "adadelta options",
+            AdaDeltaConfig { lr: 0.5, rho: 0.5, weight_decay: 0.1, ..AdaDeltaConfig::default() },
+        ),
+    ] {
+        let c = fo_adadelta_config::from(rust);
+        c_equals_rust::<T, 2>(
+            what,
+            [0.0; 2],
+            // SAFETY: every buffer holds LEN elements; the config is valid.
+            |p, g, [s, x], t| unsafe {
+                T::ADADELTA(p.as_mut_ptr(), g.as_ptr(), s.as_mut_ptr(), x.as_mut_ptr(), LEN, &c, t)
+            },
+            |param, grad, [square_avg, acc_delta], t| {
+                adadelta_step(&rust, t, AdaDeltaBuffers { param, grad, square_avg, acc_delta }, &Serial)
+            },
+        );
+    }
+    for (what, rust) in [
+        ("adam eps_hat", AdamConfig { eps: 1e-3, eps_form: EpsForm::Hat, ..AdamConfig::default() }),
+        ("adam beta1_decay", AdamConfig { beta1_decay: 0.5, ..AdamConfig::default() }),
+        ("adamw amsgrad eps_hat beta1_decay", {
+            AdamConfig { eps_form: EpsForm::Hat, beta1_decay: 0.9, amsgrad: true, ..AdamConfig::adamw() }
+        }),
+    ] {
+        let c = fo_adam_config::from(rust);
+        assert_eq!(AdamConfig::try_from(c), Ok(rust), "round trip");
+        c_equals_rust::<T, 3>(
+            what,
+            [0.0; 3],
+            |p, g, [m, v, x], t| {
+                let x = if rust.amsgrad { x.as_mut_ptr() } else { null_mut() };
+                // SAFETY: every buffer holds LEN elements; the config is valid.
+                unsafe { T::ADAM(p.as_mut_ptr(), g.as_ptr(), m.as_mut_ptr(), v.as_mut_ptr(), x, LEN, &c, t) }
+            },
+            |param, grad, [m, v, x], t| {
+                let max_exp_avg_sq = rust.amsgrad.then_some(&mut x[..]);
+                let b = AdamBuffers { param, grad, exp_avg: m, exp_avg_sq: v, max_exp_avg_sq };
+                adam_step(&rust, t, b, &Serial)
+            },
+        );
+    }
+}
+
+#[test]
+fn c_new_algorithms_and_options_give_the_rust_bits() {
+    new_algorithms_give_the_rust_bits::<f32>();
+    new_algorithms_give_the_rust_bits::<f64>();
+}
+
+#[test]
+fn c_configs_round_trip_and_default_to_the_rust_defaults() {
+    use fused_optim::{EpsForm, WeightDecay};
+    assert_eq!(AdamConfig::try_from(fo_adam_config_default()), Ok(AdamConfig::default()));
+    assert_eq!(AdamConfig::try_from(fo_adamw_config_default()), Ok(AdamConfig::adamw()));
+    assert_eq!(AdaMaxConfig::from(fo_adamax_config_default()), AdaMaxConfig::default());
+    assert_eq!(AdaGradConfig::from(fo_adagrad_config_default()), AdaGradConfig::default());
+    assert_eq!(RmsPropConfig::from(fo_rmsprop_config_default()), RmsPropConfig::default());
+    assert_eq!(AdaDeltaConfig::from(fo_adadelta_config_default()), AdaDeltaConfig::default());
+    let d = fo_adam_config_default();
+    assert!(!d.eps_hat && d.beta1_decay == 1.0);
+    assert_eq!(fo_adamax_config_default().beta1_decay, 1.0);
+    let adam = AdamConfig {
+        lr: 0.5,
+        betas: (0.25, 0.75),
+        eps: 3.0,
+        eps_form: EpsForm::Hat,
+        weight_decay: WeightDecay::L2(0.125),
+        amsgrad: true,
+        maximize: true,
+        beta1_decay: 0.5,
+    };
+    assert_eq!(AdamConfig::try_from(fo_adam_config::from(adam)), Ok(adam));
+    let adamax = AdaMaxConfig {
+        lr: 0.5,
+        betas: (0.25, 0.75),
+        eps: 0.0,
+        weight_decay: 2.0,
+        maximize: true,
+        beta1_decay: 0.75,
+    };
+    assert_eq!(AdaMaxConfig::from(fo_adamax_config::from(adamax)), adamax);
+    let adagrad = AdaGradConfig { maximize: true, ..smoke_adagrad() };
+    assert_eq!(AdaGradConfig::from(fo_adagrad_config::from(adagrad)), adagrad);
+    let rmsprop = RmsPropConfig { maximize: true, weight_decay: 0.5, ..smoke_rmsprop() };
+    assert_eq!(RmsPropConfig::from(fo_rmsprop_config::from(rmsprop)), rmsprop);
+    let adadelta = AdaDeltaConfig { lr: 0.5, rho: 0.25, eps: 1e-3, weight_decay: 0.5, maximize: true };
+    assert_eq!(AdaDeltaConfig::from(fo_adadelta_config::from(adadelta)), adadelta);
+}
+
+/// One tensor of a multi-tensor test: param, grad, state buffers.
+type Tensor<T, const K: usize> = (Vec<T>, Vec<T>, [Vec<T>; K]);
+
+/// Tensors of these lengths (one empty, with null pointers), stepped by one
+/// multi-tensor call and by the single call on each alone: the same bits.
+/// Then refusals across tensors: overlap, a null buffer, a null array;
+/// nothing written.
+fn many_equals_single<T: Float, const K: usize>(
+    what: &str,
+    single: impl Fn(*mut T, *const T, [*mut T; K], usize, u64) -> fo_status,
+    many: impl Fn(*const *mut T, *const *const T, [*const *mut T; K], *const usize, usize, u64) -> fo_status,
+) {
+    let lens = [37usize, 0, 100, 5];
+    let start: Vec<Tensor<T, K>> = lens
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| {
+            (values(10 + i as u64, n), values(20 + i as u64, n), from_fn(|k| values(30 + k as u64, n)))
+        })
+        .collect();
+    let mut want = start.clone();
+    for t in 1..=3 {
+        for (p, g, s) in &mut want {
+            // Non-null state pointers even when empty: a null optional
+            // buffer of a single step means "not given", whatever its length.
+            let s = s.each_mut().map(|s| s.as_mut_ptr());
+            assert_eq!(single(ptr(p), g.as_ptr(), s, g.len(), t), fo_status::FO_OK, "{what}");
+        }
+    }
+    let mut got = start.clone();
+    let p: Vec<*mut T> = got.iter_mut().map(|(p, _, _)| ptr(p)).collect();
+    let g: Vec<*const T> = got.iter_mut().map(|(_, g, _)| ptr(g).cast_const()).collect();
+    let s: [Vec<*mut T>; K] = from_fn(|k| got.iter_mut().map(|(_, _, s)| ptr(&mut s[k])).collect());
+    let arrays = |s: &[Vec<*mut T>; K]| -> [*const *mut T; K] { from_fn(|k| s[k].as_ptr()) };
+    for t in 1..=3 {
+        assert_eq!(many(p.as_ptr(), g.as_ptr(), arrays(&s), lens.as_ptr(), 4, t), fo_status::FO_OK, "{what}");
+    }
+    let snapshot = |got: &[Tensor<T, K>]| -> Vec<Vec<u64>> {
+        got.iter()
+            .flat_map(|(p, g, s)| [bits(p), bits(g)].into_iter().chain(s.iter().map(|s| bits(s))))
+            .collect()
+    };
+    assert_eq!(snapshot(&got), snapshot(&want), "{what}: many != each alone");
+
+    let before = snapshot(&got);
+    let mut overlap = s.clone();
+    overlap[0][3] = p[2]; // tensor 3's first state is tensor 2's param
+    let mut null_param = p.clone();
+    null_param[2] = null_mut();
+    let cases = [
+        ("overlap across tensors", many(p.as_ptr(), g.as_ptr(), arrays(&overlap), lens.as_ptr(), 4, 4)),
+        ("a null buffer", many(null_param.as_ptr(), g.as_ptr(), arrays(&s), lens.as_ptr(), 4, 4)),
+        ("a null params array", many(null(), g.as_ptr(), arrays(&s), lens.as_ptr(), 4, 4)),
+        ("a null lens array", many(p.as_ptr(), g.as_ptr(), arrays(&s), null(), 4, 4)),
+        ("step 0", many(p.as_ptr(), g.as_ptr(), arrays(&s), lens.as_ptr(), 4, 0)),
+    ];
+    let want = [
+        fo_status::FO_ERROR_OVERLAP,
+        fo_status::FO_ERROR_NULL_POINTER,
+        fo_status::FO_ERROR_NULL_POINTER,
+        fo_status::FO_ERROR_NULL_POINTER,
+        fo_status::FO_ERROR_STEP,
+    ];
+    for ((case, status), want) in cases.into_iter().zip(want) {
+        assert_eq!(status, want, "{what}: {case}");
+    }
+    assert_eq!(snapshot(&got), before, "{what}: a refused multi-tensor step wrote");
+    // count 0: no array is read (but a null state array still says "not given").
+    let dangling = std::ptr::NonNull::<*mut T>::dangling().as_ptr().cast_const();
+    assert_eq!(many(null(), null(), [dangling; K], null(), 0, 1), fo_status::FO_OK, "{what}: count 0");
+}
+
+fn many_forms_equal_single<T: Api>() {
+    let c = fo_adagrad_config::from(smoke_adagrad());
+    many_equals_single::<T, 1>(
+        "adagrad",
+        // SAFETY: each pointer is null with n = 0 or valid for n elements.
+        |p, g, [s], n, t| unsafe { T::ADAGRAD(p, g, s, n, &c, t) },
+        // SAFETY: each array holds `count` pointers valid for their tensor's length.
+        |p, g, [s], lens, count, t| unsafe { T::ADAGRAD_MANY(p, g, s, lens, count, &c, t) },
+    );
+    for (momentum, centered) in [(0.0, false), (0.9, false), (0.0, true), (0.9, true)] {
+        let c = fo_rmsprop_config::from(RmsPropConfig { momentum, centered, ..RmsPropConfig::default() });
+        let (on_b, on_a) = (momentum > 0.0, centered);
+        let what = format!("rmsprop momentum {momentum} centered {centered}");
+        many_equals_single::<T, 3>(
+            &what,
+            |p, g, [v, b, a], n, t| {
+                let (b, a) = (if on_b { b } else { null_mut() }, if on_a { a } else { null_mut() });
+                // SAFETY: as above; an option that is off gets a null buffer.
+                unsafe { T::RMSPROP(p, g, v, b, a, n, &c, t) }
+            },
+            |p, g, [v, b, a], lens, count, t| {
+                let (b, a) = (if on_b { b } else { null() }, if on_a { a } else { null() });
+                // SAFETY: as above; an option that is off gets a null array.
+                unsafe { T::RMSPROP_MANY(p, g, v, b, a, lens, count, &c, t) }
+            },
+        );
+    }
+    let c = fo_adadelta_config_default();
+    many_equals_single::<T, 2>(
+        "adadelta",
+        // SAFETY: as above.
+        |p, g, [s, x], n, t| unsafe { T::ADADELTA(p, g, s, x, n, &c, t) },
+        // SAFETY: as above.
+        |p, g, [s, x], lens, count, t| unsafe { T::ADADELTA_MANY(p, g, s, x, lens, count, &c, t) },
+    );
+}
+
+#[test]
+fn c_new_many_forms_match_each_alone_and_refuse() {
+    many_forms_equal_single::<f32>();
+    many_forms_equal_single::<f64>();
+}
+
+/// Every refusal of one entry point, through `call(param, grad, states, n,
+/// config, step)`: a null param, grad and each state (refused as
+/// `null_state[k]`), a null config, overlaps, a misaligned state, an absurd
+/// length, step 0 and each of `bad` configs. Each returns its status and
+/// every buffer stays bit-identical.
+fn refusals<T: Float, C, const K: usize>(
+    what: &str,
+    good: C,
+    null_state: [fo_status; K],
+    bad: &[(&str, C, fo_status)],
+    call: impl Fn(*mut T, *const T, [*mut T; K], usize, *const C, u64) -> fo_status,
+) {
+    let mut p = values::<T>(1, N);
+    let g = values::<T>(2, N);
+    let mut arena = values::<T>(3, (K + 1) * N + 1);
+    let before = (bits(&p), bits(&g), bits(&arena));
+    let (p, base) = (p.as_mut_ptr(), arena.as_mut_ptr());
+    // SAFETY: state k is `arena[k·N..]`, N elements; one more N-element
+    // block stays free for the misaligned pointer.
+    let states: [*mut T; K] = from_fn(|k| unsafe { base.add(k * N) });
+    // SAFETY: inside the arena's free block.
+    let misaligned = unsafe { base.add(K * N).cast::<u8>().add(1).cast::<T>() };
+    let with = |k: usize, x: *mut T| {
+        let mut s = states;
+        s[k] = x;
+        s
+    };
+    let g = g.as_ptr();
+    let mut cases = vec![
+        (
+            "null param".to_string(),
+            call(null_mut(), g, states, N, &good, 1),
+            fo_status::FO_ERROR_NULL_POINTER,
+        ),
+        ("null grad".into(), call(p, null(), states, N, &good, 1), fo_status::FO_ERROR_NULL_POINTER),
+        ("null config".into(), call(p, g, states, N, null(), 1), fo_status::FO_ERROR_NULL_POINTER),
+        ("param = state 0".into(), call(states[0], g, states, N, &good, 1), fo_status::FO_ERROR_OVERLAP),
+        ("grad = state 0".into(), call(p, states[0], states, N, &good, 1), fo_status::FO_ERROR_OVERLAP),
+        ("misaligned".into(), call(p, g, with(0, misaligned), N, &good, 1), fo_status::FO_ERROR_ALIGNMENT),
+        ("absurd n".into(), call(p, g, states, usize::MAX / 2, &good, 1), fo_status::FO_ERROR_LENGTH),
+        ("step 0".into(), call(p, g, states, N, &good, 0), fo_status::FO_ERROR_STEP),
+    ];
+    for k in 0..K {
+        cases.push((format!("null state {k}"), call(p, g, with(k, null_mut()), N, &good, 1), null_state[k]));
+        if k > 0 {
+            // SAFETY: one element into state k − 1: inside the arena.
+            let shifted = unsafe { states[k - 1].add(1) };
+            let status = call(p, g, with(k, shifted), N, &good, 1);
+            cases.push((format!("state {k} overlaps state {}", k - 1), status, fo_status::FO_ERROR_OVERLAP));
+        }
+    }
+    for (name, config, want) in bad {
+        cases.push((name.to_string(), call(p, g, states, N, config, 1), *want));
+    }
+    for (case, got, want) in cases {
+        assert_eq!(got, want, "{what} {}: {case}", T::NAME);
+    }
+    // SAFETY: p is still the live N-element parameter buffer.
+    let p = unsafe { std::slice::from_raw_parts(p, N) };
+    assert_eq!((bits(p), bits(&values::<T>(2, N)), bits(&arena)), before, "{what}: a refused step wrote");
+}
+
+fn new_entry_points_refuse<T: Api>() {
+    use fo_status::{
+        FO_ERROR_HYPERPARAMETER as HYPER, FO_ERROR_NULL_POINTER as NULL, FO_ERROR_STATE_BUFFER as STATE,
+    };
+    let d = fo_adagrad_config_default();
+    let adagrad_bad = [
+        ("negative lr_decay", fo_adagrad_config { lr_decay: -1.0, ..d }, HYPER),
+        ("NaN lr", fo_adagrad_config { lr: f64::NAN, ..d }, HYPER),
+        ("negative initial value", fo_adagrad_config { initial_accumulator_value: -0.5, ..d }, HYPER),
+        ("infinite eps", fo_adagrad_config { eps: f64::INFINITY, ..d }, HYPER),
+    ];
+    // SAFETY (every `call` below): the pointers are live buffers of N
+    // elements, or null, overlapping, misaligned or oversized ones, which the
+    // entry point must refuse before touching anything.
+    refusals::<T, _, 1>("adagrad", d, [NULL], &adagrad_bad, |p, g, [s], n, c, t| {
+        // SAFETY: see above.
+        unsafe { T::ADAGRAD(p, g, s, n, c, t) }
+    });
+    refusals::<T, _, 1>("adagrad many", d, [NULL], &adagrad_bad, |p, g, [s], n, c, t| {
+        // SAFETY: see above.
+        unsafe { T::ADAGRAD_MANY(&p, &g, &s, &n, 1, c, t) }
+    });
+
+    let both = fo_rmsprop_config { momentum: 0.9, centered: true, ..fo_rmsprop_config_default() };
+    let rmsprop_bad = [
+        ("momentum off, buffer given", fo_rmsprop_config { momentum: 0.0, ..both }, STATE),
+        ("centered off, grad_avg given", fo_rmsprop_config { centered: false, ..both }, STATE),
+        ("alpha = 1", fo_rmsprop_config { alpha: 1.0, ..both }, HYPER),
+        ("negative momentum", fo_rmsprop_config { momentum: -0.5, ..both }, HYPER),
+        ("NaN weight decay", fo_rmsprop_config { weight_decay: f64::NAN, ..both }, HYPER),
+    ];
+    let null_state = [NULL, STATE, STATE];
+    refusals::<T, _, 3>("rmsprop", both, null_state, &rmsprop_bad, |p, g, [v, b, a], n, c, t| {
+        // SAFETY: see above.
+        unsafe { T::RMSPROP(p, g, v, b, a, n, c, t) }
+    });
+    refusals::<T, _, 3>("rmsprop many", both, null_state, &rmsprop_bad, |p, g, [v, b, a], n, c, t| {
+        // SAFETY: see above.
+        unsafe { T::RMSPROP_MANY(&p, &g, &v, one(&b), one(&a), &n, 1, c, t) }
+    });
+    // Many-form: a non-null array holding a null buffer, with the option on,
+    // is a null buffer; a null array with the option on is a missing state.
+    refusals::<T, _, 3>("rmsprop many arrays", both, [NULL; 3], &[], |p, g, [v, b, a], n, c, t| {
+        // SAFETY: see above.
+        unsafe { T::RMSPROP_MANY(&p, &g, &v, &b, &a, &n, 1, c, t) }
+    });
+
+    let d = fo_adadelta_config_default();
+    let adadelta_bad = [
+        ("rho = 1", fo_adadelta_config { rho: 1.0, ..d }, HYPER),
+        ("negative eps", fo_adadelta_config { eps: -1e-6, ..d }, HYPER),
+        ("infinite lr", fo_adadelta_config { lr: f64::INFINITY, ..d }, HYPER),
+    ];
+    refusals::<T, _, 2>("adadelta", d, [NULL; 2], &adadelta_bad, |p, g, [s, x], n, c, t| {
+        // SAFETY: see above.
+        unsafe { T::ADADELTA(p, g, s, x, n, c, t) }
+    });
+    refusals::<T, _, 2>("adadelta many", d, [NULL; 2], &adadelta_bad, |p, g, [s, x], n, c, t| {
+        // SAFETY: see above.
+        unsafe { T::ADADELTA_MANY(&p, &g, &s, &x, &n, 1, c, t) }
+    });
+
+    let d = fo_adam_config_default();
+    let adam_bad = [
+        ("beta1_decay 0", fo_adam_config { beta1_decay: 0.0, ..d }, HYPER),
+        ("beta1_decay above 1", fo_adam_config { beta1_decay: 1.5, ..d }, HYPER),
+        ("beta1_decay NaN", fo_adam_config { beta1_decay: f64::NAN, ..d }, HYPER),
+        ("eps_hat, negative eps", fo_adam_config { eps_hat: true, eps: -1.0, ..d }, HYPER),
+        ("amsgrad without its buffer", fo_adam_config { amsgrad: true, ..d }, STATE),
+    ];
+    refusals::<T, _, 2>("adam", d, [NULL; 2], &adam_bad, |p, g, [m, v], n, c, t| {
+        // SAFETY: see above.
+        unsafe { T::ADAM(p, g, m, v, null_mut(), n, c, t) }
+    });
+}
+
+#[test]
+fn c_new_entry_points_refuse_and_write_nothing() {
+    new_entry_points_refuse::<f32>();
+    new_entry_points_refuse::<f64>();
+}
+
+/// The missing and unexpected state arrays of a multi-tensor RMSprop and
+/// AMSGrad step, and a zero-length step of each new entry point.
+#[test]
+fn c_state_arrays_and_empty_steps() {
+    let both = fo_rmsprop_config { momentum: 0.9, centered: true, ..fo_rmsprop_config_default() };
+    let plain = fo_rmsprop_config_default();
+    let (mut p, g) = inputs::<f32>();
+    let mut s: [Vec<f32>; 3] = from_fn(|_| vec![0.25f32; N]);
+    let before = (p.clone(), s.clone());
+    let (pp, gp) = (p.as_mut_ptr(), g.as_ptr());
+    let [v, b, a] = s.each_mut().map(|s| s.as_mut_ptr());
+    // SAFETY: one-element arrays of N-element buffers, or null arrays.
+    let cases = unsafe {
+        [
+            fo_rmsprop_step_many_f32(&pp, &gp, &v, null(), &a, &N, 1, &both, 1),
+            fo_rmsprop_step_many_f32(&pp, &gp, &v, &b, null(), &N, 1, &both, 1),
+            fo_rmsprop_step_many_f32(&pp, &gp, &v, &b, null(), &N, 1, &plain, 1),
+            fo_rmsprop_step_many_f32(&pp, &gp, &v, null(), &a, &N, 1, &plain, 1),
+            // Checked before count: no array is read, the options still must match.
+            fo_rmsprop_step_many_f32(null(), null(), null(), null(), null(), null(), 0, &both, 1),
+            fo_rmsprop_step_f32(pp, gp, v, b, null_mut(), N, &both, 1),
+            fo_rmsprop_step_f32(pp, gp, v, null_mut(), a, N, &plain, 1),
+        ]
+    };
+    assert!(cases.iter().all(|&s| s == fo_status::FO_ERROR_STATE_BUFFER), "{cases:?}");
+    assert_eq!((p, s), before, "a refused step wrote");
+
+    // A zero-length step reads no pointer.
+    let (c1, c2, c3) = (fo_adagrad_config_default(), both, fo_adadelta_config_default());
+    let (nm, n) = (null_mut::<f64>(), null::<f64>());
+    // SAFETY: n = 0 and count = 0: nothing is read but the configs.
+    let empty = unsafe {
+        [
+            fo_adagrad_step_f64(nm, n, nm, 0, &c1, 1),
+            fo_rmsprop_step_f64(nm, n, nm, nm.wrapping_add(1), nm.wrapping_add(2), 0, &c2, 1),
+            fo_adadelta_step_f64(nm, n, nm, nm, 0, &c3, 1),
+            fo_adagrad_step_many_f64(null(), null(), null(), null(), 0, &c1, 1),
+            fo_rmsprop_step_many_f64(null(), null(), null(), [nm].as_ptr(), [nm].as_ptr(), null(), 0, &c2, 1),
+            fo_adadelta_step_many_f64(null(), null(), null(), null(), null(), 0, &c3, 1),
+        ]
+    };
+    assert!(empty.iter().all(|&s| s == fo_status::FO_OK), "{empty:?}");
 }

@@ -5,6 +5,9 @@
     m = np.zeros_like(p); v = np.zeros_like(p)
     fused_optim.adam_step(p, g, m, v, step=1, lr=1e-3)        # p -= ~lr*sign(g)
 
+Also adamax_step, adagrad_step, rmsprop_step and adadelta_step, with
+PyTorch's hyperparameter names and defaults.
+
 The library is loaded from $FUSED_OPTIM_LIB, else from target/release/ of the
 repository this file sits in (build it with `cargo build --release`).
 Every call checks its arrays (dtype float32/float64, one dtype, C-contiguous,
@@ -18,7 +21,10 @@ import pathlib
 
 import numpy as np
 
-__all__ = ["FusedOptimError", "adam_step", "adamax_step", "set_threads", "tier", "version"]
+__all__ = [
+    "FusedOptimError", "adam_step", "adamax_step", "adagrad_step", "rmsprop_step", "adadelta_step",
+    "set_threads", "tier", "version",
+]
 
 
 class FusedOptimError(RuntimeError):
@@ -48,6 +54,8 @@ class _AdamConfig(ctypes.Structure):
         ("weight_decay_mode", ctypes.c_uint32),
         ("amsgrad", ctypes.c_bool),
         ("maximize", ctypes.c_bool),
+        ("eps_hat", ctypes.c_bool),
+        ("beta1_decay", ctypes.c_double),
     ]
 
 
@@ -59,16 +67,58 @@ class _AdaMaxConfig(ctypes.Structure):
         ("eps", ctypes.c_double),
         ("weight_decay", ctypes.c_double),
         ("maximize", ctypes.c_bool),
+        ("beta1_decay", ctypes.c_double),
     ]
 
 
+class _AdaGradConfig(ctypes.Structure):
+    _fields_ = [
+        ("lr", ctypes.c_double),
+        ("lr_decay", ctypes.c_double),
+        ("weight_decay", ctypes.c_double),
+        ("initial_accumulator_value", ctypes.c_double),
+        ("eps", ctypes.c_double),
+        ("maximize", ctypes.c_bool),
+    ]
+
+
+class _RmsPropConfig(ctypes.Structure):
+    _fields_ = [
+        ("lr", ctypes.c_double),
+        ("alpha", ctypes.c_double),
+        ("eps", ctypes.c_double),
+        ("weight_decay", ctypes.c_double),
+        ("momentum", ctypes.c_double),
+        ("centered", ctypes.c_bool),
+        ("maximize", ctypes.c_bool),
+    ]
+
+
+class _AdaDeltaConfig(ctypes.Structure):
+    _fields_ = [
+        ("lr", ctypes.c_double),
+        ("rho", ctypes.c_double),
+        ("eps", ctypes.c_double),
+        ("weight_decay", ctypes.c_double),
+        ("maximize", ctypes.c_bool),
+    ]
+
+
+# Each algorithm's C step: its config type and its number of state buffers
+# (fo_<name>_step_<dtype>(param, grad, state..., n, config, step)).
+_STEPS = {
+    "adam": (_AdamConfig, 3),
+    "adamax": (_AdaMaxConfig, 2),
+    "adagrad": (_AdaGradConfig, 1),
+    "rmsprop": (_RmsPropConfig, 3),
+    "adadelta": (_AdaDeltaConfig, 2),
+}
 _ptr = ctypes.c_void_p
-for _name in ("fo_adam_step_f32", "fo_adam_step_f64"):
-    getattr(_lib, _name).argtypes = [_ptr, _ptr, _ptr, _ptr, _ptr, ctypes.c_size_t, ctypes.POINTER(_AdamConfig), ctypes.c_uint64]
-    getattr(_lib, _name).restype = ctypes.c_int32
-for _name in ("fo_adamax_step_f32", "fo_adamax_step_f64"):
-    getattr(_lib, _name).argtypes = [_ptr, _ptr, _ptr, _ptr, ctypes.c_size_t, ctypes.POINTER(_AdaMaxConfig), ctypes.c_uint64]
-    getattr(_lib, _name).restype = ctypes.c_int32
+for _algorithm, (_config, _states) in _STEPS.items():
+    for _dtype in ("f32", "f64"):
+        _fn = getattr(_lib, f"fo_{_algorithm}_step_{_dtype}")
+        _fn.argtypes = [_ptr] * (2 + _states) + [ctypes.c_size_t, ctypes.POINTER(_config), ctypes.c_uint64]
+        _fn.restype = ctypes.c_int32
 _lib.fo_status_message.argtypes = [ctypes.c_int32]
 _lib.fo_status_message.restype = ctypes.c_char_p
 _lib.fo_tier.restype = ctypes.c_char_p
@@ -99,33 +149,59 @@ def _arrays(*arrays):
     return ("f32" if dtype == np.float32 else "f64"), arrays[0].size
 
 
-def adam_step(param, grad, exp_avg, exp_avg_sq, step, *, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
-              weight_decay=0.0, decoupled=False, amsgrad=False, max_exp_avg_sq=None, maximize=False):
-    """One Adam step in place (AdamW with decoupled=True; AMSGrad with amsgrad=True and max_exp_avg_sq)."""
-    buffers = [param, grad, exp_avg, exp_avg_sq] + ([max_exp_avg_sq] if max_exp_avg_sq is not None else [])
-    suffix, n = _arrays(*buffers)
-    for a in (param, exp_avg, exp_avg_sq) + ((max_exp_avg_sq,) if max_exp_avg_sq is not None else ()):
+def _step(algorithm, param, grad, states, config, step):
+    """Checks the arrays and calls fo_<algorithm>_step_<dtype>; a state that is None goes as a null pointer."""
+    given = [a for a in states if a is not None]
+    suffix, n = _arrays(param, grad, *given)
+    for a in [param] + given:
         if not a.flags.writeable:
             raise ValueError("param and state arrays must be writeable")
+    pointers = [a.ctypes.data if a is not None else None for a in states]
+    fn = getattr(_lib, f"fo_{algorithm}_step_{suffix}")
+    _check(fn(param.ctypes.data, grad.ctypes.data, *pointers, n, ctypes.byref(config), step))
+
+
+def adam_step(param, grad, exp_avg, exp_avg_sq, step, *, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
+              weight_decay=0.0, decoupled=False, amsgrad=False, max_exp_avg_sq=None, maximize=False,
+              eps_hat=False, beta1_decay=1.0):
+    """One Adam step in place (AdamW with decoupled=True; AMSGrad with amsgrad=True and max_exp_avg_sq).
+
+    eps_hat=True: the paper's section 2 form, p -= (lr*sqrt(bc2)/bc1)*m/(sqrt(v) + eps).
+    beta1_decay (lambda in (0, 1]): step t uses beta1*lambda**(t-1) in the first moment.
+    """
     mode = FO_WEIGHT_DECAY_NONE if weight_decay == 0 else (FO_WEIGHT_DECAY_DECOUPLED if decoupled else FO_WEIGHT_DECAY_L2)
-    config = _AdamConfig(lr, betas[0], betas[1], eps, weight_decay, mode, amsgrad, maximize)
-    vmax = max_exp_avg_sq.ctypes.data if max_exp_avg_sq is not None else None
-    fn = getattr(_lib, f"fo_adam_step_{suffix}")
-    _check(fn(param.ctypes.data, grad.ctypes.data, exp_avg.ctypes.data, exp_avg_sq.ctypes.data, vmax, n,
-              ctypes.byref(config), step))
+    config = _AdamConfig(lr, betas[0], betas[1], eps, weight_decay, mode, amsgrad, maximize, eps_hat, beta1_decay)
+    _step("adam", param, grad, [exp_avg, exp_avg_sq, max_exp_avg_sq], config, step)
 
 
 def adamax_step(param, grad, exp_avg, exp_inf, step, *, lr=2e-3, betas=(0.9, 0.999), eps=1e-8,
-                weight_decay=0.0, maximize=False):
-    """One AdaMax step in place."""
-    suffix, n = _arrays(param, grad, exp_avg, exp_inf)
-    for a in (param, exp_avg, exp_inf):
-        if not a.flags.writeable:
-            raise ValueError("param and state arrays must be writeable")
-    config = _AdaMaxConfig(lr, betas[0], betas[1], eps, weight_decay, maximize)
-    fn = getattr(_lib, f"fo_adamax_step_{suffix}")
-    _check(fn(param.ctypes.data, grad.ctypes.data, exp_avg.ctypes.data, exp_inf.ctypes.data, n,
-              ctypes.byref(config), step))
+                weight_decay=0.0, maximize=False, beta1_decay=1.0):
+    """One AdaMax step in place (eps=0: the paper's Algorithm 2)."""
+    config = _AdaMaxConfig(lr, betas[0], betas[1], eps, weight_decay, maximize, beta1_decay)
+    _step("adamax", param, grad, [exp_avg, exp_inf], config, step)
+
+
+def adagrad_step(param, grad, sum, step, *, lr=1e-2, lr_decay=0.0, weight_decay=0.0,
+                 initial_accumulator_value=0.0, eps=1e-10, maximize=False):
+    """One AdaGrad step in place. Start `sum` at initial_accumulator_value
+    (np.full_like(param, value)); step t uses lr/(1 + (t-1)*lr_decay)."""
+    config = _AdaGradConfig(lr, lr_decay, weight_decay, initial_accumulator_value, eps, maximize)
+    _step("adagrad", param, grad, [sum], config, step)
+
+
+def rmsprop_step(param, grad, square_avg, step, *, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0,
+                 momentum=0.0, centered=False, momentum_buffer=None, grad_avg=None, maximize=False):
+    """One RMSprop step in place: momentum_buffer is needed exactly when momentum > 0, grad_avg exactly
+    when centered (else the library refuses the step)."""
+    config = _RmsPropConfig(lr, alpha, eps, weight_decay, momentum, centered, maximize)
+    _step("rmsprop", param, grad, [square_avg, momentum_buffer, grad_avg], config, step)
+
+
+def adadelta_step(param, grad, square_avg, acc_delta, step, *, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0,
+                  maximize=False):
+    """One AdaDelta step in place."""
+    config = _AdaDeltaConfig(lr, rho, eps, weight_decay, maximize)
+    _step("adadelta", param, grad, [square_avg, acc_delta], config, step)
 
 
 def set_threads(threads):

@@ -133,15 +133,7 @@ unsafe fn run_variant<I: Lanes<T>, T: Float, const L2: bool, const MAXIMIZE: boo
     }
 }
 
-/// Picks the monomorphised body for the options, then runs it.
-///
-/// # Safety
-/// Lengths are equal (checked by the caller); the tier `I` is available.
-#[inline(always)]
-pub(crate) unsafe fn run<I: Lanes<T>, T: Float>(b: AdaDeltaBuffers<'_, T>, c: &AdaDeltaCoefficients<T>) {
-    // SAFETY: forwarded from the caller.
-    unsafe { crate::lanes::with_l2_and_maximize!(run_variant::<I, T>(b, c)) }
-}
+crate::lanes::run_with_l2_and_maximize!(AdaDeltaBuffers, AdaDeltaCoefficients);
 
 crate::buffers::entry_points! {
     /// # Example

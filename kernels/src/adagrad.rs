@@ -114,15 +114,7 @@ unsafe fn run_variant<I: Lanes<T>, T: Float, const L2: bool, const MAXIMIZE: boo
     }
 }
 
-/// Picks the monomorphised body for the options, then runs it.
-///
-/// # Safety
-/// Lengths are equal (checked by the caller); the tier `I` is available.
-#[inline(always)]
-pub(crate) unsafe fn run<I: Lanes<T>, T: Float>(b: AdaGradBuffers<'_, T>, c: &AdaGradCoefficients<T>) {
-    // SAFETY: forwarded from the caller.
-    unsafe { crate::lanes::with_l2_and_maximize!(run_variant::<I, T>(b, c)) }
-}
+crate::lanes::run_with_l2_and_maximize!(AdaGradBuffers, AdaGradCoefficients);
 
 crate::buffers::entry_points! {
     /// # Example

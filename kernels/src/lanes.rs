@@ -193,18 +193,30 @@ pub(crate) unsafe fn for_each_block<I: Lanes<T>, T: Float, B: Block>(n: usize, b
     }
 }
 
-/// Calls `$variant::<I, T, L2, MAXIMIZE>(b, c)` with the two const flags most
-/// algorithms share taken from the coefficients (`weight_decay: Option<T>`,
-/// `maximize: bool`), so the loop over elements holds no branch on them.
-macro_rules! with_l2_and_maximize {
-    ($variant:ident::<$i:ty, $t:ty>($b:expr, $c:expr)) => {
-        match ($c.weight_decay.is_some(), $c.maximize) {
-            (false, false) => $variant::<$i, $t, false, false>($b, $c),
-            (false, true) => $variant::<$i, $t, false, true>($b, $c),
-            (true, false) => $variant::<$i, $t, true, false>($b, $c),
-            (true, true) => $variant::<$i, $t, true, true>($b, $c),
+/// Defines an algorithm's `run`: the entry its tier wrappers call, which
+/// calls `run_variant::<I, T, L2, MAXIMIZE>(b, c)` with the two const flags
+/// most algorithms share taken from the coefficients (`weight_decay:
+/// Option<T>`, `maximize: bool`), so the loop over elements holds no branch
+/// on them.
+macro_rules! run_with_l2_and_maximize {
+    ($buffers:ident, $coefficients:ident) => {
+        /// Picks the monomorphised body for the options, then runs it.
+        ///
+        /// # Safety
+        /// Lengths are equal (checked by the caller); the tier `I` is available.
+        #[inline(always)]
+        pub(crate) unsafe fn run<I: Lanes<T>, T: Float>(b: $buffers<'_, T>, c: &$coefficients<T>) {
+            // SAFETY: forwarded from the caller.
+            unsafe {
+                match (c.weight_decay.is_some(), c.maximize) {
+                    (false, false) => run_variant::<I, T, false, false>(b, c),
+                    (false, true) => run_variant::<I, T, false, true>(b, c),
+                    (true, false) => run_variant::<I, T, true, false>(b, c),
+                    (true, true) => run_variant::<I, T, true, true>(b, c),
+                }
+            }
         }
     };
 }
 
-pub(crate) use with_l2_and_maximize;
+pub(crate) use run_with_l2_and_maximize;

@@ -4,10 +4,16 @@
 //! Every entry point checks before it writes: a null pointer where a buffer
 //! is needed, a length whose byte size overflows, a pointer not aligned for
 //! its element type, any two buffers that overlap, an invalid hyperparameter,
-//! step 0, an AMSGrad buffer missing or given without AMSGrad. Each gets its
-//! own [`fo_status`] and leaves every buffer untouched. A zero length is a
-//! valid step of nothing (its pointers are not read). A panic never crosses
-//! the boundary: it becomes `FO_ERROR_INTERNAL`.
+//! step 0, an optional state buffer (AMSGrad's `max_exp_avg_sq`, RMSprop's
+//! `momentum_buffer` or `grad_avg`) missing while its option is on or given
+//! while it is off. Each gets its own [`fo_status`] and leaves every buffer
+//! untouched. A zero length is a valid step of nothing (its pointers are not
+//! read). A panic never crosses the boundary: it becomes `FO_ERROR_INTERNAL`.
+//!
+//! Every algorithm has the same four entry points: `fo_<algorithm>_step_f32`
+//! and `_f64` over one tensor, `fo_<algorithm>_step_many_f32` and `_f64` over
+//! arrays of per-tensor pointers; all of them run one sequence of checks
+//! (`many::step`), a one-tensor step being the step of a list of one.
 //!
 //! The steps run on the threads set by [`fo_set_threads`] (default: rayon's
 //! global pool; 1: the calling thread only), with the same serial threshold as
@@ -18,11 +24,18 @@
 #![allow(unsafe_code)]
 
 mod checks;
+mod configs;
+mod many;
 mod steps;
+// After `steps`, so that the header lists Adam's and AdaMax's entry points first.
+mod adaptive;
 
+pub use adaptive::*;
+pub use configs::*;
 pub use steps::*;
 
 use crate::{Error, Parallelism, Tier};
+use std::convert::Infallible;
 use std::ffi::c_char;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, RwLock};
@@ -45,8 +58,10 @@ pub enum fo_status {
     FO_ERROR_HYPERPARAMETER = 5,
     /// The step number was 0 (steps count from 1).
     FO_ERROR_STEP = 6,
-    /// AMSGrad is on and no `max_exp_avg_sq` was given, or off and one was.
-    FO_ERROR_AMSGRAD_BUFFER = 7,
+    /// An optional state buffer (AMSGrad's `max_exp_avg_sq`, RMSprop's
+    /// `momentum_buffer` or `grad_avg`) is missing while its option is on, or
+    /// given while it is off.
+    FO_ERROR_STATE_BUFFER = 7,
     /// The thread pool could not be built.
     FO_ERROR_THREADS = 8,
     /// A bug: a panic inside the library, caught at the boundary.
@@ -59,9 +74,16 @@ impl From<Error> for fo_status {
             Error::LengthMismatch { .. } => fo_status::FO_ERROR_LENGTH,
             Error::InvalidHyperparameter { .. } => fo_status::FO_ERROR_HYPERPARAMETER,
             Error::ZeroStep | Error::StepCountOverflow => fo_status::FO_ERROR_STEP,
-            Error::MissingState { .. } | Error::UnexpectedState { .. } => fo_status::FO_ERROR_AMSGRAD_BUFFER,
+            Error::MissingState { .. } | Error::UnexpectedState { .. } => fo_status::FO_ERROR_STATE_BUFFER,
             Error::Tensor { error, .. } => fo_status::from(*error),
         }
+    }
+}
+
+/// The error of a C config conversion that cannot fail.
+impl From<Infallible> for fo_status {
+    fn from(never: Infallible) -> fo_status {
+        match never {}
     }
 }
 
@@ -76,7 +98,7 @@ pub extern "C" fn fo_status_message(status: i32) -> *const c_char {
         4 => c"two buffers overlap",
         5 => c"a hyperparameter is out of range or not finite",
         6 => c"the step number is 0 (steps count from 1)",
-        7 => c"amsgrad is on without a max_exp_avg_sq buffer, or off with one",
+        7 => c"an optional state buffer (max_exp_avg_sq, momentum_buffer, grad_avg) is missing while its option is on, or given while it is off",
         8 => c"the thread pool could not be built",
         9 => c"internal error: a panic was caught at the C boundary",
         _ => c"unknown status",

@@ -112,7 +112,7 @@ int main(void) {
     bad.beta2 = 1.0;
     check_status(fo_adam_step_f32(p, g, m, v, NULL, SMOKE_N, &bad, 4), FO_ERROR_HYPERPARAMETER, "beta2 = 1");
     check_status(fo_adam_step_f32(p, g, m, v, NULL, SMOKE_N, &adam, 0), FO_ERROR_STEP, "step 0");
-    check_status(fo_adam_step_f32(p, g, m, v, NULL, SMOKE_N, &adamw, 4), FO_ERROR_AMSGRAD_BUFFER, "amsgrad without its buffer");
+    check_status(fo_adam_step_f32(p, g, m, v, NULL, SMOKE_N, &adamw, 4), FO_ERROR_STATE_BUFFER, "amsgrad without its buffer");
     check_status(fo_adam_step_f32(p, g, m, v, NULL, SIZE_MAX / 2, &adam, 4), FO_ERROR_LENGTH, "absurd length");
     check(memcmp(p, before_p, sizeof p) == 0 && memcmp(m, before_m, sizeof m) == 0 && memcmp(v, before_v, sizeof v) == 0,
           "refused steps wrote nothing");
@@ -158,6 +158,168 @@ int main(void) {
               memcmp(m, before_m, sizeof m) == 0,
           "no refused call wrote");
     check(strcmp(fo_status_message(FO_ERROR_OVERLAP), "two buffers overlap") == 0, "status message");
+
+    /* AdaGrad, f32, with lr_decay, weight decay and an initial accumulator
+     * value (the caller fills the sum with it): three steps on the global pool. */
+    check_status(fo_set_threads(0), FO_OK, "global pool");
+    fo_adagrad_config adagrad = fo_adagrad_config_default();
+    check(adagrad.lr == 1e-2 && adagrad.eps == 1e-10 && adagrad.lr_decay == 0.0, "adagrad defaults");
+    adagrad.lr_decay = 0.1;
+    adagrad.weight_decay = 0.01;
+    adagrad.initial_accumulator_value = 0.25;
+    float sum[SMOKE_N];
+    inputs_f32(p, g);
+    for (int i = 0; i < SMOKE_N; i++) sum[i] = (float)adagrad.initial_accumulator_value;
+    for (uint64_t t = 1; t <= 3; t++) {
+        check_status(fo_adagrad_step_f32(p, g, sum, SMOKE_N, &adagrad, t), FO_OK, "adagrad f32 step");
+    }
+    check(memcmp(p, EXPECTED_ADAGRAD_F32, sizeof p) == 0, "adagrad f32 bits equal the Rust reference");
+
+    /* RMSprop, f64, momentum and centered: three steps on three threads, as
+     * one tensor and as a multi-tensor list of one. */
+    check_status(fo_set_threads(3), FO_OK, "three threads");
+    fo_rmsprop_config rmsprop = fo_rmsprop_config_default();
+    check(rmsprop.lr == 1e-2 && rmsprop.alpha == 0.99 && rmsprop.momentum == 0.0 && !rmsprop.centered, "rmsprop defaults");
+    rmsprop.momentum = 0.9;
+    rmsprop.centered = true;
+    double rv[SMOKE_N] = {0}, rb[SMOKE_N] = {0}, ra[SMOKE_N] = {0};
+    inputs_f64(pd, gd);
+    for (uint64_t t = 1; t <= 3; t++) {
+        check_status(fo_rmsprop_step_f64(pd, gd, rv, rb, ra, SMOKE_N, &rmsprop, t), FO_OK, "rmsprop f64 step");
+    }
+    check(memcmp(pd, EXPECTED_RMSPROP_MOMENTUM_CENTERED_F64, sizeof pd) == 0, "rmsprop f64 bits equal the Rust reference");
+    memset(rv, 0, sizeof rv);
+    memset(rb, 0, sizeof rb);
+    memset(ra, 0, sizeof ra);
+    inputs_f64(pd, gd);
+    double *rvs[1] = {rv}, *rbs[1] = {rb}, *ras[1] = {ra};
+    for (uint64_t t = 1; t <= 3; t++) {
+        check_status(fo_rmsprop_step_many_f64(pds, gds, rvs, rbs, ras, one, 1, &rmsprop, t), FO_OK, "rmsprop many f64 step");
+    }
+    check(memcmp(pd, EXPECTED_RMSPROP_MOMENTUM_CENTERED_F64, sizeof pd) == 0,
+          "multi-tensor rmsprop f64 bits equal the Rust reference");
+
+    /* AdaDelta, f32, PyTorch defaults: three steps, serially. */
+    check_status(fo_set_threads(1), FO_OK, "serial");
+    fo_adadelta_config adadelta = fo_adadelta_config_default();
+    check(adadelta.lr == 1.0 && adadelta.rho == 0.9 && adadelta.eps == 1e-6, "adadelta defaults");
+    float ds[SMOKE_N] = {0}, dx[SMOKE_N] = {0};
+    inputs_f32(p, g);
+    for (uint64_t t = 1; t <= 3; t++) {
+        check_status(fo_adadelta_step_f32(p, g, ds, dx, SMOKE_N, &adadelta, t), FO_OK, "adadelta f32 step");
+    }
+    check(memcmp(p, EXPECTED_ADADELTA_F32, sizeof p) == 0, "adadelta f32 bits equal the Rust reference");
+
+    /* Adam's new options reach the library: the eps_hat form and beta1_decay
+     * change the step; a bad beta1_decay is refused. */
+    fo_adam_config adam_hat = fo_adam_config_default();
+    check(!adam_hat.eps_hat && adam_hat.beta1_decay == 1.0 && fo_adamax_config_default().beta1_decay == 1.0,
+          "adam and adamax option defaults");
+    adam_hat.eps_hat = true;
+    adam_hat.eps = 0.5;
+    adam_hat.beta1_decay = 0.5;
+    inputs_f32(p, g);
+    memset(m, 0, sizeof m);
+    memset(v, 0, sizeof v);
+    for (uint64_t t = 1; t <= 3; t++) {
+        check_status(fo_adam_step_f32(p, g, m, v, NULL, SMOKE_N, &adam_hat, t), FO_OK, "adam eps_hat f32 step");
+    }
+    check(memcmp(p, EXPECTED_ADAM_F32, sizeof p) != 0, "eps_hat and beta1_decay change the step");
+    adam_hat.beta1_decay = 0.0;
+    check_status(fo_adam_step_f32(p, g, m, v, NULL, SMOKE_N, &adam_hat, 4), FO_ERROR_HYPERPARAMETER, "adam beta1_decay 0");
+
+    /* Every new entry point: null, overlap, a bad hyperparameter and (RMSprop)
+     * an optional buffer against its option, each refused, nothing written. */
+    float fs[SMOKE_N], fv[SMOKE_N], fb[SMOKE_N], fa[SMOKE_N], fx[SMOKE_N];
+    double dsum[SMOKE_N], dv[SMOKE_N], db[SMOKE_N], da[SMOKE_N], dxx[SMOKE_N];
+    for (int i = 0; i < SMOKE_N; i++) {
+        fs[i] = fv[i] = fb[i] = fa[i] = fx[i] = 0.25f * (float)(i % 5);
+        dsum[i] = dv[i] = db[i] = da[i] = dxx[i] = 0.25 * (double)(i % 3);
+    }
+    inputs_f32(p, g);
+    inputs_f64(pd, gd);
+    float before_g[SMOKE_N];
+    double before_gd[SMOKE_N];
+    memcpy(before_g, g, sizeof g);
+    memcpy(before_gd, gd, sizeof gd);
+    float *fbufs[6] = {p, fs, fv, fb, fa, fx};
+    double *dbufs[6] = {pd, dsum, dv, db, da, dxx};
+    float fbefore[6][SMOKE_N];
+    double dbefore[6][SMOKE_N];
+    for (int k = 0; k < 6; k++) {
+        memcpy(fbefore[k], fbufs[k], sizeof fbefore[k]);
+        memcpy(dbefore[k], dbufs[k], sizeof dbefore[k]);
+    }
+    fo_adagrad_config bad_adagrad = adagrad;
+    bad_adagrad.lr_decay = -1.0;
+    fo_rmsprop_config bad_rmsprop = rmsprop;
+    bad_rmsprop.alpha = 1.0;
+    fo_rmsprop_config plain_rmsprop = fo_rmsprop_config_default();
+    fo_adadelta_config bad_adadelta = adadelta;
+    bad_adadelta.rho = NAN;
+
+    check_status(fo_adagrad_step_f32(NULL, g, fs, SMOKE_N, &adagrad, 4), FO_ERROR_NULL_POINTER, "adagrad f32 null");
+    check_status(fo_adagrad_step_f32(p, g, p, SMOKE_N, &adagrad, 4), FO_ERROR_OVERLAP, "adagrad f32 overlap");
+    check_status(fo_adagrad_step_f32(p, g, fs, SMOKE_N, &bad_adagrad, 4), FO_ERROR_HYPERPARAMETER, "adagrad f32 lr_decay");
+    check_status(fo_adagrad_step_f32(p, g, fs, SMOKE_N, &adagrad, 0), FO_ERROR_STEP, "adagrad f32 step 0");
+    check_status(fo_adagrad_step_f64(pd, gd, NULL, SMOKE_N, &adagrad, 4), FO_ERROR_NULL_POINTER, "adagrad f64 null");
+    check_status(fo_adagrad_step_f64(pd, gd, pd + 1, SMOKE_N - 1, &adagrad, 4), FO_ERROR_OVERLAP, "adagrad f64 overlap");
+    check_status(fo_adagrad_step_f64(pd, gd, dsum, SMOKE_N, NULL, 4), FO_ERROR_NULL_POINTER, "adagrad f64 null config");
+    check_status(fo_adagrad_step_f64(pd, gd, dsum, SMOKE_N, &bad_adagrad, 4), FO_ERROR_HYPERPARAMETER, "adagrad f64 lr_decay");
+
+    check_status(fo_rmsprop_step_f32(p, NULL, fv, fb, fa, SMOKE_N, &rmsprop, 4), FO_ERROR_NULL_POINTER, "rmsprop f32 null");
+    check_status(fo_rmsprop_step_f32(p, g, fv, fb, fb, SMOKE_N, &rmsprop, 4), FO_ERROR_OVERLAP, "rmsprop f32 overlap");
+    check_status(fo_rmsprop_step_f32(p, g, fv, fb, fa, SMOKE_N, &bad_rmsprop, 4), FO_ERROR_HYPERPARAMETER, "rmsprop f32 alpha");
+    check_status(fo_rmsprop_step_f32(p, g, fv, NULL, fa, SMOKE_N, &rmsprop, 4), FO_ERROR_STATE_BUFFER, "rmsprop f32 momentum without its buffer");
+    check_status(fo_rmsprop_step_f32(p, g, fv, NULL, fa, SMOKE_N, &plain_rmsprop, 4), FO_ERROR_STATE_BUFFER, "rmsprop f32 grad_avg without centered");
+    check_status(fo_rmsprop_step_f64(NULL, gd, dv, db, da, SMOKE_N, &rmsprop, 4), FO_ERROR_NULL_POINTER, "rmsprop f64 null");
+    check_status(fo_rmsprop_step_f64(pd, gd, dv, dv, da, SMOKE_N, &rmsprop, 4), FO_ERROR_OVERLAP, "rmsprop f64 overlap");
+    check_status(fo_rmsprop_step_f64(pd, gd, dv, db, da, SMOKE_N, &bad_rmsprop, 4), FO_ERROR_HYPERPARAMETER, "rmsprop f64 alpha");
+    check_status(fo_rmsprop_step_f64(pd, gd, dv, db, NULL, SMOKE_N, &rmsprop, 4), FO_ERROR_STATE_BUFFER, "rmsprop f64 centered without grad_avg");
+    check_status(fo_rmsprop_step_f64(pd, gd, dv, db, NULL, SMOKE_N, &plain_rmsprop, 4), FO_ERROR_STATE_BUFFER, "rmsprop f64 momentum buffer without momentum");
+
+    check_status(fo_adadelta_step_f32(p, g, NULL, fx, SMOKE_N, &adadelta, 4), FO_ERROR_NULL_POINTER, "adadelta f32 null");
+    check_status(fo_adadelta_step_f32(p, g, fv, fv, SMOKE_N, &adadelta, 4), FO_ERROR_OVERLAP, "adadelta f32 overlap");
+    check_status(fo_adadelta_step_f32(p, g, fv, fx, SMOKE_N, &bad_adadelta, 4), FO_ERROR_HYPERPARAMETER, "adadelta f32 rho");
+    check_status(fo_adadelta_step_f64(pd, gd, dv, NULL, SMOKE_N, &adadelta, 4), FO_ERROR_NULL_POINTER, "adadelta f64 null");
+    check_status(fo_adadelta_step_f64(pd, gd, pd, dxx, SMOKE_N, &adadelta, 4), FO_ERROR_OVERLAP, "adadelta f64 overlap");
+    check_status(fo_adadelta_step_f64(pd, gd, dv, dxx, SMOKE_N, &bad_adadelta, 4), FO_ERROR_HYPERPARAMETER, "adadelta f64 rho");
+
+    /* The multi-tensor forms, over lists of one. */
+    float *fps[1] = {p}, *fss[1] = {fs}, *fvs[1] = {fv}, *fbs[1] = {fb}, *fas[1] = {fa}, *fxs[1] = {fx};
+    float *fps_null[1] = {NULL};
+    double *dps[1] = {pd}, *dss[1] = {dsum}, *dvs[1] = {dv}, *dbs[1] = {db}, *das[1] = {da}, *dxs[1] = {dxx};
+    check_status(fo_adagrad_step_many_f32(fps_null, gs, fss, one, 1, &adagrad, 4), FO_ERROR_NULL_POINTER, "adagrad many f32 null");
+    check_status(fo_adagrad_step_many_f32(fps, gs, fps, one, 1, &adagrad, 4), FO_ERROR_OVERLAP, "adagrad many f32 overlap");
+    check_status(fo_adagrad_step_many_f32(fps, gs, fss, one, 1, &bad_adagrad, 4), FO_ERROR_HYPERPARAMETER, "adagrad many f32 lr_decay");
+    check_status(fo_adagrad_step_many_f64(dps, gds, NULL, one, 1, &adagrad, 4), FO_ERROR_NULL_POINTER, "adagrad many f64 null");
+    check_status(fo_adagrad_step_many_f64(dps, gds, dps, one, 1, &adagrad, 4), FO_ERROR_OVERLAP, "adagrad many f64 overlap");
+    check_status(fo_adagrad_step_many_f64(dps, gds, dss, one, 1, &bad_adagrad, 4), FO_ERROR_HYPERPARAMETER, "adagrad many f64 lr_decay");
+
+    check_status(fo_rmsprop_step_many_f32(fps, gs, fvs, fbs, NULL, one, 1, &rmsprop, 4), FO_ERROR_STATE_BUFFER, "rmsprop many f32 centered without grad_avgs");
+    check_status(fo_rmsprop_step_many_f32(fps, gs, fvs, fbs, fas, one, 1, &plain_rmsprop, 4), FO_ERROR_STATE_BUFFER, "rmsprop many f32 arrays without the options");
+    check_status(fo_rmsprop_step_many_f32(fps, gs, fvs, fbs, fbs, one, 1, &rmsprop, 4), FO_ERROR_OVERLAP, "rmsprop many f32 overlap");
+    check_status(fo_rmsprop_step_many_f32(fps, gs, fvs, fbs, fas, one, 1, &bad_rmsprop, 4), FO_ERROR_HYPERPARAMETER, "rmsprop many f32 alpha");
+    check_status(fo_rmsprop_step_many_f32(fps_null, gs, fvs, fbs, fas, one, 1, &rmsprop, 4), FO_ERROR_NULL_POINTER, "rmsprop many f32 null");
+    check_status(fo_rmsprop_step_many_f64(dps, gds, dvs, NULL, das, one, 1, &rmsprop, 4), FO_ERROR_STATE_BUFFER, "rmsprop many f64 momentum without momentum_buffers");
+    check_status(fo_rmsprop_step_many_f64(dps, gds, dvs, NULL, NULL, one, 1, &bad_rmsprop, 4), FO_ERROR_HYPERPARAMETER, "rmsprop many f64 alpha first");
+    check_status(fo_rmsprop_step_many_f64(dps, gds, dvs, dbs, dvs, one, 1, &rmsprop, 4), FO_ERROR_OVERLAP, "rmsprop many f64 overlap");
+    check_status(fo_rmsprop_step_many_f64(NULL, gds, dvs, dbs, das, one, 1, &rmsprop, 4), FO_ERROR_NULL_POINTER, "rmsprop many f64 null");
+
+    check_status(fo_adadelta_step_many_f32(fps, gs, fvs, NULL, one, 1, &adadelta, 4), FO_ERROR_NULL_POINTER, "adadelta many f32 null");
+    check_status(fo_adadelta_step_many_f32(fps, gs, fxs, fxs, one, 1, &adadelta, 4), FO_ERROR_OVERLAP, "adadelta many f32 overlap");
+    check_status(fo_adadelta_step_many_f32(fps, gs, fvs, fxs, one, 1, &bad_adadelta, 4), FO_ERROR_HYPERPARAMETER, "adadelta many f32 rho");
+    check_status(fo_adadelta_step_many_f64(dps, gds, dvs, dxs, NULL, 1, &adadelta, 4), FO_ERROR_NULL_POINTER, "adadelta many f64 null lens");
+    check_status(fo_adadelta_step_many_f64(dps, gds, dvs, dps, one, 1, &adadelta, 4), FO_ERROR_OVERLAP, "adadelta many f64 overlap");
+    check_status(fo_adadelta_step_many_f64(dps, gds, dvs, dxs, one, 1, &bad_adadelta, 4), FO_ERROR_HYPERPARAMETER, "adadelta many f64 rho");
+
+    int untouched = memcmp(g, before_g, sizeof g) == 0 && memcmp(gd, before_gd, sizeof gd) == 0;
+    for (int k = 0; k < 6; k++) {
+        untouched = untouched && memcmp(fbefore[k], fbufs[k], sizeof fbefore[k]) == 0 &&
+                    memcmp(dbefore[k], dbufs[k], sizeof dbefore[k]) == 0;
+    }
+    check(untouched, "no refused call of a new entry point wrote");
+    check(strstr(fo_status_message(FO_ERROR_STATE_BUFFER), "momentum_buffer") != NULL, "state buffer status message");
 
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;

@@ -1,0 +1,371 @@
+//! AdaGrad, RMSprop and AdaDelta: the C entry points.
+
+// A C step takes one pointer per buffer, the count, the config and the step:
+// up to nine arguments, by design of the ABI.
+#![allow(clippy::too_many_arguments)]
+
+use super::configs::{fo_adadelta_config, fo_adagrad_config, fo_rmsprop_config};
+use super::fo_status;
+use super::many::{self, States, optional};
+use crate::{
+    AdaDeltaBuffers, AdaDeltaConfig, AdaGradBuffers, AdaGradConfig, Float, RmsPropBuffers, RmsPropConfig,
+};
+
+/// # Safety
+/// See `fo_adagrad_step_many_f32`.
+unsafe fn adagrad_many<T: Float>(
+    params: *const *mut T,
+    grads: *const *const T,
+    sums: *const *mut T,
+    lens: *const usize,
+    count: usize,
+    config: *const fo_adagrad_config,
+    step: u64,
+) -> fo_status {
+    let states = |_: &AdaGradConfig| States { required: [sums], optional: [] };
+    // SAFETY: the caller's contract, forwarded.
+    unsafe {
+        many::step(config, step, params, grads, lens, count, states, |param, grad, [sum], []| {
+            AdaGradBuffers { param, grad, sum }
+        })
+    }
+}
+
+/// # Safety
+/// See `fo_rmsprop_step_many_f32`.
+unsafe fn rmsprop_many<T: Float>(
+    params: *const *mut T,
+    grads: *const *const T,
+    square_avgs: *const *mut T,
+    momentum_buffers: *const *mut T,
+    grad_avgs: *const *mut T,
+    lens: *const usize,
+    count: usize,
+    config: *const fo_rmsprop_config,
+    step: u64,
+) -> fo_status {
+    let states = |c: &RmsPropConfig| States {
+        required: [square_avgs],
+        optional: [(momentum_buffers, c.momentum > 0.0), (grad_avgs, c.centered)],
+    };
+    // SAFETY: the caller's contract, forwarded.
+    unsafe {
+        many::step(config, step, params, grads, lens, count, states, |param, grad, [square_avg], [b, a]| {
+            RmsPropBuffers { param, grad, square_avg, momentum_buffer: b, grad_avg: a }
+        })
+    }
+}
+
+/// # Safety
+/// See `fo_adadelta_step_many_f32`.
+unsafe fn adadelta_many<T: Float>(
+    params: *const *mut T,
+    grads: *const *const T,
+    square_avgs: *const *mut T,
+    acc_deltas: *const *mut T,
+    lens: *const usize,
+    count: usize,
+    config: *const fo_adadelta_config,
+    step: u64,
+) -> fo_status {
+    let states = |_: &AdaDeltaConfig| States { required: [square_avgs, acc_deltas], optional: [] };
+    // SAFETY: the caller's contract, forwarded.
+    unsafe {
+        many::step(
+            config,
+            step,
+            params,
+            grads,
+            lens,
+            count,
+            states,
+            |param, grad, [square_avg, acc_delta], []| AdaDeltaBuffers { param, grad, square_avg, acc_delta },
+        )
+    }
+}
+
+// Written out per type (no macro): cbindgen reads these signatures as they stand.
+
+/// One AdaGrad step of `n` elements of f32: `param` and `sum` are updated in
+/// place from `grad` (fill `sum` with `initial_accumulator_value` before the
+/// first step). `step` is the step number, from 1 (it sets the `lr_decay`
+/// schedule). Returns `FO_OK`, or an error status and writes nothing.
+///
+/// # Safety
+/// Each non-null pointer must be valid for reads and writes of `n` elements
+/// (`grad`: reads) for the whole call, and `config` must be null or point to
+/// a valid config. Null, misaligned, overlapping and oversized buffers are
+/// detected and refused.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fo_adagrad_step_f32(
+    param: *mut f32,
+    grad: *const f32,
+    sum: *mut f32,
+    n: usize,
+    config: *const fo_adagrad_config,
+    step: u64,
+) -> fo_status {
+    // SAFETY: the caller's contract, forwarded: each array holds one
+    // pointer, valid for `n` elements.
+    unsafe { adagrad_many::<f32>(&param, &grad, &sum, &n, 1, config, step) }
+}
+
+/// One AdaGrad step of `n` elements of f64 (see `fo_adagrad_step_f32`).
+///
+/// # Safety
+/// As for `fo_adagrad_step_f32`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fo_adagrad_step_f64(
+    param: *mut f64,
+    grad: *const f64,
+    sum: *mut f64,
+    n: usize,
+    config: *const fo_adagrad_config,
+    step: u64,
+) -> fo_status {
+    // SAFETY: the caller's contract, forwarded: each array holds one
+    // pointer, valid for `n` elements.
+    unsafe { adagrad_many::<f64>(&param, &grad, &sum, &n, 1, config, step) }
+}
+
+/// One RMSprop step of `n` elements of f32: `param` and `square_avg` (and
+/// `momentum_buffer` when `config->momentum > 0`, `grad_avg` when
+/// `config->centered`; null otherwise) are updated in place from `grad`.
+/// `step` is the step number, from 1 (RMSprop only checks it). Returns
+/// `FO_OK`, or an error status and writes nothing (`FO_ERROR_STATE_BUFFER`
+/// for an optional buffer missing or given against its option).
+///
+/// # Safety
+/// As for `fo_adagrad_step_f32`: each non-null pointer valid for `n`
+/// elements, `config` null or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fo_rmsprop_step_f32(
+    param: *mut f32,
+    grad: *const f32,
+    square_avg: *mut f32,
+    momentum_buffer: *mut f32,
+    grad_avg: *mut f32,
+    n: usize,
+    config: *const fo_rmsprop_config,
+    step: u64,
+) -> fo_status {
+    let (b, a) = (optional(&momentum_buffer), optional(&grad_avg));
+    // SAFETY: the caller's contract, forwarded: each array is null or holds
+    // one pointer, valid for `n` elements.
+    unsafe { rmsprop_many::<f32>(&param, &grad, &square_avg, b, a, &n, 1, config, step) }
+}
+
+/// One RMSprop step of `n` elements of f64 (see `fo_rmsprop_step_f32`).
+///
+/// # Safety
+/// As for `fo_rmsprop_step_f32`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fo_rmsprop_step_f64(
+    param: *mut f64,
+    grad: *const f64,
+    square_avg: *mut f64,
+    momentum_buffer: *mut f64,
+    grad_avg: *mut f64,
+    n: usize,
+    config: *const fo_rmsprop_config,
+    step: u64,
+) -> fo_status {
+    let (b, a) = (optional(&momentum_buffer), optional(&grad_avg));
+    // SAFETY: the caller's contract, forwarded: each array is null or holds
+    // one pointer, valid for `n` elements.
+    unsafe { rmsprop_many::<f64>(&param, &grad, &square_avg, b, a, &n, 1, config, step) }
+}
+
+/// One AdaDelta step of `n` elements of f32: `param`, `square_avg` and
+/// `acc_delta` are updated in place from `grad`. `step` is the step number,
+/// from 1 (AdaDelta only checks it). Returns `FO_OK`, or an error status and
+/// writes nothing.
+///
+/// # Safety
+/// As for `fo_adagrad_step_f32`: each non-null pointer valid for `n`
+/// elements, `config` null or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fo_adadelta_step_f32(
+    param: *mut f32,
+    grad: *const f32,
+    square_avg: *mut f32,
+    acc_delta: *mut f32,
+    n: usize,
+    config: *const fo_adadelta_config,
+    step: u64,
+) -> fo_status {
+    // SAFETY: the caller's contract, forwarded: each array holds one
+    // pointer, valid for `n` elements.
+    unsafe { adadelta_many::<f32>(&param, &grad, &square_avg, &acc_delta, &n, 1, config, step) }
+}
+
+/// One AdaDelta step of `n` elements of f64 (see `fo_adadelta_step_f32`).
+///
+/// # Safety
+/// As for `fo_adadelta_step_f32`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fo_adadelta_step_f64(
+    param: *mut f64,
+    grad: *const f64,
+    square_avg: *mut f64,
+    acc_delta: *mut f64,
+    n: usize,
+    config: *const fo_adadelta_config,
+    step: u64,
+) -> fo_status {
+    // SAFETY: the caller's contract, forwarded: each array holds one
+    // pointer, valid for `n` elements.
+    unsafe { adadelta_many::<f64>(&param, &grad, &square_avg, &acc_delta, &n, 1, config, step) }
+}
+
+/// One AdaGrad step over `count` tensors of f32 in one call: tensor `i` has
+/// `lens[i]` elements in `params[i]`, `grads[i]` and `sums[i]`. One config
+/// and step number for all; the same bits as stepping each tensor alone.
+/// Returns `FO_OK`, or an error status and writes nothing (no buffer of any
+/// tensor may overlap another).
+///
+/// # Safety
+/// Each array must be valid for `count` reads; each non-null buffer pointer
+/// valid for `lens[i]` elements; `config` null or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fo_adagrad_step_many_f32(
+    params: *const *mut f32,
+    grads: *const *const f32,
+    sums: *const *mut f32,
+    lens: *const usize,
+    count: usize,
+    config: *const fo_adagrad_config,
+    step: u64,
+) -> fo_status {
+    // SAFETY: the caller's contract, forwarded.
+    unsafe { adagrad_many::<f32>(params, grads, sums, lens, count, config, step) }
+}
+
+/// One AdaGrad step over `count` tensors of f64 (see `fo_adagrad_step_many_f32`).
+///
+/// # Safety
+/// As for `fo_adagrad_step_many_f32`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fo_adagrad_step_many_f64(
+    params: *const *mut f64,
+    grads: *const *const f64,
+    sums: *const *mut f64,
+    lens: *const usize,
+    count: usize,
+    config: *const fo_adagrad_config,
+    step: u64,
+) -> fo_status {
+    // SAFETY: the caller's contract, forwarded.
+    unsafe { adagrad_many::<f64>(params, grads, sums, lens, count, config, step) }
+}
+
+/// One RMSprop step over `count` tensors of f32 in one call: tensor `i` has
+/// `lens[i]` elements in `params[i]`, `grads[i]`, `square_avgs[i]` (and
+/// `momentum_buffers[i]` when `config->momentum > 0`, `grad_avgs[i]` when
+/// `config->centered`; pass a null array for an option that is off). One
+/// config and step number for all; the same bits as stepping each tensor
+/// alone. Returns `FO_OK`, or an error status and writes nothing.
+///
+/// # Safety
+/// As for `fo_adagrad_step_many_f32`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fo_rmsprop_step_many_f32(
+    params: *const *mut f32,
+    grads: *const *const f32,
+    square_avgs: *const *mut f32,
+    momentum_buffers: *const *mut f32,
+    grad_avgs: *const *mut f32,
+    lens: *const usize,
+    count: usize,
+    config: *const fo_rmsprop_config,
+    step: u64,
+) -> fo_status {
+    // SAFETY: the caller's contract, forwarded.
+    unsafe {
+        rmsprop_many::<f32>(
+            params,
+            grads,
+            square_avgs,
+            momentum_buffers,
+            grad_avgs,
+            lens,
+            count,
+            config,
+            step,
+        )
+    }
+}
+
+/// One RMSprop step over `count` tensors of f64 (see `fo_rmsprop_step_many_f32`).
+///
+/// # Safety
+/// As for `fo_adagrad_step_many_f32`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fo_rmsprop_step_many_f64(
+    params: *const *mut f64,
+    grads: *const *const f64,
+    square_avgs: *const *mut f64,
+    momentum_buffers: *const *mut f64,
+    grad_avgs: *const *mut f64,
+    lens: *const usize,
+    count: usize,
+    config: *const fo_rmsprop_config,
+    step: u64,
+) -> fo_status {
+    // SAFETY: the caller's contract, forwarded.
+    unsafe {
+        rmsprop_many::<f64>(
+            params,
+            grads,
+            square_avgs,
+            momentum_buffers,
+            grad_avgs,
+            lens,
+            count,
+            config,
+            step,
+        )
+    }
+}
+
+/// One AdaDelta step over `count` tensors of f32 in one call: tensor `i` has
+/// `lens[i]` elements in `params[i]`, `grads[i]`, `square_avgs[i]` and
+/// `acc_deltas[i]`. One config and step number for all; the same bits as
+/// stepping each tensor alone. Returns `FO_OK`, or an error status and
+/// writes nothing.
+///
+/// # Safety
+/// As for `fo_adagrad_step_many_f32`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fo_adadelta_step_many_f32(
+    params: *const *mut f32,
+    grads: *const *const f32,
+    square_avgs: *const *mut f32,
+    acc_deltas: *const *mut f32,
+    lens: *const usize,
+    count: usize,
+    config: *const fo_adadelta_config,
+    step: u64,
+) -> fo_status {
+    // SAFETY: the caller's contract, forwarded.
+    unsafe { adadelta_many::<f32>(params, grads, square_avgs, acc_deltas, lens, count, config, step) }
+}
+
+/// One AdaDelta step over `count` tensors of f64 (see `fo_adadelta_step_many_f32`).
+///
+/// # Safety
+/// As for `fo_adagrad_step_many_f32`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fo_adadelta_step_many_f64(
+    params: *const *mut f64,
+    grads: *const *const f64,
+    square_avgs: *const *mut f64,
+    acc_deltas: *const *mut f64,
+    lens: *const usize,
+    count: usize,
+    config: *const fo_adadelta_config,
+    step: u64,
+) -> fo_status {
+    // SAFETY: the caller's contract, forwarded.
+    unsafe { adadelta_many::<f64>(params, grads, square_avgs, acc_deltas, lens, count, config, step) }
+}

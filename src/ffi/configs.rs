@@ -1,0 +1,242 @@
+//! The C configs: one `#[repr(C)]` struct per algorithm, its conversions to
+//! and from the Rust config, and its PyTorch defaults.
+
+use super::fo_status;
+use crate::{AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, EpsForm, RmsPropConfig, WeightDecay};
+
+/// `fo_adam_config.weight_decay_mode`: no weight decay.
+pub const FO_WEIGHT_DECAY_NONE: u32 = 0;
+/// `fo_adam_config.weight_decay_mode`: L2 penalty added to the gradient (Adam).
+pub const FO_WEIGHT_DECAY_L2: u32 = 1;
+/// `fo_adam_config.weight_decay_mode`: decoupled decay `p *= 1 − lr·wd` (AdamW).
+pub const FO_WEIGHT_DECAY_DECOUPLED: u32 = 2;
+
+/// Hyperparameters of Adam / AdamW / AMSGrad (see `fo_adam_config_default`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct fo_adam_config {
+    /// Learning rate (finite, >= 0).
+    pub lr: f64,
+    /// β1, in [0, 1).
+    pub beta1: f64,
+    /// β2, in [0, 1).
+    pub beta2: f64,
+    /// ε (finite, >= 0): added to `√v̂/√bc2`, or to `√v̂` when `eps_hat`.
+    pub eps: f64,
+    /// Weight decay coefficient (finite, >= 0), applied as `weight_decay_mode` says.
+    pub weight_decay: f64,
+    /// `FO_WEIGHT_DECAY_NONE`, `FO_WEIGHT_DECAY_L2` or `FO_WEIGHT_DECAY_DECOUPLED`.
+    pub weight_decay_mode: u32,
+    /// AMSGrad: the step needs a `max_exp_avg_sq` buffer.
+    pub amsgrad: bool,
+    /// Maximize instead of minimize.
+    pub maximize: bool,
+    /// The paper's §2 ε̂ form: `p −= (lr·√bc2/bc1)·m/(√v̂ + eps)` (false:
+    /// PyTorch's `(lr/bc1)·m/(√v̂/√bc2 + eps)`).
+    pub eps_hat: bool,
+    /// λ in (0, 1]: step `t` uses `β1·λ^(t−1)` in the first moment, the bias
+    /// correction stays `1 − β1^t` (1: no decay, as PyTorch).
+    pub beta1_decay: f64,
+}
+
+/// Hyperparameters of AdaMax (see `fo_adamax_config_default`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct fo_adamax_config {
+    /// Learning rate (finite, >= 0).
+    pub lr: f64,
+    /// β1, in [0, 1).
+    pub beta1: f64,
+    /// β2, in [0, 1).
+    pub beta2: f64,
+    /// ε (finite, >= 0); 0 gives the paper's Algorithm 2.
+    pub eps: f64,
+    /// L2 weight decay coefficient (finite, >= 0).
+    pub weight_decay: f64,
+    /// Maximize instead of minimize.
+    pub maximize: bool,
+    /// λ in (0, 1]: step `t` uses `β1·λ^(t−1)` in the first moment, the bias
+    /// correction stays `1 − β1^t` (1: no decay, as PyTorch).
+    pub beta1_decay: f64,
+}
+
+/// Hyperparameters of AdaGrad (see `fo_adagrad_config_default`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct fo_adagrad_config {
+    /// Learning rate (finite, >= 0).
+    pub lr: f64,
+    /// Step `t` uses `lr/(1 + (t − 1)·lr_decay)` (finite, >= 0).
+    pub lr_decay: f64,
+    /// L2 weight decay coefficient (finite, >= 0).
+    pub weight_decay: f64,
+    /// The value the caller fills `sum` with before the first step (finite,
+    /// >= 0; checked, not read by the step).
+    pub initial_accumulator_value: f64,
+    /// ε added to `√sum` (finite, >= 0).
+    pub eps: f64,
+    /// Maximize instead of minimize.
+    pub maximize: bool,
+}
+
+/// Hyperparameters of RMSprop (see `fo_rmsprop_config_default`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct fo_rmsprop_config {
+    /// Learning rate (finite, >= 0).
+    pub lr: f64,
+    /// Smoothing constant α, in [0, 1).
+    pub alpha: f64,
+    /// ε added to the root (finite, >= 0).
+    pub eps: f64,
+    /// L2 weight decay coefficient (finite, >= 0).
+    pub weight_decay: f64,
+    /// Momentum μ (finite, >= 0): above 0 the step needs a `momentum_buffer`.
+    pub momentum: f64,
+    /// Centered RMSprop: the step needs a `grad_avg` buffer.
+    pub centered: bool,
+    /// Maximize instead of minimize.
+    pub maximize: bool,
+}
+
+/// Hyperparameters of AdaDelta (see `fo_adadelta_config_default`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct fo_adadelta_config {
+    /// Scale of the update δ (finite, >= 0).
+    pub lr: f64,
+    /// Decay ρ of both running averages, in [0, 1).
+    pub rho: f64,
+    /// ε inside both roots (finite, >= 0).
+    pub eps: f64,
+    /// L2 weight decay coefficient (finite, >= 0).
+    pub weight_decay: f64,
+    /// Maximize instead of minimize.
+    pub maximize: bool,
+}
+
+impl From<AdamConfig> for fo_adam_config {
+    fn from(c: AdamConfig) -> Self {
+        let (weight_decay, weight_decay_mode) = match c.weight_decay {
+            WeightDecay::None => (0.0, FO_WEIGHT_DECAY_NONE),
+            WeightDecay::L2(wd) => (wd, FO_WEIGHT_DECAY_L2),
+            WeightDecay::Decoupled(wd) => (wd, FO_WEIGHT_DECAY_DECOUPLED),
+        };
+        fo_adam_config {
+            lr: c.lr,
+            beta1: c.betas.0,
+            beta2: c.betas.1,
+            eps: c.eps,
+            weight_decay,
+            weight_decay_mode,
+            amsgrad: c.amsgrad,
+            maximize: c.maximize,
+            eps_hat: c.eps_form == EpsForm::Hat,
+            beta1_decay: c.beta1_decay,
+        }
+    }
+}
+
+/// `FO_ERROR_HYPERPARAMETER` for an unknown `weight_decay_mode`.
+impl TryFrom<fo_adam_config> for AdamConfig {
+    type Error = fo_status;
+    fn try_from(c: fo_adam_config) -> Result<Self, fo_status> {
+        let weight_decay = match c.weight_decay_mode {
+            FO_WEIGHT_DECAY_NONE => WeightDecay::None,
+            FO_WEIGHT_DECAY_L2 => WeightDecay::L2(c.weight_decay),
+            FO_WEIGHT_DECAY_DECOUPLED => WeightDecay::Decoupled(c.weight_decay),
+            _ => return Err(fo_status::FO_ERROR_HYPERPARAMETER),
+        };
+        Ok(AdamConfig {
+            lr: c.lr,
+            betas: (c.beta1, c.beta2),
+            eps: c.eps,
+            eps_form: if c.eps_hat { EpsForm::Hat } else { EpsForm::Standard },
+            weight_decay,
+            amsgrad: c.amsgrad,
+            maximize: c.maximize,
+            beta1_decay: c.beta1_decay,
+        })
+    }
+}
+
+impl From<AdaMaxConfig> for fo_adamax_config {
+    fn from(c: AdaMaxConfig) -> Self {
+        let AdaMaxConfig { lr, betas: (beta1, beta2), eps, weight_decay, maximize, beta1_decay } = c;
+        fo_adamax_config { lr, beta1, beta2, eps, weight_decay, maximize, beta1_decay }
+    }
+}
+
+impl From<fo_adamax_config> for AdaMaxConfig {
+    fn from(c: fo_adamax_config) -> Self {
+        let fo_adamax_config { lr, beta1, beta2, eps, weight_decay, maximize, beta1_decay } = c;
+        AdaMaxConfig { lr, betas: (beta1, beta2), eps, weight_decay, maximize, beta1_decay }
+    }
+}
+
+/// `From` both ways between a C config and the Rust config with the same fields.
+macro_rules! same_fields {
+    ($c:ident, $rust:ident, [$($field:ident),* $(,)?]) => {
+        impl From<$rust> for $c {
+            fn from(c: $rust) -> Self {
+                let $rust { $($field),* } = c;
+                $c { $($field),* }
+            }
+        }
+
+        impl From<$c> for $rust {
+            fn from(c: $c) -> Self {
+                let $c { $($field),* } = c;
+                $rust { $($field),* }
+            }
+        }
+    };
+}
+
+same_fields!(
+    fo_adagrad_config,
+    AdaGradConfig,
+    [lr, lr_decay, weight_decay, initial_accumulator_value, eps, maximize]
+);
+same_fields!(fo_rmsprop_config, RmsPropConfig, [lr, alpha, eps, weight_decay, momentum, centered, maximize]);
+same_fields!(fo_adadelta_config, AdaDeltaConfig, [lr, rho, eps, weight_decay, maximize]);
+
+/// PyTorch's `Adam` defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, no
+/// weight decay, ε in PyTorch's place, no β1 decay.
+#[unsafe(no_mangle)]
+pub extern "C" fn fo_adam_config_default() -> fo_adam_config {
+    AdamConfig::default().into()
+}
+
+/// PyTorch's `AdamW` defaults: Adam's, with decoupled weight decay 1e-2.
+#[unsafe(no_mangle)]
+pub extern "C" fn fo_adamw_config_default() -> fo_adam_config {
+    AdamConfig::adamw().into()
+}
+
+/// PyTorch's `Adamax` defaults: lr 2e-3, betas (0.9, 0.999), eps 1e-8, no
+/// weight decay, no β1 decay.
+#[unsafe(no_mangle)]
+pub extern "C" fn fo_adamax_config_default() -> fo_adamax_config {
+    AdaMaxConfig::default().into()
+}
+
+/// PyTorch's `Adagrad` defaults: lr 1e-2, lr_decay 0, no weight decay,
+/// initial_accumulator_value 0, eps 1e-10.
+#[unsafe(no_mangle)]
+pub extern "C" fn fo_adagrad_config_default() -> fo_adagrad_config {
+    AdaGradConfig::default().into()
+}
+
+/// PyTorch's `RMSprop` defaults: lr 1e-2, alpha 0.99, eps 1e-8, no weight
+/// decay, no momentum, not centered.
+#[unsafe(no_mangle)]
+pub extern "C" fn fo_rmsprop_config_default() -> fo_rmsprop_config {
+    RmsPropConfig::default().into()
+}
+
+/// PyTorch's `Adadelta` defaults: lr 1.0, rho 0.9, eps 1e-6, no weight decay.
+#[unsafe(no_mangle)]
+pub extern "C" fn fo_adadelta_config_default() -> fo_adadelta_config {
+    AdaDeltaConfig::default().into()
+}
