@@ -46,6 +46,14 @@ pub enum Error {
         /// The option that is off.
         option: &'static str,
     },
+    /// A mixed-precision step's state buffer has another type than `exp_avg`.
+    StateTypeMismatch {
+        /// The buffer.
+        buffer: &'static str,
+    },
+    /// A mixed-precision step's combination of storage types has no kernel
+    /// (see [`MixedLayout::SUPPORTED`](crate::mixed::MixedLayout::SUPPORTED)).
+    UnsupportedLayout(fused_optim_kernels::MixedLayout),
     /// Tensor `index` of a multi-tensor step was refused for `error`.
     Tensor {
         /// Its position in the list.
@@ -74,6 +82,12 @@ impl fmt::Display for Error {
             }
             Error::UnexpectedState { buffer, option } => {
                 write!(f, "a `{buffer}` buffer was given but `{option}` is off")
+            }
+            Error::StateTypeMismatch { buffer } => {
+                write!(f, "state buffer `{buffer}` has another element type than `exp_avg`")
+            }
+            Error::UnsupportedLayout(layout) => {
+                write!(f, "no mixed-precision kernel for this combination of types ({layout})")
             }
             Error::Tensor { index, error } => write!(f, "tensor {index}: {error}"),
         }

@@ -60,6 +60,7 @@ mod error;
 pub mod ffi;
 
 mod hyper;
+pub mod mixed;
 mod optimizer;
 mod probe;
 mod rmsprop;
@@ -75,7 +76,8 @@ pub use driver::{DEFAULT_SERIAL_BELOW_BYTES, Parallelism, serial_threshold, set_
 pub use error::Error;
 pub use fused_optim_kernels as kernels;
 pub use fused_optim_kernels::{
-    AdaDeltaBuffers, AdaGradBuffers, AdaMaxBuffers, AdamBuffers, Float, ProbeBuffers, RmsPropBuffers, Tier,
+    AdaDeltaBuffers, AdaGradBuffers, AdaMaxBuffers, AdamBuffers, Float, KernelBuffers, ProbeBuffers,
+    RmsPropBuffers, Tier,
 };
 pub use optimizer::{
     AdaDelta, AdaDeltaState, AdaGrad, AdaGradState, AdaMax, AdaMaxState, Adam, AdamState, Algorithm,

@@ -12,6 +12,7 @@
 use crate::adadelta::{self, AdaDeltaBuffers, AdaDeltaCoefficients};
 use crate::adagrad::{self, AdaGradBuffers, AdaGradCoefficients};
 use crate::adam::{self, AdamBuffers, AdamCoefficients};
+use crate::adam_mixed::{self, MixedAdamBuffers, MixedAdamCoefficients, MixedSlice};
 use crate::adamax::{self, AdaMaxBuffers, AdaMaxCoefficients};
 use crate::isa::Portable;
 use crate::probe::{self, ProbeBuffers};
@@ -25,7 +26,7 @@ use std::sync::OnceLock;
 pub enum Tier {
     /// `wide`'s own 128-bit operators: SSE2 on x86-64, NEON on aarch64. Always available.
     Portable,
-    /// 256-bit AVX2 (x86-64).
+    /// 256-bit AVX2 with F16C (x86-64; every AVX2 CPU has F16C).
     Avx2,
     /// 512-bit AVX-512F (x86-64).
     Avx512,
@@ -67,7 +68,9 @@ impl Tier {
         match self {
             Tier::Portable => true,
             #[cfg(target_arch = "x86_64")]
-            Tier::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
+            Tier::Avx2 => {
+                std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("f16c")
+            }
             #[cfg(target_arch = "x86_64")]
             Tier::Avx512 => std::arch::is_x86_feature_detected!("avx512f"),
             #[cfg(not(target_arch = "x86_64"))]
@@ -146,6 +149,10 @@ pub struct TypedKernels<T: 'static> {
 pub struct KernelTable {
     pub f32: TypedKernels<f32>,
     pub f64: TypedKernels<f64>,
+    pub adam_mixed: for<'a> unsafe fn(MixedAdamBuffers<'a>, &MixedAdamCoefficients),
+    pub grad_non_finite: for<'a, 'b> unsafe fn(&'a MixedSlice<'b>, f32) -> bool,
+    pub convert: for<'a, 'b, 'c, 'd> unsafe fn(&'a MixedSlice<'b>, &'c mut MixedSlice<'d>, f32),
+    pub scale_in_place: for<'a, 'b> unsafe fn(&'a mut MixedSlice<'b>, f32),
 }
 
 /// Builds a tier's module: one wrapper per algorithm × element type, carrying
@@ -202,14 +209,39 @@ macro_rules! tier_table {
             typed_kernels!(F32: f32, adam_f32, adamax_f32, adagrad_f32, rmsprop_f32, adadelta_f32, probe_f32);
             typed_kernels!(F64: f64, adam_f64, adamax_f64, adagrad_f64, rmsprop_f64, adadelta_f64, probe_f64);
 
-            pub(super) static TABLE: KernelTable = KernelTable { f32: F32, f64: F64 };
+            $(#[$feature])*
+            unsafe fn adam_mixed(b: MixedAdamBuffers<'_>, c: &MixedAdamCoefficients) {
+                // SAFETY: the table entry's contract: tier available, buffers checked.
+                unsafe { adam_mixed::run::<$token>(b, c) }
+            }
+
+            $(#[$feature])*
+            unsafe fn grad_non_finite(g: &MixedSlice<'_>, scale: f32) -> bool {
+                // SAFETY: the table entry's contract: tier available.
+                unsafe { adam_mixed::run_non_finite::<$token>(g, scale) }
+            }
+
+            $(#[$feature])*
+            unsafe fn convert(src: &MixedSlice<'_>, dst: &mut MixedSlice<'_>, scale: f32) {
+                // SAFETY: the table entry's contract: tier available, lengths equal.
+                unsafe { crate::convert::run::<$token>(src, dst, scale) }
+            }
+
+            $(#[$feature])*
+            unsafe fn scale_in_place(x: &mut MixedSlice<'_>, scale: f32) {
+                // SAFETY: the table entry's contract: tier available.
+                unsafe { crate::convert::run_in_place::<$token>(x, scale) }
+            }
+
+            pub(super) static TABLE: KernelTable =
+                KernelTable { f32: F32, f64: F64, adam_mixed, grad_non_finite, convert, scale_in_place };
         }
     };
 }
 
 tier_table!(portable, Portable);
 #[cfg(target_arch = "x86_64")]
-tier_table!(avx2, crate::isa::Avx2, #[target_feature(enable = "avx2")]);
+tier_table!(avx2, crate::isa::Avx2, #[target_feature(enable = "avx2,f16c")]);
 #[cfg(target_arch = "x86_64")]
 tier_table!(avx512, crate::isa::Avx512, #[target_feature(enable = "avx512f")]);
 
@@ -227,6 +259,17 @@ fn chosen() -> &'static (Tier, &'static KernelTable) {
 #[inline]
 pub(crate) fn dispatched<T: Float>() -> &'static TypedKernels<T> {
     <T as float::Select>::select(chosen().1)
+}
+
+/// The dispatched tier's whole table.
+#[inline]
+pub(crate) fn dispatched_table() -> &'static KernelTable {
+    chosen().1
+}
+
+/// `tier`'s whole table, if the CPU has it.
+pub(crate) fn forced_table(tier: Tier) -> Result<&'static KernelTable, TierUnavailable> {
+    tier.table().ok_or(TierUnavailable(tier))
 }
 
 /// The kernels of `tier` for `T`, if the CPU has it.

@@ -27,7 +27,7 @@
 //! | [`Tier`] | token | f32 lanes | f64 lanes | lowered through |
 //! | --- | --- | --- | --- | --- |
 //! | `portable` | [`isa::Portable`] | 4 | 2 | `wide`'s operators: SSE2 on x86-64, NEON on aarch64 |
-//! | `avx2` | `isa::Avx2` | 8 | 4 | `core::arch` AVX intrinsics, in `#[target_feature(enable = "avx2")]` wrappers |
+//! | `avx2` | `isa::Avx2` | 8 | 4 | `core::arch` AVX intrinsics, in `#[target_feature(enable = "avx2,f16c")]` wrappers |
 //! | `avx512` | `isa::Avx512` | 16 | 8 | `core::arch` AVX-512F intrinsics, in `#[target_feature(enable = "avx512f")]` wrappers |
 //!
 //! [`dispatch`] detects the CPU's features on first use and caches the best
@@ -62,12 +62,15 @@
 pub mod adadelta;
 pub mod adagrad;
 pub mod adam;
+pub mod adam_mixed;
 pub mod adamax;
 mod buffers;
+pub mod convert;
 pub mod dispatch;
 mod float;
 pub mod isa;
 mod lanes;
+pub mod narrow;
 pub mod probe;
 pub mod reference;
 pub mod rmsprop;
@@ -75,10 +78,16 @@ pub mod rmsprop;
 pub use adadelta::{AdaDeltaBuffers, AdaDeltaCoefficients, adadelta, adadelta_on};
 pub use adagrad::{AdaGradBuffers, AdaGradCoefficients, adagrad, adagrad_on};
 pub use adam::{AdamBuffers, AdamCoefficients, Decay, adam, adam_on};
+pub use adam_mixed::{
+    MixedAdamBuffers, MixedAdamCoefficients, MixedLayout, MixedSlice, StochasticKeys, adam_mixed,
+    adam_mixed_on, grad_non_finite, grad_non_finite_on,
+};
 pub use adamax::{AdaMaxBuffers, AdaMaxCoefficients, adamax, adamax_on};
 pub use buffers::KernelBuffers;
+pub use convert::{convert, convert_on, scale_in_place};
 pub use dispatch::{ALL_TIERS, Tier, TierUnavailable};
 pub use float::{Float, max_nan};
 pub use lanes::{Lanes, MAX_VECTOR_BYTES};
+pub use narrow::{Dtype, HalfLanes, Storage, bf16, f16};
 pub use probe::{ProbeBuffers, probe, probe_on};
 pub use rmsprop::{RmsPropBuffers, RmsPropCoefficients, rmsprop, rmsprop_on};

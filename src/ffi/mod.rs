@@ -66,6 +66,9 @@ pub enum fo_status {
     FO_ERROR_THREADS = 8,
     /// A bug: a panic inside the library, caught at the boundary.
     FO_ERROR_INTERNAL = 9,
+    /// A mixed-precision step's element types: an unknown dtype, state
+    /// buffers of different types, or a combination without a kernel.
+    FO_ERROR_DTYPE = 10,
 }
 
 impl From<Error> for fo_status {
@@ -75,6 +78,7 @@ impl From<Error> for fo_status {
             Error::InvalidHyperparameter { .. } => fo_status::FO_ERROR_HYPERPARAMETER,
             Error::ZeroStep | Error::StepCountOverflow => fo_status::FO_ERROR_STEP,
             Error::MissingState { .. } | Error::UnexpectedState { .. } => fo_status::FO_ERROR_STATE_BUFFER,
+            Error::StateTypeMismatch { .. } | Error::UnsupportedLayout(_) => fo_status::FO_ERROR_DTYPE,
             Error::Tensor { error, .. } => fo_status::from(*error),
         }
     }
@@ -101,6 +105,7 @@ pub extern "C" fn fo_status_message(status: i32) -> *const c_char {
         7 => c"an optional state buffer (max_exp_avg_sq, momentum_buffer, grad_avg) is missing while its option is on, or given while it is off",
         8 => c"the thread pool could not be built",
         9 => c"internal error: a panic was caught at the C boundary",
+        10 => c"unknown element type, state buffers of different types, or no kernel for this combination of types",
         _ => c"unknown status",
     };
     message.as_ptr()

@@ -1,7 +1,9 @@
 //! The portable tier: `wide`'s own 128-bit operators.
 
 use crate::lanes::Lanes;
-use wide::{f32x4, f64x2};
+use crate::narrow::HalfLanes;
+use half::f16;
+use wide::{f32x4, f64x2, u32x4};
 
 /// Lanes lowered by `wide` for the compile-time target: SSE2 on x86-64, NEON
 /// on aarch64, plain arrays elsewhere. Always available.
@@ -75,3 +77,94 @@ macro_rules! portable_lanes {
 
 portable_lanes!(f32, f32x4, 4);
 portable_lanes!(f64, f64x2, 2);
+
+// SAFETY: `wide`'s `u32x4` operators are the wrapping lane-wise integer
+// operations; bit casts are `bytemuck` casts between 16-byte plain types; the
+// f16 conversions are `half`'s exact software ones, lane by lane.
+unsafe impl HalfLanes for Portable {
+    type U = u32x4;
+
+    #[inline(always)]
+    unsafe fn to_bits(v: f32x4) -> u32x4 {
+        bytemuck::cast(v)
+    }
+    #[inline(always)]
+    unsafe fn from_bits(u: u32x4) -> f32x4 {
+        bytemuck::cast(u)
+    }
+    #[inline(always)]
+    unsafe fn splat_u(x: u32) -> u32x4 {
+        u32x4::splat(x)
+    }
+    #[inline(always)]
+    unsafe fn iota() -> u32x4 {
+        u32x4::from([0, 1, 2, 3])
+    }
+    #[inline(always)]
+    unsafe fn add_u(a: u32x4, b: u32x4) -> u32x4 {
+        a + b
+    }
+    #[inline(always)]
+    unsafe fn mul_u(a: u32x4, b: u32x4) -> u32x4 {
+        a * b
+    }
+    #[inline(always)]
+    unsafe fn xor_u(a: u32x4, b: u32x4) -> u32x4 {
+        a ^ b
+    }
+    #[inline(always)]
+    unsafe fn and_u(a: u32x4, b: u32x4) -> u32x4 {
+        a & b
+    }
+    #[inline(always)]
+    unsafe fn or_u(a: u32x4, b: u32x4) -> u32x4 {
+        a | b
+    }
+    #[inline(always)]
+    unsafe fn shr15(a: u32x4) -> u32x4 {
+        a >> 15
+    }
+    #[inline(always)]
+    unsafe fn shr16(a: u32x4) -> u32x4 {
+        a >> 16
+    }
+    #[inline(always)]
+    unsafe fn shl16(a: u32x4) -> u32x4 {
+        a << 16
+    }
+    #[inline(always)]
+    unsafe fn select_nan(v: f32x4, if_nan: u32x4, other: u32x4) -> u32x4 {
+        let nan: u32x4 = bytemuck::cast(v.is_nan());
+        (if_nan & nan) | (other & !nan)
+    }
+    #[inline(always)]
+    unsafe fn any_non_finite(v: f32x4) -> bool {
+        let exponent: [u32; 4] =
+            bytemuck::cast(bytemuck::cast::<f32x4, u32x4>(v) & u32x4::splat(0x7F80_0000));
+        exponent.contains(&0x7F80_0000)
+    }
+    #[inline(always)]
+    unsafe fn load_u16(p: *const u16) -> u32x4 {
+        // SAFETY: the caller guarantees 4 readable values.
+        let a = unsafe { core::ptr::read_unaligned(p.cast::<[u16; 4]>()) };
+        u32x4::from(a.map(u32::from))
+    }
+    #[inline(always)]
+    unsafe fn store_u16(p: *mut u16, u: u32x4) {
+        let a: [u32; 4] = bytemuck::cast(u);
+        // SAFETY: the caller guarantees 4 writable values.
+        unsafe { core::ptr::write_unaligned(p.cast::<[u16; 4]>(), a.map(|x| x as u16)) }
+    }
+    #[inline(always)]
+    unsafe fn load_f16(p: *const u16) -> f32x4 {
+        // SAFETY: the caller guarantees 4 readable values.
+        let a = unsafe { core::ptr::read_unaligned(p.cast::<[u16; 4]>()) };
+        f32x4::from(a.map(|b| f16::from_bits(b).to_f32()))
+    }
+    #[inline(always)]
+    unsafe fn store_f16(p: *mut u16, v: f32x4) {
+        let a: [f32; 4] = v.to_array();
+        // SAFETY: the caller guarantees 4 writable values.
+        unsafe { core::ptr::write_unaligned(p.cast::<[u16; 4]>(), a.map(|x| f16::from_f32(x).to_bits())) }
+    }
+}

@@ -6,6 +6,7 @@
 //! matching tier, where the intrinsics become single `ymm`/`zmm` instructions.
 
 use crate::lanes::Lanes;
+use crate::narrow::HalfLanes;
 use core::arch::x86_64::*;
 use wide::{f32x8, f32x16, f64x4, f64x8};
 
@@ -212,3 +213,218 @@ x86_lanes!(
         unsafe { _mm512_mask_storeu_pd(p, low_mask(len) as __mmask8, v.into()) }
     }
 );
+
+// SAFETY: each method is the named AVX2 integer intrinsic (wrapping), a bit
+// cast, or F16C's exact conversion with round-to-nearest-even (immediate 0);
+// the AVX2 tier's wrappers enable `f16c` with `avx2`, and the tier is only
+// available where the CPU has both.
+unsafe impl HalfLanes for Avx2 {
+    type U = __m256i;
+
+    #[inline(always)]
+    unsafe fn to_bits(v: f32x8) -> __m256i {
+        // SAFETY: the caller guarantees the CPU feature.
+        unsafe { _mm256_castps_si256(v.into()) }
+    }
+    #[inline(always)]
+    unsafe fn from_bits(u: __m256i) -> f32x8 {
+        // SAFETY: the caller guarantees the CPU feature.
+        unsafe { _mm256_castsi256_ps(u).into() }
+    }
+    #[inline(always)]
+    unsafe fn splat_u(x: u32) -> __m256i {
+        // SAFETY: the caller guarantees the CPU feature.
+        unsafe { _mm256_set1_epi32(x as i32) }
+    }
+    #[inline(always)]
+    unsafe fn iota() -> __m256i {
+        // SAFETY: the caller guarantees the CPU feature.
+        unsafe { _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7) }
+    }
+    #[inline(always)]
+    unsafe fn add_u(a: __m256i, b: __m256i) -> __m256i {
+        // SAFETY: the caller guarantees the CPU feature.
+        unsafe { _mm256_add_epi32(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn mul_u(a: __m256i, b: __m256i) -> __m256i {
+        // SAFETY: the caller guarantees the CPU feature.
+        unsafe { _mm256_mullo_epi32(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn xor_u(a: __m256i, b: __m256i) -> __m256i {
+        // SAFETY: the caller guarantees the CPU feature.
+        unsafe { _mm256_xor_si256(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn and_u(a: __m256i, b: __m256i) -> __m256i {
+        // SAFETY: the caller guarantees the CPU feature.
+        unsafe { _mm256_and_si256(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn or_u(a: __m256i, b: __m256i) -> __m256i {
+        // SAFETY: the caller guarantees the CPU feature.
+        unsafe { _mm256_or_si256(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn shr15(a: __m256i) -> __m256i {
+        // SAFETY: the caller guarantees the CPU feature.
+        unsafe { _mm256_srli_epi32::<15>(a) }
+    }
+    #[inline(always)]
+    unsafe fn shr16(a: __m256i) -> __m256i {
+        // SAFETY: the caller guarantees the CPU feature.
+        unsafe { _mm256_srli_epi32::<16>(a) }
+    }
+    #[inline(always)]
+    unsafe fn shl16(a: __m256i) -> __m256i {
+        // SAFETY: the caller guarantees the CPU feature.
+        unsafe { _mm256_slli_epi32::<16>(a) }
+    }
+    #[inline(always)]
+    unsafe fn select_nan(v: f32x8, if_nan: __m256i, other: __m256i) -> __m256i {
+        // SAFETY: the caller guarantees the CPU feature.
+        unsafe {
+            let v: __m256 = v.into();
+            let nan = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_UNORD_Q>(v, v));
+            _mm256_blendv_epi8(other, if_nan, nan)
+        }
+    }
+    #[inline(always)]
+    unsafe fn any_non_finite(v: f32x8) -> bool {
+        // SAFETY: the caller guarantees the CPU feature.
+        unsafe {
+            let exponent = _mm256_set1_epi32(0x7F80_0000);
+            let top = _mm256_and_si256(_mm256_castps_si256(v.into()), exponent);
+            _mm256_movemask_epi8(_mm256_cmpeq_epi32(top, exponent)) != 0
+        }
+    }
+    #[inline(always)]
+    unsafe fn load_u16(p: *const u16) -> __m256i {
+        // SAFETY: the caller guarantees the CPU feature and 8 readable values.
+        unsafe { _mm256_cvtepu16_epi32(_mm_loadu_si128(p.cast())) }
+    }
+    #[inline(always)]
+    unsafe fn store_u16(p: *mut u16, u: __m256i) {
+        // SAFETY: the caller guarantees the CPU feature and 8 writable
+        // values; every lane is below 2^16, so the saturating pack is exact.
+        unsafe {
+            let packed = _mm_packus_epi32(_mm256_castsi256_si128(u), _mm256_extracti128_si256::<1>(u));
+            _mm_storeu_si128(p.cast(), packed)
+        }
+    }
+    #[inline(always)]
+    unsafe fn load_f16(p: *const u16) -> f32x8 {
+        // SAFETY: the caller guarantees F16C (enabled with the tier) and 8 readable values.
+        unsafe { _mm256_cvtph_ps(_mm_loadu_si128(p.cast())).into() }
+    }
+    #[inline(always)]
+    unsafe fn store_f16(p: *mut u16, v: f32x8) {
+        // SAFETY: the caller guarantees F16C and 8 writable values.
+        unsafe { _mm_storeu_si128(p.cast(), _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(v.into())) }
+    }
+}
+
+// SAFETY: each method is the named AVX-512F integer intrinsic (wrapping),
+// a bit cast, or AVX-512F's exact f16 conversion with round-to-nearest-even.
+unsafe impl HalfLanes for Avx512 {
+    type U = __m512i;
+
+    #[inline(always)]
+    unsafe fn to_bits(v: f32x16) -> __m512i {
+        // SAFETY: the caller guarantees the CPU feature.
+        unsafe { _mm512_castps_si512(v.into()) }
+    }
+    #[inline(always)]
+    unsafe fn from_bits(u: __m512i) -> f32x16 {
+        // SAFETY: the caller guarantees the CPU feature.
+        unsafe { _mm512_castsi512_ps(u).into() }
+    }
+    #[inline(always)]
+    unsafe fn splat_u(x: u32) -> __m512i {
+        // SAFETY: the caller guarantees the CPU feature.
+        unsafe { _mm512_set1_epi32(x as i32) }
+    }
+    #[inline(always)]
+    unsafe fn iota() -> __m512i {
+        // SAFETY: the caller guarantees the CPU feature.
+        unsafe { _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) }
+    }
+    #[inline(always)]
+    unsafe fn add_u(a: __m512i, b: __m512i) -> __m512i {
+        // SAFETY: the caller guarantees the CPU feature.
+        unsafe { _mm512_add_epi32(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn mul_u(a: __m512i, b: __m512i) -> __m512i {
+        // SAFETY: the caller guarantees the CPU feature.
+        unsafe { _mm512_mullo_epi32(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn xor_u(a: __m512i, b: __m512i) -> __m512i {
+        // SAFETY: the caller guarantees the CPU feature.
+        unsafe { _mm512_xor_si512(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn and_u(a: __m512i, b: __m512i) -> __m512i {
+        // SAFETY: the caller guarantees the CPU feature.
+        unsafe { _mm512_and_si512(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn or_u(a: __m512i, b: __m512i) -> __m512i {
+        // SAFETY: the caller guarantees the CPU feature.
+        unsafe { _mm512_or_si512(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn shr15(a: __m512i) -> __m512i {
+        // SAFETY: the caller guarantees the CPU feature.
+        unsafe { _mm512_srli_epi32::<15>(a) }
+    }
+    #[inline(always)]
+    unsafe fn shr16(a: __m512i) -> __m512i {
+        // SAFETY: the caller guarantees the CPU feature.
+        unsafe { _mm512_srli_epi32::<16>(a) }
+    }
+    #[inline(always)]
+    unsafe fn shl16(a: __m512i) -> __m512i {
+        // SAFETY: the caller guarantees the CPU feature.
+        unsafe { _mm512_slli_epi32::<16>(a) }
+    }
+    #[inline(always)]
+    unsafe fn select_nan(v: f32x16, if_nan: __m512i, other: __m512i) -> __m512i {
+        // SAFETY: the caller guarantees the CPU feature.
+        unsafe {
+            let v: __m512 = v.into();
+            _mm512_mask_mov_epi32(other, _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v), if_nan)
+        }
+    }
+    #[inline(always)]
+    unsafe fn any_non_finite(v: f32x16) -> bool {
+        // SAFETY: the caller guarantees the CPU feature.
+        unsafe {
+            let exponent = _mm512_set1_epi32(0x7F80_0000);
+            let top = _mm512_and_si512(_mm512_castps_si512(v.into()), exponent);
+            _mm512_cmpeq_epi32_mask(top, exponent) != 0
+        }
+    }
+    #[inline(always)]
+    unsafe fn load_u16(p: *const u16) -> __m512i {
+        // SAFETY: the caller guarantees the CPU feature and 16 readable values.
+        unsafe { _mm512_cvtepu16_epi32(_mm256_loadu_si256(p.cast())) }
+    }
+    #[inline(always)]
+    unsafe fn store_u16(p: *mut u16, u: __m512i) {
+        // SAFETY: the caller guarantees the CPU feature and 16 writable values.
+        unsafe { _mm256_storeu_si256(p.cast(), _mm512_cvtepi32_epi16(u)) }
+    }
+    #[inline(always)]
+    unsafe fn load_f16(p: *const u16) -> f32x16 {
+        // SAFETY: the caller guarantees the CPU feature and 16 readable values.
+        unsafe { _mm512_cvtph_ps(_mm256_loadu_si256(p.cast())).into() }
+    }
+    #[inline(always)]
+    unsafe fn store_f16(p: *mut u16, v: f32x16) {
+        // SAFETY: the caller guarantees the CPU feature and 16 writable values.
+        unsafe { _mm256_storeu_si256(p.cast(), _mm512_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(v.into())) }
+    }
+}

@@ -1,0 +1,242 @@
+//! Mixed precision: Adam over `bf16`/`f16` storage with `f32` arithmetic,
+//! and the fused extras of a training step.
+//!
+//! A framework training in reduced precision runs, around each optimizer
+//! step, an unscale pass over the gradients (loss scaling), a check for
+//! overflow (`found_inf`), the step, a pass that zeroes the gradients, and a
+//! pass that copies the new `f32` master weights to `bf16`/`f16` for the
+//! device. The step is memory-bound, so each pass costs about what the step
+//! itself costs per byte. [`adam_step_mixed`] does the whole phase in two
+//! passes:
+//!
+//! 1. **The check** ([`MixedOptions::skip_non_finite`]): one read-only pass
+//!    over the gradients, which multiplies each by `1/loss_scale` and looks
+//!    for an infinity or a NaN. If it finds one, the step is skipped:
+//!    nothing is written (parameters, state, gradient, copy) and the result
+//!    is [`StepOutcome::SkippedNonFinite`]. Checking first is what makes the
+//!    skip exact: the step updates in place, so a problem found half-way
+//!    could not be undone.
+//! 2. **The step**: Adam with the gradient unscaled inside
+//!    (`g·(1/loss_scale)`, the factor computed in `f64` and rounded to `f32`,
+//!    as PyTorch's `GradScaler` multiplies), the gradient zeroed as it is
+//!    read ([`MixedOptions::zero_grad`]), the parameters and state stored in
+//!    their own types (stochastically rounded to `bf16` with
+//!    [`MixedOptions::stochastic_rounding`]), and the new parameters also
+//!    written to a narrow copy ([`MixedAdamBuffers::param_copy`]).
+//!
+//! The kernel's formula, op order and layouts are in
+//! [`fused_optim_kernels::adam_mixed`](mod@fused_optim_kernels::adam_mixed).
+//!
+//! ```
+//! use fused_optim::mixed::{adam_step_mixed, bf16, MixedAdamBuffers, MixedOptions, MixedSlice, StepOutcome};
+//! use fused_optim::{AdamConfig, Parallelism};
+//! // f32 master weights, bf16 gradients scaled by 1024, a bf16 copy for the device.
+//! let mut master = vec![1.0f32; 8];
+//! let mut grad = vec![bf16::from_f32(0.5 * 1024.0); 8];
+//! let (mut m, mut v) = (vec![0.0f32; 8], vec![0.0f32; 8]);
+//! let mut copy = vec![bf16::ZERO; 8];
+//! let buffers = MixedAdamBuffers {
+//!     param: MixedSlice::F32(&mut master),
+//!     grad: MixedSlice::Bf16(&mut grad),
+//!     exp_avg: MixedSlice::F32(&mut m),
+//!     exp_avg_sq: MixedSlice::F32(&mut v),
+//!     max_exp_avg_sq: None,
+//!     param_copy: Some(MixedSlice::Bf16(&mut copy)),
+//!     position: 0,
+//! };
+//! let options = MixedOptions { loss_scale: 1024.0, zero_grad: true, ..MixedOptions::default() };
+//! let outcome = adam_step_mixed(&AdamConfig::default(), 1, buffers, &options, &Parallelism::Global)?;
+//! assert_eq!(outcome, StepOutcome::Applied);
+//! assert!((master[0] - 0.999).abs() < 1e-6);          // the first step moves by lr·sign(g)
+//! assert_eq!(copy[0], bf16::from_f32(master[0]));      // the copy is the new master, rounded
+//! assert!(grad.iter().all(|g| g.to_f32() == 0.0));     // the gradient was consumed
+//! # Ok::<(), fused_optim::Error>(())
+//! ```
+
+use crate::adam::AdamConfig;
+use crate::driver::{Parallelism, drive_many};
+use crate::error::check_lengths;
+use crate::hyper::representable;
+use crate::stateless::option_buffer;
+use crate::{Error, KernelBuffers};
+use fused_optim_kernels::narrow::stochastic_key;
+pub use fused_optim_kernels::{
+    Dtype, MixedAdamBuffers, MixedAdamCoefficients, MixedLayout, MixedSlice, StochasticKeys, bf16, f16,
+};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// The fused extras of a mixed-precision step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MixedOptions {
+    /// The loss scale the gradients carry (finite, `> 0`): the step uses
+    /// `g·(1/loss_scale)`. Default `1.0`.
+    pub loss_scale: f64,
+    /// The `found_inf` protocol: check the unscaled gradients first and skip
+    /// the whole step, writing nothing, if any is infinite or NaN. Default on.
+    /// Off, a non-finite gradient propagates into the outputs it touches.
+    pub skip_non_finite: bool,
+    /// Write zero to the gradient as the step reads it (the framework's
+    /// `zero_grad`, without its pass). Default off.
+    pub zero_grad: bool,
+    /// Round `bf16` parameter and state stores stochastically, from this seed
+    /// (reproducible: the same seed, step and position give the same bits on
+    /// every tier and thread count). Default `None`: round to nearest even.
+    pub stochastic_rounding: Option<u64>,
+}
+
+impl Default for MixedOptions {
+    fn default() -> Self {
+        MixedOptions { loss_scale: 1.0, skip_non_finite: true, zero_grad: false, stochastic_rounding: None }
+    }
+}
+
+/// What a mixed-precision step did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use = "a skipped step must not advance the step count"]
+pub enum StepOutcome {
+    /// The step ran: the step count advances.
+    Applied,
+    /// A gradient was infinite or NaN after unscaling: nothing was written,
+    /// and the step count must not advance (a framework lowers its loss scale).
+    SkippedNonFinite,
+}
+
+/// The kernel's scalars for step `t`, after checking the hyperparameters and options.
+pub fn mixed_coefficients(
+    config: &AdamConfig,
+    t: u64,
+    options: &MixedOptions,
+) -> Result<MixedAdamCoefficients, Error> {
+    let adam = config.coefficients::<f32>(t)?;
+    let scale = options.loss_scale;
+    if !(scale.is_finite() && scale > 0.0) {
+        return Err(Error::InvalidHyperparameter {
+            name: "loss_scale",
+            value: scale,
+            expected: "finite and > 0",
+        });
+    }
+    let grad_scale = representable("loss_scale", scale, 1.0 / scale)?;
+    let stochastic = options.stochastic_rounding.map(|seed| StochasticKeys {
+        param: stochastic_key(seed, t, 0),
+        exp_avg: stochastic_key(seed, t, 1),
+        exp_avg_sq: stochastic_key(seed, t, 2),
+        max_exp_avg_sq: stochastic_key(seed, t, 3),
+    });
+    Ok(MixedAdamCoefficients { adam, grad_scale, zero_grad: options.zero_grad, stochastic })
+}
+
+/// Bytes one element's step reads and writes for this layout and these
+/// options: parameter and state read and written, gradient read (and written
+/// with `zero_grad`), the copy written.
+pub fn mixed_bytes_per_element(layout: &MixedLayout, amsgrad: bool, zero_grad: bool) -> usize {
+    let state = layout.state.bytes() * if amsgrad { 6 } else { 4 };
+    let grad = layout.grad.bytes() * if zero_grad { 2 } else { 1 };
+    2 * layout.param.bytes() + grad + state + layout.copy.map_or(0, Dtype::bytes)
+}
+
+/// Equal lengths, one state type, a supported layout, and the AMSGrad buffer
+/// exactly when AMSGrad is on.
+fn check(config: &AdamConfig, b: &MixedAdamBuffers<'_>) -> Result<MixedLayout, Error> {
+    check_lengths(b.length_mismatch(), b.len())?;
+    let layout = b.layout().map_err(|buffer| Error::StateTypeMismatch { buffer })?;
+    if !layout.is_supported() {
+        return Err(Error::UnsupportedLayout(layout));
+    }
+    option_buffer("amsgrad", config.amsgrad, "max_exp_avg_sq", b.max_exp_avg_sq.is_some())?;
+    Ok(layout)
+}
+
+/// One buffer the `found_inf` check reads, split like any kernel's.
+struct GradCheck<'a>(MixedSlice<'a>);
+
+impl KernelBuffers for GradCheck<'_> {
+    const ALGORITHM: &'static str = "gradient check";
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn length_mismatch(&self) -> Option<(&'static str, usize)> {
+        None
+    }
+    fn split_at(self, mid: usize) -> (Self, Self) {
+        let (a, b) = self.0.split_at(mid);
+        (GradCheck(a), GradCheck(b))
+    }
+    fn anchor(&self) -> usize {
+        self.0.address()
+    }
+}
+
+/// True if any gradient of `tensors`, times `scale`, is infinite or NaN.
+fn any_non_finite(tensors: &mut [MixedAdamBuffers<'_>], scale: f32, parallelism: &Parallelism) -> bool {
+    let found = AtomicBool::new(false);
+    let total = tensors.iter().map(|b| b.len()).sum();
+    let element_bytes = tensors.first().map_or(4, |b| b.grad.dtype().bytes());
+    let grads = tensors.iter_mut().map(|b| GradCheck(b.grad.reborrow()));
+    drive_many(grads, total, element_bytes, element_bytes, parallelism, |g| {
+        if !found.load(Ordering::Relaxed) && fused_optim_kernels::grad_non_finite(&g.0, scale) {
+            found.store(true, Ordering::Relaxed);
+        }
+    });
+    found.into_inner()
+}
+
+/// One mixed-precision Adam step (see [the module](self)): check the
+/// gradients if asked, then the fused step. On error, and when the step is
+/// skipped, nothing is written.
+pub fn adam_step_mixed(
+    config: &AdamConfig,
+    t: u64,
+    mut buffers: MixedAdamBuffers<'_>,
+    options: &MixedOptions,
+    parallelism: &Parallelism,
+) -> Result<StepOutcome, Error> {
+    adam_step_mixed_many(config, t, std::slice::from_mut(&mut buffers), options, parallelism).map_err(|e| {
+        match e {
+            Error::Tensor { error, .. } => *error,
+            other => other,
+        }
+    })
+}
+
+/// One mixed-precision Adam step over a list of tensors, balanced across
+/// threads by elements; the `found_inf` check covers every tensor before any
+/// is written. Tensor `i`'s stochastic-rounding positions follow those of the
+/// tensors before it (its `position` plus their total length), so the list
+/// draws what one concatenated tensor would.
+pub fn adam_step_mixed_many(
+    config: &AdamConfig,
+    t: u64,
+    tensors: &mut [MixedAdamBuffers<'_>],
+    options: &MixedOptions,
+    parallelism: &Parallelism,
+) -> Result<StepOutcome, Error> {
+    let coefficients = mixed_coefficients(config, t, options)?;
+    let mut layouts = Vec::with_capacity(tensors.len());
+    for (index, b) in tensors.iter().enumerate() {
+        layouts.push(check(config, b).map_err(|e| Error::Tensor { index, error: Box::new(e) })?);
+    }
+    if options.skip_non_finite && any_non_finite(tensors, coefficients.grad_scale, parallelism) {
+        return Ok(StepOutcome::SkippedNonFinite);
+    }
+    let total: usize = tensors.iter().map(|b| b.len()).sum();
+    let Some(first) = layouts.first() else { return Ok(StepOutcome::Applied) };
+    // The traffic of the heaviest layout: the driver's split decision only needs its order of magnitude.
+    let traffic = layouts
+        .iter()
+        .map(|l| mixed_bytes_per_element(l, config.amsgrad, options.zero_grad))
+        .max()
+        .unwrap_or(0);
+    let mut offset = 0u64;
+    let pieces = tensors.iter_mut().map(|b| {
+        let len = b.len() as u64;
+        let mut piece = b.reborrow();
+        piece.position = piece.position.wrapping_add(offset);
+        offset = offset.wrapping_add(len);
+        piece
+    });
+    drive_many(pieces, total, first.param.bytes(), traffic, parallelism, |b| {
+        fused_optim_kernels::adam_mixed(b, &coefficients)
+    });
+    Ok(StepOutcome::Applied)
+}
