@@ -8,6 +8,9 @@
 //! of the same shape on one and on all threads (the roof). Before timing,
 //! each implementation's output is checked against the reference's bits once.
 //!
+//! `mixed-phase-adam` times a whole mixed-precision training phase, fused
+//! against separate passes (see `benches/support/cases.rs`, `Phase`).
+//!
 //! ```text
 //! cargo bench --bench kernels                                  # 2^10, 2^12, 2^16, 2^20, 2^24, 2^26
 //! FUSED_OPTIM_BENCH_SIZES=12,20 cargo bench --bench kernels    # chosen sizes (log2)
@@ -152,5 +155,48 @@ fn bench_multi_tensor(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_small_calls, bench_multi_tensor, bench_kernels);
+/// The mixed-precision training phase (bf16 gradients scaled by 1024,
+/// f32 master weights, bf16 copy): the fused check + step against the five
+/// separate passes, serial and on all threads. Each iteration refills the
+/// gradients first, untimed (the phase zeroes them).
+fn bench_mixed_phase(c: &mut Criterion) {
+    use cases::{Case, Phase};
+    use std::time::Instant;
+    let mut group = c.benchmark_group("mixed-phase-adam");
+    group.sample_size(10).sampling_mode(SamplingMode::Flat);
+    if quick() {
+        group.warm_up_time(Duration::from_millis(200)).measurement_time(Duration::from_millis(1000));
+    }
+    let sizes: Vec<u32> = sizes().into_iter().filter(|&l| l >= 16).collect();
+    for log2 in sizes {
+        let n = 1usize << log2;
+        let mut phase = Phase::new(n);
+        for threaded in [false, true] {
+            for fused in [false, true] {
+                let run = Run::Phase { fused, threaded };
+                let bytes = if fused {
+                    Phase::fused_bytes_per_element()
+                } else {
+                    Phase::separate_bytes_per_element()
+                };
+                group.throughput(Throughput::Bytes((n * bytes) as u64));
+                group.bench_function(BenchmarkId::new(run.name(), n), |b| {
+                    b.iter_custom(|iters| {
+                        let mut total = Duration::ZERO;
+                        for _ in 0..iters {
+                            phase.refill();
+                            let start = Instant::now();
+                            phase.step(run);
+                            total += start.elapsed();
+                        }
+                        total
+                    })
+                });
+            }
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_small_calls, bench_multi_tensor, bench_mixed_phase, bench_kernels);
 criterion_main!(benches);

@@ -27,7 +27,7 @@
 #[path = "../benches/support/cases.rs"]
 mod cases;
 
-use cases::{Case, Run, kinds};
+use cases::{Case, Phase, Run, kinds};
 use fused_optim::Tier;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
@@ -173,6 +173,7 @@ fn main() {
             }
         }
     }
+    phase(&o, &rows);
     if let Some(path) = &o.csv {
         write_csv(path, &rows);
         println!("wrote {path}");
@@ -180,6 +181,74 @@ fn main() {
     if let Some(path) = &o.png {
         draw_png(path, &rows, threads).expect("draw the chart");
         println!("wrote {path}");
+    }
+}
+
+/// The whole mixed-precision phase (unscale, found_inf check, step,
+/// zero-grad, bf16 copy), fused against separate passes, at the sizes of at
+/// least 2^20. Each sample is one call after an untimed refill of the
+/// gradients (the phase zeroes them); the four runs' samples are interleaved.
+fn phase(o: &Options, rows: &[Row]) {
+    let sizes: Vec<u32> = o.sizes.iter().copied().filter(|&l| l >= 20).collect();
+    if sizes.is_empty() {
+        return;
+    }
+    let threads = rayon::current_num_threads();
+    println!(
+        "\nmixed-precision phase: bf16 gradients scaled by 1024 -> unscale, found_inf check, Adam step on f32 master \
+         weights and state, zero-grad, bf16 copy\nseparate: five passes, {} B/element; fused: check + one step, {} B/element",
+        Phase::separate_bytes_per_element(),
+        Phase::fused_bytes_per_element()
+    );
+    println!(
+        "{:>5} {:>4}  {:>12} {:>9} {:>8}  {:>13} {:>10} {:>15}",
+        "n", "thr", "separate ms", "fused ms", "speedup", "separate GB/s", "fused GB/s", "fused of probe"
+    );
+    for log2 in sizes {
+        let n = 1usize << log2;
+        let (mut a, mut b) = (Phase::new(n), Phase::new(n));
+        a.step(Run::Phase { fused: true, threaded: true });
+        b.step(Run::Phase { fused: false, threaded: true });
+        assert!(a.output_bits() == b.output_bits(), "the fused and separate phases differ at 2^{log2}");
+        let runs: Vec<Run> = [false, true]
+            .into_iter()
+            .flat_map(|threaded| [false, true].map(|fused| Run::Phase { fused, threaded }))
+            .collect();
+        let mut times = vec![Vec::new(); runs.len()];
+        for _ in 0..o.samples.max(5) {
+            for (&run, times) in runs.iter().zip(&mut times) {
+                a.refill();
+                let start = Instant::now();
+                a.step(run);
+                times.push(start.elapsed());
+            }
+        }
+        let median = |t: &mut Vec<Duration>| {
+            t.sort();
+            t[t.len() / 2].as_secs_f64()
+        };
+        let t: Vec<f64> = times.iter_mut().map(median).collect();
+        for (i, thr) in [(0, 1), (2, threads)] {
+            let (separate, fused) = (t[i], t[i + 1]);
+            let gbps = |bytes: usize, s: f64| (bytes * n) as f64 / s / 1e9;
+            let probe = rows
+                .iter()
+                .find(|r| r.algorithm == "adam-mix" && r.log2 == log2 && r.threads == thr)
+                .map_or(String::from("-"), |r| {
+                    format!("{:.0}%", 100.0 * gbps(Phase::fused_bytes_per_element(), fused) / r.probe_gbps)
+                });
+            println!(
+                "{:>5} {:>4}  {:>12.3} {:>9.3} {:>7.2}x  {:>13.1} {:>10.1} {:>15}",
+                format!("2^{log2}"),
+                thr,
+                separate * 1e3,
+                fused * 1e3,
+                separate / fused,
+                gbps(Phase::separate_bytes_per_element(), separate),
+                gbps(Phase::fused_bytes_per_element(), fused),
+                probe
+            );
+        }
     }
 }
 

@@ -5,6 +5,10 @@
 //! `examples/roofline.rs` (included with `#[path]`).
 
 use fused_optim::kernels::{self, reference};
+use fused_optim::mixed::{
+    Dtype, MixedAdamBuffers, MixedLayout, MixedOptions, MixedSlice, StepOutcome, adam_step_mixed, bf16,
+    mixed_bytes_per_element, mixed_coefficients,
+};
 use fused_optim::{
     AdaDeltaBuffers, AdaDeltaConfig, AdaGradBuffers, AdaGradConfig, AdaMaxBuffers, AdaMaxConfig, AdamBuffers,
     AdamConfig, Float, Parallelism, ProbeBuffers, RmsPropBuffers, RmsPropConfig, Tier, probe_step,
@@ -25,6 +29,11 @@ pub enum Run {
     Probe { threaded: bool },
     /// The driver with the serial threshold at 0 for this call: split whatever the size.
     ForcedSplit,
+    /// A mixed-precision training phase (unscale, overflow check, step,
+    /// zero-grad, bf16 copy of the master weights): fused into the check and
+    /// one step, or as the separate passes a framework runs; serial or on
+    /// all threads. Only [`Phase`] runs it.
+    Phase { fused: bool, threaded: bool },
 }
 
 impl Run {
@@ -38,6 +47,11 @@ impl Run {
             Run::Probe { threaded: false } => "probe-1t".into(),
             Run::Probe { threaded: true } => format!("probe-{}t", rayon::current_num_threads()),
             Run::ForcedSplit => "forced-split".into(),
+            Run::Phase { fused, threaded } => format!(
+                "phase-{}-{}t",
+                if fused { "fused" } else { "separate" },
+                if threaded { rayon::current_num_threads() } else { 1 }
+            ),
         }
     }
 }
@@ -77,6 +91,12 @@ pub fn kinds() -> Vec<Kind> {
     kinds_of::<AdaGrad>(&mut out);
     kinds_of::<RmsProp>(&mut out);
     kinds_of::<AdaDelta>(&mut out);
+    out.push(Kind {
+        algorithm: "adam-mix",
+        dtype: "bf16",
+        bytes_per_element: MixedCase::bytes_per_element(),
+        build: MixedCase::build,
+    });
     out
 }
 
@@ -159,7 +179,7 @@ macro_rules! run_kernel {
             Run::Tier(tier) => kernels::$forced(tier, $b, &k).expect("an available tier"),
             Run::Dispatched => kernels::$name($b, &k),
             Run::Driver => fused_optim::$step(&config, T, $b, &Parallelism::Global).expect("valid"),
-            Run::Probe { .. } | Run::ForcedSplit => unreachable!("`StepCase` runs these"),
+            Run::Probe { .. } | Run::ForcedSplit | Run::Phase { .. } => unreachable!("not a kernel run"),
         }
     }};
 }
@@ -282,5 +302,211 @@ impl Bench for AdaDelta {
         let [s, x] = states else { unreachable!() };
         let b = AdaDeltaBuffers { param: p, grad: g, square_avg: s, acc_delta: x };
         run_kernel!(run, AdaDeltaConfig::default(), b, adadelta, adadelta_on, adadelta_step)
+    }
+}
+
+/// Mixed-precision Adam as frameworks train: bf16 gradients, f32 master
+/// weights and state, a bf16 copy of the new weights written in the same
+/// pass. Its probe is f32 Adam's (three streams read and written, one read)
+/// on the master, the state and an f32 stand-in for the gradient: the
+/// machine's bandwidth for a step of about the same mix of reads and writes.
+struct MixedCase {
+    p: Vec<f32>,
+    g: Vec<bf16>,
+    m: Vec<f32>,
+    v: Vec<f32>,
+    copy: Vec<bf16>,
+    probe_read: Vec<f32>,
+}
+
+impl MixedCase {
+    fn layout() -> MixedLayout {
+        MixedLayout { param: Dtype::F32, grad: Dtype::Bf16, state: Dtype::F32, copy: Some(Dtype::Bf16) }
+    }
+
+    /// p read and written (8), g read (2), m and v read and written (16), the copy written (2).
+    fn bytes_per_element() -> usize {
+        mixed_bytes_per_element(&Self::layout(), false, false)
+    }
+
+    fn build(n: usize) -> Box<dyn Case> {
+        let g: Vec<f32> = wave(n, 3, 0.1, false);
+        Box::new(MixedCase {
+            p: wave(n, 0, 1.0, false),
+            g: g.iter().map(|&x| bf16::from_f32(x)).collect(),
+            m: wave(n, 5, 0.01, false),
+            v: wave(n, 7, 0.01, true),
+            copy: vec![bf16::ZERO; n],
+            probe_read: g,
+        })
+    }
+
+    fn buffers(&mut self) -> MixedAdamBuffers<'_> {
+        MixedAdamBuffers {
+            param: MixedSlice::F32(&mut self.p),
+            grad: MixedSlice::Bf16(&mut self.g),
+            exp_avg: MixedSlice::F32(&mut self.m),
+            exp_avg_sq: MixedSlice::F32(&mut self.v),
+            max_exp_avg_sq: None,
+            param_copy: Some(MixedSlice::Bf16(&mut self.copy)),
+            position: 0,
+        }
+    }
+}
+
+impl Case for MixedCase {
+    fn run(&mut self, run: Run) {
+        let config = AdamConfig::default();
+        let options = MixedOptions { skip_non_finite: false, ..MixedOptions::default() };
+        let k = mixed_coefficients(&config, T, &options).expect("valid");
+        match run {
+            Run::Reference => reference::adam_mixed(self.buffers(), &k),
+            Run::Tier(tier) => kernels::adam_mixed_on(tier, self.buffers(), &k).expect("an available tier"),
+            Run::Dispatched => kernels::adam_mixed(self.buffers(), &k),
+            Run::Driver => {
+                let outcome = adam_step_mixed(&config, T, self.buffers(), &options, &Parallelism::Global);
+                assert_eq!(outcome, Ok(StepOutcome::Applied));
+            }
+            Run::Probe { threaded } => {
+                let written = [&mut self.p[..], &mut self.m, &mut self.v];
+                probe_step(ProbeBuffers { written, read: &self.probe_read }, &parallelism(threaded))
+                    .expect("equal lengths");
+            }
+            Run::ForcedSplit | Run::Phase { .. } => unreachable!("not a kernel run"),
+        }
+    }
+
+    fn output_bits(&self) -> Vec<u64> {
+        let copy: Vec<f32> = self.copy.iter().map(|x| x.to_f32()).collect();
+        bits(&[&self.p, &self.m, &self.v, &copy])
+    }
+}
+
+/// Loss scale of the phase: gradients carry it, the phase removes it.
+const LOSS_SCALE: f32 = 1024.0;
+
+/// One mixed-precision training phase over bf16 gradients scaled by
+/// [`LOSS_SCALE`], f32 master weights and state, and a bf16 copy:
+///
+/// - **separate**, as a framework does it without fusion: unscale the
+///   gradient in place, check it for infinities and NaNs, step, zero the
+///   gradient, copy the master weights to bf16; five passes, each split
+///   across the threads by rayon when threaded;
+/// - **fused**: [`adam_step_mixed`] with the check on, the unscaling, the
+///   zeroing and the copy inside the step; two passes.
+///
+/// Both compute the same bits (checked by `same_bits_both_ways`).
+pub struct Phase {
+    p: Vec<f32>,
+    g: Vec<bf16>,
+    m: Vec<f32>,
+    v: Vec<f32>,
+    copy: Vec<bf16>,
+}
+
+impl Phase {
+    pub fn new(n: usize) -> Phase {
+        Phase {
+            p: wave(n, 0, 1.0, false),
+            g: wave::<f32>(n, 3, 0.1 * LOSS_SCALE as f64, false).iter().map(|&x| bf16::from_f32(x)).collect(),
+            m: wave(n, 5, 0.01, false),
+            v: wave(n, 7, 0.01, true),
+            copy: vec![bf16::ZERO; n],
+        }
+    }
+
+    /// Bytes the fused phase moves per element: the check reads g (2), the
+    /// step moves 28 and writes the zeroed g (2).
+    pub fn fused_bytes_per_element() -> usize {
+        2 + mixed_bytes_per_element(&MixedCase::layout(), false, true)
+    }
+
+    /// Bytes the separate passes move per element: unscale (2 + 2), check
+    /// (2), step without copy (26), zero (2), copy (4 + 2).
+    pub fn separate_bytes_per_element() -> usize {
+        let step = MixedLayout { copy: None, ..MixedCase::layout() };
+        4 + 2 + mixed_bytes_per_element(&step, false, false) + 2 + 6
+    }
+
+    fn fused(&mut self, threaded: bool) {
+        let options =
+            MixedOptions { loss_scale: LOSS_SCALE as f64, zero_grad: true, ..MixedOptions::default() };
+        let b = MixedAdamBuffers {
+            param: MixedSlice::F32(&mut self.p),
+            grad: MixedSlice::Bf16(&mut self.g),
+            exp_avg: MixedSlice::F32(&mut self.m),
+            exp_avg_sq: MixedSlice::F32(&mut self.v),
+            max_exp_avg_sq: None,
+            param_copy: Some(MixedSlice::Bf16(&mut self.copy)),
+            position: 0,
+        };
+        let outcome = adam_step_mixed(&AdamConfig::default(), T, b, &options, &parallelism(threaded));
+        assert_eq!(outcome, Ok(StepOutcome::Applied));
+    }
+
+    fn separate(&mut self, threaded: bool) {
+        use rayon::prelude::*;
+        let chunk = if threaded {
+            self.p.len().div_ceil(rayon::current_num_threads()).max(1 << 16)
+        } else {
+            usize::MAX
+        };
+        let chunk = chunk.min(self.p.len()).max(1);
+        let unscale = |g: &mut [bf16]| kernels::scale_in_place(&mut MixedSlice::Bf16(g), 1.0 / LOSS_SCALE);
+        let non_finite = |g: &mut [bf16]| kernels::grad_non_finite(&MixedSlice::Bf16(g), 1.0);
+        let copy = |(p, c): (&mut [f32], &mut [bf16])| {
+            kernels::convert(&MixedSlice::F32(p), &mut MixedSlice::Bf16(c), 1.0)
+        };
+        let found_inf = if threaded {
+            self.g.par_chunks_mut(chunk).for_each(unscale);
+            self.g.par_chunks_mut(chunk).map(non_finite).reduce(|| false, |a, b| a | b)
+        } else {
+            unscale(&mut self.g);
+            non_finite(&mut self.g)
+        };
+        assert!(!found_inf);
+        let options = MixedOptions { skip_non_finite: false, ..MixedOptions::default() };
+        let b = MixedAdamBuffers {
+            param: MixedSlice::F32(&mut self.p),
+            grad: MixedSlice::Bf16(&mut self.g),
+            exp_avg: MixedSlice::F32(&mut self.m),
+            exp_avg_sq: MixedSlice::F32(&mut self.v),
+            max_exp_avg_sq: None,
+            param_copy: None,
+            position: 0,
+        };
+        let outcome = adam_step_mixed(&AdamConfig::default(), T, b, &options, &parallelism(threaded));
+        assert_eq!(outcome, Ok(StepOutcome::Applied));
+        if threaded {
+            self.g.par_chunks_mut(chunk).for_each(|g| g.fill(bf16::ZERO));
+            self.p.par_chunks_mut(chunk).zip(self.copy.par_chunks_mut(chunk)).for_each(copy);
+        } else {
+            self.g.fill(bf16::ZERO);
+            copy((&mut self.p, &mut self.copy));
+        }
+    }
+
+    /// Puts the scaled gradients back (the phase consumed them), untimed.
+    pub fn refill(&mut self) {
+        let n = self.g.len();
+        let g: Vec<f32> = wave(n, 3, 0.1 * LOSS_SCALE as f64, false);
+        for (x, y) in self.g.iter_mut().zip(g) {
+            *x = bf16::from_f32(y);
+        }
+    }
+}
+
+impl Case for Phase {
+    fn run(&mut self, run: Run) {
+        match run {
+            Run::Phase { fused: true, threaded } => self.fused(threaded),
+            Run::Phase { fused: false, threaded } => self.separate(threaded),
+            other => unreachable!("a phase runs only phases, not {other:?}"),
+        }
+    }
+
+    fn output_bits(&self) -> Vec<u64> {
+        let copy: Vec<f32> = self.copy.iter().chain(&self.g).map(|x| x.to_f32()).collect();
+        bits(&[&self.p, &self.m, &self.v, &copy])
     }
 }
