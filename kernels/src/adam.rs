@@ -102,9 +102,93 @@ crate::buffers::kernel_buffers! {
     }
 }
 
-const WD_NONE: u8 = 0;
-const WD_L2: u8 = 1;
-const WD_DECOUPLED: u8 = 2;
+pub(crate) const WD_NONE: u8 = 0;
+pub(crate) const WD_L2: u8 = 1;
+pub(crate) const WD_DECOUPLED: u8 = 2;
+
+/// Adam's per-step scalars as vectors, and its per-vector arithmetic in the
+/// op order of the module's essay. The plain body and the mixed-precision
+/// body ([`crate::adam_mixed`]) share it; they differ only in their loads
+/// and stores.
+pub(crate) struct AdamLanes<I: Lanes<T>, T: Float> {
+    beta1: I::V,
+    one_minus_beta1: I::V,
+    beta2: I::V,
+    one_minus_beta2: I::V,
+    step_size: I::V,
+    eps_hat: I::V,
+    decay: I::V,
+}
+
+impl<I: Lanes<T>, T: Float> AdamLanes<I, T> {
+    /// # Safety
+    /// The tier `I` is available.
+    #[inline(always)]
+    pub(crate) unsafe fn new(c: &AdamCoefficients<T>) -> Self {
+        let decay = match c.decay {
+            Decay::None => T::ZERO,
+            Decay::L2(x) | Decay::Decoupled(x) => x,
+        };
+        // SAFETY: the caller guarantees the tier.
+        unsafe {
+            AdamLanes {
+                beta1: I::splat(c.beta1),
+                one_minus_beta1: I::splat(c.one_minus_beta1),
+                beta2: I::splat(c.beta2),
+                one_minus_beta2: I::splat(c.one_minus_beta2),
+                step_size: I::splat(c.step_size),
+                eps_hat: I::splat(c.eps_hat),
+                decay: I::splat(decay),
+            }
+        }
+    }
+
+    /// Weight decay `WD`: `g + (wd·p)` (L2) or `p·decay` (decoupled).
+    ///
+    /// # Safety
+    /// The tier `I` is available.
+    #[inline(always)]
+    pub(crate) unsafe fn decay<const WD: u8>(&self, g: I::V, p: I::V) -> (I::V, I::V) {
+        // SAFETY: the caller guarantees the tier.
+        unsafe {
+            match WD {
+                WD_L2 => (I::add(g, I::mul(self.decay, p)), p),
+                WD_DECOUPLED => (g, I::mul(p, self.decay)),
+                _ => (g, p),
+            }
+        }
+    }
+
+    /// `m = (β1·m) + ((1−β1)·g)`.
+    ///
+    /// # Safety
+    /// The tier `I` is available.
+    #[inline(always)]
+    pub(crate) unsafe fn first_moment(&self, m: I::V, g: I::V) -> I::V {
+        // SAFETY: the caller guarantees the tier.
+        unsafe { I::add(I::mul(self.beta1, m), I::mul(self.one_minus_beta1, g)) }
+    }
+
+    /// `v = (β2·v) + (((1−β2)·g)·g)`.
+    ///
+    /// # Safety
+    /// The tier `I` is available.
+    #[inline(always)]
+    pub(crate) unsafe fn second_moment(&self, v: I::V, g: I::V) -> I::V {
+        // SAFETY: the caller guarantees the tier.
+        unsafe { I::add(I::mul(self.beta2, v), I::mul(I::mul(self.one_minus_beta2, g), g)) }
+    }
+
+    /// `p − s·(m / (√v̂ + ε̂))`.
+    ///
+    /// # Safety
+    /// The tier `I` is available.
+    #[inline(always)]
+    pub(crate) unsafe fn update(&self, p: I::V, m: I::V, v_hat: I::V) -> I::V {
+        // SAFETY: the caller guarantees the tier.
+        unsafe { I::sub(p, I::mul(self.step_size, I::div(m, I::add(I::sqrt(v_hat), self.eps_hat)))) }
+    }
+}
 
 /// The per-vector update, monomorphised over the options so the loop holds no branches.
 struct AdamBody<I: Lanes<T>, T: Float, const WD: u8, const MAXIMIZE: bool, const AMSGRAD: bool> {
@@ -113,13 +197,7 @@ struct AdamBody<I: Lanes<T>, T: Float, const WD: u8, const MAXIMIZE: bool, const
     exp_avg: *mut T,
     exp_avg_sq: *mut T,
     max_exp_avg_sq: *mut T,
-    beta1: I::V,
-    one_minus_beta1: I::V,
-    beta2: I::V,
-    one_minus_beta2: I::V,
-    step_size: I::V,
-    eps_hat: I::V,
-    decay: I::V,
+    adam: AdamLanes<I, T>,
 }
 
 impl<I: Lanes<T>, T: Float, const WD: u8, const MAXIMIZE: bool, const AMSGRAD: bool> Block
@@ -134,18 +212,10 @@ impl<I: Lanes<T>, T: Float, const WD: u8, const MAXIMIZE: bool, const AMSGRAD: b
             if MAXIMIZE {
                 g = I::neg(g);
             }
-            let mut p = load_n::<I, T>(self.param.add(o), n);
-            if WD == WD_L2 {
-                g = I::add(g, I::mul(self.decay, p));
-            }
-            if WD == WD_DECOUPLED {
-                p = I::mul(p, self.decay);
-            }
-            let m = load_n::<I, T>(self.exp_avg.add(o), n);
-            let m = I::add(I::mul(self.beta1, m), I::mul(self.one_minus_beta1, g));
+            let (g, p) = self.adam.decay::<WD>(g, load_n::<I, T>(self.param.add(o), n));
+            let m = self.adam.first_moment(load_n::<I, T>(self.exp_avg.add(o), n), g);
             store_n::<I, T>(self.exp_avg.add(o), n, m);
-            let v = load_n::<I, T>(self.exp_avg_sq.add(o), n);
-            let v = I::add(I::mul(self.beta2, v), I::mul(I::mul(self.one_minus_beta2, g), g));
+            let v = self.adam.second_moment(load_n::<I, T>(self.exp_avg_sq.add(o), n), g);
             store_n::<I, T>(self.exp_avg_sq.add(o), n, v);
             let v_hat = if AMSGRAD {
                 let vm = I::max(load_n::<I, T>(self.max_exp_avg_sq.add(o), n), v);
@@ -154,9 +224,7 @@ impl<I: Lanes<T>, T: Float, const WD: u8, const MAXIMIZE: bool, const AMSGRAD: b
             } else {
                 v
             };
-            let denom = I::add(I::sqrt(v_hat), self.eps_hat);
-            p = I::sub(p, I::mul(self.step_size, I::div(m, denom)));
-            store_n::<I, T>(self.param.add(o), n, p);
+            store_n::<I, T>(self.param.add(o), n, self.adam.update(p, m, v_hat));
         }
     }
 }
@@ -168,10 +236,6 @@ unsafe fn run_variant<I: Lanes<T>, T: Float, const WD: u8, const MAXIMIZE: bool,
     b: AdamBuffers<'_, T>,
     c: &AdamCoefficients<T>,
 ) {
-    let decay = match c.decay {
-        Decay::None => T::ZERO,
-        Decay::L2(x) | Decay::Decoupled(x) => x,
-    };
     // SAFETY: the tier is available (caller); pointers come from slices of
     // length `n` and `for_each_block` stays inside `0..n`.
     unsafe {
@@ -181,13 +245,7 @@ unsafe fn run_variant<I: Lanes<T>, T: Float, const WD: u8, const MAXIMIZE: bool,
             exp_avg: b.exp_avg.as_mut_ptr(),
             exp_avg_sq: b.exp_avg_sq.as_mut_ptr(),
             max_exp_avg_sq: b.max_exp_avg_sq.map_or(core::ptr::null_mut(), |x| x.as_mut_ptr()),
-            beta1: I::splat(c.beta1),
-            one_minus_beta1: I::splat(c.one_minus_beta1),
-            beta2: I::splat(c.beta2),
-            one_minus_beta2: I::splat(c.one_minus_beta2),
-            step_size: I::splat(c.step_size),
-            eps_hat: I::splat(c.eps_hat),
-            decay: I::splat(decay),
+            adam: AdamLanes::new(c),
         };
         for_each_block::<I, T, _>(b.param.len(), &body);
     }

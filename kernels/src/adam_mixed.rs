@@ -54,7 +54,7 @@
 //! gradient overflowed is the caller's job, with [`grad_non_finite`] (the
 //! root crate's `found_inf` protocol).
 
-use crate::adam::{AdamCoefficients, Decay};
+use crate::adam::{AdamCoefficients, AdamLanes, Decay, WD_DECOUPLED, WD_L2, WD_NONE};
 use crate::lanes::{Block, for_each_block};
 use crate::narrow::{Dtype, HalfLanes, Storage, bf16, f16, random_lanes};
 
@@ -391,10 +391,6 @@ pub struct MixedAdamCoefficients {
     pub stochastic: Option<StochasticKeys>,
 }
 
-const WD_NONE: u8 = 0;
-const WD_L2: u8 = 1;
-const WD_DECOUPLED: u8 = 2;
-
 /// The per-vector update for one layout (`C` is the copy's type, unused
 /// without `COPY`) and one weight-decay mode and AMSGrad setting.
 struct MixedBody<I: HalfLanes, P, G, S, C, const WD: u8, const AMSGRAD: bool, const COPY: bool> {
@@ -404,13 +400,7 @@ struct MixedBody<I: HalfLanes, P, G, S, C, const WD: u8, const AMSGRAD: bool, co
     exp_avg_sq: *mut S,
     max_exp_avg_sq: *mut S,
     copy: *mut C,
-    beta1: I::V,
-    one_minus_beta1: I::V,
-    beta2: I::V,
-    one_minus_beta2: I::V,
-    step_size: I::V,
-    eps_hat: I::V,
-    decay: I::V,
+    adam: AdamLanes<I, f32>,
     grad_scale: I::V,
     zero: I::V,
     zero_grad: bool,
@@ -464,22 +454,14 @@ where
         // SAFETY: `o + n` is within every buffer (the optional ones non-null
         // exactly when their flag is on); the tier is available.
         unsafe {
-            let mut g = I::mul(G::load::<I>(self.grad.add(o), n), self.grad_scale);
+            let g = I::mul(G::load::<I>(self.grad.add(o), n), self.grad_scale);
             if self.zero_grad {
                 G::store::<I>(self.grad.add(o), n, self.zero);
             }
-            let mut p = P::load::<I>(self.param.add(o), n);
-            if WD == WD_L2 {
-                g = I::add(g, I::mul(self.decay, p));
-            }
-            if WD == WD_DECOUPLED {
-                p = I::mul(p, self.decay);
-            }
-            let m = S::load::<I>(self.exp_avg.add(o), n);
-            let m = I::add(I::mul(self.beta1, m), I::mul(self.one_minus_beta1, g));
+            let (g, p) = self.adam.decay::<WD>(g, P::load::<I>(self.param.add(o), n));
+            let m = self.adam.first_moment(S::load::<I>(self.exp_avg.add(o), n), g);
             self.put(self.exp_avg, o, n, m, |k| k.exp_avg);
-            let v = S::load::<I>(self.exp_avg_sq.add(o), n);
-            let v = I::add(I::mul(self.beta2, v), I::mul(I::mul(self.one_minus_beta2, g), g));
+            let v = self.adam.second_moment(S::load::<I>(self.exp_avg_sq.add(o), n), g);
             self.put(self.exp_avg_sq, o, n, v, |k| k.exp_avg_sq);
             let v_hat = if AMSGRAD {
                 let vm = I::max(S::load::<I>(self.max_exp_avg_sq.add(o), n), v);
@@ -488,8 +470,7 @@ where
             } else {
                 v
             };
-            let denom = I::add(I::sqrt(v_hat), self.eps_hat);
-            p = I::sub(p, I::mul(self.step_size, I::div(m, denom)));
+            let p = self.adam.update(p, m, v_hat);
             self.put(self.param, o, n, p, |k| k.param);
             if COPY {
                 C::store::<I>(self.copy.add(o), n, p);
@@ -519,12 +500,7 @@ unsafe fn run_body<I, P, G, S, C, const WD: u8, const AMSGRAD: bool, const COPY:
     S: Storage,
     C: Storage,
 {
-    let a = &c.adam;
-    let decay = match a.decay {
-        Decay::None => 0.0,
-        Decay::L2(x) | Decay::Decoupled(x) => x,
-    };
-    let grad_scale = if a.maximize { -c.grad_scale } else { c.grad_scale };
+    let grad_scale = if c.adam.maximize { -c.grad_scale } else { c.grad_scale };
     let n = b.len();
     // SAFETY: the tier is available (caller); the pointers come from slices
     // of length `n` and `for_each_block` stays inside `0..n`.
@@ -536,13 +512,7 @@ unsafe fn run_body<I, P, G, S, C, const WD: u8, const AMSGRAD: bool, const COPY:
             exp_avg_sq: pointer(Some(&mut b.exp_avg_sq)),
             max_exp_avg_sq: pointer(b.max_exp_avg_sq.as_mut()),
             copy: pointer(b.param_copy.as_mut()),
-            beta1: I::splat(a.beta1),
-            one_minus_beta1: I::splat(a.one_minus_beta1),
-            beta2: I::splat(a.beta2),
-            one_minus_beta2: I::splat(a.one_minus_beta2),
-            step_size: I::splat(a.step_size),
-            eps_hat: I::splat(a.eps_hat),
-            decay: I::splat(decay),
+            adam: AdamLanes::new(&c.adam),
             grad_scale: I::splat(grad_scale),
             zero: I::splat(0.0),
             zero_grad: c.zero_grad,

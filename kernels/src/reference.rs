@@ -24,7 +24,14 @@ use crate::{Float, KernelBuffers, max_nan};
 /// One element of Adam after the gradient's sign (maximize) and scale:
 /// `(p, m, v, vmax)` from the gradient `g`, the parameter and the state
 /// (`vmax` with AMSGrad), in the kernel's op order.
-fn adam_element<T: Float>(c: &AdamCoefficients<T>, mut g: T, mut p: T, m: T, v: T, vmax: Option<T>) -> [T; 4] {
+fn adam_element<T: Float>(
+    c: &AdamCoefficients<T>,
+    mut g: T,
+    mut p: T,
+    m: T,
+    v: T,
+    vmax: Option<T>,
+) -> [T; 4] {
     match c.decay {
         Decay::None => {}
         Decay::L2(wd) => g = g + wd * p,
