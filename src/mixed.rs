@@ -240,3 +240,148 @@ pub fn adam_step_mixed_many(
     });
     Ok(StepOutcome::Applied)
 }
+
+/// One owned state buffer of a mixed-precision optimizer.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StateBuffer {
+    /// `f32` elements.
+    F32(Vec<f32>),
+    /// `bf16` elements.
+    Bf16(Vec<bf16>),
+    /// `f16` elements.
+    F16(Vec<f16>),
+}
+
+impl StateBuffer {
+    /// `len` zeros of `dtype`.
+    pub fn zeros(dtype: Dtype, len: usize) -> StateBuffer {
+        match dtype {
+            Dtype::F32 => StateBuffer::F32(vec![0.0; len]),
+            Dtype::Bf16 => StateBuffer::Bf16(vec![bf16::ZERO; len]),
+            Dtype::F16 => StateBuffer::F16(vec![f16::ZERO; len]),
+        }
+    }
+
+    /// The elements, as a kernel buffer.
+    pub fn slice(&mut self) -> MixedSlice<'_> {
+        match self {
+            StateBuffer::F32(v) => MixedSlice::F32(v),
+            StateBuffer::Bf16(v) => MixedSlice::Bf16(v),
+            StateBuffer::F16(v) => MixedSlice::F16(v),
+        }
+    }
+}
+
+/// Mixed-precision Adam owning its state (in `f32` or `bf16`) and counting
+/// its steps: a step the `found_inf` check skips does not count.
+///
+/// ```
+/// use fused_optim::mixed::{bf16, Dtype, MixedAdam, MixedOptions, MixedSlice, StepOutcome};
+/// use fused_optim::AdamConfig;
+/// let options = MixedOptions { loss_scale: 256.0, ..MixedOptions::default() };
+/// let mut opt = MixedAdam::new(AdamConfig::adamw(), options, Dtype::F32, 4)?;
+/// let mut master = vec![1.0f32; 4];
+/// let mut grad = vec![bf16::from_f32(256.0); 4];
+/// assert_eq!(opt.step(MixedSlice::F32(&mut master), MixedSlice::Bf16(&mut grad), None)?, StepOutcome::Applied);
+/// grad[2] = bf16::INFINITY; // an overflowed gradient: the step is skipped and not counted
+/// let before = master.clone();
+/// assert_eq!(opt.step(MixedSlice::F32(&mut master), MixedSlice::Bf16(&mut grad), None)?, StepOutcome::SkippedNonFinite);
+/// assert_eq!((opt.steps(), master), (1, before));
+/// # Ok::<(), fused_optim::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct MixedAdam {
+    config: AdamConfig,
+    options: MixedOptions,
+    exp_avg: StateBuffer,
+    exp_avg_sq: StateBuffer,
+    max_exp_avg_sq: Option<StateBuffer>,
+    len: usize,
+    steps: u64,
+    parallelism: Parallelism,
+}
+
+impl MixedAdam {
+    /// An optimizer for `len` parameters with zeroed state of `state` type.
+    pub fn new(config: AdamConfig, options: MixedOptions, state: Dtype, len: usize) -> Result<Self, Error> {
+        mixed_coefficients(&config, 1, &options)?;
+        Ok(MixedAdam {
+            config,
+            options,
+            exp_avg: StateBuffer::zeros(state, len),
+            exp_avg_sq: StateBuffer::zeros(state, len),
+            max_exp_avg_sq: config.amsgrad.then(|| StateBuffer::zeros(state, len)),
+            len,
+            steps: 0,
+            parallelism: Parallelism::default(),
+        })
+    }
+
+    /// Sets the threads the steps may use (default: [`Parallelism::Global`]).
+    pub fn with_parallelism(mut self, parallelism: Parallelism) -> Self {
+        self.parallelism = parallelism;
+        self
+    }
+
+    /// Sets the options (a new loss scale after an overflow, say).
+    pub fn set_options(&mut self, options: MixedOptions) -> Result<(), Error> {
+        mixed_coefficients(&self.config, self.steps.max(1), &options)?;
+        self.options = options;
+        Ok(())
+    }
+
+    /// The options.
+    pub fn options(&self) -> &MixedOptions {
+        &self.options
+    }
+
+    /// The hyperparameters.
+    pub fn config(&self) -> &AdamConfig {
+        &self.config
+    }
+
+    /// Steps applied so far (skipped steps do not count).
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// Number of parameters the state is for.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True for an optimizer of no parameters.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The state buffers: `exp_avg`, `exp_avg_sq` and, with AMSGrad, `max_exp_avg_sq`.
+    pub fn state(&self) -> (&StateBuffer, &StateBuffer, Option<&StateBuffer>) {
+        (&self.exp_avg, &self.exp_avg_sq, self.max_exp_avg_sq.as_ref())
+    }
+
+    /// One step: step number `steps() + 1`, counted only when applied. On
+    /// error and when skipped nothing is written.
+    pub fn step(
+        &mut self,
+        param: MixedSlice<'_>,
+        grad: MixedSlice<'_>,
+        param_copy: Option<MixedSlice<'_>>,
+    ) -> Result<StepOutcome, Error> {
+        let t = self.steps.checked_add(1).ok_or(Error::StepCountOverflow)?;
+        let buffers = MixedAdamBuffers {
+            param,
+            grad,
+            exp_avg: self.exp_avg.slice(),
+            exp_avg_sq: self.exp_avg_sq.slice(),
+            max_exp_avg_sq: self.max_exp_avg_sq.as_mut().map(StateBuffer::slice),
+            param_copy,
+            position: 0,
+        };
+        let outcome = adam_step_mixed(&self.config, t, buffers, &self.options, &self.parallelism)?;
+        if outcome == StepOutcome::Applied {
+            self.steps = t;
+        }
+        Ok(outcome)
+    }
+}

@@ -487,3 +487,37 @@ fn bad_mixed_input_is_refused() {
         MixedLayout { param: Dtype::Bf16, grad: Dtype::Bf16, state: Dtype::F32, copy: Some(Dtype::F16) };
     assert!(!copy_of_bf16.is_supported());
 }
+
+/// The owning optimizer takes the stateless steps' bits, and a skipped step
+/// leaves the count, the parameters and the state as they were.
+#[test]
+fn owning_mixed_optimizer() {
+    use fused_optim::mixed::{MixedAdam, StateBuffer};
+    let config = AdamConfig { amsgrad: true, ..AdamConfig::adamw() };
+    let options = MixedOptions { stochastic_rounding: Some(3), loss_scale: 64.0, ..MixedOptions::default() };
+    let layout = MixedLayout::SUPPORTED[10];
+    let mut opt = MixedAdam::new(config, options, Dtype::Bf16, 300).unwrap();
+    let mut s = State::new(&layout, true, Fill::Random, 300, 0, 2);
+    for b in [&mut s.exp_avg, &mut s.exp_avg_sq, s.max_exp_avg_sq.as_mut().unwrap()] {
+        *b = Buf::new(Dtype::Bf16, &[0.0; 300], 0);
+    }
+    let (mut p, mut g) = (s.param.clone(), s.grad.clone());
+    for t in 1..=3 {
+        let _ = adam_step_mixed(&config, t, s.buffers(), &options, &Parallelism::Serial).unwrap();
+        s.grad = g.clone();
+        assert_eq!(opt.step(p.slice(), g.slice(), None), Ok(StepOutcome::Applied));
+    }
+    assert_eq!((opt.steps(), p.bits()), (3, s.param.bits()));
+    let StateBuffer::Bf16(m) = opt.state().0 else { panic!("bf16 state") };
+    assert_eq!(
+        Buf::new(Dtype::Bf16, &m.iter().map(|x| x.to_f32()).collect::<Vec<_>>(), 0).bits(),
+        s.exp_avg.bits()
+    );
+    let mut bad = f32s(&g);
+    bad[17] = f32::NAN;
+    let mut g = Buf::new(Dtype::Bf16, &bad, 0);
+    let before = (p.bits(), opt.state().0.clone());
+    assert_eq!(opt.step(p.slice(), g.slice(), None), Ok(StepOutcome::SkippedNonFinite));
+    assert_eq!((opt.steps(), p.bits(), opt.state().0.clone()), (3, before.0, before.1));
+    assert!(MixedAdam::new(config, MixedOptions { loss_scale: 0.0, ..options }, Dtype::F32, 1).is_err());
+}
