@@ -1,6 +1,7 @@
 /*
  * fused-optim: fused, single-pass optimizer steps (Adam, AdamW, AMSGrad, AdaMax,
- * AdaGrad, RMSprop, AdaDelta) for f32/f64 buffers, SIMD-dispatched at run time, threaded with rayon.
+ * AdaGrad, RMSprop, AdaDelta) for f32/f64 buffers, and mixed-precision Adam over
+ * bf16/f16/f32 buffers (fo_adam_step_mixed), SIMD-dispatched at run time, threaded with rayon.
  *
  * Every fo_*_step_* function checks its inputs before it writes anything and
  * returns FO_OK or an error status, leaving every buffer untouched on error.
@@ -49,6 +50,9 @@ typedef enum fo_status {
   FO_ERROR_THREADS = 8,
   // A bug: a panic inside the library, caught at the boundary.
   FO_ERROR_INTERNAL = 9,
+  // A mixed-precision step's element types: an unknown dtype, state
+  // buffers of different types, or a combination without a kernel.
+  FO_ERROR_DTYPE = 10,
 } fo_status;
 
 // Hyperparameters of Adam / AdamW / AMSGrad (see `fo_adam_config_default`).
@@ -144,6 +148,78 @@ typedef struct fo_adadelta_config {
   // Maximize instead of minimize.
   bool maximize;
 } fo_adadelta_config;
+
+// The fused extras of a mixed-precision step (see `fo_mixed_options_default`).
+typedef struct fo_mixed_options {
+  // The loss scale the gradients carry (finite, > 0, with 1/loss_scale
+  // finite in f32): the step uses `g·(1/loss_scale)`, the factor rounded
+  // to f32.
+  double loss_scale;
+  // The found_inf check: if any unscaled gradient of any tensor is
+  // infinite or NaN, skip the whole step, write nothing (not even the
+  // zeroed gradient), and report it through `skipped`.
+  bool skip_non_finite;
+  // Write +0 to every gradient element as the step reads it.
+  bool zero_grad;
+  // Round bf16 parameter and state stores stochastically, from `seed`
+  // (the same seed, step and positions give the same bits on every tier
+  // and thread count); off: round to nearest even.
+  bool stochastic_rounding;
+  // The stochastic-rounding seed (read only with `stochastic_rounding`).
+  uint64_t seed;
+} fo_mixed_options;
+
+// The element type of a mixed-precision buffer: `FO_DTYPE_F32`,
+// `FO_DTYPE_BF16` or `FO_DTYPE_F16`. Any other value is refused with
+// `FO_ERROR_DTYPE`.
+typedef uint32_t fo_dtype;
+
+// One tensor of a mixed-precision step: `len` elements in each buffer, of
+// the buffer's type. Supported types (param, grad, state, copy): f32 master
+// weights with an f32, bf16 or f16 gradient, f32 state and no copy or a
+// bf16 or f16 copy; bf16 parameters and gradient with f32 or bf16 state;
+// f16 parameters and gradient with f32 state. Other combinations are
+// refused with `FO_ERROR_DTYPE`.
+typedef struct fo_mixed_tensor {
+  // Parameters (`param_dtype`), updated in place.
+  void *param;
+  // Gradient (`grad_dtype`): read, and set to +0 with `zero_grad`.
+  void *grad;
+  // First moment (`state_dtype`), updated in place.
+  void *exp_avg;
+  // Second moment (`state_dtype`), updated in place.
+  void *exp_avg_sq;
+  // AMSGrad's running maximum (`state_dtype`): non-null exactly when the
+  // config's `amsgrad` is on (null means "not given", whatever `len`).
+  void *max_exp_avg_sq;
+  // Written with the new parameters rounded to nearest even
+  // (`copy_dtype`); null for no copy.
+  void *param_copy;
+  // Number of elements of every buffer.
+  size_t len;
+  // Position of element 0 in the stochastic-rounding stream (0 for a whole
+  // tensor; a shard's offset in its tensor, so shards draw as the whole
+  // would). In a multi-tensor step, tensor `i` draws from `position` plus
+  // the lengths of the tensors before it.
+  uint64_t position;
+  // The type of `param`.
+  fo_dtype param_dtype;
+  // The type of `grad`.
+  fo_dtype grad_dtype;
+  // The type of `exp_avg`, `exp_avg_sq` and `max_exp_avg_sq`.
+  fo_dtype state_dtype;
+  // The type of `param_copy` (read only when it is non-null).
+  fo_dtype copy_dtype;
+} fo_mixed_tensor;
+
+// `fo_dtype`: IEEE binary32 (`float`).
+#define FO_DTYPE_F32 1
+
+// `fo_dtype`: bfloat16, the top 16 bits of a binary32 (`uint16_t` storage).
+#define FO_DTYPE_BF16 2
+
+// `fo_dtype`: IEEE binary16 (`uint16_t` storage).
+#define FO_DTYPE_F16 3
 
 #ifdef __cplusplus
 extern "C" {
@@ -502,6 +578,62 @@ enum fo_status fo_adadelta_step_many_f64(double *const *params,
                                          size_t count,
                                          const struct fo_adadelta_config *config,
                                          uint64_t step);
+
+// The defaults of the fused extras: loss scale 1, the found_inf check on,
+// no zero-grad, round to nearest even.
+struct fo_mixed_options fo_mixed_options_default(void);
+
+// One mixed-precision Adam / AdamW / AMSGrad step of `n` elements (the
+// fields of `fo_mixed_tensor`, as arguments): `param`, `exp_avg`,
+// `exp_avg_sq` (and `max_exp_avg_sq` with AMSGrad; null without) are
+// updated in place from `grad`, in f32 arithmetic, each stored in its type;
+// `param_copy` (null for none) receives the new parameters. `step` is the
+// step number, from 1. Returns `FO_OK`, or an error status and writes
+// nothing. On `FO_OK`, `*skipped` (if `skipped` is non-null) says whether
+// the found_inf check skipped the step, in which case nothing was written:
+// a framework then lowers its loss scale and does not advance `step`.
+//
+// # Safety
+// Each non-null buffer must be valid for reads and writes of `n` elements
+// of its type for the whole call; `config` and `options` null or valid;
+// `skipped` null or valid for a write. Null, misaligned, overlapping and
+// oversized buffers and unknown types are detected and refused.
+enum fo_status fo_adam_step_mixed(void *param,
+                                  fo_dtype param_dtype,
+                                  void *grad,
+                                  fo_dtype grad_dtype,
+                                  void *exp_avg,
+                                  void *exp_avg_sq,
+                                  void *max_exp_avg_sq,
+                                  fo_dtype state_dtype,
+                                  void *param_copy,
+                                  fo_dtype copy_dtype,
+                                  size_t n,
+                                  uint64_t position,
+                                  const struct fo_adam_config *config,
+                                  const struct fo_mixed_options *options,
+                                  uint64_t step,
+                                  bool *skipped);
+
+// One mixed-precision Adam step over `count` tensors in one call (see
+// `fo_adam_step_mixed` and `fo_mixed_tensor`; each tensor has its own
+// types). One config, options and step number for all; the found_inf check
+// covers every tensor before any is written, so `*skipped` is for the whole
+// list. The same bits as stepping each tensor alone with its position
+// advanced by the lengths before it; the work is balanced across threads by
+// elements. Returns `FO_OK`, or an error status and writes nothing (no
+// buffer of any tensor may overlap another).
+//
+// # Safety
+// `tensors` must be valid for `count` reads; each non-null buffer in it
+// valid for reads and writes of its tensor's `len` elements of its type;
+// `config` and `options` null or valid; `skipped` null or valid for a write.
+enum fo_status fo_adam_step_mixed_many(const struct fo_mixed_tensor *tensors,
+                                       size_t count,
+                                       const struct fo_adam_config *config,
+                                       const struct fo_mixed_options *options,
+                                       uint64_t step,
+                                       bool *skipped);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -6,6 +6,7 @@
 
 use fused_optim::ffi::*;
 use fused_optim::kernels::reference;
+use fused_optim::mixed::{MixedAdamBuffers, MixedOptions, MixedSlice, bf16, mixed_coefficients};
 use fused_optim::{
     AdaDeltaBuffers, AdaDeltaConfig, AdaGradBuffers, AdaGradConfig, AdaMaxBuffers, AdaMaxConfig, AdamBuffers,
     AdamConfig, Float, RmsPropBuffers, RmsPropConfig, Tier,
@@ -52,6 +53,40 @@ fn smoke_rmsprop() -> RmsPropConfig {
     RmsPropConfig { momentum: 0.9, centered: true, ..RmsPropConfig::default() }
 }
 
+/// The smoke test's mixed-precision case: f32 master weights, bf16
+/// gradients carrying a loss scale of 1024 (exact: the inputs times 2^10),
+/// consumed by zero-grad and refilled before each step, f32 state, a bf16
+/// copy of the new parameters; AdamW defaults.
+fn smoke_mixed_options() -> MixedOptions {
+    MixedOptions { loss_scale: 1024.0, zero_grad: true, ..MixedOptions::default() }
+}
+
+fn smoke_mixed_grad() -> Vec<bf16> {
+    inputs::<f32>().1.iter().map(|&g| bf16::from_f32(g * 1024.0)).collect()
+}
+
+/// Three reference steps of the mixed case: the final parameters and copy.
+fn smoke_mixed() -> (Vec<f32>, Vec<bf16>) {
+    let (config, options) = (AdamConfig::adamw(), smoke_mixed_options());
+    let mut p = inputs::<f32>().0;
+    let (mut m, mut v, mut copy) = (vec![0.0f32; N], vec![0.0f32; N], vec![bf16::ZERO; N]);
+    for t in 1..=3 {
+        let mut g = smoke_mixed_grad();
+        let b = MixedAdamBuffers {
+            param: MixedSlice::F32(&mut p),
+            grad: MixedSlice::Bf16(&mut g),
+            exp_avg: MixedSlice::F32(&mut m),
+            exp_avg_sq: MixedSlice::F32(&mut v),
+            max_exp_avg_sq: None,
+            param_copy: Some(MixedSlice::Bf16(&mut copy)),
+            position: 0,
+        };
+        reference::adam_mixed(b, &mixed_coefficients(&config, t, &options).unwrap());
+        assert!(g.iter().all(|g| g.to_bits() == 0), "zero-grad");
+    }
+    (p, copy)
+}
+
 /// The final parameters of each smoke-test case, by the scalar reference.
 struct Expected {
     adam_f32: Vec<f32>,
@@ -60,6 +95,8 @@ struct Expected {
     adagrad_f32: Vec<f32>,
     rmsprop_f64: Vec<f64>,
     adadelta_f32: Vec<f32>,
+    mixed_param_f32: Vec<f32>,
+    mixed_copy_bf16: Vec<bf16>,
 }
 
 fn expected() -> Expected {
@@ -69,6 +106,7 @@ fn expected() -> Expected {
     let adagrad = smoke_adagrad();
     let rmsprop = smoke_rmsprop();
     let adadelta = AdaDeltaConfig::default();
+    let (mixed_param_f32, mixed_copy_bf16) = smoke_mixed();
     Expected {
         adam_f32: three_reference_steps([0.0; 2], |param, grad, [m, v], t| {
             let b = AdamBuffers { param, grad, exp_avg: m, exp_avg_sq: v, max_exp_avg_sq: None };
@@ -94,6 +132,8 @@ fn expected() -> Expected {
             let b = AdaDeltaBuffers { param, grad, square_avg: s, acc_delta: x };
             reference::adadelta(b, &adadelta.coefficients::<f32>(t).unwrap());
         }),
+        mixed_param_f32,
+        mixed_copy_bf16,
     }
 }
 
@@ -105,6 +145,10 @@ fn expected_header() -> String {
         let words = v.iter().map(|x| format!("0x{:08x}u", x.to_bits())).collect();
         format!("static const uint32_t {name}[SMOKE_N] = {{\n{}\n}};\n", list(words))
     };
+    let bf16s = |name: &str, v: &[bf16]| {
+        let words = v.iter().map(|x| format!("0x{:04x}u", x.to_bits())).collect();
+        format!("static const uint16_t {name}[SMOKE_N] = {{\n{}\n}};\n", list(words))
+    };
     let f64s = |name: &str, v: &[f64]| {
         let words = v.iter().map(|x| format!("0x{:016x}ull", x.to_bits())).collect();
         format!("static const uint64_t {name}[SMOKE_N] = {{\n{}\n}};\n", list(words))
@@ -112,13 +156,15 @@ fn expected_header() -> String {
     format!(
         "/* Expected parameters after three steps of each case in smoke.c, computed by the Rust\n \
          * scalar reference (tests/ffi.rs). Regenerate: FUSED_OPTIM_BLESS=1 cargo test --test ffi */\n\
-         #define SMOKE_N {N}\n{}{}{}{}{}{}",
+         #define SMOKE_N {N}\n{}{}{}{}{}{}{}{}",
         f32s("EXPECTED_ADAM_F32", &e.adam_f32),
         f64s("EXPECTED_AMSGRAD_ADAMW_F64", &e.amsgrad_adamw_f64),
         f32s("EXPECTED_ADAMAX_F32", &e.adamax_f32),
         f32s("EXPECTED_ADAGRAD_F32", &e.adagrad_f32),
         f64s("EXPECTED_RMSPROP_MOMENTUM_CENTERED_F64", &e.rmsprop_f64),
         f32s("EXPECTED_ADADELTA_F32", &e.adadelta_f32),
+        f32s("EXPECTED_MIXED_PARAM_F32", &e.mixed_param_f32),
+        bf16s("EXPECTED_MIXED_COPY_BF16", &e.mixed_copy_bf16),
     )
 }
 
@@ -179,6 +225,46 @@ fn c_steps_give_the_rust_bits() {
         assert_eq!(s, fo_status::FO_OK);
     }
     assert_eq!(p, want_adamax);
+}
+
+/// The smoke test's mixed-precision case through the C step: the
+/// reference's parameters and copy, the gradient consumed each step.
+#[test]
+fn c_mixed_step_gives_the_smoke_bits() {
+    let Expected { mixed_param_f32, mixed_copy_bf16, .. } = expected();
+    let (c, o) = (fo_adamw_config_default(), fo_mixed_options::from(smoke_mixed_options()));
+    let mut p = inputs::<f32>().0;
+    let (mut m, mut v, mut copy) = (vec![0.0f32; N], vec![0.0f32; N], vec![bf16::ZERO; N]);
+    for t in 1..=3 {
+        let mut g = smoke_mixed_grad();
+        let mut skipped = true;
+        // SAFETY: every buffer holds N elements of its type; config, options
+        // and `skipped` are valid.
+        let s = unsafe {
+            fo_adam_step_mixed(
+                p.as_mut_ptr().cast(),
+                FO_DTYPE_F32,
+                g.as_mut_ptr().cast(),
+                FO_DTYPE_BF16,
+                m.as_mut_ptr().cast(),
+                v.as_mut_ptr().cast(),
+                null_mut(),
+                FO_DTYPE_F32,
+                copy.as_mut_ptr().cast(),
+                FO_DTYPE_BF16,
+                N,
+                0,
+                &c,
+                &o,
+                t,
+                &mut skipped,
+            )
+        };
+        assert_eq!((s, skipped), (fo_status::FO_OK, false));
+        assert!(g.iter().all(|g| g.to_bits() == 0), "zero-grad");
+    }
+    assert_eq!(p, mixed_param_f32);
+    assert_eq!(copy, mixed_copy_bf16);
 }
 
 /// Every refusal: its status, and all buffers bit-identical afterwards.
@@ -254,7 +340,7 @@ fn c_refusals_write_nothing() {
 
 #[test]
 fn c_status_tier_version_threads() {
-    for code in 0..=9 {
+    for code in 0..=10 {
         // SAFETY: fo_status_message returns a static NUL-terminated string.
         let text = unsafe { CStr::from_ptr(fo_status_message(code)) }.to_str().unwrap();
         assert!(!text.is_empty() && text != "unknown status", "{code}");

@@ -126,7 +126,7 @@ pub(super) fn optional<T>(buffer: &*mut T) -> *const *mut T {
 ///
 /// # Safety
 /// `config` is null or points to a valid value.
-unsafe fn read<C: Copy>(config: *const C) -> Result<C, fo_status> {
+pub(super) unsafe fn read<C: Copy>(config: *const C) -> Result<C, fo_status> {
     // SAFETY: non-null, and valid by the caller's contract.
     unsafe { config.as_ref() }.copied().ok_or(fo_status::FO_ERROR_NULL_POINTER)
 }
@@ -136,7 +136,7 @@ unsafe fn read<C: Copy>(config: *const C) -> Result<C, fo_status> {
 /// # Safety
 /// For `n > 0`, `ptr` passed `span` and is valid for `n` elements, with no
 /// other live reference to that memory.
-unsafe fn slice_mut<'a, T>(ptr: *mut T, n: usize) -> &'a mut [T] {
+pub(super) unsafe fn slice_mut<'a, T>(ptr: *mut T, n: usize) -> &'a mut [T] {
     // SAFETY: the caller's contract.
     if n == 0 { &mut [] } else { unsafe { from_raw_parts_mut(ptr, n) } }
 }

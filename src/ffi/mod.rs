@@ -14,6 +14,10 @@
 //! and `_f64` over one tensor, `fo_<algorithm>_step_many_f32` and `_f64` over
 //! arrays of per-tensor pointers; all of them run one sequence of checks
 //! (`many::step`), a one-tensor step being the step of a list of one.
+//! Mixed-precision Adam (`bf16`/`f16`/`f32` buffers, each with an `fo_dtype`
+//! tag) has `fo_adam_step_mixed` and `fo_adam_step_mixed_many` over an array
+//! of `fo_mixed_tensor`, with the same checks and `FO_ERROR_DTYPE` for an
+//! unknown tag or a combination without a kernel (see `mixed.rs`).
 //!
 //! The steps run on the threads set by [`fo_set_threads`] (default: rayon's
 //! global pool; 1: the calling thread only), with the same serial threshold as
@@ -29,9 +33,11 @@ mod many;
 mod steps;
 // After `steps`, so that the header lists Adam's and AdaMax's entry points first.
 mod adaptive;
+mod mixed;
 
 pub use adaptive::*;
 pub use configs::*;
+pub use mixed::*;
 pub use steps::*;
 
 use crate::{Error, Parallelism, Tier};

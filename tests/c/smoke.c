@@ -38,6 +38,17 @@ static void inputs_f32(float *p, float *g) {
     }
 }
 
+/* bf16 words of the f32 values times `scale`: the top 16 bits (exact for
+ * the inputs' values times a power of two). */
+static void to_bf16(uint16_t *out, const float *x, float scale) {
+    for (int i = 0; i < SMOKE_N; i++) {
+        float f = x[i] * scale;
+        uint32_t bits;
+        memcpy(&bits, &f, sizeof bits);
+        out[i] = (uint16_t)(bits >> 16);
+    }
+}
+
 static void inputs_f64(double *p, double *g) {
     for (int i = 0; i < SMOKE_N; i++) {
         p[i] = (double)((i % 7) - 3) * 0.5;
@@ -320,6 +331,101 @@ int main(void) {
     }
     check(untouched, "no refused call of a new entry point wrote");
     check(strstr(fo_status_message(FO_ERROR_STATE_BUFFER), "momentum_buffer") != NULL, "state buffer status message");
+
+    /* Mixed precision: f32 master weights, bf16 gradients carrying a loss
+     * scale of 1024 (consumed by zero-grad, refilled before each step), f32
+     * state, a bf16 copy of the new parameters; AdamW defaults; two threads. */
+    check_status(fo_set_threads(2), FO_OK, "two threads");
+    fo_mixed_options mixed = fo_mixed_options_default();
+    check(mixed.loss_scale == 1.0 && mixed.skip_non_finite && !mixed.zero_grad && !mixed.stochastic_rounding,
+          "mixed options defaults");
+    mixed.loss_scale = 1024.0;
+    mixed.zero_grad = true;
+    fo_adam_config adamw_mixed = fo_adamw_config_default();
+    float mp[SMOKE_N], mm[SMOKE_N], mv[SMOKE_N];
+    uint16_t mg[SMOKE_N], mcopy[SMOKE_N], zeros[SMOKE_N] = {0};
+    bool skipped = true;
+    inputs_f32(mp, g);
+    memset(mm, 0, sizeof mm);
+    memset(mv, 0, sizeof mv);
+    memset(mcopy, 0, sizeof mcopy);
+    for (uint64_t t = 1; t <= 3; t++) {
+        to_bf16(mg, g, 1024.0f);
+        check_status(fo_adam_step_mixed(mp, FO_DTYPE_F32, mg, FO_DTYPE_BF16, mm, mv, NULL, FO_DTYPE_F32, mcopy, FO_DTYPE_BF16,
+                                        SMOKE_N, 0, &adamw_mixed, &mixed, t, &skipped),
+                     FO_OK, "mixed step");
+        check(!skipped && memcmp(mg, zeros, sizeof mg) == 0, "mixed step applied, gradient zeroed");
+    }
+    check(memcmp(mp, EXPECTED_MIXED_PARAM_F32, sizeof mp) == 0, "mixed f32 master bits equal the Rust reference");
+    check(memcmp(mcopy, EXPECTED_MIXED_COPY_BF16, sizeof mcopy) == 0, "mixed bf16 copy bits equal the Rust reference");
+
+    /* The same steps through the multi-tensor form, a list of one
+     * fo_mixed_tensor: the struct as C lays it out. */
+    inputs_f32(mp, g);
+    memset(mm, 0, sizeof mm);
+    memset(mv, 0, sizeof mv);
+    memset(mcopy, 0, sizeof mcopy);
+    fo_mixed_tensor tensor = {
+        .param = mp, .grad = mg, .exp_avg = mm, .exp_avg_sq = mv, .max_exp_avg_sq = NULL, .param_copy = mcopy,
+        .len = SMOKE_N, .position = 0,
+        .param_dtype = FO_DTYPE_F32, .grad_dtype = FO_DTYPE_BF16, .state_dtype = FO_DTYPE_F32, .copy_dtype = FO_DTYPE_BF16,
+    };
+    for (uint64_t t = 1; t <= 3; t++) {
+        to_bf16(mg, g, 1024.0f);
+        check_status(fo_adam_step_mixed_many(&tensor, 1, &adamw_mixed, &mixed, t, NULL), FO_OK, "mixed many step");
+    }
+    check(memcmp(mp, EXPECTED_MIXED_PARAM_F32, sizeof mp) == 0 && memcmp(mcopy, EXPECTED_MIXED_COPY_BF16, sizeof mcopy) == 0,
+          "multi-tensor mixed bits equal the Rust reference");
+
+    /* found_inf: an infinite gradient skips the step: FO_OK, `skipped` set,
+     * and nothing written, not even the zeroed gradient. */
+    to_bf16(mg, g, 1024.0f);
+    mg[5] = 0x7f80; /* +inf */
+    float before_mp[SMOKE_N], before_mm[SMOKE_N], before_mv[SMOKE_N];
+    uint16_t before_mg[SMOKE_N], before_mcopy[SMOKE_N];
+    memcpy(before_mp, mp, sizeof mp);
+    memcpy(before_mm, mm, sizeof mm);
+    memcpy(before_mv, mv, sizeof mv);
+    memcpy(before_mg, mg, sizeof mg);
+    memcpy(before_mcopy, mcopy, sizeof mcopy);
+    skipped = false;
+    check_status(fo_adam_step_mixed(mp, FO_DTYPE_F32, mg, FO_DTYPE_BF16, mm, mv, NULL, FO_DTYPE_F32, mcopy, FO_DTYPE_BF16,
+                                    SMOKE_N, 0, &adamw_mixed, &mixed, 4, &skipped),
+                 FO_OK, "mixed step with an inf gradient");
+    check(skipped, "the inf gradient skipped the step");
+
+    /* Refusals: an unknown type, a combination without a kernel, a
+     * misaligned bf16 pointer, the gradient inside the parameters, a bad
+     * loss scale. None writes, `skipped` included. */
+    uint16_t spare[SMOKE_N + 1];
+    uint16_t *misaligned = (uint16_t *)((char *)spare + 1);
+    fo_mixed_options bad_mixed = mixed;
+    bad_mixed.loss_scale = 0.0;
+    check_status(fo_adam_step_mixed(mp, 7, mg, FO_DTYPE_BF16, mm, mv, NULL, FO_DTYPE_F32, mcopy, FO_DTYPE_BF16, SMOKE_N, 0,
+                                    &adamw_mixed, &mixed, 4, &skipped),
+                 FO_ERROR_DTYPE, "unknown param dtype");
+    check_status(fo_adam_step_mixed(mp, FO_DTYPE_F32, mg, 0, mm, mv, NULL, FO_DTYPE_F32, mcopy, FO_DTYPE_BF16, SMOKE_N, 0,
+                                    &adamw_mixed, &mixed, 4, &skipped),
+                 FO_ERROR_DTYPE, "grad dtype 0");
+    check_status(fo_adam_step_mixed(mp, FO_DTYPE_F32, mg, FO_DTYPE_BF16, mm, mv, NULL, FO_DTYPE_F16, mcopy, FO_DTYPE_BF16,
+                                    SMOKE_N, 0, &adamw_mixed, &mixed, 4, &skipped),
+                 FO_ERROR_DTYPE, "no kernel for f16 state");
+    check_status(fo_adam_step_mixed(mp, FO_DTYPE_F32, misaligned, FO_DTYPE_BF16, mm, mv, NULL, FO_DTYPE_F32, mcopy,
+                                    FO_DTYPE_BF16, SMOKE_N, 0, &adamw_mixed, &mixed, 4, &skipped),
+                 FO_ERROR_ALIGNMENT, "misaligned bf16 gradient");
+    check_status(fo_adam_step_mixed(mp, FO_DTYPE_F32, mp, FO_DTYPE_BF16, mm, mv, NULL, FO_DTYPE_F32, mcopy, FO_DTYPE_BF16,
+                                    SMOKE_N, 0, &adamw_mixed, &mixed, 4, &skipped),
+                 FO_ERROR_OVERLAP, "gradient inside the parameters");
+    check_status(fo_adam_step_mixed(mp, FO_DTYPE_F32, mg, FO_DTYPE_BF16, mm, mv, NULL, FO_DTYPE_F32, mcopy, FO_DTYPE_BF16,
+                                    SMOKE_N, 0, &adamw_mixed, &bad_mixed, 4, &skipped),
+                 FO_ERROR_HYPERPARAMETER, "loss scale 0");
+    tensor.grad_dtype = 7;
+    check_status(fo_adam_step_mixed_many(&tensor, 1, &adamw_mixed, &mixed, 4, &skipped), FO_ERROR_DTYPE, "many: unknown grad dtype");
+    check(skipped && memcmp(mp, before_mp, sizeof mp) == 0 && memcmp(mm, before_mm, sizeof mm) == 0 &&
+              memcmp(mv, before_mv, sizeof mv) == 0 && memcmp(mg, before_mg, sizeof mg) == 0 &&
+              memcmp(mcopy, before_mcopy, sizeof mcopy) == 0,
+          "a skipped or refused mixed step wrote nothing");
+    check(strstr(fo_status_message(FO_ERROR_DTYPE), "element type") != NULL, "dtype status message");
 
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;

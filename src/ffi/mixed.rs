@@ -1,0 +1,388 @@
+//! Mixed-precision Adam (see [`crate::mixed`]): the C entry points over
+//! `f32`, `bf16` and `f16` buffers, with loss-scale unscaling, the
+//! `found_inf` skip, zero-grad, a narrow copy of the new parameters and
+//! stochastic rounding.
+//!
+//! A buffer is a `void *` with an [`fo_dtype`] tag (a `uint32_t`, so an
+//! unknown value is a refusal, `FO_ERROR_DTYPE`, never undefined behaviour).
+//! `bf16` and `f16` elements are 16-bit words (`uint16_t` in C): the bits of
+//! the value, as `half::bf16` and `half::f16` hold them.
+//!
+//! The checks, in order (the first failure is returned, nothing written):
+//! a null config or options; the config, the loss scale and the step number;
+//! then, if `count > 0`: a null tensor array; an unknown type tag; each
+//! buffer of each nonempty tensor (null, misaligned for its type,
+//! oversized); overlap between any two buffers of any tensors or `skipped`;
+//! and last, by the Rust step ([`crate::mixed::adam_step_mixed_many`]), a
+//! combination of types without a kernel (`FO_ERROR_DTYPE`) and the AMSGrad
+//! buffer against the option (`FO_ERROR_STATE_BUFFER`). Every buffer counts as written, the gradient included: the
+//! step zeroes it with `zero_grad`, and it is handed to the kernels as a
+//! mutable slice either way, so two tensors cannot share a gradient.
+
+// The one-tensor C step takes each buffer, its type, the config, the options
+// and the step as arguments, like the other one-tensor steps.
+#![allow(clippy::too_many_arguments)]
+
+use super::checks::{Span, copy_array, disjoint, span};
+use super::configs::fo_adam_config;
+use super::many::{read, slice_mut};
+use super::{fo_status, guard, parallelism};
+use crate::AdamConfig;
+use crate::mixed::{
+    Dtype, MixedAdamBuffers, MixedOptions, MixedSlice, StepOutcome, adam_step_mixed_many, bf16, f16,
+    mixed_coefficients,
+};
+use std::ffi::c_void;
+
+/// The element type of a mixed-precision buffer: `FO_DTYPE_F32`,
+/// `FO_DTYPE_BF16` or `FO_DTYPE_F16`. Any other value is refused with
+/// `FO_ERROR_DTYPE`.
+#[repr(transparent)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct fo_dtype(pub u32);
+
+/// `fo_dtype`: IEEE binary32 (`float`).
+pub const FO_DTYPE_F32: fo_dtype = fo_dtype(1);
+/// `fo_dtype`: bfloat16, the top 16 bits of a binary32 (`uint16_t` storage).
+pub const FO_DTYPE_BF16: fo_dtype = fo_dtype(2);
+/// `fo_dtype`: IEEE binary16 (`uint16_t` storage).
+pub const FO_DTYPE_F16: fo_dtype = fo_dtype(3);
+
+impl From<Dtype> for fo_dtype {
+    fn from(d: Dtype) -> fo_dtype {
+        match d {
+            Dtype::F32 => FO_DTYPE_F32,
+            Dtype::Bf16 => FO_DTYPE_BF16,
+            Dtype::F16 => FO_DTYPE_F16,
+        }
+    }
+}
+
+/// `FO_ERROR_DTYPE` for an unknown tag.
+impl TryFrom<fo_dtype> for Dtype {
+    type Error = fo_status;
+    fn try_from(d: fo_dtype) -> Result<Dtype, fo_status> {
+        match d {
+            FO_DTYPE_F32 => Ok(Dtype::F32),
+            FO_DTYPE_BF16 => Ok(Dtype::Bf16),
+            FO_DTYPE_F16 => Ok(Dtype::F16),
+            _ => Err(fo_status::FO_ERROR_DTYPE),
+        }
+    }
+}
+
+/// The fused extras of a mixed-precision step (see `fo_mixed_options_default`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct fo_mixed_options {
+    /// The loss scale the gradients carry (finite, > 0, with 1/loss_scale
+    /// finite in f32): the step uses `g·(1/loss_scale)`, the factor rounded
+    /// to f32.
+    pub loss_scale: f64,
+    /// The found_inf check: if any unscaled gradient of any tensor is
+    /// infinite or NaN, skip the whole step, write nothing (not even the
+    /// zeroed gradient), and report it through `skipped`.
+    pub skip_non_finite: bool,
+    /// Write +0 to every gradient element as the step reads it.
+    pub zero_grad: bool,
+    /// Round bf16 parameter and state stores stochastically, from `seed`
+    /// (the same seed, step and positions give the same bits on every tier
+    /// and thread count); off: round to nearest even.
+    pub stochastic_rounding: bool,
+    /// The stochastic-rounding seed (read only with `stochastic_rounding`).
+    pub seed: u64,
+}
+
+impl From<MixedOptions> for fo_mixed_options {
+    fn from(o: MixedOptions) -> Self {
+        let MixedOptions { loss_scale, skip_non_finite, zero_grad, stochastic_rounding } = o;
+        fo_mixed_options {
+            loss_scale,
+            skip_non_finite,
+            zero_grad,
+            stochastic_rounding: stochastic_rounding.is_some(),
+            seed: stochastic_rounding.unwrap_or(0),
+        }
+    }
+}
+
+impl From<fo_mixed_options> for MixedOptions {
+    fn from(o: fo_mixed_options) -> Self {
+        let fo_mixed_options { loss_scale, skip_non_finite, zero_grad, stochastic_rounding, seed } = o;
+        MixedOptions {
+            loss_scale,
+            skip_non_finite,
+            zero_grad,
+            stochastic_rounding: stochastic_rounding.then_some(seed),
+        }
+    }
+}
+
+/// One tensor of a mixed-precision step: `len` elements in each buffer, of
+/// the buffer's type. Supported types (param, grad, state, copy): f32 master
+/// weights with an f32, bf16 or f16 gradient, f32 state and no copy or a
+/// bf16 or f16 copy; bf16 parameters and gradient with f32 or bf16 state;
+/// f16 parameters and gradient with f32 state. Other combinations are
+/// refused with `FO_ERROR_DTYPE`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct fo_mixed_tensor {
+    /// Parameters (`param_dtype`), updated in place.
+    pub param: *mut c_void,
+    /// Gradient (`grad_dtype`): read, and set to +0 with `zero_grad`.
+    pub grad: *mut c_void,
+    /// First moment (`state_dtype`), updated in place.
+    pub exp_avg: *mut c_void,
+    /// Second moment (`state_dtype`), updated in place.
+    pub exp_avg_sq: *mut c_void,
+    /// AMSGrad's running maximum (`state_dtype`): non-null exactly when the
+    /// config's `amsgrad` is on (null means "not given", whatever `len`).
+    pub max_exp_avg_sq: *mut c_void,
+    /// Written with the new parameters rounded to nearest even
+    /// (`copy_dtype`); null for no copy.
+    pub param_copy: *mut c_void,
+    /// Number of elements of every buffer.
+    pub len: usize,
+    /// Position of element 0 in the stochastic-rounding stream (0 for a whole
+    /// tensor; a shard's offset in its tensor, so shards draw as the whole
+    /// would). In a multi-tensor step, tensor `i` draws from `position` plus
+    /// the lengths of the tensors before it.
+    pub position: u64,
+    /// The type of `param`.
+    pub param_dtype: fo_dtype,
+    /// The type of `grad`.
+    pub grad_dtype: fo_dtype,
+    /// The type of `exp_avg`, `exp_avg_sq` and `max_exp_avg_sq`.
+    pub state_dtype: fo_dtype,
+    /// The type of `param_copy` (read only when it is non-null).
+    pub copy_dtype: fo_dtype,
+}
+
+/// A caller's buffer with a known element type.
+#[derive(Clone, Copy)]
+struct Buffer {
+    ptr: *mut c_void,
+    dtype: Dtype,
+}
+
+impl Buffer {
+    fn new(ptr: *mut c_void, dtype: fo_dtype) -> Result<Buffer, fo_status> {
+        Ok(Buffer { ptr, dtype: dtype.try_into()? })
+    }
+
+    /// A buffer given exactly when `ptr` is non-null (its type is read only then).
+    fn optional(ptr: *mut c_void, dtype: fo_dtype) -> Result<Option<Buffer>, fo_status> {
+        (!ptr.is_null()).then(|| Buffer::new(ptr, dtype)).transpose()
+    }
+
+    /// The checks of `span` for `n` elements of the buffer's type.
+    fn span(self, n: usize) -> Result<Span, fo_status> {
+        match self.dtype {
+            Dtype::F32 => span(self.ptr.cast::<f32>(), n),
+            Dtype::Bf16 => span(self.ptr.cast::<bf16>(), n),
+            Dtype::F16 => span(self.ptr.cast::<f16>(), n),
+        }
+    }
+
+    /// # Safety
+    /// As for `many::slice_mut`: for `n > 0`, the buffer passed `span` and is
+    /// valid for `n` elements, with no other live reference to that memory.
+    unsafe fn slice<'a>(self, n: usize) -> MixedSlice<'a> {
+        // SAFETY: the caller's contract; `ptr` holds elements of `dtype`.
+        unsafe {
+            match self.dtype {
+                Dtype::F32 => MixedSlice::F32(slice_mut(self.ptr.cast(), n)),
+                Dtype::Bf16 => MixedSlice::Bf16(slice_mut(self.ptr.cast(), n)),
+                Dtype::F16 => MixedSlice::F16(slice_mut(self.ptr.cast(), n)),
+            }
+        }
+    }
+}
+
+/// One tensor whose element types are known.
+struct Tensor {
+    /// param, grad, exp_avg, exp_avg_sq.
+    required: [Buffer; 4],
+    /// max_exp_avg_sq, param_copy (`None` when null).
+    optional: [Option<Buffer>; 2],
+    len: usize,
+    position: u64,
+}
+
+impl Tensor {
+    /// `FO_ERROR_DTYPE` for an unknown type. (Whether the combination has a
+    /// kernel, and the AMSGrad buffer against the option, are the Rust step's
+    /// checks, before it writes.)
+    fn new(t: &fo_mixed_tensor) -> Result<Tensor, fo_status> {
+        let state = t.state_dtype;
+        Ok(Tensor {
+            required: [
+                Buffer::new(t.param, t.param_dtype)?,
+                Buffer::new(t.grad, t.grad_dtype)?,
+                Buffer::new(t.exp_avg, state)?,
+                Buffer::new(t.exp_avg_sq, state)?,
+            ],
+            optional: [
+                Buffer::optional(t.max_exp_avg_sq, state)?,
+                Buffer::optional(t.param_copy, t.copy_dtype)?,
+            ],
+            len: t.len,
+            position: t.position,
+        })
+    }
+
+    /// Every buffer of a nonempty tensor, checked, as written spans.
+    fn push_spans(&self, spans: &mut Vec<Span>) -> Result<(), fo_status> {
+        if self.len > 0 {
+            for b in self.required.iter().chain(self.optional.iter().flatten()) {
+                spans.push(b.span(self.len)?.written());
+            }
+        }
+        Ok(())
+    }
+
+    /// # Safety
+    /// Every buffer passed `push_spans`, is valid for `len` elements, and
+    /// shares no byte with any other buffer of any live reference.
+    unsafe fn buffers<'a>(&self) -> MixedAdamBuffers<'a> {
+        let n = self.len;
+        // SAFETY: the caller's contract, for each buffer.
+        let [param, grad, exp_avg, exp_avg_sq] = self.required.map(|b| unsafe { b.slice(n) });
+        // SAFETY: as above.
+        let [max_exp_avg_sq, param_copy] = self.optional.map(|b| b.map(|b| unsafe { b.slice(n) }));
+        MixedAdamBuffers {
+            param,
+            grad,
+            exp_avg,
+            exp_avg_sq,
+            max_exp_avg_sq,
+            param_copy,
+            position: self.position,
+        }
+    }
+}
+
+/// The defaults of the fused extras: loss scale 1, the found_inf check on,
+/// no zero-grad, round to nearest even.
+#[unsafe(no_mangle)]
+pub extern "C" fn fo_mixed_options_default() -> fo_mixed_options {
+    MixedOptions::default().into()
+}
+
+/// One mixed-precision Adam / AdamW / AMSGrad step of `n` elements (the
+/// fields of `fo_mixed_tensor`, as arguments): `param`, `exp_avg`,
+/// `exp_avg_sq` (and `max_exp_avg_sq` with AMSGrad; null without) are
+/// updated in place from `grad`, in f32 arithmetic, each stored in its type;
+/// `param_copy` (null for none) receives the new parameters. `step` is the
+/// step number, from 1. Returns `FO_OK`, or an error status and writes
+/// nothing. On `FO_OK`, `*skipped` (if `skipped` is non-null) says whether
+/// the found_inf check skipped the step, in which case nothing was written:
+/// a framework then lowers its loss scale and does not advance `step`.
+///
+/// # Safety
+/// Each non-null buffer must be valid for reads and writes of `n` elements
+/// of its type for the whole call; `config` and `options` null or valid;
+/// `skipped` null or valid for a write. Null, misaligned, overlapping and
+/// oversized buffers and unknown types are detected and refused.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fo_adam_step_mixed(
+    param: *mut c_void,
+    param_dtype: fo_dtype,
+    grad: *mut c_void,
+    grad_dtype: fo_dtype,
+    exp_avg: *mut c_void,
+    exp_avg_sq: *mut c_void,
+    max_exp_avg_sq: *mut c_void,
+    state_dtype: fo_dtype,
+    param_copy: *mut c_void,
+    copy_dtype: fo_dtype,
+    n: usize,
+    position: u64,
+    config: *const fo_adam_config,
+    options: *const fo_mixed_options,
+    step: u64,
+    skipped: *mut bool,
+) -> fo_status {
+    let tensor = fo_mixed_tensor {
+        param,
+        grad,
+        exp_avg,
+        exp_avg_sq,
+        max_exp_avg_sq,
+        param_copy,
+        len: n,
+        position,
+        param_dtype,
+        grad_dtype,
+        state_dtype,
+        copy_dtype,
+    };
+    // SAFETY: the caller's contract, forwarded: a list of one tensor.
+    unsafe { fo_adam_step_mixed_many(&tensor, 1, config, options, step, skipped) }
+}
+
+/// One mixed-precision Adam step over `count` tensors in one call (see
+/// `fo_adam_step_mixed` and `fo_mixed_tensor`; each tensor has its own
+/// types). One config, options and step number for all; the found_inf check
+/// covers every tensor before any is written, so `*skipped` is for the whole
+/// list. The same bits as stepping each tensor alone with its position
+/// advanced by the lengths before it; the work is balanced across threads by
+/// elements. Returns `FO_OK`, or an error status and writes nothing (no
+/// buffer of any tensor may overlap another).
+///
+/// # Safety
+/// `tensors` must be valid for `count` reads; each non-null buffer in it
+/// valid for reads and writes of its tensor's `len` elements of its type;
+/// `config` and `options` null or valid; `skipped` null or valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fo_adam_step_mixed_many(
+    tensors: *const fo_mixed_tensor,
+    count: usize,
+    config: *const fo_adam_config,
+    options: *const fo_mixed_options,
+    step: u64,
+    skipped: *mut bool,
+) -> fo_status {
+    guard(|| {
+        let run = || -> Result<StepOutcome, fo_status> {
+            // SAFETY: each is null or valid (the caller's contract).
+            let (config, options) = unsafe { (read(config)?, read(options)?) };
+            let (config, options) = (AdamConfig::try_from(config)?, MixedOptions::from(options));
+            mixed_coefficients(&config, step, &options)?;
+            if count == 0 {
+                return Ok(StepOutcome::Applied);
+            }
+            // SAFETY: null or valid for `count` reads (the caller's
+            // contract); `copy_array` refuses a null or misaligned one.
+            let tensors = unsafe { copy_array(tensors, count) }?;
+            let tensors = tensors.iter().map(Tensor::new).collect::<Result<Vec<_>, _>>()?;
+            let mut spans = Vec::with_capacity(6 * count + 1);
+            if !skipped.is_null() {
+                spans.push(span(skipped.cast_const(), 1)?.written());
+            }
+            for t in &tensors {
+                t.push_spans(&mut spans)?;
+            }
+            disjoint(&mut spans)?;
+            // SAFETY: every buffer of a nonempty tensor passed `span` and is
+            // valid for its tensor's length (the caller's contract); no two
+            // buffers of any tensors, nor `skipped`, share a byte, so these
+            // are the only references to that memory. Empty tensors'
+            // pointers are not read.
+            let mut buffers: Vec<MixedAdamBuffers<'_>> =
+                tensors.iter().map(|t| unsafe { t.buffers() }).collect();
+            Ok(adam_step_mixed_many(&config, step, &mut buffers, &options, &parallelism())?)
+        };
+        match run() {
+            Ok(outcome) => {
+                if !skipped.is_null() {
+                    // SAFETY: non-null, valid for a write (the caller's
+                    // contract), and no slice of the step is alive any more.
+                    unsafe { skipped.write(outcome == StepOutcome::SkippedNonFinite) };
+                }
+                fo_status::FO_OK
+            }
+            Err(status) => status,
+        }
+    })
+}
