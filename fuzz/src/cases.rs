@@ -5,27 +5,33 @@
 //! the corpus replay test (`tests/fuzz_corpus.rs`, stable), so `cargo test`
 //! re-checks every corpus file with exactly the fuzzer's comparison.
 //!
-//! A case carries raw bit patterns for every buffer (so NaN payloads, ±inf,
-//! subnormals and extreme magnitudes all occur), a start misalignment, an
-//! optional length mismatch, every hyperparameter (usually from a table of
-//! meaningful values, sometimes raw `f64` bits, so bad values occur too),
-//! every option and the step number. [`check`] (through [`check_adam`] /
-//! [`check_adamax`]) first
-//! call the public stateless step: if it refuses the case, they assert that
-//! nothing was written and report [`Outcome::Rejected`]; otherwise they run
-//! the scalar reference, every tier this CPU has (called directly), the
-//! dispatched kernel and the driver on pools of 2 and 3 threads with the
-//! serial threshold at 0 (so every step is split), each on its own copy, and
-//! panic on the first bit that differs, printing a reproducer.
+//! A case ([`Case`]) carries raw bit patterns for every buffer (so NaN
+//! payloads, ±inf, subnormals and extreme magnitudes all occur), a start
+//! misalignment, an optional length mismatch, every hyperparameter (usually
+//! from a table of meaningful values, sometimes raw `f64` bits, so bad values
+//! occur too), every option (optional state buffers given or not
+//! independently of the option that needs them, so both mismatches occur) and
+//! the step number. [`check`] first calls the public stateless step: if it
+//! refuses the case, it asserts that nothing was written and reports
+//! [`Outcome::Rejected`]; otherwise it runs the scalar reference, every tier
+//! this CPU has (called directly), the dispatched kernel and the driver on
+//! pools of 2 and 3 threads with the serial threshold at 0 (so every step is
+//! split), each on its own copy, and panics on the first bit that differs,
+//! printing a reproducer. [`refusal`] names the kind of a refusal.
+//!
+//! Fields are only ever added at the end of an algorithm's options, and every
+//! table's entry 0 is the value that keeps the algorithm as it was (λ = 1, ε
+//! in the standard place): zero bytes inserted where a committed corpus file
+//! had none decode to the case it was before.
 
 #![allow(dead_code)]
 
 use arbitrary::Arbitrary;
-use fused_optim::Tier;
-use fused_optim::kernels::{self, ALL_TIERS, reference};
+use fused_optim::kernels::{self, ALL_TIERS, TierUnavailable, reference};
 use fused_optim::{
-    AdaMaxBuffers, AdaMaxConfig, AdamBuffers, AdamConfig, Float, Parallelism, WeightDecay, adam_step,
-    adamax_step,
+    AdaDeltaBuffers, AdaDeltaConfig, AdaGradBuffers, AdaGradConfig, AdaMaxBuffers, AdaMaxConfig, AdamBuffers,
+    AdamConfig, EpsForm, Error, Float, Parallelism, RmsPropBuffers, RmsPropConfig, Tier, WeightDecay,
+    adadelta_step, adagrad_step, adam_step, adamax_step, rmsprop_step,
 };
 use std::sync::{Arc, OnceLock};
 
@@ -58,6 +64,17 @@ const LR: &[f64] = &[1e-3, 0.1, 0.0, 1.0, 2e-3, 1e-8, 10.0, 1e30, -1e-3, f64::NA
 const BETA: &[f64] = &[0.9, 0.999, 0.0, 0.5, 0.999999, 1.0 - f64::EPSILON, 1.0, -0.1, f64::NAN];
 const EPS: &[f64] = &[1e-8, 0.0, 1e-30, 1e-3, 1.0, 1e300, -1e-8, f64::NAN, 5e-324];
 const DECAY: &[f64] = &[0.0, 1e-2, 0.25, 1.0, 100.0, 1e300, -0.1, f64::NAN, f64::INFINITY];
+/// λ, the decay of β1 (valid in (0, 1]; 1 is none).
+const BETA1_DECAY: &[f64] =
+    &[1.0, 1.0 - 1e-8, 0.9, 0.5, 1e-300, 5e-324, 0.0, 1.0 + f64::EPSILON, -0.5, f64::NAN, f64::INFINITY];
+/// RMSprop's α and AdaDelta's ρ (valid in [0, 1)).
+const RATE: &[f64] = &[0.99, 0.9, 0.95, 0.0, 0.5, 0.999999, 1.0 - f64::EPSILON, 5e-324, 1.0, -0.1, f64::NAN];
+/// RMSprop's momentum μ (valid: finite and >= 0; 1e300 overflows f32).
+const MOMENTUM: &[f64] = &[0.0, 0.9, 0.5, 0.99, 1.0, 10.0, 1e30, 1e300, -0.1, f64::NAN, f64::INFINITY];
+/// AdaGrad's learning-rate decay (valid: finite and >= 0).
+const LR_DECAY: &[f64] = &[0.0, 1e-4, 1e-2, 1.0, 1e10, 1e300, -1e-3, f64::NAN, f64::INFINITY];
+/// AdaGrad's initial accumulator value (valid: finite and >= 0).
+const INITIAL_ACCUMULATOR: &[f64] = &[0.0, 0.1, 1.0, 1e-10, 1e38, 1e300, -0.1, f64::NAN, f64::INFINITY];
 
 /// The step number: mostly small, sometimes any `u64` (0 included).
 #[derive(Arbitrary, Clone, Copy, Debug)]
@@ -181,17 +198,92 @@ pub enum Run<'p> {
     Dispatched,
 }
 
-/// What the differential check needs of an algorithm's case.
-pub trait FuzzCase: std::fmt::Debug {
-    /// Streams per case (parameter, gradient, then the state).
-    const STREAMS: usize;
-    /// One step with `run` on `streams`. Only `Run::Api` may return `Err`;
-    /// the other runs are only asked for cases the API accepted.
-    fn step<T: FuzzFloat>(&self, streams: &mut [Buffer<T>], run: Run<'_>) -> Result<(), fused_optim::Error>;
+/// One input of a differential target: an algorithm's hyperparameters and
+/// options, the step number and the raw buffers, decoded in that order.
+#[derive(Arbitrary, Clone, Debug)]
+pub struct Case<A> {
+    algorithm: A,
+    step: Step,
+    data: Data,
 }
 
-/// Runs a case through every implementation; see the module essay.
-pub fn check<C: FuzzCase, T: FuzzFloat>(case: &C, start: Vec<Buffer<T>>) -> Outcome {
+/// An Adam / AdamW / AMSGrad input.
+pub type AdamCase = Case<AdamOptions>;
+/// An AdaMax input.
+pub type AdaMaxCase = Case<AdaMaxOptions>;
+/// An AdaGrad input.
+pub type AdaGradCase = Case<AdaGradOptions>;
+/// An RMSprop input.
+pub type RmsPropCase = Case<RmsPropOptions>;
+/// An AdaDelta input.
+pub type AdaDeltaCase = Case<AdaDeltaOptions>;
+
+/// What the differential check needs of an algorithm.
+pub trait Algorithm: std::fmt::Debug {
+    /// Streams per case (parameter, gradient, then the state).
+    const STREAMS: usize;
+    /// One step `t` with `run` on `streams`. Only `Run::Api` may return
+    /// `Err`; the other runs are only asked for cases the API accepted.
+    fn step<T: FuzzFloat>(&self, t: u64, streams: &mut [Buffer<T>], run: Run<'_>) -> Result<(), Error>;
+}
+
+impl<A: Algorithm> Case<A> {
+    fn buffers<T: FuzzFloat>(&self) -> Vec<Buffer<T>> {
+        self.data.buffers(A::STREAMS)
+    }
+
+    fn step<T: FuzzFloat>(&self, streams: &mut [Buffer<T>], run: Run<'_>) -> Result<(), Error> {
+        self.algorithm.step(self.step.value(), streams, run)
+    }
+}
+
+/// An algorithm's entry points: the public step, the config's per-step
+/// scalars, the reference, a forced tier, the dispatched tier.
+struct Entry<C, B, K> {
+    api: fn(&C, u64, B, &Parallelism) -> Result<(), Error>,
+    coefficients: fn(&C, u64) -> Result<K, Error>,
+    reference: fn(B, &K),
+    forced: fn(Tier, B, &K) -> Result<(), TierUnavailable>,
+    dispatched: fn(B, &K),
+}
+
+/// `entry!(Config, public_step, kernel, forced_kernel)`: an [`Entry`].
+macro_rules! entry {
+    ($config:ident, $api:ident, $kernel:ident, $forced:ident) => {
+        Entry {
+            api: $api,
+            coefficients: $config::coefficients,
+            reference: reference::$kernel,
+            forced: kernels::$forced,
+            dispatched: kernels::$kernel,
+        }
+    };
+}
+
+/// Step `t` of an algorithm with `run`: the public step for `Run::Api`,
+/// else the kernel `run` names on the config's coefficients.
+fn run_step<C, B, K>(
+    run: Run<'_>,
+    config: &C,
+    t: u64,
+    buffers: B,
+    entry: Entry<C, B, K>,
+) -> Result<(), Error> {
+    if let Run::Api(parallelism) = run {
+        return (entry.api)(config, t, buffers, parallelism);
+    }
+    let k = (entry.coefficients)(config, t)?;
+    match run {
+        Run::Tier(tier) => (entry.forced)(tier, buffers, &k).expect("an available tier"),
+        Run::Reference => (entry.reference)(buffers, &k),
+        _ => (entry.dispatched)(buffers, &k),
+    }
+    Ok(())
+}
+
+/// Runs a case through every implementation on `T`; see the module essay.
+pub fn check<A: Algorithm, T: FuzzFloat>(case: &Case<A>) -> Outcome {
+    let start = case.buffers::<T>();
     let mut api = start.clone();
     let before: Vec<Vec<u64>> = api.iter().map(Buffer::bits).collect();
     if case.step(&mut api, Run::Api(&Parallelism::Serial)).is_err() {
@@ -216,39 +308,25 @@ pub fn check<C: FuzzCase, T: FuzzFloat>(case: &C, start: Vec<Buffer<T>>) -> Outc
     Outcome::Matched
 }
 
-/// Runs an Adam case on `T`; see the module essay.
-pub fn check_adam<T: FuzzFloat>(case: &AdamCase) -> Outcome {
-    check(case, case.data.buffers::<T>(AdamCase::STREAMS))
-}
-
-/// Runs an AdaMax case on `T`; see the module essay.
-pub fn check_adamax<T: FuzzFloat>(case: &AdaMaxCase) -> Outcome {
-    check(case, case.data.buffers::<T>(AdaMaxCase::STREAMS))
-}
-
-/// Which kind of error the public step gives a case, if any (`None`: accepted).
-pub fn refusal<C: FuzzCase, T: FuzzFloat>(case: &C, mut streams: Vec<Buffer<T>>) -> Option<String> {
-    use fused_optim::Error;
+/// Which kind of error the public step gives a case on `T`, if any (`None`:
+/// accepted). Each distinct refusal is a kind: every hyperparameter name,
+/// every buffer of a length mismatch, every buffer/option pair of a missing or
+/// unexpected state buffer.
+pub fn refusal<A: Algorithm, T: FuzzFloat>(case: &Case<A>) -> Option<String> {
+    let mut streams = case.buffers::<T>();
     Some(match case.step(&mut streams, Run::Api(&Parallelism::Serial)).err()? {
+        Error::ZeroStep => "zero-step".to_string(),
         Error::InvalidHyperparameter { name, .. } => format!("hyperparameter-{name}"),
         Error::LengthMismatch { buffer, .. } => format!("length-{buffer}"),
+        Error::MissingState { buffer, option } => format!("missing-{buffer}-for-{option}"),
+        Error::UnexpectedState { buffer, option } => format!("unexpected-{buffer}-without-{option}"),
         other => format!("{other:?}"),
     })
 }
 
-/// The refusal of an Adam case on `T`.
-pub fn adam_refusal<T: FuzzFloat>(case: &AdamCase) -> Option<String> {
-    refusal(case, case.data.buffers::<T>(AdamCase::STREAMS))
-}
-
-/// The refusal of an AdaMax case on `T`.
-pub fn adamax_refusal<T: FuzzFloat>(case: &AdaMaxCase) -> Option<String> {
-    refusal(case, case.data.buffers::<T>(AdaMaxCase::STREAMS))
-}
-
-/// An Adam / AdamW / AMSGrad case.
+/// Adam / AdamW / AMSGrad hyperparameters and options (ε in either place, β1 decay λ).
 #[derive(Arbitrary, Clone, Debug)]
-pub struct AdamCase {
+pub struct AdamOptions {
     lr: Hyper,
     beta1: Hyper,
     beta2: Hyper,
@@ -260,20 +338,22 @@ pub struct AdamCase {
     maximize: bool,
     /// Give the AMSGrad buffer exactly when AMSGrad is on (else the opposite).
     consistent_max_buffer: bool,
-    step: Step,
-    data: Data,
+    /// The paper's ε̂ form instead of PyTorch's.
+    eps_hat: bool,
+    beta1_decay: Hyper,
 }
 
-impl FuzzCase for AdamCase {
+impl Algorithm for AdamOptions {
     /// p, g, m, v, vmax.
     const STREAMS: usize = 5;
 
-    fn step<T: FuzzFloat>(&self, s: &mut [Buffer<T>], run: Run<'_>) -> Result<(), fused_optim::Error> {
+    fn step<T: FuzzFloat>(&self, t: u64, s: &mut [Buffer<T>], run: Run<'_>) -> Result<(), Error> {
         let wd = self.weight_decay.value(DECAY);
         let config = AdamConfig {
             lr: self.lr.value(LR),
             betas: (self.beta1.value(BETA), self.beta2.value(BETA)),
             eps: self.eps.value(EPS),
+            eps_form: if self.eps_hat { EpsForm::Hat } else { EpsForm::Standard },
             weight_decay: match self.decay_kind % 3 {
                 0 => WeightDecay::None,
                 1 => WeightDecay::L2(wd),
@@ -281,9 +361,8 @@ impl FuzzCase for AdamCase {
             },
             amsgrad: self.amsgrad,
             maximize: self.maximize,
-            ..AdamConfig::default()
+            beta1_decay: self.beta1_decay.value(BETA1_DECAY),
         };
-        let t = self.step.value();
         let [p, g, m, v, x] = s else { unreachable!("five streams") };
         let b = AdamBuffers {
             param: p.get_mut(),
@@ -292,58 +371,144 @@ impl FuzzCase for AdamCase {
             exp_avg_sq: v.get_mut(),
             max_exp_avg_sq: (self.amsgrad == self.consistent_max_buffer).then(|| x.get_mut()),
         };
-        if let Run::Api(parallelism) = run {
-            return adam_step(&config, t, b, parallelism);
-        }
-        let k = config.coefficients::<T>(t)?;
-        match run {
-            Run::Reference => reference::adam(b, &k),
-            Run::Tier(tier) => kernels::adam_on(tier, b, &k).expect("an available tier"),
-            _ => kernels::adam(b, &k),
-        }
-        Ok(())
+        run_step(run, &config, t, b, entry!(AdamConfig, adam_step, adam, adam_on))
     }
 }
 
-/// An AdaMax case.
+/// AdaMax hyperparameters and options (β1 decay λ).
 #[derive(Arbitrary, Clone, Debug)]
-pub struct AdaMaxCase {
+pub struct AdaMaxOptions {
     lr: Hyper,
     beta1: Hyper,
     beta2: Hyper,
     eps: Hyper,
     weight_decay: Hyper,
     maximize: bool,
-    step: Step,
-    data: Data,
+    beta1_decay: Hyper,
 }
 
-impl FuzzCase for AdaMaxCase {
+impl Algorithm for AdaMaxOptions {
     /// p, g, m, u.
     const STREAMS: usize = 4;
 
-    fn step<T: FuzzFloat>(&self, s: &mut [Buffer<T>], run: Run<'_>) -> Result<(), fused_optim::Error> {
+    fn step<T: FuzzFloat>(&self, t: u64, s: &mut [Buffer<T>], run: Run<'_>) -> Result<(), Error> {
         let config = AdaMaxConfig {
             lr: self.lr.value(LR),
             betas: (self.beta1.value(BETA), self.beta2.value(BETA)),
             eps: self.eps.value(EPS),
             weight_decay: self.weight_decay.value(DECAY),
             maximize: self.maximize,
-            ..AdaMaxConfig::default()
+            beta1_decay: self.beta1_decay.value(BETA1_DECAY),
         };
-        let t = self.step.value();
         let [p, g, m, u] = s else { unreachable!("four streams") };
         let b =
             AdaMaxBuffers { param: p.get_mut(), grad: g.get(), exp_avg: m.get_mut(), exp_inf: u.get_mut() };
-        if let Run::Api(parallelism) = run {
-            return adamax_step(&config, t, b, parallelism);
-        }
-        let k = config.coefficients::<T>(t)?;
-        match run {
-            Run::Reference => reference::adamax(b, &k),
-            Run::Tier(tier) => kernels::adamax_on(tier, b, &k).expect("an available tier"),
-            _ => kernels::adamax(b, &k),
-        }
-        Ok(())
+        run_step(run, &config, t, b, entry!(AdaMaxConfig, adamax_step, adamax, adamax_on))
+    }
+}
+
+/// AdaGrad hyperparameters and options.
+#[derive(Arbitrary, Clone, Debug)]
+pub struct AdaGradOptions {
+    lr: Hyper,
+    lr_decay: Hyper,
+    weight_decay: Hyper,
+    initial_accumulator_value: Hyper,
+    eps: Hyper,
+    maximize: bool,
+}
+
+impl Algorithm for AdaGradOptions {
+    /// p, g, s.
+    const STREAMS: usize = 3;
+
+    fn step<T: FuzzFloat>(&self, t: u64, s: &mut [Buffer<T>], run: Run<'_>) -> Result<(), Error> {
+        let config = AdaGradConfig {
+            lr: self.lr.value(LR),
+            lr_decay: self.lr_decay.value(LR_DECAY),
+            weight_decay: self.weight_decay.value(DECAY),
+            initial_accumulator_value: self.initial_accumulator_value.value(INITIAL_ACCUMULATOR),
+            eps: self.eps.value(EPS),
+            maximize: self.maximize,
+        };
+        let [p, g, sum] = s else { unreachable!("three streams") };
+        let b = AdaGradBuffers { param: p.get_mut(), grad: g.get(), sum: sum.get_mut() };
+        run_step(run, &config, t, b, entry!(AdaGradConfig, adagrad_step, adagrad, adagrad_on))
+    }
+}
+
+/// RMSprop hyperparameters and options: plain, centered, with momentum.
+#[derive(Arbitrary, Clone, Debug)]
+pub struct RmsPropOptions {
+    lr: Hyper,
+    alpha: Hyper,
+    eps: Hyper,
+    weight_decay: Hyper,
+    momentum: Hyper,
+    centered: bool,
+    maximize: bool,
+    /// Give the momentum buffer exactly when momentum is on (else the opposite).
+    consistent_momentum_buffer: bool,
+    /// Give the gradient average exactly when centered (else the opposite).
+    consistent_grad_avg: bool,
+}
+
+impl Algorithm for RmsPropOptions {
+    /// p, g, v, b, a.
+    const STREAMS: usize = 5;
+
+    fn step<T: FuzzFloat>(&self, t: u64, s: &mut [Buffer<T>], run: Run<'_>) -> Result<(), Error> {
+        let config = RmsPropConfig {
+            lr: self.lr.value(LR),
+            alpha: self.alpha.value(RATE),
+            eps: self.eps.value(EPS),
+            weight_decay: self.weight_decay.value(DECAY),
+            momentum: self.momentum.value(MOMENTUM),
+            centered: self.centered,
+            maximize: self.maximize,
+        };
+        let [p, g, v, mb, a] = s else { unreachable!("five streams") };
+        let b = RmsPropBuffers {
+            param: p.get_mut(),
+            grad: g.get(),
+            square_avg: v.get_mut(),
+            momentum_buffer: ((config.momentum > 0.0) == self.consistent_momentum_buffer)
+                .then(|| mb.get_mut()),
+            grad_avg: (self.centered == self.consistent_grad_avg).then(|| a.get_mut()),
+        };
+        run_step(run, &config, t, b, entry!(RmsPropConfig, rmsprop_step, rmsprop, rmsprop_on))
+    }
+}
+
+/// AdaDelta hyperparameters and options.
+#[derive(Arbitrary, Clone, Debug)]
+pub struct AdaDeltaOptions {
+    lr: Hyper,
+    rho: Hyper,
+    eps: Hyper,
+    weight_decay: Hyper,
+    maximize: bool,
+}
+
+impl Algorithm for AdaDeltaOptions {
+    /// p, g, s, x.
+    const STREAMS: usize = 4;
+
+    fn step<T: FuzzFloat>(&self, t: u64, s: &mut [Buffer<T>], run: Run<'_>) -> Result<(), Error> {
+        let config = AdaDeltaConfig {
+            lr: self.lr.value(LR),
+            rho: self.rho.value(RATE),
+            eps: self.eps.value(EPS),
+            weight_decay: self.weight_decay.value(DECAY),
+            maximize: self.maximize,
+        };
+        let [p, g, sq, x] = s else { unreachable!("four streams") };
+        let b = AdaDeltaBuffers {
+            param: p.get_mut(),
+            grad: g.get(),
+            square_avg: sq.get_mut(),
+            acc_delta: x.get_mut(),
+        };
+        run_step(run, &config, t, b, entry!(AdaDeltaConfig, adadelta_step, adadelta, adadelta_on))
     }
 }
