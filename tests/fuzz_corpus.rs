@@ -9,19 +9,28 @@ mod cases;
 
 use arbitrary::{Arbitrary, Unstructured};
 use cases::{
-    AdaDeltaOptions, AdaGradOptions, AdaMaxOptions, AdamOptions, Algorithm, Case, FuzzFloat, Outcome,
-    RmsPropOptions, check, refusal,
+    AdaDeltaOptions, AdaGradOptions, AdaMaxOptions, AdamOptions, Case, MixedCase, Outcome, RmsPropOptions,
+    check, differential, refusal, refused,
 };
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-/// Replays a target's corpus on `T`: every file must match the reference or
-/// be refused with nothing written (`check` asserts both); the files refused
-/// must cover every kind of refusal in `kinds` (the `seed-refused-<kind>`
-/// seeds are there for that: libFuzzer never keeps a refused input).
-fn replay<A: Algorithm, T: FuzzFloat>(target: &str, kinds: &[&str])
-where
-    Case<A>: for<'a> Arbitrary<'a>,
+/// What a file reaches when the step skips it (mixed precision's `found_inf`).
+const SKIPPED: &str = "skipped-non-finite";
+
+/// Replays a target's corpus of `C` with `check`: every file must match the
+/// reference, or be refused or skipped with nothing written (`check` asserts
+/// all three); the files must cover every kind in `kinds`, each refusal
+/// (`refusal` names it) and [`SKIPPED`] (the `seed-refused-<kind>` and
+/// `seed-skipped` seeds are there for that: libFuzzer never keeps a refused
+/// input), and reach no other.
+fn replay<C>(
+    target: &str,
+    kinds: &[&str],
+    check: impl Fn(&C) -> Outcome,
+    refusal: impl Fn(&C) -> Option<String>,
+) where
+    C: for<'a> Arbitrary<'a>,
 {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus").join(target);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -29,33 +38,36 @@ where
         .map(|e| e.unwrap().path())
         .collect();
     files.sort();
-    let (mut matched, mut undecodable, mut refused) = (0, 0, BTreeSet::new());
+    let (mut matched, mut undecodable, mut reached) = (0, 0, BTreeSet::new());
     for file in &files {
         let bytes = std::fs::read(file).unwrap();
-        if bytes.len() < Case::<A>::size_hint(0).0 {
+        if bytes.len() < C::size_hint(0).0 {
             undecodable += 1;
             continue;
         }
-        match Case::<A>::arbitrary_take_rest(Unstructured::new(&bytes)) {
-            Ok(case) => match check::<A, T>(&case) {
+        match C::arbitrary_take_rest(Unstructured::new(&bytes)) {
+            Ok(case) => match check(&case) {
                 Outcome::Matched => matched += 1,
                 Outcome::Rejected => {
-                    refused.insert(refusal::<A, T>(&case).expect("a rejected case has a refusal"));
+                    reached.insert(refusal(&case).expect("a rejected case has a refusal"));
+                }
+                Outcome::Skipped => {
+                    reached.insert(SKIPPED.to_string());
                 }
             },
             Err(_) => undecodable += 1,
         }
     }
     eprintln!(
-        "{target}: {} files: {matched} matched the reference, refusals replayed: {refused:?}, {undecodable} too short to decode",
+        "{target}: {} files: {matched} matched the reference, refusals and skips replayed: {reached:?}, {undecodable} too short to decode",
         files.len()
     );
     assert!(matched > 0, "{target}: no corpus file reached the comparison");
     for kind in kinds {
-        assert!(refused.contains(*kind), "{target}: no seed is refused with {kind}");
+        assert!(reached.contains(*kind), "{target}: no corpus file reaches {kind}");
     }
-    let unknown: Vec<_> = refused.iter().filter(|k| !kinds.contains(&k.as_str())).collect();
-    assert!(unknown.is_empty(), "{target}: refusals not in the list of kinds: {unknown:?}");
+    let unknown: Vec<_> = reached.iter().filter(|k| !kinds.contains(&k.as_str())).collect();
+    assert!(unknown.is_empty(), "{target}: refusals or skips not in the list of kinds: {unknown:?}");
 }
 
 const ADAM_REFUSALS: &[&str] = &[
@@ -126,12 +138,27 @@ const ADADELTA_REFUSALS: &[&str] = &[
     "length-acc_delta",
 ];
 
+/// Mixed-precision Adam's refusals beyond Adam's, and the `found_inf` skip.
+const MIXED_KINDS: &[&str] = &[
+    "hyperparameter-loss_scale",
+    "length-param_copy",
+    "state-type-exp_avg_sq",
+    "state-type-max_exp_avg_sq",
+    "unsupported-layout",
+    SKIPPED,
+];
+
 /// One test per fuzz target, named as the target.
 macro_rules! replay_targets {
     ($($target:ident: $algorithm:ty, $float:ty, $kinds:expr;)*) => {$(
         #[test]
         fn $target() {
-            replay::<$algorithm, $float>(stringify!($target), $kinds);
+            replay::<Case<$algorithm>>(
+                stringify!($target),
+                $kinds,
+                check::<$algorithm, $float>,
+                refusal::<$algorithm, $float>,
+            );
         }
     )*};
 }
@@ -147,4 +174,10 @@ replay_targets! {
     diff_rmsprop_f64: RmsPropOptions, f64, RMSPROP_REFUSALS;
     diff_adadelta_f32: AdaDeltaOptions, f32, ADADELTA_REFUSALS;
     diff_adadelta_f64: AdaDeltaOptions, f64, ADADELTA_REFUSALS;
+}
+
+/// Mixed-precision Adam refuses whatever Adam refuses, and more.
+#[test]
+fn diff_adam_mixed() {
+    replay::<MixedCase>("diff_adam_mixed", &[ADAM_REFUSALS, MIXED_KINDS].concat(), differential, refused);
 }

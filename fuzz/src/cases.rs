@@ -1,5 +1,6 @@
-//! Differential fuzz cases: one `Arbitrary` input per algorithm, and the
-//! check that runs it through every implementation and compares bits.
+//! Differential fuzz cases: one `Arbitrary` input per algorithm (and one for
+//! mixed-precision Adam), and the check that runs it through every
+//! implementation and compares bits.
 //!
 //! Shared by the cargo-fuzz targets (`fuzz_targets/diff_*.rs`, nightly) and
 //! the corpus replay test (`tests/fuzz_corpus.rs`, stable), so `cargo test`
@@ -19,6 +20,17 @@
 //! split), each on its own copy, and panics on the first bit that differs,
 //! printing a reproducer. [`refusal`] names the kind of a refusal.
 //!
+//! [`MixedCase`] does the same for mixed-precision Adam
+//! (`fused_optim::mixed::adam_step_mixed`): a layout (usually a supported
+//! one, sometimes any storage type per buffer), raw bits in each buffer's
+//! own type, the loss scale, zero-grad, the `found_inf` check, stochastic
+//! rounding and its position. A step the check skips must have written
+//! nothing and must have a gradient that is not finite once unscaled
+//! (computed here in plain Rust); an applied step is compared, every buffer
+//! widened to `f32` (gradient and copy included), with the reference.
+//! Both kinds of case go through one check, [`differential`], over the
+//! [`Differential`] trait.
+//!
 //! Fields are only ever added at the end of an algorithm's options, and every
 //! table's entry 0 is the value that keeps the algorithm as it was (λ = 1, ε
 //! in the standard place): zero bytes inserted where a committed corpus file
@@ -27,12 +39,17 @@
 #![allow(dead_code)]
 
 use arbitrary::Arbitrary;
-use fused_optim::kernels::{self, ALL_TIERS, TierUnavailable, reference};
+use fused_optim::kernels::{
+    self, ALL_TIERS, Dtype, MixedLayout, MixedSlice, Storage, TierUnavailable, bf16, f16, reference,
+};
+use fused_optim::mixed::{MixedAdamBuffers, MixedOptions, StepOutcome, adam_step_mixed, mixed_coefficients};
 use fused_optim::{
     AdaDeltaBuffers, AdaDeltaConfig, AdaGradBuffers, AdaGradConfig, AdaMaxBuffers, AdaMaxConfig, AdamBuffers,
     AdamConfig, EpsForm, Error, Float, Parallelism, RmsPropBuffers, RmsPropConfig, Tier, WeightDecay,
     adadelta_step, adagrad_step, adam_step, adamax_step, rmsprop_step,
 };
+use std::borrow::Cow;
+use std::marker::PhantomData;
 use std::sync::{Arc, OnceLock};
 
 /// Longest buffer a case builds.
@@ -45,6 +62,9 @@ pub enum Outcome {
     Matched,
     /// The API refused the input and wrote nothing.
     Rejected,
+    /// The public step skipped the input (mixed precision's `found_inf`:
+    /// an unscaled gradient is not finite) and wrote nothing.
+    Skipped,
 }
 
 /// A hyperparameter: mostly one of a table of meaningful values, sometimes raw bits.
@@ -90,18 +110,19 @@ impl Step {
     }
 }
 
-/// Raw buffers of one case: `streams` buffers of bit patterns, at an offset.
+/// Raw buffers of one case: `streams` buffers of bit patterns (one word of
+/// `W` an element), at an offset.
 #[derive(Arbitrary, Clone, Debug)]
-pub struct Data {
+pub struct Data<W = u64> {
     /// Elements to skip at the start of each allocation (0..16).
     offset: u8,
     /// 0: all lengths equal; k > 0: buffer `k % streams` is one longer or shorter.
     skew: u8,
-    bits: Vec<u64>,
+    bits: Vec<W>,
 }
 
 /// An element type as the fuzzer builds it from raw bits.
-pub trait FuzzFloat: Float {
+pub trait FuzzFloat: Float + Default {
     fn from_raw(bits: u64) -> Self;
 }
 
@@ -124,35 +145,53 @@ pub struct Buffer<T> {
     offset: usize,
 }
 
-impl<T: FuzzFloat> Buffer<T> {
+impl<T: Copy + Default> Buffer<T> {
+    /// `values` after `offset` zeros.
+    fn new(offset: usize, values: impl IntoIterator<Item = T>) -> Self {
+        let mut storage = vec![T::default(); offset];
+        storage.extend(values);
+        Buffer { storage, offset }
+    }
     fn get(&self) -> &[T] {
         &self.storage[self.offset..]
     }
     fn get_mut(&mut self) -> &mut [T] {
         &mut self.storage[self.offset..]
     }
+}
+
+impl<T: FuzzFloat> Buffer<T> {
     fn bits(&self) -> Vec<u64> {
         self.get().iter().map(|x| x.to_bits_u64()).collect()
     }
 }
 
-impl Data {
-    /// `streams` buffers from the raw bits; the skewed one differs in length by one.
-    fn buffers<T: FuzzFloat>(&self, streams: usize) -> Vec<Buffer<T>> {
+impl<W: Copy + Into<u64>> Data<W> {
+    /// Elements to skip at the start of each allocation.
+    fn offset(&self) -> usize {
+        self.offset as usize % 16
+    }
+
+    /// The raw bits of `streams` buffers; the skewed one differs in length by one.
+    fn streams(&self, streams: usize) -> Vec<Vec<u64>> {
         let n = (self.bits.len() / streams).min(MAX_LEN);
-        let offset = self.offset as usize % 16;
         (0..streams)
             .map(|k| {
                 let mut len = n;
                 if self.skew != 0 && self.skew as usize % streams == k {
                     len = if self.skew & 0x80 != 0 { n + 1 } else { n.saturating_sub(1) };
                 }
-                let mut storage = vec![T::ZERO; offset];
-                storage.extend(
-                    (0..len).map(|i| T::from_raw(self.bits.get(k * n + i).copied().unwrap_or(0x3ff0))),
-                );
-                Buffer { storage, offset }
+                (0..len).map(|i| self.bits.get(k * n + i).map_or(0x3ff0, |&w| w.into())).collect()
             })
+            .collect()
+    }
+
+    /// `streams` buffers of `T` from the raw bits.
+    fn buffers<T: FuzzFloat>(&self, streams: usize) -> Vec<Buffer<T>> {
+        let offset = self.offset();
+        self.streams(streams)
+            .into_iter()
+            .map(|raw| Buffer::new(offset, raw.into_iter().map(T::from_raw)))
             .collect()
     }
 }
@@ -170,16 +209,21 @@ fn pools() -> &'static [Parallelism; 2] {
     })
 }
 
-fn assert_same<T: FuzzFloat>(got: &[Buffer<T>], want: &[Buffer<T>], who: &str, case: &dyn std::fmt::Debug) {
+/// The reproducer a failed check prints: the case's description, then the case.
+fn reproducer<D: Differential>(case: &D) -> String {
+    format!("reproducer ({}):\n{case:#?}", case.label())
+}
+
+/// Panics on the first element of `got` that is not `want`'s (NaN compared as NaN).
+fn assert_same<D: Differential>(case: &D, got: &[Buffer<D::Value>], want: &[Buffer<D::Value>], who: &str) {
     for (k, (g, w)) in got.iter().zip(want).enumerate() {
         for (i, (a, b)) in g.get().iter().zip(w.get()).enumerate() {
             assert!(
                 a.same_bits(*b),
-                "{who} differs from the reference in buffer {k} element {i}: got {a:?} ({:#x}), want {b:?} ({:#x})\n\
-                 reproducer ({}):\n{case:#?}",
+                "{who} differs from the reference in buffer {k} element {i}: got {a:?} ({:#x}), want {b:?} ({:#x})\n{}",
                 a.to_bits_u64(),
                 b.to_bits_u64(),
-                T::NAME
+                reproducer(case)
             );
         }
     }
@@ -188,14 +232,102 @@ fn assert_same<T: FuzzFloat>(got: &[Buffer<T>], want: &[Buffer<T>], who: &str, c
 /// Which implementation runs a case's step.
 #[derive(Clone, Copy)]
 pub enum Run<'p> {
-    /// The public stateless step (validation included) with this parallelism.
+    /// The public step (validation included) with this parallelism.
     Api(&'p Parallelism),
+    /// The public step on a pool, as the comparison runs it: for mixed
+    /// precision without the `found_inf` check (every case compared was applied).
+    Driver(&'p Parallelism),
     /// The scalar reference.
     Reference,
     /// One tier, called directly.
     Tier(Tier),
     /// The dispatched kernel.
     Dispatched,
+}
+
+/// What [`differential`] needs of a case.
+pub trait Differential: std::fmt::Debug {
+    /// The type the outputs are compared in.
+    type Value: FuzzFloat;
+    /// The case's buffers.
+    type State: Clone;
+    /// What the reproducer says the case is (its element types).
+    fn label(&self) -> String;
+    /// The buffers before the step.
+    fn start(&self) -> Self::State;
+    /// Every stored bit of the buffers, exactly (what a refused or skipped step must leave).
+    fn stored(state: &Self::State) -> Vec<Vec<u64>>;
+    /// The buffers as compared.
+    fn outputs(state: &Self::State) -> Cow<'_, [Buffer<Self::Value>]>;
+    /// One step with `run`. Only `Run::Api` may return `Err`; the other runs
+    /// are only asked for cases the API accepted.
+    fn step(&self, state: &mut Self::State, run: Run<'_>) -> Result<StepOutcome, Error>;
+    /// Checks the public step's outcome against what the start buffers say
+    /// it must be (computed independently of the implementations).
+    fn check_outcome(&self, _start: &Self::State, _outcome: StepOutcome) {}
+}
+
+/// Runs a case through every implementation; see the module essay.
+pub fn differential<D: Differential>(case: &D) -> Outcome {
+    let start = case.start();
+    let before = D::stored(&start);
+    let unwritten = |after: &D::State, what: &str| {
+        assert!(before == D::stored(after), "{what} wrote to a buffer\n{}", reproducer(case));
+    };
+    let mut api = start.clone();
+    let Ok(outcome) = case.step(&mut api, Run::Api(&Parallelism::Serial)) else {
+        unwritten(&api, "a refused step");
+        return Outcome::Rejected;
+    };
+    case.check_outcome(&start, outcome);
+    let run = |how: Run<'_>| {
+        let mut got = start.clone();
+        let got_outcome = case.step(&mut got, how).expect("the API accepted this case");
+        assert!(
+            got_outcome == outcome,
+            "{got_outcome:?} where the serial public step gave {outcome:?}\n{}",
+            reproducer(case)
+        );
+        got
+    };
+    if outcome == StepOutcome::SkippedNonFinite {
+        unwritten(&api, "a skipped step");
+        for pool in pools() {
+            unwritten(&run(Run::Api(pool)), &format!("a skipped step on {} threads", pool.threads()));
+        }
+        return Outcome::Skipped;
+    }
+    let want_state = run(Run::Reference);
+    let want = D::outputs(&want_state);
+    let same = |got: &D::State, who: &str| assert_same(case, &D::outputs(got), &want, who);
+    same(&api, "the public step (serial)");
+    for tier in ALL_TIERS.into_iter().filter(|t| t.is_available()) {
+        same(&run(Run::Tier(tier)), &format!("tier {tier}"));
+    }
+    same(&run(Run::Dispatched), "dispatched");
+    for pool in pools() {
+        same(&run(Run::Driver(pool)), &format!("driver, {} threads", pool.threads()));
+    }
+    Outcome::Matched
+}
+
+/// Which kind of error the public step gives a case, if any (`None`:
+/// accepted). Each distinct refusal is a kind: every hyperparameter name,
+/// every buffer of a length mismatch, every buffer/option pair of a missing or
+/// unexpected state buffer, every state buffer of another type, an
+/// unsupported layout.
+pub fn refused<D: Differential>(case: &D) -> Option<String> {
+    let mut state = case.start();
+    Some(match case.step(&mut state, Run::Api(&Parallelism::Serial)).err()? {
+        Error::ZeroStep => "zero-step".to_string(),
+        Error::InvalidHyperparameter { name, .. } => format!("hyperparameter-{name}"),
+        Error::LengthMismatch { buffer, .. } => format!("length-{buffer}"),
+        Error::MissingState { buffer, option } => format!("missing-{buffer}-for-{option}"),
+        Error::UnexpectedState { buffer, option } => format!("unexpected-{buffer}-without-{option}"),
+        Error::StateTypeMismatch { buffer } => format!("state-type-{buffer}"),
+        Error::UnsupportedLayout(_) => "unsupported-layout".to_string(),
+        other => format!("{other:?}"),
+    })
 }
 
 /// One input of a differential target: an algorithm's hyperparameters and
@@ -224,23 +356,57 @@ pub trait Algorithm: std::fmt::Debug {
     const STREAMS: usize;
     /// One step `t` with `run` on `streams`. Only `Run::Api` may return
     /// `Err`; the other runs are only asked for cases the API accepted.
-    fn step<T: FuzzFloat>(&self, t: u64, streams: &mut [Buffer<T>], run: Run<'_>) -> Result<(), Error>;
+    fn step<T: FuzzFloat>(
+        &self,
+        t: u64,
+        streams: &mut [Buffer<T>],
+        run: Run<'_>,
+    ) -> Result<StepOutcome, Error>;
 }
 
-impl<A: Algorithm> Case<A> {
-    fn buffers<T: FuzzFloat>(&self) -> Vec<Buffer<T>> {
-        self.data.buffers(A::STREAMS)
-    }
+/// A case of an [`Algorithm`] on the element type `T`.
+struct OnType<'c, A, T>(&'c Case<A>, PhantomData<T>);
 
-    fn step<T: FuzzFloat>(&self, streams: &mut [Buffer<T>], run: Run<'_>) -> Result<(), Error> {
-        self.algorithm.step(self.step.value(), streams, run)
+impl<A: Algorithm, T> std::fmt::Debug for OnType<'_, A, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
     }
+}
+
+impl<A: Algorithm, T: FuzzFloat> Differential for OnType<'_, A, T> {
+    type Value = T;
+    type State = Vec<Buffer<T>>;
+    fn label(&self) -> String {
+        T::NAME.to_string()
+    }
+    fn start(&self) -> Vec<Buffer<T>> {
+        self.0.data.buffers(A::STREAMS)
+    }
+    fn stored(state: &Vec<Buffer<T>>) -> Vec<Vec<u64>> {
+        state.iter().map(Buffer::bits).collect()
+    }
+    fn outputs(state: &Vec<Buffer<T>>) -> Cow<'_, [Buffer<T>]> {
+        Cow::Borrowed(state)
+    }
+    fn step(&self, state: &mut Vec<Buffer<T>>, run: Run<'_>) -> Result<StepOutcome, Error> {
+        self.0.algorithm.step(self.0.step.value(), state, run)
+    }
+}
+
+/// Runs a case through every implementation on `T`; see the module essay.
+pub fn check<A: Algorithm, T: FuzzFloat>(case: &Case<A>) -> Outcome {
+    differential(&OnType::<A, T>(case, PhantomData))
+}
+
+/// [`refused`] for a case on `T`.
+pub fn refusal<A: Algorithm, T: FuzzFloat>(case: &Case<A>) -> Option<String> {
+    refused(&OnType::<A, T>(case, PhantomData))
 }
 
 /// An algorithm's entry points: the public step, the config's per-step
 /// scalars, the reference, a forced tier, the dispatched tier.
 struct Entry<C, B, K> {
-    api: fn(&C, u64, B, &Parallelism) -> Result<(), Error>,
+    api: fn(&C, u64, B, &Parallelism) -> Result<StepOutcome, Error>,
     coefficients: fn(&C, u64) -> Result<K, Error>,
     reference: fn(B, &K),
     forced: fn(Tier, B, &K) -> Result<(), TierUnavailable>,
@@ -251,7 +417,9 @@ struct Entry<C, B, K> {
 macro_rules! entry {
     ($config:ident, $api:ident, $kernel:ident, $forced:ident) => {
         Entry {
-            api: $api,
+            api: |config, t, buffers, parallelism| {
+                $api(config, t, buffers, parallelism).map(|()| StepOutcome::Applied)
+            },
             coefficients: $config::coefficients,
             reference: reference::$kernel,
             forced: kernels::$forced,
@@ -260,16 +428,16 @@ macro_rules! entry {
     };
 }
 
-/// Step `t` of an algorithm with `run`: the public step for `Run::Api`,
-/// else the kernel `run` names on the config's coefficients.
+/// Step `t` of an algorithm with `run`: the public step for `Run::Api` and
+/// `Run::Driver`, else the kernel `run` names on the config's coefficients.
 fn run_step<C, B, K>(
     run: Run<'_>,
     config: &C,
     t: u64,
     buffers: B,
     entry: Entry<C, B, K>,
-) -> Result<(), Error> {
-    if let Run::Api(parallelism) = run {
+) -> Result<StepOutcome, Error> {
+    if let Run::Api(parallelism) | Run::Driver(parallelism) = run {
         return (entry.api)(config, t, buffers, parallelism);
     }
     let k = (entry.coefficients)(config, t)?;
@@ -278,50 +446,7 @@ fn run_step<C, B, K>(
         Run::Reference => (entry.reference)(buffers, &k),
         _ => (entry.dispatched)(buffers, &k),
     }
-    Ok(())
-}
-
-/// Runs a case through every implementation on `T`; see the module essay.
-pub fn check<A: Algorithm, T: FuzzFloat>(case: &Case<A>) -> Outcome {
-    let start = case.buffers::<T>();
-    let mut api = start.clone();
-    let before: Vec<Vec<u64>> = api.iter().map(Buffer::bits).collect();
-    if case.step(&mut api, Run::Api(&Parallelism::Serial)).is_err() {
-        let after: Vec<Vec<u64>> = api.iter().map(Buffer::bits).collect();
-        assert!(before == after, "a refused step wrote to a buffer\nreproducer ({}):\n{case:#?}", T::NAME);
-        return Outcome::Rejected;
-    }
-    let run = |how: Run<'_>| {
-        let mut got = start.clone();
-        case.step(&mut got, how).expect("the API accepted this case");
-        got
-    };
-    let want = run(Run::Reference);
-    assert_same(&api, &want, "the public step (serial)", case);
-    for tier in ALL_TIERS.into_iter().filter(|t| t.is_available()) {
-        assert_same(&run(Run::Tier(tier)), &want, &format!("tier {tier}"), case);
-    }
-    assert_same(&run(Run::Dispatched), &want, "dispatched", case);
-    for pool in pools() {
-        assert_same(&run(Run::Api(pool)), &want, &format!("driver, {} threads", pool.threads()), case);
-    }
-    Outcome::Matched
-}
-
-/// Which kind of error the public step gives a case on `T`, if any (`None`:
-/// accepted). Each distinct refusal is a kind: every hyperparameter name,
-/// every buffer of a length mismatch, every buffer/option pair of a missing or
-/// unexpected state buffer.
-pub fn refusal<A: Algorithm, T: FuzzFloat>(case: &Case<A>) -> Option<String> {
-    let mut streams = case.buffers::<T>();
-    Some(match case.step(&mut streams, Run::Api(&Parallelism::Serial)).err()? {
-        Error::ZeroStep => "zero-step".to_string(),
-        Error::InvalidHyperparameter { name, .. } => format!("hyperparameter-{name}"),
-        Error::LengthMismatch { buffer, .. } => format!("length-{buffer}"),
-        Error::MissingState { buffer, option } => format!("missing-{buffer}-for-{option}"),
-        Error::UnexpectedState { buffer, option } => format!("unexpected-{buffer}-without-{option}"),
-        other => format!("{other:?}"),
-    })
+    Ok(StepOutcome::Applied)
 }
 
 /// Adam / AdamW / AMSGrad hyperparameters and options (ε in either place, β1 decay λ).
@@ -343,13 +468,11 @@ pub struct AdamOptions {
     beta1_decay: Hyper,
 }
 
-impl Algorithm for AdamOptions {
-    /// p, g, m, v, vmax.
-    const STREAMS: usize = 5;
-
-    fn step<T: FuzzFloat>(&self, t: u64, s: &mut [Buffer<T>], run: Run<'_>) -> Result<(), Error> {
+impl AdamOptions {
+    /// The hyperparameters.
+    fn config(&self) -> AdamConfig {
         let wd = self.weight_decay.value(DECAY);
-        let config = AdamConfig {
+        AdamConfig {
             lr: self.lr.value(LR),
             betas: (self.beta1.value(BETA), self.beta2.value(BETA)),
             eps: self.eps.value(EPS),
@@ -362,16 +485,29 @@ impl Algorithm for AdamOptions {
             amsgrad: self.amsgrad,
             maximize: self.maximize,
             beta1_decay: self.beta1_decay.value(BETA1_DECAY),
-        };
+        }
+    }
+
+    /// Whether the AMSGrad buffer is given.
+    fn max_buffer_given(&self) -> bool {
+        self.amsgrad == self.consistent_max_buffer
+    }
+}
+
+impl Algorithm for AdamOptions {
+    /// p, g, m, v, vmax.
+    const STREAMS: usize = 5;
+
+    fn step<T: FuzzFloat>(&self, t: u64, s: &mut [Buffer<T>], run: Run<'_>) -> Result<StepOutcome, Error> {
         let [p, g, m, v, x] = s else { unreachable!("five streams") };
         let b = AdamBuffers {
             param: p.get_mut(),
             grad: g.get(),
             exp_avg: m.get_mut(),
             exp_avg_sq: v.get_mut(),
-            max_exp_avg_sq: (self.amsgrad == self.consistent_max_buffer).then(|| x.get_mut()),
+            max_exp_avg_sq: self.max_buffer_given().then(|| x.get_mut()),
         };
-        run_step(run, &config, t, b, entry!(AdamConfig, adam_step, adam, adam_on))
+        run_step(run, &self.config(), t, b, entry!(AdamConfig, adam_step, adam, adam_on))
     }
 }
 
@@ -391,7 +527,7 @@ impl Algorithm for AdaMaxOptions {
     /// p, g, m, u.
     const STREAMS: usize = 4;
 
-    fn step<T: FuzzFloat>(&self, t: u64, s: &mut [Buffer<T>], run: Run<'_>) -> Result<(), Error> {
+    fn step<T: FuzzFloat>(&self, t: u64, s: &mut [Buffer<T>], run: Run<'_>) -> Result<StepOutcome, Error> {
         let config = AdaMaxConfig {
             lr: self.lr.value(LR),
             betas: (self.beta1.value(BETA), self.beta2.value(BETA)),
@@ -422,7 +558,7 @@ impl Algorithm for AdaGradOptions {
     /// p, g, s.
     const STREAMS: usize = 3;
 
-    fn step<T: FuzzFloat>(&self, t: u64, s: &mut [Buffer<T>], run: Run<'_>) -> Result<(), Error> {
+    fn step<T: FuzzFloat>(&self, t: u64, s: &mut [Buffer<T>], run: Run<'_>) -> Result<StepOutcome, Error> {
         let config = AdaGradConfig {
             lr: self.lr.value(LR),
             lr_decay: self.lr_decay.value(LR_DECAY),
@@ -457,7 +593,7 @@ impl Algorithm for RmsPropOptions {
     /// p, g, v, b, a.
     const STREAMS: usize = 5;
 
-    fn step<T: FuzzFloat>(&self, t: u64, s: &mut [Buffer<T>], run: Run<'_>) -> Result<(), Error> {
+    fn step<T: FuzzFloat>(&self, t: u64, s: &mut [Buffer<T>], run: Run<'_>) -> Result<StepOutcome, Error> {
         let config = RmsPropConfig {
             lr: self.lr.value(LR),
             alpha: self.alpha.value(RATE),
@@ -494,7 +630,7 @@ impl Algorithm for AdaDeltaOptions {
     /// p, g, s, x.
     const STREAMS: usize = 4;
 
-    fn step<T: FuzzFloat>(&self, t: u64, s: &mut [Buffer<T>], run: Run<'_>) -> Result<(), Error> {
+    fn step<T: FuzzFloat>(&self, t: u64, s: &mut [Buffer<T>], run: Run<'_>) -> Result<StepOutcome, Error> {
         let config = AdaDeltaConfig {
             lr: self.lr.value(LR),
             rho: self.rho.value(RATE),
@@ -510,5 +646,269 @@ impl Algorithm for AdaDeltaOptions {
             acc_delta: x.get_mut(),
         };
         run_step(run, &config, t, b, entry!(AdaDeltaConfig, adadelta_step, adadelta, adadelta_on))
+    }
+}
+
+/// Loss scales: entry 0 (1) is no scaling; powers of two, others, one
+/// that makes every unscaled gradient above 3.4e3 overflow (1e-35), and bad ones.
+const LOSS_SCALE: &[f64] = &[1.0, 1024.0, 0.125, 3.0, 65536.0, 1e-35, 0.0, -1.0, f64::NAN, f64::INFINITY];
+
+/// The storage types of a mixed-precision case: mostly one of
+/// [`MixedLayout::SUPPORTED`], sometimes any type per buffer (so unsupported
+/// layouts and state buffers of different types occur).
+#[derive(Arbitrary, Clone, Copy, Debug)]
+pub struct LayoutPick {
+    pick: u8,
+    /// param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq (each `% 3`), copy (`% 4`, 3: none).
+    raw: [u8; 6],
+}
+
+impl LayoutPick {
+    /// The types of param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, and of the copy if one is written.
+    fn dtypes(self) -> ([Dtype; 5], Option<Dtype>) {
+        const DTYPES: [Dtype; 3] = [Dtype::F32, Dtype::Bf16, Dtype::F16];
+        if self.pick < 224 {
+            let l = MixedLayout::SUPPORTED[self.pick as usize % MixedLayout::SUPPORTED.len()];
+            return ([l.param, l.grad, l.state, l.state, l.state], l.copy);
+        }
+        let [p, g, m, v, x, c] = self.raw.map(|r| r as usize);
+        ([p, g, m, v, x].map(|r| DTYPES[r % 3]), DTYPES.get(c % 4).copied())
+    }
+}
+
+/// The stochastic-rounding position of element 0: small, within 128 of 2³²
+/// or of 2⁶⁴ (where positions wrap), or any `u64`.
+#[derive(Arbitrary, Clone, Copy, Debug)]
+pub struct Position {
+    kind: u8,
+    raw: u64,
+}
+
+impl Position {
+    fn value(self) -> u64 {
+        match self.kind % 4 {
+            0 => self.raw % 256,
+            1 => (1 << 32) - 128 + self.raw % 256,
+            2 => u64::MAX - self.raw % 256,
+            _ => self.raw,
+        }
+    }
+}
+
+/// A storage type as the mixed-precision case builds it from raw bits.
+trait Word: Storage + Default {
+    /// The low bits of `bits`.
+    fn from_word(bits: u64) -> Self;
+    /// The stored bits.
+    fn word(self) -> u64;
+    /// The elements as a kernel buffer.
+    fn slice(s: &mut [Self]) -> MixedSlice<'_>;
+}
+
+/// `word!(type, MixedSlice variant, bits type)`: the type's [`Word`].
+macro_rules! word {
+    ($t:ty, $variant:ident, $bits:ty) => {
+        impl Word for $t {
+            fn from_word(bits: u64) -> $t {
+                <$t>::from_bits(bits as $bits)
+            }
+            fn word(self) -> u64 {
+                self.to_bits() as u64
+            }
+            fn slice(s: &mut [$t]) -> MixedSlice<'_> {
+                MixedSlice::$variant(s)
+            }
+        }
+    };
+}
+
+word!(f32, F32, u32);
+word!(bf16, Bf16, u16);
+word!(f16, F16, u16);
+
+/// One buffer of a mixed-precision case, in its storage type.
+#[derive(Clone)]
+pub enum Stored {
+    F32(Buffer<f32>),
+    Bf16(Buffer<bf16>),
+    F16(Buffer<f16>),
+}
+
+/// Applies `$f` to the buffer inside a [`Stored`], whatever its type.
+macro_rules! on_stored {
+    ($stored:expr, $b:ident => $f:expr) => {
+        match $stored {
+            Stored::F32($b) => $f,
+            Stored::Bf16($b) => $f,
+            Stored::F16($b) => $f,
+        }
+    };
+}
+
+impl Stored {
+    fn new(dtype: Dtype, offset: usize, raw: Vec<u64>) -> Stored {
+        fn build<S: Word>(offset: usize, raw: Vec<u64>) -> Buffer<S> {
+            Buffer::new(offset, raw.into_iter().map(S::from_word))
+        }
+        match dtype {
+            Dtype::F32 => Stored::F32(build(offset, raw)),
+            Dtype::Bf16 => Stored::Bf16(build(offset, raw)),
+            Dtype::F16 => Stored::F16(build(offset, raw)),
+        }
+    }
+
+    fn slice(&mut self) -> MixedSlice<'_> {
+        on_stored!(self, b => Word::slice(b.get_mut()))
+    }
+
+    /// Every element's stored bits.
+    fn words(&self) -> Vec<u64> {
+        on_stored!(self, b => b.get().iter().map(|x| x.word()).collect())
+    }
+
+    /// Every element widened to `f32` (exact).
+    fn widened(&self) -> Buffer<f32> {
+        on_stored!(self, b => Buffer::new(0, b.get().iter().map(|x| x.widen())))
+    }
+}
+
+/// `bits` of `dtype` as an `f32`, in plain Rust (no `half`, no kernel code).
+fn widen_plain(dtype: Dtype, bits: u64) -> f32 {
+    let pow2 = |e: i32| f32::from_bits(((127 + e) as u32) << 23);
+    match dtype {
+        Dtype::F32 => f32::from_bits(bits as u32),
+        Dtype::Bf16 => f32::from_bits((bits as u32 & 0xFFFF) << 16),
+        Dtype::F16 => {
+            let (sign, exponent, fraction) = (bits & 0x8000 != 0, (bits >> 10) & 0x1F, (bits & 0x3FF) as f32);
+            let magnitude = match exponent {
+                0 => fraction * pow2(-24),
+                31 if fraction == 0.0 => f32::INFINITY,
+                31 => f32::NAN,
+                e => (1024.0 + fraction) * pow2(e as i32 - 25),
+            };
+            if sign { -magnitude } else { magnitude }
+        }
+    }
+}
+
+/// A mixed-precision case's buffers: param, grad, exp_avg, exp_avg_sq,
+/// max_exp_avg_sq, param_copy (the last two built whether given or not).
+#[derive(Clone)]
+pub struct MixedState([Stored; 6]);
+
+/// One input of the mixed-precision Adam target (`diff_adam_mixed`),
+/// decoded in field order. New fields go after `position`, with an entry 0
+/// that keeps the case as it was (see the module essay).
+#[derive(Arbitrary, Clone, Debug)]
+pub struct MixedCase {
+    adam: AdamOptions,
+    layout: LayoutPick,
+    loss_scale: Hyper,
+    zero_grad: bool,
+    skip_non_finite: bool,
+    stochastic_rounding: Option<u64>,
+    position: Position,
+    step: Step,
+    data: Data<u32>,
+}
+
+impl MixedCase {
+    fn options(&self) -> MixedOptions {
+        MixedOptions {
+            loss_scale: self.loss_scale.value(LOSS_SCALE),
+            skip_non_finite: self.skip_non_finite,
+            zero_grad: self.zero_grad,
+            stochastic_rounding: self.stochastic_rounding,
+        }
+    }
+
+    /// True if some gradient element times the rounded `1/loss_scale` is
+    /// infinite or NaN, computed in plain Rust.
+    fn unscaled_non_finite(&self, start: &MixedState) -> bool {
+        let scale = (1.0 / self.options().loss_scale) as f32;
+        let dtype = self.layout.dtypes().0[1];
+        start.0[1].words().into_iter().any(|w| !(widen_plain(dtype, w) * scale).is_finite())
+    }
+}
+
+/// The mixed-precision step's configuration: the hyperparameters and the fused options.
+type MixedConfig = (AdamConfig, MixedOptions);
+
+impl Differential for MixedCase {
+    type Value = f32;
+    type State = MixedState;
+
+    fn label(&self) -> String {
+        let (dtypes, copy) = self.layout.dtypes();
+        format!(
+            "mixed precision, param/grad/exp_avg/exp_avg_sq/max_exp_avg_sq {dtypes:?}, copy {copy:?}, \
+             {:?}, {:?}, t = {}, position {}, every buffer compared widened to f32",
+            self.adam.config(),
+            self.options(),
+            self.step.value(),
+            self.position.value()
+        )
+    }
+
+    fn start(&self) -> MixedState {
+        let (dtypes, copy) = self.layout.dtypes();
+        let offset = self.data.offset();
+        let mut raw = self.data.streams(6).into_iter();
+        let [p, g, m, v, x] = dtypes;
+        MixedState(
+            [p, g, m, v, x, copy.unwrap_or(Dtype::F32)].map(|d| Stored::new(d, offset, raw.next().unwrap())),
+        )
+    }
+
+    fn stored(state: &MixedState) -> Vec<Vec<u64>> {
+        state.0.iter().map(Stored::words).collect()
+    }
+
+    fn outputs(state: &MixedState) -> Cow<'_, [Buffer<f32>]> {
+        Cow::Owned(state.0.iter().map(Stored::widened).collect())
+    }
+
+    fn step(&self, state: &mut MixedState, run: Run<'_>) -> Result<StepOutcome, Error> {
+        let options = MixedOptions {
+            skip_non_finite: self.skip_non_finite && !matches!(run, Run::Driver(_)),
+            ..self.options()
+        };
+        let copy = self.layout.dtypes().1.is_some();
+        let [p, g, m, v, x, c] = &mut state.0;
+        let b = MixedAdamBuffers {
+            param: p.slice(),
+            grad: g.slice(),
+            exp_avg: m.slice(),
+            exp_avg_sq: v.slice(),
+            max_exp_avg_sq: self.adam.max_buffer_given().then(|| x.slice()),
+            param_copy: copy.then(|| c.slice()),
+            position: self.position.value(),
+        };
+        let entry = Entry {
+            api: |(config, options): &MixedConfig, t, b, parallelism| {
+                adam_step_mixed(config, t, b, options, parallelism)
+            },
+            coefficients: |(config, options): &MixedConfig, t| mixed_coefficients(config, t, options),
+            reference: reference::adam_mixed,
+            forced: kernels::adam_mixed_on,
+            dispatched: kernels::adam_mixed,
+        };
+        run_step(run, &(self.adam.config(), options), self.step.value(), b, entry)
+    }
+
+    fn check_outcome(&self, start: &MixedState, outcome: StepOutcome) {
+        let non_finite = self.unscaled_non_finite(start);
+        match outcome {
+            StepOutcome::SkippedNonFinite => assert!(
+                self.skip_non_finite && non_finite,
+                "skipped, but the check was off or every unscaled gradient is finite\n{}",
+                reproducer(self)
+            ),
+            StepOutcome::Applied => assert!(
+                !(self.skip_non_finite && non_finite),
+                "applied although the check was on and an unscaled gradient is not finite\n{}",
+                reproducer(self)
+            ),
+        }
     }
 }
