@@ -51,6 +51,9 @@ pub enum Error {
         /// The buffer.
         buffer: &'static str,
     },
+    /// An owning mixed-precision optimizer was asked to keep its state in a
+    /// type no layout supports (`f16`).
+    UnsupportedStateType(fused_optim_kernels::Dtype),
     /// A mixed-precision step's combination of storage types has no kernel
     /// (see [`MixedLayout::SUPPORTED`](crate::mixed::MixedLayout::SUPPORTED)).
     UnsupportedLayout(fused_optim_kernels::MixedLayout),
@@ -85,6 +88,9 @@ impl fmt::Display for Error {
             }
             Error::StateTypeMismatch { buffer } => {
                 write!(f, "state buffer `{buffer}` has another element type than `exp_avg`")
+            }
+            Error::UnsupportedStateType(dtype) => {
+                write!(f, "no mixed-precision kernel keeps its state in {dtype}: use f32 or bf16")
             }
             Error::UnsupportedLayout(layout) => {
                 write!(f, "no mixed-precision kernel for this combination of types ({layout})")

@@ -56,7 +56,6 @@
 use crate::adam::AdamConfig;
 use crate::driver::{Parallelism, drive_many};
 use crate::error::check_lengths;
-use crate::hyper::representable;
 use crate::stateless::option_buffer;
 use crate::{Error, KernelBuffers};
 use fused_optim_kernels::narrow::stochastic_key;
@@ -81,6 +80,13 @@ pub struct MixedOptions {
     /// Round `bf16` parameter and state stores stochastically, from this seed
     /// (reproducible: the same seed, step and position give the same bits on
     /// every tier and thread count). Default `None`: round to nearest even.
+    ///
+    /// The random value of an element depends on the seed, the step, the
+    /// buffer's role and the element's position ([`MixedAdamBuffers::position`],
+    /// plus the lengths of the tensors before it in a multi-tensor call). So
+    /// tensors stepped by separate calls with the same seed and positions draw
+    /// the same values: give each its own seed, or its own range of positions;
+    /// and a tensor draws differently alone than inside a list.
     pub stochastic_rounding: Option<u64>,
 }
 
@@ -109,14 +115,14 @@ pub fn mixed_coefficients(
 ) -> Result<MixedAdamCoefficients, Error> {
     let adam = config.coefficients::<f32>(t)?;
     let scale = options.loss_scale;
-    if !(scale.is_finite() && scale > 0.0) {
+    let grad_scale = (1.0 / scale) as f32;
+    if !(scale.is_finite() && scale > 0.0 && grad_scale.is_normal()) {
         return Err(Error::InvalidHyperparameter {
             name: "loss_scale",
             value: scale,
-            expected: "finite and > 0",
+            expected: "finite and > 0, with 1/loss_scale a normal f32 (loss_scale from about 3e-39 to 8e37)",
         });
     }
-    let grad_scale = representable("loss_scale", scale, 1.0 / scale)?;
     let stochastic = options.stochastic_rounding.map(|seed| StochasticKeys {
         param: stochastic_key(seed, t, 0),
         exp_avg: stochastic_key(seed, t, 1),
@@ -302,9 +308,13 @@ pub struct MixedAdam {
 }
 
 impl MixedAdam {
-    /// An optimizer for `len` parameters with zeroed state of `state` type.
+    /// An optimizer for `len` parameters with zeroed state of `state` type
+    /// (`f32` or `bf16`: no layout keeps its state in `f16`).
     pub fn new(config: AdamConfig, options: MixedOptions, state: Dtype, len: usize) -> Result<Self, Error> {
         mixed_coefficients(&config, 1, &options)?;
+        if state == Dtype::F16 {
+            return Err(Error::UnsupportedStateType(state));
+        }
         Ok(MixedAdam {
             config,
             options,

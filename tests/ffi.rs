@@ -310,6 +310,13 @@ fn c_refusals_write_nothing() {
                 fo_adam_step_f32(p.as_mut_ptr(), g.as_ptr(), m, v, null_mut(), N, &amsgrad, 1),
             ),
             ("buffer, no amsgrad", fo_adam_step_f32(p.as_mut_ptr(), g.as_ptr(), m, v, x, N, &d, 1)),
+            ("misaligned config", {
+                // A config one byte into an aligned copy: refused, never read.
+                let mut bytes = [0u8; size_of::<fo_adam_config>() + 8];
+                let at = bytes.as_mut_ptr().add(8 - bytes.as_ptr() as usize % 8 + 1) as *mut fo_adam_config;
+                at.write_unaligned(d);
+                fo_adam_step_f32(p.as_mut_ptr(), g.as_ptr(), m, v, null_mut(), N, at, 1)
+            }),
         ]
     };
     let want = [
@@ -325,7 +332,9 @@ fn c_refusals_write_nothing() {
         fo_status::FO_ERROR_STEP,
         fo_status::FO_ERROR_STATE_BUFFER,
         fo_status::FO_ERROR_STATE_BUFFER,
+        fo_status::FO_ERROR_ALIGNMENT,
     ];
+    assert_eq!(cases.len(), want.len());
     for ((what, got), want) in cases.into_iter().zip(want) {
         assert_eq!(got, want, "{what}");
     }

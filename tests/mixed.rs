@@ -461,7 +461,7 @@ fn bad_mixed_input_is_refused() {
         err
     };
     let o = MixedOptions::default();
-    for scale in [0.0, -1.0, f64::NAN, f64::INFINITY, 1e-300] {
+    for scale in [0.0, -1.0, f64::NAN, f64::INFINITY, 1e-300, 1e-39, 1e60, 1e38] {
         let mut s = State::new(&layout, false, Fill::Random, 50, 0, 1);
         let err = refused(&c, &MixedOptions { loss_scale: scale, ..o }, &mut s);
         assert!(err.to_string().contains("loss_scale"), "{err}");
@@ -520,4 +520,8 @@ fn owning_mixed_optimizer() {
     assert_eq!(opt.step(p.slice(), g.slice(), None), Ok(StepOutcome::SkippedNonFinite));
     assert_eq!((opt.steps(), p.bits(), opt.state().0.clone()), (3, before.0, before.1));
     assert!(MixedAdam::new(config, MixedOptions { loss_scale: 0.0, ..options }, Dtype::F32, 1).is_err());
+    assert_eq!(
+        MixedAdam::new(config, options, Dtype::F16, 1).map(|o| o.len()),
+        Err(Error::UnsupportedStateType(Dtype::F16))
+    );
 }

@@ -121,6 +121,26 @@ fn every_half_widens_exactly_on_every_tier() {
     }
 }
 
+/// The in-place scaling pass (a framework's separate unscale) gives
+/// `narrow(widen(x)·scale)` for every type, tails included.
+#[test]
+fn scale_in_place_is_the_scalar_formula() {
+    use fused_optim::kernels::scale_in_place;
+    let values: Vec<f32> = (0..101).map(|i| (i as f32 - 50.0) * 37.25 + 0.125).collect();
+    let scale = 1.0 / 3.0;
+    let mut b: Vec<bf16> = values.iter().map(|&x| bf16::from_f32(x)).collect();
+    let want: Vec<bf16> = b.iter().map(|x| bf16::from_f32(x.to_f32() * scale)).collect();
+    scale_in_place(&mut MixedSlice::Bf16(&mut b), scale);
+    assert_eq!(b, want);
+    let mut h: Vec<f16> = values.iter().map(|&x| f16::from_f32(x)).collect();
+    let want: Vec<f16> = h.iter().map(|x| f16::from_f32(x.to_f32() * scale)).collect();
+    scale_in_place(&mut MixedSlice::F16(&mut h), scale);
+    assert_eq!(h, want);
+    let mut f = values.clone();
+    scale_in_place(&mut MixedSlice::F32(&mut f), scale);
+    assert_eq!(f, values.iter().map(|x| x * scale).collect::<Vec<_>>());
+}
+
 /// Stochastic rounding lands on one of the two neighbours, and over every
 /// value of the random 16 bits its average is the f32 value exactly.
 #[test]

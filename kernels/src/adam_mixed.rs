@@ -18,8 +18,9 @@
 //!
 //! Adam's, as in [`crate::adam`](mod@crate::adam), with the gradient first multiplied by the
 //! per-step scalar `grad_scale` (`1/loss_scale`, and negated when maximizing:
-//! `g·(−s)` is `−(g·s)` exactly, so maximize costs nothing extra). Per
-//! element:
+//! `g·(−s)` is `−(g·s)` exactly for every non-NaN `g`, so maximize costs
+//! nothing extra; a NaN stays a NaN, possibly with another sign, which the
+//! contract does not distinguish). Per element:
 //!
 //! ```text
 //! g  = widen(g)·grad_scale           (grad_scale = ±1/loss_scale, rounded to f32)
@@ -36,7 +37,12 @@
 //!
 //! The update uses this step's `f32` values of m, v and vm; what is stored
 //! is their rounding to the state type. With every buffer `f32`, a scale of 1
-//! and no extras, the bits are [`crate::adam()`]'s.
+//! and no extras, the bits are [`crate::adam()`]'s (NaN compared as NaN).
+//!
+//! The unscaled gradient stays in `f32`: a framework's separate unscale pass
+//! would round `g·(1/loss_scale)` back to the gradient's type first. The two
+//! agree when the loss scale is a power of two and nothing underflows (the
+//! usual dynamic loss scaling), and the fused form is the more precise.
 //!
 //! # Narrowing
 //!

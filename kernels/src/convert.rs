@@ -79,13 +79,23 @@ pub(crate) unsafe fn run<I: HalfLanes>(src: &MixedSlice<'_>, dst: &mut MixedSlic
 #[inline(always)]
 pub(crate) unsafe fn run_in_place<I: HalfLanes>(x: &mut MixedSlice<'_>, scale: f32) {
     let n = x.len();
-    // SAFETY: source and destination are the same `n` elements (each block
-    // loads before it stores); the tier is available.
+    // SAFETY: source and destination are the same `n` elements, through one
+    // pointer taken once from the `&mut` slice (each block loads before it
+    // stores); the tier is available.
     unsafe {
         match x {
-            MixedSlice::F32(s) => convert_typed::<I, f32, f32>(s.as_ptr(), s.as_mut_ptr(), n, scale),
-            MixedSlice::Bf16(s) => convert_typed::<I, bf16, bf16>(s.as_ptr(), s.as_mut_ptr(), n, scale),
-            MixedSlice::F16(s) => convert_typed::<I, f16, f16>(s.as_ptr(), s.as_mut_ptr(), n, scale),
+            MixedSlice::F32(s) => {
+                let p = s.as_mut_ptr();
+                convert_typed::<I, f32, f32>(p, p, n, scale)
+            }
+            MixedSlice::Bf16(s) => {
+                let p = s.as_mut_ptr();
+                convert_typed::<I, bf16, bf16>(p, p, n, scale)
+            }
+            MixedSlice::F16(s) => {
+                let p = s.as_mut_ptr();
+                convert_typed::<I, f16, f16>(p, p, n, scale)
+            }
         }
     }
 }

@@ -127,7 +127,8 @@ pub(super) fn optional<T>(buffer: &*mut T) -> *const *mut T {
 /// # Safety
 /// `config` is null or points to a valid value.
 pub(super) unsafe fn read<C: Copy>(config: *const C) -> Result<C, fo_status> {
-    // SAFETY: non-null, and valid by the caller's contract.
+    span(config, 1)?; // null, misaligned: refused before the read
+    // SAFETY: non-null and aligned (checked), and valid by the caller's contract.
     unsafe { config.as_ref() }.copied().ok_or(fo_status::FO_ERROR_NULL_POINTER)
 }
 

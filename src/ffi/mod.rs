@@ -84,7 +84,9 @@ impl From<Error> for fo_status {
             Error::InvalidHyperparameter { .. } => fo_status::FO_ERROR_HYPERPARAMETER,
             Error::ZeroStep | Error::StepCountOverflow => fo_status::FO_ERROR_STEP,
             Error::MissingState { .. } | Error::UnexpectedState { .. } => fo_status::FO_ERROR_STATE_BUFFER,
-            Error::StateTypeMismatch { .. } | Error::UnsupportedLayout(_) => fo_status::FO_ERROR_DTYPE,
+            Error::StateTypeMismatch { .. }
+            | Error::UnsupportedLayout(_)
+            | Error::UnsupportedStateType(_) => fo_status::FO_ERROR_DTYPE,
             Error::Tensor { error, .. } => fo_status::from(*error),
         }
     }

@@ -10,7 +10,8 @@ use crate::narrow::HalfLanes;
 use core::arch::x86_64::*;
 use wide::{f32x8, f32x16, f64x4, f64x8};
 
-/// 256-bit AVX2 lanes (`f32x8`, `f64x4`). Needs the `avx2` CPU feature.
+/// 256-bit AVX2 lanes (`f32x8`, `f64x4`). Needs the `avx2` CPU feature, and
+/// `f16c` for its f16 conversions ([`HalfLanes`]); the tier requires both.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Avx2;
 
