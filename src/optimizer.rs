@@ -31,8 +31,9 @@ pub trait Algorithm: Clone + core::fmt::Debug {
     /// error if an initial value does not fit `T`.
     fn new_state<T: Float>(&self, len: usize) -> Result<Self::State<T>, Error>;
 
-    /// Brings existing state in line with changed options (e.g. AMSGrad switched on).
-    fn adapt_state<T: Float>(&self, state: &mut Self::State<T>, len: usize);
+    /// Brings existing state in line with changed options (e.g. AMSGrad
+    /// switched on). Nothing to do for algorithms without optional state.
+    fn adapt_state<T: Float>(&self, _state: &mut Self::State<T>, _len: usize) {}
 
     /// One step `t` over the parameter, its gradient and the state.
     fn step<T: Float>(
@@ -43,6 +44,16 @@ pub trait Algorithm: Clone + core::fmt::Debug {
         state: &mut Self::State<T>,
         parallelism: &Parallelism,
     ) -> Result<(), Error>;
+}
+
+/// An optional state buffer follows its option: added, zeroed, when the
+/// option comes on; dropped when it goes off; kept otherwise.
+fn optional_state<T: Float>(on: bool, buffer: &mut Option<Vec<T>>, len: usize) {
+    match (on, buffer.is_some()) {
+        (true, false) => *buffer = Some(vec![T::ZERO; len]),
+        (false, true) => *buffer = None,
+        _ => {}
+    }
 }
 
 /// `lr` and `with_lr` for a config whose learning rate is its `lr` field.
@@ -85,11 +96,7 @@ impl Algorithm for AdamConfig {
     }
 
     fn adapt_state<T: Float>(&self, state: &mut AdamState<T>, len: usize) {
-        match (self.amsgrad, &state.max_exp_avg_sq) {
-            (true, None) => state.max_exp_avg_sq = Some(vec![T::ZERO; len]),
-            (false, Some(_)) => state.max_exp_avg_sq = None,
-            _ => {}
-        }
+        optional_state(self.amsgrad, &mut state.max_exp_avg_sq, len);
     }
 
     fn step<T: Float>(
@@ -133,8 +140,6 @@ impl Algorithm for AdaMaxConfig {
         Ok(AdaMaxState { exp_avg: vec![T::ZERO; len], exp_inf: vec![T::ZERO; len] })
     }
 
-    fn adapt_state<T: Float>(&self, _state: &mut AdaMaxState<T>, _len: usize) {}
-
     fn step<T: Float>(
         &self,
         t: u64,
@@ -167,8 +172,6 @@ impl Algorithm for AdaGradConfig {
     fn new_state<T: Float>(&self, len: usize) -> Result<AdaGradState<T>, Error> {
         Ok(AdaGradState { sum: vec![self.initial_sum::<T>()?; len] })
     }
-
-    fn adapt_state<T: Float>(&self, _state: &mut AdaGradState<T>, _len: usize) {}
 
     fn step<T: Float>(
         &self,
@@ -211,13 +214,8 @@ impl Algorithm for RmsPropConfig {
     }
 
     fn adapt_state<T: Float>(&self, state: &mut RmsPropState<T>, len: usize) {
-        let wanted = |on: bool, buffer: &mut Option<Vec<T>>| match (on, buffer.is_some()) {
-            (true, false) => *buffer = Some(vec![T::ZERO; len]),
-            (false, true) => *buffer = None,
-            _ => {}
-        };
-        wanted(self.momentum > 0.0, &mut state.momentum_buffer);
-        wanted(self.centered, &mut state.grad_avg);
+        optional_state(self.momentum > 0.0, &mut state.momentum_buffer, len);
+        optional_state(self.centered, &mut state.grad_avg, len);
     }
 
     fn step<T: Float>(
@@ -260,8 +258,6 @@ impl Algorithm for AdaDeltaConfig {
     fn new_state<T: Float>(&self, len: usize) -> Result<AdaDeltaState<T>, Error> {
         Ok(AdaDeltaState { square_avg: vec![T::ZERO; len], acc_delta: vec![T::ZERO; len] })
     }
-
-    fn adapt_state<T: Float>(&self, _state: &mut AdaDeltaState<T>, _len: usize) {}
 
     fn step<T: Float>(
         &self,

@@ -188,6 +188,14 @@ fn owning_optimizer_matches_stateless_steps() {
     assert!(opt.state().max_exp_avg_sq.is_none());
     opt.set_config(config).unwrap();
     assert_eq!(opt.state().max_exp_avg_sq.as_deref(), Some(&[0.0; 10][..]));
+    // RMSprop's momentum and centering buffers follow their options the same way.
+    let mut rms = fused_optim::RmsProp::<f32>::new(RmsPropConfig::default(), 5).unwrap();
+    assert!(rms.state().momentum_buffer.is_none() && rms.state().grad_avg.is_none());
+    rms.set_config(RmsPropConfig { momentum: 0.9, centered: true, ..RmsPropConfig::default() }).unwrap();
+    assert_eq!(rms.state().momentum_buffer.as_deref(), Some(&[0.0f32; 5][..]));
+    assert_eq!(rms.state().grad_avg.as_deref(), Some(&[0.0f32; 5][..]));
+    rms.set_config(RmsPropConfig { centered: true, ..RmsPropConfig::default() }).unwrap();
+    assert!(rms.state().momentum_buffer.is_none() && rms.state().grad_avg.is_some());
     let mut adamax = fused_optim::AdaMax::<f32>::new(AdaMaxConfig::default(), 3).unwrap();
     let mut q = [1.0f32; 3];
     adamax.step(&mut q, &[1.0, -1.0, 0.0]).unwrap();
