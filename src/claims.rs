@@ -20,9 +20,10 @@
 //! comments).
 
 use crate::driver::Parallelism;
+use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// `work` with its lifetime erased, so `'static` pool jobs can hold it.
 #[derive(Clone, Copy)]
@@ -40,7 +41,8 @@ struct Claims {
     /// Pieces finished (run or panicked).
     done: AtomicUsize,
     pieces: usize,
-    panicked: AtomicBool,
+    /// The payload of the first piece that panicked, on whichever thread.
+    panic: Mutex<Option<Box<dyn Any + Send>>>,
     work: ErasedWork,
 }
 
@@ -58,10 +60,16 @@ impl Claims {
             // `work` was erased from is still alive.
             let work = unsafe { &*self.work.0 };
             if let Err(payload) = catch_unwind(AssertUnwindSafe(|| work(i))) {
-                self.panicked.store(true, Ordering::Relaxed);
-                // A payload whose `drop` panics must not unwind out of here
-                // before `done` counts this piece.
-                std::mem::forget(payload);
+                // The first payload is kept for the caller to resume. Later
+                // ones are forgotten, not dropped: a payload whose `drop`
+                // panics must not unwind out of here before `done` counts
+                // this piece.
+                let mut first = self.panic.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                if first.is_none() {
+                    *first = Some(payload);
+                } else {
+                    std::mem::forget(payload);
+                }
             }
             self.done.fetch_add(1, Ordering::Release);
         }
@@ -73,7 +81,9 @@ impl Claims {
 /// piece has run.
 ///
 /// # Panics
-/// If any piece panicked (after every piece has finished).
+/// If any piece panicked: after every piece has finished, the first panic
+/// resumes on the calling thread with its own payload (its message), whether
+/// it happened on a pool thread or on the caller.
 pub(crate) fn run_claimed(
     pieces: usize,
     helpers: usize,
@@ -90,7 +100,7 @@ pub(crate) fn run_claimed(
         next: AtomicUsize::new(0),
         done: AtomicUsize::new(0),
         pieces,
-        panicked: AtomicBool::new(false),
+        panic: Mutex::new(None),
         work: ErasedWork(work),
     });
     for _ in 0..helpers.min(pieces.saturating_sub(1)) {
@@ -108,8 +118,10 @@ pub(crate) fn run_claimed(
         let _wait = WaitForPieces(&claims);
         claims.help();
     }
-    if claims.panicked.load(Ordering::Relaxed) {
-        panic!("a piece of a parallel step panicked on a pool thread");
+    let payload = claims.panic.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+    if let Some(payload) = payload {
+        // Every piece has finished: no helper touches `work` any more.
+        std::panic::resume_unwind(payload);
     }
 }
 
@@ -166,13 +178,33 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "panicked on a pool thread")]
-    fn a_panicking_piece_is_reported() {
+    #[should_panic(expected = "piece 7 failed")]
+    fn a_panicking_piece_is_reported_with_its_message() {
         let pool = Arc::new(rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap());
         run_claimed(8, 2, &Parallelism::Pool(pool), &|i| {
             if i == 7 {
-                panic!("piece {i}");
+                panic!("piece {i} failed");
             }
         });
+    }
+
+    #[test]
+    fn the_callers_own_panic_keeps_its_payload() {
+        // A one-thread pool kept busy: the caller runs every piece itself,
+        // so the panic is the caller's, and its payload must come back as is.
+        let pool = Arc::new(rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap());
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        pool.spawn(move || release_rx.recv().unwrap());
+        let parallelism = Parallelism::Pool(Arc::clone(&pool));
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            run_claimed(4, 1, &parallelism, &|i| {
+                if i == 2 {
+                    std::panic::panic_any(42u32);
+                }
+            })
+        }));
+        release_tx.send(()).unwrap();
+        let payload = result.expect_err("the piece panicked");
+        assert_eq!(payload.downcast_ref::<u32>(), Some(&42));
     }
 }

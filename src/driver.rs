@@ -96,13 +96,12 @@ const MIN_PIECE_BYTES: usize = 1 << 20;
 /// (`bytes_per_element` is the traffic of one element: reads plus writes).
 pub(crate) fn drive<B: Split>(
     buffers: B,
-    element_bytes: usize,
     bytes_per_element: usize,
     parallelism: &Parallelism,
     kernel: impl Fn(B) + Sync,
 ) {
     let n = buffers.len();
-    drive_many(std::iter::once(buffers), n, element_bytes, bytes_per_element, parallelism, kernel);
+    drive_many(std::iter::once(buffers), n, bytes_per_element, parallelism, kernel);
 }
 
 /// Runs `kernel` over every tensor of `tensors` (`total` elements in all),
@@ -111,16 +110,15 @@ pub(crate) fn drive<B: Split>(
 ///
 /// The tensors are laid end to end and the element space is cut into a few
 /// pieces per thread of about equal size: a large tensor is split across
-/// pieces (at 64-byte boundaries), small ones are grouped into one piece, so
-/// thread hand-offs follow the work, not the tensor count. The pieces are
-/// claimed one at a time by the calling thread and by pool threads
-/// ([`run_claimed`]): the caller works from the start and takes every piece no
-/// pool thread has reached, so a split step is never much slower than a
-/// serial one, however late the pool wakes up.
+/// pieces (at 64-byte boundaries of its own anchor buffer), small ones are
+/// grouped into one piece, so thread hand-offs follow the work, not the
+/// tensor count. The pieces are claimed one at a time by the calling thread
+/// and by pool threads ([`run_claimed`]): the caller works from the start and
+/// takes every piece no pool thread has reached, so a split step is never
+/// much slower than a serial one, however late the pool wakes up.
 pub(crate) fn drive_many<B: Split>(
     tensors: impl IntoIterator<Item = B>,
     total: usize,
-    element_bytes: usize,
     bytes_per_element: usize,
     parallelism: &Parallelism,
     kernel: impl Fn(B) + Sync,
@@ -138,7 +136,7 @@ pub(crate) fn drive_many<B: Split>(
         .min(traffic / MIN_PIECE_BYTES)
         .clamp(threads.min(MAX_PIECES), MAX_PIECES);
     let slots: Vec<Mutex<Vec<B>>> =
-        cut_into_pieces(tensors, total, pieces, element_bytes).into_iter().map(Mutex::new).collect();
+        cut_into_pieces(tensors, total, pieces).into_iter().map(Mutex::new).collect();
     run_claimed(pieces, threads - 1, parallelism, &|i| {
         for segment in std::mem::take(&mut *lock(&slots[i])) {
             kernel(segment);
@@ -146,37 +144,53 @@ pub(crate) fn drive_many<B: Split>(
     });
 }
 
-/// Lays `tensors` end to end and cuts them into `pieces` runs of about
-/// `total / pieces` elements; a tensor crossing a cut is split at the
-/// nearest 64-byte boundary below it. Empty segments are dropped.
+/// Lays `tensors` (`total` elements) end to end and cuts them into `pieces`
+/// runs: piece `k` ends at element [`piece_end`]`(k)` of the whole, or just
+/// before it, where a tensor crossing that point is split at the nearest
+/// 64-byte boundary of its anchor buffer below it. The last piece takes
+/// whatever is left. Empty segments are dropped.
+///
+/// The ends are fixed points of the whole element space, so a cut moved
+/// down only lengthens the next piece: the position reached never passes the
+/// current piece's end (`start <= piece_end(piece)` below), and nothing is
+/// computed from a piece's remaining room that could go negative.
 fn cut_into_pieces<B: Split>(
     tensors: impl IntoIterator<Item = B>,
     total: usize,
     pieces: usize,
-    element_bytes: usize,
 ) -> Vec<Vec<B>> {
-    let per_piece = total.div_ceil(pieces).max(1);
     let mut out: Vec<Vec<B>> = (0..pieces).map(|_| Vec::new()).collect();
-    let (mut piece, mut filled) = (0, 0);
+    // `start`: the index, in the whole, of the current tensor's element 0.
+    let (mut piece, mut start) = (0, 0usize);
     for mut tensor in tensors {
         loop {
-            let room = per_piece - filled;
-            if piece + 1 == pieces || tensor.len() <= room {
-                filled += tensor.len();
+            let last = piece + 1 == pieces;
+            let end = piece_end(piece, total, pieces);
+            if last || start + tensor.len() <= end {
+                start += tensor.len();
                 if tensor.len() > 0 {
                     out[piece].push(tensor);
                 }
                 break;
             }
-            let cut = aligned_split(tensor.anchor(), tensor.len(), room, element_bytes);
+            // Not the last piece, so `start <= end`: see the function's note.
+            let cut =
+                aligned_split(tensor.anchor(), tensor.len(), end - start, tensor.anchor_element_bytes());
             let (head, tail) = tensor.split_at(cut);
+            start += cut;
             if head.len() > 0 {
                 out[piece].push(head);
             }
-            (piece, filled, tensor) = (piece + 1, 0, tail);
+            (piece, tensor) = (piece + 1, tail);
         }
     }
     out
+}
+
+/// Where piece `k` of `pieces` ends in a whole of `total` elements, before
+/// alignment: `⌊total·(k+1)/pieces⌋` (non-decreasing in `k`; `total` at the last).
+fn piece_end(k: usize, total: usize, pieces: usize) -> usize {
+    (total as u128 * (k as u128 + 1) / pieces as u128) as usize
 }
 
 /// Locks a slot; a poisoned lock (a kernel panicked while holding it, which
@@ -196,6 +210,89 @@ fn aligned_split(anchor: usize, n: usize, mid: usize, element_bytes: usize) -> u
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A kernel-buffer stand-in: `len` elements of `bytes` each at `address`.
+    #[derive(Debug, PartialEq)]
+    struct Span {
+        address: usize,
+        len: usize,
+        bytes: usize,
+    }
+
+    impl KernelBuffers for Span {
+        const ALGORITHM: &'static str = "span";
+        fn len(&self) -> usize {
+            self.len
+        }
+        fn length_mismatch(&self) -> Option<(&'static str, usize)> {
+            None
+        }
+        fn split_at(self, mid: usize) -> (Self, Self) {
+            assert!(mid <= self.len);
+            let head = Span { len: mid, ..self };
+            (head, Span { address: self.address + mid * self.bytes, len: self.len - mid, bytes: self.bytes })
+        }
+        fn anchor(&self) -> usize {
+            self.address
+        }
+        fn anchor_element_bytes(&self) -> usize {
+            self.bytes
+        }
+    }
+
+    /// Cuts `tensors` (address offset, length, element bytes) and checks that
+    /// every element lands in exactly one piece, in order, and that every cut
+    /// inside a tensor is on a 64-byte boundary of that tensor's own elements.
+    fn check_cuts(tensors: &[(usize, usize, usize)], pieces: usize) {
+        let spans = tensors.iter().map(|&(address, len, bytes)| Span { address, len, bytes });
+        let total = tensors.iter().map(|t| t.1).sum();
+        let out = cut_into_pieces(spans, total, pieces);
+        assert_eq!(out.len(), pieces);
+        let segments: Vec<&Span> = out.iter().flatten().collect();
+        let mut next = tensors.iter().filter(|t| t.1 > 0).map(|&(a, _, _)| a).peekable();
+        let mut covered: Vec<(usize, usize)> = Vec::new();
+        for s in &segments {
+            assert!(s.len > 0, "empty segment kept: {tensors:?}");
+            if let Some(last) = covered.last_mut()
+                && s.address == last.1
+            {
+                // A tensor continues in the next piece: the cut is aligned.
+                assert_eq!(
+                    s.address % MAX_VECTOR_BYTES,
+                    0,
+                    "{tensors:?} pieces={pieces}: cut at {:#x}",
+                    s.address
+                );
+                last.1 += s.len * s.bytes;
+                continue;
+            }
+            assert_eq!(Some(s.address), next.next(), "{tensors:?}: segments out of order");
+            covered.push((s.address, s.address + s.len * s.bytes));
+        }
+        let want: Vec<(usize, usize)> =
+            tensors.iter().filter(|t| t.1 > 0).map(|&(a, l, b)| (a, a + l * b)).collect();
+        assert_eq!(covered, want, "pieces={pieces}");
+    }
+
+    #[test]
+    fn cuts_cover_every_element_once_whatever_the_lengths() {
+        // The audit's case: two f32 tensors of 118 and 2 elements in 2
+        // pieces; the first cut moves down to a cache line, so the last piece
+        // holds more than its share (once an unsigned underflow).
+        check_cuts(&[(0x1000, 118, 4), (0x2000, 2, 4)], 2);
+        for pieces in 1..=9 {
+            for a in [0, 1, 2, 15, 16, 17, 118, 1000] {
+                for b in [0, 1, 2, 3, 40, 333] {
+                    for c in [0, 5, 64] {
+                        check_cuts(&[(0x10_0000, a, 4), (0x20_0004, b, 4), (0x30_0000, c, 8)], pieces);
+                        // Mixed element sizes: f32 and bf16 parameters, each
+                        // cut on a cache line of its own elements.
+                        check_cuts(&[(0x10_0000, a, 4), (0x20_0002, b, 2), (0x30_0000, c, 2)], pieces);
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn split_points_land_on_cache_lines() {

@@ -171,15 +171,18 @@ impl KernelBuffers for GradCheck<'_> {
     fn anchor(&self) -> usize {
         self.0.address()
     }
+    fn anchor_element_bytes(&self) -> usize {
+        self.0.dtype().bytes()
+    }
 }
 
 /// True if any gradient of `tensors`, times `scale`, is infinite or NaN.
 fn any_non_finite(tensors: &mut [MixedAdamBuffers<'_>], scale: f32, parallelism: &Parallelism) -> bool {
     let found = AtomicBool::new(false);
     let total = tensors.iter().map(|b| b.len()).sum();
-    let element_bytes = tensors.first().map_or(4, |b| b.grad.dtype().bytes());
+    let read_bytes = tensors.iter().map(|b| b.grad.dtype().bytes()).max().unwrap_or(4);
     let grads = tensors.iter_mut().map(|b| GradCheck(b.grad.reborrow()));
-    drive_many(grads, total, element_bytes, element_bytes, parallelism, |g| {
+    drive_many(grads, total, read_bytes, parallelism, |g| {
         if !found.load(Ordering::Relaxed) && fused_optim_kernels::grad_non_finite(&g.0, scale) {
             found.store(true, Ordering::Relaxed);
         }
@@ -226,7 +229,6 @@ pub fn adam_step_mixed_many(
         return Ok(StepOutcome::SkippedNonFinite);
     }
     let total: usize = tensors.iter().map(|b| b.len()).sum();
-    let Some(first) = layouts.first() else { return Ok(StepOutcome::Applied) };
     // The traffic of the heaviest layout: the driver's split decision only needs its order of magnitude.
     let traffic = layouts
         .iter()
@@ -241,9 +243,7 @@ pub fn adam_step_mixed_many(
         offset = offset.wrapping_add(len);
         piece
     });
-    drive_many(pieces, total, first.param.bytes(), traffic, parallelism, |b| {
-        fused_optim_kernels::adam_mixed(b, &coefficients)
-    });
+    drive_many(pieces, total, traffic, parallelism, |b| fused_optim_kernels::adam_mixed(b, &coefficients));
     Ok(StepOutcome::Applied)
 }
 

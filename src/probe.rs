@@ -38,6 +38,6 @@ where
     ProbeBuffers<'b, T, W>: ProbeShape<T>,
 {
     crate::error::check_lengths(buffers.length_mismatch(), buffers.len())?;
-    drive(buffers, T::BYTES, probe_bytes_per_element::<T, W>(), parallelism, fused_optim_kernels::probe);
+    drive(buffers, probe_bytes_per_element::<T, W>(), parallelism, fused_optim_kernels::probe);
     Ok(())
 }

@@ -53,7 +53,7 @@ pub(crate) fn step<A: Stateless, T: Float>(
 ) -> Result<(), Error> {
     let coefficients = config.coefficients::<T>(t)?;
     check(config, &buffers)?;
-    drive(buffers, T::BYTES, config.traffic::<T>(), parallelism, |b| A::kernel(b, &coefficients));
+    drive(buffers, config.traffic::<T>(), parallelism, |b| A::kernel(b, &coefficients));
     Ok(())
 }
 
@@ -72,7 +72,7 @@ pub(crate) fn step_many<A: Stateless, T: Float>(
     }
     let total = tensors.iter().map(|b| b.len()).sum();
     let pieces = tensors.iter_mut().map(|b| A::reborrow(b));
-    drive_many(pieces, total, T::BYTES, config.traffic::<T>(), parallelism, |b| A::kernel(b, &coefficients));
+    drive_many(pieces, total, config.traffic::<T>(), parallelism, |b| A::kernel(b, &coefficients));
     Ok(())
 }
 

@@ -42,7 +42,7 @@
 //! There is no `max`: NaN and inf propagate through `+ × ÷ √` as IEEE says.
 
 use crate::Float;
-use crate::lanes::{Block, Lanes, for_each_block, load_n, store_n};
+use crate::lanes::{Block, Enter, Lanes, Variant, for_each_block, load_n, store_n};
 
 /// The scalars of an AdaDelta step, already rounded to the element type.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -110,27 +110,48 @@ impl<I: Lanes<T>, T: Float, const L2: bool, const MAXIMIZE: bool> Block for AdaD
     }
 }
 
+/// One AdaDelta call with its options fixed (see [`Variant`]).
+struct AdaDeltaVariant<'a, T, const L2: bool, const MAXIMIZE: bool>(
+    AdaDeltaBuffers<'a, T>,
+    &'a AdaDeltaCoefficients<T>,
+);
+
+impl<I: Lanes<T>, T: Float, const L2: bool, const MAXIMIZE: bool> Variant<I>
+    for AdaDeltaVariant<'_, T, L2, MAXIMIZE>
+{
+    type Output = ();
+
+    #[inline(always)]
+    unsafe fn run(self) {
+        let AdaDeltaVariant(b, c) = self;
+        // SAFETY: the tier is available (caller); pointers come from slices of
+        // length `n` and `for_each_block` stays inside `0..n`.
+        unsafe {
+            let body = AdaDeltaBody::<I, T, L2, MAXIMIZE> {
+                param: b.param.as_mut_ptr(),
+                grad: b.grad.as_ptr(),
+                square_avg: b.square_avg.as_mut_ptr(),
+                acc_delta: b.acc_delta.as_mut_ptr(),
+                rho: I::splat(c.rho),
+                one_minus_rho: I::splat(c.one_minus_rho),
+                eps: I::splat(c.eps),
+                lr: I::splat(c.lr),
+                weight_decay: I::splat(c.weight_decay.unwrap_or(T::ZERO)),
+            };
+            for_each_block::<I, T, _>(b.param.len(), &body);
+        }
+    }
+}
+
+/// # Safety
+/// Lengths are equal (checked by the caller); the tier `I` is available.
 #[inline(always)]
-unsafe fn run_variant<I: Lanes<T>, T: Float, const L2: bool, const MAXIMIZE: bool>(
+unsafe fn run_variant<I: Lanes<T> + Enter, T: Float, const L2: bool, const MAXIMIZE: bool>(
     b: AdaDeltaBuffers<'_, T>,
     c: &AdaDeltaCoefficients<T>,
 ) {
-    // SAFETY: the tier is available (caller); pointers come from slices of
-    // length `n` and `for_each_block` stays inside `0..n`.
-    unsafe {
-        let body = AdaDeltaBody::<I, T, L2, MAXIMIZE> {
-            param: b.param.as_mut_ptr(),
-            grad: b.grad.as_ptr(),
-            square_avg: b.square_avg.as_mut_ptr(),
-            acc_delta: b.acc_delta.as_mut_ptr(),
-            rho: I::splat(c.rho),
-            one_minus_rho: I::splat(c.one_minus_rho),
-            eps: I::splat(c.eps),
-            lr: I::splat(c.lr),
-            weight_decay: I::splat(c.weight_decay.unwrap_or(T::ZERO)),
-        };
-        for_each_block::<I, T, _>(b.param.len(), &body);
-    }
+    // SAFETY: forwarded from the caller.
+    unsafe { I::enter(AdaDeltaVariant::<T, L2, MAXIMIZE>(b, c)) }
 }
 
 crate::lanes::run_with_l2_and_maximize!(AdaDeltaBuffers, AdaDeltaCoefficients);

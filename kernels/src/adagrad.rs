@@ -40,7 +40,7 @@
 //! and PyTorch do.
 
 use crate::Float;
-use crate::lanes::{Block, Lanes, for_each_block, load_n, store_n};
+use crate::lanes::{Block, Enter, Lanes, Variant, for_each_block, load_n, store_n};
 
 /// The per-step scalars of AdaGrad, already rounded to the element type.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -94,24 +94,45 @@ impl<I: Lanes<T>, T: Float, const L2: bool, const MAXIMIZE: bool> Block for AdaG
     }
 }
 
+/// One AdaGrad call with its options fixed (see [`Variant`]).
+struct AdaGradVariant<'a, T, const L2: bool, const MAXIMIZE: bool>(
+    AdaGradBuffers<'a, T>,
+    &'a AdaGradCoefficients<T>,
+);
+
+impl<I: Lanes<T>, T: Float, const L2: bool, const MAXIMIZE: bool> Variant<I>
+    for AdaGradVariant<'_, T, L2, MAXIMIZE>
+{
+    type Output = ();
+
+    #[inline(always)]
+    unsafe fn run(self) {
+        let AdaGradVariant(b, c) = self;
+        // SAFETY: the tier is available (caller); pointers come from slices of
+        // length `n` and `for_each_block` stays inside `0..n`.
+        unsafe {
+            let body = AdaGradBody::<I, T, L2, MAXIMIZE> {
+                param: b.param.as_mut_ptr(),
+                grad: b.grad.as_ptr(),
+                sum: b.sum.as_mut_ptr(),
+                step_size: I::splat(c.step_size),
+                eps: I::splat(c.eps),
+                weight_decay: I::splat(c.weight_decay.unwrap_or(T::ZERO)),
+            };
+            for_each_block::<I, T, _>(b.param.len(), &body);
+        }
+    }
+}
+
+/// # Safety
+/// Lengths are equal (checked by the caller); the tier `I` is available.
 #[inline(always)]
-unsafe fn run_variant<I: Lanes<T>, T: Float, const L2: bool, const MAXIMIZE: bool>(
+unsafe fn run_variant<I: Lanes<T> + Enter, T: Float, const L2: bool, const MAXIMIZE: bool>(
     b: AdaGradBuffers<'_, T>,
     c: &AdaGradCoefficients<T>,
 ) {
-    // SAFETY: the tier is available (caller); pointers come from slices of
-    // length `n` and `for_each_block` stays inside `0..n`.
-    unsafe {
-        let body = AdaGradBody::<I, T, L2, MAXIMIZE> {
-            param: b.param.as_mut_ptr(),
-            grad: b.grad.as_ptr(),
-            sum: b.sum.as_mut_ptr(),
-            step_size: I::splat(c.step_size),
-            eps: I::splat(c.eps),
-            weight_decay: I::splat(c.weight_decay.unwrap_or(T::ZERO)),
-        };
-        for_each_block::<I, T, _>(b.param.len(), &body);
-    }
+    // SAFETY: forwarded from the caller.
+    unsafe { I::enter(AdaGradVariant::<T, L2, MAXIMIZE>(b, c)) }
 }
 
 crate::lanes::run_with_l2_and_maximize!(AdaGradBuffers, AdaGradCoefficients);

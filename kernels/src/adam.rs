@@ -51,7 +51,7 @@
 //! the kernel's.
 
 use crate::Float;
-use crate::lanes::{Block, Lanes, for_each_block, load_n, store_n};
+use crate::lanes::{Block, Enter, Lanes, Variant, for_each_block, load_n, store_n};
 
 /// How weight decay enters the step, with its per-step coefficient.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -229,34 +229,41 @@ impl<I: Lanes<T>, T: Float, const WD: u8, const MAXIMIZE: bool, const AMSGRAD: b
     }
 }
 
-/// # Safety
-/// Lengths are equal (checked by the caller); the tier `I` is available.
-#[inline(always)]
-unsafe fn run_variant<I: Lanes<T>, T: Float, const WD: u8, const MAXIMIZE: bool, const AMSGRAD: bool>(
-    b: AdamBuffers<'_, T>,
-    c: &AdamCoefficients<T>,
-) {
-    // SAFETY: the tier is available (caller); pointers come from slices of
-    // length `n` and `for_each_block` stays inside `0..n`.
-    unsafe {
-        let body = AdamBody::<I, T, WD, MAXIMIZE, AMSGRAD> {
-            param: b.param.as_mut_ptr(),
-            grad: b.grad.as_ptr(),
-            exp_avg: b.exp_avg.as_mut_ptr(),
-            exp_avg_sq: b.exp_avg_sq.as_mut_ptr(),
-            max_exp_avg_sq: b.max_exp_avg_sq.map_or(core::ptr::null_mut(), |x| x.as_mut_ptr()),
-            adam: AdamLanes::new(c),
-        };
-        for_each_block::<I, T, _>(b.param.len(), &body);
+/// One Adam call with its options fixed (see [`Variant`]).
+struct AdamVariant<'a, T, const WD: u8, const MAXIMIZE: bool, const AMSGRAD: bool>(
+    AdamBuffers<'a, T>,
+    &'a AdamCoefficients<T>,
+);
+
+impl<I: Lanes<T>, T: Float, const WD: u8, const MAXIMIZE: bool, const AMSGRAD: bool> Variant<I>
+    for AdamVariant<'_, T, WD, MAXIMIZE, AMSGRAD>
+{
+    type Output = ();
+
+    #[inline(always)]
+    unsafe fn run(self) {
+        let AdamVariant(b, c) = self;
+        // SAFETY: the tier is available (caller); pointers come from slices of
+        // length `n` and `for_each_block` stays inside `0..n`.
+        unsafe {
+            let body = AdamBody::<I, T, WD, MAXIMIZE, AMSGRAD> {
+                param: b.param.as_mut_ptr(),
+                grad: b.grad.as_ptr(),
+                exp_avg: b.exp_avg.as_mut_ptr(),
+                exp_avg_sq: b.exp_avg_sq.as_mut_ptr(),
+                max_exp_avg_sq: b.max_exp_avg_sq.map_or(core::ptr::null_mut(), |x| x.as_mut_ptr()),
+                adam: AdamLanes::new(c),
+            };
+            for_each_block::<I, T, _>(b.param.len(), &body);
+        }
     }
 }
 
-/// Picks the monomorphised body for the options, then runs it.
+/// Picks the variant for the options, then runs it on the tier `I`.
 ///
 /// # Safety
 /// Lengths are equal (checked by the caller); the tier `I` is available.
-#[inline(always)]
-pub(crate) unsafe fn run<I: Lanes<T>, T: Float>(b: AdamBuffers<'_, T>, c: &AdamCoefficients<T>) {
+pub(crate) unsafe fn run<I: Lanes<T> + Enter, T: Float>(b: AdamBuffers<'_, T>, c: &AdamCoefficients<T>) {
     // SAFETY: forwarded from the caller.
     unsafe {
         match c.decay {
@@ -267,15 +274,20 @@ pub(crate) unsafe fn run<I: Lanes<T>, T: Float>(b: AdamBuffers<'_, T>, c: &AdamC
     }
 }
 
+/// # Safety
+/// As [`run`].
 #[inline(always)]
-unsafe fn run_wd<I: Lanes<T>, T: Float, const WD: u8>(b: AdamBuffers<'_, T>, c: &AdamCoefficients<T>) {
+unsafe fn run_wd<I: Lanes<T> + Enter, T: Float, const WD: u8>(
+    b: AdamBuffers<'_, T>,
+    c: &AdamCoefficients<T>,
+) {
     // SAFETY: forwarded from the caller.
     unsafe {
         match (c.maximize, b.max_exp_avg_sq.is_some()) {
-            (false, false) => run_variant::<I, T, WD, false, false>(b, c),
-            (false, true) => run_variant::<I, T, WD, false, true>(b, c),
-            (true, false) => run_variant::<I, T, WD, true, false>(b, c),
-            (true, true) => run_variant::<I, T, WD, true, true>(b, c),
+            (false, false) => I::enter(AdamVariant::<T, WD, false, false>(b, c)),
+            (false, true) => I::enter(AdamVariant::<T, WD, false, true>(b, c)),
+            (true, false) => I::enter(AdamVariant::<T, WD, true, false>(b, c)),
+            (true, true) => I::enter(AdamVariant::<T, WD, true, true>(b, c)),
         }
     }
 }

@@ -61,7 +61,7 @@
 //! root crate's `found_inf` protocol).
 
 use crate::adam::{AdamCoefficients, AdamLanes, Decay, WD_DECOUPLED, WD_L2, WD_NONE};
-use crate::lanes::{Block, for_each_block};
+use crate::lanes::{Block, Enter, Variant, for_each_block};
 use crate::narrow::{Dtype, HalfLanes, Storage, bf16, f16, random_lanes};
 
 /// One buffer of a mixed-precision step: a mutable slice of one of the storage types.
@@ -367,6 +367,9 @@ impl crate::KernelBuffers for MixedAdamBuffers<'_> {
     fn anchor(&self) -> usize {
         self.param.address()
     }
+    fn anchor_element_bytes(&self) -> usize {
+        self.param.dtype().bytes()
+    }
 }
 
 /// The per-step keys of stochastic rounding, one per buffer it applies to
@@ -492,49 +495,16 @@ fn pointer<T: Storage>(s: Option<&mut MixedSlice<'_>>) -> *mut T {
     on_slice!(s, x => x.as_mut_ptr().cast())
 }
 
-/// # Safety
-/// Lengths are equal and the types are `P, G, S, C` (checked by the caller);
-/// the tier `I` is available.
-#[inline(always)]
-unsafe fn run_body<I, P, G, S, C, const WD: u8, const AMSGRAD: bool, const COPY: bool>(
-    mut b: MixedAdamBuffers<'_>,
-    c: &MixedAdamCoefficients,
-) where
-    I: HalfLanes,
-    P: Storage,
-    G: Storage,
-    S: Storage,
-    C: Storage,
-{
-    let grad_scale = if c.adam.maximize { -c.grad_scale } else { c.grad_scale };
-    let n = b.len();
-    // SAFETY: the tier is available (caller); the pointers come from slices
-    // of length `n` and `for_each_block` stays inside `0..n`.
-    unsafe {
-        let body = MixedBody::<I, P, G, S, C, WD, AMSGRAD, COPY> {
-            param: pointer(Some(&mut b.param)),
-            grad: pointer(Some(&mut b.grad)),
-            exp_avg: pointer(Some(&mut b.exp_avg)),
-            exp_avg_sq: pointer(Some(&mut b.exp_avg_sq)),
-            max_exp_avg_sq: pointer(b.max_exp_avg_sq.as_mut()),
-            copy: pointer(b.param_copy.as_mut()),
-            adam: AdamLanes::new(&c.adam),
-            grad_scale: I::splat(grad_scale),
-            zero: I::splat(0.0),
-            zero_grad: c.zero_grad,
-            stochastic: c.stochastic,
-            position: b.position as u32,
-        };
-        for_each_block::<I, f32, _>(n, &body);
-    }
+/// One mixed-precision Adam call with its layout (`P, G, S, C`) and options
+/// fixed (see [`Variant`]); 72 of them per tier.
+struct MixedVariant<'a, P, G, S, C, const WD: u8, const AMSGRAD: bool, const COPY: bool> {
+    buffers: MixedAdamBuffers<'a>,
+    coefficients: &'a MixedAdamCoefficients,
+    _types: core::marker::PhantomData<(P, G, S, C)>,
 }
 
-/// The weight-decay mode and AMSGrad as const flags.
-///
-/// # Safety
-/// As [`run_body`].
-#[inline(always)]
-unsafe fn run_layout<I, P, G, S, C, const COPY: bool>(b: MixedAdamBuffers<'_>, c: &MixedAdamCoefficients)
+impl<I, P, G, S, C, const WD: u8, const AMSGRAD: bool, const COPY: bool> Variant<I>
+    for MixedVariant<'_, P, G, S, C, WD, AMSGRAD, COPY>
 where
     I: HalfLanes,
     P: Storage,
@@ -542,26 +512,76 @@ where
     S: Storage,
     C: Storage,
 {
-    // SAFETY: forwarded from the caller.
-    unsafe {
-        match (c.adam.decay, b.max_exp_avg_sq.is_some()) {
-            (Decay::None, false) => run_body::<I, P, G, S, C, WD_NONE, false, COPY>(b, c),
-            (Decay::None, true) => run_body::<I, P, G, S, C, WD_NONE, true, COPY>(b, c),
-            (Decay::L2(_), false) => run_body::<I, P, G, S, C, WD_L2, false, COPY>(b, c),
-            (Decay::L2(_), true) => run_body::<I, P, G, S, C, WD_L2, true, COPY>(b, c),
-            (Decay::Decoupled(_), false) => run_body::<I, P, G, S, C, WD_DECOUPLED, false, COPY>(b, c),
-            (Decay::Decoupled(_), true) => run_body::<I, P, G, S, C, WD_DECOUPLED, true, COPY>(b, c),
+    type Output = ();
+
+    #[inline(always)]
+    unsafe fn run(self) {
+        let (mut b, c) = (self.buffers, self.coefficients);
+        let grad_scale = if c.adam.maximize { -c.grad_scale } else { c.grad_scale };
+        let n = b.len();
+        // SAFETY: the tier is available and the lengths are equal (caller);
+        // the pointers come from slices of length `n` whose types were matched
+        // to `P, G, S, C` (`pointer` asserts it), and `for_each_block` stays
+        // inside `0..n`.
+        unsafe {
+            let body = MixedBody::<I, P, G, S, C, WD, AMSGRAD, COPY> {
+                param: pointer(Some(&mut b.param)),
+                grad: pointer(Some(&mut b.grad)),
+                exp_avg: pointer(Some(&mut b.exp_avg)),
+                exp_avg_sq: pointer(Some(&mut b.exp_avg_sq)),
+                max_exp_avg_sq: pointer(b.max_exp_avg_sq.as_mut()),
+                copy: pointer(b.param_copy.as_mut()),
+                adam: AdamLanes::new(&c.adam),
+                grad_scale: I::splat(grad_scale),
+                zero: I::splat(0.0),
+                zero_grad: c.zero_grad,
+                stochastic: c.stochastic,
+                position: b.position as u32,
+            };
+            for_each_block::<I, f32, _>(n, &body);
         }
     }
 }
 
-/// Picks the monomorphised body for the layout and options, then runs it.
+/// The weight-decay mode and AMSGrad as const flags.
+///
+/// # Safety
+/// Lengths are equal and the types are `P, G, S, C` (checked by the caller);
+/// the tier `I` is available.
+#[inline(always)]
+unsafe fn run_layout<I, P, G, S, C, const COPY: bool>(b: MixedAdamBuffers<'_>, c: &MixedAdamCoefficients)
+where
+    I: HalfLanes + Enter,
+    P: Storage,
+    G: Storage,
+    S: Storage,
+    C: Storage,
+{
+    fn variant<'a, P, G, S, C, const WD: u8, const AMSGRAD: bool, const COPY: bool>(
+        buffers: MixedAdamBuffers<'a>,
+        coefficients: &'a MixedAdamCoefficients,
+    ) -> MixedVariant<'a, P, G, S, C, WD, AMSGRAD, COPY> {
+        MixedVariant { buffers, coefficients, _types: core::marker::PhantomData }
+    }
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        match (c.adam.decay, b.max_exp_avg_sq.is_some()) {
+            (Decay::None, false) => I::enter(variant::<P, G, S, C, WD_NONE, false, COPY>(b, c)),
+            (Decay::None, true) => I::enter(variant::<P, G, S, C, WD_NONE, true, COPY>(b, c)),
+            (Decay::L2(_), false) => I::enter(variant::<P, G, S, C, WD_L2, false, COPY>(b, c)),
+            (Decay::L2(_), true) => I::enter(variant::<P, G, S, C, WD_L2, true, COPY>(b, c)),
+            (Decay::Decoupled(_), false) => I::enter(variant::<P, G, S, C, WD_DECOUPLED, false, COPY>(b, c)),
+            (Decay::Decoupled(_), true) => I::enter(variant::<P, G, S, C, WD_DECOUPLED, true, COPY>(b, c)),
+        }
+    }
+}
+
+/// Picks the variant for the layout and options, then runs it on the tier `I`.
 ///
 /// # Safety
 /// Lengths are equal and the layout is supported (checked by the caller);
 /// the tier `I` is available.
-#[inline(always)]
-pub(crate) unsafe fn run<I: HalfLanes>(b: MixedAdamBuffers<'_>, c: &MixedAdamCoefficients) {
+pub(crate) unsafe fn run<I: HalfLanes + Enter>(b: MixedAdamBuffers<'_>, c: &MixedAdamCoefficients) {
     use Dtype::{Bf16, F16, F32};
     let layout = b.layout().expect("checked by the caller");
     // SAFETY: forwarded from the caller; each arm's types are the layout's.
@@ -588,34 +608,43 @@ pub(crate) unsafe fn run<I: HalfLanes>(b: MixedAdamBuffers<'_>, c: &MixedAdamCoe
 ///
 /// # Safety
 /// The tier `I` is available.
-#[inline(always)]
-pub(crate) unsafe fn run_non_finite<I: HalfLanes>(grad: &MixedSlice<'_>, scale: f32) -> bool {
+pub(crate) unsafe fn run_non_finite<I: HalfLanes + Enter>(grad: &MixedSlice<'_>, scale: f32) -> bool {
     // SAFETY: forwarded from the caller.
     unsafe {
         match grad {
-            MixedSlice::F32(s) => any_non_finite::<I, f32>(s, scale),
-            MixedSlice::Bf16(s) => any_non_finite::<I, bf16>(s, scale),
-            MixedSlice::F16(s) => any_non_finite::<I, f16>(s, scale),
+            MixedSlice::F32(s) => I::enter(NonFiniteVariant { grad: s, scale }),
+            MixedSlice::Bf16(s) => I::enter(NonFiniteVariant { grad: s, scale }),
+            MixedSlice::F16(s) => I::enter(NonFiniteVariant { grad: s, scale }),
         }
     }
 }
 
-#[inline(always)]
-unsafe fn any_non_finite<I: HalfLanes, T: Storage>(s: &[T], scale: f32) -> bool {
-    let (n, p) = (s.len(), s.as_ptr());
-    // SAFETY: every range read lies inside `0..n`; the tier is available.
-    unsafe {
-        let scale = I::splat(scale);
-        let mut found = false;
-        let mut i = 0;
-        while i + I::N <= n {
-            found |= I::any_non_finite(I::mul(T::load::<I>(p.add(i), I::N), scale));
-            i += I::N;
+/// The `found_inf` scan of one gradient type (see [`Variant`]).
+struct NonFiniteVariant<'a, T> {
+    grad: &'a [T],
+    scale: f32,
+}
+
+impl<I: HalfLanes, T: Storage> Variant<I> for NonFiniteVariant<'_, T> {
+    type Output = bool;
+
+    #[inline(always)]
+    unsafe fn run(self) -> bool {
+        let (n, p) = (self.grad.len(), self.grad.as_ptr());
+        // SAFETY: every range read lies inside `0..n`; the tier is available.
+        unsafe {
+            let scale = I::splat(self.scale);
+            let mut found = false;
+            let mut i = 0;
+            while i + I::N <= n {
+                found |= I::any_non_finite(I::mul(T::load::<I>(p.add(i), I::N), scale));
+                i += I::N;
+            }
+            if i < n {
+                found |= I::any_non_finite(I::mul(T::load::<I>(p.add(i), n - i), scale));
+            }
+            found
         }
-        if i < n {
-            found |= I::any_non_finite(I::mul(T::load::<I>(p.add(i), n - i), scale));
-        }
-        found
     }
 }
 

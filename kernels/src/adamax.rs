@@ -43,7 +43,7 @@
 //! it reaches `u`, `m` and `p` as in PyTorch, whose `amax` propagates NaN.
 
 use crate::Float;
-use crate::lanes::{Block, Lanes, for_each_block, load_n, store_n};
+use crate::lanes::{Block, Enter, Lanes, Variant, for_each_block, load_n, store_n};
 
 /// The per-step scalars of AdaMax, already rounded to the element type.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -112,28 +112,49 @@ impl<I: Lanes<T>, T: Float, const L2: bool, const MAXIMIZE: bool> Block for AdaM
     }
 }
 
+/// One AdaMax call with its options fixed (see [`Variant`]).
+struct AdaMaxVariant<'a, T, const L2: bool, const MAXIMIZE: bool>(
+    AdaMaxBuffers<'a, T>,
+    &'a AdaMaxCoefficients<T>,
+);
+
+impl<I: Lanes<T>, T: Float, const L2: bool, const MAXIMIZE: bool> Variant<I>
+    for AdaMaxVariant<'_, T, L2, MAXIMIZE>
+{
+    type Output = ();
+
+    #[inline(always)]
+    unsafe fn run(self) {
+        let AdaMaxVariant(b, c) = self;
+        // SAFETY: the tier is available (caller); pointers come from slices of
+        // length `n` and `for_each_block` stays inside `0..n`.
+        unsafe {
+            let body = AdaMaxBody::<I, T, L2, MAXIMIZE> {
+                param: b.param.as_mut_ptr(),
+                grad: b.grad.as_ptr(),
+                exp_avg: b.exp_avg.as_mut_ptr(),
+                exp_inf: b.exp_inf.as_mut_ptr(),
+                beta1: I::splat(c.beta1),
+                one_minus_beta1: I::splat(c.one_minus_beta1),
+                beta2: I::splat(c.beta2),
+                eps: I::splat(c.eps),
+                step_size: I::splat(c.step_size),
+                weight_decay: I::splat(c.weight_decay.unwrap_or(T::ZERO)),
+            };
+            for_each_block::<I, T, _>(b.param.len(), &body);
+        }
+    }
+}
+
+/// # Safety
+/// Lengths are equal (checked by the caller); the tier `I` is available.
 #[inline(always)]
-unsafe fn run_variant<I: Lanes<T>, T: Float, const L2: bool, const MAXIMIZE: bool>(
+unsafe fn run_variant<I: Lanes<T> + Enter, T: Float, const L2: bool, const MAXIMIZE: bool>(
     b: AdaMaxBuffers<'_, T>,
     c: &AdaMaxCoefficients<T>,
 ) {
-    // SAFETY: the tier is available (caller); pointers come from slices of
-    // length `n` and `for_each_block` stays inside `0..n`.
-    unsafe {
-        let body = AdaMaxBody::<I, T, L2, MAXIMIZE> {
-            param: b.param.as_mut_ptr(),
-            grad: b.grad.as_ptr(),
-            exp_avg: b.exp_avg.as_mut_ptr(),
-            exp_inf: b.exp_inf.as_mut_ptr(),
-            beta1: I::splat(c.beta1),
-            one_minus_beta1: I::splat(c.one_minus_beta1),
-            beta2: I::splat(c.beta2),
-            eps: I::splat(c.eps),
-            step_size: I::splat(c.step_size),
-            weight_decay: I::splat(c.weight_decay.unwrap_or(T::ZERO)),
-        };
-        for_each_block::<I, T, _>(b.param.len(), &body);
-    }
+    // SAFETY: forwarded from the caller.
+    unsafe { I::enter(AdaMaxVariant::<T, L2, MAXIMIZE>(b, c)) }
 }
 
 crate::lanes::run_with_l2_and_maximize!(AdaMaxBuffers, AdaMaxCoefficients);

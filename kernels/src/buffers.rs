@@ -35,6 +35,11 @@ pub trait KernelBuffers: Sized {
     /// (the parameter: no two pieces then write one of its cache lines).
     fn anchor(&self) -> usize;
 
+    /// Size in bytes of one element of the [`anchor`](KernelBuffers::anchor)
+    /// buffer (tensors of one multi-tensor step may differ: f32 and bf16
+    /// parameters).
+    fn anchor_element_bytes(&self) -> usize;
+
     /// Panics, naming the buffer, if the lengths differ.
     fn assert_lengths(&self) {
         if let Some((name, len)) = self.length_mismatch() {
@@ -152,6 +157,9 @@ macro_rules! kernel_buffers {
             }
             fn anchor(&self) -> usize {
                 self.param.as_ptr() as usize
+            }
+            fn anchor_element_bytes(&self) -> usize {
+                core::mem::size_of::<T>()
             }
         }
     };

@@ -10,7 +10,7 @@
 //! stays NaN).
 
 use crate::adam_mixed::MixedSlice;
-use crate::lanes::{Block, for_each_block};
+use crate::lanes::{Block, Enter, Variant, for_each_block};
 use crate::narrow::{HalfLanes, Storage, bf16, f16};
 
 struct Convert<I: HalfLanes, A, B> {
@@ -30,27 +30,47 @@ impl<I: HalfLanes, A: Storage, B: Storage> Block for Convert<I, A, B> {
     }
 }
 
+/// One conversion from `A` to `B` (see [`Variant`]): `n` elements from
+/// `src` to `dst`, in place when they are equal (each block reads before it
+/// writes).
+struct ConvertVariant<A, B> {
+    src: *const A,
+    dst: *mut B,
+    n: usize,
+    scale: f32,
+}
+
+impl<I: HalfLanes, A: Storage, B: Storage> Variant<I> for ConvertVariant<A, B> {
+    type Output = ();
+
+    #[inline(always)]
+    unsafe fn run(self) {
+        // SAFETY: the caller guarantees `n` elements at both pointers and the tier.
+        unsafe {
+            let body = Convert::<I, A, B> { src: self.src, dst: self.dst, scale: I::splat(self.scale) };
+            for_each_block::<I, f32, _>(self.n, &body);
+        }
+    }
+}
+
+/// # Safety
+/// `n` elements at both pointers (in place when they are equal); the tier `I` is available.
 #[inline(always)]
-unsafe fn convert_typed<I: HalfLanes, A: Storage, B: Storage>(
+unsafe fn convert_typed<I: HalfLanes + Enter, A: Storage, B: Storage>(
     src: *const A,
     dst: *mut B,
     n: usize,
     scale: f32,
 ) {
-    // SAFETY: the caller guarantees `n` elements at both pointers (in place
-    // when they are equal: each block reads before it writes) and the tier.
-    unsafe {
-        let body = Convert::<I, A, B> { src, dst, scale: I::splat(scale) };
-        for_each_block::<I, f32, _>(n, &body);
-    }
+    // SAFETY: forwarded from the caller.
+    unsafe { I::enter(ConvertVariant { src, dst, n, scale }) }
 }
 
 /// `dst = narrow(widen(src)·scale)`.
 ///
 /// # Safety
 /// Equal lengths (checked by the caller); the tier `I` is available.
-#[inline(always)]
-pub(crate) unsafe fn run<I: HalfLanes>(src: &MixedSlice<'_>, dst: &mut MixedSlice<'_>, scale: f32) {
+pub(crate) unsafe fn run<I: HalfLanes + Enter>(src: &MixedSlice<'_>, dst: &mut MixedSlice<'_>, scale: f32) {
     let n = src.len();
     /// Matches the destination's type for a source of type `$a` at `$s`.
     macro_rules! to_dst {
@@ -76,8 +96,7 @@ pub(crate) unsafe fn run<I: HalfLanes>(src: &MixedSlice<'_>, dst: &mut MixedSlic
 ///
 /// # Safety
 /// The tier `I` is available.
-#[inline(always)]
-pub(crate) unsafe fn run_in_place<I: HalfLanes>(x: &mut MixedSlice<'_>, scale: f32) {
+pub(crate) unsafe fn run_in_place<I: HalfLanes + Enter>(x: &mut MixedSlice<'_>, scale: f32) {
     let n = x.len();
     // SAFETY: source and destination are the same `n` elements, through one
     // pointer taken once from the `&mut` slice (each block loads before it

@@ -1,13 +1,15 @@
 //! Run-time ISA dispatch: detect once, cache the table, call through it.
 //!
 //! Each tier has one static [`KernelTable`] of function pointers, one entry
-//! per algorithm and element type. Every entry is a thin wrapper (with
-//! `#[target_feature(enable = …)]` on the x86 tiers) around the algorithm's
-//! single generic body instantiated for that tier's [`Lanes`](crate::Lanes)
-//! token. The first dispatched call detects the CPU's features
-//! (`is_x86_feature_detected!`), picks the best tier (or the one named by the
-//! `FUSED_OPTIM_TIER` environment variable, if available) and caches the
-//! choice in a `OnceLock`; later calls cost one atomic load.
+//! per algorithm and element type: the algorithm's `run` instantiated for
+//! that tier's [`Lanes`] token. `run` picks the variant for the
+//! call's options in plain code and enters it through the token, which runs
+//! each variant in its own `#[target_feature]` function (see
+//! `lanes::Variant`). The first dispatched call detects the CPU's features
+//! (`is_x86_feature_detected!`), picks the best tier whose every required
+//! feature is present (or the one named by the `FUSED_OPTIM_TIER`
+//! environment variable, if available) and caches the choice in a
+//! `OnceLock`; later calls cost one atomic load.
 
 use crate::adadelta::{self, AdaDeltaBuffers, AdaDeltaCoefficients};
 use crate::adagrad::{self, AdaGradBuffers, AdaGradCoefficients};
@@ -15,20 +17,23 @@ use crate::adam::{self, AdamBuffers, AdamCoefficients};
 use crate::adam_mixed::{self, MixedAdamBuffers, MixedAdamCoefficients, MixedSlice};
 use crate::adamax::{self, AdaMaxBuffers, AdaMaxCoefficients};
 use crate::isa::Portable;
+use crate::lanes::{Enter, Lanes};
+use crate::narrow::HalfLanes;
 use crate::probe::{self, ProbeBuffers};
 use crate::rmsprop::{self, RmsPropBuffers, RmsPropCoefficients};
 use crate::{Float, float};
 use core::fmt;
 use std::sync::OnceLock;
 
-/// An instruction-set tier: which [`Lanes`](crate::Lanes) token a kernel runs on.
+/// An instruction-set tier: which [`Lanes`] token a kernel runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Tier {
     /// `wide`'s own 128-bit operators: SSE2 on x86-64, NEON on aarch64. Always available.
     Portable,
     /// 256-bit AVX2 with F16C (x86-64; every AVX2 CPU has F16C).
     Avx2,
-    /// 512-bit AVX-512F (x86-64).
+    /// 512-bit AVX-512F (x86-64; also requires AVX2, FMA and F16C, which
+    /// its code uses or `avx512f` implies).
     Avx512,
 }
 
@@ -63,19 +68,40 @@ impl Tier {
         bytes / T::BYTES
     }
 
-    /// True when this CPU can run the tier.
+    /// The CPU features the tier's code needs, comma-separated, as
+    /// `#[target_feature]` and `is_x86_feature_detected!` name them (empty for
+    /// the portable tier, which needs only the build's baseline).
+    pub const fn features(self) -> &'static str {
+        match self {
+            Tier::Portable => Portable::FEATURES,
+            #[cfg(target_arch = "x86_64")]
+            Tier::Avx2 => crate::isa::Avx2::FEATURES,
+            #[cfg(target_arch = "x86_64")]
+            Tier::Avx512 => crate::isa::Avx512::FEATURES,
+            #[cfg(not(target_arch = "x86_64"))]
+            Tier::Avx2 | Tier::Avx512 => "",
+        }
+    }
+
+    /// True when this CPU can run the tier: it has every one of [`Tier::features`].
     pub fn is_available(self) -> bool {
+        self.is_supported_by(|feature| detected(feature).unwrap_or(false))
+    }
+
+    /// True when a CPU whose features are exactly those `has` accepts could
+    /// run the tier (the portable tier: always; the x86 tiers: on x86-64,
+    /// with every one of [`Tier::features`]). [`Tier::is_available`] asks
+    /// the CPU; tests ask injected feature sets.
+    pub fn is_supported_by(self, has: impl Fn(&str) -> bool) -> bool {
         match self {
             Tier::Portable => true,
-            #[cfg(target_arch = "x86_64")]
-            Tier::Avx2 => {
-                std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("f16c")
-            }
-            #[cfg(target_arch = "x86_64")]
-            Tier::Avx512 => std::arch::is_x86_feature_detected!("avx512f"),
-            #[cfg(not(target_arch = "x86_64"))]
-            Tier::Avx2 | Tier::Avx512 => false,
+            Tier::Avx2 | Tier::Avx512 => cfg!(target_arch = "x86_64") && self.features().split(',').all(has),
         }
+    }
+
+    /// The fastest tier a CPU with the features `has` accepts could run.
+    pub fn best_supported_by(has: impl Fn(&str) -> bool) -> Tier {
+        ALL_TIERS.into_iter().filter(|t| t.is_supported_by(&has)).last().unwrap_or(Tier::Portable)
     }
 
     /// The tiers this CPU can run, slowest first.
@@ -98,11 +124,11 @@ impl Tier {
             return None;
         }
         match self {
-            Tier::Portable => Some(&portable::TABLE),
+            Tier::Portable => Some(&PORTABLE),
             #[cfg(target_arch = "x86_64")]
-            Tier::Avx2 => Some(&avx2::TABLE),
+            Tier::Avx2 => Some(&AVX2),
             #[cfg(target_arch = "x86_64")]
-            Tier::Avx512 => Some(&avx512::TABLE),
+            Tier::Avx512 => Some(&AVX512),
             #[cfg(not(target_arch = "x86_64"))]
             _ => None,
         }
@@ -155,95 +181,58 @@ pub struct KernelTable {
     pub scale_in_place: for<'a, 'b> unsafe fn(&'a mut MixedSlice<'b>, f32),
 }
 
-/// Builds a tier's module: one wrapper per algorithm × element type, carrying
-/// the tier's `#[target_feature]` attributes, and the static table of them.
-macro_rules! tier_table {
-    ($module:ident, $token:ty $(, #[$feature:meta])*) => {
-        mod $module {
-            use super::*;
-
-            /// One `#[target_feature]` wrapper per algorithm, named `<algorithm>_<type>`.
-            macro_rules! wrapper {
-                ($name:ident, $t:ty, $algorithm:ident, $buffers:ident, $coefficients:ident) => {
-                    $(#[$feature])*
-                    unsafe fn $name(b: $buffers<'_, $t>, c: &$coefficients<$t>) {
-                        // SAFETY: the table entry's contract: tier available, lengths equal.
-                        unsafe { $algorithm::run::<$token, $t>(b, c) }
-                    }
-                };
-            }
-
-            /// The probe's wrapper, generic over its stream count.
-            macro_rules! probe_wrapper {
-                ($name:ident, $t:ty) => {
-                    $(#[$feature])*
-                    unsafe fn $name<const W: usize>(b: ProbeBuffers<'_, $t, W>) {
-                        // SAFETY: the table entry's contract: tier available, lengths equal.
-                        unsafe { probe::run::<$token, $t, W>(b) }
-                    }
-                };
-            }
-
-            /// Every wrapper of one element type, and its row of the table.
-            macro_rules! typed_kernels {
-                ($row:ident: $t:ty, $adam:ident, $adamax:ident, $adagrad:ident, $rmsprop:ident, $adadelta:ident, $probe:ident) => {
-                    wrapper!($adam, $t, adam, AdamBuffers, AdamCoefficients);
-                    wrapper!($adamax, $t, adamax, AdaMaxBuffers, AdaMaxCoefficients);
-                    wrapper!($adagrad, $t, adagrad, AdaGradBuffers, AdaGradCoefficients);
-                    wrapper!($rmsprop, $t, rmsprop, RmsPropBuffers, RmsPropCoefficients);
-                    wrapper!($adadelta, $t, adadelta, AdaDeltaBuffers, AdaDeltaCoefficients);
-                    probe_wrapper!($probe, $t);
-
-                    const $row: TypedKernels<$t> = TypedKernels {
-                        adam: $adam,
-                        adamax: $adamax,
-                        adagrad: $adagrad,
-                        rmsprop: $rmsprop,
-                        adadelta: $adadelta,
-                        probe2: $probe::<2>,
-                        probe3: $probe::<3>,
-                        probe4: $probe::<4>,
-                    };
-                };
-            }
-            typed_kernels!(F32: f32, adam_f32, adamax_f32, adagrad_f32, rmsprop_f32, adadelta_f32, probe_f32);
-            typed_kernels!(F64: f64, adam_f64, adamax_f64, adagrad_f64, rmsprop_f64, adadelta_f64, probe_f64);
-
-            $(#[$feature])*
-            unsafe fn adam_mixed(b: MixedAdamBuffers<'_>, c: &MixedAdamCoefficients) {
-                // SAFETY: the table entry's contract: tier available, buffers checked.
-                unsafe { adam_mixed::run::<$token>(b, c) }
-            }
-
-            $(#[$feature])*
-            unsafe fn grad_non_finite(g: &MixedSlice<'_>, scale: f32) -> bool {
-                // SAFETY: the table entry's contract: tier available.
-                unsafe { adam_mixed::run_non_finite::<$token>(g, scale) }
-            }
-
-            $(#[$feature])*
-            unsafe fn convert(src: &MixedSlice<'_>, dst: &mut MixedSlice<'_>, scale: f32) {
-                // SAFETY: the table entry's contract: tier available, lengths equal.
-                unsafe { crate::convert::run::<$token>(src, dst, scale) }
-            }
-
-            $(#[$feature])*
-            unsafe fn scale_in_place(x: &mut MixedSlice<'_>, scale: f32) {
-                // SAFETY: the table entry's contract: tier available.
-                unsafe { crate::convert::run_in_place::<$token>(x, scale) }
-            }
-
-            pub(super) static TABLE: KernelTable =
-                KernelTable { f32: F32, f64: F64, adam_mixed, grad_non_finite, convert, scale_in_place };
-        }
-    };
+/// The kernels of one element type on the tier `I`.
+const fn typed_kernels<I: Lanes<T> + Enter, T: Float>() -> TypedKernels<T> {
+    TypedKernels {
+        adam: adam::run::<I, T>,
+        adamax: adamax::run::<I, T>,
+        adagrad: adagrad::run::<I, T>,
+        rmsprop: rmsprop::run::<I, T>,
+        adadelta: adadelta::run::<I, T>,
+        probe2: probe::run::<I, T, 2>,
+        probe3: probe::run::<I, T, 3>,
+        probe4: probe::run::<I, T, 4>,
+    }
 }
 
-tier_table!(portable, Portable);
+/// The table of the tier `I`.
+const fn table<I: Lanes<f32> + Lanes<f64> + HalfLanes + Enter>() -> KernelTable {
+    KernelTable {
+        f32: typed_kernels::<I, f32>(),
+        f64: typed_kernels::<I, f64>(),
+        adam_mixed: adam_mixed::run::<I>,
+        grad_non_finite: adam_mixed::run_non_finite::<I>,
+        convert: crate::convert::run::<I>,
+        scale_in_place: crate::convert::run_in_place::<I>,
+    }
+}
+
+static PORTABLE: KernelTable = table::<Portable>();
 #[cfg(target_arch = "x86_64")]
-tier_table!(avx2, crate::isa::Avx2, #[target_feature(enable = "avx2,f16c")]);
+static AVX2: KernelTable = table::<crate::isa::Avx2>();
 #[cfg(target_arch = "x86_64")]
-tier_table!(avx512, crate::isa::Avx512, #[target_feature(enable = "avx512f")]);
+static AVX512: KernelTable = table::<crate::isa::Avx512>();
+
+/// Whether this CPU has `feature` (`None` for a name this function does not
+/// know, which counts as absent).
+fn detected(feature: &str) -> Option<bool> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::is_x86_feature_detected as has;
+        match feature {
+            "avx2" => Some(has!("avx2")),
+            "f16c" => Some(has!("f16c")),
+            "fma" => Some(has!("fma")),
+            "avx512f" => Some(has!("avx512f")),
+            _ => None,
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = feature;
+        None
+    }
+}
 
 fn chosen() -> &'static (Tier, &'static KernelTable) {
     static CHOSEN: OnceLock<(Tier, &'static KernelTable)> = OnceLock::new();
@@ -275,4 +264,55 @@ pub(crate) fn forced_table(tier: Tier) -> Result<&'static KernelTable, TierUnava
 /// The kernels of `tier` for `T`, if the CPU has it.
 pub(crate) fn forced<T: Float>(tier: Tier) -> Result<&'static TypedKernels<T>, TierUnavailable> {
     tier.table().map(<T as float::Select>::select).ok_or(TierUnavailable(tier))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A CPU reporting exactly `features`.
+    fn cpu(features: &'static [&'static str]) -> impl Fn(&str) -> bool {
+        move |f| features.contains(&f)
+    }
+
+    #[test]
+    fn every_required_feature_is_known_to_detection() {
+        for tier in ALL_TIERS {
+            for feature in tier.features().split(',').filter(|f| !f.is_empty()) {
+                if cfg!(target_arch = "x86_64") {
+                    assert!(
+                        detected(feature).is_some(),
+                        "{tier} needs `{feature}`, which detection does not know"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn a_tier_needs_every_feature_its_code_uses() {
+        // Portable needs nothing.
+        assert_eq!(Tier::best_supported_by(cpu(&[])), Tier::Portable);
+        // AVX2 without F16C (its f16 conversions) is not the AVX2 tier.
+        assert_eq!(Tier::best_supported_by(cpu(&["avx2"])), Tier::Portable);
+        assert_eq!(Tier::best_supported_by(cpu(&["avx2", "f16c"])), Tier::Avx2);
+        // AVX-512F alone (a hypervisor masking AVX2): its code uses AVX2 and
+        // F16C instructions too, so it must not be chosen.
+        assert_eq!(Tier::best_supported_by(cpu(&["avx512f"])), Tier::Portable);
+        assert_eq!(Tier::best_supported_by(cpu(&["avx512f", "f16c"])), Tier::Portable);
+        assert_eq!(Tier::best_supported_by(cpu(&["avx512f", "avx2", "f16c"])), Tier::Avx2);
+        assert_eq!(Tier::best_supported_by(cpu(&["avx512f", "avx2", "fma"])), Tier::Portable);
+        assert_eq!(Tier::best_supported_by(cpu(&["avx512f", "avx2", "fma", "f16c"])), Tier::Avx512);
+        assert!(!Tier::Avx512.is_supported_by(cpu(&["avx512f", "avx2", "f16c"])));
+    }
+
+    #[test]
+    fn detection_agrees_with_the_injected_form() {
+        let has = |f: &str| detected(f).unwrap_or(false);
+        for tier in ALL_TIERS {
+            assert_eq!(tier.is_available(), tier.is_supported_by(has), "{tier}");
+        }
+        assert_eq!(Tier::best_available(), Tier::best_supported_by(has));
+    }
 }

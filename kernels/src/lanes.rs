@@ -126,6 +126,44 @@ pub unsafe trait Lanes<T: Float>: Copy + 'static {
     unsafe fn max(a: Self::V, b: Self::V) -> Self::V;
 }
 
+/// One kernel call whose options are fixed at compile time (const generics):
+/// the buffers and coefficients it runs on, and, in [`Variant::run`],
+/// everything that runs on the tier `I`: splatting the coefficients and the
+/// loop over blocks.
+///
+/// A variant is only ever run through [`Enter::enter`], which gives each one
+/// its own `#[target_feature]` function. The selection of the variant (a
+/// `match` on the options) stays outside, in plain code. Had every variant
+/// been inlined into one wrapper, an unoptimised build would keep the locals
+/// of all of them in one frame: 8.9 MB for mixed-precision Adam on AVX-512
+/// (its 72 variants), enough to overflow any thread's stack.
+pub(crate) trait Variant<I> {
+    /// What the call returns.
+    type Output;
+
+    /// Runs the call.
+    ///
+    /// # Safety
+    /// The tier `I` is available, and the variant's own contract holds (equal
+    /// lengths, a matched layout: checked by the entry point that built it).
+    unsafe fn run(self) -> Self::Output;
+}
+
+/// An ISA token's way into its instruction set: runs a [`Variant`] inside a
+/// function compiled with the tier's target features.
+///
+/// # Safety
+/// Implementors run `v` with every target feature that the token's
+/// [`Lanes`] and [`HalfLanes`](crate::HalfLanes) methods use enabled, and
+/// [`crate::Tier::is_available`] checks exactly those features.
+pub(crate) unsafe trait Enter: Sized {
+    /// Runs `v` with the tier's target features enabled.
+    ///
+    /// # Safety
+    /// The tier is available, and `v`'s own contract holds.
+    unsafe fn enter<V: Variant<Self>>(v: V) -> V::Output;
+}
+
 /// Loads `len` elements, `len == N` taking the full-width path (the check folds
 /// away where `len` is the constant `N`).
 ///
@@ -193,19 +231,21 @@ pub(crate) unsafe fn for_each_block<I: Lanes<T>, T: Float, B: Block>(n: usize, b
     }
 }
 
-/// Defines an algorithm's `run`: the entry its tier wrappers call, which
+/// Defines an algorithm's `run`: the entry of its tier's table, which
 /// calls `run_variant::<I, T, L2, MAXIMIZE>(b, c)` with the two const flags
 /// most algorithms share taken from the coefficients (`weight_decay:
 /// Option<T>`, `maximize: bool`), so the loop over elements holds no branch
 /// on them.
 macro_rules! run_with_l2_and_maximize {
     ($buffers:ident, $coefficients:ident) => {
-        /// Picks the monomorphised body for the options, then runs it.
+        /// Picks the variant for the options, then runs it on the tier `I`.
         ///
         /// # Safety
         /// Lengths are equal (checked by the caller); the tier `I` is available.
-        #[inline(always)]
-        pub(crate) unsafe fn run<I: Lanes<T>, T: Float>(b: $buffers<'_, T>, c: &$coefficients<T>) {
+        pub(crate) unsafe fn run<I: Lanes<T> + crate::lanes::Enter, T: Float>(
+            b: $buffers<'_, T>,
+            c: &$coefficients<T>,
+        ) {
             // SAFETY: forwarded from the caller.
             unsafe {
                 match (c.weight_decay.is_some(), c.maximize) {

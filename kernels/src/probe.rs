@@ -13,7 +13,7 @@
 //! Same tail handling as the kernels (unrolled vectors, single vectors, one
 //! partial vector).
 
-use crate::lanes::{Block, Lanes, for_each_block, load_n, store_n};
+use crate::lanes::{Block, Enter, Lanes, Variant, for_each_block, load_n, store_n};
 use crate::{Float, KernelBuffers};
 
 /// `W` streams read and written in place, and one stream only read.
@@ -71,6 +71,9 @@ impl<T, const W: usize> crate::buffers::KernelBuffers for ProbeBuffers<'_, T, W>
     fn anchor(&self) -> usize {
         self.written.first().map_or(self.read.as_ptr() as usize, |s| s.as_ptr() as usize)
     }
+    fn anchor_element_bytes(&self) -> usize {
+        core::mem::size_of::<T>()
+    }
 }
 
 struct ProbeBody<I: Lanes<T>, T: Float, const W: usize> {
@@ -100,18 +103,33 @@ impl<I: Lanes<T>, T: Float, const W: usize> Block for ProbeBody<I, T, W> {
     }
 }
 
+/// One probe call (see [`Variant`]).
+struct ProbeVariant<'a, T, const W: usize>(ProbeBuffers<'a, T, W>);
+
+impl<I: Lanes<T>, T: Float, const W: usize> Variant<I> for ProbeVariant<'_, T, W> {
+    type Output = ();
+
+    #[inline(always)]
+    unsafe fn run(self) {
+        let ProbeVariant(b) = self;
+        let n = b.len();
+        let body = ProbeBody::<I, T, W> {
+            written: b.written.map(|s| s.as_mut_ptr()),
+            read: b.read.as_ptr(),
+            _lanes: core::marker::PhantomData,
+        };
+        // SAFETY: forwarded from the caller; `for_each_block` stays inside `0..n`.
+        unsafe { for_each_block::<I, T, _>(n, &body) }
+    }
+}
+
+/// Runs the probe on the tier `I`.
+///
 /// # Safety
 /// Lengths are equal (checked by the caller); the tier `I` is available.
-#[inline(always)]
-pub(crate) unsafe fn run<I: Lanes<T>, T: Float, const W: usize>(b: ProbeBuffers<'_, T, W>) {
-    let n = b.len();
-    let body = ProbeBody::<I, T, W> {
-        written: b.written.map(|s| s.as_mut_ptr()),
-        read: b.read.as_ptr(),
-        _lanes: core::marker::PhantomData,
-    };
-    // SAFETY: forwarded from the caller; `for_each_block` stays inside `0..n`.
-    unsafe { for_each_block::<I, T, _>(n, &body) }
+pub(crate) unsafe fn run<I: Lanes<T> + Enter, T: Float, const W: usize>(b: ProbeBuffers<'_, T, W>) {
+    // SAFETY: forwarded from the caller.
+    unsafe { I::enter(ProbeVariant(b)) }
 }
 
 /// Probe shapes with a kernel behind them: 2, 3 or 4 written streams.

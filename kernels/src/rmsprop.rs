@@ -45,7 +45,7 @@
 //! positive ε does not prevent that: it is added after the root.
 
 use crate::Float;
-use crate::lanes::{Block, Lanes, for_each_block, load_n, store_n};
+use crate::lanes::{Block, Enter, Lanes, Variant, for_each_block, load_n, store_n};
 
 /// The scalars of an RMSprop step, already rounded to the element type.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -140,53 +140,58 @@ impl<I: Lanes<T>, T: Float, const L2: bool, const MAXIMIZE: bool, const CENTERED
     }
 }
 
+/// # Safety
+/// Lengths are equal (checked by the caller); the tier `I` is available.
 #[inline(always)]
-unsafe fn run_variant<I: Lanes<T>, T: Float, const L2: bool, const MAXIMIZE: bool>(
+unsafe fn run_variant<I: Lanes<T> + Enter, T: Float, const L2: bool, const MAXIMIZE: bool>(
     b: RmsPropBuffers<'_, T>,
     c: &RmsPropCoefficients<T>,
 ) {
     // SAFETY: forwarded from the caller.
     unsafe {
         match (b.grad_avg.is_some(), b.momentum_buffer.is_some()) {
-            (false, false) => run_body::<I, T, L2, MAXIMIZE, false, false>(b, c),
-            (false, true) => run_body::<I, T, L2, MAXIMIZE, false, true>(b, c),
-            (true, false) => run_body::<I, T, L2, MAXIMIZE, true, false>(b, c),
-            (true, true) => run_body::<I, T, L2, MAXIMIZE, true, true>(b, c),
+            (false, false) => I::enter(RmsPropVariant::<T, L2, MAXIMIZE, false, false>(b, c)),
+            (false, true) => I::enter(RmsPropVariant::<T, L2, MAXIMIZE, false, true>(b, c)),
+            (true, false) => I::enter(RmsPropVariant::<T, L2, MAXIMIZE, true, false>(b, c)),
+            (true, true) => I::enter(RmsPropVariant::<T, L2, MAXIMIZE, true, true>(b, c)),
         }
     }
 }
 
-#[inline(always)]
-unsafe fn run_body<
-    I: Lanes<T>,
-    T: Float,
-    const L2: bool,
-    const MAXIMIZE: bool,
-    const CENTERED: bool,
-    const MOMENTUM: bool,
->(
-    b: RmsPropBuffers<'_, T>,
-    c: &RmsPropCoefficients<T>,
-) {
-    let optional = |s: Option<&mut [T]>| s.map_or(core::ptr::null_mut(), |s| s.as_mut_ptr());
-    // SAFETY: the tier is available (caller); pointers come from slices of
-    // length `n` (the optional ones exactly when their flag is on) and
-    // `for_each_block` stays inside `0..n`.
-    unsafe {
-        let body = RmsPropBody::<I, T, L2, MAXIMIZE, CENTERED, MOMENTUM> {
-            param: b.param.as_mut_ptr(),
-            grad: b.grad.as_ptr(),
-            square_avg: b.square_avg.as_mut_ptr(),
-            momentum_buffer: optional(b.momentum_buffer),
-            grad_avg: optional(b.grad_avg),
-            alpha: I::splat(c.alpha),
-            one_minus_alpha: I::splat(c.one_minus_alpha),
-            eps: I::splat(c.eps),
-            lr: I::splat(c.lr),
-            momentum: I::splat(c.momentum),
-            weight_decay: I::splat(c.weight_decay.unwrap_or(T::ZERO)),
-        };
-        for_each_block::<I, T, _>(b.param.len(), &body);
+/// One RMSprop call with its options fixed (see [`Variant`]).
+struct RmsPropVariant<'a, T, const L2: bool, const MAXIMIZE: bool, const CENTERED: bool, const MOMENTUM: bool>(
+    RmsPropBuffers<'a, T>,
+    &'a RmsPropCoefficients<T>,
+);
+
+impl<I: Lanes<T>, T: Float, const L2: bool, const MAXIMIZE: bool, const CENTERED: bool, const MOMENTUM: bool>
+    Variant<I> for RmsPropVariant<'_, T, L2, MAXIMIZE, CENTERED, MOMENTUM>
+{
+    type Output = ();
+
+    #[inline(always)]
+    unsafe fn run(self) {
+        let RmsPropVariant(b, c) = self;
+        let optional = |s: Option<&mut [T]>| s.map_or(core::ptr::null_mut(), |s| s.as_mut_ptr());
+        // SAFETY: the tier is available (caller); pointers come from slices of
+        // length `n` (the optional ones exactly when their flag is on) and
+        // `for_each_block` stays inside `0..n`.
+        unsafe {
+            let body = RmsPropBody::<I, T, L2, MAXIMIZE, CENTERED, MOMENTUM> {
+                param: b.param.as_mut_ptr(),
+                grad: b.grad.as_ptr(),
+                square_avg: b.square_avg.as_mut_ptr(),
+                momentum_buffer: optional(b.momentum_buffer),
+                grad_avg: optional(b.grad_avg),
+                alpha: I::splat(c.alpha),
+                one_minus_alpha: I::splat(c.one_minus_alpha),
+                eps: I::splat(c.eps),
+                lr: I::splat(c.lr),
+                momentum: I::splat(c.momentum),
+                weight_decay: I::splat(c.weight_decay.unwrap_or(T::ZERO)),
+            };
+            for_each_block::<I, T, _>(b.param.len(), &body);
+        }
     }
 }
 

@@ -171,3 +171,18 @@ impl<T: Float> Offset<T> {
         before.iter().chain(&rest[self.len..]).all(|x| x.to_bits_u64() == g)
     }
 }
+
+/// Stack of the threads [`on_small_stack`] runs on: a quarter of a rayon
+/// worker's (2 MiB), far below a main thread's (8 MiB).
+pub const SMALL_STACK_BYTES: usize = 512 << 10;
+
+/// Runs `f` on a new thread with a [`SMALL_STACK_BYTES`] stack and waits for
+/// it. A kernel whose frame does not fit aborts the test binary with a stack
+/// overflow, in every build profile (the unoptimised one has the largest
+/// frames: every temporary of an inlined body gets its own slot).
+pub fn on_small_stack(f: impl FnOnce() + Send + 'static) {
+    let thread = std::thread::Builder::new().stack_size(SMALL_STACK_BYTES).spawn(f).unwrap();
+    if let Err(payload) = thread.join() {
+        std::panic::resume_unwind(payload);
+    }
+}

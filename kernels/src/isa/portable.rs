@@ -1,6 +1,6 @@
 //! The portable tier: `wide`'s own 128-bit operators.
 
-use crate::lanes::Lanes;
+use crate::lanes::{Enter, Lanes, Variant};
 use crate::narrow::HalfLanes;
 use half::f16;
 use wide::{f32x4, f64x2, u32x4};
@@ -9,6 +9,31 @@ use wide::{f32x4, f64x2, u32x4};
 /// on aarch64, plain arrays elsewhere. Always available.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Portable;
+
+impl Portable {
+    /// The CPU features the tier's code needs beyond the build's baseline: none.
+    pub const FEATURES: &'static str = "";
+}
+
+// SAFETY: the portable tier uses only the build's baseline instruction set,
+// which every CPU that runs the build has; nothing needs enabling.
+unsafe impl Enter for Portable {
+    #[inline(always)]
+    unsafe fn enter<V: Variant<Self>>(v: V) -> V::Output {
+        // SAFETY: forwarded from the caller.
+        unsafe { enter_portable(v) }
+    }
+}
+
+/// One kernel variant in a function of its own, as the x86 tiers have (see
+/// [`Variant`]): not inlined into the selection in an unoptimised build.
+///
+/// # Safety
+/// `v`'s own contract holds.
+unsafe fn enter_portable<V: Variant<Portable>>(v: V) -> V::Output {
+    // SAFETY: forwarded from the caller.
+    unsafe { v.run() }
+}
 
 macro_rules! portable_lanes {
     ($t:ty, $v:ty, $n:literal) => {

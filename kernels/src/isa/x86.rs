@@ -5,7 +5,7 @@
 //! and is only ever inlined into a `#[target_feature]` wrapper of the
 //! matching tier, where the intrinsics become single `ymm`/`zmm` instructions.
 
-use crate::lanes::Lanes;
+use crate::lanes::{Enter, Lanes, Variant};
 use crate::narrow::HalfLanes;
 use core::arch::x86_64::*;
 use wide::{f32x8, f32x16, f64x4, f64x8};
@@ -15,9 +15,52 @@ use wide::{f32x8, f32x16, f64x4, f64x8};
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Avx2;
 
-/// 512-bit AVX-512F lanes (`f32x16`, `f64x8`). Needs the `avx512f` CPU feature.
+/// 512-bit AVX-512F lanes (`f32x16`, `f64x8`). Its code also uses 256-bit
+/// AVX loads and stores (16-bit storage), and a `#[target_feature(enable =
+/// "avx512f")]` function may use whatever `avx512f` implies (AVX2, FMA,
+/// F16C): the tier requires all of them, so that a hypervisor exposing
+/// AVX-512F with AVX2 masked gets the AVX2 or portable tier, not SIGILL.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Avx512;
+
+/// Gives a token its target features, written once: the `FEATURES` constant
+/// that [`crate::Tier::is_available`] checks and the `#[target_feature]`
+/// function that [`Enter::enter`] runs every kernel variant in are the same
+/// literal.
+macro_rules! x86_entry {
+    ($token:ident, $entry:ident, $features:literal) => {
+        impl $token {
+            /// The CPU features the tier's code needs, comma-separated, as
+            /// `#[target_feature(enable = …)]` and `is_x86_feature_detected!` name them.
+            pub const FEATURES: &'static str = $features;
+        }
+
+        // SAFETY: `enter` runs the variant inside `$entry`, compiled with
+        // `FEATURES`, the features the token's methods use; the tier is
+        // available only where the CPU has every one of them.
+        unsafe impl Enter for $token {
+            #[inline(always)]
+            unsafe fn enter<V: Variant<Self>>(v: V) -> V::Output {
+                // SAFETY: forwarded from the caller (the tier is available).
+                unsafe { $entry(v) }
+            }
+        }
+
+        /// One kernel variant, compiled with the tier's target features (one
+        /// function per variant: see [`Variant`]).
+        ///
+        /// # Safety
+        /// The CPU has `FEATURES`; `v`'s own contract holds.
+        #[target_feature(enable = $features)]
+        unsafe fn $entry<V: Variant<$token>>(v: V) -> V::Output {
+            // SAFETY: forwarded from the caller.
+            unsafe { v.run() }
+        }
+    };
+}
+
+x86_entry!(Avx2, enter_avx2, "avx2,f16c");
+x86_entry!(Avx512, enter_avx512, "avx512f,avx2,fma,f16c");
 
 /// Implements `Lanes<$t>` for `$token`, given the raw vector type and the
 /// intrinsics of one element width; the lane-specific pieces (`neg`, `abs`,
