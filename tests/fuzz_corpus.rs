@@ -9,8 +9,8 @@ mod cases;
 
 use arbitrary::{Arbitrary, Unstructured};
 use cases::{
-    AdaDeltaOptions, AdaGradOptions, AdaMaxOptions, AdamOptions, Case, MixedCase, Outcome, RmsPropOptions,
-    check, differential, refusal, refused,
+    AdaDeltaOptions, AdaGradOptions, AdaMaxOptions, AdamOptions, Case, ManyCase, MixedCase, Outcome,
+    RmsPropOptions, check, check_many, differential, refusal, refusal_many, refused,
 };
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -180,4 +180,11 @@ replay_targets! {
 #[test]
 fn diff_adam_mixed() {
     replay::<MixedCase>("diff_adam_mixed", &[ADAM_REFUSALS, MIXED_KINDS].concat(), differential, refused);
+}
+
+/// The multi-tensor step: its corpus is what libFuzzer kept (cases that
+/// matched); refusals are the single-tensor targets' to cover.
+#[test]
+fn diff_many() {
+    replay::<ManyCase>("diff_many", &[], check_many, refusal_many);
 }

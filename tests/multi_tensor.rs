@@ -10,8 +10,12 @@ use fused_optim::{AdamConfig, Error, Parallelism, adam_step_many};
 use std::sync::{Arc, Once};
 
 /// Lengths from empty to several pieces' worth, in an order that puts large
-/// tensors across cuts and small ones between them.
-const LENGTHS: [usize; 12] = [0, 1, 5, 17, 64, 100, 1000, 4099, 50_000, 3, 200_003, 31];
+/// tensors across cuts and small ones between them (smaller large ones in a
+/// debug build).
+const LENGTHS: [usize; 12] = common::by_profile(
+    [0, 1, 5, 17, 64, 100, 1000, 4099, 50_000, 3, 200_003, 31],
+    [0, 1, 5, 17, 64, 100, 1000, 4099, 5_003, 3, 20_011, 31],
+);
 
 /// Every step of this binary is split, however small (the threshold is process-wide).
 fn split_everything() {

@@ -28,7 +28,8 @@ fn every_thread_count<A: Algorithm, T: TestFloat>() {
     // Past the default threshold even for the lightest step (f32 AdaGrad, 5 streams),
     // with odd lengths and misaligned starts so pieces end mid-vector.
     let above = DEFAULT_SERIAL_BELOW_BYTES / (5 * 4) + 1;
-    for (len, offset) in [(above, 0), (3 * above + 13, 3), (7 * above + 5, 1)] {
+    let sizes = [(above, 0), (3 * above + 13, 3), (7 * above + 5, 1)];
+    for &(len, offset) in common::by_profile(&sizes[..], &sizes[..1]) {
         for (i, config) in A::configs().into_iter().enumerate() {
             let fill = [Fill::Random, Fill::Special][i % 2];
             let start = A::state::<T>(&config, &mut rng(len as u64 + i as u64), fill, len, offset);

@@ -912,3 +912,173 @@ impl Differential for MixedCase {
         }
     }
 }
+
+/// One tensor of a [`ManyCase`].
+#[derive(Arbitrary, Clone, Copy, Debug)]
+pub struct TensorShape {
+    /// Elements (taken modulo 700: empty tensors, tails and several cache
+    /// lines all occur).
+    len: u16,
+    /// Elements to skip at the start of each of its allocations (0..16).
+    offset: u8,
+    /// Read the gradient of an earlier tensor (`share % index`) instead of
+    /// one of its own, taking that tensor's length (tensors may share a
+    /// gradient; they never share a written buffer).
+    share: Option<u8>,
+}
+
+/// A multi-tensor Adam step ([`fused_optim::adam_step_many`]) on `f32`: up to
+/// 12 tensors of any lengths, some reading one shared gradient, each at its
+/// own misalignment, on a pool of 1 to 8 threads, with the serial threshold
+/// at 0, a few KiB or the default (so the driver cuts tensor lists of every
+/// shape, cuts moved down to cache lines included). Every tensor must get
+/// the bits of the scalar reference stepping it alone; a refused step must
+/// write nothing.
+#[derive(Arbitrary, Clone, Debug)]
+pub struct ManyCase {
+    algorithm: AdamOptions,
+    step: Step,
+    /// Pool size: `1 + threads % 8`.
+    threads: u8,
+    /// Serial threshold: 0, 4 KiB or the default, by `threshold % 3`.
+    threshold: u8,
+    tensors: Vec<TensorShape>,
+    bits: Vec<u32>,
+}
+
+/// One tensor's written buffers (parameter, m, v, vmax) and its gradient's index.
+#[derive(Clone)]
+struct ManyTensor {
+    written: [Buffer<f32>; 4],
+    grad: usize,
+}
+
+impl ManyCase {
+    /// The tensors and the distinct gradients, filled from the raw bits.
+    fn start(&self) -> (Vec<ManyTensor>, Vec<Buffer<f32>>) {
+        let mut word = 0usize;
+        let mut next = || {
+            let bits = self.bits.get(word % self.bits.len().max(1)).copied().unwrap_or(0x3f80_0000);
+            word += 1;
+            f32::from_bits(bits.rotate_left(word as u32 % 32))
+        };
+        let (mut tensors, mut grads) = (Vec::<ManyTensor>::new(), Vec::<Buffer<f32>>::new());
+        for (index, shape) in self.tensors.iter().take(12).enumerate() {
+            let offset = shape.offset as usize % 16;
+            let (len, grad) = match shape.share {
+                Some(k) if index > 0 => {
+                    let other = &tensors[k as usize % index];
+                    (other.written[0].get().len(), other.grad)
+                }
+                _ => {
+                    let len = shape.len as usize % 700;
+                    grads.push(Buffer::new(offset, (0..len).map(|_| next())));
+                    (len, grads.len() - 1)
+                }
+            };
+            let written = std::array::from_fn(|_| Buffer::new(offset, (0..len).map(|_| next())));
+            tensors.push(ManyTensor { written, grad });
+        }
+        (tensors, grads)
+    }
+
+    fn pool(&self) -> &'static Parallelism {
+        static POOLS: OnceLock<Vec<Parallelism>> = OnceLock::new();
+        let pools = POOLS.get_or_init(|| {
+            (1..=8)
+                .map(|n| {
+                    Parallelism::Pool(Arc::new(
+                        rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap(),
+                    ))
+                })
+                .collect()
+        });
+        &pools[self.threads as usize % 8]
+    }
+
+    /// The multi-tensor step over `tensors`.
+    fn step_many(
+        &self,
+        tensors: &mut [ManyTensor],
+        grads: &[Buffer<f32>],
+        p: &Parallelism,
+    ) -> Result<(), Error> {
+        let given = self.algorithm.max_buffer_given();
+        let mut buffers: Vec<AdamBuffers<'_, f32>> = tensors
+            .iter_mut()
+            .map(|t| {
+                let [p, m, v, x] = &mut t.written;
+                AdamBuffers {
+                    param: p.get_mut(),
+                    grad: grads[t.grad].get(),
+                    exp_avg: m.get_mut(),
+                    exp_avg_sq: v.get_mut(),
+                    max_exp_avg_sq: given.then(|| x.get_mut()),
+                }
+            })
+            .collect();
+        fused_optim::adam_step_many(&self.algorithm.config(), self.step.value(), &mut buffers, p)
+    }
+}
+
+/// Runs a [`ManyCase`]: the multi-tensor step on the case's pool against the
+/// reference on each tensor alone; see [`ManyCase`].
+pub fn check_many(case: &ManyCase) -> Outcome {
+    let (start, grads) = case.start();
+    let bits = |tensors: &[ManyTensor]| -> Vec<Vec<u64>> {
+        tensors.iter().flat_map(|t| t.written.iter().map(Buffer::bits)).collect()
+    };
+    fused_optim::set_serial_threshold(
+        [0, 4 << 10, fused_optim::DEFAULT_SERIAL_BELOW_BYTES][case.threshold as usize % 3],
+    );
+    let mut got = start.clone();
+    let pool = case.pool();
+    if case.step_many(&mut got, &grads, pool).is_err() {
+        assert!(bits(&got) == bits(&start), "a refused multi-tensor step wrote to a buffer\n{case:#?}");
+        return Outcome::Rejected;
+    }
+    let config = case.algorithm.config();
+    let k = config.coefficients::<f32>(case.step.value()).expect("the step accepted these hyperparameters");
+    for (index, (g, mut w)) in got.iter().zip(start).enumerate() {
+        let [p, m, v, x] = &mut w.written;
+        reference::adam(
+            AdamBuffers {
+                param: p.get_mut(),
+                grad: grads[w.grad].get(),
+                exp_avg: m.get_mut(),
+                exp_avg_sq: v.get_mut(),
+                max_exp_avg_sq: case.algorithm.max_buffer_given().then(|| x.get_mut()),
+            },
+            &k,
+        );
+        for (buffer, (a, b)) in g.written.iter().zip(&w.written).enumerate() {
+            for (i, (a, b)) in a.get().iter().zip(b.get()).enumerate() {
+                assert!(
+                    a.same_bits(*b),
+                    "tensor {index} buffer {buffer} element {i}: got {a:?} ({:#x}), want {b:?} ({:#x}) on {} threads\n{case:#?}",
+                    a.to_bits(),
+                    b.to_bits(),
+                    pool.threads()
+                );
+            }
+        }
+    }
+    Outcome::Matched
+}
+
+/// [`refused`]'s kind for a [`ManyCase`]: the refused tensor's error, or the step's.
+pub fn refusal_many(case: &ManyCase) -> Option<String> {
+    let (mut tensors, grads) = case.start();
+    let error = case.step_many(&mut tensors, &grads, &Parallelism::Serial).err()?;
+    let error = match error {
+        Error::Tensor { error, .. } => *error,
+        other => other,
+    };
+    Some(match error {
+        Error::ZeroStep => "zero-step".to_string(),
+        Error::InvalidHyperparameter { name, .. } => format!("hyperparameter-{name}"),
+        Error::MissingState { buffer, option } => format!("missing-{buffer}-for-{option}"),
+        Error::UnexpectedState { buffer, option } => format!("unexpected-{buffer}-without-{option}"),
+        other => format!("{other:?}"),
+    })
+}

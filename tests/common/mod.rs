@@ -172,6 +172,13 @@ impl<T: Float> Offset<T> {
     }
 }
 
+/// `release` in an optimised build, `debug` in an unoptimised one (the dev
+/// profile, which CI runs too, about 30 times slower): heavy cases shrink
+/// there so the debug suite takes minutes, and still reach every code path.
+pub const fn by_profile<T: Copy>(release: T, debug: T) -> T {
+    if cfg!(debug_assertions) { debug } else { release }
+}
+
 /// Stack of the threads [`on_small_stack`] runs on: a quarter of a rayon
 /// worker's (2 MiB), far below a main thread's (8 MiB).
 pub const SMALL_STACK_BYTES: usize = 512 << 10;
