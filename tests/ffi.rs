@@ -196,7 +196,7 @@ fn c_steps_give_the_rust_bits() {
     assert_eq!(p, want_adam);
     let (mut p, g) = inputs::<f64>();
     let (mut m, mut v, mut x) = (vec![0.0f64; N], vec![0.0f64; N], vec![0.0f64; N]);
-    let c = fo_adam_config { amsgrad: true, ..fo_adamw_config_default() };
+    let c = fo_adam_config { amsgrad: 1, ..fo_adamw_config_default() };
     for t in 1..=3 {
         // SAFETY: as above.
         let s = unsafe {
@@ -272,7 +272,7 @@ fn c_mixed_step_gives_the_smoke_bits() {
 fn c_refusals_write_nothing() {
     let (p0, g) = inputs::<f32>();
     let d = fo_adam_config_default();
-    let amsgrad = fo_adam_config { amsgrad: true, ..d };
+    let amsgrad = fo_adam_config { amsgrad: 1, ..d };
     let bad_lr = fo_adam_config { lr: f64::NAN, ..d };
     let bad_mode = fo_adam_config { weight_decay_mode: 7, ..d };
     let mut p = p0.clone();
@@ -455,7 +455,7 @@ fn c_many_matches_each_alone_and_refuses_overlap() {
         fo_adam_step_many_f32(null(), g.as_ptr(), m.as_ptr(), v.as_ptr(), null(), lens.as_ptr(), 4, &c, 3)
     };
     assert_eq!(s, fo_status::FO_ERROR_NULL_POINTER);
-    let amsgrad = fo_adam_config { amsgrad: true, ..c };
+    let amsgrad = fo_adam_config { amsgrad: 1, ..c };
     // SAFETY: AMSGrad without its array is refused.
     let s = unsafe {
         fo_adam_step_many_f32(
@@ -728,7 +728,7 @@ fn c_configs_round_trip_and_default_to_the_rust_defaults() {
     assert_eq!(RmsPropConfig::from(fo_rmsprop_config_default()), RmsPropConfig::default());
     assert_eq!(AdaDeltaConfig::from(fo_adadelta_config_default()), AdaDeltaConfig::default());
     let d = fo_adam_config_default();
-    assert!(!d.eps_hat && d.beta1_decay == 1.0);
+    assert!(d.eps_hat == 0 && d.beta1_decay == 1.0);
     assert_eq!(fo_adamax_config_default().beta1_decay, 1.0);
     let adam = AdamConfig {
         lr: 0.5,
@@ -958,10 +958,10 @@ fn new_entry_points_refuse<T: Api>() {
         unsafe { T::ADAGRAD_MANY(&p, &g, &s, &n, 1, c, t) }
     });
 
-    let both = fo_rmsprop_config { momentum: 0.9, centered: true, ..fo_rmsprop_config_default() };
+    let both = fo_rmsprop_config { momentum: 0.9, centered: 1, ..fo_rmsprop_config_default() };
     let rmsprop_bad = [
         ("momentum off, buffer given", fo_rmsprop_config { momentum: 0.0, ..both }, STATE),
-        ("centered off, grad_avg given", fo_rmsprop_config { centered: false, ..both }, STATE),
+        ("centered off, grad_avg given", fo_rmsprop_config { centered: 0, ..both }, STATE),
         ("alpha = 1", fo_rmsprop_config { alpha: 1.0, ..both }, HYPER),
         ("negative momentum", fo_rmsprop_config { momentum: -0.5, ..both }, HYPER),
         ("NaN weight decay", fo_rmsprop_config { weight_decay: f64::NAN, ..both }, HYPER),
@@ -1002,8 +1002,8 @@ fn new_entry_points_refuse<T: Api>() {
         ("beta1_decay 0", fo_adam_config { beta1_decay: 0.0, ..d }, HYPER),
         ("beta1_decay above 1", fo_adam_config { beta1_decay: 1.5, ..d }, HYPER),
         ("beta1_decay NaN", fo_adam_config { beta1_decay: f64::NAN, ..d }, HYPER),
-        ("eps_hat, negative eps", fo_adam_config { eps_hat: true, eps: -1.0, ..d }, HYPER),
-        ("amsgrad without its buffer", fo_adam_config { amsgrad: true, ..d }, STATE),
+        ("eps_hat, negative eps", fo_adam_config { eps_hat: 1, eps: -1.0, ..d }, HYPER),
+        ("amsgrad without its buffer", fo_adam_config { amsgrad: 1, ..d }, STATE),
     ];
     refusals::<T, _, 2>("adam", d, [NULL; 2], &adam_bad, |p, g, [m, v], n, c, t| {
         // SAFETY: see above.
@@ -1021,7 +1021,7 @@ fn c_new_entry_points_refuse_and_write_nothing() {
 /// AMSGrad step, and a zero-length step of each new entry point.
 #[test]
 fn c_state_arrays_and_empty_steps() {
-    let both = fo_rmsprop_config { momentum: 0.9, centered: true, ..fo_rmsprop_config_default() };
+    let both = fo_rmsprop_config { momentum: 0.9, centered: 1, ..fo_rmsprop_config_default() };
     let plain = fo_rmsprop_config_default();
     let (mut p, g) = inputs::<f32>();
     let mut s: [Vec<f32>; 3] = from_fn(|_| vec![0.25f32; N]);

@@ -352,7 +352,7 @@ fn c_mixed_non_finite_gradient_skips_and_writes_nothing() {
     split_everything();
     let config = AdamConfig::adamw();
     let c = fo_adam_config::from(config);
-    let zero_grad = fo_mixed_options { zero_grad: true, loss_scale: 256.0, ..fo_mixed_options_default() };
+    let zero_grad = fo_mixed_options { zero_grad: 1, loss_scale: 256.0, ..fo_mixed_options_default() };
     for (layout, bad) in [
         (MixedLayout::SUPPORTED[4], f32::INFINITY),
         (MixedLayout::SUPPORTED[8], f32::NAN),
@@ -379,7 +379,7 @@ fn c_mixed_non_finite_gradient_skips_and_writes_nothing() {
         assert_eq!(c_step(&mut tensors[1], &c, &zero_grad, 1, null_mut()), fo_status::FO_OK);
         assert_eq!(tensors[1].bits(), before[1], "{layout}: a skipped step wrote");
         // The check off: applied, and the NaN propagates into the parameter.
-        let unchecked = fo_mixed_options { skip_non_finite: false, ..zero_grad };
+        let unchecked = fo_mixed_options { skip_non_finite: 0, ..zero_grad };
         let mut skipped = true;
         assert_eq!(c_step(&mut tensors[1], &c, &unchecked, 1, &mut skipped), fo_status::FO_OK);
         assert!(!skipped);
@@ -417,8 +417,8 @@ fn c_mixed_refusals_write_nothing() {
         copy_dtype: FO_DTYPE_BF16,
     };
     let d = fo_adam_config_default();
-    let o = fo_mixed_options { zero_grad: true, ..fo_mixed_options_default() };
-    let no_zero = fo_mixed_options { zero_grad: false, ..o };
+    let o = fo_mixed_options { zero_grad: 1, ..fo_mixed_options_default() };
+    let no_zero = fo_mixed_options { zero_grad: 0, ..o };
     let mut skipped = true;
     let sk: *mut bool = &mut skipped;
     // SAFETY (every call below): pointers into the live arenas, valid for N
@@ -520,7 +520,7 @@ fn c_mixed_refusals_write_nothing() {
         ("step 0".into(), one(good, &d, &o, 0), FO_ERROR_STEP),
         (
             "amsgrad without its buffer".into(),
-            one(good, &bad_config(&|c| c.amsgrad = true), &o, 1),
+            one(good, &bad_config(&|c| c.amsgrad = 1), &o, 1),
             FO_ERROR_STATE_BUFFER,
         ),
         (
