@@ -1,8 +1,9 @@
 //! The C ABI from Rust: every `fo_*` function against the Rust API's bits,
 //! every refusal with its status and untouched buffers, and the expected
 //! values of the C smoke test (`tests/c/expected.h`), computed here with the
-//! scalar reference and checked to be current (`FUSED_OPTIM_BLESS=1`
-//! rewrites the file).
+//! scalar reference and checked to be current. Only the ignored test
+//! `bless_c_smoke_test_expectations`, run by name, rewrites the file:
+//! `cargo test --test ffi -- --ignored --exact bless_c_smoke_test_expectations`.
 
 use fused_optim::ffi::*;
 use fused_optim::kernels::reference;
@@ -155,7 +156,8 @@ fn expected_header() -> String {
     };
     format!(
         "/* Expected parameters after three steps of each case in smoke.c, computed by the Rust\n \
-         * scalar reference (tests/ffi.rs). Regenerate: FUSED_OPTIM_BLESS=1 cargo test --test ffi */\n\
+         * scalar reference (tests/ffi.rs). Regenerate:\n \
+         * cargo test --test ffi -- --ignored --exact bless_c_smoke_test_expectations */\n\
          #define SMOKE_N {N}\n{}{}{}{}{}{}{}{}",
         f32s("EXPECTED_ADAM_F32", &e.adam_f32),
         f64s("EXPECTED_AMSGRAD_ADAMW_F64", &e.amsgrad_adamw_f64),
@@ -168,15 +170,31 @@ fn expected_header() -> String {
     )
 }
 
+const EXPECTED_H: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/c/expected.h");
+const BLESS: &str = "cargo test --test ffi -- --ignored --exact bless_c_smoke_test_expectations";
+
+/// `tests/c/expected.h` holds what the scalar reference computes now. Only
+/// compares: no setting of any test run rewrites the file.
 #[test]
 fn c_smoke_test_expectations_are_current() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/c/expected.h");
+    let have = std::fs::read_to_string(EXPECTED_H).unwrap_or_default();
+    assert!(
+        have == expected_header(),
+        "tests/c/expected.h is stale: regenerate it with `{BLESS}`, then review and commit the diff"
+    );
+}
+
+/// Rewrites `tests/c/expected.h` from the scalar reference; run by name
+/// only (see `BLESS`). Fails when it changed the file, so that a run which
+/// blessed (say with `--include-ignored`) never passes: rerun to see it pass.
+#[test]
+#[ignore = "rewrites tests/c/expected.h; run by name to regenerate it"]
+fn bless_c_smoke_test_expectations() {
     let want = expected_header();
-    if std::env::var_os("FUSED_OPTIM_BLESS").is_some() {
-        std::fs::write(path, &want).unwrap();
+    if std::fs::read_to_string(EXPECTED_H).unwrap_or_default() != want {
+        std::fs::write(EXPECTED_H, &want).unwrap();
+        panic!("tests/c/expected.h was stale and has been rewritten: review and commit the diff");
     }
-    let have = std::fs::read_to_string(path).unwrap_or_default();
-    assert!(have == want, "tests/c/expected.h is stale: run FUSED_OPTIM_BLESS=1 cargo test --test ffi");
 }
 
 #[test]
