@@ -7,7 +7,8 @@
 use fused_optim::ffi::*;
 use fused_optim::kernels::Storage;
 use fused_optim::mixed::{
-    Dtype, MixedAdamBuffers, MixedLayout, MixedOptions, MixedSlice, StepOutcome, adam_step_mixed, bf16, f16,
+    Dtype, MixedAdamBuffers, MixedLayout, MixedOptions, MixedSlice, StepOutcome, adam_step_mixed,
+    adam_step_mixed_many, bf16, f16,
 };
 use fused_optim::{AdamConfig, EpsForm, Parallelism, WeightDecay};
 use std::ffi::{CStr, c_void};
@@ -341,6 +342,55 @@ fn c_mixed_many_equals_each_alone() {
     }
     for (i, (a, b)) in alone.iter().zip(&together).enumerate() {
         assert_eq!(b.bits(), a.bits(), "tensor {i}: many != each alone");
+    }
+}
+
+/// The threaded path: lists whose cuts move down to 64-byte boundaries (a
+/// long tensor then a short one, odd lengths, tiny tensors around a big
+/// one, every layout so f32, bf16 and f16 tensors share pieces), stepped by
+/// the C step split across 3 threads (threshold 0, see `split_everything`),
+/// give the bits of the Rust step run serially; so does one long tensor
+/// through the one-tensor C step.
+#[test]
+fn c_mixed_threaded_lists_equal_serial() {
+    split_everything();
+    let config = AdamConfig { amsgrad: true, ..AdamConfig::adamw() };
+    let options =
+        MixedOptions { stochastic_rounding: Some(5), zero_grad: true, loss_scale: 2.0, ..Default::default() };
+    let (c, o) = (fo_adam_config::from(config), fo_mixed_options::from(options));
+    let lists: [Vec<usize>; 5] = [
+        vec![118, 2],
+        vec![1, 3, 5, 7, 9, 11, 13, 101, 17, 1, 2, 3],
+        [vec![1; 20], vec![1500], vec![3; 10]].concat(),
+        vec![1000, 999, 0, 998],
+        vec![4099],
+    ];
+    for lens in lists {
+        let layouts = MixedLayout::SUPPORTED.iter().cycle();
+        let start: Vec<Tensor> = lens
+            .iter()
+            .zip(layouts)
+            .enumerate()
+            .map(|(i, (&n, &l))| Tensor::new(l, true, n, i as u64 + 3))
+            .collect();
+        let (mut rust, mut c_side) = (start.clone(), start);
+        for t in 1..=2 {
+            for (i, x) in rust.iter_mut().chain(c_side.iter_mut()).enumerate() {
+                x.regrad(t * 100 + (i % lens.len()) as u64, 2.0);
+            }
+            let mut buffers: Vec<MixedAdamBuffers<'_>> = rust.iter_mut().map(Tensor::rust).collect();
+            let outcome =
+                adam_step_mixed_many(&config, t, &mut buffers, &options, &Parallelism::Serial).unwrap();
+            assert_eq!(outcome, StepOutcome::Applied);
+            let status = match &mut c_side[..] {
+                [one] => c_step(one, &c, &o, t, null_mut()),
+                list => c_many(list, &c, &o, t, null_mut()),
+            };
+            assert_eq!(status, fo_status::FO_OK, "{lens:?} step {t}");
+        }
+        for (i, (got, want)) in c_side.iter().zip(&rust).enumerate() {
+            assert_eq!(got.bits(), want.bits(), "{lens:?}: tensor {i} split across threads != serial");
+        }
     }
 }
 
