@@ -17,6 +17,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// The most threads `fo_set_threads` accepts: 1024.
+//
+// A count above it is a caller's bug (a negative `int` converted to
+// `size_t`, an uninitialised variable, a byte count), refused before it
+// starts thousands of OS threads. The bound is generous on purpose: the
+// driver cuts a step into at most 32 pieces, so no step keeps more than 32
+// threads busy, and 1024 is above the hardware threads of today's common
+// shared-memory servers. It is a constant, not the machine's
+// `available_parallelism`, so that it can be in this header and means the
+// same everywhere: that number changes with the cgroup and the affinity
+// mask the process runs under, and a pool larger than the cores is legal,
+// only slower.
+#define FO_MAX_THREADS 1024
+
 // `fo_adam_config.weight_decay_mode`: no weight decay.
 #define FO_WEIGHT_DECAY_NONE 0
 
@@ -46,7 +60,8 @@ typedef enum fo_status {
   // `momentum_buffer` or `grad_avg`) is missing while its option is on, or
   // given while it is off.
   FO_ERROR_STATE_BUFFER = 7,
-  // The thread pool could not be built.
+  // `fo_set_threads` was asked for more than `FO_MAX_THREADS` threads, or
+  // the thread pool could not be built (the setting is then unchanged).
   FO_ERROR_THREADS = 8,
   // A bug: a panic inside the library, caught at the boundary.
   FO_ERROR_INTERNAL = 9,
@@ -69,13 +84,13 @@ typedef struct fo_adam_config {
   double weight_decay;
   // `FO_WEIGHT_DECAY_NONE`, `FO_WEIGHT_DECAY_L2` or `FO_WEIGHT_DECAY_DECOUPLED`.
   uint32_t weight_decay_mode;
-  // AMSGrad: the step needs a `max_exp_avg_sq` buffer.
-  bool amsgrad;
-  // Maximize instead of minimize.
-  bool maximize;
-  // The paper's §2 ε̂ form: `p −= (lr·√bc2/bc1)·m/(√v̂ + eps)` (false:
-  // PyTorch's `(lr/bc1)·m/(√v̂/√bc2 + eps)`).
-  bool eps_hat;
+  // AMSGrad (flag: nonzero is on): the step needs a `max_exp_avg_sq` buffer.
+  uint8_t amsgrad;
+  // Maximize instead of minimize (flag: nonzero is on).
+  uint8_t maximize;
+  // The paper's §2 ε̂ form (flag: nonzero is on): `p −= (lr·√bc2/bc1)·m/(√v̂ + eps)`
+  // (0: PyTorch's `(lr/bc1)·m/(√v̂/√bc2 + eps)`).
+  uint8_t eps_hat;
   // λ in (0, 1]: step `t` uses `β1·λ^(t−1)` in the first moment, the bias
   // correction stays `1 − β1^t` (1: no decay, as PyTorch).
   double beta1_decay;
@@ -93,8 +108,8 @@ typedef struct fo_adamax_config {
   double eps;
   // L2 weight decay coefficient (finite, >= 0).
   double weight_decay;
-  // Maximize instead of minimize.
-  bool maximize;
+  // Maximize instead of minimize (flag: nonzero is on).
+  uint8_t maximize;
   // λ in (0, 1]: step `t` uses `β1·λ^(t−1)` in the first moment, the bias
   // correction stays `1 − β1^t` (1: no decay, as PyTorch).
   double beta1_decay;
@@ -113,8 +128,8 @@ typedef struct fo_adagrad_config {
   double initial_accumulator_value;
   // ε added to `√sum` (finite, >= 0).
   double eps;
-  // Maximize instead of minimize.
-  bool maximize;
+  // Maximize instead of minimize (flag: nonzero is on).
+  uint8_t maximize;
 } fo_adagrad_config;
 
 // Hyperparameters of RMSprop (see `fo_rmsprop_config_default`).
@@ -129,10 +144,10 @@ typedef struct fo_rmsprop_config {
   double weight_decay;
   // Momentum μ (finite, >= 0): above 0 the step needs a `momentum_buffer`.
   double momentum;
-  // Centered RMSprop: the step needs a `grad_avg` buffer.
-  bool centered;
-  // Maximize instead of minimize.
-  bool maximize;
+  // Centered RMSprop (flag: nonzero is on): the step needs a `grad_avg` buffer.
+  uint8_t centered;
+  // Maximize instead of minimize (flag: nonzero is on).
+  uint8_t maximize;
 } fo_rmsprop_config;
 
 // Hyperparameters of AdaDelta (see `fo_adadelta_config_default`).
@@ -145,26 +160,28 @@ typedef struct fo_adadelta_config {
   double eps;
   // L2 weight decay coefficient (finite, >= 0).
   double weight_decay;
-  // Maximize instead of minimize.
-  bool maximize;
+  // Maximize instead of minimize (flag: nonzero is on).
+  uint8_t maximize;
 } fo_adadelta_config;
 
 // The fused extras of a mixed-precision step (see `fo_mixed_options_default`).
+// Its options are `uint8_t` flags, as the configs' are: nonzero is on.
 typedef struct fo_mixed_options {
   // The loss scale the gradients carry (finite, > 0, with 1/loss_scale
   // finite in f32): the step uses `g·(1/loss_scale)`, the factor rounded
   // to f32.
   double loss_scale;
-  // The found_inf check: if any unscaled gradient of any tensor is
-  // infinite or NaN, skip the whole step, write nothing (not even the
-  // zeroed gradient), and report it through `skipped`.
-  bool skip_non_finite;
-  // Write +0 to every gradient element as the step reads it.
-  bool zero_grad;
+  // The found_inf check (flag: nonzero is on): if any unscaled gradient
+  // of any tensor is infinite or NaN, skip the whole step, write nothing
+  // (not even the zeroed gradient), and report it through `skipped`.
+  uint8_t skip_non_finite;
+  // Write +0 to every gradient element as the step reads it (flag:
+  // nonzero is on).
+  uint8_t zero_grad;
   // Round bf16 parameter and state stores stochastically, from `seed`
-  // (the same seed, step and positions give the same bits on every tier
-  // and thread count); off: round to nearest even.
-  bool stochastic_rounding;
+  // (flag: nonzero is on; the same seed, step and positions give the same
+  // bits on every tier and thread count); 0: round to nearest even.
+  uint8_t stochastic_rounding;
   // The stochastic-rounding seed (read only with `stochastic_rounding`).
   uint64_t seed;
 } fo_mixed_options;
@@ -235,9 +252,27 @@ const char *fo_tier(void);
 const char *fo_version(void);
 
 // The threads later steps use: 0 for rayon's global pool (the default),
-// 1 for the calling thread only, n > 1 for a pool of n threads owned by the
-// library (replacing any earlier one).
+// 1 for the calling thread only, 1 < n <= `FO_MAX_THREADS` for a pool of n
+// threads owned by the library (replacing any earlier one). Returns `FO_OK`;
+// or `FO_ERROR_THREADS`, leaving the setting as it was, for a count above
+// `FO_MAX_THREADS` (refused before any thread starts) or a pool that could
+// not be built.
 enum fo_status fo_set_threads(size_t threads);
+
+// The threads set by `fo_set_threads`, as it was given: 0 for rayon's
+// global pool, 1 for the calling thread only, n for a pool of n threads.
+size_t fo_threads(void);
+
+// Sets the memory traffic in bytes (reads plus writes of every buffer of
+// a step) below which a step runs on the calling thread whatever
+// `fo_set_threads` says, for the whole process (the Rust API's
+// `set_serial_threshold`; the default is 512 KiB). 0 splits every step
+// across the threads; `SIZE_MAX` never splits. Any value is valid; it only
+// changes speed, never the results.
+void fo_set_serial_threshold(size_t bytes);
+
+// The threshold `fo_set_serial_threshold` sets, in bytes of traffic.
+size_t fo_serial_threshold(void);
 
 // PyTorch's `Adam` defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, no
 // weight decay, ε in PyTorch's place, no β1 decay.

@@ -7,7 +7,8 @@
 use fused_optim::ffi::*;
 use fused_optim::kernels::Storage;
 use fused_optim::mixed::{
-    Dtype, MixedAdamBuffers, MixedLayout, MixedOptions, MixedSlice, StepOutcome, adam_step_mixed, bf16, f16,
+    Dtype, MixedAdamBuffers, MixedLayout, MixedOptions, MixedSlice, StepOutcome, adam_step_mixed,
+    adam_step_mixed_many, bf16, f16,
 };
 use fused_optim::{AdamConfig, EpsForm, Parallelism, WeightDecay};
 use std::ffi::{CStr, c_void};
@@ -344,6 +345,55 @@ fn c_mixed_many_equals_each_alone() {
     }
 }
 
+/// The threaded path: lists whose cuts move down to 64-byte boundaries (a
+/// long tensor then a short one, odd lengths, tiny tensors around a big
+/// one, every layout so f32, bf16 and f16 tensors share pieces), stepped by
+/// the C step split across 3 threads (threshold 0, see `split_everything`),
+/// give the bits of the Rust step run serially; so does one long tensor
+/// through the one-tensor C step.
+#[test]
+fn c_mixed_threaded_lists_equal_serial() {
+    split_everything();
+    let config = AdamConfig { amsgrad: true, ..AdamConfig::adamw() };
+    let options =
+        MixedOptions { stochastic_rounding: Some(5), zero_grad: true, loss_scale: 2.0, ..Default::default() };
+    let (c, o) = (fo_adam_config::from(config), fo_mixed_options::from(options));
+    let lists: [Vec<usize>; 5] = [
+        vec![118, 2],
+        vec![1, 3, 5, 7, 9, 11, 13, 101, 17, 1, 2, 3],
+        [vec![1; 20], vec![1500], vec![3; 10]].concat(),
+        vec![1000, 999, 0, 998],
+        vec![4099],
+    ];
+    for lens in lists {
+        let layouts = MixedLayout::SUPPORTED.iter().cycle();
+        let start: Vec<Tensor> = lens
+            .iter()
+            .zip(layouts)
+            .enumerate()
+            .map(|(i, (&n, &l))| Tensor::new(l, true, n, i as u64 + 3))
+            .collect();
+        let (mut rust, mut c_side) = (start.clone(), start);
+        for t in 1..=2 {
+            for (i, x) in rust.iter_mut().chain(c_side.iter_mut()).enumerate() {
+                x.regrad(t * 100 + (i % lens.len()) as u64, 2.0);
+            }
+            let mut buffers: Vec<MixedAdamBuffers<'_>> = rust.iter_mut().map(Tensor::rust).collect();
+            let outcome =
+                adam_step_mixed_many(&config, t, &mut buffers, &options, &Parallelism::Serial).unwrap();
+            assert_eq!(outcome, StepOutcome::Applied);
+            let status = match &mut c_side[..] {
+                [one] => c_step(one, &c, &o, t, null_mut()),
+                list => c_many(list, &c, &o, t, null_mut()),
+            };
+            assert_eq!(status, fo_status::FO_OK, "{lens:?} step {t}");
+        }
+        for (i, (got, want)) in c_side.iter().zip(&rust).enumerate() {
+            assert_eq!(got.bits(), want.bits(), "{lens:?}: tensor {i} split across threads != serial");
+        }
+    }
+}
+
 /// found_inf: an infinite or NaN gradient anywhere skips the whole step,
 /// `skipped` says so, and nothing is written (not the zeroed gradient, not
 /// the copy); with the check off the step runs and the NaN propagates.
@@ -352,7 +402,7 @@ fn c_mixed_non_finite_gradient_skips_and_writes_nothing() {
     split_everything();
     let config = AdamConfig::adamw();
     let c = fo_adam_config::from(config);
-    let zero_grad = fo_mixed_options { zero_grad: true, loss_scale: 256.0, ..fo_mixed_options_default() };
+    let zero_grad = fo_mixed_options { zero_grad: 1, loss_scale: 256.0, ..fo_mixed_options_default() };
     for (layout, bad) in [
         (MixedLayout::SUPPORTED[4], f32::INFINITY),
         (MixedLayout::SUPPORTED[8], f32::NAN),
@@ -379,7 +429,7 @@ fn c_mixed_non_finite_gradient_skips_and_writes_nothing() {
         assert_eq!(c_step(&mut tensors[1], &c, &zero_grad, 1, null_mut()), fo_status::FO_OK);
         assert_eq!(tensors[1].bits(), before[1], "{layout}: a skipped step wrote");
         // The check off: applied, and the NaN propagates into the parameter.
-        let unchecked = fo_mixed_options { skip_non_finite: false, ..zero_grad };
+        let unchecked = fo_mixed_options { skip_non_finite: 0, ..zero_grad };
         let mut skipped = true;
         assert_eq!(c_step(&mut tensors[1], &c, &unchecked, 1, &mut skipped), fo_status::FO_OK);
         assert!(!skipped);
@@ -417,8 +467,8 @@ fn c_mixed_refusals_write_nothing() {
         copy_dtype: FO_DTYPE_BF16,
     };
     let d = fo_adam_config_default();
-    let o = fo_mixed_options { zero_grad: true, ..fo_mixed_options_default() };
-    let no_zero = fo_mixed_options { zero_grad: false, ..o };
+    let o = fo_mixed_options { zero_grad: 1, ..fo_mixed_options_default() };
+    let no_zero = fo_mixed_options { zero_grad: 0, ..o };
     let mut skipped = true;
     let sk: *mut bool = &mut skipped;
     // SAFETY (every call below): pointers into the live arenas, valid for N
@@ -520,7 +570,7 @@ fn c_mixed_refusals_write_nothing() {
         ("step 0".into(), one(good, &d, &o, 0), FO_ERROR_STEP),
         (
             "amsgrad without its buffer".into(),
-            one(good, &bad_config(&|c| c.amsgrad = true), &o, 1),
+            one(good, &bad_config(&|c| c.amsgrad = 1), &o, 1),
             FO_ERROR_STATE_BUFFER,
         ),
         (

@@ -1,11 +1,15 @@
 //! Replays every file of the committed fuzz corpus (`fuzz/corpus/<target>/`)
-//! through the fuzzer's own comparison (`fuzz/src/cases.rs`), on stable: the
+//! through the fuzzer's own comparison (`fuzz/src/cases.rs`, and
+//! `fuzz/src/capi.rs` for the C-ABI target), on stable: the
 //! regression guard that needs no nightly and no libFuzzer. Each file is
 //! decoded exactly as `libfuzzer-sys` decodes it: too short for the case's
 //! size hint is no input, else `arbitrary_take_rest`.
 
 #[path = "../fuzz/src/cases.rs"]
 mod cases;
+
+#[path = "../fuzz/src/capi.rs"]
+mod capi;
 
 use arbitrary::{Arbitrary, Unstructured};
 use cases::{
@@ -187,4 +191,24 @@ fn diff_adam_mixed() {
 #[test]
 fn diff_many() {
     replay::<ManyCase>("diff_many", &[], check_many, refusal_many);
+}
+
+/// What the C-ABI target's corpus reaches besides accepted calls: every
+/// refusal status of the C ABI (by name) and the `found_inf` skip.
+const CAPI_KINDS: &[&str] = &[
+    "FO_ERROR_NULL_POINTER",
+    "FO_ERROR_LENGTH",
+    "FO_ERROR_ALIGNMENT",
+    "FO_ERROR_OVERLAP",
+    "FO_ERROR_HYPERPARAMETER",
+    "FO_ERROR_STEP",
+    "FO_ERROR_STATE_BUFFER",
+    "FO_ERROR_DTYPE",
+    capi::SKIPPED,
+];
+
+/// The C-ABI target: every call through `fo_*` as the fuzzer checks it.
+#[test]
+fn diff_capi() {
+    replay::<capi::CapiCase>("diff_capi", CAPI_KINDS, capi::check, capi::refusal);
 }

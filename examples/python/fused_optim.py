@@ -10,12 +10,17 @@ PyTorch's hyperparameter names and defaults.
 
 The library is loaded from $FUSED_OPTIM_LIB, else from target/release/ of the
 repository this file sits in (build it with `cargo build --release`).
-Every call checks its arrays (dtype float32/float64, one dtype, C-contiguous,
-writeable, equal sizes) before calling into the library, which checks again
-and returns a status; an error raises FusedOptimError and writes nothing.
+Every call checks its arguments before calling into the library: the arrays
+(dtype float32/float64, one dtype, C-contiguous, writeable, equal sizes) and
+every integer that ctypes would otherwise wrap silently (the step number, from
+1 to 2**64 - 1; the thread count, from 0 to SIZE_MAX): TypeError for a
+non-integer (a float, a bool), ValueError out of range. The library checks
+again and returns a status; its refusal raises FusedOptimError. Either way,
+nothing is written. An option (amsgrad, maximize, ...) is on when truthy.
 """
 
 import ctypes
+import numbers
 import os
 import pathlib
 
@@ -52,9 +57,9 @@ class _AdamConfig(ctypes.Structure):
         ("eps", ctypes.c_double),
         ("weight_decay", ctypes.c_double),
         ("weight_decay_mode", ctypes.c_uint32),
-        ("amsgrad", ctypes.c_bool),
-        ("maximize", ctypes.c_bool),
-        ("eps_hat", ctypes.c_bool),
+        ("amsgrad", ctypes.c_uint8),
+        ("maximize", ctypes.c_uint8),
+        ("eps_hat", ctypes.c_uint8),
         ("beta1_decay", ctypes.c_double),
     ]
 
@@ -66,7 +71,7 @@ class _AdaMaxConfig(ctypes.Structure):
         ("beta2", ctypes.c_double),
         ("eps", ctypes.c_double),
         ("weight_decay", ctypes.c_double),
-        ("maximize", ctypes.c_bool),
+        ("maximize", ctypes.c_uint8),
         ("beta1_decay", ctypes.c_double),
     ]
 
@@ -78,7 +83,7 @@ class _AdaGradConfig(ctypes.Structure):
         ("weight_decay", ctypes.c_double),
         ("initial_accumulator_value", ctypes.c_double),
         ("eps", ctypes.c_double),
-        ("maximize", ctypes.c_bool),
+        ("maximize", ctypes.c_uint8),
     ]
 
 
@@ -89,8 +94,8 @@ class _RmsPropConfig(ctypes.Structure):
         ("eps", ctypes.c_double),
         ("weight_decay", ctypes.c_double),
         ("momentum", ctypes.c_double),
-        ("centered", ctypes.c_bool),
-        ("maximize", ctypes.c_bool),
+        ("centered", ctypes.c_uint8),
+        ("maximize", ctypes.c_uint8),
     ]
 
 
@@ -100,7 +105,7 @@ class _AdaDeltaConfig(ctypes.Structure):
         ("rho", ctypes.c_double),
         ("eps", ctypes.c_double),
         ("weight_decay", ctypes.c_double),
-        ("maximize", ctypes.c_bool),
+        ("maximize", ctypes.c_uint8),
     ]
 
 
@@ -127,6 +132,26 @@ _lib.fo_set_threads.argtypes = [ctypes.c_size_t]
 _lib.fo_set_threads.restype = ctypes.c_int32
 
 
+_U64_MAX = 2**64 - 1
+_SIZE_MAX = 2 ** (8 * ctypes.sizeof(ctypes.c_size_t)) - 1
+
+
+def _integer(name, value, low, high):
+    """`value` as an int in [low, high], else TypeError (not an integer; bools are refused) or
+    ValueError (out of range): what a ctypes integer argument would otherwise wrap to silently."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, not {type(value).__name__}: {value!r}")
+    value = int(value)
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be an integer from {low} to {high}, got {value}")
+    return value
+
+
+def _flag(on):
+    """An option as the library's uint8_t flag: 1 when truthy, else 0."""
+    return 1 if on else 0
+
+
 def _check(status):
     if status != 0:
         raise FusedOptimError(_lib.fo_status_message(status).decode())
@@ -150,7 +175,9 @@ def _arrays(*arrays):
 
 
 def _step(algorithm, param, grad, states, config, step):
-    """Checks the arrays and calls fo_<algorithm>_step_<dtype>; a state that is None goes as a null pointer."""
+    """Checks the step number and the arrays and calls fo_<algorithm>_step_<dtype>; a state that is None
+    goes as a null pointer."""
+    step = _integer("step", step, 1, _U64_MAX)
     given = [a for a in states if a is not None]
     suffix, n = _arrays(param, grad, *given)
     for a in [param] + given:
@@ -170,14 +197,15 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, step, *, lr=1e-3, betas=(0.9, 0.
     beta1_decay (lambda in (0, 1]): step t uses beta1*lambda**(t-1) in the first moment.
     """
     mode = FO_WEIGHT_DECAY_NONE if weight_decay == 0 else (FO_WEIGHT_DECAY_DECOUPLED if decoupled else FO_WEIGHT_DECAY_L2)
-    config = _AdamConfig(lr, betas[0], betas[1], eps, weight_decay, mode, amsgrad, maximize, eps_hat, beta1_decay)
+    config = _AdamConfig(lr, betas[0], betas[1], eps, weight_decay, mode, _flag(amsgrad), _flag(maximize),
+                         _flag(eps_hat), beta1_decay)
     _step("adam", param, grad, [exp_avg, exp_avg_sq, max_exp_avg_sq], config, step)
 
 
 def adamax_step(param, grad, exp_avg, exp_inf, step, *, lr=2e-3, betas=(0.9, 0.999), eps=1e-8,
                 weight_decay=0.0, maximize=False, beta1_decay=1.0):
     """One AdaMax step in place (eps=0: the paper's Algorithm 2)."""
-    config = _AdaMaxConfig(lr, betas[0], betas[1], eps, weight_decay, maximize, beta1_decay)
+    config = _AdaMaxConfig(lr, betas[0], betas[1], eps, weight_decay, _flag(maximize), beta1_decay)
     _step("adamax", param, grad, [exp_avg, exp_inf], config, step)
 
 
@@ -185,7 +213,7 @@ def adagrad_step(param, grad, sum, step, *, lr=1e-2, lr_decay=0.0, weight_decay=
                  initial_accumulator_value=0.0, eps=1e-10, maximize=False):
     """One AdaGrad step in place. Start `sum` at initial_accumulator_value
     (np.full_like(param, value)); step t uses lr/(1 + (t-1)*lr_decay)."""
-    config = _AdaGradConfig(lr, lr_decay, weight_decay, initial_accumulator_value, eps, maximize)
+    config = _AdaGradConfig(lr, lr_decay, weight_decay, initial_accumulator_value, eps, _flag(maximize))
     _step("adagrad", param, grad, [sum], config, step)
 
 
@@ -193,20 +221,21 @@ def rmsprop_step(param, grad, square_avg, step, *, lr=1e-2, alpha=0.99, eps=1e-8
                  momentum=0.0, centered=False, momentum_buffer=None, grad_avg=None, maximize=False):
     """One RMSprop step in place: momentum_buffer is needed exactly when momentum > 0, grad_avg exactly
     when centered (else the library refuses the step)."""
-    config = _RmsPropConfig(lr, alpha, eps, weight_decay, momentum, centered, maximize)
+    config = _RmsPropConfig(lr, alpha, eps, weight_decay, momentum, _flag(centered), _flag(maximize))
     _step("rmsprop", param, grad, [square_avg, momentum_buffer, grad_avg], config, step)
 
 
 def adadelta_step(param, grad, square_avg, acc_delta, step, *, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0,
                   maximize=False):
     """One AdaDelta step in place."""
-    config = _AdaDeltaConfig(lr, rho, eps, weight_decay, maximize)
+    config = _AdaDeltaConfig(lr, rho, eps, weight_decay, _flag(maximize))
     _step("adadelta", param, grad, [square_avg, acc_delta], config, step)
 
 
 def set_threads(threads):
-    """0: rayon's global pool (default); 1: the calling thread; n: a pool of n threads."""
-    _check(_lib.fo_set_threads(threads))
+    """0: rayon's global pool (default); 1: the calling thread; n: a pool of n threads (the library
+    refuses more than its FO_MAX_THREADS, 1024, with FusedOptimError and keeps the setting)."""
+    _check(_lib.fo_set_threads(_integer("threads", threads, 0, _SIZE_MAX)))
 
 
 def tier():

@@ -204,7 +204,6 @@ def refusals():
     before = [x.copy() for x in (p, g, m, v, b, a)]
     checks = [
         expect_refusal(lambda: fused_optim.adam_step(p, g, m, v, 1, lr=float("nan")), "hyperparameter"),
-        expect_refusal(lambda: fused_optim.adam_step(p, g, m, v, 0), "step number is 0"),
         expect_refusal(lambda: fused_optim.adam_step(p, g, m, v, 1, beta1_decay=0.0), "hyperparameter"),
         expect_refusal(lambda: fused_optim.adam_step(p, g, m, v, 1, amsgrad=True), "optional state buffer"),
         expect_refusal(lambda: fused_optim.rmsprop_step(p, g, v, 1, momentum=0.9), "optional state buffer"),
@@ -223,6 +222,49 @@ def refusals():
     return all(checks), "refusals raise and write nothing", 0.0
 
 
+def expect_error(call, error, text):
+    """True if `call` raises `error` (exactly that class) with `text` in its message."""
+    try:
+        call()
+    except Exception as e:  # noqa: BLE001 - the class is checked below
+        return type(e) is error and text in str(e)
+    return False
+
+
+def argument_checks():
+    """Integers that ctypes would wrap silently are refused before the call (the step, the thread
+    count), the library's thread limit is its refusal, and a truthy option is on; nothing written."""
+    p, g, m, v = (np.linspace(-1, 1, 8).astype(np.float32) for _ in range(4))
+    v = np.abs(v)
+    before = [x.copy() for x in (p, g, m, v)]
+    adam = fused_optim.adam_step
+    checks = [
+        expect_error(lambda: adam(p, g, m, v, -1), ValueError, "step"),
+        expect_error(lambda: adam(p, g, m, v, 0), ValueError, "step"),
+        expect_error(lambda: adam(p, g, m, v, 2**64), ValueError, "step"),
+        expect_error(lambda: adam(p, g, m, v, 2**64 + 1), ValueError, "step"),
+        expect_error(lambda: adam(p, g, m, v, 1.0), TypeError, "step"),
+        expect_error(lambda: adam(p, g, m, v, True), TypeError, "step"),
+        expect_error(lambda: adam(p, g, m, v, "1"), TypeError, "step"),
+        expect_error(lambda: fused_optim.adagrad_step(p, g, m, -1), ValueError, "step"),
+        expect_error(lambda: fused_optim.rmsprop_step(p, g, v, 2**64 + 1), ValueError, "step"),
+        expect_error(lambda: fused_optim.set_threads(-1), ValueError, "threads"),
+        expect_error(lambda: fused_optim.set_threads(2**64 + 3), ValueError, "threads"),
+        expect_error(lambda: fused_optim.set_threads(2.0), TypeError, "threads"),
+        expect_error(lambda: fused_optim.set_threads(False), TypeError, "threads"),
+        expect_error(lambda: fused_optim.set_threads(1025), fused_optim.FusedOptimError, "FO_MAX_THREADS"),
+    ]
+    checks.append(all(np.array_equal(x, y) for x, y in zip((p, g, m, v), before)))
+    # The largest step and a numpy integer are steps; a truthy option is the option.
+    results = []
+    for step, maximize in [(2**64 - 1, True), (np.uint64(2**64 - 1), 2), (np.int64(3), True), (3, "yes")]:
+        q, mq, vq = p.copy(), m.copy(), v.copy()
+        adam(q, g, mq, vq, step, maximize=maximize)
+        results.append(np.concatenate([q, mq, vq]))
+    checks.append(np.array_equal(results[0], results[1]) and np.array_equal(results[2], results[3]))
+    return all(checks), "integer arguments checked, truthy options on, nothing written", 0.0
+
+
 def main():
     print(f"fused-optim {fused_optim.version()} on {fused_optim.tier()}")
     print(f"tolerance: |fused - numpy| <= atol + rtol*|numpy|, (rtol, atol) = "
@@ -233,6 +275,7 @@ def main():
             results.append(run(dtype, *case))
     fused_optim.set_threads(1)
     results.append(refusals())
+    results.append(argument_checks())
     fused_optim.set_threads(0)
     for ok, name, _ in results:
         print(f"{'ok  ' if ok else 'FAIL'} {name}")

@@ -75,26 +75,30 @@ pub struct Hyper {
 }
 
 impl Hyper {
-    fn value(self, table: &[f64]) -> f64 {
+    /// The value: from `table` (by `pick`), or the raw bits.
+    pub(crate) fn value(self, table: &[f64]) -> f64 {
         if self.pick < 224 { table[self.pick as usize % table.len()] } else { self.raw }
     }
 }
 
-const LR: &[f64] = &[1e-3, 0.1, 0.0, 1.0, 2e-3, 1e-8, 10.0, 1e30, -1e-3, f64::NAN, f64::INFINITY];
-const BETA: &[f64] = &[0.9, 0.999, 0.0, 0.5, 0.999999, 1.0 - f64::EPSILON, 1.0, -0.1, f64::NAN];
-const EPS: &[f64] = &[1e-8, 0.0, 1e-30, 1e-3, 1.0, 1e300, -1e-8, f64::NAN, 5e-324];
-const DECAY: &[f64] = &[0.0, 1e-2, 0.25, 1.0, 100.0, 1e300, -0.1, f64::NAN, f64::INFINITY];
+pub(crate) const LR: &[f64] = &[1e-3, 0.1, 0.0, 1.0, 2e-3, 1e-8, 10.0, 1e30, -1e-3, f64::NAN, f64::INFINITY];
+pub(crate) const BETA: &[f64] = &[0.9, 0.999, 0.0, 0.5, 0.999999, 1.0 - f64::EPSILON, 1.0, -0.1, f64::NAN];
+pub(crate) const EPS: &[f64] = &[1e-8, 0.0, 1e-30, 1e-3, 1.0, 1e300, -1e-8, f64::NAN, 5e-324];
+pub(crate) const DECAY: &[f64] = &[0.0, 1e-2, 0.25, 1.0, 100.0, 1e300, -0.1, f64::NAN, f64::INFINITY];
 /// λ, the decay of β1 (valid in (0, 1]; 1 is none).
-const BETA1_DECAY: &[f64] =
+pub(crate) const BETA1_DECAY: &[f64] =
     &[1.0, 1.0 - 1e-8, 0.9, 0.5, 1e-300, 5e-324, 0.0, 1.0 + f64::EPSILON, -0.5, f64::NAN, f64::INFINITY];
 /// RMSprop's α and AdaDelta's ρ (valid in [0, 1)).
-const RATE: &[f64] = &[0.99, 0.9, 0.95, 0.0, 0.5, 0.999999, 1.0 - f64::EPSILON, 5e-324, 1.0, -0.1, f64::NAN];
+pub(crate) const RATE: &[f64] =
+    &[0.99, 0.9, 0.95, 0.0, 0.5, 0.999999, 1.0 - f64::EPSILON, 5e-324, 1.0, -0.1, f64::NAN];
 /// RMSprop's momentum μ (valid: finite and >= 0; 1e300 overflows f32).
-const MOMENTUM: &[f64] = &[0.0, 0.9, 0.5, 0.99, 1.0, 10.0, 1e30, 1e300, -0.1, f64::NAN, f64::INFINITY];
+pub(crate) const MOMENTUM: &[f64] =
+    &[0.0, 0.9, 0.5, 0.99, 1.0, 10.0, 1e30, 1e300, -0.1, f64::NAN, f64::INFINITY];
 /// AdaGrad's learning-rate decay (valid: finite and >= 0).
-const LR_DECAY: &[f64] = &[0.0, 1e-4, 1e-2, 1.0, 1e10, 1e300, -1e-3, f64::NAN, f64::INFINITY];
+pub(crate) const LR_DECAY: &[f64] = &[0.0, 1e-4, 1e-2, 1.0, 1e10, 1e300, -1e-3, f64::NAN, f64::INFINITY];
 /// AdaGrad's initial accumulator value (valid: finite and >= 0).
-const INITIAL_ACCUMULATOR: &[f64] = &[0.0, 0.1, 1.0, 1e-10, 1e38, 1e300, -0.1, f64::NAN, f64::INFINITY];
+pub(crate) const INITIAL_ACCUMULATOR: &[f64] =
+    &[0.0, 0.1, 1.0, 1e-10, 1e38, 1e300, -0.1, f64::NAN, f64::INFINITY];
 
 /// The step number: mostly small, sometimes any `u64` (0 included).
 #[derive(Arbitrary, Clone, Copy, Debug)]
@@ -105,7 +109,8 @@ pub struct Step {
 }
 
 impl Step {
-    fn value(self) -> u64 {
+    /// The step number.
+    pub(crate) fn value(self) -> u64 {
         if self.use_raw { self.raw } else { self.small as u64 }
     }
 }
@@ -651,7 +656,8 @@ impl Algorithm for AdaDeltaOptions {
 
 /// Loss scales: entry 0 (1) is no scaling; powers of two, others, one
 /// that makes every unscaled gradient above 3.4e3 overflow (1e-35), and bad ones.
-const LOSS_SCALE: &[f64] = &[1.0, 1024.0, 0.125, 3.0, 65536.0, 1e-35, 0.0, -1.0, f64::NAN, f64::INFINITY];
+pub(crate) const LOSS_SCALE: &[f64] =
+    &[1.0, 1024.0, 0.125, 3.0, 65536.0, 1e-35, 0.0, -1.0, f64::NAN, f64::INFINITY];
 
 /// The storage types of a mixed-precision case: mostly one of
 /// [`MixedLayout::SUPPORTED`], sometimes any type per buffer (so unsupported

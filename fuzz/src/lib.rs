@@ -1,4 +1,5 @@
 //! The fuzz crate's shared code: the cases and the differential check.
+pub mod capi;
 pub mod cases;
 
 #[doc(hidden)]

@@ -1,8 +1,24 @@
 //! The C configs: one `#[repr(C)]` struct per algorithm, its conversions to
 //! and from the Rust config, and its PyTorch defaults.
+//!
+//! An option is a `u8` flag (`uint8_t` in C), never a Rust `bool`: C code can
+//! leave any byte in it (`memset`, a ctypes `c_uint8`, an uninitialised
+//! member), and a `bool` holding anything but 0 or 1 is undefined behaviour
+//! as soon as the struct is read. Every byte is a valid `u8`; nonzero means
+//! true, and [`flag`] is the one place a C flag becomes a `bool`.
 
 use super::fo_status;
 use crate::{AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, EpsForm, RmsPropConfig, WeightDecay};
+
+/// A C flag as a Rust `bool`: any nonzero byte is true.
+pub(super) fn flag(byte: u8) -> bool {
+    byte != 0
+}
+
+/// A Rust `bool` as a C flag: 1 or 0.
+pub(super) fn byte(on: bool) -> u8 {
+    on.into()
+}
 
 /// `fo_adam_config.weight_decay_mode`: no weight decay.
 pub const FO_WEIGHT_DECAY_NONE: u32 = 0;
@@ -27,13 +43,13 @@ pub struct fo_adam_config {
     pub weight_decay: f64,
     /// `FO_WEIGHT_DECAY_NONE`, `FO_WEIGHT_DECAY_L2` or `FO_WEIGHT_DECAY_DECOUPLED`.
     pub weight_decay_mode: u32,
-    /// AMSGrad: the step needs a `max_exp_avg_sq` buffer.
-    pub amsgrad: bool,
-    /// Maximize instead of minimize.
-    pub maximize: bool,
-    /// The paper's §2 ε̂ form: `p −= (lr·√bc2/bc1)·m/(√v̂ + eps)` (false:
-    /// PyTorch's `(lr/bc1)·m/(√v̂/√bc2 + eps)`).
-    pub eps_hat: bool,
+    /// AMSGrad (flag: nonzero is on): the step needs a `max_exp_avg_sq` buffer.
+    pub amsgrad: u8,
+    /// Maximize instead of minimize (flag: nonzero is on).
+    pub maximize: u8,
+    /// The paper's §2 ε̂ form (flag: nonzero is on): `p −= (lr·√bc2/bc1)·m/(√v̂ + eps)`
+    /// (0: PyTorch's `(lr/bc1)·m/(√v̂/√bc2 + eps)`).
+    pub eps_hat: u8,
     /// λ in (0, 1]: step `t` uses `β1·λ^(t−1)` in the first moment, the bias
     /// correction stays `1 − β1^t` (1: no decay, as PyTorch).
     pub beta1_decay: f64,
@@ -53,8 +69,8 @@ pub struct fo_adamax_config {
     pub eps: f64,
     /// L2 weight decay coefficient (finite, >= 0).
     pub weight_decay: f64,
-    /// Maximize instead of minimize.
-    pub maximize: bool,
+    /// Maximize instead of minimize (flag: nonzero is on).
+    pub maximize: u8,
     /// λ in (0, 1]: step `t` uses `β1·λ^(t−1)` in the first moment, the bias
     /// correction stays `1 − β1^t` (1: no decay, as PyTorch).
     pub beta1_decay: f64,
@@ -75,8 +91,8 @@ pub struct fo_adagrad_config {
     pub initial_accumulator_value: f64,
     /// ε added to `√sum` (finite, >= 0).
     pub eps: f64,
-    /// Maximize instead of minimize.
-    pub maximize: bool,
+    /// Maximize instead of minimize (flag: nonzero is on).
+    pub maximize: u8,
 }
 
 /// Hyperparameters of RMSprop (see `fo_rmsprop_config_default`).
@@ -93,10 +109,10 @@ pub struct fo_rmsprop_config {
     pub weight_decay: f64,
     /// Momentum μ (finite, >= 0): above 0 the step needs a `momentum_buffer`.
     pub momentum: f64,
-    /// Centered RMSprop: the step needs a `grad_avg` buffer.
-    pub centered: bool,
-    /// Maximize instead of minimize.
-    pub maximize: bool,
+    /// Centered RMSprop (flag: nonzero is on): the step needs a `grad_avg` buffer.
+    pub centered: u8,
+    /// Maximize instead of minimize (flag: nonzero is on).
+    pub maximize: u8,
 }
 
 /// Hyperparameters of AdaDelta (see `fo_adadelta_config_default`).
@@ -111,8 +127,8 @@ pub struct fo_adadelta_config {
     pub eps: f64,
     /// L2 weight decay coefficient (finite, >= 0).
     pub weight_decay: f64,
-    /// Maximize instead of minimize.
-    pub maximize: bool,
+    /// Maximize instead of minimize (flag: nonzero is on).
+    pub maximize: u8,
 }
 
 impl From<AdamConfig> for fo_adam_config {
@@ -129,9 +145,9 @@ impl From<AdamConfig> for fo_adam_config {
             eps: c.eps,
             weight_decay,
             weight_decay_mode,
-            amsgrad: c.amsgrad,
-            maximize: c.maximize,
-            eps_hat: c.eps_form == EpsForm::Hat,
+            amsgrad: byte(c.amsgrad),
+            maximize: byte(c.maximize),
+            eps_hat: byte(c.eps_form == EpsForm::Hat),
             beta1_decay: c.beta1_decay,
         }
     }
@@ -151,10 +167,10 @@ impl TryFrom<fo_adam_config> for AdamConfig {
             lr: c.lr,
             betas: (c.beta1, c.beta2),
             eps: c.eps,
-            eps_form: if c.eps_hat { EpsForm::Hat } else { EpsForm::Standard },
+            eps_form: if flag(c.eps_hat) { EpsForm::Hat } else { EpsForm::Standard },
             weight_decay,
-            amsgrad: c.amsgrad,
-            maximize: c.maximize,
+            amsgrad: flag(c.amsgrad),
+            maximize: flag(c.maximize),
             beta1_decay: c.beta1_decay,
         })
     }
@@ -163,31 +179,32 @@ impl TryFrom<fo_adam_config> for AdamConfig {
 impl From<AdaMaxConfig> for fo_adamax_config {
     fn from(c: AdaMaxConfig) -> Self {
         let AdaMaxConfig { lr, betas: (beta1, beta2), eps, weight_decay, maximize, beta1_decay } = c;
-        fo_adamax_config { lr, beta1, beta2, eps, weight_decay, maximize, beta1_decay }
+        fo_adamax_config { lr, beta1, beta2, eps, weight_decay, maximize: byte(maximize), beta1_decay }
     }
 }
 
 impl From<fo_adamax_config> for AdaMaxConfig {
     fn from(c: fo_adamax_config) -> Self {
         let fo_adamax_config { lr, beta1, beta2, eps, weight_decay, maximize, beta1_decay } = c;
-        AdaMaxConfig { lr, betas: (beta1, beta2), eps, weight_decay, maximize, beta1_decay }
+        AdaMaxConfig { lr, betas: (beta1, beta2), eps, weight_decay, maximize: flag(maximize), beta1_decay }
     }
 }
 
-/// `From` both ways between a C config and the Rust config with the same fields.
+/// `From` both ways between a C config and the Rust config with the same
+/// fields: `values` copied as they are, `flags` through [`flag`] and [`byte`].
 macro_rules! same_fields {
-    ($c:ident, $rust:ident, [$($field:ident),* $(,)?]) => {
+    ($c:ident, $rust:ident, [$($value:ident),* $(,)?], flags [$($flag:ident),* $(,)?]) => {
         impl From<$rust> for $c {
             fn from(c: $rust) -> Self {
-                let $rust { $($field),* } = c;
-                $c { $($field),* }
+                let $rust { $($value,)* $($flag,)* } = c;
+                $c { $($value,)* $($flag: byte($flag),)* }
             }
         }
 
         impl From<$c> for $rust {
             fn from(c: $c) -> Self {
-                let $c { $($field),* } = c;
-                $rust { $($field),* }
+                let $c { $($value,)* $($flag,)* } = c;
+                $rust { $($value,)* $($flag: flag($flag),)* }
             }
         }
     };
@@ -196,10 +213,11 @@ macro_rules! same_fields {
 same_fields!(
     fo_adagrad_config,
     AdaGradConfig,
-    [lr, lr_decay, weight_decay, initial_accumulator_value, eps, maximize]
+    [lr, lr_decay, weight_decay, initial_accumulator_value, eps],
+    flags[maximize]
 );
-same_fields!(fo_rmsprop_config, RmsPropConfig, [lr, alpha, eps, weight_decay, momentum, centered, maximize]);
-same_fields!(fo_adadelta_config, AdaDeltaConfig, [lr, rho, eps, weight_decay, maximize]);
+same_fields!(fo_rmsprop_config, RmsPropConfig, [lr, alpha, eps, weight_decay, momentum], flags [centered, maximize]);
+same_fields!(fo_adadelta_config, AdaDeltaConfig, [lr, rho, eps, weight_decay], flags[maximize]);
 
 /// PyTorch's `Adam` defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, no
 /// weight decay, ε in PyTorch's place, no β1 decay.

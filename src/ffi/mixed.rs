@@ -24,7 +24,7 @@
 #![allow(clippy::too_many_arguments)]
 
 use super::checks::{Span, copy_array, disjoint, span};
-use super::configs::fo_adam_config;
+use super::configs::{byte, flag, fo_adam_config};
 use super::many::{read, slice_mut};
 use super::{fo_status, guard, parallelism};
 use crate::AdamConfig;
@@ -72,6 +72,7 @@ impl TryFrom<fo_dtype> for Dtype {
 }
 
 /// The fused extras of a mixed-precision step (see `fo_mixed_options_default`).
+/// Its options are `uint8_t` flags, as the configs' are: nonzero is on.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct fo_mixed_options {
@@ -79,16 +80,17 @@ pub struct fo_mixed_options {
     /// finite in f32): the step uses `g·(1/loss_scale)`, the factor rounded
     /// to f32.
     pub loss_scale: f64,
-    /// The found_inf check: if any unscaled gradient of any tensor is
-    /// infinite or NaN, skip the whole step, write nothing (not even the
-    /// zeroed gradient), and report it through `skipped`.
-    pub skip_non_finite: bool,
-    /// Write +0 to every gradient element as the step reads it.
-    pub zero_grad: bool,
+    /// The found_inf check (flag: nonzero is on): if any unscaled gradient
+    /// of any tensor is infinite or NaN, skip the whole step, write nothing
+    /// (not even the zeroed gradient), and report it through `skipped`.
+    pub skip_non_finite: u8,
+    /// Write +0 to every gradient element as the step reads it (flag:
+    /// nonzero is on).
+    pub zero_grad: u8,
     /// Round bf16 parameter and state stores stochastically, from `seed`
-    /// (the same seed, step and positions give the same bits on every tier
-    /// and thread count); off: round to nearest even.
-    pub stochastic_rounding: bool,
+    /// (flag: nonzero is on; the same seed, step and positions give the same
+    /// bits on every tier and thread count); 0: round to nearest even.
+    pub stochastic_rounding: u8,
     /// The stochastic-rounding seed (read only with `stochastic_rounding`).
     pub seed: u64,
 }
@@ -98,9 +100,9 @@ impl From<MixedOptions> for fo_mixed_options {
         let MixedOptions { loss_scale, skip_non_finite, zero_grad, stochastic_rounding } = o;
         fo_mixed_options {
             loss_scale,
-            skip_non_finite,
-            zero_grad,
-            stochastic_rounding: stochastic_rounding.is_some(),
+            skip_non_finite: byte(skip_non_finite),
+            zero_grad: byte(zero_grad),
+            stochastic_rounding: byte(stochastic_rounding.is_some()),
             seed: stochastic_rounding.unwrap_or(0),
         }
     }
@@ -111,9 +113,9 @@ impl From<fo_mixed_options> for MixedOptions {
         let fo_mixed_options { loss_scale, skip_non_finite, zero_grad, stochastic_rounding, seed } = o;
         MixedOptions {
             loss_scale,
-            skip_non_finite,
-            zero_grad,
-            stochastic_rounding: stochastic_rounding.then_some(seed),
+            skip_non_finite: flag(skip_non_finite),
+            zero_grad: flag(zero_grad),
+            stochastic_rounding: flag(stochastic_rounding).then_some(seed),
         }
     }
 }

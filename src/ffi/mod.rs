@@ -20,8 +20,12 @@
 //! unknown tag or a combination without a kernel (see `mixed.rs`).
 //!
 //! The steps run on the threads set by [`fo_set_threads`] (default: rayon's
-//! global pool; 1: the calling thread only), with the same serial threshold as
-//! the Rust API. The header `include/fused_optim.h` is generated from this
+//! global pool; 1: the calling thread only; at most [`FO_MAX_THREADS`]), with
+//! the Rust API's serial threshold, which [`fo_set_serial_threshold`] sets
+//! from C.
+//!
+//! A config's options are `uint8_t` flags, nonzero meaning on, never C
+//! `bool`s: whatever byte C leaves in one is a valid value (see `configs.rs`). The header `include/fused_optim.h` is generated from this
 //! module by cbindgen (`cbindgen --config cbindgen.toml -o include/fused_optim.h`).
 
 #![allow(non_camel_case_types)]
@@ -68,7 +72,8 @@ pub enum fo_status {
     /// `momentum_buffer` or `grad_avg`) is missing while its option is on, or
     /// given while it is off.
     FO_ERROR_STATE_BUFFER = 7,
-    /// The thread pool could not be built.
+    /// `fo_set_threads` was asked for more than `FO_MAX_THREADS` threads, or
+    /// the thread pool could not be built (the setting is then unchanged).
     FO_ERROR_THREADS = 8,
     /// A bug: a panic inside the library, caught at the boundary.
     FO_ERROR_INTERNAL = 9,
@@ -111,7 +116,7 @@ pub extern "C" fn fo_status_message(status: i32) -> *const c_char {
         5 => c"a hyperparameter is out of range or not finite",
         6 => c"the step number is 0 (steps count from 1)",
         7 => c"an optional state buffer (max_exp_avg_sq, momentum_buffer, grad_avg) is missing while its option is on, or given while it is off",
-        8 => c"the thread pool could not be built",
+        8 => c"the thread count is above FO_MAX_THREADS, or the thread pool could not be built",
         9 => c"internal error: a panic was caught at the C boundary",
         10 => c"unknown element type, state buffers of different types, or no kernel for this combination of types",
         _ => c"unknown status",
@@ -141,15 +146,33 @@ fn parallelism_slot() -> &'static RwLock<Parallelism> {
     &SLOT
 }
 
+/// The most threads `fo_set_threads` accepts: 1024.
+///
+/// A count above it is a caller's bug (a negative `int` converted to
+/// `size_t`, an uninitialised variable, a byte count), refused before it
+/// starts thousands of OS threads. The bound is generous on purpose: the
+/// driver cuts a step into at most 32 pieces, so no step keeps more than 32
+/// threads busy, and 1024 is above the hardware threads of today's common
+/// shared-memory servers. It is a constant, not the machine's
+/// `available_parallelism`, so that it can be in this header and means the
+/// same everywhere: that number changes with the cgroup and the affinity
+/// mask the process runs under, and a pool larger than the cores is legal,
+/// only slower.
+pub const FO_MAX_THREADS: usize = 1024;
+
 /// The threads later steps use: 0 for rayon's global pool (the default),
-/// 1 for the calling thread only, n > 1 for a pool of n threads owned by the
-/// library (replacing any earlier one).
+/// 1 for the calling thread only, 1 < n <= `FO_MAX_THREADS` for a pool of n
+/// threads owned by the library (replacing any earlier one). Returns `FO_OK`;
+/// or `FO_ERROR_THREADS`, leaving the setting as it was, for a count above
+/// `FO_MAX_THREADS` (refused before any thread starts) or a pool that could
+/// not be built.
 #[unsafe(no_mangle)]
 pub extern "C" fn fo_set_threads(threads: usize) -> fo_status {
     guard(|| {
         let parallelism = match threads {
             0 => Parallelism::Global,
             1 => Parallelism::Serial,
+            n if n > FO_MAX_THREADS => return fo_status::FO_ERROR_THREADS,
             n => match rayon::ThreadPoolBuilder::new().num_threads(n).build() {
                 Ok(pool) => Parallelism::Pool(Arc::new(pool)),
                 Err(_) => return fo_status::FO_ERROR_THREADS,
@@ -158,6 +181,34 @@ pub extern "C" fn fo_set_threads(threads: usize) -> fo_status {
         *parallelism_slot().write().unwrap_or_else(|p| p.into_inner()) = parallelism;
         fo_status::FO_OK
     })
+}
+
+/// The threads set by `fo_set_threads`, as it was given: 0 for rayon's
+/// global pool, 1 for the calling thread only, n for a pool of n threads.
+#[unsafe(no_mangle)]
+pub extern "C" fn fo_threads() -> usize {
+    match parallelism() {
+        Parallelism::Global => 0,
+        Parallelism::Serial => 1,
+        Parallelism::Pool(pool) => pool.current_num_threads(),
+    }
+}
+
+/// Sets the memory traffic in bytes (reads plus writes of every buffer of
+/// a step) below which a step runs on the calling thread whatever
+/// `fo_set_threads` says, for the whole process (the Rust API's
+/// `set_serial_threshold`; the default is 512 KiB). 0 splits every step
+/// across the threads; `SIZE_MAX` never splits. Any value is valid; it only
+/// changes speed, never the results.
+#[unsafe(no_mangle)]
+pub extern "C" fn fo_set_serial_threshold(bytes: usize) {
+    crate::set_serial_threshold(bytes);
+}
+
+/// The threshold `fo_set_serial_threshold` sets, in bytes of traffic.
+#[unsafe(no_mangle)]
+pub extern "C" fn fo_serial_threshold() -> usize {
+    crate::serial_threshold()
 }
 
 /// The parallelism set by `fo_set_threads`.

@@ -2,7 +2,10 @@
  * static and the dynamic library by .ci/run. It steps buffers through the C
  * ABI and checks the bits against values the Rust scalar reference computed
  * (expected.h, kept current by tests/ffi.rs), then checks that bad input is
- * refused with its status and leaves every buffer untouched. */
+ * refused with its status and leaves every buffer untouched, that a flag
+ * byte other than 0 and 1 acts as 1, that thread counts above
+ * FO_MAX_THREADS are refused, and that every step split across threads
+ * gives the bits of the serial run. */
 #include "fused_optim.h"
 
 #include <math.h>
@@ -40,8 +43,8 @@ static void inputs_f32(float *p, float *g) {
 
 /* bf16 words of the f32 values times `scale`: the top 16 bits (exact for
  * the inputs' values times a power of two). */
-static void to_bf16(uint16_t *out, const float *x, float scale) {
-    for (int i = 0; i < SMOKE_N; i++) {
+static void to_bf16_n(uint16_t *out, const float *x, float scale, size_t n) {
+    for (size_t i = 0; i < n; i++) {
         float f = x[i] * scale;
         uint32_t bits;
         memcpy(&bits, &f, sizeof bits);
@@ -49,11 +52,329 @@ static void to_bf16(uint16_t *out, const float *x, float scale) {
     }
 }
 
+static void to_bf16(uint16_t *out, const float *x, float scale) {
+    to_bf16_n(out, x, scale, SMOKE_N);
+}
+
 static void inputs_f64(double *p, double *g) {
     for (int i = 0; i < SMOKE_N; i++) {
         p[i] = (double)((i % 7) - 3) * 0.5;
         g[i] = (double)(((i * 5) % 11) - 5) * 0.125;
     }
+}
+
+/* ---- Flag bytes: C may leave any byte in a uint8_t option (memset, a
+ * ctypes c_uint8, an uninitialised member); every nonzero byte acts as 1. ---- */
+
+#define FLAG_N 7
+static const uint8_t flag_bytes[3] = {2, 0x80, 0xFF};
+
+/* The outcome of one step from fixed inputs: its status and every buffer. */
+typedef struct {
+    fo_status status;
+    float buf[6][FLAG_N];
+    uint16_t half[2][FLAG_N];
+    bool skipped;
+} outcome;
+
+static void flag_inputs(outcome *o) {
+    memset(o, 0, sizeof *o);
+    for (int k = 0; k < 6; k++) {
+        for (int i = 0; i < FLAG_N; i++) {
+            float x = (float)((i * 5 + k * 3) % 11 - 5) * 0.25f;
+            o->buf[k][i] = k >= 2 ? fabsf(x) : x;
+        }
+    }
+    to_bf16_n(o->half[0], o->buf[0], 1.0f, FLAG_N);
+    to_bf16_n(o->half[1], o->buf[1], 1.0f, FLAG_N);
+    o->half[1][2] = 0x7f80; /* +inf: the found_inf check skips the step */
+}
+
+static int same(const outcome *a, const outcome *b) {
+    return a->status == b->status && a->skipped == b->skipped && memcmp(a->buf, b->buf, sizeof a->buf) == 0 &&
+           memcmp(a->half, b->half, sizeof a->half) == 0;
+}
+
+/* Each step with every optional buffer given: an option that is off then
+ * refuses the step, so the outcome shows the flag either way. */
+static outcome adam_outcome(const void *config) {
+    outcome o;
+    flag_inputs(&o);
+    float(*b)[FLAG_N] = o.buf;
+    o.status = fo_adam_step_f32(b[0], b[1], b[2], b[3], b[4], FLAG_N, config, 2);
+    return o;
+}
+
+static outcome adamax_outcome(const void *config) {
+    outcome o;
+    flag_inputs(&o);
+    o.status = fo_adamax_step_f32(o.buf[0], o.buf[1], o.buf[2], o.buf[3], FLAG_N, config, 1);
+    return o;
+}
+
+static outcome adagrad_outcome(const void *config) {
+    outcome o;
+    flag_inputs(&o);
+    o.status = fo_adagrad_step_f32(o.buf[0], o.buf[1], o.buf[2], FLAG_N, config, 1);
+    return o;
+}
+
+static outcome rmsprop_outcome(const void *config) {
+    outcome o;
+    flag_inputs(&o);
+    o.status = fo_rmsprop_step_f32(o.buf[0], o.buf[1], o.buf[2], NULL, o.buf[3], FLAG_N, config, 1);
+    return o;
+}
+
+static outcome adadelta_outcome(const void *config) {
+    outcome o;
+    flag_inputs(&o);
+    o.status = fo_adadelta_step_f32(o.buf[0], o.buf[1], o.buf[2], o.buf[3], FLAG_N, config, 1);
+    return o;
+}
+
+/* f32 master weights and state, a bf16 gradient with an infinity in it. */
+static outcome mixed_skip_outcome(const void *options) {
+    outcome o;
+    flag_inputs(&o);
+    fo_adam_config c = fo_adamw_config_default();
+    o.status = fo_adam_step_mixed(o.buf[0], FO_DTYPE_F32, o.half[1], FO_DTYPE_BF16, o.buf[2], o.buf[3], NULL, FO_DTYPE_F32,
+                                  NULL, FO_DTYPE_F32, FLAG_N, 0, &c, options, 1, &o.skipped);
+    return o;
+}
+
+/* bf16 parameters and gradient (finite), f32 state, steps of about an ulp. */
+static outcome mixed_rounding_outcome(const void *options) {
+    outcome o;
+    flag_inputs(&o);
+    to_bf16_n(o.half[1], o.buf[1], 1.0f, FLAG_N);
+    fo_adam_config c = fo_adamw_config_default();
+    c.lr = 0.01;
+    o.status = fo_adam_step_mixed(o.half[0], FO_DTYPE_BF16, o.half[1], FO_DTYPE_BF16, o.buf[2], o.buf[3], NULL, FO_DTYPE_F32,
+                                  NULL, FO_DTYPE_F32, FLAG_N, 0, &c, options, 1, &o.skipped);
+    return o;
+}
+
+/* The flag at `flag` (a member of the config at `config`, `size` bytes):
+ * 0 and 1 give different outcomes, and each byte of flag_bytes, written
+ * with memset, gives 1's. */
+static void flag_acts_as_one(const char *what, void *config, uint8_t *flag, outcome (*run)(const void *)) {
+    memset(flag, 1, 1);
+    outcome one = run(config);
+    memset(flag, 0, 1);
+    outcome zero = run(config);
+    char text[128];
+    snprintf(text, sizeof text, "%s: 0 and 1 give different outcomes", what);
+    check(!same(&zero, &one), text);
+    for (int i = 0; i < 3; i++) {
+        memset(flag, flag_bytes[i], 1);
+        outcome got = run(config);
+        snprintf(text, sizeof text, "%s: flag byte 0x%02x acts as 1", what, flag_bytes[i]);
+        check(same(&got, &one), text);
+    }
+    memset(flag, 1, 1);
+}
+
+static void flag_bytes_act_as_one(void) {
+    fo_adam_config adam = fo_adam_config_default();
+    adam.eps = 0.5;
+    flag_acts_as_one("adam amsgrad", &adam, &adam.amsgrad, adam_outcome);
+    flag_acts_as_one("adam maximize", &adam, &adam.maximize, adam_outcome);
+    flag_acts_as_one("adam eps_hat", &adam, &adam.eps_hat, adam_outcome);
+    fo_adamax_config adamax = fo_adamax_config_default();
+    flag_acts_as_one("adamax maximize", &adamax, &adamax.maximize, adamax_outcome);
+    fo_adagrad_config adagrad = fo_adagrad_config_default();
+    flag_acts_as_one("adagrad maximize", &adagrad, &adagrad.maximize, adagrad_outcome);
+    fo_rmsprop_config rmsprop = fo_rmsprop_config_default();
+    flag_acts_as_one("rmsprop centered", &rmsprop, &rmsprop.centered, rmsprop_outcome);
+    flag_acts_as_one("rmsprop maximize", &rmsprop, &rmsprop.maximize, rmsprop_outcome);
+    fo_adadelta_config adadelta = fo_adadelta_config_default();
+    flag_acts_as_one("adadelta maximize", &adadelta, &adadelta.maximize, adadelta_outcome);
+    fo_mixed_options mixed = fo_mixed_options_default();
+    flag_acts_as_one("mixed skip_non_finite", &mixed, &mixed.skip_non_finite, mixed_skip_outcome);
+    mixed.skip_non_finite = 0;
+    flag_acts_as_one("mixed zero_grad", &mixed, &mixed.zero_grad, mixed_skip_outcome);
+    mixed.zero_grad = 0;
+    mixed.seed = 12345;
+    flag_acts_as_one("mixed stochastic_rounding", &mixed, &mixed.stochastic_rounding, mixed_rounding_outcome);
+}
+
+/* ---- The threaded path: every step split across threads (serial
+ * threshold 0) gives the bits of the serial run of the same inputs. ---- */
+
+#define TENSORS 8
+#define BUFS 5   /* param, grad, up to three states */
+#define SLOT 320 /* elements per buffer slot: the longest tensor and its offset */
+/* A long tensor then a short one, odd lengths, a tiny one after a big one:
+ * the cuts move down to 64-byte boundaries and push elements onward. */
+static const size_t lens[TENSORS] = {118, 2, 1, 37, 301, 3, 64, 5};
+
+/* Every buffer k of tensor i at its own offset from a cache line. */
+#define LIST(T, NAME)                                                                   \
+    static T NAME##_arena[BUFS][TENSORS][SLOT];                                         \
+    static T *NAME[BUFS][TENSORS];                                                      \
+    static void NAME##_fill(void) {                                                     \
+        memset(NAME##_arena, 0, sizeof NAME##_arena);                                   \
+        for (int k = 0; k < BUFS; k++) {                                                \
+            for (int i = 0; i < TENSORS; i++) {                                         \
+                NAME[k][i] = NAME##_arena[k][i] + (i * 5 + k * 3) % 16;                 \
+                for (size_t j = 0; j < lens[i]; j++) {                                  \
+                    double x = (double)((j * 7 + (size_t)i * 3 + (size_t)k) % 17) * 0.125 - 1.0; \
+                    NAME[k][i][j] = (T)(k >= 2 ? fabs(x) : x);                          \
+                }                                                                       \
+            }                                                                           \
+        }                                                                               \
+    }
+LIST(float, lf)
+LIST(double, ld)
+static uint16_t lh_arena[TENSORS][SLOT]; /* bf16 gradients of the mixed steps */
+
+static void lh_fill(void) {
+    lf_fill();
+    for (int i = 0; i < TENSORS; i++) to_bf16_n(lh_arena[i], lf[1][i], 1.0f, lens[i]);
+}
+
+#define CG(T, x) ((const T *const *)(x))
+static fo_adam_config t_adam;
+static fo_adamax_config t_adamax;
+static fo_adagrad_config t_adagrad;
+static fo_rmsprop_config t_rmsprop;
+static fo_adadelta_config t_adadelta;
+static fo_mixed_options t_mixed;
+
+/* Each: the list through the many-tensor step, then tensor 4 (301
+ * elements) through the one-tensor step. */
+#define THEN_ONE(many, one)         \
+    fo_status many_status = (many); \
+    return many_status != FO_OK ? many_status : (one)
+static fo_status adam_f32(uint64_t t) {
+    THEN_ONE(fo_adam_step_many_f32(lf[0], CG(float, lf[1]), lf[2], lf[3], lf[4], lens, TENSORS, &t_adam, t),
+                    fo_adam_step_f32(lf[0][4], lf[1][4], lf[2][4], lf[3][4], lf[4][4], lens[4], &t_adam, t));
+}
+static fo_status adam_f64(uint64_t t) {
+    THEN_ONE(fo_adam_step_many_f64(ld[0], CG(double, ld[1]), ld[2], ld[3], ld[4], lens, TENSORS, &t_adam, t),
+                    fo_adam_step_f64(ld[0][4], ld[1][4], ld[2][4], ld[3][4], ld[4][4], lens[4], &t_adam, t));
+}
+static fo_status adamax_f32(uint64_t t) {
+    THEN_ONE(fo_adamax_step_many_f32(lf[0], CG(float, lf[1]), lf[2], lf[3], lens, TENSORS, &t_adamax, t),
+                    fo_adamax_step_f32(lf[0][4], lf[1][4], lf[2][4], lf[3][4], lens[4], &t_adamax, t));
+}
+static fo_status adamax_f64(uint64_t t) {
+    THEN_ONE(fo_adamax_step_many_f64(ld[0], CG(double, ld[1]), ld[2], ld[3], lens, TENSORS, &t_adamax, t),
+                    fo_adamax_step_f64(ld[0][4], ld[1][4], ld[2][4], ld[3][4], lens[4], &t_adamax, t));
+}
+static fo_status adagrad_f32(uint64_t t) {
+    THEN_ONE(fo_adagrad_step_many_f32(lf[0], CG(float, lf[1]), lf[2], lens, TENSORS, &t_adagrad, t),
+                    fo_adagrad_step_f32(lf[0][4], lf[1][4], lf[2][4], lens[4], &t_adagrad, t));
+}
+static fo_status adagrad_f64(uint64_t t) {
+    THEN_ONE(fo_adagrad_step_many_f64(ld[0], CG(double, ld[1]), ld[2], lens, TENSORS, &t_adagrad, t),
+                    fo_adagrad_step_f64(ld[0][4], ld[1][4], ld[2][4], lens[4], &t_adagrad, t));
+}
+static fo_status rmsprop_f32(uint64_t t) {
+    THEN_ONE(fo_rmsprop_step_many_f32(lf[0], CG(float, lf[1]), lf[2], lf[3], lf[4], lens, TENSORS, &t_rmsprop, t),
+                    fo_rmsprop_step_f32(lf[0][4], lf[1][4], lf[2][4], lf[3][4], lf[4][4], lens[4], &t_rmsprop, t));
+}
+static fo_status rmsprop_f64(uint64_t t) {
+    THEN_ONE(fo_rmsprop_step_many_f64(ld[0], CG(double, ld[1]), ld[2], ld[3], ld[4], lens, TENSORS, &t_rmsprop, t),
+                    fo_rmsprop_step_f64(ld[0][4], ld[1][4], ld[2][4], ld[3][4], ld[4][4], lens[4], &t_rmsprop, t));
+}
+static fo_status adadelta_f32(uint64_t t) {
+    THEN_ONE(fo_adadelta_step_many_f32(lf[0], CG(float, lf[1]), lf[2], lf[3], lens, TENSORS, &t_adadelta, t),
+                    fo_adadelta_step_f32(lf[0][4], lf[1][4], lf[2][4], lf[3][4], lens[4], &t_adadelta, t));
+}
+static fo_status adadelta_f64(uint64_t t) {
+    THEN_ONE(fo_adadelta_step_many_f64(ld[0], CG(double, ld[1]), ld[2], ld[3], lens, TENSORS, &t_adadelta, t),
+                    fo_adadelta_step_f64(ld[0][4], ld[1][4], ld[2][4], ld[3][4], lens[4], &t_adadelta, t));
+}
+/* f32 master weights and state, bf16 gradients, a bf16 copy (in the
+ * fourth f32 slot's storage, as uint16_t words). */
+static fo_status mixed_many(uint64_t t) {
+    fo_mixed_tensor list[TENSORS];
+    for (int i = 0; i < TENSORS; i++) {
+        list[i] = (fo_mixed_tensor){
+            .param = lf[0][i], .grad = lh_arena[i], .exp_avg = lf[2][i], .exp_avg_sq = lf[3][i], .max_exp_avg_sq = NULL,
+            .param_copy = lf[4][i], .len = lens[i], .position = 0,
+            .param_dtype = FO_DTYPE_F32, .grad_dtype = FO_DTYPE_BF16, .state_dtype = FO_DTYPE_F32, .copy_dtype = FO_DTYPE_BF16,
+        };
+    }
+    bool skipped = true;
+    fo_status s = fo_adam_step_mixed_many(list, TENSORS, &t_adam, &t_mixed, t, &skipped);
+    if (s == FO_OK && skipped) return FO_ERROR_INTERNAL; /* every gradient is finite */
+    fo_mixed_tensor *x = &list[4];
+    THEN_ONE(s, fo_adam_step_mixed(x->param, x->param_dtype, x->grad, x->grad_dtype, x->exp_avg, x->exp_avg_sq, NULL,
+                                          x->state_dtype, x->param_copy, x->copy_dtype, x->len, 7, &t_adam, &t_mixed, t, NULL));
+}
+
+static unsigned char serial_copy[sizeof ld_arena];
+
+/* Two steps of `run` from `fill`'s inputs serially, then on 2, 3 and 7
+ * threads: every byte of `arena` the same. */
+static void threaded_equals_serial(const char *what, fo_status (*run)(uint64_t), void (*fill)(void), const void *arena,
+                                   size_t bytes) {
+    static const size_t threads[4] = {1, 2, 3, 7};
+    char text[128];
+    for (int k = 0; k < 4; k++) {
+        check_status(fo_set_threads(threads[k]), FO_OK, "set threads");
+        fill();
+        for (uint64_t t = 1; t <= 2; t++) {
+            snprintf(text, sizeof text, "%s on %zu threads, step %llu", what, threads[k], (unsigned long long)t);
+            check_status(run(t), FO_OK, text);
+        }
+        if (k == 0) {
+            memcpy(serial_copy, arena, bytes);
+        } else {
+            snprintf(text, sizeof text, "%s on %zu threads: the serial bits", what, threads[k]);
+            check(fo_threads() == threads[k] && memcmp(serial_copy, arena, bytes) == 0, text);
+        }
+    }
+}
+
+static void threaded_steps(void) {
+    size_t threshold = fo_serial_threshold();
+    fo_set_serial_threshold(0);
+    check(fo_serial_threshold() == 0, "serial threshold 0");
+    t_adam = fo_adamw_config_default();
+    t_adam.amsgrad = 1;
+    t_adam.maximize = 1;
+    t_adamax = fo_adamax_config_default();
+    t_adamax.weight_decay = 0.1;
+    t_adamax.beta1_decay = 0.5;
+    t_adagrad = fo_adagrad_config_default();
+    t_adagrad.lr_decay = 0.1;
+    t_adagrad.weight_decay = 0.01;
+    t_rmsprop = fo_rmsprop_config_default();
+    t_rmsprop.momentum = 0.9;
+    t_rmsprop.centered = 1;
+    t_adadelta = fo_adadelta_config_default();
+    t_adadelta.weight_decay = 0.1;
+    threaded_equals_serial("adam f32", adam_f32, lf_fill, lf_arena, sizeof lf_arena);
+    threaded_equals_serial("adam f64", adam_f64, ld_fill, ld_arena, sizeof ld_arena);
+    threaded_equals_serial("adamax f32", adamax_f32, lf_fill, lf_arena, sizeof lf_arena);
+    threaded_equals_serial("adamax f64", adamax_f64, ld_fill, ld_arena, sizeof ld_arena);
+    threaded_equals_serial("adagrad f32", adagrad_f32, lf_fill, lf_arena, sizeof lf_arena);
+    threaded_equals_serial("adagrad f64", adagrad_f64, ld_fill, ld_arena, sizeof ld_arena);
+    threaded_equals_serial("rmsprop f32", rmsprop_f32, lf_fill, lf_arena, sizeof lf_arena);
+    threaded_equals_serial("rmsprop f64", rmsprop_f64, ld_fill, ld_arena, sizeof ld_arena);
+    threaded_equals_serial("adadelta f32", adadelta_f32, lf_fill, lf_arena, sizeof lf_arena);
+    threaded_equals_serial("adadelta f64", adadelta_f64, ld_fill, ld_arena, sizeof ld_arena);
+    t_adam = fo_adamw_config_default();
+    t_mixed = fo_mixed_options_default();
+    t_mixed.loss_scale = 4.0;
+    threaded_equals_serial("mixed f32/bf16", mixed_many, lh_fill, lf_arena, sizeof lf_arena);
+    fo_set_serial_threshold(threshold);
+    check_status(fo_set_threads(1), FO_OK, "serial");
+}
+
+/* ---- Thread counts: above FO_MAX_THREADS refused, the setting kept. ---- */
+static void thread_limits(void) {
+    check_status(fo_set_threads(3), FO_OK, "three threads");
+    check_status(fo_set_threads(FO_MAX_THREADS + 1), FO_ERROR_THREADS, "FO_MAX_THREADS + 1 threads");
+    check_status(fo_set_threads((size_t)-1), FO_ERROR_THREADS, "(size_t)-1 threads");
+    check(fo_threads() == 3, "a refused thread count keeps the setting");
+    check(strstr(fo_status_message(FO_ERROR_THREADS), "FO_MAX_THREADS") != NULL, "threads status message");
+    check_status(fo_set_threads(1), FO_OK, "serial");
+    check(fo_threads() == 1, "fo_threads");
 }
 
 int main(void) {
@@ -90,7 +411,7 @@ int main(void) {
     double pd[SMOKE_N], gd[SMOKE_N], md[SMOKE_N] = {0}, vd[SMOKE_N] = {0}, xd[SMOKE_N] = {0};
     inputs_f64(pd, gd);
     fo_adam_config adamw = fo_adamw_config_default();
-    adamw.amsgrad = true;
+    adamw.amsgrad = 1;
     for (uint64_t t = 1; t <= 3; t++) {
         check_status(fo_adam_step_f64(pd, gd, md, vd, xd, SMOKE_N, &adamw, t), FO_OK, "adamw+amsgrad f64 step");
     }
@@ -192,7 +513,7 @@ int main(void) {
     fo_rmsprop_config rmsprop = fo_rmsprop_config_default();
     check(rmsprop.lr == 1e-2 && rmsprop.alpha == 0.99 && rmsprop.momentum == 0.0 && !rmsprop.centered, "rmsprop defaults");
     rmsprop.momentum = 0.9;
-    rmsprop.centered = true;
+    rmsprop.centered = 1;
     double rv[SMOKE_N] = {0}, rb[SMOKE_N] = {0}, ra[SMOKE_N] = {0};
     inputs_f64(pd, gd);
     for (uint64_t t = 1; t <= 3; t++) {
@@ -226,7 +547,7 @@ int main(void) {
     fo_adam_config adam_hat = fo_adam_config_default();
     check(!adam_hat.eps_hat && adam_hat.beta1_decay == 1.0 && fo_adamax_config_default().beta1_decay == 1.0,
           "adam and adamax option defaults");
-    adam_hat.eps_hat = true;
+    adam_hat.eps_hat = 1;
     adam_hat.eps = 0.5;
     adam_hat.beta1_decay = 0.5;
     inputs_f32(p, g);
@@ -340,7 +661,7 @@ int main(void) {
     check(mixed.loss_scale == 1.0 && mixed.skip_non_finite && !mixed.zero_grad && !mixed.stochastic_rounding,
           "mixed options defaults");
     mixed.loss_scale = 1024.0;
-    mixed.zero_grad = true;
+    mixed.zero_grad = 1;
     fo_adam_config adamw_mixed = fo_adamw_config_default();
     float mp[SMOKE_N], mm[SMOKE_N], mv[SMOKE_N];
     uint16_t mg[SMOKE_N], mcopy[SMOKE_N], zeros[SMOKE_N] = {0};
@@ -426,6 +747,10 @@ int main(void) {
               memcmp(mcopy, before_mcopy, sizeof mcopy) == 0,
           "a skipped or refused mixed step wrote nothing");
     check(strstr(fo_status_message(FO_ERROR_DTYPE), "element type") != NULL, "dtype status message");
+
+    flag_bytes_act_as_one();
+    thread_limits();
+    threaded_steps();
 
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;

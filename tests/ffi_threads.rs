@@ -1,0 +1,469 @@
+//! The C ABI's threaded path: every `fo_*` step of every algorithm (with its
+//! options), f32 and f64, one tensor and many, split across 2, 3 and 7
+//! threads (`fo_set_threads`, with `fo_set_serial_threshold(0)` so that even
+//! small steps are split), gives the bits of the serial run
+//! (`fo_set_threads(1)`) of the same inputs.
+//!
+//! The many-tensor lists are chosen so that the driver's cuts move down to
+//! 64-byte boundaries and push elements into later pieces: a long tensor then
+//! a short one (118 and 2 elements), odd lengths, many tiny tensors before
+//! and after one big one, empty tensors; each buffer starts at its own offset
+//! from a cache line. (Mixed-precision Adam's threaded C steps are in
+//! `tests/ffi_mixed.rs`, which runs every step split.)
+//!
+//! The thread setting and the threshold are process-wide: each test holds
+//! one lock while it runs.
+
+use fused_optim::Float;
+use fused_optim::ffi::*;
+use std::array::from_fn;
+use std::ptr::{null, null_mut};
+use std::sync::{Mutex, MutexGuard};
+
+/// The thread counts compared with the serial run.
+const THREADS: [usize; 3] = [2, 3, 7];
+/// Steps per run (the second reads the state the first wrote).
+const STEPS: u64 = 2;
+/// Lengths of the one-tensor cases.
+const SINGLE: [usize; 4] = [1, 37, 1001, 4099];
+
+/// Lengths of the many-tensor cases.
+fn lists() -> Vec<Vec<usize>> {
+    vec![
+        vec![118, 2],
+        vec![2, 118],
+        vec![1, 3, 5, 7, 9, 11, 13, 101, 17],
+        [vec![1; 40], vec![3001]].concat(),
+        [vec![3001], vec![1; 40]].concat(),
+        [vec![2; 20], vec![999], vec![3; 20]].concat(),
+        vec![0, 65, 0, 63, 64, 0, 129],
+        vec![1000, 999, 998, 1],
+    ]
+}
+
+/// Holds the process-wide settings for one test: every step split.
+fn split_everything() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    let guard = LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    fo_set_serial_threshold(0);
+    guard
+}
+
+/// One buffer, `offset` elements into its allocation.
+#[derive(Clone)]
+struct Buf<T> {
+    alloc: Vec<T>,
+    offset: usize,
+}
+
+impl<T: Float> Buf<T> {
+    /// `len` deterministic values in [-2, 2) (non-negative with `positive`).
+    fn new(seed: u64, offset: usize, len: usize, positive: bool) -> Self {
+        let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        let mut alloc = vec![T::from_f64(0.0); offset];
+        alloc.extend((0..len).map(|_| {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            let v = (x >> 11) as f64 / (1u64 << 53) as f64 * 4.0 - 2.0;
+            T::from_f64(if positive { v.abs() } else { v })
+        }));
+        Buf { alloc, offset }
+    }
+
+    fn ptr(&mut self) -> *mut T {
+        self.alloc[self.offset..].as_mut_ptr()
+    }
+
+    /// Every element's bits, every NaN as one (the contract compares NaN as NaN).
+    fn bits(&self) -> Vec<u64> {
+        self.alloc[self.offset..]
+            .iter()
+            .map(|x| if x.is_nan() { u64::MAX } else { x.to_bits_u64() })
+            .collect()
+    }
+}
+
+/// One tensor: parameters, gradient and `K` state buffers.
+type Tensor<T, const K: usize> = (Buf<T>, Buf<T>, [Buf<T>; K]);
+
+/// Tensor `i` of a list.
+fn tensor<T: Float, const K: usize>(i: usize, len: usize) -> Tensor<T, K> {
+    let seed = 100 * i as u64;
+    let offset = |k: usize| (i * 5 + k * 3) % 16;
+    (
+        Buf::new(seed, offset(0), len, false),
+        Buf::new(seed + 1, offset(1), len, false),
+        from_fn(|k| Buf::new(seed + 2 + k as u64, offset(k + 2), len, true)),
+    )
+}
+
+type One<T, const K: usize> = dyn Fn(*mut T, *const T, [*mut T; K], usize, u64) -> fo_status;
+type Many<T, const K: usize> =
+    dyn Fn(*const *mut T, *const *const T, [*const *mut T; K], *const usize, usize, u64) -> fo_status;
+
+/// One algorithm and config through its C entry points on `T`: the one-tensor
+/// and the many-tensor step, over `K` state buffers (an optional one whose
+/// option is off is passed as null by the closures).
+struct Algo<T, const K: usize> {
+    name: String,
+    one: Box<One<T, K>>,
+    many: Box<Many<T, K>>,
+}
+
+/// What one case ended with: every buffer's bits, or why it failed.
+type Ended = Result<Vec<Vec<u64>>, String>;
+
+/// `STEPS` steps of every case (each list through the many-tensor step, each
+/// length of [`SINGLE`] through the one-tensor step) on the current threads.
+fn run_cases<T: Float, const K: usize>(algo: &Algo<T, K>) -> Vec<(String, Ended)> {
+    let mut out = Vec::new();
+    for lens in lists() {
+        let mut tensors: Vec<_> = lens.iter().enumerate().map(|(i, &n)| tensor::<T, K>(i, n)).collect();
+        let p: Vec<*mut T> = tensors.iter_mut().map(|(p, _, _)| p.ptr()).collect();
+        let g: Vec<*const T> = tensors.iter_mut().map(|(_, g, _)| g.ptr().cast_const()).collect();
+        let s: [Vec<*mut T>; K] = from_fn(|k| tensors.iter_mut().map(|(_, _, s)| s[k].ptr()).collect());
+        let ended = (1..=STEPS)
+            .map(|t| {
+                (algo.many)(p.as_ptr(), g.as_ptr(), from_fn(|k| s[k].as_ptr()), lens.as_ptr(), lens.len(), t)
+            })
+            .find(|&status| status != fo_status::FO_OK)
+            .map_or_else(|| Ok(all_bits(&tensors)), |status| Err(format!("{status:?}")));
+        out.push((format!("many {lens:?}"), ended));
+    }
+    for n in SINGLE {
+        let mut tensors = vec![tensor::<T, K>(1, n)];
+        let (p, g, s) = &mut tensors[0];
+        let (p, g, s) = (p.ptr(), g.ptr().cast_const(), s.each_mut().map(|s| s.ptr()));
+        let ended = (1..=STEPS)
+            .map(|t| (algo.one)(p, g, s, n, t))
+            .find(|&status| status != fo_status::FO_OK)
+            .map_or_else(|| Ok(all_bits(&tensors)), |status| Err(format!("{status:?}")));
+        out.push((format!("one tensor of {n}"), ended));
+    }
+    out
+}
+
+fn all_bits<T: Float, const K: usize>(tensors: &[Tensor<T, K>]) -> Vec<Vec<u64>> {
+    tensors
+        .iter()
+        .flat_map(|(p, g, s)| [p.bits(), g.bits()].into_iter().chain(s.iter().map(Buf::bits)))
+        .collect()
+}
+
+/// Runs every case serially and on each of [`THREADS`]; returns one line per
+/// case that failed or differs from the serial run.
+fn threaded_equals_serial<T: Float, const K: usize>(algo: &Algo<T, K>) -> Vec<String> {
+    assert_eq!(fo_set_threads(1), fo_status::FO_OK);
+    let serial = run_cases(algo);
+    let mut failures = Vec::new();
+    for (case, ended) in &serial {
+        if let Err(status) = ended {
+            failures.push(format!("{} {}: {case}, serial: {status}", algo.name, T::NAME));
+        }
+    }
+    for threads in THREADS {
+        assert_eq!(fo_set_threads(threads), fo_status::FO_OK);
+        assert_eq!((fo_threads(), fo_serial_threshold()), (threads, 0), "the setting took");
+        for ((case, want), (_, got)) in serial.iter().zip(run_cases(algo)) {
+            let what = format!("{} {}: {case}, {threads} threads", algo.name, T::NAME);
+            match (got, want) {
+                (Err(status), _) => failures.push(format!("{what}: {status}")),
+                (Ok(got), Ok(want)) if got != *want => {
+                    let k = got.iter().zip(want).position(|(a, b)| a != b).unwrap_or(0);
+                    failures.push(format!("{what}: buffer {k} differs from the serial run"));
+                }
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(fo_set_threads(1), fo_status::FO_OK);
+    failures
+}
+
+/// Asserts that no case failed, listing every one that did.
+fn assert_none(failures: Vec<String>) {
+    assert!(failures.is_empty(), "{} threaded cases failed:\n{}", failures.len(), failures.join("\n"));
+}
+
+type AdamOne<T> = unsafe extern "C" fn(
+    *mut T,
+    *const T,
+    *mut T,
+    *mut T,
+    *mut T,
+    usize,
+    *const fo_adam_config,
+    u64,
+) -> fo_status;
+type AdamMany<T> = unsafe extern "C" fn(
+    *const *mut T,
+    *const *const T,
+    *const *mut T,
+    *const *mut T,
+    *const *mut T,
+    *const usize,
+    usize,
+    *const fo_adam_config,
+    u64,
+) -> fo_status;
+type AdaMaxOne<T> =
+    unsafe extern "C" fn(*mut T, *const T, *mut T, *mut T, usize, *const fo_adamax_config, u64) -> fo_status;
+type AdaMaxMany<T> = unsafe extern "C" fn(
+    *const *mut T,
+    *const *const T,
+    *const *mut T,
+    *const *mut T,
+    *const usize,
+    usize,
+    *const fo_adamax_config,
+    u64,
+) -> fo_status;
+type AdaGradOne<T> =
+    unsafe extern "C" fn(*mut T, *const T, *mut T, usize, *const fo_adagrad_config, u64) -> fo_status;
+type AdaGradMany<T> = unsafe extern "C" fn(
+    *const *mut T,
+    *const *const T,
+    *const *mut T,
+    *const usize,
+    usize,
+    *const fo_adagrad_config,
+    u64,
+) -> fo_status;
+type RmsPropOne<T> = unsafe extern "C" fn(
+    *mut T,
+    *const T,
+    *mut T,
+    *mut T,
+    *mut T,
+    usize,
+    *const fo_rmsprop_config,
+    u64,
+) -> fo_status;
+type RmsPropMany<T> = unsafe extern "C" fn(
+    *const *mut T,
+    *const *const T,
+    *const *mut T,
+    *const *mut T,
+    *const *mut T,
+    *const usize,
+    usize,
+    *const fo_rmsprop_config,
+    u64,
+) -> fo_status;
+type AdaDeltaOne<T> = unsafe extern "C" fn(
+    *mut T,
+    *const T,
+    *mut T,
+    *mut T,
+    usize,
+    *const fo_adadelta_config,
+    u64,
+) -> fo_status;
+type AdaDeltaMany<T> = unsafe extern "C" fn(
+    *const *mut T,
+    *const *const T,
+    *const *mut T,
+    *const *mut T,
+    *const usize,
+    usize,
+    *const fo_adadelta_config,
+    u64,
+) -> fo_status;
+
+/// The C entry points of one element type.
+trait Api: Float {
+    const ADAM: AdamOne<Self>;
+    const ADAM_MANY: AdamMany<Self>;
+    const ADAMAX: AdaMaxOne<Self>;
+    const ADAMAX_MANY: AdaMaxMany<Self>;
+    const ADAGRAD: AdaGradOne<Self>;
+    const ADAGRAD_MANY: AdaGradMany<Self>;
+    const RMSPROP: RmsPropOne<Self>;
+    const RMSPROP_MANY: RmsPropMany<Self>;
+    const ADADELTA: AdaDeltaOne<Self>;
+    const ADADELTA_MANY: AdaDeltaMany<Self>;
+}
+
+impl Api for f32 {
+    const ADAM: AdamOne<f32> = fo_adam_step_f32;
+    const ADAM_MANY: AdamMany<f32> = fo_adam_step_many_f32;
+    const ADAMAX: AdaMaxOne<f32> = fo_adamax_step_f32;
+    const ADAMAX_MANY: AdaMaxMany<f32> = fo_adamax_step_many_f32;
+    const ADAGRAD: AdaGradOne<f32> = fo_adagrad_step_f32;
+    const ADAGRAD_MANY: AdaGradMany<f32> = fo_adagrad_step_many_f32;
+    const RMSPROP: RmsPropOne<f32> = fo_rmsprop_step_f32;
+    const RMSPROP_MANY: RmsPropMany<f32> = fo_rmsprop_step_many_f32;
+    const ADADELTA: AdaDeltaOne<f32> = fo_adadelta_step_f32;
+    const ADADELTA_MANY: AdaDeltaMany<f32> = fo_adadelta_step_many_f32;
+}
+
+impl Api for f64 {
+    const ADAM: AdamOne<f64> = fo_adam_step_f64;
+    const ADAM_MANY: AdamMany<f64> = fo_adam_step_many_f64;
+    const ADAMAX: AdaMaxOne<f64> = fo_adamax_step_f64;
+    const ADAMAX_MANY: AdaMaxMany<f64> = fo_adamax_step_many_f64;
+    const ADAGRAD: AdaGradOne<f64> = fo_adagrad_step_f64;
+    const ADAGRAD_MANY: AdaGradMany<f64> = fo_adagrad_step_many_f64;
+    const RMSPROP: RmsPropOne<f64> = fo_rmsprop_step_f64;
+    const RMSPROP_MANY: RmsPropMany<f64> = fo_rmsprop_step_many_f64;
+    const ADADELTA: AdaDeltaOne<f64> = fo_adadelta_step_f64;
+    const ADADELTA_MANY: AdaDeltaMany<f64> = fo_adadelta_step_many_f64;
+}
+
+/// An optional state array: the array when its option is on, else null.
+fn given<T>(on: bool, array: *const *mut T) -> *const *mut T {
+    if on { array } else { null() }
+}
+
+/// An optional one-tensor state buffer: the buffer when its option is on, else null.
+fn given_one<T>(on: bool, buffer: *mut T) -> *mut T {
+    if on { buffer } else { null_mut() }
+}
+
+fn adam<T: Api>() -> Vec<String> {
+    let d = fo_adam_config_default();
+    let configs = [
+        ("adam", d),
+        ("adamw amsgrad maximize", fo_adam_config { amsgrad: 1, maximize: 1, ..fo_adamw_config_default() }),
+        (
+            "adam L2 eps_hat beta1_decay",
+            fo_adam_config {
+                weight_decay: 0.1,
+                weight_decay_mode: FO_WEIGHT_DECAY_L2,
+                eps_hat: 1,
+                eps: 1e-3,
+                beta1_decay: 0.9,
+                ..d
+            },
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (name, c) in configs {
+        let on = c.amsgrad != 0;
+        let algo = Algo::<T, 3> {
+            name: name.to_string(),
+            // SAFETY: every pointer is valid for its tensor's length; the config is valid.
+            one: Box::new(move |p, g, [m, v, x], n, t| unsafe {
+                T::ADAM(p, g, m, v, given_one(on, x), n, &c, t)
+            }),
+            many: Box::new(move |p, g, [m, v, x], lens, count, t| {
+                // SAFETY: arrays of `count` pointers valid for their tensor's length.
+                unsafe { T::ADAM_MANY(p, g, m, v, given(on, x), lens, count, &c, t) }
+            }),
+        };
+        failures.extend(threaded_equals_serial(&algo));
+    }
+    failures
+}
+
+fn adamax<T: Api>() -> Vec<String> {
+    let c =
+        fo_adamax_config { weight_decay: 0.1, beta1_decay: 0.5, maximize: 1, ..fo_adamax_config_default() };
+    let algo = Algo::<T, 2> {
+        name: "adamax wd beta1_decay maximize".into(),
+        // SAFETY: as for Adam.
+        one: Box::new(move |p, g, [m, u], n, t| unsafe { T::ADAMAX(p, g, m, u, n, &c, t) }),
+        // SAFETY: as for Adam.
+        many: Box::new(move |p, g, [m, u], lens, count, t| unsafe {
+            T::ADAMAX_MANY(p, g, m, u, lens, count, &c, t)
+        }),
+    };
+    threaded_equals_serial(&algo)
+}
+
+fn adagrad<T: Api>() -> Vec<String> {
+    let c = fo_adagrad_config {
+        lr_decay: 0.1,
+        weight_decay: 0.01,
+        initial_accumulator_value: 0.25,
+        maximize: 1,
+        ..fo_adagrad_config_default()
+    };
+    let algo = Algo::<T, 1> {
+        name: "adagrad lr_decay wd maximize".into(),
+        // SAFETY: as for Adam.
+        one: Box::new(move |p, g, [s], n, t| unsafe { T::ADAGRAD(p, g, s, n, &c, t) }),
+        // SAFETY: as for Adam.
+        many: Box::new(move |p, g, [s], lens, count, t| unsafe {
+            T::ADAGRAD_MANY(p, g, s, lens, count, &c, t)
+        }),
+    };
+    threaded_equals_serial(&algo)
+}
+
+fn rmsprop<T: Api>() -> Vec<String> {
+    let mut failures = Vec::new();
+    for (momentum, centered) in [(0.0, 0), (0.9, 0), (0.0, 1), (0.5, 1)] {
+        let c = fo_rmsprop_config { momentum, centered, weight_decay: 0.01, ..fo_rmsprop_config_default() };
+        let (on_b, on_a) = (momentum > 0.0, centered != 0);
+        let algo = Algo::<T, 3> {
+            name: format!("rmsprop momentum {momentum} centered {centered}"),
+            one: Box::new(move |p, g, [v, b, a], n, t| {
+                let (b, a) = (given_one(on_b, b), given_one(on_a, a));
+                // SAFETY: as for Adam.
+                unsafe { T::RMSPROP(p, g, v, b, a, n, &c, t) }
+            }),
+            many: Box::new(move |p, g, [v, b, a], lens, count, t| {
+                let (b, a) = (given(on_b, b), given(on_a, a));
+                // SAFETY: as for Adam.
+                unsafe { T::RMSPROP_MANY(p, g, v, b, a, lens, count, &c, t) }
+            }),
+        };
+        failures.extend(threaded_equals_serial(&algo));
+    }
+    failures
+}
+
+fn adadelta<T: Api>() -> Vec<String> {
+    let c = fo_adadelta_config { weight_decay: 0.1, maximize: 1, ..fo_adadelta_config_default() };
+    let algo = Algo::<T, 2> {
+        name: "adadelta wd maximize".into(),
+        // SAFETY: as for Adam.
+        one: Box::new(move |p, g, [s, x], n, t| unsafe { T::ADADELTA(p, g, s, x, n, &c, t) }),
+        many: Box::new(move |p, g, [s, x], lens, count, t| {
+            // SAFETY: as for Adam.
+            unsafe { T::ADADELTA_MANY(p, g, s, x, lens, count, &c, t) }
+        }),
+    };
+    threaded_equals_serial(&algo)
+}
+
+#[test]
+fn adam_threaded_equals_serial() {
+    let _settings = split_everything();
+    assert_none([adam::<f32>(), adam::<f64>()].concat());
+}
+
+#[test]
+fn adamax_threaded_equals_serial() {
+    let _settings = split_everything();
+    assert_none([adamax::<f32>(), adamax::<f64>()].concat());
+}
+
+#[test]
+fn adagrad_threaded_equals_serial() {
+    let _settings = split_everything();
+    assert_none([adagrad::<f32>(), adagrad::<f64>()].concat());
+}
+
+#[test]
+fn rmsprop_threaded_equals_serial() {
+    let _settings = split_everything();
+    assert_none([rmsprop::<f32>(), rmsprop::<f64>()].concat());
+}
+
+#[test]
+fn adadelta_threaded_equals_serial() {
+    let _settings = split_everything();
+    assert_none([adadelta::<f32>(), adadelta::<f64>()].concat());
+}
+
+/// The threshold's setter and getter; the default is the Rust API's.
+#[test]
+fn serial_threshold_round_trips() {
+    let _settings = split_everything();
+    assert_eq!(fo_serial_threshold(), 0);
+    fo_set_serial_threshold(usize::MAX);
+    assert_eq!((fo_serial_threshold(), fused_optim::serial_threshold()), (usize::MAX, usize::MAX));
+    fo_set_serial_threshold(fused_optim::DEFAULT_SERIAL_BELOW_BYTES);
+    assert_eq!(fo_serial_threshold(), 512 << 10);
+}
