@@ -616,7 +616,7 @@ pub fn assert_matches_reference<A: Algorithm, T: TestFloat>(
                 T::NAME
             );
             for ((name, g), (_, w)) in A::outputs(state).into_iter().zip(A::outputs(&want)) {
-                // Formatted only on failure: eagerly, it was most of the test's time under Miri.
+                // Formatted only on failure: interpreting it for every buffer of every step is slow under Miri.
                 let what = format_args!("{} {} {with} {config:?} t={t} {context}: {name}", A::NAME, T::NAME);
                 super::assert_same_bits(g, w, &what);
             }
