@@ -29,6 +29,16 @@
 //! hosts swap bytes). Reading checks everything before it builds anything: a
 //! truncated, foreign or inconsistent file is an error, never a panic, and
 //! the hyperparameters it holds are validated like any others.
+//!
+//! The file cannot say which buffer an element belongs to: the header holds
+//! one `n` and the buffers follow back to back. So writing checks too:
+//! [`Optimizer::save`] refuses, with an [`Error`] naming the buffer, a state
+//! that does not hold exactly the buffers its config needs, each `n` long,
+//! rather than write a file that [`Optimizer::load`] would refuse, or read
+//! with elements moved from one buffer into the next. The built-in
+//! algorithms cannot reach such a state ([`Optimizer::state_mut`] lends
+//! slices, and the optional buffers follow the config); the check guards
+//! against an [`Algorithm`] implemented elsewhere that gets it wrong.
 
 use crate::optimizer::{AdaDeltaState, AdaGradState, AdaMaxState, AdamState, RmsPropState};
 use crate::{
@@ -104,13 +114,17 @@ impl std::error::Error for CheckpointError {}
 pub trait Checkpoint: Algorithm {
     /// The algorithm's number in the layout, and its name.
     const ID: (u32, &'static str);
+    /// Each optional state buffer with the option that keeps it, as
+    /// `(buffer, option)`: Adam's `("max_exp_avg_sq", "amsgrad")`, say. Names
+    /// the option when [`Optimizer::save`] finds the buffer missing or extra.
+    const OPTIONAL_BUFFERS: &'static [(&'static str, &'static str)] = &[];
     /// Flags and up to eight hyperparameters (unused slots 0), in the
     /// algorithm's order (see [the module](crate::checkpoint)).
     fn encode(&self) -> (u32, [f64; 8]);
     /// The config back from its flags and hyperparameters.
     fn decode(flags: u32, h: [f64; 8]) -> Result<Self, CheckpointError>;
-    /// The state buffers, in layout order.
-    fn buffers<T: Float>(state: &Self::State<T>) -> Vec<&[T]>;
+    /// The state buffers, named, in layout order.
+    fn buffers<T: Float>(state: &Self::State<T>) -> Vec<(&'static str, &[T])>;
     /// The state buffers, in layout order, to fill.
     fn buffers_mut<T: Float>(state: &mut Self::State<T>) -> Vec<&mut [T]>;
 }
@@ -124,6 +138,7 @@ fn flag(flags: u32, bit: u32) -> bool {
 
 impl Checkpoint for AdamConfig {
     const ID: (u32, &'static str) = (1, "Adam");
+    const OPTIONAL_BUFFERS: &'static [(&'static str, &'static str)] = &[("max_exp_avg_sq", "amsgrad")];
     fn encode(&self) -> (u32, [f64; 8]) {
         let (mode, wd) = match self.weight_decay {
             WeightDecay::None => (0, 0.0),
@@ -152,8 +167,11 @@ impl Checkpoint for AdamConfig {
             beta1_decay,
         })
     }
-    fn buffers<T: Float>(s: &AdamState<T>) -> Vec<&[T]> {
-        [&s.exp_avg[..], &s.exp_avg_sq[..]].into_iter().chain(s.max_exp_avg_sq.as_deref()).collect()
+    fn buffers<T: Float>(s: &AdamState<T>) -> Vec<(&'static str, &[T])> {
+        [("exp_avg", &s.exp_avg[..]), ("exp_avg_sq", &s.exp_avg_sq[..])]
+            .into_iter()
+            .chain(s.max_exp_avg_sq.as_deref().map(|b| ("max_exp_avg_sq", b)))
+            .collect()
     }
     fn buffers_mut<T: Float>(s: &mut AdamState<T>) -> Vec<&mut [T]> {
         [&mut s.exp_avg[..], &mut s.exp_avg_sq[..]]
@@ -183,8 +201,8 @@ impl Checkpoint for AdaMaxConfig {
             beta1_decay,
         })
     }
-    fn buffers<T: Float>(s: &AdaMaxState<T>) -> Vec<&[T]> {
-        vec![&s.exp_avg, &s.exp_inf]
+    fn buffers<T: Float>(s: &AdaMaxState<T>) -> Vec<(&'static str, &[T])> {
+        vec![("exp_avg", &s.exp_avg), ("exp_inf", &s.exp_inf)]
     }
     fn buffers_mut<T: Float>(s: &mut AdaMaxState<T>) -> Vec<&mut [T]> {
         vec![&mut s.exp_avg, &mut s.exp_inf]
@@ -205,8 +223,8 @@ impl Checkpoint for AdaGradConfig {
         let maximize = flag(flags, MAXIMIZE);
         Ok(AdaGradConfig { lr, lr_decay, weight_decay, initial_accumulator_value: initial, eps, maximize })
     }
-    fn buffers<T: Float>(s: &AdaGradState<T>) -> Vec<&[T]> {
-        vec![&s.sum]
+    fn buffers<T: Float>(s: &AdaGradState<T>) -> Vec<(&'static str, &[T])> {
+        vec![("sum", &s.sum)]
     }
     fn buffers_mut<T: Float>(s: &mut AdaGradState<T>) -> Vec<&mut [T]> {
         vec![&mut s.sum]
@@ -215,6 +233,8 @@ impl Checkpoint for AdaGradConfig {
 
 impl Checkpoint for RmsPropConfig {
     const ID: (u32, &'static str) = (4, "RMSprop");
+    const OPTIONAL_BUFFERS: &'static [(&'static str, &'static str)] =
+        &[("momentum_buffer", "momentum"), ("grad_avg", "centered")];
     fn encode(&self) -> (u32, [f64; 8]) {
         let flags = (self.maximize as u32) << 1 | (self.centered as u32) << 3;
         (flags, [self.lr, self.alpha, self.eps, self.weight_decay, self.momentum, 0.0, 0.0, 0.0])
@@ -226,11 +246,11 @@ impl Checkpoint for RmsPropConfig {
         let (maximize, centered) = (flag(flags, MAXIMIZE), flag(flags, 1 << 3));
         Ok(RmsPropConfig { lr, alpha, eps, weight_decay, momentum, centered, maximize })
     }
-    fn buffers<T: Float>(s: &RmsPropState<T>) -> Vec<&[T]> {
-        [&s.square_avg[..]]
+    fn buffers<T: Float>(s: &RmsPropState<T>) -> Vec<(&'static str, &[T])> {
+        [("square_avg", &s.square_avg[..])]
             .into_iter()
-            .chain(s.momentum_buffer.as_deref())
-            .chain(s.grad_avg.as_deref())
+            .chain(s.momentum_buffer.as_deref().map(|b| ("momentum_buffer", b)))
+            .chain(s.grad_avg.as_deref().map(|b| ("grad_avg", b)))
             .collect()
     }
     fn buffers_mut<T: Float>(s: &mut RmsPropState<T>) -> Vec<&mut [T]> {
@@ -250,8 +270,8 @@ impl Checkpoint for AdaDeltaConfig {
     fn decode(flags: u32, [lr, rho, eps, weight_decay, ..]: [f64; 8]) -> Result<Self, CheckpointError> {
         Ok(AdaDeltaConfig { lr, rho, eps, weight_decay, maximize: flag(flags, MAXIMIZE) })
     }
-    fn buffers<T: Float>(s: &AdaDeltaState<T>) -> Vec<&[T]> {
-        vec![&s.square_avg, &s.acc_delta]
+    fn buffers<T: Float>(s: &AdaDeltaState<T>) -> Vec<(&'static str, &[T])> {
+        vec![("square_avg", &s.square_avg), ("acc_delta", &s.acc_delta)]
     }
     fn buffers_mut<T: Float>(s: &mut AdaDeltaState<T>) -> Vec<&mut [T]> {
         vec![&mut s.square_avg, &mut s.acc_delta]
@@ -277,11 +297,62 @@ fn field<const N: usize>(bytes: &[u8], at: usize) -> [u8; N] {
     bytes[at..at + N].try_into().expect("inside the checked header")
 }
 
+/// The option that keeps `buffer`, for an error message.
+fn option_of<A: Checkpoint>(buffer: &'static str) -> &'static str {
+    A::OPTIONAL_BUFFERS.iter().find(|&&(b, _)| b == buffer).map_or("the algorithm's options", |&(_, o)| o)
+}
+
+/// `buffers` are exactly the buffers `config` needs, in layout order, each
+/// `n` long: what [`Optimizer::load`] will read back as they are.
+fn check_buffers<A: Checkpoint, T: Float>(
+    config: &A,
+    buffers: &[(&'static str, &[T])],
+    n: usize,
+) -> Result<(), Error> {
+    let expected =
+        A::buffers(&config.new_state::<T>(0)?).into_iter().map(|(name, _)| name).collect::<Vec<_>>();
+    for &name in &expected {
+        if !buffers.iter().any(|&(b, _)| b == name) {
+            return Err(Error::MissingState { buffer: name, option: option_of::<A>(name) });
+        }
+    }
+    for (i, &(name, buffer)) in buffers.iter().enumerate() {
+        // An extra buffer, a repeated one, or one out of layout order.
+        if expected.get(i) != Some(&name) {
+            return Err(Error::UnexpectedState { buffer: name, option: option_of::<A>(name) });
+        }
+        if buffer.len() != n {
+            return Err(Error::LengthMismatch { buffer: name, len: buffer.len(), expected: n });
+        }
+    }
+    Ok(())
+}
+
 impl<A: Checkpoint, T: Float + bytemuck::Pod> Optimizer<A, T> {
     /// The state, step count and hyperparameters in the checkpoint layout
     /// (see [the module](crate::checkpoint)).
-    pub fn save(&self) -> Vec<u8> {
+    ///
+    /// # Errors
+    /// If the state does not hold exactly the buffers the config needs
+    /// ([`Error::MissingState`], [`Error::UnexpectedState`]), each
+    /// [`len`](Self::len) long ([`Error::LengthMismatch`]), or the config has
+    /// no state for `T` ([`Error::InvalidHyperparameter`]): a file
+    /// [`load`](Self::load) would refuse or misread is never written. The
+    /// built-in algorithms never fail here; an [`Algorithm`] implemented
+    /// elsewhere may.
+    ///
+    /// ```
+    /// use fused_optim::{AdaGrad, AdaGradConfig, Parallelism};
+    /// let mut opt = AdaGrad::<f32>::new(AdaGradConfig::default(), 3)?;
+    /// opt.step(&mut [1.0, 2.0, 3.0], &[0.5, -0.5, 0.25])?;
+    /// let bytes = opt.save()?;
+    /// let loaded = AdaGrad::<f32>::load(&bytes, Parallelism::Serial).unwrap();
+    /// assert_eq!((loaded.steps(), loaded.state()), (1, opt.state()));
+    /// # Ok::<(), fused_optim::Error>(())
+    /// ```
+    pub fn save(&self) -> Result<Vec<u8>, Error> {
         let buffers = A::buffers(self.state());
+        check_buffers(self.config(), &buffers, self.len())?;
         let (flags, hyper) = self.config().encode();
         let mut out = Vec::with_capacity(HEADER + buffers.len() * self.len() * T::BYTES);
         out.extend_from_slice(MAGIC);
@@ -296,7 +367,7 @@ impl<A: Checkpoint, T: Float + bytemuck::Pod> Optimizer<A, T> {
             out.extend_from_slice(&h.to_le_bytes());
         }
         out.resize(HEADER, 0);
-        for buffer in buffers {
+        for (_, buffer) in buffers {
             if cfg!(target_endian = "little") {
                 out.extend_from_slice(bytemuck::cast_slice(buffer));
             } else {
@@ -305,7 +376,7 @@ impl<A: Checkpoint, T: Float + bytemuck::Pod> Optimizer<A, T> {
                 }
             }
         }
-        out
+        Ok(out)
     }
 
     /// An optimizer from [`save`](Self::save)'s bytes, stepping with

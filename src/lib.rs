@@ -80,8 +80,9 @@ pub use fused_optim_kernels::{
     RmsPropBuffers, Tier,
 };
 pub use optimizer::{
-    AdaDelta, AdaDeltaState, AdaGrad, AdaGradState, AdaMax, AdaMaxState, Adam, AdamState, Algorithm,
-    Optimizer, RmsProp, RmsPropState,
+    AdaDelta, AdaDeltaState, AdaDeltaStateMut, AdaGrad, AdaGradState, AdaGradStateMut, AdaMax, AdaMaxState,
+    AdaMaxStateMut, Adam, AdamState, AdamStateMut, Algorithm, Optimizer, RmsProp, RmsPropState,
+    RmsPropStateMut,
 };
 pub use probe::{probe_bytes_per_element, probe_step};
 pub use rmsprop::{RmsPropConfig, rmsprop_step, rmsprop_step_many};

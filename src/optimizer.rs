@@ -18,6 +18,14 @@ pub trait Algorithm: Clone + core::fmt::Debug {
     /// The per-element state the algorithm keeps between steps.
     type State<T: Float>: Clone + core::fmt::Debug;
 
+    /// A mutable view of the state that lends each buffer as a slice, so that
+    /// whoever holds it can change the values but neither a buffer's length
+    /// nor which buffers there are ([`Optimizer::state_mut`] hands it out).
+    type StateMut<'a, T: Float + 'a>;
+
+    /// The view of `state` that [`Optimizer::state_mut`] hands out.
+    fn view_mut<'a, T: Float + 'a>(state: &'a mut Self::State<T>) -> Self::StateMut<'a, T>;
+
     /// Checks every hyperparameter.
     fn validate(&self) -> Result<(), Error>;
 
@@ -79,8 +87,32 @@ pub struct AdamState<T> {
     pub max_exp_avg_sq: Option<Vec<T>>,
 }
 
+/// [`AdamState`]'s buffers, lent as slices ([`Optimizer::state_mut`]).
+///
+/// Replacing a field of the view (`view.max_exp_avg_sq = None`) changes the
+/// view, not the optimizer: its buffers, their lengths and which of them
+/// exist stay the optimizer's.
+#[derive(Debug)]
+pub struct AdamStateMut<'a, T> {
+    /// First moment m (`exp_avg` in PyTorch).
+    pub exp_avg: &'a mut [T],
+    /// Second moment v (`exp_avg_sq`).
+    pub exp_avg_sq: &'a mut [T],
+    /// Running maximum of v (`max_exp_avg_sq`), with AMSGrad only.
+    pub max_exp_avg_sq: Option<&'a mut [T]>,
+}
+
 impl Algorithm for AdamConfig {
     type State<T: Float> = AdamState<T>;
+    type StateMut<'a, T: Float + 'a> = AdamStateMut<'a, T>;
+
+    fn view_mut<'a, T: Float + 'a>(s: &'a mut AdamState<T>) -> AdamStateMut<'a, T> {
+        AdamStateMut {
+            exp_avg: &mut s.exp_avg,
+            exp_avg_sq: &mut s.exp_avg_sq,
+            max_exp_avg_sq: s.max_exp_avg_sq.as_deref_mut(),
+        }
+    }
 
     fn validate(&self) -> Result<(), Error> {
         AdamConfig::validate(self)
@@ -127,8 +159,22 @@ pub struct AdaMaxState<T> {
     pub exp_inf: Vec<T>,
 }
 
+/// [`AdaMaxState`]'s buffers, lent as slices ([`Optimizer::state_mut`]).
+#[derive(Debug)]
+pub struct AdaMaxStateMut<'a, T> {
+    /// First moment m (`exp_avg` in PyTorch).
+    pub exp_avg: &'a mut [T],
+    /// Exponentially weighted infinity norm u (`exp_inf`).
+    pub exp_inf: &'a mut [T],
+}
+
 impl Algorithm for AdaMaxConfig {
     type State<T: Float> = AdaMaxState<T>;
+    type StateMut<'a, T: Float + 'a> = AdaMaxStateMut<'a, T>;
+
+    fn view_mut<'a, T: Float + 'a>(s: &'a mut AdaMaxState<T>) -> AdaMaxStateMut<'a, T> {
+        AdaMaxStateMut { exp_avg: &mut s.exp_avg, exp_inf: &mut s.exp_inf }
+    }
 
     fn validate(&self) -> Result<(), Error> {
         AdaMaxConfig::validate(self)
@@ -160,8 +206,20 @@ pub struct AdaGradState<T> {
     pub sum: Vec<T>,
 }
 
+/// [`AdaGradState`]'s buffer, lent as a slice ([`Optimizer::state_mut`]).
+#[derive(Debug)]
+pub struct AdaGradStateMut<'a, T> {
+    /// Sum of squared gradients s (`sum` in PyTorch).
+    pub sum: &'a mut [T],
+}
+
 impl Algorithm for AdaGradConfig {
     type State<T: Float> = AdaGradState<T>;
+    type StateMut<'a, T: Float + 'a> = AdaGradStateMut<'a, T>;
+
+    fn view_mut<'a, T: Float + 'a>(s: &'a mut AdaGradState<T>) -> AdaGradStateMut<'a, T> {
+        AdaGradStateMut { sum: &mut s.sum }
+    }
 
     fn validate(&self) -> Result<(), Error> {
         AdaGradConfig::validate(self)
@@ -197,8 +255,30 @@ pub struct RmsPropState<T> {
     pub grad_avg: Option<Vec<T>>,
 }
 
+/// [`RmsPropState`]'s buffers, lent as slices ([`Optimizer::state_mut`]).
+///
+/// Replacing a field of the view changes the view, not the optimizer.
+#[derive(Debug)]
+pub struct RmsPropStateMut<'a, T> {
+    /// Running average of squared gradients v (`square_avg` in PyTorch).
+    pub square_avg: &'a mut [T],
+    /// Momentum buffer (`momentum_buffer`), with momentum > 0 only.
+    pub momentum_buffer: Option<&'a mut [T]>,
+    /// Running average of gradients (`grad_avg`), when centered only.
+    pub grad_avg: Option<&'a mut [T]>,
+}
+
 impl Algorithm for RmsPropConfig {
     type State<T: Float> = RmsPropState<T>;
+    type StateMut<'a, T: Float + 'a> = RmsPropStateMut<'a, T>;
+
+    fn view_mut<'a, T: Float + 'a>(s: &'a mut RmsPropState<T>) -> RmsPropStateMut<'a, T> {
+        RmsPropStateMut {
+            square_avg: &mut s.square_avg,
+            momentum_buffer: s.momentum_buffer.as_deref_mut(),
+            grad_avg: s.grad_avg.as_deref_mut(),
+        }
+    }
 
     fn validate(&self) -> Result<(), Error> {
         RmsPropConfig::validate(self)
@@ -246,8 +326,22 @@ pub struct AdaDeltaState<T> {
     pub acc_delta: Vec<T>,
 }
 
+/// [`AdaDeltaState`]'s buffers, lent as slices ([`Optimizer::state_mut`]).
+#[derive(Debug)]
+pub struct AdaDeltaStateMut<'a, T> {
+    /// Running average of squared gradients (`square_avg` in PyTorch).
+    pub square_avg: &'a mut [T],
+    /// Running average of squared updates (`acc_delta`).
+    pub acc_delta: &'a mut [T],
+}
+
 impl Algorithm for AdaDeltaConfig {
     type State<T: Float> = AdaDeltaState<T>;
+    type StateMut<'a, T: Float + 'a> = AdaDeltaStateMut<'a, T>;
+
+    fn view_mut<'a, T: Float + 'a>(s: &'a mut AdaDeltaState<T>) -> AdaDeltaStateMut<'a, T> {
+        AdaDeltaStateMut { square_avg: &mut s.square_avg, acc_delta: &mut s.acc_delta }
+    }
 
     fn validate(&self) -> Result<(), Error> {
         AdaDeltaConfig::validate(self)
@@ -419,9 +513,44 @@ impl<A: Algorithm, T: Float> Optimizer<A, T> {
         &self.state
     }
 
-    /// The state, to load a checkpoint into. Lengths are checked at the next step.
-    pub fn state_mut(&mut self) -> &mut A::State<T> {
-        &mut self.state
+    /// The state's buffers as slices, to fill from elsewhere (another
+    /// framework's `state_dict`, say). The values are the caller's to change;
+    /// the buffers' lengths and which buffers exist are not: they follow
+    /// [`len`](Self::len) and the config ([`set_config`](Self::set_config)
+    /// adds and drops optional buffers), so a step or a [`save`](Self::save)
+    /// always sees the state its config needs.
+    ///
+    /// ```
+    /// use fused_optim::{Adam, AdamConfig};
+    /// let mut opt = Adam::<f32>::new(AdamConfig { amsgrad: true, ..AdamConfig::default() }, 3)?;
+    /// let state = opt.state_mut();
+    /// state.exp_avg.copy_from_slice(&[0.1, 0.2, 0.3]);
+    /// state.exp_avg_sq.fill(0.01);
+    /// state.max_exp_avg_sq.unwrap().fill(0.02);
+    /// assert_eq!(opt.state().exp_avg, [0.1, 0.2, 0.3]);
+    /// # Ok::<(), fused_optim::Error>(())
+    /// ```
+    ///
+    /// A length cannot change through the view:
+    ///
+    /// ```compile_fail,E0599
+    /// # use fused_optim::{Adam, AdamConfig};
+    /// let mut opt = Adam::<f32>::new(AdamConfig::default(), 3)?;
+    /// opt.state_mut().exp_avg.pop(); // a slice has no `pop`
+    /// # Ok::<(), fused_optim::Error>(())
+    /// ```
+    ///
+    /// nor can the state be swapped for one of another shape:
+    ///
+    /// ```compile_fail,E0614
+    /// # use fused_optim::{Adam, AdamConfig, Algorithm};
+    /// let mut opt = Adam::<f32>::new(AdamConfig::default(), 3)?;
+    /// let other = AdamConfig { amsgrad: true, ..AdamConfig::default() }.new_state::<f32>(4)?;
+    /// *opt.state_mut() = other; // the view is not the state
+    /// # Ok::<(), fused_optim::Error>(())
+    /// ```
+    pub fn state_mut(&mut self) -> A::StateMut<'_, T> {
+        A::view_mut(&mut self.state)
     }
 
     /// The threads the steps may use.

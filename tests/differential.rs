@@ -5,26 +5,65 @@
 
 mod common;
 
+#[cfg(not(miri))]
+use common::FILLS;
 use common::algos::{
     AdaDelta, AdaGrad, AdaMax, Adam, Algorithm, RmsProp, assert_matches_reference, kernel_implementations,
 };
-use common::{FILLS, TestFloat, rng};
+use common::{Fill, TestFloat, rng};
 
 /// Widest vector (16 f32 lanes) × unroll 2, then three more widest vectors.
+#[cfg(not(miri))]
 const MAX_LEN: usize = 16 * 2 + 3 * 16;
 /// Start offsets in elements: 0 is 64-byte aligned; the others are not.
-const OFFSETS: [usize; 4] = [0, 1, 3, 7];
+#[cfg(not(miri))]
+const OFFSETS: &[usize] = &[0, 1, 3, 7];
+#[cfg(not(miri))]
+const TEST_FILLS: &[Fill] = &FILLS;
+
+/// Every length from 0 to well past the widest tier's unrolled block.
+#[cfg(not(miri))]
+fn lengths<T: TestFloat>() -> Vec<usize> {
+    (0..=MAX_LEN).collect()
+}
+
+// Under Miri (`.ci/miri`) no AVX tier is detected, so only the portable tier
+// runs, and a case costs about a third of a second of interpretation, most of
+// it in the harness (random inputs, guard checks): the subset keeps what can
+// go wrong in the kernels' raw-pointer code and drops the repetition.
+// - Lengths 1 (a partial vector only) and 4N − 1 for the portable tier's N
+//   lanes (one unrolled block of 2N, one single vector, then a partial vector
+//   of N − 1): every path of `for_each_block`. Length 0 runs no block.
+// - Every option combination: each is its own monomorphised body.
+// - One offset, 3, which with the per-buffer offsets of `Algorithm::state`
+//   starts every buffer at another misaligned address.
+// - Special values (NaN, ±inf, subnormals, overflowing squares) mixed with
+//   random ones.
+// - The portable tier called directly; not the dispatched entry point, which
+//   under Miri is the same body through the dispatch table, and which
+//   `tests/checkpoint.rs` runs under Miri through `Optimizer::step`.
+#[cfg(miri)]
+const OFFSETS: &[usize] = &[3];
+#[cfg(miri)]
+const TEST_FILLS: &[Fill] = &[Fill::Special];
+#[cfg(miri)]
+fn lengths<T: TestFloat>() -> Vec<usize> {
+    vec![1, 4 * fused_optim::Tier::Portable.lanes::<T>() - 1]
+}
 
 fn every_length_offset_fill_and_option<A: Algorithm, T: TestFloat>() {
     let implementations = kernel_implementations();
+    #[cfg(miri)]
+    let implementations: Vec<_> =
+        implementations.into_iter().filter(|i| matches!(i, common::algos::Implementation::Tier(_))).collect();
     let mut seed = 0;
     for config in A::configs() {
-        for fill in FILLS {
-            for len in 0..=MAX_LEN {
-                for offset in OFFSETS {
+        for &fill in TEST_FILLS {
+            for len in lengths::<T>() {
+                for &offset in OFFSETS {
                     seed += 1;
                     let start = A::state::<T>(&config, &mut rng(seed), fill, len, offset);
-                    let context = format!("len={len} offset={offset} fill={fill:?} seed={seed}");
+                    let context = format_args!("len={len} offset={offset} fill={fill:?} seed={seed}");
                     assert_matches_reference::<A, T>(&config, &start, &implementations, &context);
                 }
             }
@@ -88,6 +127,10 @@ fn every_variant_runs_on_a_small_stack() {
 
 /// Long buffers cross many unrolled iterations; one seed each is enough.
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "thousands of elements: minutes under Miri; the short lengths reach every loop path"
+)]
 fn long_buffers_match_reference() {
     let implementations = kernel_implementations();
     for len in [1000, 4099] {
@@ -114,6 +157,7 @@ fn long_buffer<A: Algorithm, T: TestFloat>(
 /// (`/proc/cpuinfo`, an independent source), so a detection bug cannot pass
 /// for a CPU without the feature and silently skip a tier.
 #[test]
+#[cfg_attr(miri, ignore = "reads /proc/cpuinfo, which Miri's isolation hides; Miri detects no AVX by design")]
 fn detection_matches_the_cpu_flags() {
     use fused_optim::Tier;
     eprintln!(
