@@ -103,6 +103,7 @@ every_tier_tests! {
 /// it one frame holding all their locals (RMSprop on AVX-512: 680 KB), which
 /// overflowed the threads of test harnesses, rayon and C callers.
 #[test]
+#[cfg_attr(miri, ignore = "about native stack frames, which Miri does not model; minutes under Miri")]
 fn every_variant_runs_on_a_small_stack() {
     fn every_config<A: Algorithm, T: TestFloat>() {
         let implementations = kernel_implementations();
