@@ -16,6 +16,10 @@ use std::array::from_fn;
 use std::ffi::CStr;
 use std::ptr::{null, null_mut};
 
+#[path = "common/c_steps.rs"]
+mod c_steps;
+use c_steps::Api;
+
 const N: usize = 37;
 
 /// The smoke test's inputs, exactly representable so C computes the same.
@@ -500,99 +504,6 @@ fn c_many_matches_each_alone_and_refuses_overlap() {
 // ---------------------------------------------------------------------------
 // Every algorithm and option, f32 and f64: the C entry points against the
 // Rust API, the multi-tensor form against the single one, every refusal.
-
-type AdamOne<T> = unsafe extern "C" fn(
-    *mut T,
-    *const T,
-    *mut T,
-    *mut T,
-    *mut T,
-    usize,
-    *const fo_adam_config,
-    u64,
-) -> fo_status;
-type AdaGradOne<T> =
-    unsafe extern "C" fn(*mut T, *const T, *mut T, usize, *const fo_adagrad_config, u64) -> fo_status;
-type RmsPropOne<T> = unsafe extern "C" fn(
-    *mut T,
-    *const T,
-    *mut T,
-    *mut T,
-    *mut T,
-    usize,
-    *const fo_rmsprop_config,
-    u64,
-) -> fo_status;
-type AdaDeltaOne<T> = unsafe extern "C" fn(
-    *mut T,
-    *const T,
-    *mut T,
-    *mut T,
-    usize,
-    *const fo_adadelta_config,
-    u64,
-) -> fo_status;
-type AdaGradMany<T> = unsafe extern "C" fn(
-    *const *mut T,
-    *const *const T,
-    *const *mut T,
-    *const usize,
-    usize,
-    *const fo_adagrad_config,
-    u64,
-) -> fo_status;
-type RmsPropMany<T> = unsafe extern "C" fn(
-    *const *mut T,
-    *const *const T,
-    *const *mut T,
-    *const *mut T,
-    *const *mut T,
-    *const usize,
-    usize,
-    *const fo_rmsprop_config,
-    u64,
-) -> fo_status;
-type AdaDeltaMany<T> = unsafe extern "C" fn(
-    *const *mut T,
-    *const *const T,
-    *const *mut T,
-    *const *mut T,
-    *const usize,
-    usize,
-    *const fo_adadelta_config,
-    u64,
-) -> fo_status;
-
-/// The C entry points of one element type, so each check is written once for both.
-trait Api: Float {
-    const ADAM: AdamOne<Self>;
-    const ADAGRAD: AdaGradOne<Self>;
-    const ADAGRAD_MANY: AdaGradMany<Self>;
-    const RMSPROP: RmsPropOne<Self>;
-    const RMSPROP_MANY: RmsPropMany<Self>;
-    const ADADELTA: AdaDeltaOne<Self>;
-    const ADADELTA_MANY: AdaDeltaMany<Self>;
-}
-
-impl Api for f32 {
-    const ADAM: AdamOne<f32> = fo_adam_step_f32;
-    const ADAGRAD: AdaGradOne<f32> = fo_adagrad_step_f32;
-    const ADAGRAD_MANY: AdaGradMany<f32> = fo_adagrad_step_many_f32;
-    const RMSPROP: RmsPropOne<f32> = fo_rmsprop_step_f32;
-    const RMSPROP_MANY: RmsPropMany<f32> = fo_rmsprop_step_many_f32;
-    const ADADELTA: AdaDeltaOne<f32> = fo_adadelta_step_f32;
-    const ADADELTA_MANY: AdaDeltaMany<f32> = fo_adadelta_step_many_f32;
-}
-
-impl Api for f64 {
-    const ADAM: AdamOne<f64> = fo_adam_step_f64;
-    const ADAGRAD: AdaGradOne<f64> = fo_adagrad_step_f64;
-    const ADAGRAD_MANY: AdaGradMany<f64> = fo_adagrad_step_many_f64;
-    const RMSPROP: RmsPropOne<f64> = fo_rmsprop_step_f64;
-    const RMSPROP_MANY: RmsPropMany<f64> = fo_rmsprop_step_many_f64;
-    const ADADELTA: AdaDeltaOne<f64> = fo_adadelta_step_f64;
-    const ADADELTA_MANY: AdaDeltaMany<f64> = fo_adadelta_step_many_f64;
-}
 
 /// Deterministic values in [-2, 2), one stream per `seed`.
 fn values<T: Float>(seed: u64, n: usize) -> Vec<T> {

@@ -15,6 +15,10 @@ use std::mem::offset_of;
 use std::ptr::{null, null_mut};
 use std::sync::{Mutex, MutexGuard};
 
+#[path = "common/c_steps.rs"]
+mod c_steps;
+use c_steps::Api;
+
 /// Elements per buffer.
 const N: usize = 5;
 
@@ -92,79 +96,6 @@ fn bf16_bits(buffer: &[bf16]) -> Vec<u64> {
 /// Pointers to each buffer.
 fn ptrs<T>(buffers: &mut [Vec<T>]) -> Vec<*mut T> {
     buffers.iter_mut().map(|b| b.as_mut_ptr()).collect()
-}
-
-type AdamOne<T> = unsafe extern "C" fn(
-    *mut T,
-    *const T,
-    *mut T,
-    *mut T,
-    *mut T,
-    usize,
-    *const fo_adam_config,
-    u64,
-) -> fo_status;
-type AdamMany<T> = unsafe extern "C" fn(
-    *const *mut T,
-    *const *const T,
-    *const *mut T,
-    *const *mut T,
-    *const *mut T,
-    *const usize,
-    usize,
-    *const fo_adam_config,
-    u64,
-) -> fo_status;
-type AdaMaxOne<T> =
-    unsafe extern "C" fn(*mut T, *const T, *mut T, *mut T, usize, *const fo_adamax_config, u64) -> fo_status;
-type AdaGradOne<T> =
-    unsafe extern "C" fn(*mut T, *const T, *mut T, usize, *const fo_adagrad_config, u64) -> fo_status;
-type RmsPropOne<T> = unsafe extern "C" fn(
-    *mut T,
-    *const T,
-    *mut T,
-    *mut T,
-    *mut T,
-    usize,
-    *const fo_rmsprop_config,
-    u64,
-) -> fo_status;
-type AdaDeltaOne<T> = unsafe extern "C" fn(
-    *mut T,
-    *const T,
-    *mut T,
-    *mut T,
-    usize,
-    *const fo_adadelta_config,
-    u64,
-) -> fo_status;
-
-/// The C entry points of one element type.
-trait Api: Float {
-    const ADAM: AdamOne<Self>;
-    const ADAM_MANY: AdamMany<Self>;
-    const ADAMAX: AdaMaxOne<Self>;
-    const ADAGRAD: AdaGradOne<Self>;
-    const RMSPROP: RmsPropOne<Self>;
-    const ADADELTA: AdaDeltaOne<Self>;
-}
-
-impl Api for f32 {
-    const ADAM: AdamOne<f32> = fo_adam_step_f32;
-    const ADAM_MANY: AdamMany<f32> = fo_adam_step_many_f32;
-    const ADAMAX: AdaMaxOne<f32> = fo_adamax_step_f32;
-    const ADAGRAD: AdaGradOne<f32> = fo_adagrad_step_f32;
-    const RMSPROP: RmsPropOne<f32> = fo_rmsprop_step_f32;
-    const ADADELTA: AdaDeltaOne<f32> = fo_adadelta_step_f32;
-}
-
-impl Api for f64 {
-    const ADAM: AdamOne<f64> = fo_adam_step_f64;
-    const ADAM_MANY: AdamMany<f64> = fo_adam_step_many_f64;
-    const ADAMAX: AdaMaxOne<f64> = fo_adamax_step_f64;
-    const ADAGRAD: AdaGradOne<f64> = fo_adagrad_step_f64;
-    const RMSPROP: RmsPropOne<f64> = fo_rmsprop_step_f64;
-    const ADADELTA: AdaDeltaOne<f64> = fo_adadelta_step_f64;
 }
 
 /// Every flag of every f32/f64 config, through the one-tensor steps.

@@ -20,6 +20,10 @@ use std::array::from_fn;
 use std::ptr::{null, null_mut};
 use std::sync::{Mutex, MutexGuard};
 
+#[path = "common/c_steps.rs"]
+mod c_steps;
+use c_steps::Api;
+
 /// The thread counts compared with the serial run.
 const THREADS: [usize; 3] = [2, 3, 7];
 /// Steps per run (the second reads the state the first wrote).
@@ -182,131 +186,6 @@ fn threaded_equals_serial<T: Float, const K: usize>(algo: &Algo<T, K>) -> Vec<St
 /// Asserts that no case failed, listing every one that did.
 fn assert_none(failures: Vec<String>) {
     assert!(failures.is_empty(), "{} threaded cases failed:\n{}", failures.len(), failures.join("\n"));
-}
-
-type AdamOne<T> = unsafe extern "C" fn(
-    *mut T,
-    *const T,
-    *mut T,
-    *mut T,
-    *mut T,
-    usize,
-    *const fo_adam_config,
-    u64,
-) -> fo_status;
-type AdamMany<T> = unsafe extern "C" fn(
-    *const *mut T,
-    *const *const T,
-    *const *mut T,
-    *const *mut T,
-    *const *mut T,
-    *const usize,
-    usize,
-    *const fo_adam_config,
-    u64,
-) -> fo_status;
-type AdaMaxOne<T> =
-    unsafe extern "C" fn(*mut T, *const T, *mut T, *mut T, usize, *const fo_adamax_config, u64) -> fo_status;
-type AdaMaxMany<T> = unsafe extern "C" fn(
-    *const *mut T,
-    *const *const T,
-    *const *mut T,
-    *const *mut T,
-    *const usize,
-    usize,
-    *const fo_adamax_config,
-    u64,
-) -> fo_status;
-type AdaGradOne<T> =
-    unsafe extern "C" fn(*mut T, *const T, *mut T, usize, *const fo_adagrad_config, u64) -> fo_status;
-type AdaGradMany<T> = unsafe extern "C" fn(
-    *const *mut T,
-    *const *const T,
-    *const *mut T,
-    *const usize,
-    usize,
-    *const fo_adagrad_config,
-    u64,
-) -> fo_status;
-type RmsPropOne<T> = unsafe extern "C" fn(
-    *mut T,
-    *const T,
-    *mut T,
-    *mut T,
-    *mut T,
-    usize,
-    *const fo_rmsprop_config,
-    u64,
-) -> fo_status;
-type RmsPropMany<T> = unsafe extern "C" fn(
-    *const *mut T,
-    *const *const T,
-    *const *mut T,
-    *const *mut T,
-    *const *mut T,
-    *const usize,
-    usize,
-    *const fo_rmsprop_config,
-    u64,
-) -> fo_status;
-type AdaDeltaOne<T> = unsafe extern "C" fn(
-    *mut T,
-    *const T,
-    *mut T,
-    *mut T,
-    usize,
-    *const fo_adadelta_config,
-    u64,
-) -> fo_status;
-type AdaDeltaMany<T> = unsafe extern "C" fn(
-    *const *mut T,
-    *const *const T,
-    *const *mut T,
-    *const *mut T,
-    *const usize,
-    usize,
-    *const fo_adadelta_config,
-    u64,
-) -> fo_status;
-
-/// The C entry points of one element type.
-trait Api: Float {
-    const ADAM: AdamOne<Self>;
-    const ADAM_MANY: AdamMany<Self>;
-    const ADAMAX: AdaMaxOne<Self>;
-    const ADAMAX_MANY: AdaMaxMany<Self>;
-    const ADAGRAD: AdaGradOne<Self>;
-    const ADAGRAD_MANY: AdaGradMany<Self>;
-    const RMSPROP: RmsPropOne<Self>;
-    const RMSPROP_MANY: RmsPropMany<Self>;
-    const ADADELTA: AdaDeltaOne<Self>;
-    const ADADELTA_MANY: AdaDeltaMany<Self>;
-}
-
-impl Api for f32 {
-    const ADAM: AdamOne<f32> = fo_adam_step_f32;
-    const ADAM_MANY: AdamMany<f32> = fo_adam_step_many_f32;
-    const ADAMAX: AdaMaxOne<f32> = fo_adamax_step_f32;
-    const ADAMAX_MANY: AdaMaxMany<f32> = fo_adamax_step_many_f32;
-    const ADAGRAD: AdaGradOne<f32> = fo_adagrad_step_f32;
-    const ADAGRAD_MANY: AdaGradMany<f32> = fo_adagrad_step_many_f32;
-    const RMSPROP: RmsPropOne<f32> = fo_rmsprop_step_f32;
-    const RMSPROP_MANY: RmsPropMany<f32> = fo_rmsprop_step_many_f32;
-    const ADADELTA: AdaDeltaOne<f32> = fo_adadelta_step_f32;
-    const ADADELTA_MANY: AdaDeltaMany<f32> = fo_adadelta_step_many_f32;
-}
-
-impl Api for f64 {
-    const ADAM: AdamOne<f64> = fo_adam_step_f64;
-    const ADAM_MANY: AdamMany<f64> = fo_adam_step_many_f64;
-    const ADAMAX: AdaMaxOne<f64> = fo_adamax_step_f64;
-    const ADAMAX_MANY: AdaMaxMany<f64> = fo_adamax_step_many_f64;
-    const ADAGRAD: AdaGradOne<f64> = fo_adagrad_step_f64;
-    const ADAGRAD_MANY: AdaGradMany<f64> = fo_adagrad_step_many_f64;
-    const RMSPROP: RmsPropOne<f64> = fo_rmsprop_step_f64;
-    const RMSPROP_MANY: RmsPropMany<f64> = fo_rmsprop_step_many_f64;
-    const ADADELTA: AdaDeltaOne<f64> = fo_adadelta_step_f64;
-    const ADADELTA_MANY: AdaDeltaMany<f64> = fo_adadelta_step_many_f64;
 }
 
 /// An optional state array: the array when its option is on, else null.
