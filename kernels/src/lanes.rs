@@ -7,8 +7,9 @@
 //! intrinsics of a wider instruction set (AVX2, AVX-512). `wide` alone cannot
 //! give run-time dispatch, because its representation is fixed by the
 //! compile-time `target_feature` set; the token is what lets one generic body
-//! become 512-bit code inside a `#[target_feature(enable = "avx512f")]`
-//! function of a baseline x86-64 build.
+//! become 512-bit code inside a `#[target_feature(enable = "avx512f,…")]`
+//! function of a baseline x86-64 build: one such function per kernel
+//! variant, through [`Enter`] and [`Variant`].
 //!
 //! Every operation here is IEEE-754 exact and lane-wise: `+ − × ÷ √` are
 //! correctly rounded, `neg`/`abs` touch only the sign bit, and `max` follows

@@ -27,8 +27,14 @@
 //! | [`Tier`] | token | f32 lanes | f64 lanes | lowered through |
 //! | --- | --- | --- | --- | --- |
 //! | `portable` | [`isa::Portable`] | 4 | 2 | `wide`'s operators: SSE2 on x86-64, NEON on aarch64 |
-//! | `avx2` | `isa::Avx2` | 8 | 4 | `core::arch` AVX intrinsics, in `#[target_feature(enable = "avx2,f16c")]` wrappers |
-//! | `avx512` | `isa::Avx512` | 16 | 8 | `core::arch` AVX-512F intrinsics, in `#[target_feature(enable = "avx512f")]` wrappers |
+//! | `avx2` | `isa::Avx2` | 8 | 4 | `core::arch` AVX intrinsics, in `#[target_feature(enable = "avx2,f16c")]` functions |
+//! | `avx512` | `isa::Avx512` | 16 | 8 | `core::arch` AVX-512F intrinsics, in `#[target_feature(enable = "avx512f,avx2,fma,f16c")]` functions |
+//!
+//! Each variant of a body (its options fixed as const generics; each
+//! mixed-precision layout) is entered through its tier's token into a
+//! `#[target_feature]` function of its own; the `match` that picks the
+//! variant stays in plain code. So an unoptimised build keeps one variant's
+//! locals per frame (at most about 213 KB), not every variant's in one.
 //!
 //! [`dispatch`] detects the CPU's features on first use and caches the best
 //! tier's function table, so a baseline x86-64 build runs 512-bit code on

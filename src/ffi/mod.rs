@@ -218,5 +218,10 @@ fn parallelism() -> Parallelism {
 
 /// Runs `f`, turning a panic into `FO_ERROR_INTERNAL`.
 fn guard(f: impl FnOnce() -> fo_status) -> fo_status {
-    catch_unwind(AssertUnwindSafe(f)).unwrap_or(fo_status::FO_ERROR_INTERNAL)
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| {
+        // Forgotten, not dropped: a payload whose `drop` panicked would
+        // unwind out of this `extern "C"` function and abort the process.
+        std::mem::forget(payload);
+        fo_status::FO_ERROR_INTERNAL
+    })
 }

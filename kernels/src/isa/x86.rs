@@ -2,8 +2,9 @@
 //!
 //! Each op is one intrinsic (two for `max`, three for `neg` on AVX-512F,
 //! which has no floating-point `xor`). Every method is `#[inline(always)]`
-//! and is only ever inlined into a `#[target_feature]` wrapper of the
-//! matching tier, where the intrinsics become single `ymm`/`zmm` instructions.
+//! and is only ever inlined into a `#[target_feature]` function of the
+//! matching tier (one per kernel variant, see `x86_entry!`), where the
+//! intrinsics become single `ymm`/`zmm` instructions.
 
 use crate::lanes::{Enter, Lanes, Variant};
 use crate::narrow::HalfLanes;
