@@ -122,7 +122,9 @@ fn bench_multi_tensor(c: &mut Criterion) {
         (0..10_000).map(|i| if i % 909 == 0 { 1 << 20 } else { 1 + (i * 7919) % 1000 }).collect();
     let total: usize = sizes.iter().sum();
     let config = AdamConfig::default();
-    group.throughput(Throughput::Bytes((total * config.bytes_per_element::<f32>()) as u64));
+    group.throughput(Throughput::Bytes(
+        (total * fused_optim::algorithms::bytes_per_element::<AdamConfig, f32>(&config)) as u64,
+    ));
     let fill = |n: usize, x: f32| vec![x; n];
     let grads: Vec<Vec<f32>> = sizes.iter().map(|&n| fill(n, 0.1)).collect();
     let mut state: Vec<(Vec<f32>, Vec<f32>, Vec<f32>)> =

@@ -40,11 +40,14 @@
 //! slices, and the optional buffers follow the config); the check guards
 //! against an [`Algorithm`] implemented elsewhere that gets it wrong.
 
-use crate::optimizer::{AdaDeltaState, AdaGradState, AdaMaxState, AdamState, RmsPropState};
-use crate::{
-    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, Algorithm, EpsForm, Error, Float, LrSchedule,
-    Optimizer, Parallelism, RmsPropConfig, WeightDecay,
+use crate::algorithms::{
+    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, Algorithm, MAX_STATE_BUFFERS, RmsPropConfig,
+    new_state,
 };
+use crate::optimizer::Optimizer;
+use crate::parallel::Parallelism;
+use crate::schedule::LrSchedule;
+use crate::{Error, Float};
 use std::fmt;
 
 const MAGIC: &[u8; 8] = b"FOPTSTAT";
@@ -110,177 +113,14 @@ impl fmt::Display for CheckpointError {
 
 impl std::error::Error for CheckpointError {}
 
-/// What an algorithm writes into and reads from a checkpoint.
-pub trait Checkpoint: Algorithm {
-    /// The algorithm's number in the layout, and its name.
-    const ID: (u32, &'static str);
-    /// Each optional state buffer with the option that keeps it, as
-    /// `(buffer, option)`: Adam's `("max_exp_avg_sq", "amsgrad")`, say. Names
-    /// the option when [`Optimizer::save`] finds the buffer missing or extra.
-    const OPTIONAL_BUFFERS: &'static [(&'static str, &'static str)] = &[];
-    /// Flags and up to eight hyperparameters (unused slots 0), in the
-    /// algorithm's order (see [the module](crate::checkpoint)).
-    fn encode(&self) -> (u32, [f64; 8]);
-    /// The config back from its flags and hyperparameters.
-    fn decode(flags: u32, h: [f64; 8]) -> Result<Self, CheckpointError>;
-    /// The state buffers, named, in layout order.
-    fn buffers<T: Float>(state: &Self::State<T>) -> Vec<(&'static str, &[T])>;
-    /// The state buffers, in layout order, to fill.
-    fn buffers_mut<T: Float>(state: &mut Self::State<T>) -> Vec<&mut [T]>;
-}
-
-/// Bit 1 of every algorithm's flags.
-const MAXIMIZE: u32 = 1 << 1;
-
-fn flag(flags: u32, bit: u32) -> bool {
-    flags & bit != 0
-}
-
-impl Checkpoint for AdamConfig {
-    const ID: (u32, &'static str) = (1, "Adam");
-    const OPTIONAL_BUFFERS: &'static [(&'static str, &'static str)] = &[("max_exp_avg_sq", "amsgrad")];
-    fn encode(&self) -> (u32, [f64; 8]) {
-        let (mode, wd) = match self.weight_decay {
-            WeightDecay::None => (0, 0.0),
-            WeightDecay::L2(wd) => (1, wd),
-            WeightDecay::Decoupled(wd) => (2, wd),
-        };
-        let hat = matches!(self.eps_form, EpsForm::Hat) as u32;
-        let flags = self.amsgrad as u32 | (self.maximize as u32) << 1 | hat << 2 | mode << 8;
-        (flags, [self.lr, self.betas.0, self.betas.1, self.eps, wd, self.beta1_decay, 0.0, 0.0])
-    }
-    fn decode(flags: u32, [lr, b1, b2, eps, wd, beta1_decay, ..]: [f64; 8]) -> Result<Self, CheckpointError> {
-        let weight_decay = match flags >> 8 {
-            0 => WeightDecay::None,
-            1 => WeightDecay::L2(wd),
-            2 => WeightDecay::Decoupled(wd),
-            _ => return Err(CheckpointError::Malformed("unknown weight decay mode")),
-        };
-        Ok(AdamConfig {
-            lr,
-            betas: (b1, b2),
-            eps,
-            eps_form: if flag(flags, 1 << 2) { EpsForm::Hat } else { EpsForm::Standard },
-            weight_decay,
-            amsgrad: flag(flags, 1),
-            maximize: flag(flags, MAXIMIZE),
-            beta1_decay,
-        })
-    }
-    fn buffers<T: Float>(s: &AdamState<T>) -> Vec<(&'static str, &[T])> {
-        [("exp_avg", &s.exp_avg[..]), ("exp_avg_sq", &s.exp_avg_sq[..])]
-            .into_iter()
-            .chain(s.max_exp_avg_sq.as_deref().map(|b| ("max_exp_avg_sq", b)))
-            .collect()
-    }
-    fn buffers_mut<T: Float>(s: &mut AdamState<T>) -> Vec<&mut [T]> {
-        [&mut s.exp_avg[..], &mut s.exp_avg_sq[..]]
-            .into_iter()
-            .chain(s.max_exp_avg_sq.as_deref_mut())
-            .collect()
-    }
-}
-
-impl Checkpoint for AdaMaxConfig {
-    const ID: (u32, &'static str) = (2, "AdaMax");
-    fn encode(&self) -> (u32, [f64; 8]) {
-        let h =
-            [self.lr, self.betas.0, self.betas.1, self.eps, self.weight_decay, self.beta1_decay, 0.0, 0.0];
-        ((self.maximize as u32) << 1, h)
-    }
-    fn decode(
-        flags: u32,
-        [lr, b1, b2, eps, weight_decay, beta1_decay, ..]: [f64; 8],
-    ) -> Result<Self, CheckpointError> {
-        Ok(AdaMaxConfig {
-            lr,
-            betas: (b1, b2),
-            eps,
-            weight_decay,
-            maximize: flag(flags, MAXIMIZE),
-            beta1_decay,
-        })
-    }
-    fn buffers<T: Float>(s: &AdaMaxState<T>) -> Vec<(&'static str, &[T])> {
-        vec![("exp_avg", &s.exp_avg), ("exp_inf", &s.exp_inf)]
-    }
-    fn buffers_mut<T: Float>(s: &mut AdaMaxState<T>) -> Vec<&mut [T]> {
-        vec![&mut s.exp_avg, &mut s.exp_inf]
-    }
-}
-
-impl Checkpoint for AdaGradConfig {
-    const ID: (u32, &'static str) = (3, "AdaGrad");
-    fn encode(&self) -> (u32, [f64; 8]) {
-        let c = self;
-        let h = [c.lr, c.lr_decay, c.weight_decay, c.initial_accumulator_value, c.eps, 0.0, 0.0, 0.0];
-        ((self.maximize as u32) << 1, h)
-    }
-    fn decode(
-        flags: u32,
-        [lr, lr_decay, weight_decay, initial, eps, ..]: [f64; 8],
-    ) -> Result<Self, CheckpointError> {
-        let maximize = flag(flags, MAXIMIZE);
-        Ok(AdaGradConfig { lr, lr_decay, weight_decay, initial_accumulator_value: initial, eps, maximize })
-    }
-    fn buffers<T: Float>(s: &AdaGradState<T>) -> Vec<(&'static str, &[T])> {
-        vec![("sum", &s.sum)]
-    }
-    fn buffers_mut<T: Float>(s: &mut AdaGradState<T>) -> Vec<&mut [T]> {
-        vec![&mut s.sum]
-    }
-}
-
-impl Checkpoint for RmsPropConfig {
-    const ID: (u32, &'static str) = (4, "RMSprop");
-    const OPTIONAL_BUFFERS: &'static [(&'static str, &'static str)] =
-        &[("momentum_buffer", "momentum"), ("grad_avg", "centered")];
-    fn encode(&self) -> (u32, [f64; 8]) {
-        let flags = (self.maximize as u32) << 1 | (self.centered as u32) << 3;
-        (flags, [self.lr, self.alpha, self.eps, self.weight_decay, self.momentum, 0.0, 0.0, 0.0])
-    }
-    fn decode(
-        flags: u32,
-        [lr, alpha, eps, weight_decay, momentum, ..]: [f64; 8],
-    ) -> Result<Self, CheckpointError> {
-        let (maximize, centered) = (flag(flags, MAXIMIZE), flag(flags, 1 << 3));
-        Ok(RmsPropConfig { lr, alpha, eps, weight_decay, momentum, centered, maximize })
-    }
-    fn buffers<T: Float>(s: &RmsPropState<T>) -> Vec<(&'static str, &[T])> {
-        [("square_avg", &s.square_avg[..])]
-            .into_iter()
-            .chain(s.momentum_buffer.as_deref().map(|b| ("momentum_buffer", b)))
-            .chain(s.grad_avg.as_deref().map(|b| ("grad_avg", b)))
-            .collect()
-    }
-    fn buffers_mut<T: Float>(s: &mut RmsPropState<T>) -> Vec<&mut [T]> {
-        [&mut s.square_avg[..]]
-            .into_iter()
-            .chain(s.momentum_buffer.as_deref_mut())
-            .chain(s.grad_avg.as_deref_mut())
-            .collect()
-    }
-}
-
-impl Checkpoint for AdaDeltaConfig {
-    const ID: (u32, &'static str) = (5, "AdaDelta");
-    fn encode(&self) -> (u32, [f64; 8]) {
-        ((self.maximize as u32) << 1, [self.lr, self.rho, self.eps, self.weight_decay, 0.0, 0.0, 0.0, 0.0])
-    }
-    fn decode(flags: u32, [lr, rho, eps, weight_decay, ..]: [f64; 8]) -> Result<Self, CheckpointError> {
-        Ok(AdaDeltaConfig { lr, rho, eps, weight_decay, maximize: flag(flags, MAXIMIZE) })
-    }
-    fn buffers<T: Float>(s: &AdaDeltaState<T>) -> Vec<(&'static str, &[T])> {
-        vec![("square_avg", &s.square_avg), ("acc_delta", &s.acc_delta)]
-    }
-    fn buffers_mut<T: Float>(s: &mut AdaDeltaState<T>) -> Vec<&mut [T]> {
-        vec![&mut s.square_avg, &mut s.acc_delta]
-    }
-}
-
 /// The algorithms' numbers in the layout, with their names.
-const ALGORITHMS: [(u32, &str); 5] =
-    [AdamConfig::ID, AdaMaxConfig::ID, AdaGradConfig::ID, RmsPropConfig::ID, AdaDeltaConfig::ID];
+const ALGORITHMS: [(u32, &str); 5] = [
+    (AdamConfig::CHECKPOINT_ID, AdamConfig::NAME),
+    (AdaMaxConfig::CHECKPOINT_ID, AdaMaxConfig::NAME),
+    (AdaGradConfig::CHECKPOINT_ID, AdaGradConfig::NAME),
+    (RmsPropConfig::CHECKPOINT_ID, RmsPropConfig::NAME),
+    (AdaDeltaConfig::CHECKPOINT_ID, AdaDeltaConfig::NAME),
+];
 
 fn schedule_id(schedule: LrSchedule) -> u32 {
     match schedule {
@@ -297,38 +137,39 @@ fn field<const N: usize>(bytes: &[u8], at: usize) -> [u8; N] {
     bytes[at..at + N].try_into().expect("inside the checked header")
 }
 
-/// The option that keeps `buffer`, for an error message.
-fn option_of<A: Checkpoint>(buffer: &'static str) -> &'static str {
-    A::OPTIONAL_BUFFERS.iter().find(|&&(b, _)| b == buffer).map_or("the algorithm's options", |&(_, o)| o)
-}
-
-/// `buffers` are exactly the buffers `config` needs, in layout order, each
-/// `n` long: what [`Optimizer::load`] will read back as they are.
-fn check_buffers<A: Checkpoint, T: Float>(
+/// The state's buffers, named, in layout order: exactly the buffers
+/// `config` keeps, each `n` long, or the error that names the first that is
+/// not. What [`Optimizer::load`] will read back as it is.
+fn layout<'s, A: Algorithm, T: Float>(
     config: &A,
-    buffers: &[(&'static str, &[T])],
+    state: &'s A::State<T>,
     n: usize,
-) -> Result<(), Error> {
-    let expected =
-        A::buffers(&config.new_state::<T>(0)?).into_iter().map(|(name, _)| name).collect::<Vec<_>>();
-    for &name in &expected {
-        if !buffers.iter().any(|&(b, _)| b == name) {
-            return Err(Error::MissingState { buffer: name, option: option_of::<A>(name) });
+) -> Result<Vec<(&'static str, &'s [T])>, Error> {
+    let held = A::state_slices(state);
+    let mut given = [false; MAX_STATE_BUFFERS];
+    for (i, slot) in held.iter().enumerate() {
+        given[i] = slot.is_some();
+        if i >= A::STATE.len() && slot.is_some() {
+            return Err(Error::UnexpectedState {
+                buffer: "a buffer past the algorithm's last",
+                option: A::NAME,
+            });
         }
     }
-    for (i, &(name, buffer)) in buffers.iter().enumerate() {
-        // An extra buffer, a repeated one, or one out of layout order.
-        if expected.get(i) != Some(&name) {
-            return Err(Error::UnexpectedState { buffer: name, option: option_of::<A>(name) });
-        }
-        if buffer.len() != n {
-            return Err(Error::LengthMismatch { buffer: name, len: buffer.len(), expected: n });
+    crate::algorithms::check_state_buffers(config, given)?;
+    let mut buffers = Vec::with_capacity(A::STATE.len());
+    for (buffer, slot) in A::STATE.iter().zip(held) {
+        if let Some(slice) = slot {
+            if slice.len() != n {
+                return Err(Error::LengthMismatch { buffer: buffer.name, len: slice.len(), expected: n });
+            }
+            buffers.push((buffer.name, slice));
         }
     }
-    Ok(())
+    Ok(buffers)
 }
 
-impl<A: Checkpoint, T: Float + bytemuck::Pod> Optimizer<A, T> {
+impl<A: Algorithm, T: Float + bytemuck::Pod> Optimizer<A, T> {
     /// The state, step count and hyperparameters in the checkpoint layout
     /// (see [the module](crate::checkpoint)).
     ///
@@ -351,12 +192,11 @@ impl<A: Checkpoint, T: Float + bytemuck::Pod> Optimizer<A, T> {
     /// # Ok::<(), fused_optim::Error>(())
     /// ```
     pub fn save(&self) -> Result<Vec<u8>, Error> {
-        let buffers = A::buffers(self.state());
-        check_buffers(self.config(), &buffers, self.len())?;
+        let buffers = layout(self.config(), self.state(), self.len())?;
         let (flags, hyper) = self.config().encode();
         let mut out = Vec::with_capacity(HEADER + buffers.len() * self.len() * T::BYTES);
         out.extend_from_slice(MAGIC);
-        for x in [VERSION, A::ID.0, dtype_id::<T>(), flags] {
+        for x in [VERSION, A::CHECKPOINT_ID, dtype_id::<T>(), flags] {
             out.extend_from_slice(&x.to_le_bytes());
         }
         out.extend_from_slice(&self.steps().to_le_bytes());
@@ -394,12 +234,12 @@ impl<A: Checkpoint, T: Float + bytemuck::Pod> Optimizer<A, T> {
             VERSION => {}
             v => return Err(CheckpointError::UnsupportedVersion(v)),
         }
-        if u32_at(12) != A::ID.0 {
+        if u32_at(12) != A::CHECKPOINT_ID {
             let found = match ALGORITHMS.iter().find(|a| a.0 == u32_at(12)) {
                 Some(&(_, name)) => name,
                 None => return Err(CheckpointError::Malformed("unknown algorithm")),
             };
-            return Err(CheckpointError::Mismatch { found, expected: A::ID.1 });
+            return Err(CheckpointError::Mismatch { found, expected: A::NAME });
         }
         if u32_at(16) != dtype_id::<T>() {
             let found = match u32_at(16) {
@@ -410,7 +250,7 @@ impl<A: Checkpoint, T: Float + bytemuck::Pod> Optimizer<A, T> {
             return Err(CheckpointError::Mismatch { found, expected: T::NAME });
         }
         let hyper: [f64; 8] = std::array::from_fn(|i| f64::from_le_bytes(field(bytes, 48 + 8 * i)));
-        let config = A::decode(u32_at(20), hyper)?;
+        let config = A::decode(u32_at(20), hyper).map_err(CheckpointError::Malformed)?;
         config.validate().map_err(CheckpointError::Invalid)?;
         let (flags, encoded) = config.encode();
         if flags != u32_at(20) || encoded.map(f64::to_bits) != hyper.map(f64::to_bits) {
@@ -427,8 +267,7 @@ impl<A: Checkpoint, T: Float + bytemuck::Pod> Optimizer<A, T> {
             _ => return Err(CheckpointError::Malformed("unknown learning-rate schedule")),
         };
         let (steps, n, count) = (u64_at(24), u64_at(32), u32_at(40) as u64);
-        let expected_count =
-            A::buffers(&config.new_state::<T>(0).map_err(CheckpointError::Invalid)?).len() as u64;
+        let expected_count = (0..A::STATE.len()).filter(|&i| config.keeps(i)).count() as u64;
         if count != expected_count {
             return Err(CheckpointError::Malformed("buffer count does not match the algorithm and flags"));
         }
@@ -445,8 +284,9 @@ impl<A: Checkpoint, T: Float + bytemuck::Pod> Optimizer<A, T> {
         }
         let n = usize::try_from(n).map_err(|_| CheckpointError::Malformed("element count overflows"))?;
         let (body, size) = (&bytes[HEADER..], n * T::BYTES);
-        let mut state = config.new_state::<T>(n).map_err(CheckpointError::Invalid)?;
-        for (dst, src) in A::buffers_mut(&mut state).into_iter().zip(body.chunks_exact(size.max(1))) {
+        let mut state = new_state::<A, T>(&config, n).map_err(CheckpointError::Invalid)?;
+        let slots = A::slots(A::view_mut(&mut state));
+        for (dst, src) in slots.into_iter().flatten().zip(body.chunks_exact(size.max(1))) {
             // Every chunk is whole: the length check above counted `count` buffers of `size` bytes.
             let dst_bytes: &mut [u8] = bytemuck::cast_slice_mut(dst);
             dst_bytes.copy_from_slice(&src[..size]);

@@ -48,45 +48,38 @@
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
 
-mod adadelta;
-mod adagrad;
-mod adam;
-mod adamax;
+pub mod algorithms;
 pub mod checkpoint;
-#[allow(unsafe_code)] // one lifetime erasure, argued in the module
-mod claims;
-mod driver;
 mod error;
 pub mod ffi;
-
 mod hyper;
 pub mod mixed;
 mod optimizer;
+pub mod parallel;
 mod probe;
-mod rmsprop;
 pub mod schedule;
-mod stateless;
+pub mod step;
 
-pub use adadelta::{AdaDeltaConfig, adadelta_step, adadelta_step_many};
-pub use adagrad::{AdaGradConfig, adagrad_step, adagrad_step_many};
-pub use adam::{AdamConfig, EpsForm, WeightDecay, adam_step, adam_step_many};
-pub use adamax::{AdaMaxConfig, adamax_step, adamax_step_many};
-pub use checkpoint::{Checkpoint, CheckpointError};
-pub use driver::{DEFAULT_SERIAL_BELOW_BYTES, Parallelism, serial_threshold, set_serial_threshold};
+pub use algorithms::{
+    AdaDeltaConfig, AdaDeltaState, AdaDeltaStateMut, AdaGradConfig, AdaGradState, AdaGradStateMut,
+    AdaMaxConfig, AdaMaxState, AdaMaxStateMut, AdamConfig, AdamState, AdamStateMut, Algorithm, Checked,
+    EpsForm, RmsPropConfig, RmsPropState, RmsPropStateMut, StateBuffer, WeightDecay, new_state,
+};
+pub use checkpoint::CheckpointError;
 pub use error::Error;
 pub use fused_optim_kernels as kernels;
 pub use fused_optim_kernels::{
     AdaDeltaBuffers, AdaGradBuffers, AdaMaxBuffers, AdamBuffers, Float, KernelBuffers, ProbeBuffers,
     RmsPropBuffers, Tier,
 };
-pub use optimizer::{
-    AdaDelta, AdaDeltaState, AdaDeltaStateMut, AdaGrad, AdaGradState, AdaGradStateMut, AdaMax, AdaMaxState,
-    AdaMaxStateMut, Adam, AdamState, AdamStateMut, Algorithm, Optimizer, RmsProp, RmsPropState,
-    RmsPropStateMut,
-};
+pub use optimizer::{AdaDelta, AdaGrad, AdaMax, Adam, Optimizer, RmsProp};
+pub use parallel::{DEFAULT_SERIAL_BELOW_BYTES, Parallelism, serial_threshold, set_serial_threshold};
 pub use probe::{probe_bytes_per_element, probe_step};
-pub use rmsprop::{RmsPropConfig, rmsprop_step, rmsprop_step_many};
 pub use schedule::LrSchedule;
+pub use step::{
+    adadelta_step, adadelta_step_many, adagrad_step, adagrad_step_many, adam_step, adam_step_many,
+    adamax_step, adamax_step_many, rmsprop_step, rmsprop_step_many, step, step_many,
+};
 
 /// The README's examples run as doc tests.
 #[doc = include_str!("../README.md")]

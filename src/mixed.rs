@@ -53,10 +53,9 @@
 //! # Ok::<(), fused_optim::Error>(())
 //! ```
 
-use crate::adam::AdamConfig;
-use crate::driver::{Parallelism, drive_many};
+use crate::algorithms::{AdamConfig, check_state_buffers, count_coefficients};
 use crate::error::check_lengths;
-use crate::stateless::option_buffer;
+use crate::parallel::{Parallelism, drive_many};
 use crate::{Error, KernelBuffers};
 use fused_optim_kernels::narrow::stochastic_key;
 pub use fused_optim_kernels::{
@@ -113,6 +112,7 @@ pub fn mixed_coefficients(
     t: u64,
     options: &MixedOptions,
 ) -> Result<MixedAdamCoefficients, Error> {
+    count_coefficients();
     let adam = config.coefficients::<f32>(t)?;
     let scale = options.loss_scale;
     let grad_scale = (1.0 / scale) as f32;
@@ -149,7 +149,7 @@ fn check(config: &AdamConfig, b: &MixedAdamBuffers<'_>) -> Result<MixedLayout, E
     if !layout.is_supported() {
         return Err(Error::UnsupportedLayout(layout));
     }
-    option_buffer("amsgrad", config.amsgrad, "max_exp_avg_sq", b.max_exp_avg_sq.is_some())?;
+    check_state_buffers(config, [true, true, b.max_exp_avg_sq.is_some()])?;
     Ok(layout)
 }
 
@@ -221,6 +221,19 @@ pub fn adam_step_mixed_many(
     parallelism: &Parallelism,
 ) -> Result<StepOutcome, Error> {
     let coefficients = mixed_coefficients(config, t, options)?;
+    adam_step_mixed_many_with(config, &coefficients, tensors, options, parallelism)
+}
+
+/// [`adam_step_mixed_many`] with the step's coefficients already computed
+/// by [`mixed_coefficients`] from the same `config` and `options` (the C
+/// ABI's path: it validates them before it reads any pointer).
+pub fn adam_step_mixed_many_with(
+    config: &AdamConfig,
+    coefficients: &MixedAdamCoefficients,
+    tensors: &mut [MixedAdamBuffers<'_>],
+    options: &MixedOptions,
+    parallelism: &Parallelism,
+) -> Result<StepOutcome, Error> {
     let mut layouts = Vec::with_capacity(tensors.len());
     for (index, b) in tensors.iter().enumerate() {
         layouts.push(check(config, b).map_err(|e| Error::Tensor { index, error: Box::new(e) })?);
@@ -243,7 +256,7 @@ pub fn adam_step_mixed_many(
         offset = offset.wrapping_add(len);
         piece
     });
-    drive_many(pieces, total, traffic, parallelism, |b| fused_optim_kernels::adam_mixed(b, &coefficients));
+    drive_many(pieces, total, traffic, parallelism, |b| fused_optim_kernels::adam_mixed(b, coefficients));
     Ok(StepOutcome::Applied)
 }
 

@@ -1,375 +1,18 @@
 //! The owning optimizer: state and step count held for Rust users.
 //!
 //! [`Optimizer`] is one generic type for every algorithm: the algorithm's
-//! hyperparameter type ([`AdamConfig`], [`AdaGradConfig`], …) says which
-//! state it owns and which stateless step it calls. [`Adam`], [`AdaMax`],
-//! [`AdaGrad`], [`RmsProp`] and [`AdaDelta`] are the aliases users name.
+//! hyperparameter type ([`AdamConfig`], [`AdaGradConfig`], …, each an
+//! [`Algorithm`]) says which state it owns and which kernel it runs. [`Adam`],
+//! [`AdaMax`], [`AdaGrad`], [`RmsProp`] and [`AdaDelta`] are the aliases
+//! users name.
 
-use crate::adadelta::{AdaDeltaConfig, adadelta_step};
-use crate::adagrad::{AdaGradConfig, adagrad_step};
-use crate::adam::{AdamConfig, adam_step};
-use crate::adamax::{AdaMaxConfig, adamax_step};
-use crate::rmsprop::{RmsPropConfig, rmsprop_step};
-use crate::{Error, Float, LrSchedule, Parallelism};
-use fused_optim_kernels::{AdaDeltaBuffers, AdaGradBuffers, AdaMaxBuffers, AdamBuffers, RmsPropBuffers};
-
-/// An algorithm's hyperparameters, as the owning [`Optimizer`] drives them.
-pub trait Algorithm: Clone + core::fmt::Debug {
-    /// The per-element state the algorithm keeps between steps.
-    type State<T: Float>: Clone + core::fmt::Debug;
-
-    /// A mutable view of the state that lends each buffer as a slice, so that
-    /// whoever holds it can change the values but neither a buffer's length
-    /// nor which buffers there are ([`Optimizer::state_mut`] hands it out).
-    type StateMut<'a, T: Float + 'a>;
-
-    /// The view of `state` that [`Optimizer::state_mut`] hands out.
-    fn view_mut<'a, T: Float + 'a>(state: &'a mut Self::State<T>) -> Self::StateMut<'a, T>;
-
-    /// Checks every hyperparameter.
-    fn validate(&self) -> Result<(), Error>;
-
-    /// The learning rate.
-    fn lr(&self) -> f64;
-
-    /// The same hyperparameters with another learning rate (a schedule's).
-    fn with_lr(&self, lr: f64) -> Self;
-
-    /// Fresh state for `len` parameters (PyTorch's initial values), or an
-    /// error if an initial value does not fit `T`.
-    fn new_state<T: Float>(&self, len: usize) -> Result<Self::State<T>, Error>;
-
-    /// Brings existing state in line with changed options (e.g. AMSGrad
-    /// switched on). Nothing to do for algorithms without optional state.
-    fn adapt_state<T: Float>(&self, _state: &mut Self::State<T>, _len: usize) {}
-
-    /// One step `t` over the parameter, its gradient and the state.
-    fn step<T: Float>(
-        &self,
-        t: u64,
-        param: &mut [T],
-        grad: &[T],
-        state: &mut Self::State<T>,
-        parallelism: &Parallelism,
-    ) -> Result<(), Error>;
-}
-
-/// An optional state buffer follows its option: added, zeroed, when the
-/// option comes on; dropped when it goes off; kept otherwise.
-fn optional_state<T: Float>(on: bool, buffer: &mut Option<Vec<T>>, len: usize) {
-    match (on, buffer.is_some()) {
-        (true, false) => *buffer = Some(vec![T::ZERO; len]),
-        (false, true) => *buffer = None,
-        _ => {}
-    }
-}
-
-/// `lr` and `with_lr` for a config whose learning rate is its `lr` field.
-macro_rules! lr_accessors {
-    () => {
-        fn lr(&self) -> f64 {
-            self.lr
-        }
-        fn with_lr(&self, lr: f64) -> Self {
-            Self { lr, ..*self }
-        }
-    };
-}
-
-/// Adam's state: the moments and, with AMSGrad, the running maximum of v.
-#[derive(Clone, Debug, PartialEq)]
-pub struct AdamState<T> {
-    /// First moment m (`exp_avg` in PyTorch).
-    pub exp_avg: Vec<T>,
-    /// Second moment v (`exp_avg_sq`).
-    pub exp_avg_sq: Vec<T>,
-    /// Running maximum of v (`max_exp_avg_sq`), with AMSGrad only.
-    pub max_exp_avg_sq: Option<Vec<T>>,
-}
-
-/// [`AdamState`]'s buffers, lent as slices ([`Optimizer::state_mut`]).
-///
-/// Replacing a field of the view (`view.max_exp_avg_sq = None`) changes the
-/// view, not the optimizer: its buffers, their lengths and which of them
-/// exist stay the optimizer's.
-#[derive(Debug)]
-pub struct AdamStateMut<'a, T> {
-    /// First moment m (`exp_avg` in PyTorch).
-    pub exp_avg: &'a mut [T],
-    /// Second moment v (`exp_avg_sq`).
-    pub exp_avg_sq: &'a mut [T],
-    /// Running maximum of v (`max_exp_avg_sq`), with AMSGrad only.
-    pub max_exp_avg_sq: Option<&'a mut [T]>,
-}
-
-impl Algorithm for AdamConfig {
-    type State<T: Float> = AdamState<T>;
-    type StateMut<'a, T: Float + 'a> = AdamStateMut<'a, T>;
-
-    fn view_mut<'a, T: Float + 'a>(s: &'a mut AdamState<T>) -> AdamStateMut<'a, T> {
-        AdamStateMut {
-            exp_avg: &mut s.exp_avg,
-            exp_avg_sq: &mut s.exp_avg_sq,
-            max_exp_avg_sq: s.max_exp_avg_sq.as_deref_mut(),
-        }
-    }
-
-    fn validate(&self) -> Result<(), Error> {
-        AdamConfig::validate(self)
-    }
-
-    lr_accessors!();
-
-    fn new_state<T: Float>(&self, len: usize) -> Result<AdamState<T>, Error> {
-        let mut state =
-            AdamState { exp_avg: vec![T::ZERO; len], exp_avg_sq: vec![T::ZERO; len], max_exp_avg_sq: None };
-        self.adapt_state(&mut state, len);
-        Ok(state)
-    }
-
-    fn adapt_state<T: Float>(&self, state: &mut AdamState<T>, len: usize) {
-        optional_state(self.amsgrad, &mut state.max_exp_avg_sq, len);
-    }
-
-    fn step<T: Float>(
-        &self,
-        t: u64,
-        param: &mut [T],
-        grad: &[T],
-        state: &mut AdamState<T>,
-        parallelism: &Parallelism,
-    ) -> Result<(), Error> {
-        let buffers = AdamBuffers {
-            param,
-            grad,
-            exp_avg: &mut state.exp_avg,
-            exp_avg_sq: &mut state.exp_avg_sq,
-            max_exp_avg_sq: state.max_exp_avg_sq.as_deref_mut(),
-        };
-        adam_step(self, t, buffers, parallelism)
-    }
-}
-
-/// AdaMax's state: the first moment and the infinity norm.
-#[derive(Clone, Debug, PartialEq)]
-pub struct AdaMaxState<T> {
-    /// First moment m (`exp_avg` in PyTorch).
-    pub exp_avg: Vec<T>,
-    /// Exponentially weighted infinity norm u (`exp_inf`).
-    pub exp_inf: Vec<T>,
-}
-
-/// [`AdaMaxState`]'s buffers, lent as slices ([`Optimizer::state_mut`]).
-#[derive(Debug)]
-pub struct AdaMaxStateMut<'a, T> {
-    /// First moment m (`exp_avg` in PyTorch).
-    pub exp_avg: &'a mut [T],
-    /// Exponentially weighted infinity norm u (`exp_inf`).
-    pub exp_inf: &'a mut [T],
-}
-
-impl Algorithm for AdaMaxConfig {
-    type State<T: Float> = AdaMaxState<T>;
-    type StateMut<'a, T: Float + 'a> = AdaMaxStateMut<'a, T>;
-
-    fn view_mut<'a, T: Float + 'a>(s: &'a mut AdaMaxState<T>) -> AdaMaxStateMut<'a, T> {
-        AdaMaxStateMut { exp_avg: &mut s.exp_avg, exp_inf: &mut s.exp_inf }
-    }
-
-    fn validate(&self) -> Result<(), Error> {
-        AdaMaxConfig::validate(self)
-    }
-
-    lr_accessors!();
-
-    fn new_state<T: Float>(&self, len: usize) -> Result<AdaMaxState<T>, Error> {
-        Ok(AdaMaxState { exp_avg: vec![T::ZERO; len], exp_inf: vec![T::ZERO; len] })
-    }
-
-    fn step<T: Float>(
-        &self,
-        t: u64,
-        param: &mut [T],
-        grad: &[T],
-        state: &mut AdaMaxState<T>,
-        parallelism: &Parallelism,
-    ) -> Result<(), Error> {
-        let buffers = AdaMaxBuffers { param, grad, exp_avg: &mut state.exp_avg, exp_inf: &mut state.exp_inf };
-        adamax_step(self, t, buffers, parallelism)
-    }
-}
-
-/// AdaGrad's state: the sum of squared gradients.
-#[derive(Clone, Debug, PartialEq)]
-pub struct AdaGradState<T> {
-    /// Sum of squared gradients s (`sum` in PyTorch), starting at `initial_accumulator_value`.
-    pub sum: Vec<T>,
-}
-
-/// [`AdaGradState`]'s buffer, lent as a slice ([`Optimizer::state_mut`]).
-#[derive(Debug)]
-pub struct AdaGradStateMut<'a, T> {
-    /// Sum of squared gradients s (`sum` in PyTorch).
-    pub sum: &'a mut [T],
-}
-
-impl Algorithm for AdaGradConfig {
-    type State<T: Float> = AdaGradState<T>;
-    type StateMut<'a, T: Float + 'a> = AdaGradStateMut<'a, T>;
-
-    fn view_mut<'a, T: Float + 'a>(s: &'a mut AdaGradState<T>) -> AdaGradStateMut<'a, T> {
-        AdaGradStateMut { sum: &mut s.sum }
-    }
-
-    fn validate(&self) -> Result<(), Error> {
-        AdaGradConfig::validate(self)
-    }
-
-    lr_accessors!();
-
-    fn new_state<T: Float>(&self, len: usize) -> Result<AdaGradState<T>, Error> {
-        Ok(AdaGradState { sum: vec![self.initial_sum::<T>()?; len] })
-    }
-
-    fn step<T: Float>(
-        &self,
-        t: u64,
-        param: &mut [T],
-        grad: &[T],
-        state: &mut AdaGradState<T>,
-        parallelism: &Parallelism,
-    ) -> Result<(), Error> {
-        adagrad_step(self, t, AdaGradBuffers { param, grad, sum: &mut state.sum }, parallelism)
-    }
-}
-
-/// RMSprop's state: the mean square and, with their options, the momentum
-/// buffer and the mean gradient.
-#[derive(Clone, Debug, PartialEq)]
-pub struct RmsPropState<T> {
-    /// Running average of squared gradients v (`square_avg` in PyTorch).
-    pub square_avg: Vec<T>,
-    /// Momentum buffer (`momentum_buffer`), with momentum > 0 only.
-    pub momentum_buffer: Option<Vec<T>>,
-    /// Running average of gradients (`grad_avg`), when centered only.
-    pub grad_avg: Option<Vec<T>>,
-}
-
-/// [`RmsPropState`]'s buffers, lent as slices ([`Optimizer::state_mut`]).
-///
-/// Replacing a field of the view changes the view, not the optimizer.
-#[derive(Debug)]
-pub struct RmsPropStateMut<'a, T> {
-    /// Running average of squared gradients v (`square_avg` in PyTorch).
-    pub square_avg: &'a mut [T],
-    /// Momentum buffer (`momentum_buffer`), with momentum > 0 only.
-    pub momentum_buffer: Option<&'a mut [T]>,
-    /// Running average of gradients (`grad_avg`), when centered only.
-    pub grad_avg: Option<&'a mut [T]>,
-}
-
-impl Algorithm for RmsPropConfig {
-    type State<T: Float> = RmsPropState<T>;
-    type StateMut<'a, T: Float + 'a> = RmsPropStateMut<'a, T>;
-
-    fn view_mut<'a, T: Float + 'a>(s: &'a mut RmsPropState<T>) -> RmsPropStateMut<'a, T> {
-        RmsPropStateMut {
-            square_avg: &mut s.square_avg,
-            momentum_buffer: s.momentum_buffer.as_deref_mut(),
-            grad_avg: s.grad_avg.as_deref_mut(),
-        }
-    }
-
-    fn validate(&self) -> Result<(), Error> {
-        RmsPropConfig::validate(self)
-    }
-
-    lr_accessors!();
-
-    fn new_state<T: Float>(&self, len: usize) -> Result<RmsPropState<T>, Error> {
-        let mut state =
-            RmsPropState { square_avg: vec![T::ZERO; len], momentum_buffer: None, grad_avg: None };
-        self.adapt_state(&mut state, len);
-        Ok(state)
-    }
-
-    fn adapt_state<T: Float>(&self, state: &mut RmsPropState<T>, len: usize) {
-        optional_state(self.momentum > 0.0, &mut state.momentum_buffer, len);
-        optional_state(self.centered, &mut state.grad_avg, len);
-    }
-
-    fn step<T: Float>(
-        &self,
-        t: u64,
-        param: &mut [T],
-        grad: &[T],
-        state: &mut RmsPropState<T>,
-        parallelism: &Parallelism,
-    ) -> Result<(), Error> {
-        let buffers = RmsPropBuffers {
-            param,
-            grad,
-            square_avg: &mut state.square_avg,
-            momentum_buffer: state.momentum_buffer.as_deref_mut(),
-            grad_avg: state.grad_avg.as_deref_mut(),
-        };
-        rmsprop_step(self, t, buffers, parallelism)
-    }
-}
-
-/// AdaDelta's state: the running averages of squared gradients and updates.
-#[derive(Clone, Debug, PartialEq)]
-pub struct AdaDeltaState<T> {
-    /// Running average of squared gradients (`square_avg` in PyTorch).
-    pub square_avg: Vec<T>,
-    /// Running average of squared updates (`acc_delta`).
-    pub acc_delta: Vec<T>,
-}
-
-/// [`AdaDeltaState`]'s buffers, lent as slices ([`Optimizer::state_mut`]).
-#[derive(Debug)]
-pub struct AdaDeltaStateMut<'a, T> {
-    /// Running average of squared gradients (`square_avg` in PyTorch).
-    pub square_avg: &'a mut [T],
-    /// Running average of squared updates (`acc_delta`).
-    pub acc_delta: &'a mut [T],
-}
-
-impl Algorithm for AdaDeltaConfig {
-    type State<T: Float> = AdaDeltaState<T>;
-    type StateMut<'a, T: Float + 'a> = AdaDeltaStateMut<'a, T>;
-
-    fn view_mut<'a, T: Float + 'a>(s: &'a mut AdaDeltaState<T>) -> AdaDeltaStateMut<'a, T> {
-        AdaDeltaStateMut { square_avg: &mut s.square_avg, acc_delta: &mut s.acc_delta }
-    }
-
-    fn validate(&self) -> Result<(), Error> {
-        AdaDeltaConfig::validate(self)
-    }
-
-    lr_accessors!();
-
-    fn new_state<T: Float>(&self, len: usize) -> Result<AdaDeltaState<T>, Error> {
-        Ok(AdaDeltaState { square_avg: vec![T::ZERO; len], acc_delta: vec![T::ZERO; len] })
-    }
-
-    fn step<T: Float>(
-        &self,
-        t: u64,
-        param: &mut [T],
-        grad: &[T],
-        state: &mut AdaDeltaState<T>,
-        parallelism: &Parallelism,
-    ) -> Result<(), Error> {
-        let buffers = AdaDeltaBuffers {
-            param,
-            grad,
-            square_avg: &mut state.square_avg,
-            acc_delta: &mut state.acc_delta,
-        };
-        adadelta_step(self, t, buffers, parallelism)
-    }
-}
+use crate::algorithms::{
+    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, Algorithm, RmsPropConfig, adapt_state, new_state,
+};
+use crate::parallel::Parallelism;
+use crate::schedule::LrSchedule;
+use crate::step::step;
+use crate::{Error, Float};
 
 /// An optimizer that owns its state and counts its steps.
 ///
@@ -413,7 +56,7 @@ impl<A: Algorithm, T: Float> Optimizer<A, T> {
     /// If the state (`len` elements per buffer) cannot be allocated, as `vec!` does.
     pub fn new(config: A, len: usize) -> Result<Self, Error> {
         config.validate()?;
-        let state = config.new_state(len)?;
+        let state = new_state(&config, len)?;
         Ok(Optimizer {
             config,
             state,
@@ -479,7 +122,9 @@ impl<A: Algorithm, T: Float> Optimizer<A, T> {
             LrSchedule::Constant => self.config.clone(),
             schedule => self.config.with_lr(schedule.lr_at(self.config.lr(), t)),
         };
-        config.step(t, param, grad, &mut self.state, &self.parallelism)?;
+        let buffers = A::buffers(param, grad, A::slots(A::view_mut(&mut self.state)))
+            .expect("the state holds every buffer the algorithm always keeps");
+        step(&config, t, buffers, &self.parallelism)?;
         self.steps = t;
         Ok(())
     }
@@ -503,7 +148,9 @@ impl<A: Algorithm, T: Float> Optimizer<A, T> {
     /// checking them; state the new options need is added, zeroed.
     pub fn set_config(&mut self, config: A) -> Result<(), Error> {
         config.validate()?;
-        config.adapt_state(&mut self.state, self.len);
+        if let Some(state) = adapt_state(&config, &self.state, self.len)? {
+            self.state = state;
+        }
         self.config = config;
         Ok(())
     }
@@ -543,9 +190,9 @@ impl<A: Algorithm, T: Float> Optimizer<A, T> {
     /// nor can the state be swapped for one of another shape:
     ///
     /// ```compile_fail,E0614
-    /// # use fused_optim::{Adam, AdamConfig, Algorithm};
+    /// # use fused_optim::{Adam, AdamConfig, new_state};
     /// let mut opt = Adam::<f32>::new(AdamConfig::default(), 3)?;
-    /// let other = AdamConfig { amsgrad: true, ..AdamConfig::default() }.new_state::<f32>(4)?;
+    /// let other = new_state::<AdamConfig, f32>(&AdamConfig { amsgrad: true, ..AdamConfig::default() }, 4)?;
     /// *opt.state_mut() = other; // the view is not the state
     /// # Ok::<(), fused_optim::Error>(())
     /// ```

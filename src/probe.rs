@@ -7,7 +7,7 @@
 //! is the fastest a step of that shape can go here: the roof the roofline
 //! report and the benches measure kernels against.
 
-use crate::driver::{Parallelism, drive};
+use crate::parallel::{Parallelism, drive};
 use crate::{Error, Float};
 use fused_optim_kernels::ProbeBuffers;
 use fused_optim_kernels::probe::ProbeShape;

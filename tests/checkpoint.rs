@@ -2,8 +2,7 @@
 //! truncated, foreign or inconsistent bytes are errors, never panics.
 
 use fused_optim::{
-    AdaMax, AdaMaxConfig, Adam, AdamConfig, Checkpoint, CheckpointError, LrSchedule, Optimizer, Parallelism,
-    WeightDecay,
+    AdaMax, AdaMaxConfig, Adam, AdamConfig, CheckpointError, LrSchedule, Optimizer, Parallelism, WeightDecay,
 };
 
 fn stepped_adam(config: AdamConfig, n: usize) -> (Adam<f32>, Vec<f32>) {
@@ -119,7 +118,7 @@ fn foreign_and_inconsistent_bytes_are_errors() {
 /// Saves an optimizer after a few steps, loads it, and checks the config,
 /// schedule, step count and state, that saving again gives the same bytes,
 /// and that both take the same next step.
-fn round_trip<A: Checkpoint + PartialEq, T: fused_optim::Float + bytemuck::Pod>(
+fn round_trip<A: Algorithm + PartialEq, T: fused_optim::Float + bytemuck::Pod>(
     config: A,
     schedule: LrSchedule,
     n: usize,
@@ -183,21 +182,18 @@ fn every_algorithm_and_option_round_trips() {
     );
 }
 
-// Defect 3 of issue 11: a checkpoint could silently move state between
-// buffers. `save` wrote `n = len()` and then whatever buffers the state held;
-// `state_mut()` lent the state's `Vec`s, so a caller could change their
-// lengths (one element moved from `exp_avg` to `exp_avg_sq` loaded "fine",
-// shifted) or which optional buffers exist (an AMSGrad buffer with AMSGrad
-// off saved, then failed to load). Now `state_mut()` lends slices (its doc
-// tests show that lengths and the buffer set cannot change through it), and
-// `save` checks the buffer set and every length. The only way left to a state
-// that does not fit its config is an `Algorithm` implemented outside the
-// crate that builds it wrong; `Skewed` below is one, so the tests reach the
-// same three states the old `state_mut` allowed.
+// A checkpoint could once silently move state between buffers: `save`
+// wrote `n = len()` and then whatever buffers the state held. `state_mut()`
+// lends slices (its doc tests show that lengths and the buffer set cannot
+// change through it), and `save` checks the buffer set and every length. The
+// only way left to a state that does not fit its config is an `Algorithm`
+// implemented outside the crate that builds it wrong; `Skewed` below is one.
 
-use fused_optim::{AdamState, AdamStateMut, Algorithm, Error, Float};
+use fused_optim::algorithms::{MAX_STATE_BUFFERS, StateSlots};
+use fused_optim::kernels::AdamCoefficients;
+use fused_optim::{AdamBuffers, AdamState, AdamStateMut, Algorithm, Error, Float, StateBuffer};
 
-/// How [`Skewed`]'s `adapt_state` (run by `set_config`) bends Adam's state.
+/// How [`Skewed`]'s `state_from` bends Adam's state.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Skew {
     /// Leaves it alone.
@@ -210,22 +206,35 @@ enum Skew {
     DropMax,
 }
 
-/// Adam, whose `adapt_state` applies a [`Skew`]: an algorithm implemented
-/// outside the crate that gets its state wrong.
+/// Adam, whose `state_from` applies a [`Skew`]: an algorithm implemented
+/// outside the crate that gets its state wrong. Everything else is Adam's.
 #[derive(Clone, Debug, PartialEq)]
 struct Skewed {
     adam: AdamConfig,
     skew: Skew,
 }
 
+thread_local! {
+    /// The skew `state_from` applies (it has no config to read it from).
+    static SKEW: std::cell::Cell<Skew> = const { std::cell::Cell::new(Skew::None) };
+}
+
 impl Algorithm for Skewed {
+    const NAME: &'static str = AdamConfig::NAME;
+    const CHECKPOINT_ID: u32 = AdamConfig::CHECKPOINT_ID;
+    const STATE: &'static [StateBuffer] = AdamConfig::STATE;
+    type Coefficients<T: Float> = AdamCoefficients<T>;
+    type Buffers<'a, T: Float> = AdamBuffers<'a, T>;
     type State<T: Float> = AdamState<T>;
     type StateMut<'a, T: Float + 'a> = AdamStateMut<'a, T>;
-    fn view_mut<'a, T: Float + 'a>(state: &'a mut AdamState<T>) -> AdamStateMut<'a, T> {
-        AdamConfig::view_mut(state)
-    }
     fn validate(&self) -> Result<(), Error> {
         Algorithm::validate(&self.adam)
+    }
+    fn coefficients<T: Float>(&self, t: u64) -> Result<AdamCoefficients<T>, Error> {
+        Algorithm::coefficients(&self.adam, t)
+    }
+    fn keeps(&self, index: usize) -> bool {
+        self.adam.keeps(index)
     }
     fn lr(&self) -> f64 {
         self.adam.lr
@@ -233,12 +242,16 @@ impl Algorithm for Skewed {
     fn with_lr(&self, lr: f64) -> Self {
         Skewed { adam: AdamConfig { lr, ..self.adam }, skew: self.skew }
     }
-    fn new_state<T: Float>(&self, len: usize) -> Result<AdamState<T>, Error> {
-        self.adam.new_state(len)
+    fn encode(&self) -> (u32, [f64; 8]) {
+        self.adam.encode()
     }
-    fn adapt_state<T: Float>(&self, state: &mut AdamState<T>, len: usize) {
-        self.adam.adapt_state(state, len);
-        match self.skew {
+    fn decode(flags: u32, h: [f64; 8]) -> Result<Self, &'static str> {
+        Ok(Skewed { adam: AdamConfig::decode(flags, h)?, skew: Skew::None })
+    }
+    fn state_from<T: Float>(buffers: [Option<Vec<T>>; MAX_STATE_BUFFERS]) -> Option<AdamState<T>> {
+        let mut state = AdamConfig::state_from(buffers)?;
+        let len = state.exp_avg.len();
+        match SKEW.with(|s| s.get()) {
             Skew::None => {}
             Skew::Shuffle => {
                 let moved = state.exp_avg.pop().unwrap();
@@ -247,51 +260,54 @@ impl Algorithm for Skewed {
             Skew::ExtraMax => state.max_exp_avg_sq = Some(vec![T::ZERO; len]),
             Skew::DropMax => state.max_exp_avg_sq = None,
         }
+        Some(state)
     }
-    fn step<T: Float>(
-        &self,
-        t: u64,
-        param: &mut [T],
-        grad: &[T],
-        state: &mut AdamState<T>,
-        parallelism: &Parallelism,
-    ) -> Result<(), Error> {
-        self.adam.step(t, param, grad, state, parallelism)
+    fn state_slices<T: Float>(state: &AdamState<T>) -> [Option<&[T]>; MAX_STATE_BUFFERS] {
+        AdamConfig::state_slices(state)
+    }
+    fn view_mut<T: Float>(state: &mut AdamState<T>) -> AdamStateMut<'_, T> {
+        AdamConfig::view_mut(state)
+    }
+    fn slots<'a, T: Float + 'a>(view: AdamStateMut<'a, T>) -> StateSlots<'a, T> {
+        AdamConfig::slots(view)
+    }
+    fn buffers<'a, T: Float>(
+        param: &'a mut [T],
+        grad: &'a [T],
+        state: StateSlots<'a, T>,
+    ) -> Option<AdamBuffers<'a, T>> {
+        AdamConfig::buffers(param, grad, state)
+    }
+    fn given<T: Float>(buffers: &AdamBuffers<'_, T>) -> [bool; MAX_STATE_BUFFERS] {
+        AdamConfig::given(buffers)
+    }
+    fn reborrow<'s, T: Float>(buffers: &'s mut AdamBuffers<'_, T>) -> AdamBuffers<'s, T> {
+        buffers.reborrow()
+    }
+    fn kernel<T: Float>(buffers: AdamBuffers<'_, T>, coefficients: &AdamCoefficients<T>) {
+        AdamConfig::kernel(buffers, coefficients)
     }
 }
 
-impl Checkpoint for Skewed {
-    const ID: (u32, &'static str) = AdamConfig::ID;
-    const OPTIONAL_BUFFERS: &'static [(&'static str, &'static str)] = AdamConfig::OPTIONAL_BUFFERS;
-    fn encode(&self) -> (u32, [f64; 8]) {
-        self.adam.encode()
-    }
-    fn decode(flags: u32, h: [f64; 8]) -> Result<Self, CheckpointError> {
-        Ok(Skewed { adam: AdamConfig::decode(flags, h)?, skew: Skew::None })
-    }
-    fn buffers<T: Float>(state: &AdamState<T>) -> Vec<(&'static str, &[T])> {
-        AdamConfig::buffers(state)
-    }
-    fn buffers_mut<T: Float>(state: &mut AdamState<T>) -> Vec<&mut [T]> {
-        AdamConfig::buffers_mut(state)
-    }
-}
-
-/// Eight parameters after five steps of `adam`, then its state bent by
-/// `skew`. Checks that a step on the bent state is refused with nothing
-/// written, and returns what `save` says.
+/// An optimizer of eight parameters whose state `skew` bent when it was
+/// made. Checks that a step on a bent state is refused with nothing written,
+/// and returns what `save` says after five steps (or none, when bent).
 fn save_skewed(adam: AdamConfig, skew: Skew) -> Result<Vec<u8>, Error> {
-    let mut opt = Optimizer::<Skewed, f32>::new(Skewed { adam, skew: Skew::None }, 8).unwrap();
+    SKEW.with(|s| s.set(skew));
+    let made = Optimizer::<Skewed, f32>::new(Skewed { adam, skew }, 8);
+    SKEW.with(|s| s.set(Skew::None));
+    let mut opt = made.unwrap();
     let mut p = vec![0.5f32; 8];
-    for _ in 0..5 {
-        opt.step(&mut p, &[0.25; 8]).unwrap();
-    }
-    opt.set_config(Skewed { adam, skew }).unwrap();
     let (state, before) = (opt.state().clone(), p.clone());
     if skew != Skew::None {
         assert!(opt.step(&mut p, &[0.25; 8]).is_err(), "{skew:?}: the step ran on a bent state");
-        assert_eq!((opt.state(), &p, opt.steps()), (&state, &before, 5), "{skew:?}: a refused step wrote");
+        assert_eq!((opt.state(), &p, opt.steps()), (&state, &before, 0), "{skew:?}: a refused step wrote");
+    } else {
+        for _ in 0..5 {
+            opt.step(&mut p, &[0.25; 8]).unwrap();
+        }
     }
+    let state = opt.state().clone();
     let saved = opt.save();
     if let Ok(bytes) = &saved {
         // What the old `save` did: the file loads shifted, or not at all.

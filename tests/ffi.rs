@@ -989,3 +989,45 @@ fn c_state_arrays_and_empty_steps() {
     };
     assert!(empty.iter().all(|&s| s == fo_status::FO_OK), "{empty:?}");
 }
+
+/// A C step computes its coefficients once: validation before the pointers
+/// are read hands them to the step, which does not compute them again.
+#[test]
+fn a_c_call_computes_its_coefficients_once() {
+    use fused_optim::algorithms::coefficient_computations;
+    let (mut p, g) = inputs::<f32>();
+    let (mut m, mut v) = (vec![0.0f32; N], vec![0.0f32; N]);
+    let c = fo_adam_config_default();
+    let before = coefficient_computations();
+    // SAFETY: every buffer holds N elements; config is valid.
+    let s = unsafe {
+        fo_adam_step_f32(p.as_mut_ptr(), g.as_ptr(), m.as_mut_ptr(), v.as_mut_ptr(), null_mut(), N, &c, 1)
+    };
+    assert_eq!((s, coefficient_computations() - before), (fo_status::FO_OK, 1));
+    let (mut pm, mut gm) = (inputs::<f32>().0, smoke_mixed_grad());
+    let (mut mm, mut vm) = (vec![0.0f32; pm.len()], vec![0.0f32; pm.len()]);
+    let (config, options) = (fo_adam_config_default(), fo_mixed_options_default());
+    let before = coefficient_computations();
+    // SAFETY: every buffer holds the tensor's elements; config and options are valid.
+    let s = unsafe {
+        fo_adam_step_mixed(
+            pm.as_mut_ptr().cast(),
+            FO_DTYPE_F32,
+            gm.as_mut_ptr().cast(),
+            FO_DTYPE_BF16,
+            mm.as_mut_ptr().cast(),
+            vm.as_mut_ptr().cast(),
+            null_mut(),
+            FO_DTYPE_F32,
+            null_mut(),
+            FO_DTYPE_BF16,
+            pm.len(),
+            0,
+            &config,
+            &options,
+            1,
+            null_mut(),
+        )
+    };
+    assert_eq!((s, coefficient_computations() - before), (fo_status::FO_OK, 1));
+}

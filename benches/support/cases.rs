@@ -236,7 +236,7 @@ impl Bench for Adam {
     const NAME: &'static str = "adam";
     const STATES: &'static [(f64, bool)] = &[(0.01, false), (0.01, true)];
     fn bytes_per_element<F: Float>() -> usize {
-        AdamConfig::default().bytes_per_element::<F>()
+        fused_optim::algorithms::bytes_per_element::<AdamConfig, F>(&AdamConfig::default())
     }
     fn run<F: Float>(p: &mut [F], g: &[F], states: &mut [Vec<F>], run: Run) {
         let [m, v] = states else { unreachable!() };
@@ -251,7 +251,7 @@ impl Bench for AdaMax {
     const NAME: &'static str = "adamax";
     const STATES: &'static [(f64, bool)] = &[(0.01, false), (0.1, true)];
     fn bytes_per_element<F: Float>() -> usize {
-        AdaMaxConfig::default().bytes_per_element::<F>()
+        fused_optim::algorithms::bytes_per_element::<AdaMaxConfig, F>(&AdaMaxConfig::default())
     }
     fn run<F: Float>(p: &mut [F], g: &[F], states: &mut [Vec<F>], run: Run) {
         let [m, u] = states else { unreachable!() };
@@ -266,7 +266,7 @@ impl Bench for AdaGrad {
     const NAME: &'static str = "adagrad";
     const STATES: &'static [(f64, bool)] = &[(1.0, true)];
     fn bytes_per_element<F: Float>() -> usize {
-        AdaGradConfig::default().bytes_per_element::<F>()
+        fused_optim::algorithms::bytes_per_element::<AdaGradConfig, F>(&AdaGradConfig::default())
     }
     fn run<F: Float>(p: &mut [F], g: &[F], states: &mut [Vec<F>], run: Run) {
         let [sum] = states else { unreachable!() };
@@ -281,7 +281,7 @@ impl Bench for RmsProp {
     const NAME: &'static str = "rmsprop";
     const STATES: &'static [(f64, bool)] = &[(0.01, true)];
     fn bytes_per_element<F: Float>() -> usize {
-        RmsPropConfig::default().bytes_per_element::<F>()
+        fused_optim::algorithms::bytes_per_element::<RmsPropConfig, F>(&RmsPropConfig::default())
     }
     fn run<F: Float>(p: &mut [F], g: &[F], states: &mut [Vec<F>], run: Run) {
         let [v] = states else { unreachable!() };
@@ -296,7 +296,7 @@ impl Bench for AdaDelta {
     const NAME: &'static str = "adadelta";
     const STATES: &'static [(f64, bool)] = &[(0.01, true), (1e-4, true)];
     fn bytes_per_element<F: Float>() -> usize {
-        AdaDeltaConfig::default().bytes_per_element::<F>()
+        fused_optim::algorithms::bytes_per_element::<AdaDeltaConfig, F>(&AdaDeltaConfig::default())
     }
     fn run<F: Float>(p: &mut [F], g: &[F], states: &mut [Vec<F>], run: Run) {
         let [s, x] = states else { unreachable!() };

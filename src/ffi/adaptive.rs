@@ -7,9 +7,7 @@
 use super::configs::{fo_adadelta_config, fo_adagrad_config, fo_rmsprop_config};
 use super::fo_status;
 use super::many::{self, States, optional};
-use crate::{
-    AdaDeltaBuffers, AdaDeltaConfig, AdaGradBuffers, AdaGradConfig, Float, RmsPropBuffers, RmsPropConfig,
-};
+use crate::{AdaDeltaConfig, AdaGradConfig, Float, RmsPropConfig};
 
 /// # Safety
 /// See `fo_adagrad_step_many_f32`.
@@ -24,11 +22,7 @@ unsafe fn adagrad_many<T: Float>(
 ) -> fo_status {
     let states = |_: &AdaGradConfig| States { required: [sums], optional: [] };
     // SAFETY: the caller's contract, forwarded.
-    unsafe {
-        many::step(config, step, params, grads, lens, count, states, |param, grad, [sum], []| {
-            AdaGradBuffers { param, grad, sum }
-        })
-    }
+    unsafe { many::step(config, step, params, grads, lens, count, states) }
 }
 
 /// # Safety
@@ -49,11 +43,7 @@ unsafe fn rmsprop_many<T: Float>(
         optional: [(momentum_buffers, c.momentum > 0.0), (grad_avgs, c.centered)],
     };
     // SAFETY: the caller's contract, forwarded.
-    unsafe {
-        many::step(config, step, params, grads, lens, count, states, |param, grad, [square_avg], [b, a]| {
-            RmsPropBuffers { param, grad, square_avg, momentum_buffer: b, grad_avg: a }
-        })
-    }
+    unsafe { many::step(config, step, params, grads, lens, count, states) }
 }
 
 /// # Safety
@@ -70,18 +60,7 @@ unsafe fn adadelta_many<T: Float>(
 ) -> fo_status {
     let states = |_: &AdaDeltaConfig| States { required: [square_avgs, acc_deltas], optional: [] };
     // SAFETY: the caller's contract, forwarded.
-    unsafe {
-        many::step(
-            config,
-            step,
-            params,
-            grads,
-            lens,
-            count,
-            states,
-            |param, grad, [square_avg, acc_delta], []| AdaDeltaBuffers { param, grad, square_avg, acc_delta },
-        )
-    }
+    unsafe { many::step(config, step, params, grads, lens, count, states) }
 }
 
 // Written out per type (no macro): cbindgen reads these signatures as they stand.

@@ -8,7 +8,8 @@
 use super::checks::{copy_array, disjoint, span};
 use super::{fo_status, guard, parallelism};
 use crate::Float;
-use crate::stateless::{Stateless, step_many};
+use crate::algorithms::{Algorithm, Checked, MAX_STATE_BUFFERS};
+use crate::step::step_many_checked;
 use std::array::from_fn;
 use std::slice::{from_raw_parts, from_raw_parts_mut};
 
@@ -24,8 +25,7 @@ pub(super) struct States<T, const R: usize, const O: usize> {
 /// One step of an algorithm over `count` tensors given by arrays of
 /// pointers. `A` is the Rust config the C config `C` converts to; `states`
 /// names the state arrays (and, from the config, which optional ones are
-/// on); `build` makes one tensor's buffer set from its slices (an optional
-/// slice is `None` when its option is off).
+/// on), in the order of `A::STATE`: the required ones, then the optional.
 ///
 /// Returns `FO_OK`, or the first error in this order, having written nothing:
 /// null config, bad config (hyperparameter, step 0), an optional state array
@@ -36,7 +36,6 @@ pub(super) struct States<T, const R: usize, const O: usize> {
 /// `config` is null or points to a valid `C`. Each non-null array is valid
 /// for `count` reads, and each non-null pointer in it valid for reads (and,
 /// but for gradients, writes) of `lens[i]` elements for the whole call.
-#[allow(clippy::too_many_arguments)] // the C step's own arguments, plus the algorithm's two closures
 pub(super) unsafe fn step<C, A, T, const R: usize, const O: usize>(
     config: *const C,
     step: u64,
@@ -45,11 +44,10 @@ pub(super) unsafe fn step<C, A, T, const R: usize, const O: usize>(
     lens: *const usize,
     count: usize,
     states: impl FnOnce(&A) -> States<T, R, O>,
-    build: impl for<'a> Fn(&'a mut [T], &'a [T], [&'a mut [T]; R], [Option<&'a mut [T]>; O]) -> A::Buffers<'a, T>,
 ) -> fo_status
 where
     C: Copy,
-    A: Stateless + TryFrom<C>,
+    A: Algorithm + TryFrom<C>,
     fo_status: From<A::Error>,
     T: Float,
 {
@@ -57,7 +55,7 @@ where
         let run = || -> Result<(), fo_status> {
             // SAFETY: `config` is null or valid (the caller's contract).
             let config = A::try_from(unsafe { read(config) }?)?;
-            Stateless::coefficients::<T>(&config, step)?;
+            let checked = Checked::<A, T>::new(&config, step)?;
             let States { required, optional } = states(&config);
             if optional.iter().any(|&(array, on)| on == array.is_null()) {
                 return Err(fo_status::FO_ERROR_STATE_BUFFER);
@@ -101,15 +99,16 @@ where
             let mut tensors: Vec<A::Buffers<'_, T>> = (0..count)
                 .map(|i| unsafe {
                     let n = lens[i];
-                    build(
-                        slice_mut(p[i], n),
-                        slice(g[i], n),
-                        from_fn(|k| slice_mut(required[k][i], n)),
-                        from_fn(|k| optional[k].as_ref().map(|a| slice_mut(a[i], n))),
-                    )
+                    let slots: [Option<&mut [T]>; MAX_STATE_BUFFERS] = from_fn(|k| match k {
+                        k if k < R => Some(slice_mut(required[k][i], n)),
+                        k if k < R + O => optional[k - R].as_ref().map(|a| slice_mut(a[i], n)),
+                        _ => None,
+                    });
+                    A::buffers(slice_mut(p[i], n), slice(g[i], n), slots)
                 })
-                .collect();
-            step_many(&config, step, &mut tensors, &parallelism())?;
+                .collect::<Option<_>>()
+                .ok_or(fo_status::FO_ERROR_INTERNAL)?;
+            step_many_checked(&checked, &mut tensors, &parallelism())?;
             Ok(())
         };
         run().err().unwrap_or(fo_status::FO_OK)

@@ -29,7 +29,7 @@ use super::many::{read, slice_mut};
 use super::{fo_status, guard, parallelism};
 use crate::AdamConfig;
 use crate::mixed::{
-    Dtype, MixedAdamBuffers, MixedOptions, MixedSlice, StepOutcome, adam_step_mixed_many, bf16, f16,
+    Dtype, MixedAdamBuffers, MixedOptions, MixedSlice, StepOutcome, adam_step_mixed_many_with, bf16, f16,
     mixed_coefficients,
 };
 use std::ffi::c_void;
@@ -350,7 +350,7 @@ pub unsafe extern "C" fn fo_adam_step_mixed_many(
             // SAFETY: each is null or valid (the caller's contract).
             let (config, options) = unsafe { (read(config)?, read(options)?) };
             let (config, options) = (AdamConfig::try_from(config)?, MixedOptions::from(options));
-            mixed_coefficients(&config, step, &options)?;
+            let coefficients = mixed_coefficients(&config, step, &options)?;
             if count == 0 {
                 return Ok(StepOutcome::Applied);
             }
@@ -373,7 +373,7 @@ pub unsafe extern "C" fn fo_adam_step_mixed_many(
             // pointers are not read.
             let mut buffers: Vec<MixedAdamBuffers<'_>> =
                 tensors.iter().map(|t| unsafe { t.buffers() }).collect();
-            Ok(adam_step_mixed_many(&config, step, &mut buffers, &options, &parallelism())?)
+            Ok(adam_step_mixed_many_with(&config, &coefficients, &mut buffers, &options, &parallelism())?)
         };
         match run() {
             Ok(outcome) => {

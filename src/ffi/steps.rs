@@ -7,7 +7,7 @@
 use super::configs::{fo_adam_config, fo_adamax_config};
 use super::fo_status;
 use super::many::{self, States, optional};
-use crate::{AdaMaxBuffers, AdaMaxConfig, AdamBuffers, AdamConfig, Float};
+use crate::{AdaMaxConfig, AdamConfig, Float};
 
 /// # Safety
 /// See `fo_adam_step_many_f32`.
@@ -27,24 +27,7 @@ unsafe fn adam_many<T: Float>(
         optional: [(max_exp_avg_sqs, c.amsgrad)],
     };
     // SAFETY: the caller's contract, forwarded.
-    unsafe {
-        many::step(
-            config,
-            step,
-            params,
-            grads,
-            lens,
-            count,
-            states,
-            |param, grad, [exp_avg, exp_avg_sq], [max]| AdamBuffers {
-                param,
-                grad,
-                exp_avg,
-                exp_avg_sq,
-                max_exp_avg_sq: max,
-            },
-        )
-    }
+    unsafe { many::step(config, step, params, grads, lens, count, states) }
 }
 
 /// # Safety
@@ -61,11 +44,7 @@ unsafe fn adamax_many<T: Float>(
 ) -> fo_status {
     let states = |_: &AdaMaxConfig| States { required: [exp_avgs, exp_infs], optional: [] };
     // SAFETY: the caller's contract, forwarded.
-    unsafe {
-        many::step(config, step, params, grads, lens, count, states, |param, grad, [exp_avg, exp_inf], []| {
-            AdaMaxBuffers { param, grad, exp_avg, exp_inf }
-        })
-    }
+    unsafe { many::step(config, step, params, grads, lens, count, states) }
 }
 
 // Written out per type (no macro): cbindgen reads these signatures as they stand.

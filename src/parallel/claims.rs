@@ -19,7 +19,7 @@
 //! it never calls `work`, whose borrow ended with the call (see the `SAFETY`
 //! comments).
 
-use crate::driver::Parallelism;
+use super::threads::Parallelism;
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};

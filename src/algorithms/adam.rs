@@ -1,16 +1,15 @@
-//! Adam, AdamW and AMSGrad: hyperparameters, validation, the stateless step.
+//! Adam, AdamW and AMSGrad: hyperparameters, validation, coefficients, state.
 //!
 //! The formula and the op order of the kernel are in
-//! [`fused_optim_kernels::adam`](mod@fused_optim_kernels::adam). This module
+//! [`fused_optim_kernels::spec::adam`](mod@fused_optim_kernels::spec::adam). This module
 //! turns PyTorch-style hyperparameters and a step number into the kernel's
-//! per-step scalars (in `f64`, then rounded once), checks everything, and runs
-//! the kernel through the driver.
+//! per-step scalars (in `f64`, then rounded once) and describes the state
+//! the algorithm keeps.
 
-use crate::driver::Parallelism;
+use crate::algorithms::{Algorithm, StateBuffer, StateSlots};
 use crate::hyper::{
     beta1_at, bias_correction, decay_factor, non_negative, representable, step_number, unit_interval,
 };
-use crate::stateless::{self, option_buffer};
 use crate::{Error, Float};
 use fused_optim_kernels::{AdamBuffers, AdamCoefficients, Decay};
 
@@ -147,71 +146,143 @@ impl AdamConfig {
             maximize: self.maximize,
         })
     }
+}
 
-    /// Bytes one element's step reads and writes: p, g, m, v read; p, m, v
-    /// written; AMSGrad's maximum read and written.
-    pub fn bytes_per_element<T: Float>(&self) -> usize {
-        T::BYTES * if self.amsgrad { 9 } else { 7 }
+/// Adam's state: the moments and, with AMSGrad, the running maximum of v.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AdamState<T> {
+    /// First moment m (`exp_avg` in PyTorch).
+    pub exp_avg: Vec<T>,
+    /// Second moment v (`exp_avg_sq`).
+    pub exp_avg_sq: Vec<T>,
+    /// Running maximum of v (`max_exp_avg_sq`), with AMSGrad only.
+    pub max_exp_avg_sq: Option<Vec<T>>,
+}
+
+/// [`AdamState`]'s buffers, lent as slices ([`Optimizer::state_mut`](crate::Optimizer::state_mut)).
+///
+/// Replacing a field of the view (`view.max_exp_avg_sq = None`) changes the
+/// view, not the optimizer: its buffers, their lengths and which of them
+/// exist stay the optimizer's.
+#[derive(Debug)]
+pub struct AdamStateMut<'a, T> {
+    /// First moment m (`exp_avg` in PyTorch).
+    pub exp_avg: &'a mut [T],
+    /// Second moment v (`exp_avg_sq`).
+    pub exp_avg_sq: &'a mut [T],
+    /// Running maximum of v (`max_exp_avg_sq`), with AMSGrad only.
+    pub max_exp_avg_sq: Option<&'a mut [T]>,
+}
+
+/// Bits of the checkpoint flags (bit 1, maximize, is every algorithm's).
+const AMSGRAD: u32 = 1 << 0;
+const MAXIMIZE: u32 = 1 << 1;
+const EPS_HAT: u32 = 1 << 2;
+const DECAY_SHIFT: u32 = 8;
+
+impl Algorithm for AdamConfig {
+    const NAME: &'static str = "Adam";
+    const CHECKPOINT_ID: u32 = 1;
+    const STATE: &'static [StateBuffer] = &[
+        StateBuffer::always("exp_avg"),
+        StateBuffer::always("exp_avg_sq"),
+        StateBuffer::with("max_exp_avg_sq", "amsgrad"),
+    ];
+
+    type Coefficients<T: Float> = AdamCoefficients<T>;
+    type Buffers<'a, T: Float> = AdamBuffers<'a, T>;
+    type State<T: Float> = AdamState<T>;
+    type StateMut<'a, T: Float + 'a> = AdamStateMut<'a, T>;
+
+    fn validate(&self) -> Result<(), Error> {
+        AdamConfig::validate(self)
     }
-}
 
-/// One Adam step over caller-owned slices: the shape a framework needs.
-///
-/// `t` is the step number after increment (the first update is `t = 1`).
-/// `buffers.max_exp_avg_sq` must be `Some` exactly when `config.amsgrad`.
-/// On error nothing is written.
-///
-/// ```
-/// use fused_optim::{adam_step, AdamBuffers, AdamConfig, Parallelism};
-/// let mut param = vec![1.0f32, -2.0, 3.0];
-/// let grad = [0.1f32, -0.2, 0.0];
-/// let (mut m, mut v) = (vec![0.0f32; 3], vec![0.0f32; 3]);
-/// let buffers = AdamBuffers { param: &mut param, grad: &grad, exp_avg: &mut m,
-///                             exp_avg_sq: &mut v, max_exp_avg_sq: None };
-/// adam_step(&AdamConfig::default(), 1, buffers, &Parallelism::Global)?;
-/// assert!((param[0] - 0.999).abs() < 1e-6 && (param[1] + 1.999).abs() < 1e-6);
-/// assert_eq!(param[2], 3.0); // zero gradient, zero moment: no move
-/// # Ok::<(), fused_optim::Error>(())
-/// ```
-pub fn adam_step<T: Float>(
-    config: &AdamConfig,
-    t: u64,
-    buffers: AdamBuffers<'_, T>,
-    parallelism: &Parallelism,
-) -> Result<(), Error> {
-    stateless::step(config, t, buffers, parallelism)
-}
+    fn coefficients<T: Float>(&self, t: u64) -> Result<AdamCoefficients<T>, Error> {
+        AdamConfig::coefficients(self, t)
+    }
 
-stateless::stateless!(AdamConfig, AdamBuffers, AdamCoefficients, fused_optim_kernels::adam, check: |c, b| {
-    option_buffer("amsgrad", c.amsgrad, "max_exp_avg_sq", b.max_exp_avg_sq.is_some())
-});
+    fn keeps(&self, index: usize) -> bool {
+        index < 2 || self.amsgrad
+    }
 
-/// One Adam step over a whole list of tensors (each its own length and
-/// buffers; one hyperparameter set and step number for all): the same bits as
-/// [`adam_step`] on each tensor alone, in one call.
-///
-/// The work is balanced across threads by elements, not by tensors: large
-/// tensors are split, small ones grouped, with no hand-off per tensor. Every
-/// tensor is checked before any is written; an error names the first bad
-/// tensor ([`Error::Tensor`]) and nothing is written.
-///
-/// ```
-/// use fused_optim::{adam_step_many, AdamBuffers, AdamConfig, Parallelism};
-/// let grads = [vec![0.5f32; 3], vec![-1.0f32; 1000]];
-/// let mut params = [vec![1.0f32; 3], vec![2.0f32; 1000]];
-/// let mut moments = [(vec![0.0f32; 3], vec![0.0f32; 3]), (vec![0.0f32; 1000], vec![0.0f32; 1000])];
-/// let mut tensors: Vec<AdamBuffers<'_, f32>> = params.iter_mut().zip(&grads).zip(&mut moments)
-///     .map(|((p, g), (m, v))| AdamBuffers { param: p, grad: g, exp_avg: m, exp_avg_sq: v, max_exp_avg_sq: None })
-///     .collect();
-/// adam_step_many(&AdamConfig::default(), 1, &mut tensors, &Parallelism::Global)?;
-/// assert!(params[0][0] < 1.0 && params[1][999] > 2.0);
-/// # Ok::<(), fused_optim::Error>(())
-/// ```
-pub fn adam_step_many<T: Float>(
-    config: &AdamConfig,
-    t: u64,
-    tensors: &mut [AdamBuffers<'_, T>],
-    parallelism: &Parallelism,
-) -> Result<(), Error> {
-    stateless::step_many(config, t, tensors, parallelism)
+    fn lr(&self) -> f64 {
+        self.lr
+    }
+
+    fn with_lr(&self, lr: f64) -> Self {
+        AdamConfig { lr, ..*self }
+    }
+
+    fn encode(&self) -> (u32, [f64; 8]) {
+        let (decay_kind, wd) = match self.weight_decay {
+            WeightDecay::None => (0, 0.0),
+            WeightDecay::L2(wd) => (1, wd),
+            WeightDecay::Decoupled(wd) => (2, wd),
+        };
+        let flags = self.amsgrad as u32
+            | (self.maximize as u32) << 1
+            | ((self.eps_form == EpsForm::Hat) as u32) << 2
+            | decay_kind << DECAY_SHIFT;
+        (flags, [self.lr, self.betas.0, self.betas.1, self.eps, wd, self.beta1_decay, 0.0, 0.0])
+    }
+
+    fn decode(flags: u32, [lr, b1, b2, eps, wd, beta1_decay, ..]: [f64; 8]) -> Result<Self, &'static str> {
+        let weight_decay = match flags >> DECAY_SHIFT {
+            0 => WeightDecay::None,
+            1 => WeightDecay::L2(wd),
+            2 => WeightDecay::Decoupled(wd),
+            _ => return Err("unknown weight decay mode"),
+        };
+        Ok(AdamConfig {
+            lr,
+            betas: (b1, b2),
+            eps,
+            eps_form: if flags & EPS_HAT != 0 { EpsForm::Hat } else { EpsForm::Standard },
+            weight_decay,
+            amsgrad: flags & AMSGRAD != 0,
+            maximize: flags & MAXIMIZE != 0,
+            beta1_decay,
+        })
+    }
+
+    fn state_from<T: Float>([m, v, max]: [Option<Vec<T>>; 3]) -> Option<AdamState<T>> {
+        Some(AdamState { exp_avg: m?, exp_avg_sq: v?, max_exp_avg_sq: max })
+    }
+
+    fn state_slices<T: Float>(s: &AdamState<T>) -> [Option<&[T]>; 3] {
+        [Some(&s.exp_avg), Some(&s.exp_avg_sq), s.max_exp_avg_sq.as_deref()]
+    }
+
+    fn view_mut<T: Float>(s: &mut AdamState<T>) -> AdamStateMut<'_, T> {
+        AdamStateMut {
+            exp_avg: &mut s.exp_avg,
+            exp_avg_sq: &mut s.exp_avg_sq,
+            max_exp_avg_sq: s.max_exp_avg_sq.as_deref_mut(),
+        }
+    }
+
+    fn slots<'a, T: Float + 'a>(s: AdamStateMut<'a, T>) -> StateSlots<'a, T> {
+        [Some(s.exp_avg), Some(s.exp_avg_sq), s.max_exp_avg_sq]
+    }
+
+    fn buffers<'a, T: Float>(
+        param: &'a mut [T],
+        grad: &'a [T],
+        [m, v, max]: StateSlots<'a, T>,
+    ) -> Option<AdamBuffers<'a, T>> {
+        Some(AdamBuffers { param, grad, exp_avg: m?, exp_avg_sq: v?, max_exp_avg_sq: max })
+    }
+
+    fn given<T: Float>(b: &AdamBuffers<'_, T>) -> [bool; 3] {
+        [true, true, b.max_exp_avg_sq.is_some()]
+    }
+
+    fn reborrow<'s, T: Float>(b: &'s mut AdamBuffers<'_, T>) -> AdamBuffers<'s, T> {
+        b.reborrow()
+    }
+
+    fn kernel<T: Float>(b: AdamBuffers<'_, T>, c: &AdamCoefficients<T>) {
+        fused_optim_kernels::adam(b, c)
+    }
 }

@@ -1,0 +1,15 @@
+//! The parallel driver: which threads a step may use ([`Parallelism`],
+//! [`serial_threshold`]), where a step is cut into pieces (`pieces`), and
+//! how the pieces are claimed by the calling thread and a pool's threads
+//! (`claims`).
+//!
+//! Imports run one way inside: `threads` at the bottom, `claims` above it,
+//! `pieces` above both.
+
+#[allow(unsafe_code)] // one lifetime erasure, argued in the module
+mod claims;
+mod pieces;
+mod threads;
+
+pub(crate) use pieces::{drive, drive_many};
+pub use threads::{DEFAULT_SERIAL_BELOW_BYTES, Parallelism, serial_threshold, set_serial_threshold};
