@@ -15,7 +15,7 @@ module and its submodules in other files are separate nodes, so a parent
 `mod.rs` that re-exports its children and a child that imports from its
 parent form a cycle like any other.
 
-Edges. A edge A -> B is a path in A's code that names an item of module B:
+Edges. An edge A -> B is a path in A's code that names an item of module B:
   - `use` declarations (every path of a use tree) whose first segment is
     `crate`, `super`, `self`, or a child module of the file's module;
   - paths in code starting with `crate::`, `$crate::`, `super::`, `self::`
@@ -259,10 +259,9 @@ class Crate:
                 ups += 1
             if ups <= len(inline):
                 return None
-            base = here[: len(here) - ups]
-            if len(base) < 0 or ups - len(inline) > len(module):
-                return None
-            return base + segs[ups:]
+            if ups - len(inline) > len(module):
+                return None  # above the crate root: not valid Rust, no edge
+            return here[: len(here) - ups] + segs[ups:]
         if in_use and not inline and tuple(module) + (first,) in self.modules:
             return list(module) + segs
         if in_use and not inline and first in self.local[module]:
@@ -418,7 +417,10 @@ def layer_of(layers, module):
 
 def check(folder, show_edges):
     crate = Crate(folder)
-    rel = lambda m: str(crate.files[m])  # noqa: E731
+
+    def rel(module):
+        return str(crate.files[module])
+
     graph = {}
     for a, b in crate.edges:
         graph.setdefault(a, set()).add(b)

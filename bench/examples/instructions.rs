@@ -241,8 +241,11 @@ fn probe<T: Float>(repeats: usize) {
     }
 }
 
+/// A kernel run `R` times.
+type Run = fn(usize);
+
 /// Every kernel this program runs, by name.
-const KERNELS: &[(&str, fn(usize))] = &[
+const KERNELS: &[(&str, Run)] = &[
     ("adam-f32", |r| adam::<f32>(Decay::None, false, r)),
     ("adam-f64", |r| adam::<f64>(Decay::None, false, r)),
     ("adamw-f32", |r| adam::<f32>(Decay::Decoupled(0.99999), false, r)),
