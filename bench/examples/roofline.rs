@@ -18,10 +18,10 @@
 //! leaves the kernels' data as it was.
 //!
 //! ```text
-//! cargo run --release --example roofline                          # 2^10 … 2^26
-//! cargo run --release --example roofline -- --sizes 12,24 --samples 15
-//! cargo run --release --example roofline -- --csv roofline.csv --png roofline.png
-//! cargo run --release --example roofline -- --crossover           # serial, split, default: 2^10 … 2^22
+//! cargo run --release -p fused-optim-bench --example roofline                 # 2^10 … 2^26
+//! cargo run --release -p fused-optim-bench --example roofline -- --sizes 12,24 --samples 15
+//! cargo run --release -p fused-optim-bench --example roofline -- --csv roofline.csv --png roofline.png
+//! cargo run --release -p fused-optim-bench --example roofline -- --crossover  # serial, split, default: 2^10 … 2^22
 //! ```
 
 #[path = "../benches/support/cases.rs"]

@@ -14,9 +14,9 @@
 //! It prints each final loss.
 //!
 //! ```text
-//! cargo run --release --example quadratic                       # writes quadratic.png
-//! cargo run --release --example quadratic -- --all --png docs/quadratic-all.png
-//! cargo run --release --example quadratic -- --steps 300 --lr 0.1
+//! cargo run --release -p fused-optim-bench --example quadratic  # writes quadratic.png
+//! cargo run --release -p fused-optim-bench --example quadratic -- --all --png docs/quadratic-all.png
+//! cargo run --release -p fused-optim-bench --example quadratic -- --steps 300 --lr 0.1
 //! ```
 
 use fused_optim::{

@@ -12,9 +12,9 @@
 //! against separate passes (see `benches/support/cases.rs`, `Phase`).
 //!
 //! ```text
-//! cargo bench --bench kernels                                  # 2^10, 2^12, 2^16, 2^20, 2^24, 2^26
-//! FUSED_OPTIM_BENCH_SIZES=12,20 cargo bench --bench kernels    # chosen sizes (log2)
-//! FUSED_OPTIM_BENCH_QUICK=1 cargo bench --bench kernels        # about a minute: CI's pass
+//! cargo bench -p fused-optim-bench --bench kernels                                # 2^10, 2^12, 2^16, 2^20, 2^24, 2^26
+//! FUSED_OPTIM_BENCH_SIZES=12,20 cargo bench -p fused-optim-bench --bench kernels  # chosen sizes (log2)
+//! FUSED_OPTIM_BENCH_QUICK=1 cargo bench -p fused-optim-bench --bench kernels      # about a minute: CI's pass
 //! ```
 
 #[path = "support/cases.rs"]
