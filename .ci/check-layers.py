@@ -84,11 +84,13 @@ RULES = {
             # Errors, hyperparameter checks and per-step scalars, learning-rate schedules.
             ("foundation", ["error", "hyper", "schedule"]),
             # The threaded driver (today driver.rs and claims.rs; the parallel folder).
-            ("parallel", ["parallel", "driver", "claims"]),
-            # One descriptor per algorithm: config, validation, coefficients, state layout.
-            ("algorithms", ["algorithms", "adam", "adamax", "adagrad", "rmsprop", "adadelta"]),
-            # The steps generic over the descriptors: stateless, multi-tensor, mixed, probe.
-            ("steps", ["stateless", "many", "multi", "mixed", "probe"]),
+            ("parallel", ["parallel"]),
+            # The descriptor trait, then one descriptor per algorithm: config,
+            # validation, coefficients, state layout, checkpoint tag.
+            ("descriptor", ["algorithms::descriptor"]),
+            ("algorithms", ["algorithms"]),
+            # The steps generic over the descriptors: stateless and multi-tensor, mixed, probe.
+            ("steps", ["step", "mixed", "probe"]),
             # What owns state across steps: the optimizer and its checkpoints.
             ("owners", ["optimizer", "checkpoint"]),
             # The C ABI while it lives in this crate.

@@ -3,7 +3,7 @@
 //! The formula and the op order of the kernel are in
 //! [`fused_optim_kernels::spec::adagrad`](mod@fused_optim_kernels::spec::adagrad).
 
-use crate::algorithms::{Algorithm, StateBuffer, StateSlots};
+use super::descriptor::{Algorithm, StateBuffer, StateSlots};
 use crate::hyper::{non_negative, optional_decay, representable, step_number};
 use crate::{Error, Float};
 use fused_optim_kernels::{AdaGradBuffers, AdaGradCoefficients};

@@ -6,7 +6,7 @@
 //! per-step scalars (in `f64`, then rounded once) and describes the state
 //! the algorithm keeps.
 
-use crate::algorithms::{Algorithm, StateBuffer, StateSlots};
+use super::descriptor::{Algorithm, StateBuffer, StateSlots};
 use crate::hyper::{
     beta1_at, bias_correction, decay_factor, non_negative, representable, step_number, unit_interval,
 };

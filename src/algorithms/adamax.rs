@@ -3,7 +3,7 @@
 //! The formula and the op order of the kernel are in
 //! [`fused_optim_kernels::spec::adamax`](mod@fused_optim_kernels::spec::adamax).
 
-use crate::algorithms::{Algorithm, StateBuffer, StateSlots};
+use super::descriptor::{Algorithm, StateBuffer, StateSlots};
 use crate::hyper::{
     beta1_at, bias_correction, decay_factor, non_negative, optional_decay, representable, step_number,
     unit_interval,

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// The default of [`serial_threshold`]: 512 KiB.
 ///
 /// Chosen by measurement on the development machine, a 2-core AVX-512 VM,
-/// with `cargo run --release --example roofline -- --crossover` (serial
+/// with `cargo run --release -p fused-optim-bench --example roofline -- --crossover` (serial
 /// against the driver with the threshold at 0, back to back, samples
 /// interleaved): split ÷ serial was 0.97 to 1.13 at 448 KiB of traffic and
 /// 0.75 to 0.92 at 896 KiB for all four kernels, so every power-of-two size
