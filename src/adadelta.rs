@@ -1,7 +1,7 @@
 //! AdaDelta: hyperparameters, validation, the stateless step.
 //!
 //! The formula and the op order of the kernel are in
-//! [`fused_optim_kernels::adadelta`](mod@fused_optim_kernels::adadelta).
+//! [`fused_optim_kernels::spec::adadelta`](mod@fused_optim_kernels::spec::adadelta).
 
 use crate::driver::Parallelism;
 use crate::hyper::{non_negative, optional_decay, representable, step_number, unit_interval};

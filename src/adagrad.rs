@@ -1,7 +1,7 @@
 //! AdaGrad: hyperparameters, validation, the stateless step.
 //!
 //! The formula and the op order of the kernel are in
-//! [`fused_optim_kernels::adagrad`](mod@fused_optim_kernels::adagrad).
+//! [`fused_optim_kernels::spec::adagrad`](mod@fused_optim_kernels::spec::adagrad).
 
 use crate::driver::Parallelism;
 use crate::hyper::{non_negative, optional_decay, representable, step_number};

@@ -1,7 +1,7 @@
 //! Adam, AdamW and AMSGrad: hyperparameters, validation, the stateless step.
 //!
 //! The formula and the op order of the kernel are in
-//! [`fused_optim_kernels::adam`](mod@fused_optim_kernels::adam). This module
+//! [`fused_optim_kernels::spec::adam`](mod@fused_optim_kernels::spec::adam). This module
 //! turns PyTorch-style hyperparameters and a step number into the kernel's
 //! per-step scalars (in `f64`, then rounded once), checks everything, and runs
 //! the kernel through the driver.

@@ -1,7 +1,7 @@
 //! AdaMax: hyperparameters, validation, the stateless step.
 //!
 //! The formula and the op order of the kernel are in
-//! [`fused_optim_kernels::adamax`](mod@fused_optim_kernels::adamax).
+//! [`fused_optim_kernels::spec::adamax`](mod@fused_optim_kernels::spec::adamax).
 
 use crate::driver::Parallelism;
 use crate::hyper::{

@@ -18,7 +18,7 @@
 //!
 //! ## The numerics contract
 //!
-//! The scalar loops of [`kernels::reference`] are the specification: every
+//! The scalar loops of [`kernels::spec`] are the specification: every
 //! SIMD tier and every thread count gives their bits exactly (a NaN result is
 //! a NaN in all of them). Per-step scalars are computed in `f64` from the
 //! integer step and rounded once. Bad input returns an [`Error`] and writes

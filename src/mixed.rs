@@ -25,7 +25,7 @@
 //!    written to a narrow copy ([`MixedAdamBuffers::param_copy`]).
 //!
 //! The kernel's formula, op order and layouts are in
-//! [`fused_optim_kernels::adam_mixed`](mod@fused_optim_kernels::adam_mixed).
+//! [`fused_optim_kernels::spec::adam_mixed`](mod@fused_optim_kernels::spec::adam_mixed).
 //!
 //! ```
 //! use fused_optim::mixed::{adam_step_mixed, bf16, MixedAdamBuffers, MixedOptions, MixedSlice, StepOutcome};
@@ -58,6 +58,7 @@ use crate::driver::{Parallelism, drive_many};
 use crate::error::check_lengths;
 use crate::stateless::option_buffer;
 use crate::{Error, KernelBuffers};
+use fused_optim_kernels::Reborrow;
 use fused_optim_kernels::narrow::stochastic_key;
 pub use fused_optim_kernels::{
     Dtype, MixedAdamBuffers, MixedAdamCoefficients, MixedLayout, MixedSlice, StochasticKeys, bf16, f16,

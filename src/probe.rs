@@ -9,8 +9,8 @@
 
 use crate::driver::{Parallelism, drive};
 use crate::{Error, Float};
-use fused_optim_kernels::ProbeBuffers;
-use fused_optim_kernels::probe::ProbeShape;
+use fused_optim_kernels::ProbeShape;
+use fused_optim_kernels::{KernelBuffers, ProbeBuffers};
 
 /// Bytes one element of a `W`-stream probe moves: `W + 1` read, `W` written.
 pub const fn probe_bytes_per_element<T: Float, const W: usize>() -> usize {

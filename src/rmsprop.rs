@@ -1,7 +1,7 @@
 //! RMSprop: hyperparameters, validation, the stateless step.
 //!
 //! The formula and the op order of the kernel are in
-//! [`fused_optim_kernels::rmsprop`](mod@fused_optim_kernels::rmsprop).
+//! [`fused_optim_kernels::spec::rmsprop`](mod@fused_optim_kernels::spec::rmsprop).
 
 use crate::driver::Parallelism;
 use crate::hyper::{non_negative, optional_decay, representable, step_number, unit_interval};

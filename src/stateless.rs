@@ -110,7 +110,7 @@ macro_rules! stateless {
                 self.bytes_per_element::<T>()
             }
             fn reborrow<'s, T: crate::Float>(b: &'s mut Self::Buffers<'_, T>) -> Self::Buffers<'s, T> {
-                b.reborrow()
+                fused_optim_kernels::Reborrow::reborrow(b)
             }
             fn kernel<T: crate::Float>(b: Self::Buffers<'_, T>, c: &Self::Coefficients<T>) {
                 $kernel(b, c)
