@@ -217,10 +217,9 @@ unsafe fn token<I: Token>() -> I {
 
 /// The kernels of one element type on the tier `I`.
 const fn typed_kernels<I: Lanes<T> + Enter, T: Float>() -> TypedKernels<T> {
-    // SAFETY (each entry): an entry is called only through its tier's table,
-    // which is reached only through `I::try_new()` (`Tier::table`).
     TypedKernels {
-        // SAFETY: see above.
+        // SAFETY: an entry is called only through its tier's table, which is
+        // reached only through `I::try_new()` (`Tier::table`).
         adam: |b, c| generic::adam::adam(unsafe { token::<I>() }, b, c),
         // SAFETY: see above.
         adamax: |b, c| generic::adamax::adamax(unsafe { token::<I>() }, b, c),
@@ -244,7 +243,7 @@ const fn table<I: Lanes<f32> + Lanes<f64> + HalfLanes + Enter>() -> KernelTable 
     KernelTable {
         f32: typed_kernels::<I, f32>(),
         f64: typed_kernels::<I, f64>(),
-        // SAFETY (each entry): as in `typed_kernels`.
+        // SAFETY: as in `typed_kernels`.
         adam_mixed: |b, c| generic::adam_mixed::adam_mixed(unsafe { token::<I>() }, b, c),
         // SAFETY: as in `typed_kernels`.
         grad_non_finite: |g, s| generic::grad_non_finite::grad_non_finite(unsafe { token::<I>() }, g, s),

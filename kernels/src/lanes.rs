@@ -210,7 +210,7 @@ pub(crate) fn by_flags<F: TwoFlags>(call: F, a: bool, b: bool) -> F::Output {
 /// # Safety
 /// As [`Lanes::load_partial`].
 #[inline(always)]
-pub(crate) unsafe fn load_partial_buffered<I: Lanes<T> + ?Sized, T: Float>(p: *const T, len: usize) -> I::V {
+pub(crate) unsafe fn load_partial_buffered<I: Lanes<T>, T: Float>(p: *const T, len: usize) -> I::V {
     debug_assert!(len <= I::N);
     let mut buf = [T::ZERO; MAX_VECTOR_BYTES / 4];
     // SAFETY: `p` is valid for `len <= N <= buf.len()` reads, and `buf` is
@@ -227,7 +227,7 @@ pub(crate) unsafe fn load_partial_buffered<I: Lanes<T> + ?Sized, T: Float>(p: *c
 /// # Safety
 /// As [`Lanes::store_partial`].
 #[inline(always)]
-pub(crate) unsafe fn store_partial_buffered<I: Lanes<T> + ?Sized, T: Float>(p: *mut T, len: usize, v: I::V) {
+pub(crate) unsafe fn store_partial_buffered<I: Lanes<T>, T: Float>(p: *mut T, len: usize, v: I::V) {
     debug_assert!(len <= I::N);
     let mut buf = [T::ZERO; MAX_VECTOR_BYTES / 4];
     // SAFETY: `buf` is valid for `N` writes; `p` is valid for `len` writes.

@@ -17,7 +17,7 @@
 //! # Op order (the bits)
 //!
 //! `clr` is computed once per call in `f64` and rounded to the element type
-//! ([`AdaGradCoefficients`](crate::AdaGradCoefficients)). Per element, in this order:
+//! ([`AdaGradCoefficients`]). Per element, in this order:
 //!
 //! ```text
 //! g = −g                             (if maximize)

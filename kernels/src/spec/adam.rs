@@ -20,7 +20,7 @@
 //! same number with one division per element instead of two:
 //! `(lr/bc1)·m/(√v̂/√bc2 + ε) = s·m/(√v̂ + ε̂)` with `s = lr·√bc2/bc1` and
 //! `ε̂ = ε·√bc2`. Both scalars are computed once per call in `f64` and rounded
-//! to the element type ([`AdamCoefficients`](crate::AdamCoefficients)); per element the kernel does,
+//! to the element type ([`AdamCoefficients`]); per element the kernel does,
 //! in this order and nothing else:
 //!
 //! ```text

@@ -46,7 +46,7 @@
 //!
 //! # Narrowing
 //!
-//! Round to nearest even, or, with [`StochasticKeys`](crate::StochasticKeys), stochastic rounding
+//! Round to nearest even, or, with [`StochasticKeys`], stochastic rounding
 //! of the `bf16` parameter and state stores (see [`crate::narrow`]). The
 //! random value of element `i` of a buffer is `random_at(key, position + i)`,
 //! where `position` is the buffers' [`MixedAdamBuffers::position`](crate::MixedAdamBuffers::position): splitting

@@ -19,7 +19,7 @@
 //! # Op order (the bits)
 //!
 //! `clr = lr/bc1` is computed once per call in `f64` and rounded to the
-//! element type ([`AdaMaxCoefficients`](crate::AdaMaxCoefficients)). Per element, in this order:
+//! element type ([`AdaMaxCoefficients`]). Per element, in this order:
 //!
 //! ```text
 //! g = −g                             (if maximize)
