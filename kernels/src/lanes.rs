@@ -17,7 +17,7 @@
 //! approximate reciprocal: a body written over this trait computes, lane by
 //! lane, exactly what the scalar reference computes.
 
-use crate::Float;
+use crate::float::Float;
 
 /// Widest vector any tier uses, in bytes (one AVX-512 register, one cache line).
 pub const MAX_VECTOR_BYTES: usize = 64;
