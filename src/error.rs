@@ -109,10 +109,7 @@ impl std::error::Error for Error {
     }
 }
 
-/// Turns a kernel buffer set's first length mismatch into an [`Error`].
-pub(crate) fn check_lengths(mismatch: Option<(&'static str, usize)>, expected: usize) -> Result<(), Error> {
-    match mismatch {
-        Some((buffer, len)) => Err(Error::LengthMismatch { buffer, len, expected }),
-        None => Ok(()),
-    }
+/// The kernels' length check, as this crate's error.
+pub(crate) fn length_mismatch(e: fused_optim_kernels::LengthMismatch) -> Error {
+    Error::LengthMismatch { buffer: e.buffer, len: e.len, expected: e.expected }
 }

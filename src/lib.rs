@@ -18,7 +18,7 @@
 //!
 //! ## The numerics contract
 //!
-//! The scalar loops of [`kernels::reference`] are the specification: every
+//! The scalar loops of [`kernels::spec`] are the specification: every
 //! SIMD tier and every thread count gives their bits exactly (a NaN result is
 //! a NaN in all of them). Per-step scalars are computed in `f64` from the
 //! integer step and rounded once. Bad input returns an [`Error`] and writes
@@ -62,8 +62,8 @@ pub mod step;
 
 pub use algorithms::{
     AdaDeltaConfig, AdaDeltaState, AdaDeltaStateMut, AdaGradConfig, AdaGradState, AdaGradStateMut,
-    AdaMaxConfig, AdaMaxState, AdaMaxStateMut, AdamConfig, AdamState, AdamStateMut, Algorithm, Checked,
-    EpsForm, RmsPropConfig, RmsPropState, RmsPropStateMut, StateBuffer, WeightDecay, new_state,
+    AdaMaxConfig, AdaMaxState, AdaMaxStateMut, AdamConfig, AdamState, AdamStateMut, Algorithm, EpsForm,
+    RmsPropConfig, RmsPropState, RmsPropStateMut, StateBuffer, Validated, WeightDecay, new_state,
 };
 pub use checkpoint::CheckpointError;
 pub use error::Error;

@@ -25,7 +25,7 @@
 //!    written to a narrow copy ([`MixedAdamBuffers::param_copy`]).
 //!
 //! The kernel's formula, op order and layouts are in
-//! [`fused_optim_kernels::adam_mixed`](mod@fused_optim_kernels::adam_mixed).
+//! [`fused_optim_kernels::spec::adam_mixed`](mod@fused_optim_kernels::spec::adam_mixed).
 //!
 //! ```
 //! use fused_optim::mixed::{adam_step_mixed, bf16, MixedAdamBuffers, MixedOptions, MixedSlice, StepOutcome};
@@ -54,10 +54,10 @@
 //! ```
 
 use crate::algorithms::{AdamConfig, check_state_buffers, count_coefficients};
-use crate::error::check_lengths;
 use crate::parallel::{Parallelism, drive_many};
 use crate::{Error, KernelBuffers};
 use fused_optim_kernels::narrow::stochastic_key;
+use fused_optim_kernels::{Checked, MixedError, Reborrow};
 pub use fused_optim_kernels::{
     Dtype, MixedAdamBuffers, MixedAdamCoefficients, MixedLayout, MixedSlice, StochasticKeys, bf16, f16,
 };
@@ -141,16 +141,17 @@ pub fn mixed_bytes_per_element(layout: &MixedLayout, amsgrad: bool, zero_grad: b
     2 * layout.param.bytes() + grad + state + layout.copy.map_or(0, Dtype::bytes)
 }
 
-/// Equal lengths, one state type, a supported layout, and the AMSGrad buffer
+/// Equal lengths, one state type and a supported layout (checked once, by
+/// the kernels' [`Checked`], which keeps the layout), and the AMSGrad buffer
 /// exactly when AMSGrad is on.
-fn check(config: &AdamConfig, b: &MixedAdamBuffers<'_>) -> Result<MixedLayout, Error> {
-    check_lengths(b.length_mismatch(), b.len())?;
-    let layout = b.layout().map_err(|buffer| Error::StateTypeMismatch { buffer })?;
-    if !layout.is_supported() {
-        return Err(Error::UnsupportedLayout(layout));
-    }
-    check_state_buffers(config, [true, true, b.max_exp_avg_sq.is_some()])?;
-    Ok(layout)
+fn check<'a>(config: &AdamConfig, b: MixedAdamBuffers<'a>) -> Result<Checked<MixedAdamBuffers<'a>>, Error> {
+    let checked = Checked::new(b).map_err(|e| match e {
+        MixedError::Length(e) => crate::error::length_mismatch(e),
+        MixedError::StateType(buffer) => Error::StateTypeMismatch { buffer },
+        MixedError::Unsupported(layout) => Error::UnsupportedLayout(layout),
+    })?;
+    check_state_buffers(config, [true, true, checked.get().max_exp_avg_sq.is_some()])?;
+    Ok(checked)
 }
 
 /// One buffer the `found_inf` check reads, split like any kernel's.
@@ -177,11 +178,15 @@ impl KernelBuffers for GradCheck<'_> {
 }
 
 /// True if any gradient of `tensors`, times `scale`, is infinite or NaN.
-fn any_non_finite(tensors: &mut [MixedAdamBuffers<'_>], scale: f32, parallelism: &Parallelism) -> bool {
+fn any_non_finite(
+    tensors: &mut [Checked<MixedAdamBuffers<'_>>],
+    scale: f32,
+    parallelism: &Parallelism,
+) -> bool {
     let found = AtomicBool::new(false);
     let total = tensors.iter().map(|b| b.len()).sum();
-    let read_bytes = tensors.iter().map(|b| b.grad.dtype().bytes()).max().unwrap_or(4);
-    let grads = tensors.iter_mut().map(|b| GradCheck(b.grad.reborrow()));
+    let read_bytes = tensors.iter().map(|b| b.facts().grad.bytes()).max().unwrap_or(4);
+    let grads = tensors.iter_mut().map(|b| GradCheck(b.reborrow().into_inner().grad));
     drive_many(grads, total, read_bytes, parallelism, |g| {
         if !found.load(Ordering::Relaxed) && fused_optim_kernels::grad_non_finite(&g.0, scale) {
             found.store(true, Ordering::Relaxed);
@@ -234,29 +239,28 @@ pub fn adam_step_mixed_many_with(
     options: &MixedOptions,
     parallelism: &Parallelism,
 ) -> Result<StepOutcome, Error> {
-    let mut layouts = Vec::with_capacity(tensors.len());
-    for (index, b) in tensors.iter().enumerate() {
-        layouts.push(check(config, b).map_err(|e| Error::Tensor { index, error: Box::new(e) })?);
-    }
-    if options.skip_non_finite && any_non_finite(tensors, coefficients.grad_scale, parallelism) {
-        return Ok(StepOutcome::SkippedNonFinite);
-    }
-    let total: usize = tensors.iter().map(|b| b.len()).sum();
-    // The traffic of the heaviest layout: the driver's split decision only needs its order of magnitude.
-    let traffic = layouts
-        .iter()
-        .map(|l| mixed_bytes_per_element(l, config.amsgrad, options.zero_grad))
-        .max()
-        .unwrap_or(0);
+    // Tensor `i`'s stochastic-rounding positions continue those of the tensors before it.
     let mut offset = 0u64;
-    let pieces = tensors.iter_mut().map(|b| {
-        let len = b.len() as u64;
+    let mut checked = Vec::with_capacity(tensors.len());
+    for (index, b) in tensors.iter_mut().enumerate() {
         let mut piece = b.reborrow();
         piece.position = piece.position.wrapping_add(offset);
-        offset = offset.wrapping_add(len);
-        piece
+        offset = offset.wrapping_add(piece.len() as u64);
+        checked.push(check(config, piece).map_err(|e| Error::Tensor { index, error: Box::new(e) })?);
+    }
+    if options.skip_non_finite && any_non_finite(&mut checked, coefficients.grad_scale, parallelism) {
+        return Ok(StepOutcome::SkippedNonFinite);
+    }
+    let total: usize = checked.iter().map(|b| b.len()).sum();
+    // The traffic of the heaviest layout: the driver's split decision only needs its order of magnitude.
+    let traffic = checked
+        .iter()
+        .map(|b| mixed_bytes_per_element(&b.facts(), config.amsgrad, options.zero_grad))
+        .max()
+        .unwrap_or(0);
+    drive_many(checked, total, traffic, parallelism, |b| {
+        fused_optim_kernels::adam_mixed_checked(b, coefficients)
     });
-    drive_many(pieces, total, traffic, parallelism, |b| fused_optim_kernels::adam_mixed(b, coefficients));
     Ok(StepOutcome::Applied)
 }
 

@@ -9,8 +9,8 @@
 
 use crate::parallel::{Parallelism, drive};
 use crate::{Error, Float};
-use fused_optim_kernels::ProbeBuffers;
-use fused_optim_kernels::probe::ProbeShape;
+use fused_optim_kernels::ProbeShape;
+use fused_optim_kernels::{Check, Checked, LengthMismatch, ProbeBuffers};
 
 /// Bytes one element of a `W`-stream probe moves: `W + 1` read, `W` written.
 pub const fn probe_bytes_per_element<T: Float, const W: usize>() -> usize {
@@ -35,9 +35,9 @@ pub fn probe_step<'b, T: Float, const W: usize>(
     parallelism: &Parallelism,
 ) -> Result<(), Error>
 where
-    ProbeBuffers<'b, T, W>: ProbeShape<T>,
+    ProbeBuffers<'b, T, W>: ProbeShape<T> + Check<Facts = (), Error = LengthMismatch>,
 {
-    crate::error::check_lengths(buffers.length_mismatch(), buffers.len())?;
-    drive(buffers, probe_bytes_per_element::<T, W>(), parallelism, fused_optim_kernels::probe);
+    let buffers = Checked::new(buffers).map_err(crate::error::length_mismatch)?;
+    drive(buffers, probe_bytes_per_element::<T, W>(), parallelism, fused_optim_kernels::probe_checked);
     Ok(())
 }

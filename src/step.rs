@@ -3,16 +3,16 @@
 //!
 //! [`step`] and [`step_many`] do the same for every [`Algorithm`]: validate
 //! the hyperparameters and compute the step's coefficients once
-//! ([`Checked::new`]), check every buffer of every tensor, and only then run
+//! ([`Validated::new`]), check every buffer of every tensor, and only then run
 //! the kernel through the driver ([`crate::parallel`]), which cuts the
 //! checked buffers into pieces and calls the kernel on each as it is. So on
 //! error nothing is written, for every algorithm alike.
 
 use crate::algorithms::{
-    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, Algorithm, Checked, RmsPropConfig,
+    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, Algorithm, RmsPropConfig, Validated,
 };
 use crate::parallel::{Parallelism, drive, drive_many};
-use crate::{Error, Float, KernelBuffers};
+use crate::{Error, Float};
 use fused_optim_kernels::{AdaDeltaBuffers, AdaGradBuffers, AdaMaxBuffers, AdamBuffers, RmsPropBuffers};
 
 /// One step of the algorithm `config` describes over one tensor's buffers.
@@ -32,9 +32,9 @@ pub fn step<A: Algorithm, T: Float>(
     buffers: A::Buffers<'_, T>,
     parallelism: &Parallelism,
 ) -> Result<(), Error> {
-    let checked = Checked::<A, T>::new(config, t)?;
-    checked.check(&buffers)?;
-    drive(buffers, checked.bytes_per_element(), parallelism, |b| A::kernel(b, checked.coefficients()));
+    let validated = Validated::<A, T>::new(config, t)?;
+    let buffers = validated.check(buffers)?;
+    drive(buffers, validated.bytes_per_element(), parallelism, |b| A::kernel(b, validated.coefficients()));
     Ok(())
 }
 
@@ -48,24 +48,27 @@ pub fn step_many<A: Algorithm, T: Float>(
     tensors: &mut [A::Buffers<'_, T>],
     parallelism: &Parallelism,
 ) -> Result<(), Error> {
-    let checked = Checked::<A, T>::new(config, t)?;
-    step_many_checked(&checked, tensors, parallelism)
+    let validated = Validated::<A, T>::new(config, t)?;
+    step_many_validated(&validated, tensors, parallelism)
 }
 
 /// [`step_many`] with the coefficients already computed (the C ABI's path:
 /// it validates the config before it reads any pointer).
-pub fn step_many_checked<A: Algorithm, T: Float>(
-    checked: &Checked<'_, A, T>,
+pub fn step_many_validated<A: Algorithm, T: Float>(
+    validated: &Validated<'_, A, T>,
     tensors: &mut [A::Buffers<'_, T>],
     parallelism: &Parallelism,
 ) -> Result<(), Error> {
-    for (index, buffers) in tensors.iter().enumerate() {
-        checked.check(buffers).map_err(|e| Error::Tensor { index, error: Box::new(e) })?;
-    }
-    let total = tensors.iter().map(|b| b.len()).sum();
-    let pieces = tensors.iter_mut().map(|b| A::reborrow(b));
-    drive_many(pieces, total, checked.bytes_per_element(), parallelism, |b| {
-        A::kernel(b, checked.coefficients())
+    let checked = tensors
+        .iter_mut()
+        .enumerate()
+        .map(|(index, b)| {
+            validated.check(A::reborrow(b)).map_err(|e| Error::Tensor { index, error: Box::new(e) })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let total = checked.iter().map(|b| b.len()).sum();
+    drive_many(checked, total, validated.bytes_per_element(), parallelism, |b| {
+        A::kernel(b, validated.coefficients())
     });
     Ok(())
 }

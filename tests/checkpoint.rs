@@ -190,7 +190,7 @@ fn every_algorithm_and_option_round_trips() {
 // implemented outside the crate that builds it wrong; `Skewed` below is one.
 
 use fused_optim::algorithms::{MAX_STATE_BUFFERS, StateSlots};
-use fused_optim::kernels::AdamCoefficients;
+use fused_optim::kernels::{AdamCoefficients, Checked};
 use fused_optim::{AdamBuffers, AdamState, AdamStateMut, Algorithm, Error, Float, StateBuffer};
 
 /// How [`Skewed`]'s `state_from` bends Adam's state.
@@ -282,9 +282,9 @@ impl Algorithm for Skewed {
         AdamConfig::given(buffers)
     }
     fn reborrow<'s, T: Float>(buffers: &'s mut AdamBuffers<'_, T>) -> AdamBuffers<'s, T> {
-        buffers.reborrow()
+        AdamConfig::reborrow(buffers)
     }
-    fn kernel<T: Float>(buffers: AdamBuffers<'_, T>, coefficients: &AdamCoefficients<T>) {
+    fn kernel<T: Float>(buffers: Checked<AdamBuffers<'_, T>>, coefficients: &AdamCoefficients<T>) {
         AdamConfig::kernel(buffers, coefficients)
     }
 }

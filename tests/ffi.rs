@@ -6,7 +6,7 @@
 //! `cargo test --test ffi -- --ignored --exact bless_c_smoke_test_expectations`.
 
 use fused_optim::ffi::*;
-use fused_optim::kernels::reference;
+use fused_optim::kernels::spec;
 use fused_optim::mixed::{MixedAdamBuffers, MixedOptions, MixedSlice, bf16, mixed_coefficients};
 use fused_optim::{
     AdaDeltaBuffers, AdaDeltaConfig, AdaGradBuffers, AdaGradConfig, AdaMaxBuffers, AdaMaxConfig, AdamBuffers,
@@ -86,7 +86,7 @@ fn smoke_mixed() -> (Vec<f32>, Vec<bf16>) {
             param_copy: Some(MixedSlice::Bf16(&mut copy)),
             position: 0,
         };
-        reference::adam_mixed(b, &mixed_coefficients(&config, t, &options).unwrap());
+        spec::adam_mixed(b, &mixed_coefficients(&config, t, &options).unwrap());
         assert!(g.iter().all(|g| g.to_bits() == 0), "zero-grad");
     }
     (p, copy)
@@ -115,27 +115,27 @@ fn expected() -> Expected {
     Expected {
         adam_f32: three_reference_steps([0.0; 2], |param, grad, [m, v], t| {
             let b = AdamBuffers { param, grad, exp_avg: m, exp_avg_sq: v, max_exp_avg_sq: None };
-            reference::adam(b, &adam.coefficients::<f32>(t).unwrap());
+            spec::adam(b, &adam.coefficients::<f32>(t).unwrap());
         }),
         amsgrad_adamw_f64: three_reference_steps([0.0; 3], |param, grad, [m, v, x], t| {
             let b = AdamBuffers { param, grad, exp_avg: m, exp_avg_sq: v, max_exp_avg_sq: Some(x) };
-            reference::adam(b, &adamw.coefficients::<f64>(t).unwrap());
+            spec::adam(b, &adamw.coefficients::<f64>(t).unwrap());
         }),
         adamax_f32: three_reference_steps([0.0; 2], |param, grad, [m, u], t| {
             let b = AdaMaxBuffers { param, grad, exp_avg: m, exp_inf: u };
-            reference::adamax(b, &adamax.coefficients::<f32>(t).unwrap());
+            spec::adamax(b, &adamax.coefficients::<f32>(t).unwrap());
         }),
         adagrad_f32: three_reference_steps([adagrad.initial_accumulator_value], |param, grad, [sum], t| {
-            reference::adagrad(AdaGradBuffers { param, grad, sum }, &adagrad.coefficients::<f32>(t).unwrap());
+            spec::adagrad(AdaGradBuffers { param, grad, sum }, &adagrad.coefficients::<f32>(t).unwrap());
         }),
         rmsprop_f64: three_reference_steps([0.0; 3], |param, grad, [v, b, a], t| {
             let buffers =
                 RmsPropBuffers { param, grad, square_avg: v, momentum_buffer: Some(b), grad_avg: Some(a) };
-            reference::rmsprop(buffers, &rmsprop.coefficients::<f64>(t).unwrap());
+            spec::rmsprop(buffers, &rmsprop.coefficients::<f64>(t).unwrap());
         }),
         adadelta_f32: three_reference_steps([0.0; 2], |param, grad, [s, x], t| {
             let b = AdaDeltaBuffers { param, grad, square_avg: s, acc_delta: x };
-            reference::adadelta(b, &adadelta.coefficients::<f32>(t).unwrap());
+            spec::adadelta(b, &adadelta.coefficients::<f32>(t).unwrap());
         }),
         mixed_param_f32,
         mixed_copy_bf16,

@@ -9,7 +9,7 @@ use common::algos::{
     AdaDelta, AdaGrad, AdaMax, Adam, Algorithm, RmsProp, assert_matches_reference, kernel_implementations,
 };
 use common::{Fill, rng};
-use fused_optim::kernels::{self, reference};
+use fused_optim::kernels::{self, spec};
 use fused_optim::{
     AdaDeltaBuffers, AdaDeltaConfig, AdaGradBuffers, AdaGradConfig, AdaMaxBuffers, AdaMaxConfig, AdamBuffers,
     AdamConfig, Error, Parallelism, RmsPropBuffers, RmsPropConfig, WeightDecay, adagrad_step, adam_step,
@@ -215,8 +215,7 @@ fn kernel_entry_points_panic_before_writing() {
     let g = [1.0f32; 9];
     let (mut p, mut m, mut v) = ([2.0f32; 10], [3.0f32; 10], [4.0f32; 10]);
     type Call<'k> = Box<dyn FnMut(AdamBuffers<'_, f32>) + 'k>;
-    let mut calls: Vec<Call<'_>> =
-        vec![Box::new(|b| kernels::adam(b, &k)), Box::new(|b| reference::adam(b, &k))];
+    let mut calls: Vec<Call<'_>> = vec![Box::new(|b| kernels::adam(b, &k)), Box::new(|b| spec::adam(b, &k))];
     for tier in kernels::ALL_TIERS.into_iter().filter(|t| t.is_available()) {
         calls.push(Box::new(move |b| kernels::adam_on(tier, b, &k).unwrap()));
     }

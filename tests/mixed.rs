@@ -8,7 +8,7 @@
 mod common;
 
 use common::{Fill, rng};
-use fused_optim::kernels::{self, Dtype, MixedLayout, MixedSlice, Storage, Tier, bf16, f16, reference};
+use fused_optim::kernels::{self, Dtype, MixedLayout, MixedSlice, Storage, Tier, bf16, f16, spec};
 use fused_optim::mixed::{
     MixedAdamBuffers, MixedOptions, StepOutcome, adam_step_mixed, adam_step_mixed_many, mixed_coefficients,
 };
@@ -159,7 +159,7 @@ fn step(c: &AdamConfig, o: &MixedOptions, s: &mut State, t: u64, with: &Implemen
     let k = mixed_coefficients(c, t, o).unwrap();
     let b = s.buffers();
     match with {
-        Implementation::Reference => reference::adam_mixed(b, &k),
+        Implementation::Reference => spec::adam_mixed(b, &k),
         Implementation::Tier(tier) => kernels::adam_mixed_on(*tier, b, &k).unwrap(),
         Implementation::Dispatched => kernels::adam_mixed(b, &k),
         Implementation::Driver(p) => {
@@ -316,7 +316,7 @@ fn all_f32_layout_is_plain_adam() {
                 exp_avg_sq: &mut v,
                 max_exp_avg_sq: x.as_deref_mut(),
             };
-            reference::adam(b, &k);
+            spec::adam(b, &k);
             assert_eq!(s.param.bits(), Buf::new(Dtype::F32, &p, 0).bits(), "{c:?} t={t}");
             assert_eq!(s.exp_avg_sq.bits(), Buf::new(Dtype::F32, &v, 0).bits(), "{c:?} t={t}");
         }

@@ -19,7 +19,7 @@
 //! has one (any of that phase's, as the ABI does not order checks within a
 //! phase) and leave every byte of every buffer, and `skipped`, as it was.
 //! An accepted call must give, for f32/f64, the bits of the scalar
-//! reference (`fused_optim::kernels::reference`) on each tensor alone, and
+//! reference (`fused_optim::kernels::spec`) on each tensor alone, and
 //! for mixed precision the bits and `skipped` of the safe Rust step
 //! (`adam_step_mixed_many`, serial; itself fuzzed against the reference by
 //! `diff_adam_mixed`), NaN compared as NaN. The Rust configs read every flag
@@ -36,7 +36,7 @@ use crate::cases::{
 };
 use arbitrary::Arbitrary;
 use fused_optim::ffi::*;
-use fused_optim::kernels::{Dtype, MixedLayout, MixedSlice, bf16, f16, reference};
+use fused_optim::kernels::{Dtype, MixedLayout, MixedSlice, bf16, f16, spec};
 use fused_optim::mixed::{
     MixedAdamBuffers, MixedOptions, StepOutcome, adam_step_mixed_many, mixed_coefficients,
 };
@@ -787,15 +787,15 @@ unsafe fn reference_step<T: Float>(configs: &Configs, t: u64, q: [usize; SLOTS],
         Configs::Adam(_, Some(r)) => {
             let b =
                 AdamBuffers { param: w(0), grad: g, exp_avg: w(2), exp_avg_sq: w(3), max_exp_avg_sq: o(4) };
-            reference::adam(b, &r.coefficients::<T>(t).unwrap());
+            spec::adam(b, &r.coefficients::<T>(t).unwrap());
         }
         Configs::Adam(_, None) => unreachable!("an unknown weight decay mode is refused"),
         Configs::AdaMax(_, r) => {
             let b = AdaMaxBuffers { param: w(0), grad: g, exp_avg: w(2), exp_inf: w(3) };
-            reference::adamax(b, &r.coefficients::<T>(t).unwrap());
+            spec::adamax(b, &r.coefficients::<T>(t).unwrap());
         }
         Configs::AdaGrad(_, r) => {
-            reference::adagrad(
+            spec::adagrad(
                 AdaGradBuffers { param: w(0), grad: g, sum: w(2) },
                 &r.coefficients::<T>(t).unwrap(),
             );
@@ -808,11 +808,11 @@ unsafe fn reference_step<T: Float>(configs: &Configs, t: u64, q: [usize; SLOTS],
                 momentum_buffer: o(3),
                 grad_avg: o(4),
             };
-            reference::rmsprop(b, &r.coefficients::<T>(t).unwrap());
+            spec::rmsprop(b, &r.coefficients::<T>(t).unwrap());
         }
         Configs::AdaDelta(_, r) => {
             let b = AdaDeltaBuffers { param: w(0), grad: g, square_avg: w(2), acc_delta: w(3) };
-            reference::adadelta(b, &r.coefficients::<T>(t).unwrap());
+            spec::adadelta(b, &r.coefficients::<T>(t).unwrap());
         }
     }
 }

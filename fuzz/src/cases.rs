@@ -40,7 +40,7 @@
 
 use arbitrary::Arbitrary;
 use fused_optim::kernels::{
-    self, ALL_TIERS, Dtype, MixedLayout, MixedSlice, Storage, TierUnavailable, bf16, f16, reference,
+    self, ALL_TIERS, Dtype, MixedLayout, MixedSlice, Storage, TierUnavailable, bf16, f16, spec,
 };
 use fused_optim::mixed::{MixedAdamBuffers, MixedOptions, StepOutcome, adam_step_mixed, mixed_coefficients};
 use fused_optim::{
@@ -426,7 +426,7 @@ macro_rules! entry {
                 $api(config, t, buffers, parallelism).map(|()| StepOutcome::Applied)
             },
             coefficients: $config::coefficients,
-            reference: reference::$kernel,
+            reference: spec::$kernel,
             forced: kernels::$forced,
             dispatched: kernels::$kernel,
         }
@@ -895,7 +895,7 @@ impl Differential for MixedCase {
                 adam_step_mixed(config, t, b, options, parallelism)
             },
             coefficients: |(config, options): &MixedConfig, t| mixed_coefficients(config, t, options),
-            reference: reference::adam_mixed,
+            reference: spec::adam_mixed,
             forced: kernels::adam_mixed_on,
             dispatched: kernels::adam_mixed,
         };
@@ -1047,7 +1047,7 @@ pub fn check_many(case: &ManyCase) -> Outcome {
     let k = config.coefficients::<f32>(case.step.value()).expect("the step accepted these hyperparameters");
     for (index, (g, mut w)) in got.iter().zip(start).enumerate() {
         let [p, m, v, x] = &mut w.written;
-        reference::adam(
+        spec::adam(
             AdamBuffers {
                 param: p.get_mut(),
                 grad: grads[w.grad].get(),

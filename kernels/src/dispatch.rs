@@ -1,27 +1,37 @@
-//! Run-time ISA dispatch: detect once, cache the table, call through it.
+//! Run-time ISA dispatch, and the public entry points: the only code that
+//! names every algorithm and every tier.
 //!
 //! Each tier has one static [`KernelTable`] of function pointers, one entry
-//! per algorithm and element type: the algorithm's `run` instantiated for
-//! that tier's [`Lanes`] token. `run` picks the variant for the
+//! per algorithm and element type: the algorithm's generic body
+//! instantiated for that tier's token. The body picks the variant for the
 //! call's options in plain code and enters it through the token, which runs
 //! each variant in its own `#[target_feature]` function (see
-//! `lanes::Variant`). The first dispatched call detects the CPU's features
-//! (`is_x86_feature_detected!`), picks the best tier whose every required
-//! feature is present (or the one named by the `FUSED_OPTIM_TIER`
-//! environment variable, if available) and caches the choice in a
-//! `OnceLock`; later calls cost one atomic load.
+//! `lanes::Variant`). A table is reached only through its token's
+//! [`Token::try_new`] ([`Tier::table`](Tier)), so its entries' one
+//! precondition, the tier's CPU features, holds wherever a table is at hand.
+//! The first dispatched call picks the best tier whose token this CPU grants
+//! (or the one named by the `FUSED_OPTIM_TIER` environment variable, if
+//! available) and caches the choice in a `OnceLock`; later calls cost one
+//! atomic load.
+//!
+//! Every entry point comes in three forms: `adam` (the dispatched tier;
+//! checks the buffers once, and panics on a mismatch), `adam_checked` (the
+//! dispatched tier, on buffers already [`Checked`]: nothing is checked again,
+//! the form a driver calls per piece) and `adam_on` (a forced tier, or an
+//! error if the CPU lacks it).
 
-use crate::adadelta::{self, AdaDeltaBuffers, AdaDeltaCoefficients};
-use crate::adagrad::{self, AdaGradBuffers, AdaGradCoefficients};
-use crate::adam::{self, AdamBuffers, AdamCoefficients};
-use crate::adam_mixed::{self, MixedAdamBuffers, MixedAdamCoefficients, MixedSlice};
-use crate::adamax::{self, AdaMaxBuffers, AdaMaxCoefficients};
-use crate::isa::Portable;
-use crate::lanes::{Enter, Lanes};
+use crate::arch::Portable;
+#[cfg(target_arch = "x86_64")]
+use crate::arch::{Avx2, Avx512};
+use crate::float::{ByFloat, Float};
+use crate::generic;
+use crate::lanes::{Enter, Lanes, Token};
 use crate::narrow::HalfLanes;
-use crate::probe::{self, ProbeBuffers};
-use crate::rmsprop::{self, RmsPropBuffers, RmsPropCoefficients};
-use crate::{Float, float};
+use crate::operands::{
+    AdaDeltaBuffers, AdaDeltaCoefficients, AdaGradBuffers, AdaGradCoefficients, AdaMaxBuffers,
+    AdaMaxCoefficients, AdamBuffers, AdamCoefficients, Check, Checked, MixedAdamBuffers,
+    MixedAdamCoefficients, MixedSlice, ProbeBuffers, RmsPropBuffers, RmsPropCoefficients,
+};
 use core::fmt;
 use std::sync::OnceLock;
 
@@ -75,17 +85,18 @@ impl Tier {
         match self {
             Tier::Portable => Portable::FEATURES,
             #[cfg(target_arch = "x86_64")]
-            Tier::Avx2 => crate::isa::Avx2::FEATURES,
+            Tier::Avx2 => Avx2::FEATURES,
             #[cfg(target_arch = "x86_64")]
-            Tier::Avx512 => crate::isa::Avx512::FEATURES,
+            Tier::Avx512 => Avx512::FEATURES,
             #[cfg(not(target_arch = "x86_64"))]
             Tier::Avx2 | Tier::Avx512 => "",
         }
     }
 
-    /// True when this CPU can run the tier: it has every one of [`Tier::features`].
+    /// True when this CPU can run the tier: it has every one of
+    /// [`Tier::features`] (the tier's token can be constructed).
     pub fn is_available(self) -> bool {
-        self.is_supported_by(|feature| detected(feature).unwrap_or(false))
+        self.table().is_some()
     }
 
     /// True when a CPU whose features are exactly those `has` accepts could
@@ -119,18 +130,18 @@ impl Tier {
         chosen().0
     }
 
+    /// The tier's kernel table, if this CPU has the tier: reached only
+    /// through its token's [`Token::try_new`], so every entry of a table
+    /// returned here may run.
     fn table(self) -> Option<&'static KernelTable> {
-        if !self.is_available() {
-            return None;
-        }
         match self {
-            Tier::Portable => Some(&PORTABLE),
+            Tier::Portable => Portable::try_new().map(|_| &PORTABLE),
             #[cfg(target_arch = "x86_64")]
-            Tier::Avx2 => Some(&AVX2),
+            Tier::Avx2 => Avx2::try_new().map(|_| &AVX2),
             #[cfg(target_arch = "x86_64")]
-            Tier::Avx512 => Some(&AVX512),
+            Tier::Avx512 => Avx512::try_new().map(|_| &AVX512),
             #[cfg(not(target_arch = "x86_64"))]
-            _ => None,
+            Tier::Avx2 | Tier::Avx512 => None,
         }
     }
 }
@@ -153,45 +164,77 @@ impl fmt::Display for TierUnavailable {
 
 impl std::error::Error for TierUnavailable {}
 
-/// The kernels of one element type, for one tier.
+/// An entry of a tier's table: a kernel on checked buffers.
 ///
-/// # Safety of the entries
-/// Each entry may only be called when its tier is available and the buffers
-/// have equal lengths.
+/// # Safety of a call
+/// The CPU has the tier's features (the table was reached through its token).
+type Entry<B, C> = unsafe fn(Checked<B>, &C);
+
+/// The kernels of one element type, for one tier.
 #[doc(hidden)]
 pub struct TypedKernels<T: 'static> {
-    pub adam: for<'a> unsafe fn(AdamBuffers<'a, T>, &AdamCoefficients<T>),
-    pub adamax: for<'a> unsafe fn(AdaMaxBuffers<'a, T>, &AdaMaxCoefficients<T>),
-    pub adagrad: for<'a> unsafe fn(AdaGradBuffers<'a, T>, &AdaGradCoefficients<T>),
-    pub rmsprop: for<'a> unsafe fn(RmsPropBuffers<'a, T>, &RmsPropCoefficients<T>),
-    pub adadelta: for<'a> unsafe fn(AdaDeltaBuffers<'a, T>, &AdaDeltaCoefficients<T>),
-    pub probe2: for<'a> unsafe fn(ProbeBuffers<'a, T, 2>),
-    pub probe3: for<'a> unsafe fn(ProbeBuffers<'a, T, 3>),
-    pub probe4: for<'a> unsafe fn(ProbeBuffers<'a, T, 4>),
+    adam: for<'a> unsafe fn(Checked<AdamBuffers<'a, T>>, &AdamCoefficients<T>),
+    adamax: for<'a> unsafe fn(Checked<AdaMaxBuffers<'a, T>>, &AdaMaxCoefficients<T>),
+    adagrad: for<'a> unsafe fn(Checked<AdaGradBuffers<'a, T>>, &AdaGradCoefficients<T>),
+    rmsprop: for<'a> unsafe fn(Checked<RmsPropBuffers<'a, T>>, &RmsPropCoefficients<T>),
+    adadelta: for<'a> unsafe fn(Checked<AdaDeltaBuffers<'a, T>>, &AdaDeltaCoefficients<T>),
+    probe2: for<'a> unsafe fn(Checked<ProbeBuffers<'a, T, 2>>, &()),
+    probe3: for<'a> unsafe fn(Checked<ProbeBuffers<'a, T, 3>>, &()),
+    probe4: for<'a> unsafe fn(Checked<ProbeBuffers<'a, T, 4>>, &()),
 }
 
 /// The kernels of one tier, for every element type.
 #[doc(hidden)]
 pub struct KernelTable {
-    pub f32: TypedKernels<f32>,
-    pub f64: TypedKernels<f64>,
-    pub adam_mixed: for<'a> unsafe fn(MixedAdamBuffers<'a>, &MixedAdamCoefficients),
-    pub grad_non_finite: for<'a, 'b> unsafe fn(&'a MixedSlice<'b>, f32) -> bool,
-    pub convert: for<'a, 'b, 'c, 'd> unsafe fn(&'a MixedSlice<'b>, &'c mut MixedSlice<'d>, f32),
-    pub scale_in_place: for<'a, 'b> unsafe fn(&'a mut MixedSlice<'b>, f32),
+    f32: TypedKernels<f32>,
+    f64: TypedKernels<f64>,
+    adam_mixed: for<'a> unsafe fn(Checked<MixedAdamBuffers<'a>>, &MixedAdamCoefficients),
+    grad_non_finite: for<'a, 'b> unsafe fn(&'a MixedSlice<'b>, f32) -> bool,
+    convert: for<'a, 'b, 'c, 'd> unsafe fn(&'a MixedSlice<'b>, &'c mut MixedSlice<'d>, f32),
+    scale_in_place: for<'a, 'b> unsafe fn(&'a mut MixedSlice<'b>, f32),
+}
+
+impl ByFloat for KernelTable {
+    type Row<T: Float> = TypedKernels<T>;
+    fn f32_row(&self) -> &TypedKernels<f32> {
+        &self.f32
+    }
+    fn f64_row(&self) -> &TypedKernels<f64> {
+        &self.f64
+    }
+}
+
+/// The token of the tier whose table holds the calling entry.
+///
+/// # Safety
+/// The CPU has `I`'s features: true inside a table entry, which is only
+/// called through a table reached by `I::try_new()`.
+#[inline(always)]
+unsafe fn token<I: Token>() -> I {
+    // SAFETY: forwarded from the caller.
+    unsafe { I::new_unchecked() }
 }
 
 /// The kernels of one element type on the tier `I`.
 const fn typed_kernels<I: Lanes<T> + Enter, T: Float>() -> TypedKernels<T> {
     TypedKernels {
-        adam: adam::run::<I, T>,
-        adamax: adamax::run::<I, T>,
-        adagrad: adagrad::run::<I, T>,
-        rmsprop: rmsprop::run::<I, T>,
-        adadelta: adadelta::run::<I, T>,
-        probe2: probe::run::<I, T, 2>,
-        probe3: probe::run::<I, T, 3>,
-        probe4: probe::run::<I, T, 4>,
+        // SAFETY: an entry is called only through its tier's table, which is
+        // reached only through `I::try_new()` (`Tier::table`).
+        adam: |b, c| generic::adam::adam(unsafe { token::<I>() }, b, c),
+        // SAFETY: see above.
+        adamax: |b, c| generic::adamax::adamax(unsafe { token::<I>() }, b, c),
+        // SAFETY: see above.
+        adagrad: |b, c| generic::adagrad::adagrad(unsafe { token::<I>() }, b, c),
+        // SAFETY: see above.
+        rmsprop: |b, c| generic::rmsprop::rmsprop(unsafe { token::<I>() }, b, c),
+        // SAFETY: see above.
+        adadelta: |b, c| generic::adadelta::adadelta(unsafe { token::<I>() }, b, c),
+        // SAFETY: see above.
+        probe2: |b, ()| generic::probe::probe(unsafe { token::<I>() }, b),
+        // SAFETY: see above.
+        probe3: |b, ()| generic::probe::probe(unsafe { token::<I>() }, b),
+        // SAFETY: see above.
+        probe4: |b, ()| generic::probe::probe(unsafe { token::<I>() }, b),
     }
 }
 
@@ -200,39 +243,22 @@ const fn table<I: Lanes<f32> + Lanes<f64> + HalfLanes + Enter>() -> KernelTable 
     KernelTable {
         f32: typed_kernels::<I, f32>(),
         f64: typed_kernels::<I, f64>(),
-        adam_mixed: adam_mixed::run::<I>,
-        grad_non_finite: adam_mixed::run_non_finite::<I>,
-        convert: crate::convert::run::<I>,
-        scale_in_place: crate::convert::run_in_place::<I>,
+        // SAFETY: as in `typed_kernels`.
+        adam_mixed: |b, c| generic::adam_mixed::adam_mixed(unsafe { token::<I>() }, b, c),
+        // SAFETY: as in `typed_kernels`.
+        grad_non_finite: |g, s| generic::grad_non_finite::grad_non_finite(unsafe { token::<I>() }, g, s),
+        // SAFETY: as in `typed_kernels`.
+        convert: |a, b, s| generic::convert::convert(unsafe { token::<I>() }, a, b, s),
+        // SAFETY: as in `typed_kernels`.
+        scale_in_place: |x, s| generic::convert::scale_in_place(unsafe { token::<I>() }, x, s),
     }
 }
 
 static PORTABLE: KernelTable = table::<Portable>();
 #[cfg(target_arch = "x86_64")]
-static AVX2: KernelTable = table::<crate::isa::Avx2>();
+static AVX2: KernelTable = table::<Avx2>();
 #[cfg(target_arch = "x86_64")]
-static AVX512: KernelTable = table::<crate::isa::Avx512>();
-
-/// Whether this CPU has `feature` (`None` for a name this function does not
-/// know, which counts as absent).
-fn detected(feature: &str) -> Option<bool> {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::is_x86_feature_detected as has;
-        match feature {
-            "avx2" => Some(has!("avx2")),
-            "f16c" => Some(has!("f16c")),
-            "fma" => Some(has!("fma")),
-            "avx512f" => Some(has!("avx512f")),
-            _ => None,
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = feature;
-        None
-    }
-}
+static AVX512: KernelTable = table::<Avx512>();
 
 fn chosen() -> &'static (Tier, &'static KernelTable) {
     static CHOSEN: OnceLock<(Tier, &'static KernelTable)> = OnceLock::new();
@@ -244,31 +270,434 @@ fn chosen() -> &'static (Tier, &'static KernelTable) {
     })
 }
 
-/// The kernels of the dispatched tier for `T`.
+/// The dispatched tier's table.
 #[inline]
-pub(crate) fn dispatched<T: Float>() -> &'static TypedKernels<T> {
-    <T as float::Select>::select(chosen().1)
-}
-
-/// The dispatched tier's whole table.
-#[inline]
-pub(crate) fn dispatched_table() -> &'static KernelTable {
+fn dispatched() -> &'static KernelTable {
     chosen().1
 }
 
-/// `tier`'s whole table, if the CPU has it.
-pub(crate) fn forced_table(tier: Tier) -> Result<&'static KernelTable, TierUnavailable> {
+/// `tier`'s table, if the CPU has it.
+fn forced(tier: Tier) -> Result<&'static KernelTable, TierUnavailable> {
     tier.table().ok_or(TierUnavailable(tier))
 }
 
-/// The kernels of `tier` for `T`, if the CPU has it.
-pub(crate) fn forced<T: Float>(tier: Tier) -> Result<&'static TypedKernels<T>, TierUnavailable> {
-    tier.table().map(<T as float::Select>::select).ok_or(TierUnavailable(tier))
+/// Runs `entry` on buffers checked once here (the unchecked-by-caller forms).
+///
+/// # Panics
+/// If the check fails (before anything is written).
+///
+/// # Safety
+/// As [`Entry`]: the entry comes from a table at hand.
+#[track_caller]
+unsafe fn check_and_run<B: Check, C>(entry: Entry<B, C>, buffers: B, coefficients: &C) {
+    let checked = Checked::or_panic(buffers);
+    // SAFETY: forwarded from the caller.
+    unsafe { entry(checked, coefficients) }
+}
+
+/// One Adam step on the dispatched tier (the best this CPU has).
+///
+/// # Panics
+/// If the buffers' lengths differ (checked before anything is written).
+///
+/// # Example
+/// ```
+/// use fused_optim_kernels::{adam, AdamBuffers, AdamCoefficients, Decay};
+/// let c = AdamCoefficients {
+///     beta1: 0.9f32, one_minus_beta1: 0.1, beta2: 0.999, one_minus_beta2: 0.001,
+///     step_size: 1e-3 * 0.001f32.sqrt() / 0.1, eps_hat: 1e-8 * 0.001f32.sqrt(),
+///     decay: Decay::None, maximize: false,
+/// };
+/// let (mut p, g) = (vec![1.0f32; 5], vec![0.5f32; 5]);
+/// let (mut m, mut v) = (vec![0.0f32; 5], vec![0.0f32; 5]);
+/// adam(AdamBuffers { param: &mut p, grad: &g, exp_avg: &mut m, exp_avg_sq: &mut v, max_exp_avg_sq: None }, &c);
+/// assert!((p[0] - (1.0 - 1e-3)).abs() < 1e-6); // the first step moves by about lr·sign(g)
+/// ```
+#[track_caller]
+pub fn adam<T: Float>(buffers: AdamBuffers<'_, T>, coefficients: &AdamCoefficients<T>) {
+    // SAFETY: the dispatched table's entries may run.
+    unsafe { check_and_run(T::row(dispatched()).adam, buffers, coefficients) }
+}
+
+/// [`adam`] on buffers already checked: nothing is checked again.
+pub fn adam_checked<T: Float>(buffers: Checked<AdamBuffers<'_, T>>, coefficients: &AdamCoefficients<T>) {
+    // SAFETY: the dispatched table's entries may run.
+    unsafe { (T::row(dispatched()).adam)(buffers, coefficients) }
+}
+
+/// [`adam`] on a forced tier, or an error (and nothing written) if the CPU lacks it.
+///
+/// # Panics
+/// If the buffers' lengths differ (checked before anything is written).
+#[track_caller]
+pub fn adam_on<T: Float>(
+    tier: Tier,
+    buffers: AdamBuffers<'_, T>,
+    coefficients: &AdamCoefficients<T>,
+) -> Result<(), TierUnavailable> {
+    let row = T::row(forced(tier)?);
+    // SAFETY: `forced` returns only the table of a tier the CPU has.
+    unsafe { check_and_run(row.adam, buffers, coefficients) };
+    Ok(())
+}
+
+/// One AdaMax step on the dispatched tier (the best this CPU has).
+///
+/// # Panics
+/// If the buffers' lengths differ (checked before anything is written).
+///
+/// # Example
+/// ```
+/// use fused_optim_kernels::{adamax, AdaMaxBuffers, AdaMaxCoefficients};
+/// let c = AdaMaxCoefficients {
+///     beta1: 0.9f64, one_minus_beta1: 0.1, beta2: 0.999, eps: 1e-8,
+///     step_size: 2e-3 / 0.1, weight_decay: None, maximize: false,
+/// };
+/// let (mut p, g) = (vec![1.0f64; 3], vec![-4.0f64; 3]);
+/// let (mut m, mut u) = (vec![0.0f64; 3], vec![0.0f64; 3]);
+/// adamax(AdaMaxBuffers { param: &mut p, grad: &g, exp_avg: &mut m, exp_inf: &mut u }, &c);
+/// assert!((p[0] - (1.0 + 2e-3)).abs() < 1e-9); // the first step moves by about lr·sign(−g)
+/// ```
+#[track_caller]
+pub fn adamax<T: Float>(buffers: AdaMaxBuffers<'_, T>, coefficients: &AdaMaxCoefficients<T>) {
+    // SAFETY: the dispatched table's entries may run.
+    unsafe { check_and_run(T::row(dispatched()).adamax, buffers, coefficients) }
+}
+
+/// [`adamax`] on buffers already checked: nothing is checked again.
+pub fn adamax_checked<T: Float>(
+    buffers: Checked<AdaMaxBuffers<'_, T>>,
+    coefficients: &AdaMaxCoefficients<T>,
+) {
+    // SAFETY: the dispatched table's entries may run.
+    unsafe { (T::row(dispatched()).adamax)(buffers, coefficients) }
+}
+
+/// [`adamax`] on a forced tier, or an error (and nothing written) if the CPU lacks it.
+///
+/// # Panics
+/// If the buffers' lengths differ (checked before anything is written).
+#[track_caller]
+pub fn adamax_on<T: Float>(
+    tier: Tier,
+    buffers: AdaMaxBuffers<'_, T>,
+    coefficients: &AdaMaxCoefficients<T>,
+) -> Result<(), TierUnavailable> {
+    let row = T::row(forced(tier)?);
+    // SAFETY: `forced` returns only the table of a tier the CPU has.
+    unsafe { check_and_run(row.adamax, buffers, coefficients) };
+    Ok(())
+}
+
+/// One AdaGrad step on the dispatched tier (the best this CPU has).
+///
+/// # Panics
+/// If the buffers' lengths differ (checked before anything is written).
+///
+/// # Example
+/// ```
+/// use fused_optim_kernels::{adagrad, AdaGradBuffers, AdaGradCoefficients};
+/// let c = AdaGradCoefficients { step_size: 1e-2f32, eps: 1e-10, weight_decay: None, maximize: false };
+/// let (mut p, g, mut s) = (vec![1.0f32; 3], vec![2.0f32; 3], vec![0.0f32; 3]);
+/// adagrad(AdaGradBuffers { param: &mut p, grad: &g, sum: &mut s }, &c);
+/// assert_eq!(s[0], 4.0);
+/// assert!((p[0] - 0.99).abs() < 1e-6); // the first step moves by lr·sign(g)
+/// ```
+#[track_caller]
+pub fn adagrad<T: Float>(buffers: AdaGradBuffers<'_, T>, coefficients: &AdaGradCoefficients<T>) {
+    // SAFETY: the dispatched table's entries may run.
+    unsafe { check_and_run(T::row(dispatched()).adagrad, buffers, coefficients) }
+}
+
+/// [`adagrad`] on buffers already checked: nothing is checked again.
+pub fn adagrad_checked<T: Float>(
+    buffers: Checked<AdaGradBuffers<'_, T>>,
+    coefficients: &AdaGradCoefficients<T>,
+) {
+    // SAFETY: the dispatched table's entries may run.
+    unsafe { (T::row(dispatched()).adagrad)(buffers, coefficients) }
+}
+
+/// [`adagrad`] on a forced tier, or an error (and nothing written) if the CPU lacks it.
+///
+/// # Panics
+/// If the buffers' lengths differ (checked before anything is written).
+#[track_caller]
+pub fn adagrad_on<T: Float>(
+    tier: Tier,
+    buffers: AdaGradBuffers<'_, T>,
+    coefficients: &AdaGradCoefficients<T>,
+) -> Result<(), TierUnavailable> {
+    let row = T::row(forced(tier)?);
+    // SAFETY: `forced` returns only the table of a tier the CPU has.
+    unsafe { check_and_run(row.adagrad, buffers, coefficients) };
+    Ok(())
+}
+
+/// One RMSprop step on the dispatched tier (the best this CPU has).
+///
+/// # Panics
+/// If the buffers' lengths differ (checked before anything is written).
+///
+/// # Example
+/// ```
+/// use fused_optim_kernels::{rmsprop, RmsPropBuffers, RmsPropCoefficients};
+/// let c = RmsPropCoefficients {
+///     alpha: 0.99f32, one_minus_alpha: 0.01, eps: 1e-8, lr: 1e-2, momentum: 0.0,
+///     weight_decay: None, maximize: false,
+/// };
+/// let (mut p, g, mut v) = (vec![1.0f32; 3], vec![0.5f32; 3], vec![0.0f32; 3]);
+/// rmsprop(RmsPropBuffers { param: &mut p, grad: &g, square_avg: &mut v,
+///                          momentum_buffer: None, grad_avg: None }, &c);
+/// assert!((p[0] - (1.0 - 0.1)).abs() < 1e-6); // g/√(0.01·g²) = 10: a first step of 10·lr
+/// ```
+#[track_caller]
+pub fn rmsprop<T: Float>(buffers: RmsPropBuffers<'_, T>, coefficients: &RmsPropCoefficients<T>) {
+    // SAFETY: the dispatched table's entries may run.
+    unsafe { check_and_run(T::row(dispatched()).rmsprop, buffers, coefficients) }
+}
+
+/// [`rmsprop`] on buffers already checked: nothing is checked again.
+pub fn rmsprop_checked<T: Float>(
+    buffers: Checked<RmsPropBuffers<'_, T>>,
+    coefficients: &RmsPropCoefficients<T>,
+) {
+    // SAFETY: the dispatched table's entries may run.
+    unsafe { (T::row(dispatched()).rmsprop)(buffers, coefficients) }
+}
+
+/// [`rmsprop`] on a forced tier, or an error (and nothing written) if the CPU lacks it.
+///
+/// # Panics
+/// If the buffers' lengths differ (checked before anything is written).
+#[track_caller]
+pub fn rmsprop_on<T: Float>(
+    tier: Tier,
+    buffers: RmsPropBuffers<'_, T>,
+    coefficients: &RmsPropCoefficients<T>,
+) -> Result<(), TierUnavailable> {
+    let row = T::row(forced(tier)?);
+    // SAFETY: `forced` returns only the table of a tier the CPU has.
+    unsafe { check_and_run(row.rmsprop, buffers, coefficients) };
+    Ok(())
+}
+
+/// One AdaDelta step on the dispatched tier (the best this CPU has).
+///
+/// # Panics
+/// If the buffers' lengths differ (checked before anything is written).
+///
+/// # Example
+/// ```
+/// use fused_optim_kernels::{adadelta, AdaDeltaBuffers, AdaDeltaCoefficients};
+/// let c = AdaDeltaCoefficients {
+///     rho: 0.9f64, one_minus_rho: 0.1, eps: 1e-6, lr: 1.0, weight_decay: None, maximize: false,
+/// };
+/// let (mut p, g) = (vec![1.0f64; 3], vec![1.0f64; 3]);
+/// let (mut s, mut x) = (vec![0.0f64; 3], vec![0.0f64; 3]);
+/// adadelta(AdaDeltaBuffers { param: &mut p, grad: &g, square_avg: &mut s, acc_delta: &mut x }, &c);
+/// // δ = √(0 + ε)/√(0.1 + ε)·1 ≈ 3.16e-3
+/// assert!((p[0] - (1.0 - (1e-6f64 / (0.1 + 1e-6)).sqrt())).abs() < 1e-12);
+/// ```
+#[track_caller]
+pub fn adadelta<T: Float>(buffers: AdaDeltaBuffers<'_, T>, coefficients: &AdaDeltaCoefficients<T>) {
+    // SAFETY: the dispatched table's entries may run.
+    unsafe { check_and_run(T::row(dispatched()).adadelta, buffers, coefficients) }
+}
+
+/// [`adadelta`] on buffers already checked: nothing is checked again.
+pub fn adadelta_checked<T: Float>(
+    buffers: Checked<AdaDeltaBuffers<'_, T>>,
+    coefficients: &AdaDeltaCoefficients<T>,
+) {
+    // SAFETY: the dispatched table's entries may run.
+    unsafe { (T::row(dispatched()).adadelta)(buffers, coefficients) }
+}
+
+/// [`adadelta`] on a forced tier, or an error (and nothing written) if the CPU lacks it.
+///
+/// # Panics
+/// If the buffers' lengths differ (checked before anything is written).
+#[track_caller]
+pub fn adadelta_on<T: Float>(
+    tier: Tier,
+    buffers: AdaDeltaBuffers<'_, T>,
+    coefficients: &AdaDeltaCoefficients<T>,
+) -> Result<(), TierUnavailable> {
+    let row = T::row(forced(tier)?);
+    // SAFETY: `forced` returns only the table of a tier the CPU has.
+    unsafe { check_and_run(row.adadelta, buffers, coefficients) };
+    Ok(())
+}
+
+/// One mixed-precision Adam step on the dispatched tier.
+///
+/// # Panics
+/// If the lengths differ, a state buffer's type differs from `exp_avg`'s, or
+/// the layout is not one of [`MixedLayout::SUPPORTED`](crate::MixedLayout::SUPPORTED)
+/// (checked before anything is written).
+#[track_caller]
+pub fn adam_mixed(buffers: MixedAdamBuffers<'_>, coefficients: &MixedAdamCoefficients) {
+    // SAFETY: the dispatched table's entries may run.
+    unsafe { check_and_run(dispatched().adam_mixed, buffers, coefficients) }
+}
+
+/// [`adam_mixed`] on buffers already checked (their layout derived once, by
+/// [`Checked::new`]): nothing is checked again.
+pub fn adam_mixed_checked(buffers: Checked<MixedAdamBuffers<'_>>, coefficients: &MixedAdamCoefficients) {
+    // SAFETY: the dispatched table's entries may run.
+    unsafe { (dispatched().adam_mixed)(buffers, coefficients) }
+}
+
+/// [`adam_mixed`] on a forced tier, or an error (and nothing written) if the
+/// CPU lacks it.
+///
+/// # Panics
+/// As [`adam_mixed`].
+#[track_caller]
+pub fn adam_mixed_on(
+    tier: Tier,
+    buffers: MixedAdamBuffers<'_>,
+    coefficients: &MixedAdamCoefficients,
+) -> Result<(), TierUnavailable> {
+    let table = forced(tier)?;
+    // SAFETY: `forced` returns only the table of a tier the CPU has.
+    unsafe { check_and_run(table.adam_mixed, buffers, coefficients) };
+    Ok(())
+}
+
+/// True if any element of `grad`, multiplied by `scale`, is infinite or NaN
+/// (the `found_inf` check, on the dispatched tier). Reads only.
+pub fn grad_non_finite(grad: &MixedSlice<'_>, scale: f32) -> bool {
+    // SAFETY: the dispatched table's entries may run.
+    unsafe { (dispatched().grad_non_finite)(grad, scale) }
+}
+
+/// [`grad_non_finite`] on a forced tier.
+pub fn grad_non_finite_on(tier: Tier, grad: &MixedSlice<'_>, scale: f32) -> Result<bool, TierUnavailable> {
+    let table = forced(tier)?;
+    // SAFETY: `forced` returns only the table of a tier the CPU has.
+    Ok(unsafe { (table.grad_non_finite)(grad, scale) })
+}
+
+/// `dst = narrow(widen(src)·scale)` on the dispatched tier (`scale = 1`: a
+/// plain conversion, exact or rounded to nearest even).
+///
+/// # Panics
+/// If the lengths differ.
+pub fn convert(src: &MixedSlice<'_>, dst: &mut MixedSlice<'_>, scale: f32) {
+    assert_eq!(src.len(), dst.len(), "convert: unequal lengths");
+    // SAFETY: the dispatched table's entries may run.
+    unsafe { (dispatched().convert)(src, dst, scale) }
+}
+
+/// [`convert`] on a forced tier.
+///
+/// # Panics
+/// If the lengths differ.
+pub fn convert_on(
+    tier: Tier,
+    src: &MixedSlice<'_>,
+    dst: &mut MixedSlice<'_>,
+    scale: f32,
+) -> Result<(), TierUnavailable> {
+    assert_eq!(src.len(), dst.len(), "convert: unequal lengths");
+    let table = forced(tier)?;
+    // SAFETY: `forced` returns only the table of a tier the CPU has.
+    unsafe { (table.convert)(src, dst, scale) };
+    Ok(())
+}
+
+/// `x = narrow(widen(x)·scale)` in place, on the dispatched tier (the
+/// framework's separate unscale pass).
+pub fn scale_in_place(x: &mut MixedSlice<'_>, scale: f32) {
+    // SAFETY: the dispatched table's entries may run.
+    unsafe { (dispatched().scale_in_place)(x, scale) }
+}
+
+/// Probe shapes with a kernel behind them: 2, 3 or 4 written streams.
+pub trait ProbeShape<T: Float>: Check + Sized {
+    /// The table's entry for this shape.
+    #[doc(hidden)]
+    fn entry(k: &TypedKernels<T>) -> Entry<Self, ()>;
+}
+
+impl<T: Float> ProbeShape<T> for ProbeBuffers<'_, T, 2> {
+    fn entry(k: &TypedKernels<T>) -> Entry<Self, ()> {
+        k.probe2
+    }
+}
+
+impl<T: Float> ProbeShape<T> for ProbeBuffers<'_, T, 3> {
+    fn entry(k: &TypedKernels<T>) -> Entry<Self, ()> {
+        k.probe3
+    }
+}
+
+impl<T: Float> ProbeShape<T> for ProbeBuffers<'_, T, 4> {
+    fn entry(k: &TypedKernels<T>) -> Entry<Self, ()> {
+        k.probe4
+    }
+}
+
+/// One pass of the bandwidth probe on the dispatched tier: a kernel's access
+/// pattern with trivial arithmetic.
+///
+/// A step of Adam reads four streams (p, g, m, v) and writes three of them
+/// back in place; AdaMax the same; AMSGrad reads five and writes four. The
+/// probe does exactly that, `z = g − g` and then `x = x + z` per written
+/// stream, through the same lane types, tiers, dispatch and (in the root
+/// crate) threads. For finite `g`, `z` is `+0` and the probe leaves every
+/// finite, non-`−0` value as it was, so it can be timed interleaved with a
+/// kernel on the same buffers without drifting them. It is the roofline: the
+/// fastest a step of that shape can go on this machine. A kernel that beats
+/// its probe means the probe is wrong, not the kernel fast.
+///
+/// # Panics
+/// If the streams' lengths differ.
+#[track_caller]
+pub fn probe<'b, T: Float, const W: usize>(buffers: ProbeBuffers<'b, T, W>)
+where
+    ProbeBuffers<'b, T, W>: ProbeShape<T>,
+{
+    let entry = <ProbeBuffers<'b, T, W> as ProbeShape<T>>::entry(T::row(dispatched()));
+    // SAFETY: the dispatched table's entries may run.
+    unsafe { check_and_run(entry, buffers, &()) }
+}
+
+/// [`probe`] on buffers already checked: nothing is checked again.
+pub fn probe_checked<'b, T: Float, const W: usize>(buffers: Checked<ProbeBuffers<'b, T, W>>)
+where
+    ProbeBuffers<'b, T, W>: ProbeShape<T>,
+{
+    let entry = <ProbeBuffers<'b, T, W> as ProbeShape<T>>::entry(T::row(dispatched()));
+    // SAFETY: the dispatched table's entries may run.
+    unsafe { entry(buffers, &()) }
+}
+
+/// [`probe`] on a forced tier, or an error if the CPU lacks it.
+///
+/// # Panics
+/// If the streams' lengths differ.
+#[track_caller]
+pub fn probe_on<'b, T: Float, const W: usize>(
+    tier: Tier,
+    buffers: ProbeBuffers<'b, T, W>,
+) -> Result<(), TierUnavailable>
+where
+    ProbeBuffers<'b, T, W>: ProbeShape<T>,
+{
+    let entry = <ProbeBuffers<'b, T, W> as ProbeShape<T>>::entry(T::row(forced(tier)?));
+    // SAFETY: `forced` returns only the table of a tier the CPU has.
+    unsafe { check_and_run(entry, buffers, &()) };
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "x86_64")]
+    use crate::arch::x86_64::detected;
 
     /// A CPU reporting exactly `features`.
     fn cpu(features: &'static [&'static str]) -> impl Fn(&str) -> bool {
@@ -279,12 +708,26 @@ mod tests {
     fn every_required_feature_is_known_to_detection() {
         for tier in ALL_TIERS {
             for feature in tier.features().split(',').filter(|f| !f.is_empty()) {
-                if cfg!(target_arch = "x86_64") {
-                    assert!(
-                        detected(feature).is_some(),
-                        "{tier} needs `{feature}`, which detection does not know"
-                    );
-                }
+                #[cfg(target_arch = "x86_64")]
+                assert!(
+                    detected(feature).is_some(),
+                    "{tier} needs `{feature}`, which detection does not know"
+                );
+                let _ = (tier, feature);
+            }
+        }
+    }
+
+    #[test]
+    fn a_tier_is_available_exactly_when_its_token_is() {
+        assert_eq!(Tier::Portable.is_available(), Portable::try_new().is_some());
+        #[cfg(target_arch = "x86_64")]
+        {
+            assert_eq!(Tier::Avx2.is_available(), Avx2::try_new().is_some());
+            assert_eq!(Tier::Avx512.is_available(), Avx512::try_new().is_some());
+            let has = |f: &str| detected(f).unwrap_or(false);
+            for tier in ALL_TIERS {
+                assert_eq!(tier.is_available(), tier.is_supported_by(has), "{tier}");
             }
         }
     }

@@ -15,33 +15,22 @@ mod sealed {
     impl Sealed for f64 {}
 }
 
-/// Picks a type's row of a tier's kernel table (crate-internal, hence a
-/// supertrait nobody outside can name).
-pub(crate) use select::Select;
-mod select {
-    use crate::dispatch::{KernelTable, TypedKernels};
-
-    pub trait Select: Sized + 'static {
-        fn select(table: &'static KernelTable) -> &'static TypedKernels<Self>;
-    }
-    impl Select for f32 {
-        #[inline(always)]
-        fn select(table: &'static KernelTable) -> &'static TypedKernels<f32> {
-            &table.f32
-        }
-    }
-    impl Select for f64 {
-        #[inline(always)]
-        fn select(table: &'static KernelTable) -> &'static TypedKernels<f64> {
-            &table.f64
-        }
-    }
+/// A table with one row per element type (each tier's kernel table, in
+/// `dispatch`): what [`Float::row`] picks from, so generic code reaches the
+/// row of its `T` without knowing which tables exist.
+#[doc(hidden)]
+pub trait ByFloat {
+    /// The row of element type `T`.
+    type Row<T: Float>;
+    /// The `f32` row.
+    fn f32_row(&self) -> &Self::Row<f32>;
+    /// The `f64` row.
+    fn f64_row(&self) -> &Self::Row<f64>;
 }
 
 /// An IEEE-754 binary floating-point element type: `f32` or `f64`.
 pub trait Float:
     sealed::Sealed
-    + Select
     + Copy
     + Default
     + Debug
@@ -75,6 +64,9 @@ pub trait Float:
     fn is_nan(self) -> bool;
     /// The bit pattern, widened to `u64`.
     fn to_bits_u64(self) -> u64;
+    /// This type's row of `table`.
+    #[doc(hidden)]
+    fn row<B: ByFloat + ?Sized>(table: &B) -> &B::Row<Self>;
     /// True when `self` and `other` have the same bits, or are both NaN.
     ///
     /// This is the equality of the numerics contract: a NaN result must be a
@@ -87,7 +79,7 @@ pub trait Float:
 }
 
 macro_rules! impl_float {
-    ($t:ty, $name:literal) => {
+    ($t:ty, $name:literal, $row:ident) => {
         impl Float for $t {
             const BYTES: usize = core::mem::size_of::<$t>();
             const NAME: &'static str = $name;
@@ -117,12 +109,16 @@ macro_rules! impl_float {
             fn to_bits_u64(self) -> u64 {
                 self.to_bits() as u64
             }
+            #[inline(always)]
+            fn row<B: ByFloat + ?Sized>(table: &B) -> &B::Row<Self> {
+                table.$row()
+            }
         }
     };
 }
 
-impl_float!(f32, "f32");
-impl_float!(f64, "f64");
+impl_float!(f32, "f32", f32_row);
+impl_float!(f64, "f64", f64_row);
 
 /// The maximum of the numerics contract: NaN-propagating, ties to `b`.
 ///

@@ -1,6 +1,6 @@
 //! The lane trait: the only vocabulary the kernel bodies speak.
 //!
-//! An ISA token (a zero-sized type in [`crate::isa`]) implements
+//! An ISA token (a zero-sized type in [`crate::arch`]) implements
 //! [`Lanes<T>`] for each element type. Its vector values are `wide` types
 //! (`f32x16`, `f64x4`, …); the token decides how each operation lowers: through
 //! `wide`'s own operators (the portable tier) or through `core::arch`
@@ -17,7 +17,7 @@
 //! approximate reciprocal: a body written over this trait computes, lane by
 //! lane, exactly what the scalar reference computes.
 
-use crate::Float;
+use crate::float::Float;
 
 /// Widest vector any tier uses, in bytes (one AVX-512 register, one cache line).
 pub const MAX_VECTOR_BYTES: usize = 64;
@@ -31,9 +31,9 @@ pub const MAX_VECTOR_BYTES: usize = 64;
 /// [`crate::max_nan`]), and that `N * size_of::<T>() <= MAX_VECTOR_BYTES`.
 ///
 /// Callers of the `unsafe` methods promise that the CPU supports the
-/// instruction set of the token (checked by [`crate::Tier::is_available`]),
-/// and, for loads and stores, that the pointers are valid for `N` elements
-/// (`len` elements for the partial forms). No alignment is required.
+/// instruction set of the token (a value of the token exists: see
+/// [`Token`]), and, for loads and stores, that the pointers are valid for `N`
+/// elements (`len` elements for the partial forms). No alignment is required.
 pub unsafe trait Lanes<T: Float>: Copy + 'static {
     /// The vector value: a `wide` type of `N` lanes.
     type V: Copy;
@@ -69,14 +69,8 @@ pub unsafe trait Lanes<T: Float>: Copy + 'static {
     /// See the trait; `len <= N`.
     #[inline(always)]
     unsafe fn load_partial(p: *const T, len: usize) -> Self::V {
-        debug_assert!(len <= Self::N);
-        let mut buf = [T::ZERO; MAX_VECTOR_BYTES / 4];
-        // SAFETY: `p` is valid for `len <= N <= buf.len()` reads, and `buf` is
-        // valid for `N` reads, as `load` needs.
-        unsafe {
-            core::ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), len);
-            Self::load(buf.as_ptr())
-        }
+        // SAFETY: forwarded from the caller.
+        unsafe { load_partial_buffered::<Self, T>(p, len) }
     }
     /// Stores the first `len < N` lanes of `v` to `p`, leaving memory past them alone.
     ///
@@ -84,13 +78,8 @@ pub unsafe trait Lanes<T: Float>: Copy + 'static {
     /// See the trait; `len <= N`.
     #[inline(always)]
     unsafe fn store_partial(p: *mut T, len: usize, v: Self::V) {
-        debug_assert!(len <= Self::N);
-        let mut buf = [T::ZERO; MAX_VECTOR_BYTES / 4];
-        // SAFETY: `buf` is valid for `N` writes; `p` is valid for `len` writes.
-        unsafe {
-            Self::store(buf.as_mut_ptr(), v);
-            core::ptr::copy_nonoverlapping(buf.as_ptr(), p, len);
-        }
+        // SAFETY: forwarded from the caller.
+        unsafe { store_partial_buffered::<Self, T>(p, len, v) }
     }
 
     /// `a + b`.
@@ -127,6 +116,33 @@ pub unsafe trait Lanes<T: Float>: Copy + 'static {
     unsafe fn max(a: Self::V, b: Self::V) -> Self::V;
 }
 
+/// Proof that the CPU has an instruction set: an ISA token.
+///
+/// A token has a private field and is not `Default`: the only ways to get
+/// one are [`Token::try_new`], which detects exactly [`Token::FEATURES`] at
+/// run time, and the `unsafe` [`Token::new_unchecked`]. So holding a token
+/// proves that its [`Lanes`] methods may run (as memchr's and pulp's tokens
+/// do).
+///
+/// # Safety
+/// Implementors return `Some` from `try_new` only where the CPU has every
+/// feature its `Lanes` and [`HalfLanes`](crate::HalfLanes) methods use.
+pub unsafe trait Token: Copy + Send + Sync + core::fmt::Debug + 'static {
+    /// The CPU features the token's code needs beyond the build's baseline,
+    /// comma-separated, as `#[target_feature(enable = …)]` and
+    /// `is_x86_feature_detected!` name them (empty: none).
+    const FEATURES: &'static str;
+
+    /// The token, if this CPU has every one of [`Token::FEATURES`].
+    fn try_new() -> Option<Self>;
+
+    /// The token, without detection.
+    ///
+    /// # Safety
+    /// The CPU has every one of [`Token::FEATURES`].
+    unsafe fn new_unchecked() -> Self;
+}
+
 /// One kernel call whose options are fixed at compile time (const generics):
 /// the buffers and coefficients it runs on, and, in [`Variant::run`],
 /// everything that runs on the tier `I`: splatting the coefficients and the
@@ -138,6 +154,10 @@ pub unsafe trait Lanes<T: Float>: Copy + 'static {
 /// been inlined into one wrapper, an unoptimised build would keep the locals
 /// of all of them in one frame: 8.9 MB for mixed-precision Adam on AVX-512
 /// (its 72 variants), enough to overflow any thread's stack.
+///
+/// `run`'s only precondition is the tier's instruction set: what else its
+/// body relies on (equal lengths, a matched layout) its fields prove by their
+/// types ([`Checked`](crate::Checked)).
 pub(crate) trait Variant<I> {
     /// What the call returns.
     type Output;
@@ -145,8 +165,7 @@ pub(crate) trait Variant<I> {
     /// Runs the call.
     ///
     /// # Safety
-    /// The tier `I` is available, and the variant's own contract holds (equal
-    /// lengths, a matched layout: checked by the entry point that built it).
+    /// The CPU supports the tier `I` (a token of `I` exists).
     unsafe fn run(self) -> Self::Output;
 }
 
@@ -156,13 +175,66 @@ pub(crate) trait Variant<I> {
 /// # Safety
 /// Implementors run `v` with every target feature that the token's
 /// [`Lanes`] and [`HalfLanes`](crate::HalfLanes) methods use enabled, and
-/// [`crate::Tier::is_available`] checks exactly those features.
-pub(crate) unsafe trait Enter: Sized {
-    /// Runs `v` with the tier's target features enabled.
-    ///
-    /// # Safety
-    /// The tier is available, and `v`'s own contract holds.
-    unsafe fn enter<V: Variant<Self>>(v: V) -> V::Output;
+/// those are among the [`Token::FEATURES`] that constructing the token proves.
+pub(crate) unsafe trait Enter: Token {
+    /// Runs `v` with the tier's target features enabled: sound because `self`
+    /// proves the CPU has them.
+    fn enter<V: Variant<Self>>(self, v: V) -> V::Output;
+}
+
+/// A kernel call with two boolean options still to be fixed as const flags
+/// (most algorithms' `L2` and `MAXIMIZE`), so that the loop over elements
+/// holds no branch on them. [`by_flags`] picks the instantiation.
+pub(crate) trait TwoFlags {
+    /// What the call returns.
+    type Output;
+
+    /// Runs the call with the options `A` and `B`.
+    fn run<const A: bool, const B: bool>(self) -> Self::Output;
+}
+
+/// Runs `call` with `a` and `b` as const flags.
+#[inline(always)]
+pub(crate) fn by_flags<F: TwoFlags>(call: F, a: bool, b: bool) -> F::Output {
+    match (a, b) {
+        (false, false) => call.run::<false, false>(),
+        (false, true) => call.run::<false, true>(),
+        (true, false) => call.run::<true, false>(),
+        (true, true) => call.run::<true, true>(),
+    }
+}
+
+/// [`Lanes::load_partial`] through a zeroed stack buffer: the default for
+/// tiers without masked loads.
+///
+/// # Safety
+/// As [`Lanes::load_partial`].
+#[inline(always)]
+pub(crate) unsafe fn load_partial_buffered<I: Lanes<T>, T: Float>(p: *const T, len: usize) -> I::V {
+    debug_assert!(len <= I::N);
+    let mut buf = [T::ZERO; MAX_VECTOR_BYTES / 4];
+    // SAFETY: `p` is valid for `len <= N <= buf.len()` reads, and `buf` is
+    // valid for `N` reads, as `load` needs.
+    unsafe {
+        core::ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), len);
+        I::load(buf.as_ptr())
+    }
+}
+
+/// [`Lanes::store_partial`] through a stack buffer: the default for tiers
+/// without masked stores.
+///
+/// # Safety
+/// As [`Lanes::store_partial`].
+#[inline(always)]
+pub(crate) unsafe fn store_partial_buffered<I: Lanes<T>, T: Float>(p: *mut T, len: usize, v: I::V) {
+    debug_assert!(len <= I::N);
+    let mut buf = [T::ZERO; MAX_VECTOR_BYTES / 4];
+    // SAFETY: `buf` is valid for `N` writes; `p` is valid for `len` writes.
+    unsafe {
+        I::store(buf.as_mut_ptr(), v);
+        core::ptr::copy_nonoverlapping(buf.as_ptr(), p, len);
+    }
 }
 
 /// Loads `len` elements, `len == N` taking the full-width path (the check folds
@@ -231,33 +303,3 @@ pub(crate) unsafe fn for_each_block<I: Lanes<T>, T: Float, B: Block>(n: usize, b
         }
     }
 }
-
-/// Defines an algorithm's `run`: the entry of its tier's table, which
-/// calls `run_variant::<I, T, L2, MAXIMIZE>(b, c)` with the two const flags
-/// most algorithms share taken from the coefficients (`weight_decay:
-/// Option<T>`, `maximize: bool`), so the loop over elements holds no branch
-/// on them.
-macro_rules! run_with_l2_and_maximize {
-    ($buffers:ident, $coefficients:ident) => {
-        /// Picks the variant for the options, then runs it on the tier `I`.
-        ///
-        /// # Safety
-        /// Lengths are equal (checked by the caller); the tier `I` is available.
-        pub(crate) unsafe fn run<I: Lanes<T> + crate::lanes::Enter, T: Float>(
-            b: $buffers<'_, T>,
-            c: &$coefficients<T>,
-        ) {
-            // SAFETY: forwarded from the caller.
-            unsafe {
-                match (c.weight_decay.is_some(), c.maximize) {
-                    (false, false) => run_variant::<I, T, false, false>(b, c),
-                    (false, true) => run_variant::<I, T, false, true>(b, c),
-                    (true, false) => run_variant::<I, T, true, false>(b, c),
-                    (true, true) => run_variant::<I, T, true, true>(b, c),
-                }
-            }
-        }
-    };
-}
-
-pub(crate) use run_with_l2_and_maximize;

@@ -7,28 +7,31 @@
 //!
 //! ## The numerics contract
 //!
-//! [`reference`](mod@reference) holds one plain scalar loop per algorithm: it is the
+//! [`spec`] holds one plain scalar loop per algorithm: it is the
 //! specification. Every SIMD tier gives the same bits for every input, NaN,
 //! inf and subnormals included (a NaN must be a NaN; its payload is not part
 //! of the contract, see [`Float::same_bits`]). This holds because the kernels
 //! use only correctly rounded IEEE operations (`+ − × ÷ √`, `abs`, negation)
 //! and a `max` with a stated NaN rule ([`max_nan`]), in one fixed order, with
-//! no FMA and no approximate reciprocals. Each algorithm module's essay gives
-//! its formula, op order, tail handling and NaN rule: [`adam`](mod@adam),
-//! [`adamax`](mod@adamax), [`adagrad`](mod@adagrad), [`rmsprop`](mod@rmsprop),
-//! [`adadelta`](mod@adadelta).
+//! no FMA and no approximate reciprocals. Each spec module's essay gives
+//! its formula, op order, tail handling and NaN rule: [`spec::adam`](mod@spec::adam),
+//! [`spec::adamax`](mod@spec::adamax), [`spec::adagrad`](mod@spec::adagrad),
+//! [`spec::rmsprop`](mod@spec::rmsprop), [`spec::adadelta`](mod@spec::adadelta),
+//! [`spec::adam_mixed`](mod@spec::adam_mixed).
 //!
 //! ## How one body becomes three tiers
 //!
 //! Each algorithm is written once, as an `#[inline(always)]` generic body over
-//! the [`Lanes`] trait. The ISA tokens of [`isa`] implement it with `wide`
-//! vector types as values:
+//! the [`Lanes`] trait (in the private `generic` module: `fn adam<I: Lanes<T>,
+//! T>`, …). The ISA tokens of [`arch`] implement it with `wide` vector types as
+//! values, and constructing one ([`Token::try_new`]) proves the CPU has its
+//! features:
 //!
 //! | [`Tier`] | token | f32 lanes | f64 lanes | lowered through |
 //! | --- | --- | --- | --- | --- |
-//! | `portable` | [`isa::Portable`] | 4 | 2 | `wide`'s operators: SSE2 on x86-64, NEON on aarch64 |
-//! | `avx2` | `isa::Avx2` | 8 | 4 | `core::arch` AVX intrinsics, in `#[target_feature(enable = "avx2,f16c")]` functions |
-//! | `avx512` | `isa::Avx512` | 16 | 8 | `core::arch` AVX-512F intrinsics, in `#[target_feature(enable = "avx512f,avx2,fma,f16c")]` functions |
+//! | `portable` | [`arch::Portable`] | 4 | 2 | `wide`'s operators: SSE2 on x86-64, NEON on aarch64 |
+//! | `avx2` | `arch::Avx2` | 8 | 4 | `core::arch` AVX intrinsics, in `#[target_feature(enable = "avx2,f16c")]` functions |
+//! | `avx512` | `arch::Avx512` | 16 | 8 | `core::arch` AVX-512F intrinsics, in `#[target_feature(enable = "avx512f,avx2,fma,f16c")]` functions |
 //!
 //! Each variant of a body (its options fixed as const generics; each
 //! mixed-precision layout) is entered through its tier's token into a
@@ -39,19 +42,32 @@
 //! [`dispatch`] detects the CPU's features on first use and caches the best
 //! tier's function table, so a baseline x86-64 build runs 512-bit code on
 //! CPUs that have it. Every tier can also be called directly
-//! ([`adam_on`], [`adamax_on`], …) after an availability check.
+//! ([`adam_on`], [`adamax_on`], …) after an availability check, and every
+//! kernel on buffers [`Checked`] once ([`adam_checked`], …), which a driver
+//! cuts into pieces without checking them again.
+//!
+//! ## Layers
+//!
+//! Imports run one way, from the bottom up:
+//!
+//! | layer | modules | imports |
+//! | --- | --- | --- |
+//! | bottom | `float`, `lanes`, [`narrow`], `operands` | nothing above them |
+//! | bodies | [`spec`], `generic`, [`arch`] | the bottom only (no two of them import each other) |
+//! | dispatch | [`dispatch`] | everything below: the only module naming every algorithm and tier |
+//! | surface | `lib.rs` | re-exports |
 //!
 //! ## Example
 //!
 //! ```
-//! use fused_optim_kernels::{adam_on, reference, AdamBuffers, AdamCoefficients, Decay, Tier};
+//! use fused_optim_kernels::{adam_on, spec, AdamBuffers, AdamCoefficients, Decay, Tier};
 //! let c = AdamCoefficients {
 //!     beta1: 0.9f32, one_minus_beta1: 0.1, beta2: 0.999, one_minus_beta2: 0.001,
 //!     step_size: 3.2e-4, eps_hat: 3.2e-10, decay: Decay::Decoupled(0.99999), maximize: false,
 //! };
 //! let g: Vec<f32> = (0..37).map(|i| (i as f32 - 18.0) * 0.25).collect();
 //! let mut want = (vec![1.0f32; 37], vec![0.0f32; 37], vec![0.0f32; 37]);
-//! reference::adam(AdamBuffers { param: &mut want.0, grad: &g, exp_avg: &mut want.1,
+//! spec::adam(AdamBuffers { param: &mut want.0, grad: &g, exp_avg: &mut want.1,
 //!     exp_avg_sq: &mut want.2, max_exp_avg_sq: None }, &c);
 //! for tier in Tier::available() {
 //!     let mut got = (vec![1.0f32; 37], vec![0.0f32; 37], vec![0.0f32; 37]);
@@ -65,35 +81,32 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
-pub mod adadelta;
-pub mod adagrad;
-pub mod adam;
-pub mod adam_mixed;
-pub mod adamax;
-mod buffers;
-pub mod convert;
-pub mod dispatch;
+// The bottom layer: element types, the lane trait, the operands.
 mod float;
-pub mod isa;
 mod lanes;
 pub mod narrow;
-pub mod probe;
-pub mod reference;
-pub mod rmsprop;
+mod operands;
 
-pub use adadelta::{AdaDeltaBuffers, AdaDeltaCoefficients, adadelta, adadelta_on};
-pub use adagrad::{AdaGradBuffers, AdaGradCoefficients, adagrad, adagrad_on};
-pub use adam::{AdamBuffers, AdamCoefficients, Decay, adam, adam_on};
-pub use adam_mixed::{
-    MixedAdamBuffers, MixedAdamCoefficients, MixedLayout, MixedSlice, StochasticKeys, adam_mixed,
-    adam_mixed_on, grad_non_finite, grad_non_finite_on,
+// The bodies: the specification, the generic kernels, the ISA tokens.
+pub mod arch;
+mod generic;
+pub mod spec;
+
+// Detection, the tables, the entry points.
+pub mod dispatch;
+
+pub use dispatch::{
+    ALL_TIERS, ProbeShape, TIER_ENV, Tier, TierUnavailable, adadelta, adadelta_checked, adadelta_on, adagrad,
+    adagrad_checked, adagrad_on, adam, adam_checked, adam_mixed, adam_mixed_checked, adam_mixed_on, adam_on,
+    adamax, adamax_checked, adamax_on, convert, convert_on, grad_non_finite, grad_non_finite_on, probe,
+    probe_checked, probe_on, rmsprop, rmsprop_checked, rmsprop_on, scale_in_place,
 };
-pub use adamax::{AdaMaxBuffers, AdaMaxCoefficients, adamax, adamax_on};
-pub use buffers::KernelBuffers;
-pub use convert::{convert, convert_on, scale_in_place};
-pub use dispatch::{ALL_TIERS, Tier, TierUnavailable};
 pub use float::{Float, max_nan};
-pub use lanes::{Lanes, MAX_VECTOR_BYTES};
+pub use lanes::{Lanes, MAX_VECTOR_BYTES, Token};
 pub use narrow::{Dtype, HalfLanes, Storage, bf16, f16};
-pub use probe::{ProbeBuffers, probe, probe_on};
-pub use rmsprop::{RmsPropBuffers, RmsPropCoefficients, rmsprop, rmsprop_on};
+pub use operands::{
+    AdaDeltaBuffers, AdaDeltaCoefficients, AdaGradBuffers, AdaGradCoefficients, AdaMaxBuffers,
+    AdaMaxCoefficients, AdamBuffers, AdamCoefficients, Check, Checked, Decay, Dense, KernelBuffers,
+    LengthMismatch, MixedAdamBuffers, MixedAdamCoefficients, MixedError, MixedLayout, MixedSlice, Parts,
+    Piece, ProbeBuffers, Reborrow, RmsPropBuffers, RmsPropCoefficients, StochasticKeys,
+};

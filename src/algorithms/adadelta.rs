@@ -7,6 +7,7 @@ use super::descriptor::{Algorithm, StateBuffer, StateSlots};
 use crate::hyper::{non_negative, optional_decay, representable, step_number, unit_interval};
 use crate::{Error, Float};
 use fused_optim_kernels::{AdaDeltaBuffers, AdaDeltaCoefficients};
+use fused_optim_kernels::{Checked, Reborrow};
 
 /// Hyperparameters of AdaDelta, with PyTorch's defaults.
 ///
@@ -142,10 +143,10 @@ impl Algorithm for AdaDeltaConfig {
     }
 
     fn reborrow<'s, T: Float>(b: &'s mut AdaDeltaBuffers<'_, T>) -> AdaDeltaBuffers<'s, T> {
-        b.reborrow()
+        Reborrow::reborrow(b)
     }
 
-    fn kernel<T: Float>(b: AdaDeltaBuffers<'_, T>, c: &AdaDeltaCoefficients<T>) {
-        fused_optim_kernels::adadelta(b, c)
+    fn kernel<T: Float>(b: Checked<AdaDeltaBuffers<'_, T>>, c: &AdaDeltaCoefficients<T>) {
+        fused_optim_kernels::adadelta_checked(b, c)
     }
 }

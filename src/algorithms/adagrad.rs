@@ -7,6 +7,7 @@ use super::descriptor::{Algorithm, StateBuffer, StateSlots};
 use crate::hyper::{non_negative, optional_decay, representable, step_number};
 use crate::{Error, Float};
 use fused_optim_kernels::{AdaGradBuffers, AdaGradCoefficients};
+use fused_optim_kernels::{Checked, Reborrow};
 
 /// Hyperparameters of AdaGrad, with PyTorch's defaults.
 ///
@@ -165,10 +166,10 @@ impl Algorithm for AdaGradConfig {
     }
 
     fn reborrow<'s, T: Float>(b: &'s mut AdaGradBuffers<'_, T>) -> AdaGradBuffers<'s, T> {
-        b.reborrow()
+        Reborrow::reborrow(b)
     }
 
-    fn kernel<T: Float>(b: AdaGradBuffers<'_, T>, c: &AdaGradCoefficients<T>) {
-        fused_optim_kernels::adagrad(b, c)
+    fn kernel<T: Float>(b: Checked<AdaGradBuffers<'_, T>>, c: &AdaGradCoefficients<T>) {
+        fused_optim_kernels::adagrad_checked(b, c)
     }
 }

@@ -12,6 +12,7 @@ use crate::hyper::{
 };
 use crate::{Error, Float};
 use fused_optim_kernels::{AdamBuffers, AdamCoefficients, Decay};
+use fused_optim_kernels::{Checked, Reborrow};
 
 /// Where ε enters Adam's denominator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -279,10 +280,10 @@ impl Algorithm for AdamConfig {
     }
 
     fn reborrow<'s, T: Float>(b: &'s mut AdamBuffers<'_, T>) -> AdamBuffers<'s, T> {
-        b.reborrow()
+        Reborrow::reborrow(b)
     }
 
-    fn kernel<T: Float>(b: AdamBuffers<'_, T>, c: &AdamCoefficients<T>) {
-        fused_optim_kernels::adam(b, c)
+    fn kernel<T: Float>(b: Checked<AdamBuffers<'_, T>>, c: &AdamCoefficients<T>) {
+        fused_optim_kernels::adam_checked(b, c)
     }
 }

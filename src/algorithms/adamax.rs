@@ -10,6 +10,7 @@ use crate::hyper::{
 };
 use crate::{Error, Float};
 use fused_optim_kernels::{AdaMaxBuffers, AdaMaxCoefficients};
+use fused_optim_kernels::{Checked, Reborrow};
 
 /// Hyperparameters of AdaMax, with PyTorch's defaults.
 ///
@@ -168,10 +169,10 @@ impl Algorithm for AdaMaxConfig {
     }
 
     fn reborrow<'s, T: Float>(b: &'s mut AdaMaxBuffers<'_, T>) -> AdaMaxBuffers<'s, T> {
-        b.reborrow()
+        Reborrow::reborrow(b)
     }
 
-    fn kernel<T: Float>(b: AdaMaxBuffers<'_, T>, c: &AdaMaxCoefficients<T>) {
-        fused_optim_kernels::adamax(b, c)
+    fn kernel<T: Float>(b: Checked<AdaMaxBuffers<'_, T>>, c: &AdaMaxCoefficients<T>) {
+        fused_optim_kernels::adamax_checked(b, c)
     }
 }

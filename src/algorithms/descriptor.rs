@@ -1,8 +1,10 @@
 //! The descriptor trait every algorithm implements, the state layout it
-//! describes, and the checked value validation hands down ([`Checked`]).
+//! describes, and the value validation hands down ([`Validated`]: the
+//! coefficients; its [`check`](Validated::check) gives the kernels'
+//! [`Checked`] buffers).
 
 use crate::{Error, Float};
-use fused_optim_kernels::KernelBuffers;
+use fused_optim_kernels::{Check, Checked, LengthMismatch};
 use std::cell::Cell;
 
 /// Most state buffers any algorithm keeps (Adam with AMSGrad, RMSprop
@@ -53,7 +55,7 @@ pub trait Algorithm: Clone + core::fmt::Debug + PartialEq + Send + Sync + 'stati
     /// The kernel's per-step scalars.
     type Coefficients<T: Float>: Sync;
     /// The kernel's buffer set: parameter, gradient and state, of one length.
-    type Buffers<'a, T: Float>: KernelBuffers + Send;
+    type Buffers<'a, T: Float>: Check<Facts = (), Error = LengthMismatch> + Send;
     /// The state an [`Optimizer`](crate::Optimizer) owns.
     type State<T: Float>: Clone + core::fmt::Debug + PartialEq;
     /// A view of the state that lends each buffer as a slice, so that whoever
@@ -122,8 +124,8 @@ pub trait Algorithm: Clone + core::fmt::Debug + PartialEq + Send + Sync + 'stati
     /// A shorter-lived view of a buffer set (the multi-tensor step's).
     fn reborrow<'s, T: Float>(buffers: &'s mut Self::Buffers<'_, T>) -> Self::Buffers<'s, T>;
 
-    /// The dispatched kernel over buffers whose lengths are equal.
-    fn kernel<T: Float>(buffers: Self::Buffers<'_, T>, coefficients: &Self::Coefficients<T>);
+    /// The dispatched kernel over checked buffers (it checks nothing again).
+    fn kernel<T: Float>(buffers: Checked<Self::Buffers<'_, T>>, coefficients: &Self::Coefficients<T>);
 }
 
 /// Bytes one element's step reads and writes: the parameter read and
@@ -188,7 +190,7 @@ thread_local! {
 }
 
 /// How many times this thread has computed a step's coefficients (through
-/// [`Checked::new`] or the mixed-precision step): one per step call on every
+/// [`Validated::new`] or the mixed-precision step): one per step call on every
 /// path, Rust or C. For tests that hold the crate to it.
 #[doc(hidden)]
 pub fn coefficient_computations() -> u64 {
@@ -202,18 +204,18 @@ pub(crate) fn count_coefficients() {
 
 /// One step's validated hyperparameters: the coefficients, computed once,
 /// with the config they came from. Buffers are checked against it
-/// ([`Checked::check`]) before the driver runs the kernel.
-pub struct Checked<'c, A: Algorithm, T: Float> {
+/// ([`Validated::check`]) before the driver runs the kernel.
+pub struct Validated<'c, A: Algorithm, T: Float> {
     config: &'c A,
     coefficients: A::Coefficients<T>,
 }
 
-impl<'c, A: Algorithm, T: Float> Checked<'c, A, T> {
+impl<'c, A: Algorithm, T: Float> Validated<'c, A, T> {
     /// Validates `config` and the step number `t`, and computes the step's
     /// coefficients.
     pub fn new(config: &'c A, t: u64) -> Result<Self, Error> {
         count_coefficients();
-        Ok(Checked { config, coefficients: config.coefficients::<T>(t)? })
+        Ok(Validated { config, coefficients: config.coefficients::<T>(t)? })
     }
 
     /// The coefficients the kernel takes.
@@ -226,9 +228,11 @@ impl<'c, A: Algorithm, T: Float> Checked<'c, A, T> {
         bytes_per_element::<A, T>(self.config)
     }
 
-    /// Equal lengths, and the optional buffers the options need.
-    pub fn check(&self, buffers: &A::Buffers<'_, T>) -> Result<(), Error> {
-        crate::error::check_lengths(buffers.length_mismatch(), buffers.len())?;
-        check_state_buffers(self.config, A::given(buffers))
+    /// Equal lengths and the optional buffers the options need, checked
+    /// once: the [`Checked`] buffers the driver cuts and the kernel takes.
+    pub fn check<'a>(&self, buffers: A::Buffers<'a, T>) -> Result<Checked<A::Buffers<'a, T>>, Error> {
+        let checked = Checked::new(buffers).map_err(crate::error::length_mismatch)?;
+        check_state_buffers(self.config, A::given(checked.get()))?;
+        Ok(checked)
     }
 }

@@ -10,9 +10,10 @@
 //! owning [`crate::Optimizer`], the checkpoints and the multi-tensor step are
 //! written once, generic over this trait.
 //!
-//! [`Checked`] is what validation hands down: the coefficients of one step,
-//! computed once, and the buffers' equal lengths and optional buffers,
-//! checked once. The driver cuts it into pieces and runs the kernel on them
+//! [`Validated`] is what validation hands down: the coefficients of one
+//! step, computed once; its [`check`](Validated::check) turns buffers into
+//! the kernels' `Checked` buffers (equal lengths and optional buffers,
+//! checked once). The driver cuts it into pieces and runs the kernel on them
 //! as they are; nothing below this point checks or computes again.
 //!
 //! Adding an algorithm: its kernel in `fused-optim-kernels` (spec, generic
@@ -28,7 +29,7 @@ mod descriptor;
 pub mod rmsprop;
 
 pub use descriptor::{
-    Algorithm, Checked, MAX_STATE_BUFFERS, StateBuffer, StateSlots, bytes_per_element,
+    Algorithm, MAX_STATE_BUFFERS, StateBuffer, StateSlots, Validated, bytes_per_element,
     coefficient_computations, new_state,
 };
 pub(crate) use descriptor::{adapt_state, check_state_buffers, count_coefficients};

@@ -6,6 +6,7 @@
 use super::descriptor::{Algorithm, StateBuffer, StateSlots};
 use crate::hyper::{non_negative, optional_decay, representable, step_number, unit_interval};
 use crate::{Error, Float};
+use fused_optim_kernels::{Checked, Reborrow};
 use fused_optim_kernels::{RmsPropBuffers, RmsPropCoefficients};
 
 /// Hyperparameters of RMSprop, with PyTorch's defaults.
@@ -184,10 +185,10 @@ impl Algorithm for RmsPropConfig {
     }
 
     fn reborrow<'s, T: Float>(b: &'s mut RmsPropBuffers<'_, T>) -> RmsPropBuffers<'s, T> {
-        b.reborrow()
+        Reborrow::reborrow(b)
     }
 
-    fn kernel<T: Float>(b: RmsPropBuffers<'_, T>, c: &RmsPropCoefficients<T>) {
-        fused_optim_kernels::rmsprop(b, c)
+    fn kernel<T: Float>(b: Checked<RmsPropBuffers<'_, T>>, c: &RmsPropCoefficients<T>) {
+        fused_optim_kernels::rmsprop_checked(b, c)
     }
 }

@@ -8,8 +8,8 @@
 use super::checks::{copy_array, disjoint, span};
 use super::{fo_status, guard, parallelism};
 use crate::Float;
-use crate::algorithms::{Algorithm, Checked, MAX_STATE_BUFFERS};
-use crate::step::step_many_checked;
+use crate::algorithms::{Algorithm, MAX_STATE_BUFFERS, Validated};
+use crate::step::step_many_validated;
 use std::array::from_fn;
 use std::slice::{from_raw_parts, from_raw_parts_mut};
 
@@ -55,7 +55,7 @@ where
         let run = || -> Result<(), fo_status> {
             // SAFETY: `config` is null or valid (the caller's contract).
             let config = A::try_from(unsafe { read(config) }?)?;
-            let checked = Checked::<A, T>::new(&config, step)?;
+            let validated = Validated::<A, T>::new(&config, step)?;
             let States { required, optional } = states(&config);
             if optional.iter().any(|&(array, on)| on == array.is_null()) {
                 return Err(fo_status::FO_ERROR_STATE_BUFFER);
@@ -108,7 +108,7 @@ where
                 })
                 .collect::<Option<_>>()
                 .ok_or(fo_status::FO_ERROR_INTERNAL)?;
-            step_many_checked(&checked, &mut tensors, &parallelism())?;
+            step_many_validated(&validated, &mut tensors, &parallelism())?;
             Ok(())
         };
         run().err().unwrap_or(fo_status::FO_OK)

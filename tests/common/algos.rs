@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use super::{Fill, Offset, TestFloat, gradient, values};
-use fused_optim::kernels::{self, reference};
+use fused_optim::kernels::{self, spec};
 use fused_optim::{
     AdaDeltaBuffers, AdaDeltaConfig, AdaGradBuffers, AdaGradConfig, AdaMaxBuffers, AdaMaxConfig, AdamBuffers,
     AdamConfig, EpsForm, Parallelism, RmsPropBuffers, RmsPropConfig, Tier, WeightDecay,
@@ -55,7 +55,7 @@ macro_rules! run_with {
         let k = $config.coefficients::<T>($t).unwrap();
         let b = $buffers;
         match $with {
-            Implementation::Reference => reference::$name(b, &k),
+            Implementation::Reference => spec::$name(b, &k),
             Implementation::Tier(tier) => kernels::$forced(*tier, b, &k).unwrap(),
             Implementation::Dispatched => kernels::$name(b, &k),
             Implementation::Driver(p) => fused_optim::$step($config, $t, b, p).unwrap(),

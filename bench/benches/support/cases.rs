@@ -4,7 +4,7 @@
 //! bandwidth probe of its shape. Shared by `benches/kernels.rs` and
 //! `examples/roofline.rs` (included with `#[path]`).
 
-use fused_optim::kernels::{self, reference};
+use fused_optim::kernels::{self, spec};
 use fused_optim::mixed::{
     Dtype, MixedAdamBuffers, MixedLayout, MixedOptions, MixedSlice, StepOutcome, adam_step_mixed, bf16,
     mixed_bytes_per_element, mixed_coefficients,
@@ -175,7 +175,7 @@ macro_rules! run_kernel {
         let config = $config;
         let k = config.coefficients::<F>(T).expect("valid");
         match $run {
-            Run::Reference => reference::$name($b, &k),
+            Run::Reference => spec::$name($b, &k),
             Run::Tier(tier) => kernels::$forced(tier, $b, &k).expect("an available tier"),
             Run::Dispatched => kernels::$name($b, &k),
             Run::Driver => fused_optim::$step(&config, T, $b, &Parallelism::Global).expect("valid"),
@@ -360,7 +360,7 @@ impl Case for MixedCase {
         let options = MixedOptions { skip_non_finite: false, ..MixedOptions::default() };
         let k = mixed_coefficients(&config, T, &options).expect("valid");
         match run {
-            Run::Reference => reference::adam_mixed(self.buffers(), &k),
+            Run::Reference => spec::adam_mixed(self.buffers(), &k),
             Run::Tier(tier) => kernels::adam_mixed_on(tier, self.buffers(), &k).expect("an available tier"),
             Run::Dispatched => kernels::adam_mixed(self.buffers(), &k),
             Run::Driver => {

@@ -1,37 +1,52 @@
 //! The portable tier: `wide`'s own 128-bit operators.
 
-use crate::lanes::{Enter, Lanes, Variant};
+use crate::lanes::{Enter, Lanes, Token, Variant};
 use crate::narrow::HalfLanes;
 use half::f16;
 use wide::{f32x4, f64x2, u32x4};
 
 /// Lanes lowered by `wide` for the compile-time target: SSE2 on x86-64, NEON
-/// on aarch64, plain arrays elsewhere. Always available.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Portable;
+/// on aarch64, plain arrays elsewhere. Always available: [`Portable::new`].
+#[derive(Clone, Copy, Debug)]
+pub struct Portable(());
 
+// Tokens are deliberately not `Default` (a default token of another tier
+// would prove nothing); the portable one says so by its name.
+#[allow(clippy::new_without_default)]
 impl Portable {
-    /// The CPU features the tier's code needs beyond the build's baseline: none.
-    pub const FEATURES: &'static str = "";
+    /// The portable token (it needs nothing beyond the build's baseline).
+    pub const fn new() -> Portable {
+        Portable(())
+    }
 }
 
 // SAFETY: the portable tier uses only the build's baseline instruction set,
-// which every CPU that runs the build has; nothing needs enabling.
+// which every CPU that runs the build has.
+unsafe impl Token for Portable {
+    const FEATURES: &'static str = "";
+
+    fn try_new() -> Option<Portable> {
+        Some(Portable::new())
+    }
+
+    unsafe fn new_unchecked() -> Portable {
+        Portable::new()
+    }
+}
+
+// SAFETY: nothing needs enabling for the baseline instruction set.
 unsafe impl Enter for Portable {
     #[inline(always)]
-    unsafe fn enter<V: Variant<Self>>(v: V) -> V::Output {
-        // SAFETY: forwarded from the caller.
-        unsafe { enter_portable(v) }
+    fn enter<V: Variant<Self>>(self, v: V) -> V::Output {
+        enter_portable(v)
     }
 }
 
 /// One kernel variant in a function of its own, as the x86 tiers have (see
 /// [`Variant`]): not inlined into the selection in an unoptimised build.
-///
-/// # Safety
-/// `v`'s own contract holds.
-unsafe fn enter_portable<V: Variant<Portable>>(v: V) -> V::Output {
-    // SAFETY: forwarded from the caller.
+fn enter_portable<V: Variant<Portable>>(v: V) -> V::Output {
+    // SAFETY: the portable tier's features are the build's baseline, which
+    // this CPU has (it runs the build).
     unsafe { v.run() }
 }
 

@@ -1,0 +1,179 @@
+//! Adam, AdamW and AMSGrad over the lane trait (the formula and op order:
+//! [`crate::spec::adam`](mod@crate::spec::adam)).
+
+use super::{FlaggedBody, enter_with_flags, optional_ptr};
+use crate::float::Float;
+use crate::lanes::{Block, Enter, Lanes, for_each_block, load_n, store_n};
+use crate::operands::{AdamBuffers, AdamCoefficients, Checked, Decay};
+
+pub(crate) const WD_NONE: u8 = 0;
+pub(crate) const WD_L2: u8 = 1;
+pub(crate) const WD_DECOUPLED: u8 = 2;
+
+/// Adam's per-step scalars as vectors, and its per-vector arithmetic in the
+/// op order of the module's essay. The plain body and the mixed-precision
+/// body ([`super::adam_mixed`]) share it; they differ only in their loads
+/// and stores.
+pub(crate) struct AdamLanes<I: Lanes<T>, T: Float> {
+    beta1: I::V,
+    one_minus_beta1: I::V,
+    beta2: I::V,
+    one_minus_beta2: I::V,
+    step_size: I::V,
+    eps_hat: I::V,
+    decay: I::V,
+}
+
+impl<I: Lanes<T>, T: Float> AdamLanes<I, T> {
+    /// # Safety
+    /// The tier `I` is available.
+    #[inline(always)]
+    pub(crate) unsafe fn new(c: &AdamCoefficients<T>) -> Self {
+        let decay = match c.decay {
+            Decay::None => T::ZERO,
+            Decay::L2(x) | Decay::Decoupled(x) => x,
+        };
+        // SAFETY: the caller guarantees the tier.
+        unsafe {
+            AdamLanes {
+                beta1: I::splat(c.beta1),
+                one_minus_beta1: I::splat(c.one_minus_beta1),
+                beta2: I::splat(c.beta2),
+                one_minus_beta2: I::splat(c.one_minus_beta2),
+                step_size: I::splat(c.step_size),
+                eps_hat: I::splat(c.eps_hat),
+                decay: I::splat(decay),
+            }
+        }
+    }
+
+    /// Weight decay `WD`: `g + (wd·p)` (L2) or `p·decay` (decoupled).
+    ///
+    /// # Safety
+    /// The tier `I` is available.
+    #[inline(always)]
+    pub(crate) unsafe fn decay<const WD: u8>(&self, g: I::V, p: I::V) -> (I::V, I::V) {
+        // SAFETY: the caller guarantees the tier.
+        unsafe {
+            match WD {
+                WD_L2 => (I::add(g, I::mul(self.decay, p)), p),
+                WD_DECOUPLED => (g, I::mul(p, self.decay)),
+                _ => (g, p),
+            }
+        }
+    }
+
+    /// `m = (β1·m) + ((1−β1)·g)`.
+    ///
+    /// # Safety
+    /// The tier `I` is available.
+    #[inline(always)]
+    pub(crate) unsafe fn first_moment(&self, m: I::V, g: I::V) -> I::V {
+        // SAFETY: the caller guarantees the tier.
+        unsafe { I::add(I::mul(self.beta1, m), I::mul(self.one_minus_beta1, g)) }
+    }
+
+    /// `v = (β2·v) + (((1−β2)·g)·g)`.
+    ///
+    /// # Safety
+    /// The tier `I` is available.
+    #[inline(always)]
+    pub(crate) unsafe fn second_moment(&self, v: I::V, g: I::V) -> I::V {
+        // SAFETY: the caller guarantees the tier.
+        unsafe { I::add(I::mul(self.beta2, v), I::mul(I::mul(self.one_minus_beta2, g), g)) }
+    }
+
+    /// `p − s·(m / (√v̂ + ε̂))`.
+    ///
+    /// # Safety
+    /// The tier `I` is available.
+    #[inline(always)]
+    pub(crate) unsafe fn update(&self, p: I::V, m: I::V, v_hat: I::V) -> I::V {
+        // SAFETY: the caller guarantees the tier.
+        unsafe { I::sub(p, I::mul(self.step_size, I::div(m, I::add(I::sqrt(v_hat), self.eps_hat)))) }
+    }
+}
+
+/// The per-vector update, monomorphised over the options so the loop holds no branches.
+struct AdamBody<I: Lanes<T>, T: Float, const WD: u8, const MAXIMIZE: bool, const AMSGRAD: bool> {
+    param: *mut T,
+    grad: *const T,
+    exp_avg: *mut T,
+    exp_avg_sq: *mut T,
+    max_exp_avg_sq: *mut T,
+    adam: AdamLanes<I, T>,
+}
+
+impl<I: Lanes<T>, T: Float, const WD: u8, const MAXIMIZE: bool, const AMSGRAD: bool> Block
+    for AdamBody<I, T, WD, MAXIMIZE, AMSGRAD>
+{
+    #[inline(always)]
+    unsafe fn run(&self, o: usize, n: usize) {
+        // SAFETY: `o + n` is within every buffer (the caller's contract, from
+        // `for_each_block` over the common length); the tier is available.
+        unsafe {
+            let mut g = load_n::<I, T>(self.grad.add(o), n);
+            if MAXIMIZE {
+                g = I::neg(g);
+            }
+            let (g, p) = self.adam.decay::<WD>(g, load_n::<I, T>(self.param.add(o), n));
+            let m = self.adam.first_moment(load_n::<I, T>(self.exp_avg.add(o), n), g);
+            store_n::<I, T>(self.exp_avg.add(o), n, m);
+            let v = self.adam.second_moment(load_n::<I, T>(self.exp_avg_sq.add(o), n), g);
+            store_n::<I, T>(self.exp_avg_sq.add(o), n, v);
+            let v_hat = if AMSGRAD {
+                let vm = I::max(load_n::<I, T>(self.max_exp_avg_sq.add(o), n), v);
+                store_n::<I, T>(self.max_exp_avg_sq.add(o), n, vm);
+                vm
+            } else {
+                v
+            };
+            store_n::<I, T>(self.param.add(o), n, self.adam.update(p, m, v_hat));
+        }
+    }
+}
+
+/// One Adam call with its weight-decay mode fixed; `MAXIMIZE` and `AMSGRAD`
+/// are its flags (see [`FlaggedBody`]).
+struct AdamCall<'a, 'c, T, const WD: u8>(Checked<AdamBuffers<'a, T>>, &'c AdamCoefficients<T>);
+
+impl<I: Lanes<T>, T: Float, const WD: u8> FlaggedBody<I> for AdamCall<'_, '_, T, WD> {
+    type Output = ();
+
+    #[inline(always)]
+    unsafe fn run<const MAXIMIZE: bool, const AMSGRAD: bool>(self) {
+        let AdamCall(b, c) = self;
+        let (b, ()) = b.into_parts();
+        let body = AdamBody::<I, T, WD, MAXIMIZE, AMSGRAD> {
+            param: b.param.as_mut_ptr(),
+            grad: b.grad.as_ptr(),
+            exp_avg: b.exp_avg.as_mut_ptr(),
+            exp_avg_sq: b.exp_avg_sq.as_mut_ptr(),
+            max_exp_avg_sq: optional_ptr::<T, AMSGRAD>(b.max_exp_avg_sq),
+            // SAFETY: the caller guarantees the tier.
+            adam: unsafe { AdamLanes::new(c) },
+        };
+        // SAFETY: the buffers are `Checked` (one length `n`; the optional one
+        // present when its flag is on), `for_each_block` stays inside `0..n`,
+        // and the caller guarantees the tier.
+        unsafe { for_each_block::<I, T, _>(b.param.len(), &body) }
+    }
+}
+
+/// One Adam step on the token's tier: the weight-decay mode, `maximize` and
+/// AMSGrad picked as const parameters, each combination in a
+/// `#[target_feature]` function of its own.
+pub(crate) fn adam<I: Lanes<T> + Enter, T: Float>(
+    token: I,
+    buffers: Checked<AdamBuffers<'_, T>>,
+    c: &AdamCoefficients<T>,
+) {
+    let amsgrad = buffers.get().max_exp_avg_sq.is_some();
+    match c.decay {
+        Decay::None => enter_with_flags(token, AdamCall::<T, WD_NONE>(buffers, c), c.maximize, amsgrad),
+        Decay::L2(_) => enter_with_flags(token, AdamCall::<T, WD_L2>(buffers, c), c.maximize, amsgrad),
+        Decay::Decoupled(_) => {
+            enter_with_flags(token, AdamCall::<T, WD_DECOUPLED>(buffers, c), c.maximize, amsgrad)
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! The scalar reference: the specification of every kernel's bits.
+//!
+//! One plain loop per algorithm, generic over the element type (so one
+//! function serves `f32` and `f64`), written as the module essays of
+//! [`adam`](mod@adam), [`adamax`](mod@adamax), [`adagrad`](mod@adagrad),
+//! [`rmsprop`](mod@rmsprop), [`adadelta`](mod@adadelta) and
+//! [`adam_mixed`](mod@adam_mixed) state the formula, the op order, the tail
+//! handling and the NaN rule, with Rust's
+//! scalar `+ − × ÷`, `sqrt`, `abs` (never fused, never approximated) and
+//! [`max_nan`](crate::max_nan). Every SIMD tier, the dispatched entry point and the threaded
+//! driver must give these bits for every input ([`Float::same_bits`]: NaN
+//! compared as NaN).
+//!
+//! These functions are slow on purpose: no unrolling, no SIMD, one element at
+//! a time, so they can be read against the formula.
+//!
+//! The SIMD bodies that must match these loops are in the crate's private
+//! `generic` module, one per algorithm (`fn adam<I: Lanes<T>, T>` …).
+
+pub mod adadelta;
+pub mod adagrad;
+pub mod adam;
+pub mod adam_mixed;
+pub mod adamax;
+pub mod rmsprop;
+
+pub use adadelta::adadelta;
+pub use adagrad::adagrad;
+pub use adam::adam;
+pub use adam_mixed::adam_mixed;
+pub use adamax::adamax;
+pub use rmsprop::rmsprop;
+
+use crate::float::Float;
+
+/// The gradient as every algorithm but Adam's decoupled mode first adjusts
+/// it: negated when maximizing, then the L2 term `wd·p` added.
+pub(crate) fn adjusted_grad<T: Float>(g: T, p: T, maximize: bool, weight_decay: Option<T>) -> T {
+    let g = if maximize { -g } else { g };
+    match weight_decay {
+        Some(wd) => g + wd * p,
+        None => g,
+    }
+}
