@@ -153,7 +153,7 @@ pub fn adamax_step<T: Float>(
 
 /// One AdaMax step over a whole list of tensors: the same bits as
 /// [`adamax_step`] on each alone, balanced across threads by elements (see
-/// [`adam_step_many`](crate::adam_step_many)). Every tensor is checked before
+/// [`adam_step_many`]). Every tensor is checked before
 /// any is written; an error names the first bad tensor ([`Error::Tensor`]).
 pub fn adamax_step_many<T: Float>(
     config: &AdaMaxConfig,
@@ -188,7 +188,7 @@ pub fn adagrad_step<T: Float>(
 }
 
 /// One AdaGrad step over a list of tensors: the same bits as [`adagrad_step`]
-/// on each alone (see [`adam_step_many`](crate::adam_step_many)).
+/// on each alone (see [`adam_step_many`]).
 pub fn adagrad_step_many<T: Float>(
     config: &AdaGradConfig,
     t: u64,
@@ -223,7 +223,7 @@ pub fn rmsprop_step<T: Float>(
 }
 
 /// One RMSprop step over a list of tensors: the same bits as [`rmsprop_step`]
-/// on each alone (see [`adam_step_many`](crate::adam_step_many)).
+/// on each alone (see [`adam_step_many`]).
 pub fn rmsprop_step_many<T: Float>(
     config: &RmsPropConfig,
     t: u64,
@@ -254,7 +254,7 @@ pub fn adadelta_step<T: Float>(
 }
 
 /// One AdaDelta step over a list of tensors: the same bits as
-/// [`adadelta_step`] on each alone (see [`adam_step_many`](crate::adam_step_many)).
+/// [`adadelta_step`] on each alone (see [`adam_step_many`]).
 pub fn adadelta_step_many<T: Float>(
     config: &AdaDeltaConfig,
     t: u64,

@@ -107,6 +107,6 @@ pub use narrow::{Dtype, HalfLanes, Storage, bf16, f16};
 pub use operands::{
     AdaDeltaBuffers, AdaDeltaCoefficients, AdaGradBuffers, AdaGradCoefficients, AdaMaxBuffers,
     AdaMaxCoefficients, AdamBuffers, AdamCoefficients, Check, Checked, Decay, Dense, KernelBuffers,
-    LengthMismatch, MixedAdamBuffers, MixedAdamCoefficients, MixedError, MixedLayout, MixedSlice, Parts,
-    Piece, ProbeBuffers, Reborrow, RmsPropBuffers, RmsPropCoefficients, StochasticKeys,
+    LengthMismatch, MAX_NAMED, MixedAdamBuffers, MixedAdamCoefficients, MixedError, MixedLayout, MixedSlice,
+    Parts, Piece, ProbeBuffers, Reborrow, RmsPropBuffers, RmsPropCoefficients, StochasticKeys,
 };

@@ -41,8 +41,9 @@ impl StateBuffer {
 
 /// An optimization algorithm, described by its hyperparameter type.
 ///
-/// The crate implements it for [`AdamConfig`], [`AdaMaxConfig`],
-/// [`AdaGradConfig`], [`RmsPropConfig`] and [`AdaDeltaConfig`].
+/// The crate implements it for [`AdamConfig`](crate::AdamConfig), [`AdaMaxConfig`](crate::AdaMaxConfig),
+/// [`AdaGradConfig`](crate::AdaGradConfig), [`RmsPropConfig`](crate::RmsPropConfig) and
+/// [`AdaDeltaConfig`](crate::AdaDeltaConfig).
 pub trait Algorithm: Clone + core::fmt::Debug + PartialEq + Send + Sync + 'static {
     /// The algorithm's name, for messages (`"Adam"`).
     const NAME: &'static str;

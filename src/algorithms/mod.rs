@@ -6,7 +6,7 @@
 //! hyperparameters, the per-step coefficients the kernel takes, the state
 //! buffers it keeps (their names, the options that keep the optional ones,
 //! their initial values), its checkpoint tag and hyperparameter slots, and
-//! the kernel that runs it. The stateless steps ([`crate::step`]), the
+//! the kernel that runs it. The stateless steps ([`step`](mod@crate::step)), the
 //! owning [`crate::Optimizer`], the checkpoints and the multi-tensor step are
 //! written once, generic over this trait.
 //!
@@ -18,7 +18,7 @@
 //!
 //! Adding an algorithm: its kernel in `fused-optim-kernels` (spec, generic
 //! body, dispatch entry), a module here with its config and `impl Algorithm`,
-//! its named steps in [`crate::step`], its re-exports in `lib.rs`, and its C
+//! its named steps in [`step`](mod@crate::step), its re-exports in `lib.rs`, and its C
 //! entry points in the `fused-optim-capi` crate.
 
 pub mod adadelta;

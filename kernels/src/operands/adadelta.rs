@@ -1,6 +1,6 @@
 //! AdaDelta's operands (the essay: [`crate::spec::adadelta`](mod@crate::spec::adadelta)).
 
-use super::{Dense, Parts, Reborrow};
+use super::{Dense, MAX_NAMED, Parts, Reborrow};
 
 /// The scalars of an AdaDelta step, already rounded to the element type.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -41,8 +41,8 @@ impl<'a, T> Dense<'a> for AdaDeltaBuffers<'a, T> {
     fn param(&self) -> &[T] {
         self.param
     }
-    fn lengths(&self) -> impl Iterator<Item = Option<usize>> {
-        [Some(self.grad.len()), Some(self.square_avg.len()), Some(self.acc_delta.len())].into_iter()
+    fn lengths(&self) -> [Option<usize>; MAX_NAMED] {
+        [Some(self.grad.len()), Some(self.square_avg.len()), Some(self.acc_delta.len()), None]
     }
     fn into_parts(self) -> Parts<'a, T, Self::State> {
         Parts { param: self.param, grad: self.grad, state: [self.square_avg, self.acc_delta] }

@@ -1,6 +1,6 @@
 //! AdaGrad's operands (the essay: [`crate::spec::adagrad`](mod@crate::spec::adagrad)).
 
-use super::{Dense, Parts, Reborrow};
+use super::{Dense, MAX_NAMED, Parts, Reborrow};
 
 /// The per-step scalars of AdaGrad, already rounded to the element type.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -35,8 +35,8 @@ impl<'a, T> Dense<'a> for AdaGradBuffers<'a, T> {
     fn param(&self) -> &[T] {
         self.param
     }
-    fn lengths(&self) -> impl Iterator<Item = Option<usize>> {
-        [Some(self.grad.len()), Some(self.sum.len())].into_iter()
+    fn lengths(&self) -> [Option<usize>; MAX_NAMED] {
+        [Some(self.grad.len()), Some(self.sum.len()), None, None]
     }
     fn into_parts(self) -> Parts<'a, T, Self::State> {
         Parts { param: self.param, grad: self.grad, state: self.sum }

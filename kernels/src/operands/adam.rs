@@ -1,6 +1,6 @@
 //! Adam's operands (the essay: [`crate::spec::adam`](mod@crate::spec::adam)).
 
-use super::{Dense, Parts, Reborrow};
+use super::{Dense, MAX_NAMED, Parts, Reborrow};
 
 /// How weight decay enters the step, with its per-step coefficient.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -63,9 +63,9 @@ impl<'a, T> Dense<'a> for AdamBuffers<'a, T> {
     fn param(&self) -> &[T] {
         self.param
     }
-    fn lengths(&self) -> impl Iterator<Item = Option<usize>> {
+    fn lengths(&self) -> [Option<usize>; MAX_NAMED] {
         let amsgrad = self.max_exp_avg_sq.as_deref().map(<[T]>::len);
-        [Some(self.grad.len()), Some(self.exp_avg.len()), Some(self.exp_avg_sq.len()), amsgrad].into_iter()
+        [Some(self.grad.len()), Some(self.exp_avg.len()), Some(self.exp_avg_sq.len()), amsgrad]
     }
     fn into_parts(self) -> Parts<'a, T, Self::State> {
         Parts {

@@ -1,6 +1,6 @@
 //! AdaMax's operands (the essay: [`crate::spec::adamax`](mod@crate::spec::adamax)).
 
-use super::{Dense, Parts, Reborrow};
+use super::{Dense, MAX_NAMED, Parts, Reborrow};
 
 /// The per-step scalars of AdaMax, already rounded to the element type.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -43,8 +43,8 @@ impl<'a, T> Dense<'a> for AdaMaxBuffers<'a, T> {
     fn param(&self) -> &[T] {
         self.param
     }
-    fn lengths(&self) -> impl Iterator<Item = Option<usize>> {
-        [Some(self.grad.len()), Some(self.exp_avg.len()), Some(self.exp_inf.len())].into_iter()
+    fn lengths(&self) -> [Option<usize>; MAX_NAMED] {
+        [Some(self.grad.len()), Some(self.exp_avg.len()), Some(self.exp_inf.len()), None]
     }
     fn into_parts(self) -> Parts<'a, T, Self::State> {
         Parts { param: self.param, grad: self.grad, state: [self.exp_avg, self.exp_inf] }

@@ -158,6 +158,10 @@ impl<A: Piece, B: Piece> Piece for (A, B) {
     }
 }
 
+/// Most buffers an algorithm's buffer set names after `param` (the gradient
+/// and three state buffers).
+pub const MAX_NAMED: usize = 4;
+
 /// A buffer set as plain parts: the parameter, the gradient and the state
 /// buffers (`S`: a slice, an array, an optional slice, or a pair of them).
 #[derive(Debug)]
@@ -184,8 +188,10 @@ pub trait Dense<'a>: Sized {
 
     /// The parameter.
     fn param(&self) -> &[Self::Elem];
-    /// The lengths of the buffers after `param` (`None`: an optional buffer not given).
-    fn lengths(&self) -> impl Iterator<Item = Option<usize>>;
+    /// The lengths of the buffers after `param`, in the order of
+    /// [`Dense::NAMES`] (`None`: an optional buffer not given, and the
+    /// slots past the last name).
+    fn lengths(&self) -> [Option<usize>; MAX_NAMED];
     /// The buffers as parts.
     fn into_parts(self) -> Parts<'a, Self::Elem, Self::State>;
     /// The buffers from parts.
@@ -200,11 +206,16 @@ impl<'a, B: Dense<'a>> KernelBuffers for B {
     }
 
     fn length_mismatch(&self) -> Option<(&'static str, usize)> {
-        let n = self.len();
-        B::NAMES
-            .iter()
-            .zip(self.lengths())
-            .find_map(|(&name, len)| len.filter(|&l| l != n).map(|l| (name, l)))
+        let (n, lengths) = (self.len(), self.lengths());
+        // A plain loop over a fixed array: the check runs once per call, and
+        // this keeps it to a few compares.
+        for (i, &name) in B::NAMES.iter().enumerate() {
+            match lengths[i] {
+                Some(len) if len != n => return Some((name, len)),
+                _ => {}
+            }
+        }
+        None
     }
 
     fn split_at(self, mid: usize) -> (Self, Self) {

@@ -1,6 +1,6 @@
 //! RMSprop's operands (the essay: [`crate::spec::rmsprop`](mod@crate::spec::rmsprop)).
 
-use super::{Dense, Parts, Reborrow};
+use super::{Dense, MAX_NAMED, Parts, Reborrow};
 
 /// The scalars of an RMSprop step, already rounded to the element type.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -45,14 +45,13 @@ impl<'a, T> Dense<'a> for RmsPropBuffers<'a, T> {
     fn param(&self) -> &[T] {
         self.param
     }
-    fn lengths(&self) -> impl Iterator<Item = Option<usize>> {
+    fn lengths(&self) -> [Option<usize>; MAX_NAMED] {
         [
             Some(self.grad.len()),
             Some(self.square_avg.len()),
             self.momentum_buffer.as_deref().map(<[T]>::len),
             self.grad_avg.as_deref().map(<[T]>::len),
         ]
-        .into_iter()
     }
     fn into_parts(self) -> Parts<'a, T, Self::State> {
         Parts {
