@@ -1,16 +1,16 @@
 //! The mixed-precision C ABI from Rust: `fo_adam_step_mixed` and
-//! `fo_adam_step_mixed_many` against `fused_optim::mixed`'s bits for several
+//! `fo_adam_step_mixed_many` against `fused_optim_core::mixed`'s bits for several
 //! layouts and options, the multi-tensor form against the one-tensor form,
 //! the found_inf skip, and every refusal with its status and untouched
 //! buffers. (The smoke test's expected values are in tests/ffi.rs.)
 
-use fused_optim::ffi::*;
-use fused_optim::kernels::Storage;
-use fused_optim::mixed::{
+use fused_optim::*;
+use fused_optim_core::kernels::Storage;
+use fused_optim_core::mixed::{
     Dtype, MixedAdamBuffers, MixedLayout, MixedOptions, MixedSlice, StepOutcome, adam_step_mixed,
     adam_step_mixed_many, bf16, f16,
 };
-use fused_optim::{AdamConfig, EpsForm, Parallelism, WeightDecay};
+use fused_optim_core::{AdamConfig, EpsForm, Parallelism, WeightDecay};
 use std::ffi::{CStr, c_void};
 use std::ptr::{null, null_mut};
 use std::sync::Once;
@@ -22,7 +22,7 @@ const N: usize = 41;
 fn split_everything() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        fused_optim::set_serial_threshold(0);
+        fused_optim_core::set_serial_threshold(0);
         assert_eq!(fo_set_threads(3), fo_status::FO_OK);
     });
 }

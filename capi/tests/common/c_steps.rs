@@ -4,8 +4,8 @@
 //! (`fuzz/src/capi.rs`), each including this file with `#[path]`.
 #![allow(dead_code)]
 
-use fused_optim::Float;
-use fused_optim::ffi::*;
+use fused_optim::*;
+use fused_optim_core::Float;
 
 pub type AdamOne<T> = unsafe extern "C" fn(
     *mut T,

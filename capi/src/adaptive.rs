@@ -6,64 +6,7 @@
 
 use super::configs::{fo_adadelta_config, fo_adagrad_config, fo_rmsprop_config};
 use super::fo_status;
-use super::many::{self, States, optional};
-use crate::{AdaDeltaConfig, AdaGradConfig, Float, RmsPropConfig};
-
-/// # Safety
-/// See `fo_adagrad_step_many_f32`.
-unsafe fn adagrad_many<T: Float>(
-    params: *const *mut T,
-    grads: *const *const T,
-    sums: *const *mut T,
-    lens: *const usize,
-    count: usize,
-    config: *const fo_adagrad_config,
-    step: u64,
-) -> fo_status {
-    let states = |_: &AdaGradConfig| States { required: [sums], optional: [] };
-    // SAFETY: the caller's contract, forwarded.
-    unsafe { many::step(config, step, params, grads, lens, count, states) }
-}
-
-/// # Safety
-/// See `fo_rmsprop_step_many_f32`.
-unsafe fn rmsprop_many<T: Float>(
-    params: *const *mut T,
-    grads: *const *const T,
-    square_avgs: *const *mut T,
-    momentum_buffers: *const *mut T,
-    grad_avgs: *const *mut T,
-    lens: *const usize,
-    count: usize,
-    config: *const fo_rmsprop_config,
-    step: u64,
-) -> fo_status {
-    let states = |c: &RmsPropConfig| States {
-        required: [square_avgs],
-        optional: [(momentum_buffers, c.momentum > 0.0), (grad_avgs, c.centered)],
-    };
-    // SAFETY: the caller's contract, forwarded.
-    unsafe { many::step(config, step, params, grads, lens, count, states) }
-}
-
-/// # Safety
-/// See `fo_adadelta_step_many_f32`.
-unsafe fn adadelta_many<T: Float>(
-    params: *const *mut T,
-    grads: *const *const T,
-    square_avgs: *const *mut T,
-    acc_deltas: *const *mut T,
-    lens: *const usize,
-    count: usize,
-    config: *const fo_adadelta_config,
-    step: u64,
-) -> fo_status {
-    let states = |_: &AdaDeltaConfig| States { required: [square_avgs, acc_deltas], optional: [] };
-    // SAFETY: the caller's contract, forwarded.
-    unsafe { many::step(config, step, params, grads, lens, count, states) }
-}
-
-// Written out per type (no macro): cbindgen reads these signatures as they stand.
+use super::many;
 
 /// One AdaGrad step of `n` elements of f32: `param` and `sum` are updated in
 /// place from `grad` (fill `sum` with `initial_accumulator_value` before the
@@ -84,9 +27,8 @@ pub unsafe extern "C" fn fo_adagrad_step_f32(
     config: *const fo_adagrad_config,
     step: u64,
 ) -> fo_status {
-    // SAFETY: the caller's contract, forwarded: each array holds one
-    // pointer, valid for `n` elements.
-    unsafe { adagrad_many::<f32>(&param, &grad, &sum, &n, 1, config, step) }
+    // SAFETY: the caller's contract, forwarded.
+    unsafe { many::step(config, step, param, grad, [sum], n) }
 }
 
 /// One AdaGrad step of `n` elements of f64 (see `fo_adagrad_step_f32`).
@@ -102,9 +44,8 @@ pub unsafe extern "C" fn fo_adagrad_step_f64(
     config: *const fo_adagrad_config,
     step: u64,
 ) -> fo_status {
-    // SAFETY: the caller's contract, forwarded: each array holds one
-    // pointer, valid for `n` elements.
-    unsafe { adagrad_many::<f64>(&param, &grad, &sum, &n, 1, config, step) }
+    // SAFETY: the caller's contract, forwarded.
+    unsafe { many::step(config, step, param, grad, [sum], n) }
 }
 
 /// One RMSprop step of `n` elements of f32: `param` and `square_avg` (and
@@ -128,10 +69,8 @@ pub unsafe extern "C" fn fo_rmsprop_step_f32(
     config: *const fo_rmsprop_config,
     step: u64,
 ) -> fo_status {
-    let (b, a) = (optional(&momentum_buffer), optional(&grad_avg));
-    // SAFETY: the caller's contract, forwarded: each array is null or holds
-    // one pointer, valid for `n` elements.
-    unsafe { rmsprop_many::<f32>(&param, &grad, &square_avg, b, a, &n, 1, config, step) }
+    // SAFETY: the caller's contract, forwarded.
+    unsafe { many::step(config, step, param, grad, [square_avg, momentum_buffer, grad_avg], n) }
 }
 
 /// One RMSprop step of `n` elements of f64 (see `fo_rmsprop_step_f32`).
@@ -149,10 +88,8 @@ pub unsafe extern "C" fn fo_rmsprop_step_f64(
     config: *const fo_rmsprop_config,
     step: u64,
 ) -> fo_status {
-    let (b, a) = (optional(&momentum_buffer), optional(&grad_avg));
-    // SAFETY: the caller's contract, forwarded: each array is null or holds
-    // one pointer, valid for `n` elements.
-    unsafe { rmsprop_many::<f64>(&param, &grad, &square_avg, b, a, &n, 1, config, step) }
+    // SAFETY: the caller's contract, forwarded.
+    unsafe { many::step(config, step, param, grad, [square_avg, momentum_buffer, grad_avg], n) }
 }
 
 /// One AdaDelta step of `n` elements of f32: `param`, `square_avg` and
@@ -173,9 +110,8 @@ pub unsafe extern "C" fn fo_adadelta_step_f32(
     config: *const fo_adadelta_config,
     step: u64,
 ) -> fo_status {
-    // SAFETY: the caller's contract, forwarded: each array holds one
-    // pointer, valid for `n` elements.
-    unsafe { adadelta_many::<f32>(&param, &grad, &square_avg, &acc_delta, &n, 1, config, step) }
+    // SAFETY: the caller's contract, forwarded.
+    unsafe { many::step(config, step, param, grad, [square_avg, acc_delta], n) }
 }
 
 /// One AdaDelta step of `n` elements of f64 (see `fo_adadelta_step_f32`).
@@ -192,9 +128,8 @@ pub unsafe extern "C" fn fo_adadelta_step_f64(
     config: *const fo_adadelta_config,
     step: u64,
 ) -> fo_status {
-    // SAFETY: the caller's contract, forwarded: each array holds one
-    // pointer, valid for `n` elements.
-    unsafe { adadelta_many::<f64>(&param, &grad, &square_avg, &acc_delta, &n, 1, config, step) }
+    // SAFETY: the caller's contract, forwarded.
+    unsafe { many::step(config, step, param, grad, [square_avg, acc_delta], n) }
 }
 
 /// One AdaGrad step over `count` tensors of f32 in one call: tensor `i` has
@@ -217,7 +152,7 @@ pub unsafe extern "C" fn fo_adagrad_step_many_f32(
     step: u64,
 ) -> fo_status {
     // SAFETY: the caller's contract, forwarded.
-    unsafe { adagrad_many::<f32>(params, grads, sums, lens, count, config, step) }
+    unsafe { many::step_many(config, step, params, grads, [sums], lens, count) }
 }
 
 /// One AdaGrad step over `count` tensors of f64 (see `fo_adagrad_step_many_f32`).
@@ -235,7 +170,7 @@ pub unsafe extern "C" fn fo_adagrad_step_many_f64(
     step: u64,
 ) -> fo_status {
     // SAFETY: the caller's contract, forwarded.
-    unsafe { adagrad_many::<f64>(params, grads, sums, lens, count, config, step) }
+    unsafe { many::step_many(config, step, params, grads, [sums], lens, count) }
 }
 
 /// One RMSprop step over `count` tensors of f32 in one call: tensor `i` has
@@ -261,17 +196,7 @@ pub unsafe extern "C" fn fo_rmsprop_step_many_f32(
 ) -> fo_status {
     // SAFETY: the caller's contract, forwarded.
     unsafe {
-        rmsprop_many::<f32>(
-            params,
-            grads,
-            square_avgs,
-            momentum_buffers,
-            grad_avgs,
-            lens,
-            count,
-            config,
-            step,
-        )
+        many::step_many(config, step, params, grads, [square_avgs, momentum_buffers, grad_avgs], lens, count)
     }
 }
 
@@ -293,17 +218,7 @@ pub unsafe extern "C" fn fo_rmsprop_step_many_f64(
 ) -> fo_status {
     // SAFETY: the caller's contract, forwarded.
     unsafe {
-        rmsprop_many::<f64>(
-            params,
-            grads,
-            square_avgs,
-            momentum_buffers,
-            grad_avgs,
-            lens,
-            count,
-            config,
-            step,
-        )
+        many::step_many(config, step, params, grads, [square_avgs, momentum_buffers, grad_avgs], lens, count)
     }
 }
 
@@ -327,7 +242,7 @@ pub unsafe extern "C" fn fo_adadelta_step_many_f32(
     step: u64,
 ) -> fo_status {
     // SAFETY: the caller's contract, forwarded.
-    unsafe { adadelta_many::<f32>(params, grads, square_avgs, acc_deltas, lens, count, config, step) }
+    unsafe { many::step_many(config, step, params, grads, [square_avgs, acc_deltas], lens, count) }
 }
 
 /// One AdaDelta step over `count` tensors of f64 (see `fo_adadelta_step_many_f32`).
@@ -346,5 +261,5 @@ pub unsafe extern "C" fn fo_adadelta_step_many_f64(
     step: u64,
 ) -> fo_status {
     // SAFETY: the caller's contract, forwarded.
-    unsafe { adadelta_many::<f64>(params, grads, square_avgs, acc_deltas, lens, count, config, step) }
+    unsafe { many::step_many(config, step, params, grads, [square_avgs, acc_deltas], lens, count) }
 }
