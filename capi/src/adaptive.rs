@@ -20,12 +20,7 @@ use super::many;
 /// detected and refused.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fo_adagrad_step_f32(
-    param: *mut f32,
-    grad: *const f32,
-    sum: *mut f32,
-    n: usize,
-    config: *const fo_adagrad_config,
-    step: u64,
+    param: *mut f32, grad: *const f32, sum: *mut f32, n: usize, config: *const fo_adagrad_config, step: u64,
 ) -> fo_status {
     // SAFETY: the caller's contract, forwarded.
     unsafe { many::step(config, step, param, grad, [sum], n) }
@@ -37,12 +32,7 @@ pub unsafe extern "C" fn fo_adagrad_step_f32(
 /// As for `fo_adagrad_step_f32`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fo_adagrad_step_f64(
-    param: *mut f64,
-    grad: *const f64,
-    sum: *mut f64,
-    n: usize,
-    config: *const fo_adagrad_config,
-    step: u64,
+    param: *mut f64, grad: *const f64, sum: *mut f64, n: usize, config: *const fo_adagrad_config, step: u64,
 ) -> fo_status {
     // SAFETY: the caller's contract, forwarded.
     unsafe { many::step(config, step, param, grad, [sum], n) }
@@ -60,14 +50,8 @@ pub unsafe extern "C" fn fo_adagrad_step_f64(
 /// elements, `config` null or valid.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fo_rmsprop_step_f32(
-    param: *mut f32,
-    grad: *const f32,
-    square_avg: *mut f32,
-    momentum_buffer: *mut f32,
-    grad_avg: *mut f32,
-    n: usize,
-    config: *const fo_rmsprop_config,
-    step: u64,
+    param: *mut f32, grad: *const f32, square_avg: *mut f32, momentum_buffer: *mut f32, grad_avg: *mut f32,
+    n: usize, config: *const fo_rmsprop_config, step: u64,
 ) -> fo_status {
     // SAFETY: the caller's contract, forwarded.
     unsafe { many::step(config, step, param, grad, [square_avg, momentum_buffer, grad_avg], n) }
@@ -79,14 +63,8 @@ pub unsafe extern "C" fn fo_rmsprop_step_f32(
 /// As for `fo_rmsprop_step_f32`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fo_rmsprop_step_f64(
-    param: *mut f64,
-    grad: *const f64,
-    square_avg: *mut f64,
-    momentum_buffer: *mut f64,
-    grad_avg: *mut f64,
-    n: usize,
-    config: *const fo_rmsprop_config,
-    step: u64,
+    param: *mut f64, grad: *const f64, square_avg: *mut f64, momentum_buffer: *mut f64, grad_avg: *mut f64,
+    n: usize, config: *const fo_rmsprop_config, step: u64,
 ) -> fo_status {
     // SAFETY: the caller's contract, forwarded.
     unsafe { many::step(config, step, param, grad, [square_avg, momentum_buffer, grad_avg], n) }
@@ -102,13 +80,8 @@ pub unsafe extern "C" fn fo_rmsprop_step_f64(
 /// elements, `config` null or valid.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fo_adadelta_step_f32(
-    param: *mut f32,
-    grad: *const f32,
-    square_avg: *mut f32,
-    acc_delta: *mut f32,
-    n: usize,
-    config: *const fo_adadelta_config,
-    step: u64,
+    param: *mut f32, grad: *const f32, square_avg: *mut f32, acc_delta: *mut f32, n: usize,
+    config: *const fo_adadelta_config, step: u64,
 ) -> fo_status {
     // SAFETY: the caller's contract, forwarded.
     unsafe { many::step(config, step, param, grad, [square_avg, acc_delta], n) }
@@ -120,13 +93,8 @@ pub unsafe extern "C" fn fo_adadelta_step_f32(
 /// As for `fo_adadelta_step_f32`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fo_adadelta_step_f64(
-    param: *mut f64,
-    grad: *const f64,
-    square_avg: *mut f64,
-    acc_delta: *mut f64,
-    n: usize,
-    config: *const fo_adadelta_config,
-    step: u64,
+    param: *mut f64, grad: *const f64, square_avg: *mut f64, acc_delta: *mut f64, n: usize,
+    config: *const fo_adadelta_config, step: u64,
 ) -> fo_status {
     // SAFETY: the caller's contract, forwarded.
     unsafe { many::step(config, step, param, grad, [square_avg, acc_delta], n) }
@@ -143,13 +111,8 @@ pub unsafe extern "C" fn fo_adadelta_step_f64(
 /// valid for `lens[i]` elements; `config` null or valid.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fo_adagrad_step_many_f32(
-    params: *const *mut f32,
-    grads: *const *const f32,
-    sums: *const *mut f32,
-    lens: *const usize,
-    count: usize,
-    config: *const fo_adagrad_config,
-    step: u64,
+    params: *const *mut f32, grads: *const *const f32, sums: *const *mut f32, lens: *const usize,
+    count: usize, config: *const fo_adagrad_config, step: u64,
 ) -> fo_status {
     // SAFETY: the caller's contract, forwarded.
     unsafe { many::step_many(config, step, params, grads, [sums], lens, count) }
@@ -161,13 +124,8 @@ pub unsafe extern "C" fn fo_adagrad_step_many_f32(
 /// As for `fo_adagrad_step_many_f32`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fo_adagrad_step_many_f64(
-    params: *const *mut f64,
-    grads: *const *const f64,
-    sums: *const *mut f64,
-    lens: *const usize,
-    count: usize,
-    config: *const fo_adagrad_config,
-    step: u64,
+    params: *const *mut f64, grads: *const *const f64, sums: *const *mut f64, lens: *const usize,
+    count: usize, config: *const fo_adagrad_config, step: u64,
 ) -> fo_status {
     // SAFETY: the caller's contract, forwarded.
     unsafe { many::step_many(config, step, params, grads, [sums], lens, count) }
@@ -184,15 +142,9 @@ pub unsafe extern "C" fn fo_adagrad_step_many_f64(
 /// As for `fo_adagrad_step_many_f32`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fo_rmsprop_step_many_f32(
-    params: *const *mut f32,
-    grads: *const *const f32,
-    square_avgs: *const *mut f32,
-    momentum_buffers: *const *mut f32,
-    grad_avgs: *const *mut f32,
-    lens: *const usize,
-    count: usize,
-    config: *const fo_rmsprop_config,
-    step: u64,
+    params: *const *mut f32, grads: *const *const f32, square_avgs: *const *mut f32,
+    momentum_buffers: *const *mut f32, grad_avgs: *const *mut f32, lens: *const usize, count: usize,
+    config: *const fo_rmsprop_config, step: u64,
 ) -> fo_status {
     // SAFETY: the caller's contract, forwarded.
     unsafe {
@@ -206,15 +158,9 @@ pub unsafe extern "C" fn fo_rmsprop_step_many_f32(
 /// As for `fo_adagrad_step_many_f32`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fo_rmsprop_step_many_f64(
-    params: *const *mut f64,
-    grads: *const *const f64,
-    square_avgs: *const *mut f64,
-    momentum_buffers: *const *mut f64,
-    grad_avgs: *const *mut f64,
-    lens: *const usize,
-    count: usize,
-    config: *const fo_rmsprop_config,
-    step: u64,
+    params: *const *mut f64, grads: *const *const f64, square_avgs: *const *mut f64,
+    momentum_buffers: *const *mut f64, grad_avgs: *const *mut f64, lens: *const usize, count: usize,
+    config: *const fo_rmsprop_config, step: u64,
 ) -> fo_status {
     // SAFETY: the caller's contract, forwarded.
     unsafe {
@@ -232,13 +178,8 @@ pub unsafe extern "C" fn fo_rmsprop_step_many_f64(
 /// As for `fo_adagrad_step_many_f32`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fo_adadelta_step_many_f32(
-    params: *const *mut f32,
-    grads: *const *const f32,
-    square_avgs: *const *mut f32,
-    acc_deltas: *const *mut f32,
-    lens: *const usize,
-    count: usize,
-    config: *const fo_adadelta_config,
+    params: *const *mut f32, grads: *const *const f32, square_avgs: *const *mut f32,
+    acc_deltas: *const *mut f32, lens: *const usize, count: usize, config: *const fo_adadelta_config,
     step: u64,
 ) -> fo_status {
     // SAFETY: the caller's contract, forwarded.
@@ -251,13 +192,8 @@ pub unsafe extern "C" fn fo_adadelta_step_many_f32(
 /// As for `fo_adagrad_step_many_f32`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fo_adadelta_step_many_f64(
-    params: *const *mut f64,
-    grads: *const *const f64,
-    square_avgs: *const *mut f64,
-    acc_deltas: *const *mut f64,
-    lens: *const usize,
-    count: usize,
-    config: *const fo_adadelta_config,
+    params: *const *mut f64, grads: *const *const f64, square_avgs: *const *mut f64,
+    acc_deltas: *const *mut f64, lens: *const usize, count: usize, config: *const fo_adadelta_config,
     step: u64,
 ) -> fo_status {
     // SAFETY: the caller's contract, forwarded.

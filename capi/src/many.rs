@@ -43,13 +43,8 @@ fn optional<A: Algorithm>(k: usize) -> bool {
 /// for `count` reads, and each non-null pointer in it valid for reads (and,
 /// but for gradients, writes) of `lens[i]` elements for the whole call.
 pub(super) unsafe fn step_many<C: Config, T: Float, const K: usize>(
-    config: *const C,
-    step: u64,
-    params: *const *mut T,
-    grads: *const *const T,
-    states: [*const *mut T; K],
-    lens: *const usize,
-    count: usize,
+    config: *const C, step: u64, params: *const *mut T, grads: *const *const T, states: [*const *mut T; K],
+    lens: *const usize, count: usize,
 ) -> fo_status {
     const { assert!(K == C::Algorithm::STATE.len(), "one array per state buffer") };
     let optional = optional::<C::Algorithm>;
@@ -113,12 +108,7 @@ pub(super) unsafe fn step_many<C: Config, T: Float, const K: usize>(
 /// `config` is null or points to a valid `C`; each non-null pointer is valid
 /// for reads (and, but for `grad`, writes) of `n` elements for the whole call.
 pub(super) unsafe fn step<C: Config, T: Float, const K: usize>(
-    config: *const C,
-    step: u64,
-    param: *mut T,
-    grad: *const T,
-    state: [*mut T; K],
-    n: usize,
+    config: *const C, step: u64, param: *mut T, grad: *const T, state: [*mut T; K], n: usize,
 ) -> fo_status {
     let optional = optional::<C::Algorithm>;
     let states: [_; K] =

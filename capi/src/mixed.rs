@@ -288,22 +288,10 @@ pub extern "C" fn fo_mixed_options_default() -> fo_mixed_options {
 /// oversized buffers and unknown types are detected and refused.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fo_adam_step_mixed(
-    param: *mut c_void,
-    param_dtype: fo_dtype,
-    grad: *mut c_void,
-    grad_dtype: fo_dtype,
-    exp_avg: *mut c_void,
-    exp_avg_sq: *mut c_void,
-    max_exp_avg_sq: *mut c_void,
-    state_dtype: fo_dtype,
-    param_copy: *mut c_void,
-    copy_dtype: fo_dtype,
-    n: usize,
-    position: u64,
-    config: *const fo_adam_config,
-    options: *const fo_mixed_options,
-    step: u64,
-    skipped: *mut bool,
+    param: *mut c_void, param_dtype: fo_dtype, grad: *mut c_void, grad_dtype: fo_dtype, exp_avg: *mut c_void,
+    exp_avg_sq: *mut c_void, max_exp_avg_sq: *mut c_void, state_dtype: fo_dtype, param_copy: *mut c_void,
+    copy_dtype: fo_dtype, n: usize, position: u64, config: *const fo_adam_config,
+    options: *const fo_mixed_options, step: u64, skipped: *mut bool,
 ) -> fo_status {
     let tensor = fo_mixed_tensor {
         param,
@@ -338,12 +326,8 @@ pub unsafe extern "C" fn fo_adam_step_mixed(
 /// `config` and `options` null or valid; `skipped` null or valid for a write.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fo_adam_step_mixed_many(
-    tensors: *const fo_mixed_tensor,
-    count: usize,
-    config: *const fo_adam_config,
-    options: *const fo_mixed_options,
-    step: u64,
-    skipped: *mut bool,
+    tensors: *const fo_mixed_tensor, count: usize, config: *const fo_adam_config,
+    options: *const fo_mixed_options, step: u64, skipped: *mut bool,
 ) -> fo_status {
     guard(|| {
         let run = || -> Result<StepOutcome, fo_status> {

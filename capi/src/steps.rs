@@ -20,14 +20,8 @@ use super::many;
 /// buffers are detected and refused.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fo_adam_step_f32(
-    param: *mut f32,
-    grad: *const f32,
-    exp_avg: *mut f32,
-    exp_avg_sq: *mut f32,
-    max_exp_avg_sq: *mut f32,
-    n: usize,
-    config: *const fo_adam_config,
-    step: u64,
+    param: *mut f32, grad: *const f32, exp_avg: *mut f32, exp_avg_sq: *mut f32, max_exp_avg_sq: *mut f32,
+    n: usize, config: *const fo_adam_config, step: u64,
 ) -> fo_status {
     // SAFETY: the caller's contract, forwarded.
     unsafe { many::step(config, step, param, grad, [exp_avg, exp_avg_sq, max_exp_avg_sq], n) }
@@ -42,13 +36,8 @@ pub unsafe extern "C" fn fo_adam_step_f32(
 /// `config` null or valid.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fo_adamax_step_f32(
-    param: *mut f32,
-    grad: *const f32,
-    exp_avg: *mut f32,
-    exp_inf: *mut f32,
-    n: usize,
-    config: *const fo_adamax_config,
-    step: u64,
+    param: *mut f32, grad: *const f32, exp_avg: *mut f32, exp_inf: *mut f32, n: usize,
+    config: *const fo_adamax_config, step: u64,
 ) -> fo_status {
     // SAFETY: the caller's contract, forwarded.
     unsafe { many::step(config, step, param, grad, [exp_avg, exp_inf], n) }
@@ -66,14 +55,8 @@ pub unsafe extern "C" fn fo_adamax_step_f32(
 /// buffers are detected and refused.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fo_adam_step_f64(
-    param: *mut f64,
-    grad: *const f64,
-    exp_avg: *mut f64,
-    exp_avg_sq: *mut f64,
-    max_exp_avg_sq: *mut f64,
-    n: usize,
-    config: *const fo_adam_config,
-    step: u64,
+    param: *mut f64, grad: *const f64, exp_avg: *mut f64, exp_avg_sq: *mut f64, max_exp_avg_sq: *mut f64,
+    n: usize, config: *const fo_adam_config, step: u64,
 ) -> fo_status {
     // SAFETY: the caller's contract, forwarded.
     unsafe { many::step(config, step, param, grad, [exp_avg, exp_avg_sq, max_exp_avg_sq], n) }
@@ -88,13 +71,8 @@ pub unsafe extern "C" fn fo_adam_step_f64(
 /// `config` null or valid.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fo_adamax_step_f64(
-    param: *mut f64,
-    grad: *const f64,
-    exp_avg: *mut f64,
-    exp_inf: *mut f64,
-    n: usize,
-    config: *const fo_adamax_config,
-    step: u64,
+    param: *mut f64, grad: *const f64, exp_avg: *mut f64, exp_inf: *mut f64, n: usize,
+    config: *const fo_adamax_config, step: u64,
 ) -> fo_status {
     // SAFETY: the caller's contract, forwarded.
     unsafe { many::step(config, step, param, grad, [exp_avg, exp_inf], n) }
@@ -113,15 +91,9 @@ pub unsafe extern "C" fn fo_adamax_step_f64(
 /// valid for `lens[i]` elements; `config` null or valid.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fo_adam_step_many_f32(
-    params: *const *mut f32,
-    grads: *const *const f32,
-    exp_avgs: *const *mut f32,
-    exp_avg_sqs: *const *mut f32,
-    max_exp_avg_sqs: *const *mut f32,
-    lens: *const usize,
-    count: usize,
-    config: *const fo_adam_config,
-    step: u64,
+    params: *const *mut f32, grads: *const *const f32, exp_avgs: *const *mut f32,
+    exp_avg_sqs: *const *mut f32, max_exp_avg_sqs: *const *mut f32, lens: *const usize, count: usize,
+    config: *const fo_adam_config, step: u64,
 ) -> fo_status {
     // SAFETY: the caller's contract, forwarded.
     unsafe {
@@ -136,14 +108,8 @@ pub unsafe extern "C" fn fo_adam_step_many_f32(
 /// As for `fo_adam_step_many_f32`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fo_adamax_step_many_f32(
-    params: *const *mut f32,
-    grads: *const *const f32,
-    exp_avgs: *const *mut f32,
-    exp_infs: *const *mut f32,
-    lens: *const usize,
-    count: usize,
-    config: *const fo_adamax_config,
-    step: u64,
+    params: *const *mut f32, grads: *const *const f32, exp_avgs: *const *mut f32, exp_infs: *const *mut f32,
+    lens: *const usize, count: usize, config: *const fo_adamax_config, step: u64,
 ) -> fo_status {
     // SAFETY: the caller's contract, forwarded.
     unsafe { many::step_many(config, step, params, grads, [exp_avgs, exp_infs], lens, count) }
@@ -162,15 +128,9 @@ pub unsafe extern "C" fn fo_adamax_step_many_f32(
 /// valid for `lens[i]` elements; `config` null or valid.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fo_adam_step_many_f64(
-    params: *const *mut f64,
-    grads: *const *const f64,
-    exp_avgs: *const *mut f64,
-    exp_avg_sqs: *const *mut f64,
-    max_exp_avg_sqs: *const *mut f64,
-    lens: *const usize,
-    count: usize,
-    config: *const fo_adam_config,
-    step: u64,
+    params: *const *mut f64, grads: *const *const f64, exp_avgs: *const *mut f64,
+    exp_avg_sqs: *const *mut f64, max_exp_avg_sqs: *const *mut f64, lens: *const usize, count: usize,
+    config: *const fo_adam_config, step: u64,
 ) -> fo_status {
     // SAFETY: the caller's contract, forwarded.
     unsafe {
@@ -185,14 +145,8 @@ pub unsafe extern "C" fn fo_adam_step_many_f64(
 /// As for `fo_adam_step_many_f64`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fo_adamax_step_many_f64(
-    params: *const *mut f64,
-    grads: *const *const f64,
-    exp_avgs: *const *mut f64,
-    exp_infs: *const *mut f64,
-    lens: *const usize,
-    count: usize,
-    config: *const fo_adamax_config,
-    step: u64,
+    params: *const *mut f64, grads: *const *const f64, exp_avgs: *const *mut f64, exp_infs: *const *mut f64,
+    lens: *const usize, count: usize, config: *const fo_adamax_config, step: u64,
 ) -> fo_status {
     // SAFETY: the caller's contract, forwarded.
     unsafe { many::step_many(config, step, params, grads, [exp_avgs, exp_infs], lens, count) }

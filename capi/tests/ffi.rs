@@ -32,8 +32,7 @@ fn inputs<T: Float>() -> (Vec<T>, Vec<T>) {
 /// Three reference steps from the smoke-test inputs, with `K` state buffers
 /// starting at `init`: the final parameters.
 fn three_reference_steps<T: Float, const K: usize>(
-    init: [f64; K],
-    step: impl Fn(&mut [T], &[T], &mut [Vec<T>; K], u64),
+    init: [f64; K], step: impl Fn(&mut [T], &[T], &mut [Vec<T>; K], u64),
 ) -> Vec<T> {
     let (mut p, g) = inputs::<T>();
     let mut state = init.map(|x| vec![T::from_f64(x); N]);
@@ -539,9 +538,7 @@ const LEN: usize = 101;
 /// `init`, a new gradient each step) through `c` and through the Rust API:
 /// every buffer must end with the same bits.
 fn c_equals_rust<T: Float, const K: usize>(
-    what: &str,
-    init: [f64; K],
-    c: impl Fn(&mut [T], &[T], &mut [Vec<T>; K], u64) -> fo_status,
+    what: &str, init: [f64; K], c: impl Fn(&mut [T], &[T], &mut [Vec<T>; K], u64) -> fo_status,
     rust: impl Fn(&mut [T], &[T], &mut [Vec<T>; K], u64) -> Result<(), fused_optim_core::Error>,
 ) {
     let start = || (values::<T>(1, LEN), init.map(|x| vec![T::from_f64(x); LEN]));
@@ -698,8 +695,7 @@ type Tensor<T, const K: usize> = (Vec<T>, Vec<T>, [Vec<T>; K]);
 /// Then refusals across tensors: overlap, a null buffer, a null array;
 /// nothing written.
 fn many_equals_single<T: Float, const K: usize>(
-    what: &str,
-    single: impl Fn(*mut T, *const T, [*mut T; K], usize, u64) -> fo_status,
+    what: &str, single: impl Fn(*mut T, *const T, [*mut T; K], usize, u64) -> fo_status,
     many: impl Fn(*const *mut T, *const *const T, [*const *mut T; K], *const usize, usize, u64) -> fo_status,
 ) {
     let lens = [37usize, 0, 100, 5];
@@ -811,10 +807,7 @@ fn c_new_many_forms_match_each_alone_and_refuse() {
 /// length, step 0 and each of `bad` configs. Each returns its status and
 /// every buffer stays bit-identical.
 fn refusals<T: Float, C, const K: usize>(
-    what: &str,
-    good: C,
-    null_state: [fo_status; K],
-    bad: &[(&str, C, fo_status)],
+    what: &str, good: C, null_state: [fo_status; K], bad: &[(&str, C, fo_status)],
     call: impl Fn(*mut T, *const T, [*mut T; K], usize, *const C, u64) -> fo_status,
 ) {
     let mut p = values::<T>(1, N);

@@ -186,11 +186,7 @@ fn given(b: &mut Buf) -> *mut c_void {
 
 /// The one-tensor C step over a tensor's buffers.
 fn c_step(
-    t: &mut Tensor,
-    c: &fo_adam_config,
-    o: &fo_mixed_options,
-    step: u64,
-    skipped: *mut bool,
+    t: &mut Tensor, c: &fo_adam_config, o: &fo_mixed_options, step: u64, skipped: *mut bool,
 ) -> fo_status {
     let x = t.c();
     // SAFETY: every pointer is null (not given, or an empty buffer) or valid
@@ -219,11 +215,7 @@ fn c_step(
 
 /// The multi-tensor C step over `tensors`.
 fn c_many(
-    tensors: &mut [Tensor],
-    c: &fo_adam_config,
-    o: &fo_mixed_options,
-    step: u64,
-    skipped: *mut bool,
+    tensors: &mut [Tensor], c: &fo_adam_config, o: &fo_mixed_options, step: u64, skipped: *mut bool,
 ) -> fo_status {
     let list: Vec<fo_mixed_tensor> = tensors.iter_mut().map(Tensor::c).collect();
     // SAFETY: as for `c_step`, for each tensor of the list.
