@@ -51,7 +51,6 @@
 pub mod algorithms;
 pub mod checkpoint;
 mod error;
-pub mod ffi;
 mod hyper;
 pub mod mixed;
 mod optimizer;

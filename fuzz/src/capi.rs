@@ -35,7 +35,6 @@ use crate::cases::{
     RATE, Step,
 };
 use arbitrary::Arbitrary;
-use fused_optim::ffi::*;
 use fused_optim::kernels::{Dtype, MixedLayout, MixedSlice, bf16, f16, spec};
 use fused_optim::mixed::{
     MixedAdamBuffers, MixedOptions, StepOutcome, adam_step_mixed_many, mixed_coefficients,
@@ -44,10 +43,11 @@ use fused_optim::{
     AdaDeltaBuffers, AdaDeltaConfig, AdaGradBuffers, AdaGradConfig, AdaMaxBuffers, AdaMaxConfig, AdamBuffers,
     AdamConfig, EpsForm, Float, Parallelism, RmsPropBuffers, RmsPropConfig, WeightDecay,
 };
+use fused_optim_capi::*;
 use std::ptr::{null, null_mut};
 use std::sync::Once;
 
-#[path = "../../tests/common/c_steps.rs"]
+#[path = "../../capi/tests/common/c_steps.rs"]
 mod c_steps;
 use c_steps::Api;
 

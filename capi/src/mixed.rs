@@ -1,4 +1,4 @@
-//! Mixed-precision Adam (see [`crate::mixed`]): the C entry points over
+//! Mixed-precision Adam (see [`fused_optim_core::mixed`]): the C entry points over
 //! `f32`, `bf16` and `f16` buffers, with loss-scale unscaling, the
 //! `found_inf` skip, zero-grad, a narrow copy of the new parameters and
 //! stochastic rounding.
@@ -13,7 +13,7 @@
 //! then, if `count > 0`: a null tensor array; an unknown type tag; each
 //! buffer of each nonempty tensor (null, misaligned for its type,
 //! oversized); overlap between any two buffers of any tensors or `skipped`;
-//! and last, by the Rust step ([`crate::mixed::adam_step_mixed_many`]), a
+//! and last, by the Rust step ([`fused_optim_core::mixed::adam_step_mixed_many`]), a
 //! combination of types without a kernel (`FO_ERROR_DTYPE`) and the AMSGrad
 //! buffer against the option (`FO_ERROR_STATE_BUFFER`). Every buffer counts as written, the gradient included: the
 //! step zeroes it with `zero_grad`, and it is handed to the kernels as a
@@ -27,8 +27,8 @@ use super::checks::{Span, copy_array, disjoint, span};
 use super::configs::{byte, flag, fo_adam_config};
 use super::many::{read, slice_mut};
 use super::{fo_status, guard, parallelism};
-use crate::AdamConfig;
-use crate::mixed::{
+use fused_optim_core::AdamConfig;
+use fused_optim_core::mixed::{
     Dtype, MixedAdamBuffers, MixedOptions, MixedSlice, StepOutcome, adam_step_mixed_many_with, bf16, f16,
     mixed_coefficients,
 };
@@ -288,22 +288,10 @@ pub extern "C" fn fo_mixed_options_default() -> fo_mixed_options {
 /// oversized buffers and unknown types are detected and refused.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fo_adam_step_mixed(
-    param: *mut c_void,
-    param_dtype: fo_dtype,
-    grad: *mut c_void,
-    grad_dtype: fo_dtype,
-    exp_avg: *mut c_void,
-    exp_avg_sq: *mut c_void,
-    max_exp_avg_sq: *mut c_void,
-    state_dtype: fo_dtype,
-    param_copy: *mut c_void,
-    copy_dtype: fo_dtype,
-    n: usize,
-    position: u64,
-    config: *const fo_adam_config,
-    options: *const fo_mixed_options,
-    step: u64,
-    skipped: *mut bool,
+    param: *mut c_void, param_dtype: fo_dtype, grad: *mut c_void, grad_dtype: fo_dtype, exp_avg: *mut c_void,
+    exp_avg_sq: *mut c_void, max_exp_avg_sq: *mut c_void, state_dtype: fo_dtype, param_copy: *mut c_void,
+    copy_dtype: fo_dtype, n: usize, position: u64, config: *const fo_adam_config,
+    options: *const fo_mixed_options, step: u64, skipped: *mut bool,
 ) -> fo_status {
     let tensor = fo_mixed_tensor {
         param,
@@ -338,12 +326,8 @@ pub unsafe extern "C" fn fo_adam_step_mixed(
 /// `config` and `options` null or valid; `skipped` null or valid for a write.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fo_adam_step_mixed_many(
-    tensors: *const fo_mixed_tensor,
-    count: usize,
-    config: *const fo_adam_config,
-    options: *const fo_mixed_options,
-    step: u64,
-    skipped: *mut bool,
+    tensors: *const fo_mixed_tensor, count: usize, config: *const fo_adam_config,
+    options: *const fo_mixed_options, step: u64, skipped: *mut bool,
 ) -> fo_status {
     guard(|| {
         let run = || -> Result<StepOutcome, fo_status> {

@@ -6,48 +6,7 @@
 
 use super::configs::{fo_adam_config, fo_adamax_config};
 use super::fo_status;
-use super::many::{self, States, optional};
-use crate::{AdaMaxConfig, AdamConfig, Float};
-
-/// # Safety
-/// See `fo_adam_step_many_f32`.
-unsafe fn adam_many<T: Float>(
-    params: *const *mut T,
-    grads: *const *const T,
-    exp_avgs: *const *mut T,
-    exp_avg_sqs: *const *mut T,
-    max_exp_avg_sqs: *const *mut T,
-    lens: *const usize,
-    count: usize,
-    config: *const fo_adam_config,
-    step: u64,
-) -> fo_status {
-    let states = |c: &AdamConfig| States {
-        required: [exp_avgs, exp_avg_sqs],
-        optional: [(max_exp_avg_sqs, c.amsgrad)],
-    };
-    // SAFETY: the caller's contract, forwarded.
-    unsafe { many::step(config, step, params, grads, lens, count, states) }
-}
-
-/// # Safety
-/// See `fo_adamax_step_many_f32`.
-unsafe fn adamax_many<T: Float>(
-    params: *const *mut T,
-    grads: *const *const T,
-    exp_avgs: *const *mut T,
-    exp_infs: *const *mut T,
-    lens: *const usize,
-    count: usize,
-    config: *const fo_adamax_config,
-    step: u64,
-) -> fo_status {
-    let states = |_: &AdaMaxConfig| States { required: [exp_avgs, exp_infs], optional: [] };
-    // SAFETY: the caller's contract, forwarded.
-    unsafe { many::step(config, step, params, grads, lens, count, states) }
-}
-
-// Written out per type (no macro): cbindgen reads these signatures as they stand.
+use super::many;
 
 /// One Adam / AdamW / AMSGrad step of `n` elements of f32: `param`,
 /// `exp_avg`, `exp_avg_sq` (and `max_exp_avg_sq` with AMSGrad; null
@@ -61,20 +20,11 @@ unsafe fn adamax_many<T: Float>(
 /// buffers are detected and refused.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fo_adam_step_f32(
-    param: *mut f32,
-    grad: *const f32,
-    exp_avg: *mut f32,
-    exp_avg_sq: *mut f32,
-    max_exp_avg_sq: *mut f32,
-    n: usize,
-    config: *const fo_adam_config,
-    step: u64,
+    param: *mut f32, grad: *const f32, exp_avg: *mut f32, exp_avg_sq: *mut f32, max_exp_avg_sq: *mut f32,
+    n: usize, config: *const fo_adam_config, step: u64,
 ) -> fo_status {
-    // SAFETY: the caller's contract, forwarded: each array holds one
-    // pointer, valid for `n` elements.
-    unsafe {
-        adam_many::<f32>(&param, &grad, &exp_avg, &exp_avg_sq, optional(&max_exp_avg_sq), &n, 1, config, step)
-    }
+    // SAFETY: the caller's contract, forwarded.
+    unsafe { many::step(config, step, param, grad, [exp_avg, exp_avg_sq, max_exp_avg_sq], n) }
 }
 
 /// One AdaMax step of `n` elements of f32: `param`, `exp_avg` and `exp_inf`
@@ -86,17 +36,11 @@ pub unsafe extern "C" fn fo_adam_step_f32(
 /// `config` null or valid.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fo_adamax_step_f32(
-    param: *mut f32,
-    grad: *const f32,
-    exp_avg: *mut f32,
-    exp_inf: *mut f32,
-    n: usize,
-    config: *const fo_adamax_config,
-    step: u64,
+    param: *mut f32, grad: *const f32, exp_avg: *mut f32, exp_inf: *mut f32, n: usize,
+    config: *const fo_adamax_config, step: u64,
 ) -> fo_status {
-    // SAFETY: the caller's contract, forwarded: each array holds one
-    // pointer, valid for `n` elements.
-    unsafe { adamax_many::<f32>(&param, &grad, &exp_avg, &exp_inf, &n, 1, config, step) }
+    // SAFETY: the caller's contract, forwarded.
+    unsafe { many::step(config, step, param, grad, [exp_avg, exp_inf], n) }
 }
 
 /// One Adam / AdamW / AMSGrad step of `n` elements of f64: `param`,
@@ -111,20 +55,11 @@ pub unsafe extern "C" fn fo_adamax_step_f32(
 /// buffers are detected and refused.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fo_adam_step_f64(
-    param: *mut f64,
-    grad: *const f64,
-    exp_avg: *mut f64,
-    exp_avg_sq: *mut f64,
-    max_exp_avg_sq: *mut f64,
-    n: usize,
-    config: *const fo_adam_config,
-    step: u64,
+    param: *mut f64, grad: *const f64, exp_avg: *mut f64, exp_avg_sq: *mut f64, max_exp_avg_sq: *mut f64,
+    n: usize, config: *const fo_adam_config, step: u64,
 ) -> fo_status {
-    // SAFETY: the caller's contract, forwarded: each array holds one
-    // pointer, valid for `n` elements.
-    unsafe {
-        adam_many::<f64>(&param, &grad, &exp_avg, &exp_avg_sq, optional(&max_exp_avg_sq), &n, 1, config, step)
-    }
+    // SAFETY: the caller's contract, forwarded.
+    unsafe { many::step(config, step, param, grad, [exp_avg, exp_avg_sq, max_exp_avg_sq], n) }
 }
 
 /// One AdaMax step of `n` elements of f64: `param`, `exp_avg` and `exp_inf`
@@ -136,17 +71,11 @@ pub unsafe extern "C" fn fo_adam_step_f64(
 /// `config` null or valid.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fo_adamax_step_f64(
-    param: *mut f64,
-    grad: *const f64,
-    exp_avg: *mut f64,
-    exp_inf: *mut f64,
-    n: usize,
-    config: *const fo_adamax_config,
-    step: u64,
+    param: *mut f64, grad: *const f64, exp_avg: *mut f64, exp_inf: *mut f64, n: usize,
+    config: *const fo_adamax_config, step: u64,
 ) -> fo_status {
-    // SAFETY: the caller's contract, forwarded: each array holds one
-    // pointer, valid for `n` elements.
-    unsafe { adamax_many::<f64>(&param, &grad, &exp_avg, &exp_inf, &n, 1, config, step) }
+    // SAFETY: the caller's contract, forwarded.
+    unsafe { many::step(config, step, param, grad, [exp_avg, exp_inf], n) }
 }
 
 /// One Adam / AdamW / AMSGrad step over `count` tensors of f32 in one call:
@@ -162,19 +91,13 @@ pub unsafe extern "C" fn fo_adamax_step_f64(
 /// valid for `lens[i]` elements; `config` null or valid.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fo_adam_step_many_f32(
-    params: *const *mut f32,
-    grads: *const *const f32,
-    exp_avgs: *const *mut f32,
-    exp_avg_sqs: *const *mut f32,
-    max_exp_avg_sqs: *const *mut f32,
-    lens: *const usize,
-    count: usize,
-    config: *const fo_adam_config,
-    step: u64,
+    params: *const *mut f32, grads: *const *const f32, exp_avgs: *const *mut f32,
+    exp_avg_sqs: *const *mut f32, max_exp_avg_sqs: *const *mut f32, lens: *const usize, count: usize,
+    config: *const fo_adam_config, step: u64,
 ) -> fo_status {
     // SAFETY: the caller's contract, forwarded.
     unsafe {
-        adam_many::<f32>(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, lens, count, config, step)
+        many::step_many(config, step, params, grads, [exp_avgs, exp_avg_sqs, max_exp_avg_sqs], lens, count)
     }
 }
 
@@ -185,17 +108,11 @@ pub unsafe extern "C" fn fo_adam_step_many_f32(
 /// As for `fo_adam_step_many_f32`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fo_adamax_step_many_f32(
-    params: *const *mut f32,
-    grads: *const *const f32,
-    exp_avgs: *const *mut f32,
-    exp_infs: *const *mut f32,
-    lens: *const usize,
-    count: usize,
-    config: *const fo_adamax_config,
-    step: u64,
+    params: *const *mut f32, grads: *const *const f32, exp_avgs: *const *mut f32, exp_infs: *const *mut f32,
+    lens: *const usize, count: usize, config: *const fo_adamax_config, step: u64,
 ) -> fo_status {
     // SAFETY: the caller's contract, forwarded.
-    unsafe { adamax_many::<f32>(params, grads, exp_avgs, exp_infs, lens, count, config, step) }
+    unsafe { many::step_many(config, step, params, grads, [exp_avgs, exp_infs], lens, count) }
 }
 
 /// One Adam / AdamW / AMSGrad step over `count` tensors of f64 in one call:
@@ -211,19 +128,13 @@ pub unsafe extern "C" fn fo_adamax_step_many_f32(
 /// valid for `lens[i]` elements; `config` null or valid.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fo_adam_step_many_f64(
-    params: *const *mut f64,
-    grads: *const *const f64,
-    exp_avgs: *const *mut f64,
-    exp_avg_sqs: *const *mut f64,
-    max_exp_avg_sqs: *const *mut f64,
-    lens: *const usize,
-    count: usize,
-    config: *const fo_adam_config,
-    step: u64,
+    params: *const *mut f64, grads: *const *const f64, exp_avgs: *const *mut f64,
+    exp_avg_sqs: *const *mut f64, max_exp_avg_sqs: *const *mut f64, lens: *const usize, count: usize,
+    config: *const fo_adam_config, step: u64,
 ) -> fo_status {
     // SAFETY: the caller's contract, forwarded.
     unsafe {
-        adam_many::<f64>(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, lens, count, config, step)
+        many::step_many(config, step, params, grads, [exp_avgs, exp_avg_sqs, max_exp_avg_sqs], lens, count)
     }
 }
 
@@ -234,15 +145,9 @@ pub unsafe extern "C" fn fo_adam_step_many_f64(
 /// As for `fo_adam_step_many_f64`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fo_adamax_step_many_f64(
-    params: *const *mut f64,
-    grads: *const *const f64,
-    exp_avgs: *const *mut f64,
-    exp_infs: *const *mut f64,
-    lens: *const usize,
-    count: usize,
-    config: *const fo_adamax_config,
-    step: u64,
+    params: *const *mut f64, grads: *const *const f64, exp_avgs: *const *mut f64, exp_infs: *const *mut f64,
+    lens: *const usize, count: usize, config: *const fo_adamax_config, step: u64,
 ) -> fo_status {
     // SAFETY: the caller's contract, forwarded.
-    unsafe { adamax_many::<f64>(params, grads, exp_avgs, exp_infs, lens, count, config, step) }
+    unsafe { many::step_many(config, step, params, grads, [exp_avgs, exp_infs], lens, count) }
 }

@@ -1,14 +1,14 @@
 //! The C ABI from Rust: every `fo_*` function against the Rust API's bits,
 //! every refusal with its status and untouched buffers, and the expected
-//! values of the C smoke test (`tests/c/expected.h`), computed here with the
+//! values of the C smoke test (`capi/tests/c/expected.h`), computed here with the
 //! scalar reference and checked to be current. Only the ignored test
 //! `bless_c_smoke_test_expectations`, run by name, rewrites the file:
-//! `cargo test --test ffi -- --ignored --exact bless_c_smoke_test_expectations`.
+//! `cargo test -p fused-optim-capi --test ffi -- --ignored --exact bless_c_smoke_test_expectations`.
 
-use fused_optim::ffi::*;
-use fused_optim::kernels::spec;
-use fused_optim::mixed::{MixedAdamBuffers, MixedOptions, MixedSlice, bf16, mixed_coefficients};
-use fused_optim::{
+use fused_optim::*;
+use fused_optim_core::kernels::spec;
+use fused_optim_core::mixed::{MixedAdamBuffers, MixedOptions, MixedSlice, bf16, mixed_coefficients};
+use fused_optim_core::{
     AdaDeltaBuffers, AdaDeltaConfig, AdaGradBuffers, AdaGradConfig, AdaMaxBuffers, AdaMaxConfig, AdamBuffers,
     AdamConfig, Float, RmsPropBuffers, RmsPropConfig, Tier,
 };
@@ -32,8 +32,7 @@ fn inputs<T: Float>() -> (Vec<T>, Vec<T>) {
 /// Three reference steps from the smoke-test inputs, with `K` state buffers
 /// starting at `init`: the final parameters.
 fn three_reference_steps<T: Float, const K: usize>(
-    init: [f64; K],
-    step: impl Fn(&mut [T], &[T], &mut [Vec<T>; K], u64),
+    init: [f64; K], step: impl Fn(&mut [T], &[T], &mut [Vec<T>; K], u64),
 ) -> Vec<T> {
     let (mut p, g) = inputs::<T>();
     let mut state = init.map(|x| vec![T::from_f64(x); N]);
@@ -160,8 +159,8 @@ fn expected_header() -> String {
     };
     format!(
         "/* Expected parameters after three steps of each case in smoke.c, computed by the Rust\n \
-         * scalar reference (tests/ffi.rs). Regenerate:\n \
-         * cargo test --test ffi -- --ignored --exact bless_c_smoke_test_expectations */\n\
+         * scalar reference (capi/tests/ffi.rs). Regenerate:\n \
+         * cargo test -p fused-optim-capi --test ffi -- --ignored --exact bless_c_smoke_test_expectations */\n\
          #define SMOKE_N {N}\n{}{}{}{}{}{}{}{}",
         f32s("EXPECTED_ADAM_F32", &e.adam_f32),
         f64s("EXPECTED_AMSGRAD_ADAMW_F64", &e.amsgrad_adamw_f64),
@@ -175,7 +174,8 @@ fn expected_header() -> String {
 }
 
 const EXPECTED_H: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/c/expected.h");
-const BLESS: &str = "cargo test --test ffi -- --ignored --exact bless_c_smoke_test_expectations";
+const BLESS: &str =
+    "cargo test -p fused-optim-capi --test ffi -- --ignored --exact bless_c_smoke_test_expectations";
 
 /// `tests/c/expected.h` holds what the scalar reference computes now. Only
 /// compares: no setting of any test run rewrites the file.
@@ -538,10 +538,8 @@ const LEN: usize = 101;
 /// `init`, a new gradient each step) through `c` and through the Rust API:
 /// every buffer must end with the same bits.
 fn c_equals_rust<T: Float, const K: usize>(
-    what: &str,
-    init: [f64; K],
-    c: impl Fn(&mut [T], &[T], &mut [Vec<T>; K], u64) -> fo_status,
-    rust: impl Fn(&mut [T], &[T], &mut [Vec<T>; K], u64) -> Result<(), fused_optim::Error>,
+    what: &str, init: [f64; K], c: impl Fn(&mut [T], &[T], &mut [Vec<T>; K], u64) -> fo_status,
+    rust: impl Fn(&mut [T], &[T], &mut [Vec<T>; K], u64) -> Result<(), fused_optim_core::Error>,
 ) {
     let start = || (values::<T>(1, LEN), init.map(|x| vec![T::from_f64(x); LEN]));
     let ((mut p1, mut s1), (mut p2, mut s2)) = (start(), start());
@@ -558,7 +556,9 @@ fn c_equals_rust<T: Float, const K: usize>(
 }
 
 fn new_algorithms_give_the_rust_bits<T: Api>() {
-    use fused_optim::{EpsForm, Parallelism::Serial, adadelta_step, adagrad_step, adam_step, rmsprop_step};
+    use fused_optim_core::{
+        EpsForm, Parallelism::Serial, adadelta_step, adagrad_step, adam_step, rmsprop_step,
+    };
     for (what, rust) in [
         ("adagrad default", AdaGradConfig::default()),
         ("adagrad lr_decay, weight decay, initial value", smoke_adagrad()),
@@ -649,7 +649,7 @@ fn c_new_algorithms_and_options_give_the_rust_bits() {
 
 #[test]
 fn c_configs_round_trip_and_default_to_the_rust_defaults() {
-    use fused_optim::{EpsForm, WeightDecay};
+    use fused_optim_core::{EpsForm, WeightDecay};
     assert_eq!(AdamConfig::try_from(fo_adam_config_default()), Ok(AdamConfig::default()));
     assert_eq!(AdamConfig::try_from(fo_adamw_config_default()), Ok(AdamConfig::adamw()));
     assert_eq!(AdaMaxConfig::from(fo_adamax_config_default()), AdaMaxConfig::default());
@@ -695,8 +695,7 @@ type Tensor<T, const K: usize> = (Vec<T>, Vec<T>, [Vec<T>; K]);
 /// Then refusals across tensors: overlap, a null buffer, a null array;
 /// nothing written.
 fn many_equals_single<T: Float, const K: usize>(
-    what: &str,
-    single: impl Fn(*mut T, *const T, [*mut T; K], usize, u64) -> fo_status,
+    what: &str, single: impl Fn(*mut T, *const T, [*mut T; K], usize, u64) -> fo_status,
     many: impl Fn(*const *mut T, *const *const T, [*const *mut T; K], *const usize, usize, u64) -> fo_status,
 ) {
     let lens = [37usize, 0, 100, 5];
@@ -808,10 +807,7 @@ fn c_new_many_forms_match_each_alone_and_refuse() {
 /// length, step 0 and each of `bad` configs. Each returns its status and
 /// every buffer stays bit-identical.
 fn refusals<T: Float, C, const K: usize>(
-    what: &str,
-    good: C,
-    null_state: [fo_status; K],
-    bad: &[(&str, C, fo_status)],
+    what: &str, good: C, null_state: [fo_status; K], bad: &[(&str, C, fo_status)],
     call: impl Fn(*mut T, *const T, [*mut T; K], usize, *const C, u64) -> fo_status,
 ) {
     let mut p = values::<T>(1, N);
@@ -994,7 +990,7 @@ fn c_state_arrays_and_empty_steps() {
 /// are read hands them to the step, which does not compute them again.
 #[test]
 fn a_c_call_computes_its_coefficients_once() {
-    use fused_optim::algorithms::coefficient_computations;
+    use fused_optim_core::algorithms::coefficient_computations;
     let (mut p, g) = inputs::<f32>();
     let (mut m, mut v) = (vec![0.0f32; N], vec![0.0f32; N]);
     let c = fo_adam_config_default();

@@ -8,7 +8,10 @@
 //! true, and [`flag`] is the one place a C flag becomes a `bool`.
 
 use super::fo_status;
-use crate::{AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, EpsForm, RmsPropConfig, WeightDecay};
+use super::many::Config;
+use fused_optim_core::{
+    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, EpsForm, RmsPropConfig, WeightDecay,
+};
 
 /// A C flag as a Rust `bool`: any nonzero byte is true.
 pub(super) fn flag(byte: u8) -> bool {
@@ -190,34 +193,72 @@ impl From<fo_adamax_config> for AdaMaxConfig {
     }
 }
 
-/// `From` both ways between a C config and the Rust config with the same
-/// fields: `values` copied as they are, `flags` through [`flag`] and [`byte`].
-macro_rules! same_fields {
-    ($c:ident, $rust:ident, [$($value:ident),* $(,)?], flags [$($flag:ident),* $(,)?]) => {
-        impl From<$rust> for $c {
-            fn from(c: $rust) -> Self {
-                let $rust { $($value,)* $($flag,)* } = c;
-                $c { $($value,)* $($flag: byte($flag),)* }
-            }
-        }
-
-        impl From<$c> for $rust {
-            fn from(c: $c) -> Self {
-                let $c { $($value,)* $($flag,)* } = c;
-                $rust { $($value,)* $($flag: flag($flag),)* }
-            }
-        }
-    };
+impl From<AdaGradConfig> for fo_adagrad_config {
+    fn from(c: AdaGradConfig) -> Self {
+        let AdaGradConfig { lr, lr_decay, weight_decay, initial_accumulator_value, eps, maximize } = c;
+        let maximize = byte(maximize);
+        fo_adagrad_config { lr, lr_decay, weight_decay, initial_accumulator_value, eps, maximize }
+    }
 }
 
-same_fields!(
-    fo_adagrad_config,
-    AdaGradConfig,
-    [lr, lr_decay, weight_decay, initial_accumulator_value, eps],
-    flags[maximize]
-);
-same_fields!(fo_rmsprop_config, RmsPropConfig, [lr, alpha, eps, weight_decay, momentum], flags [centered, maximize]);
-same_fields!(fo_adadelta_config, AdaDeltaConfig, [lr, rho, eps, weight_decay], flags[maximize]);
+impl From<fo_adagrad_config> for AdaGradConfig {
+    fn from(c: fo_adagrad_config) -> Self {
+        let fo_adagrad_config { lr, lr_decay, weight_decay, initial_accumulator_value, eps, maximize } = c;
+        let maximize = flag(maximize);
+        AdaGradConfig { lr, lr_decay, weight_decay, initial_accumulator_value, eps, maximize }
+    }
+}
+
+impl From<RmsPropConfig> for fo_rmsprop_config {
+    fn from(c: RmsPropConfig) -> Self {
+        let RmsPropConfig { lr, alpha, eps, weight_decay, momentum, centered, maximize } = c;
+        let (centered, maximize) = (byte(centered), byte(maximize));
+        fo_rmsprop_config { lr, alpha, eps, weight_decay, momentum, centered, maximize }
+    }
+}
+
+impl From<fo_rmsprop_config> for RmsPropConfig {
+    fn from(c: fo_rmsprop_config) -> Self {
+        let fo_rmsprop_config { lr, alpha, eps, weight_decay, momentum, centered, maximize } = c;
+        let (centered, maximize) = (flag(centered), flag(maximize));
+        RmsPropConfig { lr, alpha, eps, weight_decay, momentum, centered, maximize }
+    }
+}
+
+impl From<AdaDeltaConfig> for fo_adadelta_config {
+    fn from(c: AdaDeltaConfig) -> Self {
+        let AdaDeltaConfig { lr, rho, eps, weight_decay, maximize } = c;
+        fo_adadelta_config { lr, rho, eps, weight_decay, maximize: byte(maximize) }
+    }
+}
+
+impl From<fo_adadelta_config> for AdaDeltaConfig {
+    fn from(c: fo_adadelta_config) -> Self {
+        let fo_adadelta_config { lr, rho, eps, weight_decay, maximize } = c;
+        AdaDeltaConfig { lr, rho, eps, weight_decay, maximize: flag(maximize) }
+    }
+}
+
+/// Each C config converts to the Rust config of its algorithm.
+impl Config for fo_adam_config {
+    type Algorithm = AdamConfig;
+}
+
+impl Config for fo_adamax_config {
+    type Algorithm = AdaMaxConfig;
+}
+
+impl Config for fo_adagrad_config {
+    type Algorithm = AdaGradConfig;
+}
+
+impl Config for fo_rmsprop_config {
+    type Algorithm = RmsPropConfig;
+}
+
+impl Config for fo_adadelta_config {
+    type Algorithm = AdaDeltaConfig;
+}
 
 /// PyTorch's `Adam` defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, no
 /// weight decay, ε in PyTorch's place, no β1 decay.

@@ -1,16 +1,16 @@
 //! The mixed-precision C ABI from Rust: `fo_adam_step_mixed` and
-//! `fo_adam_step_mixed_many` against `fused_optim::mixed`'s bits for several
+//! `fo_adam_step_mixed_many` against `fused_optim_core::mixed`'s bits for several
 //! layouts and options, the multi-tensor form against the one-tensor form,
 //! the found_inf skip, and every refusal with its status and untouched
 //! buffers. (The smoke test's expected values are in tests/ffi.rs.)
 
-use fused_optim::ffi::*;
-use fused_optim::kernels::Storage;
-use fused_optim::mixed::{
+use fused_optim::*;
+use fused_optim_core::kernels::Storage;
+use fused_optim_core::mixed::{
     Dtype, MixedAdamBuffers, MixedLayout, MixedOptions, MixedSlice, StepOutcome, adam_step_mixed,
     adam_step_mixed_many, bf16, f16,
 };
-use fused_optim::{AdamConfig, EpsForm, Parallelism, WeightDecay};
+use fused_optim_core::{AdamConfig, EpsForm, Parallelism, WeightDecay};
 use std::ffi::{CStr, c_void};
 use std::ptr::{null, null_mut};
 use std::sync::Once;
@@ -22,7 +22,7 @@ const N: usize = 41;
 fn split_everything() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        fused_optim::set_serial_threshold(0);
+        fused_optim_core::set_serial_threshold(0);
         assert_eq!(fo_set_threads(3), fo_status::FO_OK);
     });
 }
@@ -186,11 +186,7 @@ fn given(b: &mut Buf) -> *mut c_void {
 
 /// The one-tensor C step over a tensor's buffers.
 fn c_step(
-    t: &mut Tensor,
-    c: &fo_adam_config,
-    o: &fo_mixed_options,
-    step: u64,
-    skipped: *mut bool,
+    t: &mut Tensor, c: &fo_adam_config, o: &fo_mixed_options, step: u64, skipped: *mut bool,
 ) -> fo_status {
     let x = t.c();
     // SAFETY: every pointer is null (not given, or an empty buffer) or valid
@@ -219,11 +215,7 @@ fn c_step(
 
 /// The multi-tensor C step over `tensors`.
 fn c_many(
-    tensors: &mut [Tensor],
-    c: &fo_adam_config,
-    o: &fo_mixed_options,
-    step: u64,
-    skipped: *mut bool,
+    tensors: &mut [Tensor], c: &fo_adam_config, o: &fo_mixed_options, step: u64, skipped: *mut bool,
 ) -> fo_status {
     let list: Vec<fo_mixed_tensor> = tensors.iter_mut().map(Tensor::c).collect();
     // SAFETY: as for `c_step`, for each tensor of the list.

@@ -1,6 +1,6 @@
 /* Expected parameters after three steps of each case in smoke.c, computed by the Rust
- * scalar reference (tests/ffi.rs). Regenerate:
- * cargo test --test ffi -- --ignored --exact bless_c_smoke_test_expectations */
+ * scalar reference (capi/tests/ffi.rs). Regenerate:
+ * cargo test -p fused-optim-capi --test ffi -- --ignored --exact bless_c_smoke_test_expectations */
 #define SMOKE_N 37
 static const uint32_t EXPECTED_ADAM_F32[SMOKE_N] = {
     0xbfbf9db1u, 0xbf800000u, 0xbf00c49bu, 0x3b449ba5u, 0x3efe76cau, 0x3f80624fu,

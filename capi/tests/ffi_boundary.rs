@@ -1,5 +1,5 @@
 //! The C ABI's boundary, small enough for Miri
-//! (`cargo +nightly miri test --test ffi_boundary`): config flag bytes other
+//! (`cargo +nightly miri test -p fused-optim-capi --test ffi_boundary`): config flag bytes other
 //! than 0 and 1, null, misaligned, overlapping and aliased pointers, absurd
 //! lengths and thread counts. Each refusal returns its status and leaves every
 //! buffer bit-identical; each accepted call gives the bits of the plain call.
@@ -8,9 +8,9 @@
 //! (`fo_set_threads(1)`, below the serial threshold anyway): no thread pool
 //! is ever started, so Miri runs the whole file in well under a minute.
 
-use fused_optim::Float;
-use fused_optim::ffi::*;
-use fused_optim::mixed::bf16;
+use fused_optim::*;
+use fused_optim_core::Float;
+use fused_optim_core::mixed::bf16;
 use std::mem::offset_of;
 use std::ptr::{null, null_mut};
 use std::sync::{Mutex, MutexGuard};

@@ -1,5 +1,8 @@
-//! The C ABI: `fo_*` functions over raw pointers, for frameworks in C, C++
-//! or Python (ctypes).
+//! The C ABI of [`fused_optim`](fused_optim_core): `fo_*` functions over raw
+//! pointers, for frameworks in C, C++ or Python (ctypes), built as
+//! `libfused_optim.so` and `libfused_optim.a`
+//! (`cargo build --release -p fused-optim-capi`), declared in
+//! `capi/include/fused_optim.h`.
 //!
 //! Every entry point checks before it writes: a null pointer where a buffer
 //! is needed, a length whose byte size overflows, a pointer not aligned for
@@ -12,8 +15,11 @@
 //!
 //! Every algorithm has the same four entry points: `fo_<algorithm>_step_f32`
 //! and `_f64` over one tensor, `fo_<algorithm>_step_many_f32` and `_f64` over
-//! arrays of per-tensor pointers; all of them run one sequence of checks
-//! (`many::step`), a one-tensor step being the step of a list of one.
+//! arrays of per-tensor pointers. Each is one call of the same generic step
+//! (`many::step_many`, or `many::step` for one tensor, a list of one),
+//! which takes the algorithm from the config's type and the state buffers in
+//! the order of its `Algorithm::STATE`, runs one sequence of checks and hands
+//! the validated coefficients and slices to `fused_optim::step::step_many_validated`.
 //! Mixed-precision Adam (`bf16`/`f16`/`f32` buffers, each with an `fo_dtype`
 //! tag) has `fo_adam_step_mixed` and `fo_adam_step_mixed_many` over an array
 //! of `fo_mixed_tensor`, with the same checks and `FO_ERROR_DTYPE` for an
@@ -25,11 +31,20 @@
 //! from C.
 //!
 //! A config's options are `uint8_t` flags, nonzero meaning on, never C
-//! `bool`s: whatever byte C leaves in one is a valid value (see `configs.rs`). The header `include/fused_optim.h` is generated from this
-//! module by cbindgen (`cbindgen --config cbindgen.toml -o include/fused_optim.h`).
+//! `bool`s: whatever byte C leaves in one is a valid value (see `configs.rs`).
+//!
+//! The header is generated from this crate by cbindgen, from the workspace
+//! root: `cbindgen --config capi/cbindgen.toml --crate fused-optim-capi
+//! --output capi/include/fused_optim.h`. The entry points are written out
+//! one by one, each a single call of the generic step, so that cbindgen
+//! reads their signatures as they stand (it expands no macros on stable).
+//!
+//! The Rust library is `fused_optim_core` here (the package `fused-optim`,
+//! renamed): this crate's library is `fused_optim`, so that the C library
+//! keeps its name.
 
+#![warn(missing_docs)]
 #![allow(non_camel_case_types)]
-#![allow(unsafe_code)]
 
 mod checks;
 mod configs;
@@ -44,7 +59,7 @@ pub use configs::*;
 pub use mixed::*;
 pub use steps::*;
 
-use crate::{Error, Parallelism, Tier};
+use fused_optim_core::{Error, Parallelism, Tier};
 use std::convert::Infallible;
 use std::ffi::c_char;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -93,6 +108,9 @@ impl From<Error> for fo_status {
             | Error::UnsupportedLayout(_)
             | Error::UnsupportedStateType(_) => fo_status::FO_ERROR_DTYPE,
             Error::Tensor { error, .. } => fo_status::from(*error),
+            // `Error` is `#[non_exhaustive]`: a variant the library adds
+            // before this crate names it is a bug to report, not a refusal.
+            _ => fo_status::FO_ERROR_INTERNAL,
         }
     }
 }
@@ -202,13 +220,13 @@ pub extern "C" fn fo_threads() -> usize {
 /// changes speed, never the results.
 #[unsafe(no_mangle)]
 pub extern "C" fn fo_set_serial_threshold(bytes: usize) {
-    crate::set_serial_threshold(bytes);
+    fused_optim_core::set_serial_threshold(bytes);
 }
 
 /// The threshold `fo_set_serial_threshold` sets, in bytes of traffic.
 #[unsafe(no_mangle)]
 pub extern "C" fn fo_serial_threshold() -> usize {
-    crate::serial_threshold()
+    fused_optim_core::serial_threshold()
 }
 
 /// The parallelism set by `fo_set_threads`.

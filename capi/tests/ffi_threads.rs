@@ -14,8 +14,8 @@
 //! The thread setting and the threshold are process-wide: each test holds
 //! one lock while it runs.
 
-use fused_optim::Float;
-use fused_optim::ffi::*;
+use fused_optim::*;
+use fused_optim_core::Float;
 use std::array::from_fn;
 use std::ptr::{null, null_mut};
 use std::sync::{Mutex, MutexGuard};
@@ -342,7 +342,7 @@ fn serial_threshold_round_trips() {
     let _settings = split_everything();
     assert_eq!(fo_serial_threshold(), 0);
     fo_set_serial_threshold(usize::MAX);
-    assert_eq!((fo_serial_threshold(), fused_optim::serial_threshold()), (usize::MAX, usize::MAX));
-    fo_set_serial_threshold(fused_optim::DEFAULT_SERIAL_BELOW_BYTES);
+    assert_eq!((fo_serial_threshold(), fused_optim_core::serial_threshold()), (usize::MAX, usize::MAX));
+    fo_set_serial_threshold(fused_optim_core::DEFAULT_SERIAL_BELOW_BYTES);
     assert_eq!(fo_serial_threshold(), 512 << 10);
 }
