@@ -61,29 +61,30 @@ from pathlib import Path
 RULES = {
     "kernels/src": {
         "layers": [
-            # The element types, the lane trait and the operand structs every body takes.
-            ("elements", ["float", "lanes", "narrow", "element", "elements", "operands", "buffers"]),
-            # The specification, the generic bodies, the ISA tokens (today: the
-            # reference, the algorithm modules with their bodies, the isa folder).
-            ("bodies", [
-                "spec", "generic", "arch",
-                "reference", "isa", "adam", "adam_mixed", "adamax", "adagrad", "rmsprop", "adadelta",
-                "convert", "probe",
-            ]),
+            # The element types, the lane trait and the operands every body takes
+            # (buffer sets, coefficients, the length-checked value).
+            ("elements", ["float", "lanes", "narrow", "operands"]),
+            # The specification, the generic bodies, the ISA tokens: side by side.
+            ("bodies", ["spec", "generic", "arch"]),
             # The only code that names every algorithm and every tier.
             ("dispatch", ["dispatch"]),
             # The public surface: lib.rs.
             ("surface", ["crate"]),
         ],
         # A generic body imports the element types and lanes (and a sibling
-        # body's lane arithmetic: mixed Adam reuses Adam's), nothing above.
-        "confined": {"generic": ["elements", "generic"]},
+        # body's lane arithmetic: mixed Adam reuses Adam's), nothing above;
+        # the spec and the tokens likewise see only the bottom layer.
+        "confined": {
+            "generic": ["elements", "generic"],
+            "spec": ["elements", "spec"],
+            "arch": ["elements", "arch"],
+        },
     },
     "src": {
         "layers": [
             # Errors, hyperparameter checks and per-step scalars, learning-rate schedules.
             ("foundation", ["error", "hyper", "schedule"]),
-            # The threaded driver (today driver.rs and claims.rs; the parallel folder).
+            # The threaded driver: threads, claims, pieces.
             ("parallel", ["parallel"]),
             # The descriptor trait, then one descriptor per algorithm: config,
             # validation, coefficients, state layout, checkpoint tag.
@@ -93,8 +94,20 @@ RULES = {
             ("steps", ["step", "mixed", "probe"]),
             # What owns state across steps: the optimizer and its checkpoints.
             ("owners", ["optimizer", "checkpoint"]),
-            # The C ABI while it lives in this crate.
-            ("c abi", ["ffi"]),
+            # The public surface: lib.rs.
+            ("surface", ["crate"]),
+        ],
+        "confined": {},
+    },
+    "capi/src": {
+        "layers": [
+            # Status codes and the panic guard; pointer checks; the thread setting.
+            ("foundation", ["status", "checks", "threads"]),
+            # The one generic step, then the C configs it reads.
+            ("step", ["many"]),
+            ("configs", ["configs"]),
+            # The named entry points.
+            ("entry points", ["steps", "adaptive", "mixed"]),
             # The public surface: lib.rs.
             ("surface", ["crate"]),
         ],
@@ -105,7 +118,7 @@ RULES = {
 # Upward edges accepted anyway: {crate folder: {(from, to): reason}}.
 ALLOWED_UP = {}
 
-DEFAULT_CRATES = ["kernels/src", "src"]
+DEFAULT_CRATES = ["kernels/src", "src", "capi/src"]
 
 IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 

@@ -17,6 +17,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// `fo_adam_config.weight_decay_mode`: no weight decay.
+#define FO_WEIGHT_DECAY_NONE 0
+
+// `fo_adam_config.weight_decay_mode`: L2 penalty added to the gradient (Adam).
+#define FO_WEIGHT_DECAY_L2 1
+
+// `fo_adam_config.weight_decay_mode`: decoupled decay `p *= 1 − lr·wd` (AdamW).
+#define FO_WEIGHT_DECAY_DECOUPLED 2
+
 // The most threads `fo_set_threads` accepts: 1024.
 //
 // A count above it is a caller's bug (a negative `int` converted to
@@ -30,15 +39,6 @@
 // mask the process runs under, and a pool larger than the cores is legal,
 // only slower.
 #define FO_MAX_THREADS 1024
-
-// `fo_adam_config.weight_decay_mode`: no weight decay.
-#define FO_WEIGHT_DECAY_NONE 0
-
-// `fo_adam_config.weight_decay_mode`: L2 penalty added to the gradient (Adam).
-#define FO_WEIGHT_DECAY_L2 1
-
-// `fo_adam_config.weight_decay_mode`: decoupled decay `p *= 1 − lr·wd` (AdamW).
-#define FO_WEIGHT_DECAY_DECOUPLED 2
 
 // What an `fo_*` call came to. The numbers are stable across versions.
 typedef enum fo_status {
@@ -242,38 +242,6 @@ typedef struct fo_mixed_tensor {
 extern "C" {
 #endif // __cplusplus
 
-// A static, NUL-terminated description of a status (any `int` is accepted).
-const char *fo_status_message(int32_t status);
-
-// The instruction-set tier the steps run on: "avx512", "avx2" or "portable".
-const char *fo_tier(void);
-
-// The library's version, "major.minor.patch".
-const char *fo_version(void);
-
-// The threads later steps use: 0 for rayon's global pool (the default),
-// 1 for the calling thread only, 1 < n <= `FO_MAX_THREADS` for a pool of n
-// threads owned by the library (replacing any earlier one). Returns `FO_OK`;
-// or `FO_ERROR_THREADS`, leaving the setting as it was, for a count above
-// `FO_MAX_THREADS` (refused before any thread starts) or a pool that could
-// not be built.
-enum fo_status fo_set_threads(size_t threads);
-
-// The threads set by `fo_set_threads`, as it was given: 0 for rayon's
-// global pool, 1 for the calling thread only, n for a pool of n threads.
-size_t fo_threads(void);
-
-// Sets the memory traffic in bytes (reads plus writes of every buffer of
-// a step) below which a step runs on the calling thread whatever
-// `fo_set_threads` says, for the whole process (the Rust API's
-// `set_serial_threshold`; the default is 512 KiB). 0 splits every step
-// across the threads; `SIZE_MAX` never splits. Any value is valid; it only
-// changes speed, never the results.
-void fo_set_serial_threshold(size_t bytes);
-
-// The threshold `fo_set_serial_threshold` sets, in bytes of traffic.
-size_t fo_serial_threshold(void);
-
 // PyTorch's `Adam` defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, no
 // weight decay, ε in PyTorch's place, no β1 decay.
 struct fo_adam_config fo_adam_config_default(void);
@@ -295,6 +263,15 @@ struct fo_rmsprop_config fo_rmsprop_config_default(void);
 
 // PyTorch's `Adadelta` defaults: lr 1.0, rho 0.9, eps 1e-6, no weight decay.
 struct fo_adadelta_config fo_adadelta_config_default(void);
+
+// A static, NUL-terminated description of a status (any `int` is accepted).
+const char *fo_status_message(int32_t status);
+
+// The instruction-set tier the steps run on: "avx512", "avx2" or "portable".
+const char *fo_tier(void);
+
+// The library's version, "major.minor.patch".
+const char *fo_version(void);
 
 // One Adam / AdamW / AMSGrad step of `n` elements of f32: `param`,
 // `exp_avg`, `exp_avg_sq` (and `max_exp_avg_sq` with AMSGrad; null
@@ -433,6 +410,29 @@ enum fo_status fo_adamax_step_many_f64(double *const *params,
                                        size_t count,
                                        const struct fo_adamax_config *config,
                                        uint64_t step);
+
+// The threads later steps use: 0 for rayon's global pool (the default),
+// 1 for the calling thread only, 1 < n <= `FO_MAX_THREADS` for a pool of n
+// threads owned by the library (replacing any earlier one). Returns `FO_OK`;
+// or `FO_ERROR_THREADS`, leaving the setting as it was, for a count above
+// `FO_MAX_THREADS` (refused before any thread starts) or a pool that could
+// not be built.
+enum fo_status fo_set_threads(size_t threads);
+
+// The threads set by `fo_set_threads`, as it was given: 0 for rayon's
+// global pool, 1 for the calling thread only, n for a pool of n threads.
+size_t fo_threads(void);
+
+// Sets the memory traffic in bytes (reads plus writes of every buffer of
+// a step) below which a step runs on the calling thread whatever
+// `fo_set_threads` says, for the whole process (the Rust API's
+// `set_serial_threshold`; the default is 512 KiB). 0 splits every step
+// across the threads; `SIZE_MAX` never splits. Any value is valid; it only
+// changes speed, never the results.
+void fo_set_serial_threshold(size_t bytes);
+
+// The threshold `fo_set_serial_threshold` sets, in bytes of traffic.
+size_t fo_serial_threshold(void);
 
 // One AdaGrad step of `n` elements of f32: `param` and `sum` are updated in
 // place from `grad` (fill `sum` with `initial_accumulator_value` before the

@@ -5,8 +5,8 @@
 #![allow(clippy::too_many_arguments)]
 
 use super::configs::{fo_adadelta_config, fo_adagrad_config, fo_rmsprop_config};
-use super::fo_status;
 use super::many;
+use super::status::fo_status;
 
 /// One AdaGrad step of `n` elements of f32: `param` and `sum` are updated in
 /// place from `grad` (fill `sum` with `initial_accumulator_value` before the

@@ -1,6 +1,6 @@
 //! The pointer checks every step runs before it builds a slice.
 
-use super::fo_status;
+use super::status::fo_status;
 use std::mem::{align_of, size_of};
 
 /// A caller's buffer: where it starts, how many bytes it spans, and whether

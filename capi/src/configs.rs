@@ -7,8 +7,8 @@
 //! as soon as the struct is read. Every byte is a valid `u8`; nonzero means
 //! true, and [`flag`] is the one place a C flag becomes a `bool`.
 
-use super::fo_status;
 use super::many::Config;
+use super::status::fo_status;
 use fused_optim_core::{
     AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, EpsForm, RmsPropConfig, WeightDecay,
 };

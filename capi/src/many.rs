@@ -6,7 +6,8 @@
 //! step is this step over a list of one: the same checks, the same bits.
 
 use super::checks::{copy_array, disjoint, span};
-use super::{fo_status, guard, parallelism};
+use super::status::{fo_status, guard};
+use super::threads::parallelism;
 use fused_optim_core::Float;
 use fused_optim_core::algorithms::{Algorithm, Validated};
 use fused_optim_core::step::step_many_validated;

@@ -26,7 +26,8 @@
 use super::checks::{Span, copy_array, disjoint, span};
 use super::configs::{byte, flag, fo_adam_config};
 use super::many::{read, slice_mut};
-use super::{fo_status, guard, parallelism};
+use super::status::{fo_status, guard};
+use super::threads::parallelism;
 use fused_optim_core::AdamConfig;
 use fused_optim_core::mixed::{
     Dtype, MixedAdamBuffers, MixedOptions, MixedSlice, StepOutcome, adam_step_mixed_many_with, bf16, f16,

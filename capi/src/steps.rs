@@ -5,8 +5,8 @@
 #![allow(clippy::too_many_arguments)]
 
 use super::configs::{fo_adam_config, fo_adamax_config};
-use super::fo_status;
 use super::many;
+use super::status::fo_status;
 
 /// One Adam / AdamW / AMSGrad step of `n` elements of f32: `param`,
 /// `exp_avg`, `exp_avg_sq` (and `max_exp_avg_sq` with AMSGrad; null

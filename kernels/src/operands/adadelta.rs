@@ -1,6 +1,6 @@
 //! AdaDelta's operands (the essay: [`crate::spec::adadelta`](mod@crate::spec::adadelta)).
 
-use super::{Dense, MAX_NAMED, Parts, Reborrow};
+use super::buffers::{Dense, MAX_NAMED, Parts, Reborrow};
 
 /// The scalars of an AdaDelta step, already rounded to the element type.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -1,6 +1,6 @@
 //! AdaGrad's operands (the essay: [`crate::spec::adagrad`](mod@crate::spec::adagrad)).
 
-use super::{Dense, MAX_NAMED, Parts, Reborrow};
+use super::buffers::{Dense, MAX_NAMED, Parts, Reborrow};
 
 /// The per-step scalars of AdaGrad, already rounded to the element type.
 #[derive(Clone, Copy, Debug, PartialEq)]

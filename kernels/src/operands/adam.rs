@@ -1,6 +1,6 @@
 //! Adam's operands (the essay: [`crate::spec::adam`](mod@crate::spec::adam)).
 
-use super::{Dense, MAX_NAMED, Parts, Reborrow};
+use super::buffers::{Dense, MAX_NAMED, Parts, Reborrow};
 
 /// How weight decay enters the step, with its per-step coefficient.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -1,6 +1,6 @@
 //! AdaMax's operands (the essay: [`crate::spec::adamax`](mod@crate::spec::adamax)).
 
-use super::{Dense, MAX_NAMED, Parts, Reborrow};
+use super::buffers::{Dense, MAX_NAMED, Parts, Reborrow};
 
 /// The per-step scalars of AdaMax, already rounded to the element type.
 #[derive(Clone, Copy, Debug, PartialEq)]

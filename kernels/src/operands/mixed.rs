@@ -1,7 +1,8 @@
 //! Mixed-precision Adam's operands (the essay:
 //! [`crate::spec::adam_mixed`](mod@crate::spec::adam_mixed)).
 
-use super::{AdamCoefficients, Check, KernelBuffers, LengthMismatch, Piece, Reborrow};
+use super::adam::AdamCoefficients;
+use super::buffers::{Check, KernelBuffers, LengthMismatch, Piece, Reborrow};
 use crate::narrow::{Dtype, Storage, bf16, f16};
 use core::fmt;
 

@@ -1,6 +1,6 @@
 //! The bandwidth probe's operands (what it does: [`crate::probe()`]).
 
-use super::{Check, KernelBuffers, LengthMismatch, Piece, Reborrow};
+use super::buffers::{Check, KernelBuffers, LengthMismatch, Piece, Reborrow};
 
 /// `W` streams read and written in place, and one stream only read.
 #[derive(Debug)]

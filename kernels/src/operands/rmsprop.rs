@@ -1,6 +1,6 @@
 //! RMSprop's operands (the essay: [`crate::spec::rmsprop`](mod@crate::spec::rmsprop)).
 
-use super::{Dense, MAX_NAMED, Parts, Reborrow};
+use super::buffers::{Dense, MAX_NAMED, Parts, Reborrow};
 
 /// The scalars of an RMSprop step, already rounded to the element type.
 #[derive(Clone, Copy, Debug, PartialEq)]

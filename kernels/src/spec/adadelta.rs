@@ -41,7 +41,7 @@
 //!
 //! There is no `max`: NaN and inf propagate through `+ × ÷ √` as IEEE says.
 
-use super::adjusted_grad;
+use super::gradient::adjusted_grad;
 use crate::float::Float;
 use crate::operands::{AdaDeltaBuffers, AdaDeltaCoefficients, KernelBuffers};
 

@@ -39,7 +39,7 @@
 //! With ε = 0, a zero sum and a zero gradient give `0/0 = NaN`, as the formula
 //! and PyTorch do.
 
-use super::adjusted_grad;
+use super::gradient::adjusted_grad;
 use crate::float::Float;
 use crate::operands::{AdaGradBuffers, AdaGradCoefficients, KernelBuffers};
 

@@ -42,7 +42,7 @@
 //! by the maximum (it would be with x86's bare `maxps`, or Rust's `f32::max`);
 //! it reaches `u`, `m` and `p` as in PyTorch, whose `amax` propagates NaN.
 
-use super::adjusted_grad;
+use super::gradient::adjusted_grad;
 use crate::float::{Float, max_nan};
 use crate::operands::{AdaMaxBuffers, AdaMaxCoefficients, KernelBuffers};
 

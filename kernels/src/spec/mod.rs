@@ -22,6 +22,7 @@ pub mod adagrad;
 pub mod adam;
 pub mod adam_mixed;
 pub mod adamax;
+mod gradient;
 pub mod rmsprop;
 
 pub use adadelta::adadelta;
@@ -30,15 +31,3 @@ pub use adam::adam;
 pub use adam_mixed::adam_mixed;
 pub use adamax::adamax;
 pub use rmsprop::rmsprop;
-
-use crate::float::Float;
-
-/// The gradient as every algorithm but Adam's decoupled mode first adjusts
-/// it: negated when maximizing, then the L2 term `wd·p` added.
-pub(crate) fn adjusted_grad<T: Float>(g: T, p: T, maximize: bool, weight_decay: Option<T>) -> T {
-    let g = if maximize { -g } else { g };
-    match weight_decay {
-        Some(wd) => g + wd * p,
-        None => g,
-    }
-}

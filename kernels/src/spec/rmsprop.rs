@@ -44,7 +44,7 @@
 //! constant (`v ≈ a²`); its root is then NaN, exactly as in PyTorch. A
 //! positive ε does not prevent that: it is added after the root.
 
-use super::adjusted_grad;
+use super::gradient::adjusted_grad;
 use crate::float::Float;
 use crate::operands::{KernelBuffers, RmsPropBuffers, RmsPropCoefficients};
 

@@ -11,7 +11,7 @@ use wide::{f32x8, f64x4};
 #[derive(Clone, Copy, Debug)]
 pub struct Avx2(());
 
-super::x86_entry!(Avx2, enter_avx2, "avx2,f16c");
+super::entry::x86_entry!(Avx2, enter_avx2, "avx2,f16c");
 
 /// `−a`: flips the sign bit.
 ///
@@ -73,7 +73,7 @@ unsafe fn max_pd(a: __m256d, b: __m256d) -> __m256d {
     unsafe { _mm256_blendv_pd(_mm256_max_pd(a, b), a, _mm256_cmp_pd::<_CMP_UNORD_Q>(a, a)) }
 }
 
-super::x86_lanes!(
+super::entry::x86_lanes!(
     Avx2,
     f32,
     f32x8,
@@ -94,7 +94,7 @@ super::x86_lanes!(
     store_partial_buffered::<Avx2, f32>,
 );
 
-super::x86_lanes!(
+super::entry::x86_lanes!(
     Avx2,
     f64,
     f64x4,

@@ -14,7 +14,7 @@ use wide::{f32x16, f64x8};
 #[derive(Clone, Copy, Debug)]
 pub struct Avx512(());
 
-super::x86_entry!(Avx512, enter_avx512, "avx512f,avx2,fma,f16c");
+super::entry::x86_entry!(Avx512, enter_avx512, "avx512f,avx2,fma,f16c");
 
 /// All-ones in the low `len` bits: the lane mask of a partial AVX-512 access.
 #[inline(always)]
@@ -106,7 +106,7 @@ unsafe fn store_partial_pd(p: *mut f64, len: usize, v: f64x8) {
     unsafe { _mm512_mask_storeu_pd(p, low_mask(len) as __mmask8, v.into()) }
 }
 
-super::x86_lanes!(
+super::entry::x86_lanes!(
     Avx512,
     f32,
     f32x16,
@@ -127,7 +127,7 @@ super::x86_lanes!(
     store_partial_ps,
 );
 
-super::x86_lanes!(
+super::entry::x86_lanes!(
     Avx512,
     f64,
     f64x8,
