@@ -16,6 +16,19 @@
 //!   [`LrSchedule`].
 //! - [`Parallelism`]: serial, rayon's global pool, or the caller's pool.
 //!
+//! ## How a call flows
+//!
+//! Each layer runs once per call: the named step ([`adam_step`]) is the
+//! generic [`step`] for its config; [`Validated::new`] checks the
+//! hyperparameters and the step number and computes the coefficients (once);
+//! [`Validated::check`] checks the buffers (equal lengths, the optional
+//! buffers against the options) and hands back the kernels' `Checked`
+//! buffers; the driver ([`parallel`]) cuts those into pieces (each stays
+//! checked) and runs the algorithm's [`Algorithm::kernel`] on them; the kernels
+//! crate's dispatch picks the tier's function, which enters the generic
+//! body for the variant of the options on that tier's lanes. Every
+//! algorithm is one [`Algorithm`] (`src/algorithms/<algorithm>.rs`).
+//!
 //! ## The numerics contract
 //!
 //! The scalar loops of [`kernels::spec`] are the specification: every
