@@ -19,7 +19,7 @@
 //! ## How a call flows
 //!
 //! Each layer runs once per call: the named step ([`adam_step`]) is the
-//! generic [`step`] for its config; [`Validated::new`] checks the
+//! generic [`step()`] for its config; [`Validated::new`] checks the
 //! hyperparameters and the step number and computes the coefficients (once);
 //! [`Validated::check`] checks the buffers (equal lengths, the optional
 //! buffers against the options) and hands back the kernels' `Checked`
