@@ -8,7 +8,7 @@
 //! handling and the NaN rule, with Rust's
 //! scalar `+ − × ÷`, `sqrt`, `abs` (never fused, never approximated) and
 //! [`max_nan`](crate::max_nan). Every SIMD tier, the dispatched entry point and the threaded
-//! driver must give these bits for every input ([`Float::same_bits`]: NaN
+//! driver must give these bits for every input ([`Float::same_bits`](crate::Float::same_bits): NaN
 //! compared as NaN).
 //!
 //! These functions are slow on purpose: no unrolling, no SIMD, one element at
