@@ -7,7 +7,8 @@
 //! users name.
 
 use crate::algorithms::{
-    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, Algorithm, RmsPropConfig, adapt_state, new_state,
+    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, Algorithm, RmsPropConfig, adapt_state,
+    missing_state, new_state,
 };
 use crate::parallel::Parallelism;
 use crate::schedule::LrSchedule;
@@ -57,14 +58,7 @@ impl<A: Algorithm, T: Float> Optimizer<A, T> {
     pub fn new(config: A, len: usize) -> Result<Self, Error> {
         config.validate()?;
         let state = new_state(&config, len)?;
-        Ok(Optimizer {
-            config,
-            state,
-            len,
-            steps: 0,
-            parallelism: Parallelism::default(),
-            lr_schedule: LrSchedule::Constant,
-        })
+        Ok(Optimizer::from_parts(config, state, len, 0, Parallelism::default(), LrSchedule::Constant))
     }
 
     /// An optimizer from validated parts (a loaded checkpoint).
@@ -122,8 +116,8 @@ impl<A: Algorithm, T: Float> Optimizer<A, T> {
             LrSchedule::Constant => self.config.clone(),
             schedule => self.config.with_lr(schedule.lr_at(self.config.lr(), t)),
         };
-        let buffers = A::buffers(param, grad, A::slots(A::view_mut(&mut self.state)))
-            .expect("the state holds every buffer the algorithm always keeps");
+        let buffers =
+            A::buffers(param, grad, A::slots(A::view_mut(&mut self.state))).ok_or_else(missing_state::<A>)?;
         step(&config, t, buffers, &self.parallelism)?;
         self.steps = t;
         Ok(())

@@ -144,7 +144,16 @@ pub fn new_state<A: Algorithm, T: Float>(config: &A, len: usize) -> Result<A::St
     let initial = config.initial_value::<T>()?;
     let buffers =
         std::array::from_fn(|i| (i < A::STATE.len() && config.keeps(i)).then(|| vec![initial; len]));
-    Ok(A::state_from(buffers).expect("every kept buffer was made"))
+    A::state_from(buffers).ok_or_else(missing_state::<A>)
+}
+
+/// What a descriptor's [`Algorithm::state_from`] or [`Algorithm::buffers`]
+/// returning `None` means: a buffer the algorithm always keeps is missing
+/// (a descriptor implemented outside the crate that disagrees with itself;
+/// the crate's own never do).
+pub(crate) fn missing_state<A: Algorithm>() -> Error {
+    let buffer = A::STATE.iter().find(|b| b.option.is_none()).map_or("state", |b| b.name);
+    Error::MissingState { buffer, option: A::NAME }
 }
 
 /// `state` brought in line with `config`'s options: an optional buffer is
@@ -166,7 +175,7 @@ pub(crate) fn adapt_state<A: Algorithm, T: Float>(
         (true, None) => Some(vec![initial; len]),
         (false, _) => None,
     });
-    Ok(A::state_from(buffers))
+    A::state_from(buffers).map(Some).ok_or_else(missing_state::<A>)
 }
 
 /// The first state buffer that `given` holds against the options, or lacks

@@ -32,7 +32,7 @@ pub use descriptor::{
     Algorithm, MAX_STATE_BUFFERS, StateBuffer, StateSlots, Validated, bytes_per_element,
     coefficient_computations, new_state,
 };
-pub(crate) use descriptor::{adapt_state, check_state_buffers, count_coefficients};
+pub(crate) use descriptor::{adapt_state, check_state_buffers, count_coefficients, missing_state};
 
 pub use adadelta::{AdaDeltaConfig, AdaDeltaState, AdaDeltaStateMut};
 pub use adagrad::{AdaGradConfig, AdaGradState, AdaGradStateMut};
