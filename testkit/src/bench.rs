@@ -252,15 +252,27 @@ impl MixedCase {
     }
 
     fn buffers(&mut self) -> MixedAdamBuffers<'_> {
-        MixedAdamBuffers {
-            param: MixedSlice::F32(&mut self.p),
-            grad: MixedSlice::Bf16(&mut self.g),
-            exp_avg: MixedSlice::F32(&mut self.m),
-            exp_avg_sq: MixedSlice::F32(&mut self.v),
-            max_exp_avg_sq: None,
-            param_copy: Some(MixedSlice::Bf16(&mut self.copy)),
-            position: 0,
-        }
+        mixed_buffers(&mut self.p, &mut self.g, &mut self.m, &mut self.v, Some(&mut self.copy))
+    }
+}
+
+/// The buffers of mixed-precision Adam as frameworks train: f32 master
+/// weights and state, bf16 gradients, a bf16 copy if one is written.
+fn mixed_buffers<'a>(
+    p: &'a mut [f32],
+    g: &'a mut [bf16],
+    m: &'a mut [f32],
+    v: &'a mut [f32],
+    copy: Option<&'a mut [bf16]>,
+) -> MixedAdamBuffers<'a> {
+    MixedAdamBuffers {
+        param: MixedSlice::F32(p),
+        grad: MixedSlice::Bf16(g),
+        exp_avg: MixedSlice::F32(m),
+        exp_avg_sq: MixedSlice::F32(v),
+        max_exp_avg_sq: None,
+        param_copy: copy.map(MixedSlice::Bf16),
+        position: 0,
     }
 }
 
@@ -341,15 +353,7 @@ impl Phase {
     fn fused(&mut self, threaded: bool) {
         let options =
             MixedOptions { loss_scale: LOSS_SCALE as f64, zero_grad: true, ..MixedOptions::default() };
-        let b = MixedAdamBuffers {
-            param: MixedSlice::F32(&mut self.p),
-            grad: MixedSlice::Bf16(&mut self.g),
-            exp_avg: MixedSlice::F32(&mut self.m),
-            exp_avg_sq: MixedSlice::F32(&mut self.v),
-            max_exp_avg_sq: None,
-            param_copy: Some(MixedSlice::Bf16(&mut self.copy)),
-            position: 0,
-        };
+        let b = mixed_buffers(&mut self.p, &mut self.g, &mut self.m, &mut self.v, Some(&mut self.copy));
         let outcome = adam_step_mixed(&AdamConfig::default(), T, b, &options, &parallelism(threaded));
         assert_eq!(outcome, Ok(StepOutcome::Applied));
     }
@@ -376,15 +380,7 @@ impl Phase {
         };
         assert!(!found_inf);
         let options = MixedOptions { skip_non_finite: false, ..MixedOptions::default() };
-        let b = MixedAdamBuffers {
-            param: MixedSlice::F32(&mut self.p),
-            grad: MixedSlice::Bf16(&mut self.g),
-            exp_avg: MixedSlice::F32(&mut self.m),
-            exp_avg_sq: MixedSlice::F32(&mut self.v),
-            max_exp_avg_sq: None,
-            param_copy: None,
-            position: 0,
-        };
+        let b = mixed_buffers(&mut self.p, &mut self.g, &mut self.m, &mut self.v, None);
         let outcome = adam_step_mixed(&AdamConfig::default(), T, b, &options, &parallelism(threaded));
         assert_eq!(outcome, Ok(StepOutcome::Applied));
         if threaded {

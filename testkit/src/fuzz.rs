@@ -384,11 +384,11 @@ pub trait Options: std::fmt::Debug {
         if let Run::Api(parallelism) | Run::Driver(parallelism) = run {
             return fused_optim::step(&config, t, b, parallelism).map(|()| StepOutcome::Applied);
         }
-        let k = config.coefficients(t)?;
+        let (k, kernels) = (config.coefficients(t)?, Self::Algorithm::kernels::<T>());
         match run {
-            Run::Tier(tier) => Self::Algorithm::on_tier(tier, b, &k).expect("an available tier"),
-            Run::Reference => Self::Algorithm::reference(b, &k),
-            _ => Self::Algorithm::dispatched(b, &k),
+            Run::Tier(tier) => (kernels.on_tier)(tier, b, &k).expect("an available tier"),
+            Run::Reference => (kernels.reference)(b, &k),
+            _ => (kernels.dispatched)(b, &k),
         }
         Ok(StepOutcome::Applied)
     }

@@ -69,16 +69,29 @@ pub trait TestAlgorithm: Algorithm + Copy + Default {
 
     /// Every combination of the algorithm's options.
     fn configs() -> Vec<Self>;
+    /// The algorithm's kernels on `T`.
+    fn kernels<T: Float>() -> Kernels<Self, T>;
+}
+
+/// A kernel of algorithm `A` on `T`: one step over buffers with the step's coefficients.
+pub type Kernel<A, T> =
+    for<'a, 'k> fn(<A as Algorithm>::Buffers<'a, T>, &'k <A as Algorithm>::Coefficients<T>);
+
+/// [`Kernel`] on a forced tier, which the CPU may lack.
+pub type TierKernel<A, T> = for<'a, 'k> fn(
+    Tier,
+    <A as Algorithm>::Buffers<'a, T>,
+    &'k <A as Algorithm>::Coefficients<T>,
+) -> Result<(), TierUnavailable>;
+
+/// An algorithm's kernels on one element type, as the kernels crate names them.
+pub struct Kernels<A: Algorithm, T: Float> {
     /// The scalar reference loop (`fused_optim::kernels::spec`).
-    fn reference<T: Float>(b: Self::Buffers<'_, T>, k: &Self::Coefficients<T>);
-    /// The kernel on a forced tier.
-    fn on_tier<T: Float>(
-        tier: Tier,
-        b: Self::Buffers<'_, T>,
-        k: &Self::Coefficients<T>,
-    ) -> Result<(), TierUnavailable>;
+    pub reference: Kernel<A, T>,
+    /// The kernel on a forced tier (`kernels::<algorithm>_on`).
+    pub on_tier: TierKernel<A, T>,
     /// The kernels crate's dispatched entry point.
-    fn dispatched<T: Float>(b: Self::Buffers<'_, T>, k: &Self::Coefficients<T>);
+    pub dispatched: Kernel<A, T>,
 }
 
 /// The algorithm's name in lower case (`adam`, `rmsprop`): test messages and bench groups.
@@ -92,11 +105,11 @@ pub fn run_step<A: TestAlgorithm, T: Float>(config: &A, t: u64, b: A::Buffers<'_
     if let Implementation::Driver(p) = with {
         return fused_optim::step(config, t, b, p).unwrap();
     }
-    let k = config.coefficients::<T>(t).unwrap();
+    let (k, kernels) = (config.coefficients::<T>(t).unwrap(), A::kernels::<T>());
     match with {
-        Implementation::Reference => A::reference(b, &k),
-        Implementation::Tier(tier) => A::on_tier(*tier, b, &k).unwrap(),
-        _ => A::dispatched(b, &k),
+        Implementation::Reference => (kernels.reference)(b, &k),
+        Implementation::Tier(tier) => (kernels.on_tier)(*tier, b, &k).unwrap(),
+        _ => (kernels.dispatched)(b, &k),
     }
 }
 
@@ -224,18 +237,8 @@ impl TestAlgorithm for AdamConfig {
         out
     }
 
-    fn reference<T: Float>(b: Self::Buffers<'_, T>, k: &Self::Coefficients<T>) {
-        spec::adam(b, k)
-    }
-    fn on_tier<T: Float>(
-        tier: Tier,
-        b: Self::Buffers<'_, T>,
-        k: &Self::Coefficients<T>,
-    ) -> Result<(), TierUnavailable> {
-        kernels::adam_on(tier, b, k)
-    }
-    fn dispatched<T: Float>(b: Self::Buffers<'_, T>, k: &Self::Coefficients<T>) {
-        kernels::adam(b, k)
+    fn kernels<T: Float>() -> Kernels<Self, T> {
+        Kernels { reference: spec::adam, on_tier: kernels::adam_on, dispatched: kernels::adam }
     }
 }
 
@@ -262,18 +265,8 @@ impl TestAlgorithm for AdaMaxConfig {
         out
     }
 
-    fn reference<T: Float>(b: Self::Buffers<'_, T>, k: &Self::Coefficients<T>) {
-        spec::adamax(b, k)
-    }
-    fn on_tier<T: Float>(
-        tier: Tier,
-        b: Self::Buffers<'_, T>,
-        k: &Self::Coefficients<T>,
-    ) -> Result<(), TierUnavailable> {
-        kernels::adamax_on(tier, b, k)
-    }
-    fn dispatched<T: Float>(b: Self::Buffers<'_, T>, k: &Self::Coefficients<T>) {
-        kernels::adamax(b, k)
+    fn kernels<T: Float>() -> Kernels<Self, T> {
+        Kernels { reference: spec::adamax, on_tier: kernels::adamax_on, dispatched: kernels::adamax }
     }
 }
 
@@ -300,18 +293,8 @@ impl TestAlgorithm for AdaGradConfig {
         out
     }
 
-    fn reference<T: Float>(b: Self::Buffers<'_, T>, k: &Self::Coefficients<T>) {
-        spec::adagrad(b, k)
-    }
-    fn on_tier<T: Float>(
-        tier: Tier,
-        b: Self::Buffers<'_, T>,
-        k: &Self::Coefficients<T>,
-    ) -> Result<(), TierUnavailable> {
-        kernels::adagrad_on(tier, b, k)
-    }
-    fn dispatched<T: Float>(b: Self::Buffers<'_, T>, k: &Self::Coefficients<T>) {
-        kernels::adagrad(b, k)
+    fn kernels<T: Float>() -> Kernels<Self, T> {
+        Kernels { reference: spec::adagrad, on_tier: kernels::adagrad_on, dispatched: kernels::adagrad }
     }
 }
 
@@ -339,18 +322,8 @@ impl TestAlgorithm for RmsPropConfig {
         out
     }
 
-    fn reference<T: Float>(b: Self::Buffers<'_, T>, k: &Self::Coefficients<T>) {
-        spec::rmsprop(b, k)
-    }
-    fn on_tier<T: Float>(
-        tier: Tier,
-        b: Self::Buffers<'_, T>,
-        k: &Self::Coefficients<T>,
-    ) -> Result<(), TierUnavailable> {
-        kernels::rmsprop_on(tier, b, k)
-    }
-    fn dispatched<T: Float>(b: Self::Buffers<'_, T>, k: &Self::Coefficients<T>) {
-        kernels::rmsprop(b, k)
+    fn kernels<T: Float>() -> Kernels<Self, T> {
+        Kernels { reference: spec::rmsprop, on_tier: kernels::rmsprop_on, dispatched: kernels::rmsprop }
     }
 }
 
@@ -369,18 +342,8 @@ impl TestAlgorithm for AdaDeltaConfig {
         out
     }
 
-    fn reference<T: Float>(b: Self::Buffers<'_, T>, k: &Self::Coefficients<T>) {
-        spec::adadelta(b, k)
-    }
-    fn on_tier<T: Float>(
-        tier: Tier,
-        b: Self::Buffers<'_, T>,
-        k: &Self::Coefficients<T>,
-    ) -> Result<(), TierUnavailable> {
-        kernels::adadelta_on(tier, b, k)
-    }
-    fn dispatched<T: Float>(b: Self::Buffers<'_, T>, k: &Self::Coefficients<T>) {
-        kernels::adadelta(b, k)
+    fn kernels<T: Float>() -> Kernels<Self, T> {
+        Kernels { reference: spec::adadelta, on_tier: kernels::adadelta_on, dispatched: kernels::adadelta }
     }
 }
 
