@@ -1,16 +1,22 @@
 //! Every tier, called directly, and the dispatched entry point give the
 //! reference's bits: every length from 0 to well past the unrolled block,
 //! every start misalignment, random and special values, every option
-//! combination, both element types, steps 1..=5 then t = 10^6.
+//! combination, both element types, steps 1..=5 then t = 10^6. Also: tier
+//! detection against the CPU's flags, and the bandwidth probe (which reads
+//! and writes every element and changes no finite value) on every tier.
 
-mod common;
-
-#[cfg(not(miri))]
-use common::FILLS;
-use common::algos::{
-    AdaDelta, AdaGrad, AdaMax, Adam, Algorithm, RmsProp, assert_matches_reference, kernel_implementations,
+use fused_optim::kernels::probe_on;
+use fused_optim::{AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, RmsPropConfig};
+use fused_optim::{
+    DEFAULT_SERIAL_BELOW_BYTES, Error, Parallelism, ProbeBuffers, probe_bytes_per_element, probe_step,
 };
-use common::{Fill, TestFloat, rng};
+#[cfg(not(miri))]
+use fused_optim_testkit::FILLS;
+use fused_optim_testkit::harness::available_tiers;
+use fused_optim_testkit::{
+    Fill, Implementation, Tensor, TestAlgorithm, TestFloat, assert_matches_reference, kernel_implementations,
+    on_small_stack, rng,
+};
 
 /// Widest vector (16 f32 lanes) × unroll 2, then three more widest vectors.
 #[cfg(not(miri))]
@@ -21,8 +27,10 @@ const OFFSETS: &[usize] = &[0, 1, 3, 7];
 #[cfg(not(miri))]
 const TEST_FILLS: &[Fill] = &FILLS;
 
-/// Every length from 0 to well past the widest tier's unrolled block.
+/// Every length from 0 to well past the widest tier's unrolled block (`T`:
+/// the element type, whose lane count sets Miri's lengths).
 #[cfg(not(miri))]
+#[allow(clippy::extra_unused_type_parameters)]
 fn lengths<T: TestFloat>() -> Vec<usize> {
     (0..=MAX_LEN).collect()
 }
@@ -35,7 +43,7 @@ fn lengths<T: TestFloat>() -> Vec<usize> {
 //   lanes (one unrolled block of 2N, one single vector, then a partial vector
 //   of N − 1): every path of `for_each_block`. Length 0 runs no block.
 // - Every option combination: each is its own monomorphised body.
-// - One offset, 3, which with the per-buffer offsets of `Algorithm::state`
+// - One offset, 3, which with the per-buffer offsets of `Tensor::new`
 //   starts every buffer at another misaligned address.
 // - Special values (NaN, ±inf, subnormals, overflowing squares) mixed with
 //   random ones.
@@ -51,18 +59,18 @@ fn lengths<T: TestFloat>() -> Vec<usize> {
     vec![1, 4 * fused_optim::Tier::Portable.lanes::<T>() - 1]
 }
 
-fn every_length_offset_fill_and_option<A: Algorithm, T: TestFloat>() {
+fn every_length_offset_fill_and_option<A: TestAlgorithm, T: TestFloat>() {
     let implementations = kernel_implementations();
     #[cfg(miri)]
     let implementations: Vec<_> =
-        implementations.into_iter().filter(|i| matches!(i, common::algos::Implementation::Tier(_))).collect();
+        implementations.into_iter().filter(|i| matches!(i, Implementation::Tier(_))).collect();
     let mut seed = 0;
     for config in A::configs() {
         for &fill in TEST_FILLS {
             for len in lengths::<T>() {
                 for &offset in OFFSETS {
                     seed += 1;
-                    let start = A::state::<T>(&config, &mut rng(seed), fill, len, offset);
+                    let start = Tensor::<A, T>::new(&config, &mut rng(seed), fill, len, offset);
                     let context = format_args!("len={len} offset={offset} fill={fill:?} seed={seed}");
                     assert_matches_reference::<A, T>(&config, &start, &implementations, &context);
                 }
@@ -85,16 +93,16 @@ macro_rules! every_tier_tests {
 }
 
 every_tier_tests! {
-    adam_f32_every_tier_matches_reference: Adam, f32;
-    adam_f64_every_tier_matches_reference: Adam, f64;
-    adamax_f32_every_tier_matches_reference: AdaMax, f32;
-    adamax_f64_every_tier_matches_reference: AdaMax, f64;
-    adagrad_f32_every_tier_matches_reference: AdaGrad, f32;
-    adagrad_f64_every_tier_matches_reference: AdaGrad, f64;
-    rmsprop_f32_every_tier_matches_reference: RmsProp, f32;
-    rmsprop_f64_every_tier_matches_reference: RmsProp, f64;
-    adadelta_f32_every_tier_matches_reference: AdaDelta, f32;
-    adadelta_f64_every_tier_matches_reference: AdaDelta, f64;
+    adam_f32_every_tier_matches_reference: AdamConfig, f32;
+    adam_f64_every_tier_matches_reference: AdamConfig, f64;
+    adamax_f32_every_tier_matches_reference: AdaMaxConfig, f32;
+    adamax_f64_every_tier_matches_reference: AdaMaxConfig, f64;
+    adagrad_f32_every_tier_matches_reference: AdaGradConfig, f32;
+    adagrad_f64_every_tier_matches_reference: AdaGradConfig, f64;
+    rmsprop_f32_every_tier_matches_reference: RmsPropConfig, f32;
+    rmsprop_f64_every_tier_matches_reference: RmsPropConfig, f64;
+    adadelta_f32_every_tier_matches_reference: AdaDeltaConfig, f32;
+    adadelta_f64_every_tier_matches_reference: AdaDeltaConfig, f64;
 }
 
 /// Every option combination of every algorithm, on every tier, on a thread
@@ -105,24 +113,24 @@ every_tier_tests! {
 #[test]
 #[cfg_attr(miri, ignore = "about native stack frames, which Miri does not model; minutes under Miri")]
 fn every_variant_runs_on_a_small_stack() {
-    fn every_config<A: Algorithm, T: TestFloat>() {
+    fn every_config<A: TestAlgorithm, T: TestFloat>() {
         let implementations = kernel_implementations();
         for (i, config) in A::configs().into_iter().enumerate() {
-            let start = A::state::<T>(&config, &mut rng(i as u64), common::Fill::Random, 37, 1);
+            let start = Tensor::<A, T>::new(&config, &mut rng(i as u64), Fill::Random, 37, 1);
             assert_matches_reference::<A, T>(&config, &start, &implementations, &"small stack");
         }
     }
-    common::on_small_stack(|| {
-        every_config::<Adam, f32>();
-        every_config::<Adam, f64>();
-        every_config::<AdaMax, f32>();
-        every_config::<AdaMax, f64>();
-        every_config::<AdaGrad, f32>();
-        every_config::<AdaGrad, f64>();
-        every_config::<RmsProp, f32>();
-        every_config::<RmsProp, f64>();
-        every_config::<AdaDelta, f32>();
-        every_config::<AdaDelta, f64>();
+    on_small_stack(|| {
+        every_config::<AdamConfig, f32>();
+        every_config::<AdamConfig, f64>();
+        every_config::<AdaMaxConfig, f32>();
+        every_config::<AdaMaxConfig, f64>();
+        every_config::<AdaGradConfig, f32>();
+        every_config::<AdaGradConfig, f64>();
+        every_config::<RmsPropConfig, f32>();
+        every_config::<RmsPropConfig, f64>();
+        every_config::<AdaDeltaConfig, f32>();
+        every_config::<AdaDeltaConfig, f64>();
     });
 }
 
@@ -135,21 +143,21 @@ fn every_variant_runs_on_a_small_stack() {
 fn long_buffers_match_reference() {
     let implementations = kernel_implementations();
     for len in [1000, 4099] {
-        long_buffer::<Adam, f32>(len, 5, &implementations);
-        long_buffer::<AdaMax, f64>(len, 3, &implementations);
-        long_buffer::<AdaGrad, f32>(len, 1, &implementations);
-        long_buffer::<RmsProp, f64>(len, 7, &implementations);
-        long_buffer::<AdaDelta, f32>(len, 2, &implementations);
+        long_buffer::<AdamConfig, f32>(len, 5, &implementations);
+        long_buffer::<AdaMaxConfig, f64>(len, 3, &implementations);
+        long_buffer::<AdaGradConfig, f32>(len, 1, &implementations);
+        long_buffer::<RmsPropConfig, f64>(len, 7, &implementations);
+        long_buffer::<AdaDeltaConfig, f32>(len, 2, &implementations);
     }
 }
 
-fn long_buffer<A: Algorithm, T: TestFloat>(
+fn long_buffer<A: TestAlgorithm, T: TestFloat>(
     len: usize,
     offset: usize,
-    implementations: &[common::algos::Implementation],
+    implementations: &[Implementation],
 ) {
     for config in A::configs() {
-        let start = A::state::<T>(&config, &mut rng(len as u64), common::Fill::Special, len, offset);
+        let start = Tensor::<A, T>::new(&config, &mut rng(len as u64), Fill::Special, len, offset);
         assert_matches_reference::<A, T>(&config, &start, implementations, &len);
     }
 }
@@ -184,4 +192,47 @@ fn detection_matches_the_cpu_flags() {
             assert_eq!(tier.is_available(), listed, "{tier} detection (needs {})", tier.features());
         }
     }
+}
+
+/// Finite values that differ by buffer.
+fn probe_values(n: usize, k: usize) -> Vec<f32> {
+    (0..n).map(|i| ((i * 31 + k) % 97) as f32 - 48.5).collect()
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "no unsafe code beyond the kernels' block loop, which the differential tests run")]
+fn probe_leaves_finite_values_unchanged_on_every_tier() {
+    for tier in available_tiers() {
+        for n in 0..70 {
+            let g = probe_values(n, 1);
+            let (mut a, mut b, mut c, mut d) =
+                (probe_values(n, 2), probe_values(n, 3), probe_values(n, 4), probe_values(n, 5));
+            probe_on(tier, ProbeBuffers { written: [&mut a, &mut b, &mut c, &mut d], read: &g }).unwrap();
+            assert_eq!(
+                (a, b, c, d),
+                (probe_values(n, 2), probe_values(n, 3), probe_values(n, 4), probe_values(n, 5)),
+                "{tier} n={n}"
+            );
+            let (mut a, mut b) = (probe_values(n, 2), probe_values(n, 3));
+            probe_on(tier, ProbeBuffers { written: [&mut a, &mut b], read: &g }).unwrap();
+            assert_eq!((a, b), (probe_values(n, 2), probe_values(n, 3)));
+        }
+    }
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "a rayon pool under Stacked Borrows stops in crossbeam-epoch (see .ci/miri)")]
+fn probe_through_the_driver() {
+    let n = DEFAULT_SERIAL_BELOW_BYTES / probe_bytes_per_element::<f64, 3>() * 3 + 7;
+    let g: Vec<f64> = (0..n).map(|i| i as f64).collect();
+    let (mut a, mut b, mut c) = (g.clone(), g.clone(), vec![f64::NAN; n]);
+    probe_step(ProbeBuffers { written: [&mut a, &mut b, &mut c], read: &g }, &Parallelism::Global).unwrap();
+    assert_eq!((&a, &b), (&g, &g));
+    assert!(c.iter().all(|x| x.is_nan()));
+    let mut short = vec![0.0; n - 1];
+    let got =
+        probe_step(ProbeBuffers { written: [&mut a, &mut b, &mut short], read: &g }, &Parallelism::Serial);
+    assert_eq!(got, Err(Error::LengthMismatch { buffer: "written", len: n - 1, expected: n }));
+    assert_eq!(probe_bytes_per_element::<f32, 3>(), 28);
+    assert_eq!(probe_bytes_per_element::<f64, 4>(), 72);
 }

@@ -1,33 +1,30 @@
 //! Bad input gets its documented error, and every buffer is bit-identical to
 //! before the call.
 
-mod common;
-
-use common::algos::{AdaDelta, AdaGrad, AdaMax, AdaMaxState, Adam, AdamState, Algorithm, RmsProp};
-use common::{Fill, rng};
 use fused_optim::{
     AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, Error, Optimizer, Parallelism, RmsPropConfig,
     WeightDecay, adam_step, adamax_step,
 };
+use fused_optim_testkit::{Fill, Offset, Tensor, TestAlgorithm, rng};
 
 /// Bits of every buffer of a state, to compare before and after.
-fn adam_bits(s: &AdamState<f32>) -> Vec<Vec<u32>> {
+fn adam_bits(s: &Tensor<AdamConfig, f32>) -> Vec<Vec<u32>> {
     let mut out: Vec<Vec<u32>> =
-        Adam::outputs(s).iter().map(|(_, b)| b.iter().map(|x| x.to_bits()).collect()).collect();
+        s.outputs().iter().map(|(_, b)| b.iter().map(|x| x.to_bits()).collect()).collect();
     out.push(s.grad.get().iter().map(|x| x.to_bits()).collect());
     out
 }
 
-fn adamax_bits(s: &AdaMaxState<f64>) -> Vec<Vec<u64>> {
+fn adamax_bits(s: &Tensor<AdaMaxConfig, f64>) -> Vec<Vec<u64>> {
     let mut out: Vec<Vec<u64>> =
-        AdaMax::outputs(s).iter().map(|(_, b)| b.iter().map(|x| x.to_bits()).collect()).collect();
+        s.outputs().iter().map(|(_, b)| b.iter().map(|x| x.to_bits()).collect()).collect();
     out.push(s.grad.get().iter().map(|x| x.to_bits()).collect());
     out
 }
 
 fn assert_adam_refused(config: AdamConfig, t: u64, amsgrad_buffer: bool, want: Error) {
     let with_buffer = AdamConfig { amsgrad: amsgrad_buffer, ..AdamConfig::default() };
-    let mut s = Adam::state::<f32>(&with_buffer, &mut rng(1), Fill::Special, 100, 1);
+    let mut s = Tensor::<AdamConfig, f32>::new(&with_buffer, &mut rng(1), Fill::Special, 100, 1);
     let before = adam_bits(&s);
     for parallelism in [Parallelism::Serial, Parallelism::Global] {
         let got = adam_step(&config, t, s.buffers(), &parallelism);
@@ -67,7 +64,7 @@ fn adam_bad_hyperparameters_are_named_and_write_nothing() {
         AdamConfig { weight_decay: WeightDecay::Decoupled(f64::NAN), ..d },
         AdamConfig { weight_decay: WeightDecay::L2(f64::NAN), ..d },
     ] {
-        let mut s = Adam::state::<f32>(&d, &mut rng(2), Fill::Random, 33, 0);
+        let mut s = Tensor::<AdamConfig, f32>::new(&d, &mut rng(2), Fill::Random, 33, 0);
         let before = adam_bits(&s);
         let err = adam_step(&config, 1, s.buffers(), &Parallelism::Serial).unwrap_err();
         assert!(matches!(err, Error::InvalidHyperparameter { value, .. } if value.is_nan()), "{err}");
@@ -95,17 +92,15 @@ fn adam_unequal_lengths_are_refused() {
     let names = ["grad", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"];
     for (k, name) in names.into_iter().enumerate() {
         for delta in [-1i64, 1] {
-            let mut s = Adam::state::<f32>(&config, &mut rng(3), Fill::Random, 64, 0);
+            let mut s = Tensor::<AdamConfig, f32>::new(&config, &mut rng(3), Fill::Random, 64, 0);
             let short = (64 + delta) as usize;
-            let shorter = |o: &mut common::Offset<f32>| {
+            let shorter = |o: &mut Offset<f32>| {
                 let v: Vec<f32> = (0..short).map(|i| o.get().get(i).copied().unwrap_or(0.5)).collect();
-                *o = common::Offset::new(&v, 0);
+                *o = Offset::new(&v, 0);
             };
             match k {
                 0 => shorter(&mut s.grad),
-                1 => shorter(&mut s.exp_avg),
-                2 => shorter(&mut s.exp_avg_sq),
-                _ => shorter(s.max_exp_avg_sq.as_mut().unwrap()),
+                _ => shorter(s.state[k - 1].as_mut().unwrap()),
             }
             let before = adam_bits(&s);
             let got = adam_step(&config, 1, s.buffers(), &Parallelism::Global);
@@ -134,14 +129,14 @@ fn adamax_bad_input_is_refused() {
         (d, 0, "t = 0"),
     ];
     for (config, t, named) in cases {
-        let mut s = AdaMax::state::<f64>(&d, &mut rng(4), Fill::Special, 50, 3);
+        let mut s = Tensor::<AdaMaxConfig, f64>::new(&d, &mut rng(4), Fill::Special, 50, 3);
         let before = adamax_bits(&s);
         let err = adamax_step(&config, t, s.buffers(), &Parallelism::Serial).unwrap_err();
         assert!(err.to_string().contains(named), "{err}");
         assert_eq!(adamax_bits(&s), before);
     }
-    let mut s = AdaMax::state::<f64>(&d, &mut rng(5), Fill::Random, 50, 0);
-    s.exp_inf = common::Offset::new(&[1.0; 49], 0);
+    let mut s = Tensor::<AdaMaxConfig, f64>::new(&d, &mut rng(5), Fill::Random, 50, 0);
+    *s.state_mut("exp_inf") = Some(Offset::new(&[1.0; 49], 0));
     let before = adamax_bits(&s);
     let got = adamax_step(&d, 1, s.buffers(), &Parallelism::Serial);
     assert_eq!(got, Err(Error::LengthMismatch { buffer: "exp_inf", len: 49, expected: 50 }));
@@ -171,10 +166,10 @@ fn owning_optimizer_refuses_without_counting_the_step() {
 fn owning_optimizer_matches_stateless_steps() {
     let config = AdamConfig { amsgrad: true, ..AdamConfig::adamw() };
     let mut opt = fused_optim::Adam::<f64>::new(config, 10).unwrap();
-    let mut s = Adam::state::<f64>(&config, &mut rng(9), Fill::Random, 10, 0);
+    let mut s = Tensor::<AdamConfig, f64>::new(&config, &mut rng(9), Fill::Random, 10, 0);
     // Start both from zero state, as the optimizer does.
-    for b in [&mut s.exp_avg, &mut s.exp_avg_sq, s.max_exp_avg_sq.as_mut().unwrap()] {
-        *b = common::Offset::new(&[0.0; 10], 0);
+    for b in &mut s.state {
+        *b = Some(Offset::new(&[0.0; 10], 0));
     }
     let mut p = s.param.get().to_vec();
     for t in 1..=4 {
@@ -182,7 +177,7 @@ fn owning_optimizer_matches_stateless_steps() {
         adam_step(&config, t, s.buffers(), &Parallelism::Serial).unwrap();
     }
     assert_eq!(p, s.param.get());
-    assert_eq!(opt.state().exp_avg_sq, s.exp_avg_sq.get());
+    assert_eq!(opt.state().exp_avg_sq, s.state[1].as_ref().unwrap().get());
     // Switching AMSGrad off drops its buffer; on again starts it from zero.
     opt.set_config(AdamConfig { amsgrad: false, ..config }).unwrap();
     assert!(opt.state().max_exp_avg_sq.is_none());
@@ -226,7 +221,7 @@ fn derived_scalars_that_overflow_are_refused() {
     assert_eq!(named(ada.coefficients::<f32>(1).unwrap_err()), "lr");
     assert!(ada.coefficients::<f64>(1).is_ok());
     // Through the step: nothing written.
-    let mut s = Adam::state::<f32>(&d, &mut rng(11), Fill::Random, 40, 2);
+    let mut s = Tensor::<AdamConfig, f32>::new(&d, &mut rng(11), Fill::Random, 40, 2);
     let before = adam_bits(&s);
     assert!(adam_step(&decay, 1, s.buffers(), &Parallelism::Serial).is_err());
     assert!(adam_step(&huge_lr, 1, s.buffers(), &Parallelism::Global).is_err());
@@ -234,20 +229,20 @@ fn derived_scalars_that_overflow_are_refused() {
 }
 
 /// Every buffer a step writes, as bits.
-fn output_bits<A: Algorithm>(s: &A::State<f32>) -> Vec<Vec<u32>> {
-    A::outputs(s).iter().map(|(_, b)| b.iter().map(|x| x.to_bits()).collect()).collect()
+fn output_bits<A: TestAlgorithm>(s: &Tensor<A, f32>) -> Vec<Vec<u32>> {
+    s.outputs().iter().map(|(_, b)| b.iter().map(|x| x.to_bits()).collect()).collect()
 }
 
 /// Each config is refused at step `t` with an error whose message names
 /// `named`, through the public step on one thread and on the pool, and
 /// writes nothing. Buffers are laid out for `layout` (so the optional ones
 /// match a valid config unless the case is about them).
-fn assert_refused<A: Algorithm>(layout: &A::Config, cases: &[(A::Config, u64, &str)]) {
+fn assert_refused<A: TestAlgorithm>(layout: &A, cases: &[(A, u64, &str)]) {
     for (config, t, named) in cases {
-        let mut s = A::state::<f32>(layout, &mut rng(21), Fill::Special, 70, 1);
+        let mut s = Tensor::<A, f32>::new(layout, &mut rng(21), Fill::Special, 70, 1);
         let before = output_bits::<A>(&s);
         for parallelism in [Parallelism::Serial, Parallelism::Global] {
-            let err = A::api_step(config, &mut s, *t, &parallelism).unwrap_err();
+            let err = s.api_step(config, *t, &parallelism).unwrap_err();
             assert!(err.to_string().contains(named), "{} {config:?} t={t}: {err}", A::NAME);
             assert_eq!(output_bits::<A>(&s), before, "{} {config:?} t={t}: a refused step wrote", A::NAME);
         }
@@ -257,7 +252,7 @@ fn assert_refused<A: Algorithm>(layout: &A::Config, cases: &[(A::Config, u64, &s
 #[test]
 fn adagrad_bad_input_is_refused() {
     let d = AdaGradConfig::default();
-    assert_refused::<AdaGrad>(
+    assert_refused::<AdaGradConfig>(
         &d,
         &[
             (AdaGradConfig { lr: -1.0, ..d }, 1, "`lr`"),
@@ -282,7 +277,7 @@ fn adagrad_bad_input_is_refused() {
 fn rmsprop_bad_input_and_state_mismatch_are_refused() {
     let d = RmsPropConfig::default();
     let both = RmsPropConfig { momentum: 0.9, centered: true, ..d };
-    assert_refused::<RmsProp>(
+    assert_refused::<RmsPropConfig>(
         &d,
         &[
             (RmsPropConfig { lr: -1.0, ..d }, 1, "`lr`"),
@@ -297,17 +292,17 @@ fn rmsprop_bad_input_and_state_mismatch_are_refused() {
             (RmsPropConfig { centered: true, ..d }, 1, "no `grad_avg` buffer"),
         ],
     );
-    assert_refused::<RmsProp>(
+    assert_refused::<RmsPropConfig>(
         &both,
         &[
             (RmsPropConfig { momentum: 0.0, ..both }, 1, "a `momentum_buffer` buffer was given"),
             (RmsPropConfig { centered: false, ..both }, 1, "a `grad_avg` buffer was given"),
         ],
     );
-    let mut s = RmsProp::state::<f32>(&both, &mut rng(22), Fill::Random, 30, 0);
-    s.grad_avg = Some(common::Offset::new(&[0.0; 29], 0));
+    let mut s = Tensor::<RmsPropConfig, f32>::new(&both, &mut rng(22), Fill::Random, 30, 0);
+    *s.state_mut("grad_avg") = Some(Offset::new(&[0.0; 29], 0));
     assert_eq!(
-        RmsProp::api_step(&both, &mut s, 1, &Parallelism::Serial),
+        s.api_step(&both, 1, &Parallelism::Serial),
         Err(Error::LengthMismatch { buffer: "grad_avg", len: 29, expected: 30 })
     );
 }
@@ -315,7 +310,7 @@ fn rmsprop_bad_input_and_state_mismatch_are_refused() {
 #[test]
 fn adadelta_bad_input_is_refused() {
     let d = AdaDeltaConfig::default();
-    assert_refused::<AdaDelta>(
+    assert_refused::<AdaDeltaConfig>(
         &d,
         &[
             (AdaDeltaConfig { lr: -1.0, ..d }, 1, "`lr`"),
@@ -326,10 +321,10 @@ fn adadelta_bad_input_is_refused() {
             (d, 0, "t = 0"),
         ],
     );
-    let mut s = AdaDelta::state::<f32>(&d, &mut rng(23), Fill::Random, 30, 0);
-    s.acc_delta = common::Offset::new(&[0.0; 31], 0);
+    let mut s = Tensor::<AdaDeltaConfig, f32>::new(&d, &mut rng(23), Fill::Random, 30, 0);
+    *s.state_mut("acc_delta") = Some(Offset::new(&[0.0; 31], 0));
     assert_eq!(
-        AdaDelta::api_step(&d, &mut s, 1, &Parallelism::Serial),
+        s.api_step(&d, 1, &Parallelism::Serial),
         Err(Error::LengthMismatch { buffer: "acc_delta", len: 31, expected: 30 })
     );
 }
@@ -338,8 +333,8 @@ fn adadelta_bad_input_is_refused() {
 fn beta1_decay_outside_zero_one_is_refused() {
     for lambda in [0.0, -0.5, 1.0 + 1e-12, f64::NAN, f64::INFINITY] {
         let adam = AdamConfig { beta1_decay: lambda, ..AdamConfig::default() };
-        assert_refused::<Adam>(&AdamConfig::default(), &[(adam, 1, "`beta1_decay`")]);
+        assert_refused::<AdamConfig>(&AdamConfig::default(), &[(adam, 1, "`beta1_decay`")]);
         let adamax = AdaMaxConfig { beta1_decay: lambda, ..AdaMaxConfig::default() };
-        assert_refused::<AdaMax>(&AdaMaxConfig::default(), &[(adamax, 1, "`beta1_decay`")]);
+        assert_refused::<AdaMaxConfig>(&AdaMaxConfig::default(), &[(adamax, 1, "`beta1_decay`")]);
     }
 }

@@ -1,23 +1,15 @@
 //! Replays every file of the committed fuzz corpus (`fuzz/corpus/<target>/`)
-//! through the fuzzer's own comparison (`fuzz/src/cases.rs`, and
-//! `fuzz/src/capi.rs` for the C-ABI target), on stable: the
-//! regression guard that needs no nightly and no libFuzzer. Each file is
-//! decoded exactly as `libfuzzer-sys` decodes it: too short for the case's
-//! size hint is no input, else `arbitrary_take_rest`.
+//! through the fuzzer's own comparison (the test kit's `fuzz`, and
+//! `fuzz_capi` for the C-ABI target), on stable: the regression guard that
+//! needs no nightly and no libFuzzer. Each file is decoded exactly as
+//! `libfuzzer-sys` decodes it (see `fused_optim_testkit::replay`).
 
-#[path = "../fuzz/src/cases.rs"]
-mod cases;
-
-#[path = "../fuzz/src/capi.rs"]
-mod capi;
-
-use cases::{
+use fused_optim_testkit::fuzz::{
     AdaDeltaOptions, AdaGradOptions, AdaMaxOptions, AdamOptions, Case, MixedCase, RmsPropOptions, check,
     differential, refusal, refused,
 };
-#[path = "common/replay.rs"]
-mod replay;
-use replay::{SKIPPED, replay};
+use fused_optim_testkit::fuzz_capi as capi;
+use fused_optim_testkit::replay::{SKIPPED, replay};
 
 const ADAM_REFUSALS: &[&str] = &[
     "zero-step",

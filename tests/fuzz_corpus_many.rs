@@ -4,17 +4,12 @@
 //! default), which must not change under the other targets' replays
 //! (`tests/fuzz_corpus.rs`), whose cases expect every step split.
 
-#[path = "../fuzz/src/cases.rs"]
-mod cases;
-
-#[path = "common/replay.rs"]
-mod replay;
-
-use cases::{ManyCase, check_many, refusal_many};
+use fused_optim_testkit::fuzz::{ManyCase, check_many, refusal_many};
+use fused_optim_testkit::replay::replay;
 
 /// The multi-tensor step: its corpus is what libFuzzer kept (cases that
 /// matched); the refusals are the single-tensor targets' to cover.
 #[test]
 fn diff_many() {
-    replay::replay::<ManyCase>("diff_many", &[], check_many, refusal_many);
+    replay::<ManyCase>("diff_many", &[], check_many, refusal_many);
 }

@@ -1,19 +1,17 @@
-//! The hostile-input audit: for every edge the issue names, what comes out
-//! and why, pinned by a test. (Unequal lengths, bad hyperparameters, t = 0
+//! Edge inputs (empty and one-element buffers, zero ε with zero state,
+//! subnormals, the largest step number, unequal lengths at the kernels'
+//! entry points, …): for each, what comes out and why, pinned by a test. (Unequal lengths, bad hyperparameters, t = 0
 //! and the AMSGrad buffer rules are in `errors.rs`; special values on every
 //! tier in `differential.rs`.)
 
-mod common;
-
-use common::algos::{
-    AdaDelta, AdaGrad, AdaMax, Adam, Algorithm, RmsProp, assert_matches_reference, kernel_implementations,
-};
-use common::{Fill, rng};
 use fused_optim::kernels::{self, spec};
 use fused_optim::{
     AdaDeltaBuffers, AdaDeltaConfig, AdaGradBuffers, AdaGradConfig, AdaMaxBuffers, AdaMaxConfig, AdamBuffers,
     AdamConfig, Error, Parallelism, RmsPropBuffers, RmsPropConfig, WeightDecay, adagrad_step, adam_step,
     adamax_step,
+};
+use fused_optim_testkit::{
+    Fill, Offset, Tensor, TestAlgorithm, assert_matches_reference, kernel_implementations, rng,
 };
 
 fn adam_once<T: fused_optim::Float>(c: &AdamConfig, t: u64, p: &mut [T], g: &[T], m: &mut [T], v: &mut [T]) {
@@ -59,10 +57,11 @@ fn empty_slices_are_a_valid_step() {
 #[test]
 fn length_one_matches_reference_everywhere() {
     let implementations = kernel_implementations();
-    for config in Adam::configs() {
+    for config in AdamConfig::configs() {
         for seed in 0..20 {
-            let start = Adam::state::<f32>(&config, &mut rng(seed), Fill::Special, 1, seed as usize % 3);
-            assert_matches_reference::<Adam, f32>(&config, &start, &implementations, &"len=1");
+            let start =
+                Tensor::<AdamConfig, f32>::new(&config, &mut rng(seed), Fill::Special, 1, seed as usize % 3);
+            assert_matches_reference::<AdamConfig, f32>(&config, &start, &implementations, &"len=1");
         }
     }
 }
@@ -117,8 +116,8 @@ fn betas_zero_and_just_below_one() {
 fn learning_rate_zero_inf_nan() {
     let c = AdamConfig { lr: 0.0, ..AdamConfig::adamw() };
     let mut r = rng(3);
-    let p0: Vec<f32> = common::values(&mut r, Fill::Random, 300, false);
-    let g: Vec<f32> = common::values(&mut r, Fill::Random, 300, false);
+    let p0: Vec<f32> = fused_optim_testkit::values(&mut r, Fill::Random, 300, false);
+    let g: Vec<f32> = fused_optim_testkit::values(&mut r, Fill::Random, 300, false);
     let (mut p, mut m, mut v) = (p0.clone(), vec![0.0f32; 300], vec![0.0f32; 300]);
     for t in 1..4 {
         adam_once(&c, t, &mut p, &g, &mut m, &mut v);
@@ -154,11 +153,11 @@ fn eps_zero_with_zero_state() {
     assert!((p[1] - (1.0 - 1e-3)).abs() < 1e-6);
     // The same bits on every tier (the NaN included).
     let implementations = kernel_implementations();
-    let mut start = Adam::state::<f32>(&c, &mut rng(1), Fill::ZeroGrad, 40, 1);
-    for b in [&mut start.exp_avg, &mut start.exp_avg_sq] {
-        *b = common::Offset::new(&[0.0; 40], 1);
+    let mut start = Tensor::<AdamConfig, f32>::new(&c, &mut rng(1), Fill::ZeroGrad, 40, 1);
+    for b in &mut start.state[..2] {
+        *b = Some(Offset::new(&[0.0; 40], 1));
     }
-    assert_matches_reference::<Adam, f32>(&c, &start, &implementations, &"eps=0, zero state");
+    assert_matches_reference::<AdamConfig, f32>(&c, &start, &implementations, &"eps=0, zero state");
 }
 
 /// Weight decay with maximize: the gradient is negated first, then the
@@ -187,13 +186,13 @@ fn weight_decay_with_maximize() {
 fn subnormal_inputs() {
     let implementations = kernel_implementations();
     let sub = f32::from_bits(0x0000_0400);
-    for config in Adam::configs() {
-        let mut start = Adam::state::<f32>(&config, &mut rng(5), Fill::Random, 50, 0);
+    for config in AdamConfig::configs() {
+        let mut start = Tensor::<AdamConfig, f32>::new(&config, &mut rng(5), Fill::Random, 50, 0);
         let all = vec![sub; 50];
-        start.grad = common::Offset::new(&all, 0);
-        start.param = common::Offset::new(&all, 0);
-        start.exp_avg = common::Offset::new(&all, 0);
-        assert_matches_reference::<Adam, f32>(&config, &start, &implementations, &"subnormal");
+        start.grad = Offset::new(&all, 0);
+        start.param = Offset::new(&all, 0);
+        *start.state_mut("exp_avg") = Some(Offset::new(&all, 0));
+        assert_matches_reference::<AdamConfig, f32>(&config, &start, &implementations, &"subnormal");
     }
     // The first moment of a subnormal gradient is itself subnormal, not zero.
     let (mut p, g, mut m, mut v) = ([1.0f32], [sub], [0.0f32], [0.0f32]);
@@ -242,26 +241,26 @@ fn kernel_entry_points_panic_before_writing() {
 /// Every algorithm: an empty step is valid, one element matches the reference
 /// on every tier, and the largest step number is a valid step (its per-step
 /// scalars are finite: bias corrections 1, AdaGrad's decayed rate ≥ 0).
-fn edges_of<A: Algorithm>() {
+fn edges_of<A: TestAlgorithm>() {
     let implementations = kernel_implementations();
     for config in A::configs() {
-        let mut empty = A::state::<f64>(&config, &mut rng(1), Fill::Random, 0, 0);
-        assert_eq!(A::api_step(&config, &mut empty, 1, &Parallelism::Global), Ok(()), "{}", A::NAME);
+        let mut empty = Tensor::<A, f64>::new(&config, &mut rng(1), Fill::Random, 0, 0);
+        assert_eq!(empty.api_step(&config, 1, &Parallelism::Global), Ok(()), "{}", A::NAME);
         for seed in 0..10 {
-            let start = A::state::<f32>(&config, &mut rng(seed), Fill::Special, 1, seed as usize % 3);
+            let start = Tensor::<A, f32>::new(&config, &mut rng(seed), Fill::Special, 1, seed as usize % 3);
             assert_matches_reference::<A, f32>(&config, &start, &implementations, &"len=1");
         }
-        let mut s = A::state::<f32>(&config, &mut rng(2), Fill::Random, 33, 1);
-        assert_eq!(A::api_step(&config, &mut s, u64::MAX, &Parallelism::Serial), Ok(()), "{}", A::NAME);
+        let mut s = Tensor::<A, f32>::new(&config, &mut rng(2), Fill::Random, 33, 1);
+        assert_eq!(s.api_step(&config, u64::MAX, &Parallelism::Serial), Ok(()), "{}", A::NAME);
     }
 }
 
 #[test]
 fn empty_one_element_and_largest_step_for_every_algorithm() {
-    edges_of::<AdaMax>();
-    edges_of::<AdaGrad>();
-    edges_of::<RmsProp>();
-    edges_of::<AdaDelta>();
+    edges_of::<AdaMaxConfig>();
+    edges_of::<AdaGradConfig>();
+    edges_of::<RmsPropConfig>();
+    edges_of::<AdaDeltaConfig>();
 }
 
 /// AdaGrad's `lr_decay` at a huge step: `1 + (t−1)·lr_decay` overflows to

@@ -2,17 +2,18 @@
 //! with the reference, on every thread count, with the work cut across and
 //! within tensors; and refuses a bad tensor by index, writing nothing.
 
-mod common;
-
-use common::algos::{AdaDelta, AdaGrad, AdaMax, Adam, AdamState, Algorithm, Implementation, RmsProp};
-use common::{Fill, TestFloat, rng};
-use fused_optim::{AdamConfig, Error, Parallelism, adam_step_many};
+use fused_optim::{
+    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, Error, Parallelism, RmsPropConfig,
+    adam_step_many,
+};
+use fused_optim_testkit::harness::api_step_many;
+use fused_optim_testkit::{Fill, Implementation, Offset, Tensor, TestAlgorithm, TestFloat, by_profile, rng};
 use std::sync::{Arc, Once};
 
 /// Lengths from empty to several pieces' worth, in an order that puts large
 /// tensors across cuts and small ones between them (smaller large ones in a
 /// debug build).
-const LENGTHS: [usize; 12] = common::by_profile(
+const LENGTHS: [usize; 12] = by_profile(
     [0, 1, 5, 17, 64, 100, 1000, 4099, 50_000, 3, 200_003, 31],
     [0, 1, 5, 17, 64, 100, 1000, 4099, 5_003, 3, 20_011, 31],
 );
@@ -35,31 +36,37 @@ fn parallelisms() -> Vec<Parallelism> {
 
 /// Every option combination, steps 1, 2 and 10^6: one multi-tensor call per
 /// parallelism against the reference on each tensor alone.
-fn many_matches_each_tensor_alone<A: Algorithm, T: TestFloat>() {
+fn many_matches_each_tensor_alone<A: TestAlgorithm, T: TestFloat>() {
     split_everything();
     for config in A::configs() {
-        let start: Vec<A::State<T>> = LENGTHS
+        let start: Vec<Tensor<A, T>> = LENGTHS
             .iter()
             .enumerate()
             .map(|(i, &n)| {
-                A::state::<T>(&config, &mut rng(i as u64), [Fill::Random, Fill::Special][i % 2], n, i % 4)
+                Tensor::<A, T>::new(
+                    &config,
+                    &mut rng(i as u64),
+                    [Fill::Random, Fill::Special][i % 2],
+                    n,
+                    i % 4,
+                )
             })
             .collect();
         for t in [1, 2, 1_000_000] {
             let mut want = start.clone();
             for s in &mut want {
-                A::step(&config, s, t, &Implementation::Reference);
+                s.step(&config, t, &Implementation::Reference);
             }
             for parallelism in parallelisms() {
                 let mut got = start.clone();
-                A::api_step_many(&config, &mut got, t, &parallelism).unwrap();
+                api_step_many(&config, &mut got, t, &parallelism).unwrap();
                 for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-                    assert!(A::guards_intact(g), "{} tensor {i} wrote outside its buffers", A::NAME);
-                    for ((name, a), (_, b)) in A::outputs(g).into_iter().zip(A::outputs(w)) {
+                    assert!(g.guards_intact(), "{} tensor {i} wrote outside its buffers", A::NAME);
+                    for ((name, a), (_, b)) in g.outputs().into_iter().zip(w.outputs()) {
                         let threads = parallelism.threads();
                         let what =
                             format!("{} {config:?} t={t} {threads} threads, tensor {i} {name}", A::NAME);
-                        common::assert_same_bits(a, b, &what);
+                        fused_optim_testkit::assert_same_bits(a, b, &what);
                     }
                 }
             }
@@ -80,28 +87,28 @@ macro_rules! many_tests {
 }
 
 many_tests! {
-    adam_many_f32_matches_each_tensor_alone: Adam, f32;
-    adam_many_f64_matches_each_tensor_alone: Adam, f64;
-    adamax_many_f32_matches_each_tensor_alone: AdaMax, f32;
-    adagrad_many_f64_matches_each_tensor_alone: AdaGrad, f64;
-    rmsprop_many_f32_matches_each_tensor_alone: RmsProp, f32;
-    adadelta_many_f64_matches_each_tensor_alone: AdaDelta, f64;
+    adam_many_f32_matches_each_tensor_alone: AdamConfig, f32;
+    adam_many_f64_matches_each_tensor_alone: AdamConfig, f64;
+    adamax_many_f32_matches_each_tensor_alone: AdaMaxConfig, f32;
+    adagrad_many_f64_matches_each_tensor_alone: AdaGradConfig, f64;
+    rmsprop_many_f32_matches_each_tensor_alone: RmsPropConfig, f32;
+    adadelta_many_f64_matches_each_tensor_alone: AdaDeltaConfig, f64;
 }
 
 #[test]
 fn a_bad_tensor_is_named_and_nothing_is_written() {
     split_everything();
     let config = AdamConfig { amsgrad: true, ..AdamConfig::default() };
-    let mut states: Vec<AdamState<f32>> = LENGTHS
+    let mut states: Vec<Tensor<AdamConfig, f32>> = LENGTHS
         .iter()
         .enumerate()
-        .map(|(i, &n)| Adam::state::<f32>(&config, &mut rng(i as u64), Fill::Random, n, 0))
+        .map(|(i, &n)| Tensor::<AdamConfig, f32>::new(&config, &mut rng(i as u64), Fill::Random, n, 0))
         .collect();
-    states[5].max_exp_avg_sq = None;
-    states[9].exp_avg = common::Offset::new(&[1.0; 4], 0);
-    let bits = |s: &[AdamState<f32>]| -> Vec<Vec<u32>> {
+    *states[5].state_mut("max_exp_avg_sq") = None;
+    *states[9].state_mut("exp_avg") = Some(Offset::new(&[1.0; 4], 0));
+    let bits = |s: &[Tensor<AdamConfig, f32>]| -> Vec<Vec<u32>> {
         s.iter()
-            .flat_map(|s| Adam::outputs(s).into_iter().map(|(_, b)| b.iter().map(|x| x.to_bits()).collect()))
+            .flat_map(|s| s.outputs().into_iter().map(|(_, b)| b.iter().map(|x| x.to_bits()).collect()))
             .collect()
     };
     let before = bits(&states);

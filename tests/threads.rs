@@ -3,13 +3,13 @@
 //! every step is split, down to pieces of no element) and at its default on
 //! buffers large enough to be split.
 
-mod common;
-
-use common::algos::{
-    AdaDelta, AdaGrad, AdaMax, Adam, Algorithm, Implementation, RmsProp, assert_matches_reference,
+use fused_optim::{
+    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, DEFAULT_SERIAL_BELOW_BYTES, Parallelism,
+    RmsPropConfig, set_serial_threshold,
 };
-use common::{Fill, TestFloat, rng};
-use fused_optim::{DEFAULT_SERIAL_BELOW_BYTES, Parallelism, set_serial_threshold};
+use fused_optim_testkit::{
+    Fill, Implementation, Tensor, TestAlgorithm, TestFloat, assert_matches_reference, by_profile, rng,
+};
 use std::sync::Arc;
 use std::sync::Once;
 
@@ -23,16 +23,16 @@ fn drivers() -> Vec<Implementation> {
     out
 }
 
-fn every_thread_count<A: Algorithm, T: TestFloat>() {
+fn every_thread_count<A: TestAlgorithm, T: TestFloat>() {
     let drivers = drivers();
     // Past the default threshold even for the lightest step (f32 AdaGrad, 5 streams),
     // with odd lengths and misaligned starts so pieces end mid-vector.
     let above = DEFAULT_SERIAL_BELOW_BYTES / (5 * 4) + 1;
     let sizes = [(above, 0), (3 * above + 13, 3), (7 * above + 5, 1)];
-    for &(len, offset) in common::by_profile(&sizes[..], &sizes[..1]) {
+    for &(len, offset) in by_profile(&sizes[..], &sizes[..1]) {
         for (i, config) in A::configs().into_iter().enumerate() {
             let fill = [Fill::Random, Fill::Special][i % 2];
-            let start = A::state::<T>(&config, &mut rng(len as u64 + i as u64), fill, len, offset);
+            let start = Tensor::<A, T>::new(&config, &mut rng(len as u64 + i as u64), fill, len, offset);
             assert_matches_reference::<A, T>(
                 &config,
                 &start,
@@ -51,15 +51,20 @@ fn split_everything() {
     ONCE.call_once(|| set_serial_threshold(0));
 }
 
-fn small_buffers_split_to_pieces<A: Algorithm, T: TestFloat>() {
+fn small_buffers_split_to_pieces<A: TestAlgorithm, T: TestFloat>() {
     split_everything();
     let drivers = drivers();
     for len in (0..40).chain([63, 64, 65, 129, 1000]) {
         for offset in [0, 1] {
             for (i, config) in A::configs().into_iter().enumerate() {
                 let fill = [Fill::Random, Fill::Special][i % 2];
-                let start =
-                    A::state::<T>(&config, &mut rng(len as u64 * 7 + offset), fill, len, offset as usize);
+                let start = Tensor::<A, T>::new(
+                    &config,
+                    &mut rng(len as u64 * 7 + offset),
+                    fill,
+                    len,
+                    offset as usize,
+                );
                 assert_matches_reference::<A, T>(
                     &config,
                     &start,
@@ -89,16 +94,16 @@ macro_rules! thread_tests {
 }
 
 thread_tests! {
-    adam_f32_small_steps_split_everywhere, adam_f32_threads_match_reference: Adam, f32;
-    adam_f64_small_steps_split_everywhere, adam_f64_threads_match_reference: Adam, f64;
-    adamax_f32_small_steps_split_everywhere, adamax_f32_threads_match_reference: AdaMax, f32;
-    adamax_f64_small_steps_split_everywhere, adamax_f64_threads_match_reference: AdaMax, f64;
-    adagrad_f32_small_steps_split_everywhere, adagrad_f32_threads_match_reference: AdaGrad, f32;
-    adagrad_f64_small_steps_split_everywhere, adagrad_f64_threads_match_reference: AdaGrad, f64;
-    rmsprop_f32_small_steps_split_everywhere, rmsprop_f32_threads_match_reference: RmsProp, f32;
-    rmsprop_f64_small_steps_split_everywhere, rmsprop_f64_threads_match_reference: RmsProp, f64;
-    adadelta_f32_small_steps_split_everywhere, adadelta_f32_threads_match_reference: AdaDelta, f32;
-    adadelta_f64_small_steps_split_everywhere, adadelta_f64_threads_match_reference: AdaDelta, f64;
+    adam_f32_small_steps_split_everywhere, adam_f32_threads_match_reference: AdamConfig, f32;
+    adam_f64_small_steps_split_everywhere, adam_f64_threads_match_reference: AdamConfig, f64;
+    adamax_f32_small_steps_split_everywhere, adamax_f32_threads_match_reference: AdaMaxConfig, f32;
+    adamax_f64_small_steps_split_everywhere, adamax_f64_threads_match_reference: AdaMaxConfig, f64;
+    adagrad_f32_small_steps_split_everywhere, adagrad_f32_threads_match_reference: AdaGradConfig, f32;
+    adagrad_f64_small_steps_split_everywhere, adagrad_f64_threads_match_reference: AdaGradConfig, f64;
+    rmsprop_f32_small_steps_split_everywhere, rmsprop_f32_threads_match_reference: RmsPropConfig, f32;
+    rmsprop_f64_small_steps_split_everywhere, rmsprop_f64_threads_match_reference: RmsPropConfig, f64;
+    adadelta_f32_small_steps_split_everywhere, adadelta_f32_threads_match_reference: AdaDeltaConfig, f32;
+    adadelta_f64_small_steps_split_everywhere, adadelta_f64_threads_match_reference: AdaDeltaConfig, f64;
 }
 
 #[test]

@@ -9,7 +9,7 @@
 //! each implementation's output is checked against the reference's bits once.
 //!
 //! `mixed-phase-adam` times a whole mixed-precision training phase, fused
-//! against separate passes (see `benches/support/cases.rs`, `Phase`).
+//! against separate passes (see `fused_optim_testkit::bench::Phase`).
 //!
 //! ```text
 //! cargo bench -p fused-optim-bench --bench kernels                                # 2^10, 2^12, 2^16, 2^20, 2^24, 2^26
@@ -17,11 +17,8 @@
 //! FUSED_OPTIM_BENCH_QUICK=1 cargo bench -p fused-optim-bench --bench kernels      # about a minute: CI's pass
 //! ```
 
-#[path = "support/cases.rs"]
-mod cases;
-
-use cases::{Run, implementations, kinds};
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use fused_optim_testkit::bench::{Run, implementations, kinds};
 use std::time::Duration;
 
 fn quick() -> bool {
@@ -162,7 +159,7 @@ fn bench_multi_tensor(c: &mut Criterion) {
 /// separate passes, serial and on all threads. Each iteration refills the
 /// gradients first, untimed (the phase zeroes them).
 fn bench_mixed_phase(c: &mut Criterion) {
-    use cases::{Case, Phase};
+    use fused_optim_testkit::bench::{Case, Phase};
     use std::time::Instant;
     let mut group = c.benchmark_group("mixed-phase-adam");
     group.sample_size(10).sampling_mode(SamplingMode::Flat);

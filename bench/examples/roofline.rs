@@ -24,11 +24,8 @@
 //! cargo run --release -p fused-optim-bench --example roofline -- --crossover  # serial, split, default: 2^10 … 2^22
 //! ```
 
-#[path = "../benches/support/cases.rs"]
-mod cases;
-
-use cases::{Case, Phase, Run, kinds};
 use fused_optim::Tier;
+use fused_optim_testkit::bench::{Case, Phase, Run, kinds};
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
@@ -104,7 +101,7 @@ fn time_interleaved(case: &mut dyn Case, runs: &[Run], samples: usize) -> Vec<Du
 
 /// One printed row: one kernel at one size on one or all threads.
 struct Row {
-    algorithm: &'static str,
+    algorithm: String,
     dtype: &'static str,
     log2: u32,
     threads: usize,
@@ -147,7 +144,7 @@ fn main() {
             for (threaded, kernel, probe) in [(false, t[1], t[2]), (true, t[3], t[4])] {
                 let per = |d: Duration| d.as_secs_f64() * 1e9 / n as f64;
                 let row = Row {
-                    algorithm: kind.algorithm,
+                    algorithm: kind.algorithm.clone(),
                     dtype: kind.dtype,
                     log2,
                     threads: if threaded { threads } else { 1 },

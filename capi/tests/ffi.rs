@@ -16,9 +16,7 @@ use std::array::from_fn;
 use std::ffi::CStr;
 use std::ptr::{null, null_mut};
 
-#[path = "common/c_steps.rs"]
-mod c_steps;
-use c_steps::Api;
+use fused_optim_testkit::c_steps::Api;
 
 const N: usize = 37;
 
@@ -555,7 +553,7 @@ fn c_equals_rust<T: Float, const K: usize>(
     assert_ne!(bits(&p1), bits(&values::<T>(1, LEN)), "{what}: the step moved nothing");
 }
 
-fn new_algorithms_give_the_rust_bits<T: Api>() {
+fn adagrad_rmsprop_adadelta_and_adam_options_give_the_rust_bits<T: Api>() {
     use fused_optim_core::{
         EpsForm, Parallelism::Serial, adadelta_step, adagrad_step, adam_step, rmsprop_step,
     };
@@ -642,9 +640,9 @@ fn new_algorithms_give_the_rust_bits<T: Api>() {
 }
 
 #[test]
-fn c_new_algorithms_and_options_give_the_rust_bits() {
-    new_algorithms_give_the_rust_bits::<f32>();
-    new_algorithms_give_the_rust_bits::<f64>();
+fn c_adagrad_rmsprop_adadelta_and_adam_options_give_the_rust_bits() {
+    adagrad_rmsprop_adadelta_and_adam_options_give_the_rust_bits::<f32>();
+    adagrad_rmsprop_adadelta_and_adam_options_give_the_rust_bits::<f64>();
 }
 
 #[test]
@@ -758,7 +756,7 @@ fn many_equals_single<T: Float, const K: usize>(
     assert_eq!(many(null(), null(), [dangling; K], null(), 0, 1), fo_status::FO_OK, "{what}: count 0");
 }
 
-fn many_forms_equal_single<T: Api>() {
+fn adagrad_rmsprop_adadelta_many_equal_single<T: Api>() {
     let c = fo_adagrad_config::from(smoke_adagrad());
     many_equals_single::<T, 1>(
         "adagrad",
@@ -796,9 +794,9 @@ fn many_forms_equal_single<T: Api>() {
 }
 
 #[test]
-fn c_new_many_forms_match_each_alone_and_refuse() {
-    many_forms_equal_single::<f32>();
-    many_forms_equal_single::<f64>();
+fn c_adagrad_rmsprop_adadelta_many_match_each_alone_and_refuse() {
+    adagrad_rmsprop_adadelta_many_equal_single::<f32>();
+    adagrad_rmsprop_adadelta_many_equal_single::<f64>();
 }
 
 /// Every refusal of one entry point, through `call(param, grad, states, n,
@@ -860,7 +858,7 @@ fn refusals<T: Float, C, const K: usize>(
     assert_eq!((bits(p), bits(&values::<T>(2, N)), bits(&arena)), before, "{what}: a refused step wrote");
 }
 
-fn new_entry_points_refuse<T: Api>() {
+fn adagrad_rmsprop_adadelta_and_adam_options_refuse<T: Api>() {
     use fo_status::{
         FO_ERROR_HYPERPARAMETER as HYPER, FO_ERROR_NULL_POINTER as NULL, FO_ERROR_STATE_BUFFER as STATE,
     };
@@ -937,9 +935,9 @@ fn new_entry_points_refuse<T: Api>() {
 }
 
 #[test]
-fn c_new_entry_points_refuse_and_write_nothing() {
-    new_entry_points_refuse::<f32>();
-    new_entry_points_refuse::<f64>();
+fn c_adagrad_rmsprop_adadelta_and_adam_options_refuse_and_write_nothing() {
+    adagrad_rmsprop_adadelta_and_adam_options_refuse::<f32>();
+    adagrad_rmsprop_adadelta_and_adam_options_refuse::<f64>();
 }
 
 /// The missing and unexpected state arrays of a multi-tensor RMSprop and

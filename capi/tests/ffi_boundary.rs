@@ -15,9 +15,7 @@ use std::mem::offset_of;
 use std::ptr::{null, null_mut};
 use std::sync::{Mutex, MutexGuard};
 
-#[path = "common/c_steps.rs"]
-mod c_steps;
-use c_steps::Api;
+use fused_optim_testkit::c_steps::Api;
 
 /// Elements per buffer.
 const N: usize = 5;

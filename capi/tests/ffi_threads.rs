@@ -20,9 +20,7 @@ use std::array::from_fn;
 use std::ptr::{null, null_mut};
 use std::sync::{Mutex, MutexGuard};
 
-#[path = "common/c_steps.rs"]
-mod c_steps;
-use c_steps::Api;
+use fused_optim_testkit::c_steps::Api;
 
 /// The thread counts compared with the serial run.
 const THREADS: [usize; 3] = [2, 3, 7];

@@ -1,6 +1,8 @@
-//! The fuzz crate's shared code: the cases and the differential check.
-pub mod capi;
-pub mod cases;
+//! The fuzz crate: the targets in `fuzz_targets/`; their cases and checks
+//! are the test kit's (`fused-optim-testkit`: `fuzz` and `fuzz_capi`), which
+//! the corpus replay tests (`tests/fuzz_corpus*.rs`) run on stable.
+pub use fused_optim_testkit::fuzz as cases;
+pub use fused_optim_testkit::fuzz_capi as capi;
 
 #[doc(hidden)]
 pub use libfuzzer_sys;

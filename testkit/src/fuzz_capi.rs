@@ -1,8 +1,8 @@
-//! The C-ABI differential fuzz case (`fuzz_targets/diff_capi.rs`): one call
+//! The C-ABI differential fuzz case (`fuzz/fuzz_targets/diff_capi.rs`): one call
 //! of any `fo_*` step (Adam, AdaMax, AdaGrad, RMSprop, AdaDelta on f32 or
 //! f64, or mixed-precision Adam; the one-tensor or the many-tensor entry
 //! point) with raw config flag bytes (any `u8`), hyperparameters (from the
-//! tables of `cases.rs`, or raw bits), the step, up to four tensors of up to
+//! tables of [`crate::fuzz`], or raw bits), the step, up to four tensors of up to
 //! [`MAX_ELEMS`] elements at their own offsets, and for every buffer, array
 //! and config a pointer that is its own, null, misaligned, or aliased to or
 //! overlapping another buffer; sometimes an absurd length or count, an
@@ -30,7 +30,7 @@
 //! serial threshold at 0, so every nonempty step is split across threads
 //! (the same process-wide threshold the other targets set).
 
-use crate::cases::{
+use crate::fuzz::{
     BETA, BETA1_DECAY, DECAY, EPS, Hyper, INITIAL_ACCUMULATOR, LOSS_SCALE, LR, LR_DECAY, MOMENTUM, Outcome,
     RATE, Step,
 };
@@ -47,9 +47,7 @@ use fused_optim_capi::*;
 use std::ptr::{null, null_mut};
 use std::sync::Once;
 
-#[path = "../../capi/tests/common/c_steps.rs"]
-mod c_steps;
-use c_steps::Api;
+use crate::c_steps::Api;
 
 /// Most elements of one tensor.
 pub const MAX_ELEMS: usize = 200;

@@ -1,7 +1,5 @@
-//! Shared test machinery: input generators and bit comparison.
-#![allow(dead_code)]
-
-pub mod algos;
+//! Inputs and comparisons: element types' special values and random draws,
+//! fills, buffers at offsets with guard elements, bit-exact comparison.
 
 use fused_optim::Float;
 use rand::rngs::StdRng;

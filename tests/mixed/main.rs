@@ -4,15 +4,16 @@
 //! stochastic rounding; the `found_inf` protocol skips a step without writing;
 //! stochastic rounding moves a bf16 parameter as the f32 math says on
 //! average where round-to-nearest leaves it stuck; bad input is refused.
+//! [`narrow`]: the narrow storage conversions on every tier against `half`.
 
-mod common;
+mod narrow;
 
-use common::{Fill, rng};
-use fused_optim::kernels::{self, Dtype, MixedLayout, MixedSlice, Storage, Tier, bf16, f16, spec};
+use fused_optim::kernels::{self, Dtype, MixedLayout, MixedSlice, Storage, bf16, f16, spec};
 use fused_optim::mixed::{
     MixedAdamBuffers, MixedOptions, StepOutcome, adam_step_mixed, adam_step_mixed_many, mixed_coefficients,
 };
 use fused_optim::{AdamBuffers, AdamConfig, EpsForm, Error, Parallelism, WeightDecay};
+use fused_optim_testkit::{Fill, Implementation, kernel_implementations, on_small_stack, rng, values};
 use std::sync::{Arc, Once};
 
 /// A buffer of one storage type at an offset into its allocation, with guard elements around it.
@@ -101,7 +102,7 @@ struct State {
 impl State {
     fn new(layout: &MixedLayout, amsgrad: bool, fill: Fill, len: usize, offset: usize, seed: u64) -> State {
         let mut r = rng(seed);
-        let mut values = |non_negative| common::values::<f32>(&mut r, fill, len, non_negative);
+        let mut values = |non_negative| values::<f32>(&mut r, fill, len, non_negative);
         State {
             param: Buf::new(layout.param, &values(false), offset),
             grad: Buf::new(layout.grad, &values(false), (offset + 1) % 8),
@@ -147,14 +148,6 @@ impl State {
     }
 }
 
-#[derive(Clone, Debug)]
-enum Implementation {
-    Reference,
-    Tier(Tier),
-    Dispatched,
-    Driver(Parallelism),
-}
-
 fn step(c: &AdamConfig, o: &MixedOptions, s: &mut State, t: u64, with: &Implementation) {
     let k = mixed_coefficients(c, t, o).unwrap();
     let b = s.buffers();
@@ -176,15 +169,7 @@ fn split_everything() {
 }
 
 fn implementations() -> Vec<Implementation> {
-    let mut out = Vec::new();
-    for tier in kernels::ALL_TIERS {
-        if tier.is_available() {
-            out.push(Implementation::Tier(tier));
-        } else {
-            eprintln!("SKIPPED: tier {tier} is not available on this CPU");
-        }
-    }
-    out.push(Implementation::Dispatched);
+    let mut out = kernel_implementations();
     out.push(Implementation::Driver(Parallelism::Serial));
     for threads in [2, 3, 7] {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
@@ -278,7 +263,7 @@ fn every_layout_and_option_matches_reference_on_every_tier_and_thread_count() {
 /// stack overflow, and a C caller got SIGSEGV.
 #[test]
 fn every_variant_runs_on_a_small_stack() {
-    common::on_small_stack(|| {
+    on_small_stack(|| {
         let mut with: Vec<Implementation> = kernels::Tier::available().map(Implementation::Tier).collect();
         with.push(Implementation::Dispatched);
         let mut seed = 0;

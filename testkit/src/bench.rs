@@ -1,17 +1,18 @@
-#![allow(dead_code)] // each includer uses a part
 //! What the benches and the roofline report time: each algorithm × element
 //! type with its buffers, runnable by every implementation and by the
-//! bandwidth probe of its shape. Shared by `benches/kernels.rs` and
-//! `examples/roofline.rs` (included with `#[path]`).
+//! bandwidth probe of its shape. Used by `bench/benches/kernels.rs` and
+//! `bench/examples/roofline.rs`.
 
+use crate::harness::{Implementation, TestAlgorithm, available_tiers, name, run_step};
+use fused_optim::algorithms::{StateSlots, bytes_per_element};
 use fused_optim::kernels::{self, spec};
 use fused_optim::mixed::{
     Dtype, MixedAdamBuffers, MixedLayout, MixedOptions, MixedSlice, StepOutcome, adam_step_mixed, bf16,
     mixed_bytes_per_element, mixed_coefficients,
 };
 use fused_optim::{
-    AdaDeltaBuffers, AdaDeltaConfig, AdaGradBuffers, AdaGradConfig, AdaMaxBuffers, AdaMaxConfig, AdamBuffers,
-    AdamConfig, Float, Parallelism, ProbeBuffers, RmsPropBuffers, RmsPropConfig, Tier, probe_step,
+    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, Float, Parallelism, ProbeBuffers, RmsPropConfig,
+    Tier, probe_step,
 };
 
 /// What one call runs.
@@ -77,7 +78,7 @@ pub trait Case {
 
 /// An algorithm × element type: its name, the bytes one element's step moves, how to build it.
 pub struct Kind {
-    pub algorithm: &'static str,
+    pub algorithm: String,
     pub dtype: &'static str,
     pub bytes_per_element: usize,
     pub build: fn(usize) -> Box<dyn Case>,
@@ -86,13 +87,13 @@ pub struct Kind {
 /// Every algorithm, at PyTorch's defaults, in f32 and f64.
 pub fn kinds() -> Vec<Kind> {
     let mut out = Vec::new();
-    kinds_of::<Adam>(&mut out);
-    kinds_of::<AdaMax>(&mut out);
-    kinds_of::<AdaGrad>(&mut out);
-    kinds_of::<RmsProp>(&mut out);
-    kinds_of::<AdaDelta>(&mut out);
+    kinds_of::<AdamConfig>(&mut out);
+    kinds_of::<AdaMaxConfig>(&mut out);
+    kinds_of::<AdaGradConfig>(&mut out);
+    kinds_of::<RmsPropConfig>(&mut out);
+    kinds_of::<AdaDeltaConfig>(&mut out);
     out.push(Kind {
-        algorithm: "adam-mix",
+        algorithm: "adam-mix".into(),
         dtype: "bf16",
         bytes_per_element: MixedCase::bytes_per_element(),
         build: MixedCase::build,
@@ -100,17 +101,18 @@ pub fn kinds() -> Vec<Kind> {
     out
 }
 
-fn kinds_of<A: Bench>(out: &mut Vec<Kind>) {
+/// An algorithm at its defaults, in f32 and f64.
+fn kinds_of<A: TestAlgorithm>(out: &mut Vec<Kind>) {
     out.push(Kind {
-        algorithm: A::NAME,
+        algorithm: name::<A>(),
         dtype: "f32",
-        bytes_per_element: A::bytes_per_element::<f32>(),
+        bytes_per_element: bytes_per_element::<A, f32>(&A::default()),
         build: StepCase::<f32, A>::build,
     });
     out.push(Kind {
-        algorithm: A::NAME,
+        algorithm: name::<A>(),
         dtype: "f64",
-        bytes_per_element: A::bytes_per_element::<f64>(),
+        bytes_per_element: bytes_per_element::<A, f64>(&A::default()),
         build: StepCase::<f64, A>::build,
     });
 }
@@ -119,13 +121,7 @@ fn kinds_of<A: Bench>(out: &mut Vec<Kind>) {
 /// has (the others named on stderr), the dispatched kernel and the driver.
 pub fn implementations() -> Vec<Run> {
     let mut out = vec![Run::Reference];
-    for tier in kernels::ALL_TIERS {
-        if tier.is_available() {
-            out.push(Run::Tier(tier));
-        } else {
-            eprintln!("SKIPPED: tier {tier} is not available on this CPU");
-        }
-    }
+    out.extend(available_tiers().into_iter().map(Run::Tier));
     out.extend([Run::Dispatched, Run::Driver]);
     out
 }
@@ -157,34 +153,8 @@ fn parallelism(threaded: bool) -> Parallelism {
 /// The step number the benches run (any `t >= 1` costs the same).
 const T: u64 = 10;
 
-/// One algorithm as the benches drive it: its default config, its state
-/// buffers (as `(scale, non-negative)` waves) and one step over slices.
-trait Bench: 'static {
-    const NAME: &'static str;
-    /// Each state buffer's wave: scale, and whether it is a square (non-negative).
-    const STATES: &'static [(f64, bool)];
-    fn bytes_per_element<F: Float>() -> usize;
-    /// One step (not a probe) of `run` over the parameter, gradient and states.
-    fn run<F: Float>(p: &mut [F], g: &[F], states: &mut [Vec<F>], run: Run);
-}
-
-/// Runs `$run` on buffers `$b` with the algorithm's reference, forced tier,
-/// dispatched kernel or public step, for the default config at step `T`.
-macro_rules! run_kernel {
-    ($run:expr, $config:expr, $b:expr, $name:ident, $forced:ident, $step:ident) => {{
-        let config = $config;
-        let k = config.coefficients::<F>(T).expect("valid");
-        match $run {
-            Run::Reference => spec::$name($b, &k),
-            Run::Tier(tier) => kernels::$forced(tier, $b, &k).expect("an available tier"),
-            Run::Dispatched => kernels::$name($b, &k),
-            Run::Driver => fused_optim::$step(&config, T, $b, &Parallelism::Global).expect("valid"),
-            Run::Probe { .. } | Run::ForcedSplit | Run::Phase { .. } => unreachable!("not a kernel run"),
-        }
-    }};
-}
-
-/// The buffers of one algorithm × element type.
+/// The buffers of one algorithm × element type at the algorithm's defaults:
+/// each state buffer the defaults keep.
 struct StepCase<F, A> {
     p: Vec<F>,
     g: Vec<F>,
@@ -192,25 +162,40 @@ struct StepCase<F, A> {
     _algorithm: std::marker::PhantomData<A>,
 }
 
-impl<F: Float, A: Bench> StepCase<F, A> {
+impl<F: Float, A: TestAlgorithm> StepCase<F, A> {
     fn build(n: usize) -> Box<dyn Case> {
+        let config = A::default();
+        let kept = (0..A::STATE.len()).filter(|&i| config.keeps(i));
         Box::new(StepCase::<F, A> {
             p: wave(n, 0, 1.0, false),
             g: wave(n, 3, 0.1, false),
-            states: A::STATES
-                .iter()
-                .enumerate()
-                .map(|(i, &(scale, sq))| wave(n, 5 + 2 * i, scale, sq))
-                .collect(),
+            states: kept.map(|i| wave(n, 5 + 2 * i, A::BENCH_SCALE[i], A::NON_NEGATIVE[i])).collect(),
             _algorithm: std::marker::PhantomData,
         })
     }
+
+    /// One step of `run` (not a probe) at the defaults, step [`T`].
+    fn step(&mut self, run: Run) {
+        let mut states = self.states.iter_mut();
+        let slots: StateSlots<'_, F> = std::array::from_fn(|i| {
+            (i < A::STATE.len() && A::default().keeps(i)).then(|| &mut states.next().unwrap()[..])
+        });
+        let b = A::buffers(&mut self.p, &self.g, slots).expect("the defaults' buffers");
+        let with = match run {
+            Run::Reference => Implementation::Reference,
+            Run::Tier(tier) => Implementation::Tier(tier),
+            Run::Dispatched => Implementation::Dispatched,
+            Run::Driver => Implementation::Driver(Parallelism::Global),
+            Run::Probe { .. } | Run::ForcedSplit | Run::Phase { .. } => unreachable!("not a kernel run"),
+        };
+        run_step(&A::default(), T, b, &with);
+    }
 }
 
-impl<F: Float, A: Bench> Case for StepCase<F, A> {
+impl<F: Float, A: TestAlgorithm> Case for StepCase<F, A> {
     fn run(&mut self, run: Run) {
         let Run::Probe { threaded } = run else {
-            return A::run(&mut self.p, &self.g, &mut self.states, run);
+            return self.step(run);
         };
         // The probe of the same shape: the parameter and every state written, the gradient read.
         let (read, parallelism) = (&self.g[..], parallelism(threaded));
@@ -227,81 +212,6 @@ impl<F: Float, A: Bench> Case for StepCase<F, A> {
         let mut all: Vec<&[F]> = vec![&self.p];
         all.extend(self.states.iter().map(|s| &s[..]));
         bits(&all)
-    }
-}
-
-struct Adam;
-
-impl Bench for Adam {
-    const NAME: &'static str = "adam";
-    const STATES: &'static [(f64, bool)] = &[(0.01, false), (0.01, true)];
-    fn bytes_per_element<F: Float>() -> usize {
-        fused_optim::algorithms::bytes_per_element::<AdamConfig, F>(&AdamConfig::default())
-    }
-    fn run<F: Float>(p: &mut [F], g: &[F], states: &mut [Vec<F>], run: Run) {
-        let [m, v] = states else { unreachable!() };
-        let b = AdamBuffers { param: p, grad: g, exp_avg: m, exp_avg_sq: v, max_exp_avg_sq: None };
-        run_kernel!(run, AdamConfig::default(), b, adam, adam_on, adam_step)
-    }
-}
-
-struct AdaMax;
-
-impl Bench for AdaMax {
-    const NAME: &'static str = "adamax";
-    const STATES: &'static [(f64, bool)] = &[(0.01, false), (0.1, true)];
-    fn bytes_per_element<F: Float>() -> usize {
-        fused_optim::algorithms::bytes_per_element::<AdaMaxConfig, F>(&AdaMaxConfig::default())
-    }
-    fn run<F: Float>(p: &mut [F], g: &[F], states: &mut [Vec<F>], run: Run) {
-        let [m, u] = states else { unreachable!() };
-        let b = AdaMaxBuffers { param: p, grad: g, exp_avg: m, exp_inf: u };
-        run_kernel!(run, AdaMaxConfig::default(), b, adamax, adamax_on, adamax_step)
-    }
-}
-
-struct AdaGrad;
-
-impl Bench for AdaGrad {
-    const NAME: &'static str = "adagrad";
-    const STATES: &'static [(f64, bool)] = &[(1.0, true)];
-    fn bytes_per_element<F: Float>() -> usize {
-        fused_optim::algorithms::bytes_per_element::<AdaGradConfig, F>(&AdaGradConfig::default())
-    }
-    fn run<F: Float>(p: &mut [F], g: &[F], states: &mut [Vec<F>], run: Run) {
-        let [sum] = states else { unreachable!() };
-        let b = AdaGradBuffers { param: p, grad: g, sum };
-        run_kernel!(run, AdaGradConfig::default(), b, adagrad, adagrad_on, adagrad_step)
-    }
-}
-
-struct RmsProp;
-
-impl Bench for RmsProp {
-    const NAME: &'static str = "rmsprop";
-    const STATES: &'static [(f64, bool)] = &[(0.01, true)];
-    fn bytes_per_element<F: Float>() -> usize {
-        fused_optim::algorithms::bytes_per_element::<RmsPropConfig, F>(&RmsPropConfig::default())
-    }
-    fn run<F: Float>(p: &mut [F], g: &[F], states: &mut [Vec<F>], run: Run) {
-        let [v] = states else { unreachable!() };
-        let b = RmsPropBuffers { param: p, grad: g, square_avg: v, momentum_buffer: None, grad_avg: None };
-        run_kernel!(run, RmsPropConfig::default(), b, rmsprop, rmsprop_on, rmsprop_step)
-    }
-}
-
-struct AdaDelta;
-
-impl Bench for AdaDelta {
-    const NAME: &'static str = "adadelta";
-    const STATES: &'static [(f64, bool)] = &[(0.01, true), (1e-4, true)];
-    fn bytes_per_element<F: Float>() -> usize {
-        fused_optim::algorithms::bytes_per_element::<AdaDeltaConfig, F>(&AdaDeltaConfig::default())
-    }
-    fn run<F: Float>(p: &mut [F], g: &[F], states: &mut [Vec<F>], run: Run) {
-        let [s, x] = states else { unreachable!() };
-        let b = AdaDeltaBuffers { param: p, grad: g, square_avg: s, acc_delta: x };
-        run_kernel!(run, AdaDeltaConfig::default(), b, adadelta, adadelta_on, adadelta_step)
     }
 }
 
@@ -342,15 +252,27 @@ impl MixedCase {
     }
 
     fn buffers(&mut self) -> MixedAdamBuffers<'_> {
-        MixedAdamBuffers {
-            param: MixedSlice::F32(&mut self.p),
-            grad: MixedSlice::Bf16(&mut self.g),
-            exp_avg: MixedSlice::F32(&mut self.m),
-            exp_avg_sq: MixedSlice::F32(&mut self.v),
-            max_exp_avg_sq: None,
-            param_copy: Some(MixedSlice::Bf16(&mut self.copy)),
-            position: 0,
-        }
+        mixed_buffers(&mut self.p, &mut self.g, &mut self.m, &mut self.v, Some(&mut self.copy))
+    }
+}
+
+/// The buffers of mixed-precision Adam as frameworks train: f32 master
+/// weights and state, bf16 gradients, a bf16 copy if one is written.
+fn mixed_buffers<'a>(
+    p: &'a mut [f32],
+    g: &'a mut [bf16],
+    m: &'a mut [f32],
+    v: &'a mut [f32],
+    copy: Option<&'a mut [bf16]>,
+) -> MixedAdamBuffers<'a> {
+    MixedAdamBuffers {
+        param: MixedSlice::F32(p),
+        grad: MixedSlice::Bf16(g),
+        exp_avg: MixedSlice::F32(m),
+        exp_avg_sq: MixedSlice::F32(v),
+        max_exp_avg_sq: None,
+        param_copy: copy.map(MixedSlice::Bf16),
+        position: 0,
     }
 }
 
@@ -431,15 +353,7 @@ impl Phase {
     fn fused(&mut self, threaded: bool) {
         let options =
             MixedOptions { loss_scale: LOSS_SCALE as f64, zero_grad: true, ..MixedOptions::default() };
-        let b = MixedAdamBuffers {
-            param: MixedSlice::F32(&mut self.p),
-            grad: MixedSlice::Bf16(&mut self.g),
-            exp_avg: MixedSlice::F32(&mut self.m),
-            exp_avg_sq: MixedSlice::F32(&mut self.v),
-            max_exp_avg_sq: None,
-            param_copy: Some(MixedSlice::Bf16(&mut self.copy)),
-            position: 0,
-        };
+        let b = mixed_buffers(&mut self.p, &mut self.g, &mut self.m, &mut self.v, Some(&mut self.copy));
         let outcome = adam_step_mixed(&AdamConfig::default(), T, b, &options, &parallelism(threaded));
         assert_eq!(outcome, Ok(StepOutcome::Applied));
     }
@@ -466,15 +380,7 @@ impl Phase {
         };
         assert!(!found_inf);
         let options = MixedOptions { skip_non_finite: false, ..MixedOptions::default() };
-        let b = MixedAdamBuffers {
-            param: MixedSlice::F32(&mut self.p),
-            grad: MixedSlice::Bf16(&mut self.g),
-            exp_avg: MixedSlice::F32(&mut self.m),
-            exp_avg_sq: MixedSlice::F32(&mut self.v),
-            max_exp_avg_sq: None,
-            param_copy: None,
-            position: 0,
-        };
+        let b = mixed_buffers(&mut self.p, &mut self.g, &mut self.m, &mut self.v, None);
         let outcome = adam_step_mixed(&AdamConfig::default(), T, b, &options, &parallelism(threaded));
         assert_eq!(outcome, Ok(StepOutcome::Applied));
         if threaded {

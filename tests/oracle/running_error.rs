@@ -1,7 +1,7 @@
-//! Against the mathematics, for AdaGrad, RMSprop, AdaDelta and Adam's ε̂ form
-//! and β1 decay: an f64 oracle of each formula as PyTorch (or the paper)
-//! writes it checks the f32 kernels within a bound the oracle computes as it
-//! goes; plus hand-worked first steps and NaN propagation.
+//! AdaGrad, RMSprop, AdaDelta and Adam's ε̂ form and β1 decay: an f64 oracle
+//! of each formula as PyTorch (or the paper) writes it checks the f32
+//! kernels within a bound the oracle computes as it goes; plus hand-worked
+//! first steps and NaN propagation.
 //!
 //! # The bound
 //!
@@ -27,14 +27,12 @@
 //! relative 1e-12 covers it). The test asserts exactly that, for every
 //! element, state buffer and step.
 
-mod common;
-
-use common::rng;
 use fused_optim::{
     AdaDeltaBuffers, AdaDeltaConfig, AdaGradBuffers, AdaGradConfig, AdamBuffers, AdamConfig, EpsForm,
     Parallelism, RmsPropBuffers, RmsPropConfig, WeightDecay, adadelta_step, adagrad_step, adam_step,
     rmsprop_step,
 };
+use fused_optim_testkit::rng;
 use rand::RngExt;
 use rand::rngs::StdRng;
 use std::ops::{Add, Div, Mul, Neg, Sub};
@@ -426,7 +424,7 @@ fn adadelta_first_step_by_hand() {
 
 /// A NaN gradient reaches the parameter and every state it touches.
 #[test]
-fn nan_gradient_propagates_through_the_family() {
+fn nan_gradient_reaches_every_buffer() {
     let g = [f64::NAN];
     let (mut p, mut s) = ([1.0f64], [0.5f64]);
     adagrad_step(

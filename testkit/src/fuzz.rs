@@ -2,9 +2,9 @@
 //! mixed-precision Adam), and the check that runs it through every
 //! implementation and compares bits.
 //!
-//! Shared by the cargo-fuzz targets (`fuzz_targets/diff_*.rs`, nightly) and
-//! the corpus replay test (`tests/fuzz_corpus.rs`, stable), so `cargo test`
-//! re-checks every corpus file with exactly the fuzzer's comparison.
+//! Used by the cargo-fuzz targets (`fuzz/fuzz_targets/diff_*.rs`, nightly)
+//! and the corpus replay tests (`tests/fuzz_corpus*.rs`, stable), so `cargo
+//! test` re-checks every corpus file with exactly the fuzzer's comparison.
 //!
 //! A case ([`Case`]) carries raw bit patterns for every buffer (so NaN
 //! payloads, ±inf, subnormals and extreme magnitudes all occur), a start
@@ -36,17 +36,14 @@
 //! in the standard place): zero bytes inserted where a committed corpus file
 //! had none decode to the case it was before.
 
-#![allow(dead_code)]
-
+use crate::harness::TestAlgorithm;
 use arbitrary::Arbitrary;
-use fused_optim::kernels::{
-    self, ALL_TIERS, Dtype, MixedLayout, MixedSlice, Storage, TierUnavailable, bf16, f16, spec,
-};
+use fused_optim::algorithms::StateSlots;
+use fused_optim::kernels::{self, ALL_TIERS, Dtype, MixedLayout, MixedSlice, Storage, bf16, f16, spec};
 use fused_optim::mixed::{MixedAdamBuffers, MixedOptions, StepOutcome, adam_step_mixed, mixed_coefficients};
+use fused_optim::{AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, RmsPropConfig};
 use fused_optim::{
-    AdaDeltaBuffers, AdaDeltaConfig, AdaGradBuffers, AdaGradConfig, AdaMaxBuffers, AdaMaxConfig, AdamBuffers,
-    AdamConfig, EpsForm, Error, Float, Parallelism, RmsPropBuffers, RmsPropConfig, Tier, WeightDecay,
-    adadelta_step, adagrad_step, adam_step, adamax_step, rmsprop_step,
+    AdamBuffers, AdamConfig, Algorithm, EpsForm, Error, Float, Parallelism, Tier, WeightDecay,
 };
 use std::borrow::Cow;
 use std::marker::PhantomData;
@@ -355,37 +352,70 @@ pub type RmsPropCase = Case<RmsPropOptions>;
 /// An AdaDelta input.
 pub type AdaDeltaCase = Case<AdaDeltaOptions>;
 
-/// What the differential check needs of an algorithm.
-pub trait Algorithm: std::fmt::Debug {
-    /// Streams per case (parameter, gradient, then the state).
-    const STREAMS: usize;
-    /// One step `t` with `run` on `streams`. Only `Run::Api` may return
+/// An algorithm's fuzzed options: they decode to its config and say which
+/// optional state buffers are given.
+pub trait Options: std::fmt::Debug {
+    /// The algorithm.
+    type Algorithm: TestAlgorithm;
+    /// The hyperparameters.
+    fn config(&self) -> Self::Algorithm;
+    /// Whether the optional state buffer `index` is given exactly when the
+    /// options keep it (else the opposite, so both mismatches occur).
+    fn consistent(&self, index: usize) -> bool {
+        let _ = index;
+        true
+    }
+    /// One step `t` with `run` on `streams` (parameter, gradient, then the
+    /// state in [`Algorithm::STATE`] order). Only `Run::Api` may return
     /// `Err`; the other runs are only asked for cases the API accepted.
     fn step<T: FuzzFloat>(
         &self,
         t: u64,
         streams: &mut [Buffer<T>],
         run: Run<'_>,
-    ) -> Result<StepOutcome, Error>;
+    ) -> Result<StepOutcome, Error> {
+        let config = self.config();
+        let [p, g, state @ ..] = streams else { unreachable!("a parameter and a gradient") };
+        let mut slots: StateSlots<'_, T> = Default::default();
+        for (i, (slot, b)) in slots.iter_mut().zip(state).enumerate() {
+            *slot = (config.keeps(i) == self.consistent(i)).then(|| b.get_mut());
+        }
+        let b = Self::Algorithm::buffers(p.get_mut(), g.get(), slots).expect("every buffer always kept");
+        if let Run::Api(parallelism) | Run::Driver(parallelism) = run {
+            return fused_optim::step(&config, t, b, parallelism).map(|()| StepOutcome::Applied);
+        }
+        let (k, kernels) = (config.coefficients(t)?, Self::Algorithm::kernels::<T>());
+        match run {
+            Run::Tier(tier) => (kernels.on_tier)(tier, b, &k).expect("an available tier"),
+            Run::Reference => (kernels.reference)(b, &k),
+            _ => (kernels.dispatched)(b, &k),
+        }
+        Ok(StepOutcome::Applied)
+    }
 }
 
-/// A case of an [`Algorithm`] on the element type `T`.
-struct OnType<'c, A, T>(&'c Case<A>, PhantomData<T>);
+/// Streams of an algorithm's case: parameter, gradient, every state buffer.
+fn streams<O: Options>() -> usize {
+    2 + O::Algorithm::STATE.len()
+}
 
-impl<A: Algorithm, T> std::fmt::Debug for OnType<'_, A, T> {
+/// A case of an algorithm on the element type `T`.
+struct OnType<'c, O, T>(&'c Case<O>, PhantomData<T>);
+
+impl<O: Options, T> std::fmt::Debug for OnType<'_, O, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.0.fmt(f)
     }
 }
 
-impl<A: Algorithm, T: FuzzFloat> Differential for OnType<'_, A, T> {
+impl<O: Options, T: FuzzFloat> Differential for OnType<'_, O, T> {
     type Value = T;
     type State = Vec<Buffer<T>>;
     fn label(&self) -> String {
         T::NAME.to_string()
     }
     fn start(&self) -> Vec<Buffer<T>> {
-        self.0.data.buffers(A::STREAMS)
+        self.0.data.buffers(streams::<O>())
     }
     fn stored(state: &Vec<Buffer<T>>) -> Vec<Vec<u64>> {
         state.iter().map(Buffer::bits).collect()
@@ -399,59 +429,13 @@ impl<A: Algorithm, T: FuzzFloat> Differential for OnType<'_, A, T> {
 }
 
 /// Runs a case through every implementation on `T`; see the module essay.
-pub fn check<A: Algorithm, T: FuzzFloat>(case: &Case<A>) -> Outcome {
-    differential(&OnType::<A, T>(case, PhantomData))
+pub fn check<O: Options, T: FuzzFloat>(case: &Case<O>) -> Outcome {
+    differential(&OnType::<O, T>(case, PhantomData))
 }
 
 /// [`refused`] for a case on `T`.
-pub fn refusal<A: Algorithm, T: FuzzFloat>(case: &Case<A>) -> Option<String> {
-    refused(&OnType::<A, T>(case, PhantomData))
-}
-
-/// An algorithm's entry points: the public step, the config's per-step
-/// scalars, the reference, a forced tier, the dispatched tier.
-struct Entry<C, B, K> {
-    api: fn(&C, u64, B, &Parallelism) -> Result<StepOutcome, Error>,
-    coefficients: fn(&C, u64) -> Result<K, Error>,
-    reference: fn(B, &K),
-    forced: fn(Tier, B, &K) -> Result<(), TierUnavailable>,
-    dispatched: fn(B, &K),
-}
-
-/// `entry!(Config, public_step, kernel, forced_kernel)`: an [`Entry`].
-macro_rules! entry {
-    ($config:ident, $api:ident, $kernel:ident, $forced:ident) => {
-        Entry {
-            api: |config, t, buffers, parallelism| {
-                $api(config, t, buffers, parallelism).map(|()| StepOutcome::Applied)
-            },
-            coefficients: $config::coefficients,
-            reference: spec::$kernel,
-            forced: kernels::$forced,
-            dispatched: kernels::$kernel,
-        }
-    };
-}
-
-/// Step `t` of an algorithm with `run`: the public step for `Run::Api` and
-/// `Run::Driver`, else the kernel `run` names on the config's coefficients.
-fn run_step<C, B, K>(
-    run: Run<'_>,
-    config: &C,
-    t: u64,
-    buffers: B,
-    entry: Entry<C, B, K>,
-) -> Result<StepOutcome, Error> {
-    if let Run::Api(parallelism) | Run::Driver(parallelism) = run {
-        return (entry.api)(config, t, buffers, parallelism);
-    }
-    let k = (entry.coefficients)(config, t)?;
-    match run {
-        Run::Tier(tier) => (entry.forced)(tier, buffers, &k).expect("an available tier"),
-        Run::Reference => (entry.reference)(buffers, &k),
-        _ => (entry.dispatched)(buffers, &k),
-    }
-    Ok(StepOutcome::Applied)
+pub fn refusal<O: Options, T: FuzzFloat>(case: &Case<O>) -> Option<String> {
+    refused(&OnType::<O, T>(case, PhantomData))
 }
 
 /// Adam / AdamW / AMSGrad hyperparameters and options (ε in either place, β1 decay λ).
@@ -474,7 +458,15 @@ pub struct AdamOptions {
 }
 
 impl AdamOptions {
-    /// The hyperparameters.
+    /// Whether the AMSGrad buffer is given.
+    fn max_buffer_given(&self) -> bool {
+        self.amsgrad == self.consistent_max_buffer
+    }
+}
+
+impl Options for AdamOptions {
+    type Algorithm = AdamConfig;
+
     fn config(&self) -> AdamConfig {
         let wd = self.weight_decay.value(DECAY);
         AdamConfig {
@@ -493,26 +485,8 @@ impl AdamOptions {
         }
     }
 
-    /// Whether the AMSGrad buffer is given.
-    fn max_buffer_given(&self) -> bool {
-        self.amsgrad == self.consistent_max_buffer
-    }
-}
-
-impl Algorithm for AdamOptions {
-    /// p, g, m, v, vmax.
-    const STREAMS: usize = 5;
-
-    fn step<T: FuzzFloat>(&self, t: u64, s: &mut [Buffer<T>], run: Run<'_>) -> Result<StepOutcome, Error> {
-        let [p, g, m, v, x] = s else { unreachable!("five streams") };
-        let b = AdamBuffers {
-            param: p.get_mut(),
-            grad: g.get(),
-            exp_avg: m.get_mut(),
-            exp_avg_sq: v.get_mut(),
-            max_exp_avg_sq: self.max_buffer_given().then(|| x.get_mut()),
-        };
-        run_step(run, &self.config(), t, b, entry!(AdamConfig, adam_step, adam, adam_on))
+    fn consistent(&self, index: usize) -> bool {
+        index != 2 || self.consistent_max_buffer
     }
 }
 
@@ -528,23 +502,18 @@ pub struct AdaMaxOptions {
     beta1_decay: Hyper,
 }
 
-impl Algorithm for AdaMaxOptions {
-    /// p, g, m, u.
-    const STREAMS: usize = 4;
+impl Options for AdaMaxOptions {
+    type Algorithm = AdaMaxConfig;
 
-    fn step<T: FuzzFloat>(&self, t: u64, s: &mut [Buffer<T>], run: Run<'_>) -> Result<StepOutcome, Error> {
-        let config = AdaMaxConfig {
+    fn config(&self) -> AdaMaxConfig {
+        AdaMaxConfig {
             lr: self.lr.value(LR),
             betas: (self.beta1.value(BETA), self.beta2.value(BETA)),
             eps: self.eps.value(EPS),
             weight_decay: self.weight_decay.value(DECAY),
             maximize: self.maximize,
             beta1_decay: self.beta1_decay.value(BETA1_DECAY),
-        };
-        let [p, g, m, u] = s else { unreachable!("four streams") };
-        let b =
-            AdaMaxBuffers { param: p.get_mut(), grad: g.get(), exp_avg: m.get_mut(), exp_inf: u.get_mut() };
-        run_step(run, &config, t, b, entry!(AdaMaxConfig, adamax_step, adamax, adamax_on))
+        }
     }
 }
 
@@ -559,22 +528,18 @@ pub struct AdaGradOptions {
     maximize: bool,
 }
 
-impl Algorithm for AdaGradOptions {
-    /// p, g, s.
-    const STREAMS: usize = 3;
+impl Options for AdaGradOptions {
+    type Algorithm = AdaGradConfig;
 
-    fn step<T: FuzzFloat>(&self, t: u64, s: &mut [Buffer<T>], run: Run<'_>) -> Result<StepOutcome, Error> {
-        let config = AdaGradConfig {
+    fn config(&self) -> AdaGradConfig {
+        AdaGradConfig {
             lr: self.lr.value(LR),
             lr_decay: self.lr_decay.value(LR_DECAY),
             weight_decay: self.weight_decay.value(DECAY),
             initial_accumulator_value: self.initial_accumulator_value.value(INITIAL_ACCUMULATOR),
             eps: self.eps.value(EPS),
             maximize: self.maximize,
-        };
-        let [p, g, sum] = s else { unreachable!("three streams") };
-        let b = AdaGradBuffers { param: p.get_mut(), grad: g.get(), sum: sum.get_mut() };
-        run_step(run, &config, t, b, entry!(AdaGradConfig, adagrad_step, adagrad, adagrad_on))
+        }
     }
 }
 
@@ -594,12 +559,11 @@ pub struct RmsPropOptions {
     consistent_grad_avg: bool,
 }
 
-impl Algorithm for RmsPropOptions {
-    /// p, g, v, b, a.
-    const STREAMS: usize = 5;
+impl Options for RmsPropOptions {
+    type Algorithm = RmsPropConfig;
 
-    fn step<T: FuzzFloat>(&self, t: u64, s: &mut [Buffer<T>], run: Run<'_>) -> Result<StepOutcome, Error> {
-        let config = RmsPropConfig {
+    fn config(&self) -> RmsPropConfig {
+        RmsPropConfig {
             lr: self.lr.value(LR),
             alpha: self.alpha.value(RATE),
             eps: self.eps.value(EPS),
@@ -607,17 +571,15 @@ impl Algorithm for RmsPropOptions {
             momentum: self.momentum.value(MOMENTUM),
             centered: self.centered,
             maximize: self.maximize,
-        };
-        let [p, g, v, mb, a] = s else { unreachable!("five streams") };
-        let b = RmsPropBuffers {
-            param: p.get_mut(),
-            grad: g.get(),
-            square_avg: v.get_mut(),
-            momentum_buffer: ((config.momentum > 0.0) == self.consistent_momentum_buffer)
-                .then(|| mb.get_mut()),
-            grad_avg: (self.centered == self.consistent_grad_avg).then(|| a.get_mut()),
-        };
-        run_step(run, &config, t, b, entry!(RmsPropConfig, rmsprop_step, rmsprop, rmsprop_on))
+        }
+    }
+
+    fn consistent(&self, index: usize) -> bool {
+        match index {
+            1 => self.consistent_momentum_buffer,
+            2 => self.consistent_grad_avg,
+            _ => true,
+        }
     }
 }
 
@@ -631,26 +593,17 @@ pub struct AdaDeltaOptions {
     maximize: bool,
 }
 
-impl Algorithm for AdaDeltaOptions {
-    /// p, g, s, x.
-    const STREAMS: usize = 4;
+impl Options for AdaDeltaOptions {
+    type Algorithm = AdaDeltaConfig;
 
-    fn step<T: FuzzFloat>(&self, t: u64, s: &mut [Buffer<T>], run: Run<'_>) -> Result<StepOutcome, Error> {
-        let config = AdaDeltaConfig {
+    fn config(&self) -> AdaDeltaConfig {
+        AdaDeltaConfig {
             lr: self.lr.value(LR),
             rho: self.rho.value(RATE),
             eps: self.eps.value(EPS),
             weight_decay: self.weight_decay.value(DECAY),
             maximize: self.maximize,
-        };
-        let [p, g, sq, x] = s else { unreachable!("four streams") };
-        let b = AdaDeltaBuffers {
-            param: p.get_mut(),
-            grad: g.get(),
-            square_avg: sq.get_mut(),
-            acc_delta: x.get_mut(),
-        };
-        run_step(run, &config, t, b, entry!(AdaDeltaConfig, adadelta_step, adadelta, adadelta_on))
+        }
     }
 }
 
@@ -837,9 +790,6 @@ impl MixedCase {
     }
 }
 
-/// The mixed-precision step's configuration: the hyperparameters and the fused options.
-type MixedConfig = (AdamConfig, MixedOptions);
-
 impl Differential for MixedCase {
     type Value = f32;
     type State = MixedState;
@@ -890,16 +840,17 @@ impl Differential for MixedCase {
             param_copy: copy.then(|| c.slice()),
             position: self.position.value(),
         };
-        let entry = Entry {
-            api: |(config, options): &MixedConfig, t, b, parallelism| {
-                adam_step_mixed(config, t, b, options, parallelism)
-            },
-            coefficients: |(config, options): &MixedConfig, t| mixed_coefficients(config, t, options),
-            reference: spec::adam_mixed,
-            forced: kernels::adam_mixed_on,
-            dispatched: kernels::adam_mixed,
-        };
-        run_step(run, &(self.adam.config(), options), self.step.value(), b, entry)
+        let (config, t) = (self.adam.config(), self.step.value());
+        if let Run::Api(parallelism) | Run::Driver(parallelism) = run {
+            return adam_step_mixed(&config, t, b, &options, parallelism);
+        }
+        let k = mixed_coefficients(&config, t, &options)?;
+        match run {
+            Run::Tier(tier) => kernels::adam_mixed_on(tier, b, &k).expect("an available tier"),
+            Run::Reference => spec::adam_mixed(b, &k),
+            _ => kernels::adam_mixed(b, &k),
+        }
+        Ok(StepOutcome::Applied)
     }
 
     fn check_outcome(&self, start: &MixedState, outcome: StepOutcome) {

@@ -1,9 +1,11 @@
 //! Replaying a committed fuzz corpus (`fuzz/corpus/<target>/`) through the
-//! fuzzer's own comparison, on stable: shared by `tests/fuzz_corpus.rs` and
+//! fuzzer's own comparison, on stable: used by `tests/fuzz_corpus.rs` and
 //! `tests/fuzz_corpus_many.rs` (a process of its own, because the
-//! multi-tensor cases change the process-wide serial threshold).
+//! multi-tensor cases change the process-wide serial threshold). Each file
+//! is decoded exactly as `libfuzzer-sys` decodes it: too short for the
+//! case's size hint is no input, else `arbitrary_take_rest`.
 
-use super::cases::Outcome;
+use crate::fuzz::Outcome;
 use arbitrary::{Arbitrary, Unstructured};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -25,7 +27,7 @@ pub fn replay<C>(
 ) where
     C: for<'a> Arbitrary<'a>,
 {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus").join(target);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus").join(target);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.unwrap().path())

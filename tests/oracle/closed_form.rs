@@ -1,7 +1,7 @@
-//! Against the mathematics: an f64 oracle written from the formulas as
-//! PyTorch states them (two divisions, `powi` bias corrections), independent
-//! of the kernels' op order, checks the f32 kernels within a stated bound;
-//! and hand-worked first steps.
+//! Adam and AdaMax: an f64 oracle written from the formulas as PyTorch
+//! states them (two divisions, `powi` bias corrections), independent of the
+//! kernels' op order, checks the f32 kernels within a stated bound; plus
+//! hand-worked first steps and NaN propagation.
 //!
 //! The bound, per element and step, from the f32 state widened to f64
 //! (`U = 2⁻²⁴`, the f32 unit roundoff):
@@ -16,12 +16,10 @@
 //!   error passes through `G`, and AdamW's decay product `p·(1 − lr·wd)` and
 //!   its rounded factor add two more roundings of p.
 
-mod common;
-
-use common::rng;
 use fused_optim::{
     AdaMaxBuffers, AdaMaxConfig, AdamBuffers, AdamConfig, Parallelism, WeightDecay, adam_step, adamax_step,
 };
+use fused_optim_testkit::rng;
 use rand::RngExt;
 
 const U: f64 = f32::EPSILON as f64 / 2.0;
@@ -252,7 +250,7 @@ fn adamax_paper_form_zero_state_is_nan() {
 
 /// A NaN gradient reaches the outputs: AdaMax's max and AMSGrad's max keep it.
 #[test]
-fn nan_gradient_propagates() {
+fn nan_gradient_reaches_every_buffer() {
     let (mut p, g, mut m, mut u) = ([1.0f32], [f32::NAN], [0.0f32], [5.0f32]);
     adamax_step(
         &AdaMaxConfig::default(),

@@ -4,20 +4,9 @@
 //! stochastic rounding's arithmetic. `--ignored` adds all 2³² f32 values.
 
 use fused_optim::kernels::narrow::{bf16_bits_nearest, bf16_bits_stochastic, random_at, stochastic_key};
-use fused_optim::kernels::{ALL_TIERS, MixedSlice, Storage, Tier, bf16, convert_on, f16};
+use fused_optim::kernels::{MixedSlice, Storage, bf16, convert_on, f16};
 
-fn tiers() -> Vec<Tier> {
-    ALL_TIERS
-        .into_iter()
-        .filter(|t| {
-            let ok = t.is_available();
-            if !ok {
-                eprintln!("SKIPPED: tier {t} is not available on this CPU");
-            }
-            ok
-        })
-        .collect()
-}
+use fused_optim_testkit::harness::available_tiers as tiers;
 
 /// Every f32 whose bits are `high << low_bits | low` for each `low` of `lows`:
 /// all exponents and leading significand bits, with the dropped bits at the

@@ -1,13 +1,10 @@
 //! The C ABI's f32/f64 step entry points as one table per element type, so
 //! code generic over the element type calls `T::ADAM`, `T::ADAGRAD_MANY`, …
-//! Shared by the C-ABI tests (`capi/tests/ffi*.rs`) and the C-ABI fuzz target
-//! (`fuzz/src/capi.rs`), each including this file with `#[path]`. It takes
-//! `Float` and the `fo_*` items from the module that includes it, whatever
-//! that names the crates (the C ABI's library is `fused_optim` in its own
-//! tests, `fused_optim_capi` in the fuzz crate).
-#![allow(dead_code)]
+//! Used by the C-ABI tests (`capi/tests/ffi*.rs`) and the C-ABI fuzz case
+//! ([`crate::fuzz_capi`]).
 
-use super::*;
+use fused_optim::Float;
+use fused_optim_capi::*;
 
 pub type AdamOne<T> = unsafe extern "C" fn(
     *mut T,
