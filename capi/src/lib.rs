@@ -1,7 +1,7 @@
 //! The C ABI of [`fused_optim`](fused_optim_core): `fo_*` functions over raw
 //! pointers, for frameworks in C, C++ or Python (ctypes), built as
 //! `libfused_optim.so` and `libfused_optim.a`
-//! (`cargo build --release -p fused-optim-capi`), declared in
+//! (`cargo build --release -p fused-optim-c`), declared in
 //! `capi/include/fused_optim.h`.
 //!
 //! Every entry point checks before it writes: a null pointer where a buffer

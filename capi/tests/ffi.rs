@@ -5,7 +5,7 @@
 //! `bless_c_smoke_test_expectations`, run by name, rewrites the file:
 //! `cargo test -p fused-optim-capi --test ffi -- --ignored --exact bless_c_smoke_test_expectations`.
 
-use fused_optim::*;
+use fused_optim_capi::*;
 use fused_optim_core::kernels::spec;
 use fused_optim_core::mixed::{MixedAdamBuffers, MixedOptions, MixedSlice, bf16, mixed_coefficients};
 use fused_optim_core::{

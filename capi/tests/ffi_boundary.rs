@@ -8,7 +8,7 @@
 //! (`fo_set_threads(1)`, below the serial threshold anyway): no thread pool
 //! is ever started, so Miri runs the whole file in well under a minute.
 
-use fused_optim::*;
+use fused_optim_capi::*;
 use fused_optim_core::Float;
 use fused_optim_core::mixed::bf16;
 use std::mem::offset_of;

@@ -4,7 +4,7 @@
 //! the found_inf skip, and every refusal with its status and untouched
 //! buffers. (The smoke test's expected values are in tests/ffi.rs.)
 
-use fused_optim::*;
+use fused_optim_capi::*;
 use fused_optim_core::kernels::Storage;
 use fused_optim_core::mixed::{
     Dtype, MixedAdamBuffers, MixedLayout, MixedOptions, MixedSlice, StepOutcome, adam_step_mixed,

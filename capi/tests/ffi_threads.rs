@@ -14,7 +14,7 @@
 //! The thread setting and the threshold are process-wide: each test holds
 //! one lock while it runs.
 
-use fused_optim::*;
+use fused_optim_capi::*;
 use fused_optim_core::Float;
 use std::array::from_fn;
 use std::ptr::{null, null_mut};

@@ -9,7 +9,7 @@ Also adamax_step, adagrad_step, rmsprop_step and adadelta_step, with
 PyTorch's hyperparameter names and defaults.
 
 The library is loaded from $FUSED_OPTIM_LIB, else from target/release/ of the
-repository this file sits in (build it with `cargo build --release -p fused-optim-capi`).
+repository this file sits in (build it with `cargo build --release -p fused-optim-c`).
 Every call checks its arguments before calling into the library: the arrays
 (dtype float32/float64, one dtype, C-contiguous, writeable, equal sizes) and
 every integer that ctypes would otherwise wrap silently (the step number, from

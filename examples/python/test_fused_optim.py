@@ -1,6 +1,6 @@
 """100 steps through the C ABI against a straightforward numpy implementation.
 
-Run: python3 examples/python/test_fused_optim.py   (after `cargo build --release -p fused-optim-capi`)
+Run: python3 examples/python/test_fused_optim.py   (after `cargo build --release -p fused-optim-c`)
 
 For Adam (PyTorch's form, the paper's eps-hat form, beta1 decay), AdamW,
 AMSGrad, AdaMax, AdaGrad (lr_decay, weight decay, an initial accumulator

@@ -308,7 +308,7 @@ impl Case for MixedCase {
 const LOSS_SCALE: f32 = 1024.0;
 
 /// One mixed-precision training phase over bf16 gradients scaled by
-/// [`LOSS_SCALE`], f32 master weights and state, and a bf16 copy:
+/// `LOSS_SCALE`, f32 master weights and state, and a bf16 copy:
 ///
 /// - **separate**, as a framework does it without fusion: unscale the
 ///   gradient in place, check it for infinities and NaNs, step, zero the

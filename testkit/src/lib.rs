@@ -2,7 +2,7 @@
 //! the fuzz targets (`fuzz/`) and the benches (`bench/`) share, so that each
 //! algorithm and each implementation is named once.
 //!
-//! - [`values`]: special values and random draws per element type, fills,
+//! - [`values`](mod@values): special values and random draws per element type, fills,
 //!   buffers at offsets with guard elements, bit-exact comparison.
 //! - [`harness`]: [`TestAlgorithm`] (per algorithm: its option combinations,
 //!   its scalar reference, its forced tier, its dispatched entry point),
@@ -12,7 +12,7 @@
 //! - [`fuzz`] and [`fuzz_capi`]: the differential fuzz cases (Rust API and C
 //!   ABI) and their checks; [`replay`] replays a committed corpus through them.
 //! - [`c_steps`]: the C ABI's f32/f64 entry points as one table per element type.
-//! - [`bench`]: what the benches and the roofline report time.
+//! - [`bench`](mod@bench): what the benches and the roofline report time.
 
 pub mod bench;
 pub mod c_steps;
