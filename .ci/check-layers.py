@@ -56,8 +56,7 @@ from collections import deque
 from pathlib import Path
 
 # The layers of each crate, bottom first: (layer name, module path prefixes).
-# Both today's modules and the ones the layered tree of issue 12 introduces
-# are listed; a prefix that matches no module is only a note.
+# A prefix that matches no module is only a note.
 RULES = {
     "kernels/src": {
         "layers": [

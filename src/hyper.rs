@@ -6,6 +6,7 @@
 //! unlike `powf`, whose last bit depends on the libm).
 
 use crate::{Error, Float};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// `value` must be finite and `>= 0`.
 pub(crate) fn non_negative(name: &'static str, value: f64) -> Result<(), Error> {
@@ -70,8 +71,24 @@ pub(crate) fn optional_decay<T: Float>(weight_decay: f64) -> Result<Option<T>, E
 }
 
 /// The step number must be at least 1.
+///
+/// Every algorithm's `coefficients` checks it first, so this is also where
+/// the computations of a step's coefficients are counted
+/// ([`coefficient_computations`]).
 pub(crate) fn step_number(t: u64) -> Result<(), Error> {
+    COEFFICIENT_COMPUTATIONS.fetch_add(1, Ordering::Relaxed);
     if t == 0 { Err(Error::ZeroStep) } else { Ok(()) }
+}
+
+static COEFFICIENT_COMPUTATIONS: AtomicU64 = AtomicU64::new(0);
+
+/// How many times this process has computed a step's coefficients, on any
+/// thread (one relaxed atomic add per computation). The tests that hold
+/// every Rust and C path to one computation per call read it, each in a
+/// process of its own.
+#[doc(hidden)]
+pub fn coefficient_computations() -> u64 {
+    COEFFICIENT_COMPUTATIONS.load(Ordering::Relaxed)
 }
 
 /// `base^t` by binary exponentiation: at most 2·64 correctly rounded

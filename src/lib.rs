@@ -16,6 +16,9 @@
 //!   [`LrSchedule`].
 //! - [`Parallelism`]: serial, rayon's global pool, or the caller's pool.
 //!
+//! The C ABI over this crate (`libfused_optim.{so,a}`, `fused_optim.h`) is
+//! the `fused-optim-capi` package, in the same workspace.
+//!
 //! ## How a call flows
 //!
 //! Each layer runs once per call: the named step ([`adam_step`]) is the

@@ -53,7 +53,7 @@
 //! # Ok::<(), fused_optim::Error>(())
 //! ```
 
-use crate::algorithms::{AdamConfig, check_state_buffers, count_coefficients};
+use crate::algorithms::{AdamConfig, check_state_buffers};
 use crate::parallel::{Parallelism, drive_many};
 use crate::{Error, KernelBuffers};
 use fused_optim_kernels::narrow::stochastic_key;
@@ -112,7 +112,6 @@ pub fn mixed_coefficients(
     t: u64,
     options: &MixedOptions,
 ) -> Result<MixedAdamCoefficients, Error> {
-    count_coefficients();
     let adam = config.coefficients::<f32>(t)?;
     let scale = options.loss_scale;
     let grad_scale = (1.0 / scale) as f32;

@@ -142,9 +142,7 @@ impl<A: Algorithm, T: Float> Optimizer<A, T> {
     /// checking them; state the new options need is added, zeroed.
     pub fn set_config(&mut self, config: A) -> Result<(), Error> {
         config.validate()?;
-        if let Some(state) = adapt_state(&config, &self.state, self.len)? {
-            self.state = state;
-        }
+        adapt_state(&config, &mut self.state, self.len)?;
         self.config = config;
         Ok(())
     }

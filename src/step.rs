@@ -49,22 +49,22 @@ pub fn step_many<A: Algorithm, T: Float>(
     parallelism: &Parallelism,
 ) -> Result<(), Error> {
     let validated = Validated::<A, T>::new(config, t)?;
-    step_many_validated(&validated, tensors, parallelism)
+    step_many_validated(&validated, tensors.iter_mut().map(A::reborrow), parallelism)
 }
 
 /// [`step_many`] with the coefficients already computed (the C ABI's path:
 /// it validates the config before it reads any pointer).
-pub fn step_many_validated<A: Algorithm, T: Float>(
+pub fn step_many_validated<'a, A: Algorithm, T: Float>(
     validated: &Validated<'_, A, T>,
-    tensors: &mut [A::Buffers<'_, T>],
+    tensors: impl IntoIterator<Item = A::Buffers<'a, T>>,
     parallelism: &Parallelism,
 ) -> Result<(), Error> {
+    // The one list of the step: each tensor checked once, into the kernels'
+    // `Checked` buffers the driver cuts.
     let checked = tensors
-        .iter_mut()
+        .into_iter()
         .enumerate()
-        .map(|(index, b)| {
-            validated.check(A::reborrow(b)).map_err(|e| Error::Tensor { index, error: Box::new(e) })
-        })
+        .map(|(index, b)| validated.check(b).map_err(|e| Error::Tensor { index, error: Box::new(e) }))
         .collect::<Result<Vec<_>, _>>()?;
     let total = checked.iter().map(|b| b.len()).sum();
     drive_many(checked, total, validated.bytes_per_element(), parallelism, |b| {

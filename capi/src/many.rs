@@ -85,15 +85,17 @@ pub(super) unsafe fn step_many<C: Config, T: Float, const K: usize>(
             // any tensor shares a byte with another buffer, so these are the
             // only references to the written memory. Empty tensors' pointers
             // are not read.
-            let mut tensors: Vec<_> = (0..count)
-                .map(|i| unsafe {
-                    let n = lens[i];
-                    let slots = from_fn(|k| state.get(k)?.as_ref().map(|a| slice_mut(a[i], n)));
-                    C::Algorithm::buffers(slice_mut(p[i], n), slice(g[i], n), slots)
-                })
-                .collect::<Option<_>>()
-                .ok_or(fo_status::FO_ERROR_INTERNAL)?;
-            step_many_validated(&validated, &mut tensors, &parallelism())?;
+            let tensors = (0..count).map(|i| unsafe {
+                let n = lens[i];
+                let slots = from_fn(|k| state.get(k)?.as_ref().map(|a| slice_mut(a[i], n)));
+                // Every required slot is a slice (the arrays were checked
+                // above), so the descriptor builds the set; a descriptor
+                // that disagrees with its own `STATE` is a bug, caught at
+                // the boundary as `FO_ERROR_INTERNAL` before anything is written.
+                C::Algorithm::buffers(slice_mut(p[i], n), slice(g[i], n), slots)
+                    .expect("the required state slots are given")
+            });
+            step_many_validated(&validated, tensors, &parallelism())?;
             Ok(())
         };
         run().err().unwrap_or(fo_status::FO_OK)

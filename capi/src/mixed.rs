@@ -13,7 +13,7 @@
 //! then, if `count > 0`: a null tensor array; an unknown type tag; each
 //! buffer of each nonempty tensor (null, misaligned for its type,
 //! oversized); overlap between any two buffers of any tensors or `skipped`;
-//! and last, by the Rust step ([`fused_optim_core::mixed::adam_step_mixed_many`]), a
+//! and last, by the Rust step ([`fused_optim_core::mixed::adam_step_mixed_many_with`]), a
 //! combination of types without a kernel (`FO_ERROR_DTYPE`) and the AMSGrad
 //! buffer against the option (`FO_ERROR_STATE_BUFFER`). Every buffer counts as written, the gradient included: the
 //! step zeroes it with `zero_grad`, and it is handed to the kernels as a

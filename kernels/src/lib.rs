@@ -3,7 +3,7 @@
 //! The pure kernels of [fused-optim](https://docs.rs/fused-optim): fused,
 //! single-pass optimizer steps over flat `f32`/`f64` slices. No threads, no
 //! allocation, no FFI; the root crate adds validation, per-step scalars, the
-//! rayon driver and the C ABI.
+//! rayon driver and the owning optimizer, and `fused-optim-capi` the C ABI.
 //!
 //! ## The numerics contract
 //!

@@ -251,6 +251,10 @@ impl Algorithm for AdamConfig {
         Some(AdamState { exp_avg: m?, exp_avg_sq: v?, max_exp_avg_sq: max })
     }
 
+    fn optional_mut<T: Float>(s: &mut AdamState<T>) -> [Option<&mut Option<Vec<T>>>; 3] {
+        [None, None, Some(&mut s.max_exp_avg_sq)]
+    }
+
     fn state_slices<T: Float>(s: &AdamState<T>) -> [Option<&[T]>; 3] {
         [Some(&s.exp_avg), Some(&s.exp_avg_sq), s.max_exp_avg_sq.as_deref()]
     }

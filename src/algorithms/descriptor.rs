@@ -5,7 +5,6 @@
 
 use crate::{Error, Float};
 use fused_optim_kernels::{Check, Checked, LengthMismatch};
-use std::cell::Cell;
 
 /// Most state buffers any algorithm keeps (Adam with AMSGrad, RMSprop
 /// centered with momentum: three).
@@ -102,6 +101,16 @@ pub trait Algorithm: Clone + core::fmt::Debug + PartialEq + Send + Sync + 'stati
     /// a buffer is not kept); `None` if a buffer every step keeps is missing.
     fn state_from<T: Float>(buffers: [Option<Vec<T>>; MAX_STATE_BUFFERS]) -> Option<Self::State<T>>;
 
+    /// The state's optional buffers in [`Self::STATE`] order (`None` for a
+    /// buffer every step keeps), to add or drop as the options change. The
+    /// default: no optional buffer.
+    fn optional_mut<T: Float>(
+        state: &mut Self::State<T>,
+    ) -> [Option<&mut Option<Vec<T>>>; MAX_STATE_BUFFERS] {
+        let _ = state;
+        [None, None, None]
+    }
+
     /// The state's buffers in [`Self::STATE`] order, shared.
     fn state_slices<T: Float>(state: &Self::State<T>) -> [Option<&[T]>; MAX_STATE_BUFFERS];
 
@@ -156,26 +165,31 @@ pub(crate) fn missing_state<A: Algorithm>() -> Error {
     Error::MissingState { buffer, option: A::NAME }
 }
 
-/// `state` brought in line with `config`'s options: an optional buffer is
-/// added, at its initial value, when its option comes on, and dropped when
-/// it goes off; every other buffer is kept as it is.
+/// `state` brought in line with `config`'s options, in place: an optional
+/// buffer is added, at its initial value, when its option comes on, and
+/// dropped when it goes off; every other buffer stays as it is (nothing is
+/// copied). On error (an initial value that does not fit `T`) nothing has
+/// changed.
 pub(crate) fn adapt_state<A: Algorithm, T: Float>(
     config: &A,
-    state: &A::State<T>,
+    state: &mut A::State<T>,
     len: usize,
-) -> Result<Option<A::State<T>>, Error> {
-    let held = A::state_slices(state).map(|s| s.is_some());
-    if (0..MAX_STATE_BUFFERS).all(|i| held[i] == (i < A::STATE.len() && config.keeps(i))) {
-        return Ok(None);
+) -> Result<(), Error> {
+    let adds = A::optional_mut(state)
+        .iter()
+        .enumerate()
+        .any(|(i, slot)| slot.as_ref().is_some_and(|s| s.is_none() && config.keeps(i)));
+    let initial = if adds { config.initial_value::<T>()? } else { T::ZERO };
+    for (i, slot) in A::optional_mut(state).into_iter().enumerate() {
+        if let Some(slot) = slot {
+            match (config.keeps(i), slot.is_some()) {
+                (true, false) => *slot = Some(vec![initial; len]),
+                (false, true) => *slot = None,
+                _ => {}
+            }
+        }
     }
-    let initial = config.initial_value::<T>()?;
-    let slices = A::state_slices(state);
-    let buffers = std::array::from_fn(|i| match (i < A::STATE.len() && config.keeps(i), slices[i]) {
-        (true, Some(kept)) => Some(kept.to_vec()),
-        (true, None) => Some(vec![initial; len]),
-        (false, _) => None,
-    });
-    A::state_from(buffers).map(Some).ok_or_else(missing_state::<A>)
+    Ok(())
 }
 
 /// The first state buffer that `given` holds against the options, or lacks
@@ -195,23 +209,6 @@ pub(crate) fn check_state_buffers<A: Algorithm>(
     Ok(())
 }
 
-thread_local! {
-    static COEFFICIENT_COMPUTATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-/// How many times this thread has computed a step's coefficients (through
-/// [`Validated::new`] or the mixed-precision step): one per step call on every
-/// path, Rust or C. For tests that hold the crate to it.
-#[doc(hidden)]
-pub fn coefficient_computations() -> u64 {
-    COEFFICIENT_COMPUTATIONS.with(Cell::get)
-}
-
-/// Counts one computation of a step's coefficients ([`coefficient_computations`]).
-pub(crate) fn count_coefficients() {
-    COEFFICIENT_COMPUTATIONS.with(|c| c.set(c.get() + 1));
-}
-
 /// One step's validated hyperparameters: the coefficients, computed once,
 /// with the config they came from. Buffers are checked against it
 /// ([`Validated::check`]) before the driver runs the kernel.
@@ -224,7 +221,6 @@ impl<'c, A: Algorithm, T: Float> Validated<'c, A, T> {
     /// Validates `config` and the step number `t`, and computes the step's
     /// coefficients.
     pub fn new(config: &'c A, t: u64) -> Result<Self, Error> {
-        count_coefficients();
         Ok(Validated { config, coefficients: config.coefficients::<T>(t)? })
     }
 

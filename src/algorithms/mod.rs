@@ -16,10 +16,22 @@
 //! checked once). The driver cuts it into pieces and runs the kernel on them
 //! as they are; nothing below this point checks or computes again.
 //!
-//! Adding an algorithm: its kernel in `fused-optim-kernels` (spec, generic
-//! body, dispatch entry), a module here with its config and `impl Algorithm`,
-//! its named steps in [`step`](mod@crate::step), its re-exports in `lib.rs`, and its C
-//! entry points in the `fused-optim-capi` crate.
+//! Adding an algorithm touches these files, and no others:
+//!
+//! - `fused-optim-kernels`: `operands/<algorithm>.rs` (its coefficients and
+//!   buffer set; the `Sealed` line in `operands/mod.rs`), `spec/<algorithm>.rs`
+//!   (the essay and the scalar loop), `generic/<algorithm>.rs` (the body over
+//!   the lane trait), and `dispatch.rs` (its table entry and public entry
+//!   points);
+//! - this crate: `algorithms/<algorithm>.rs` (config, validation,
+//!   coefficients, state, checkpoint tag: `impl Algorithm`), a line in this
+//!   module, its named steps in [`step`](mod@crate::step), its checkpoint
+//!   number in `checkpoint.rs`'s `ALGORITHMS`, its re-exports in `lib.rs`;
+//! - `fused-optim-capi`: its C config and `Config` impl in `configs.rs`, its
+//!   named entry points in `steps.rs` or `adaptive.rs` (one call each), and
+//!   the regenerated header;
+//! - `fused-optim-testkit`: its `TestAlgorithm` impl in `harness.rs` (every
+//!   property test then runs it), its fuzz options, and a fuzz target.
 
 pub mod adadelta;
 pub mod adagrad;
@@ -28,11 +40,12 @@ pub mod adamax;
 mod descriptor;
 pub mod rmsprop;
 
+#[doc(hidden)]
+pub use crate::hyper::coefficient_computations;
 pub use descriptor::{
-    Algorithm, MAX_STATE_BUFFERS, StateBuffer, StateSlots, Validated, bytes_per_element,
-    coefficient_computations, new_state,
+    Algorithm, MAX_STATE_BUFFERS, StateBuffer, StateSlots, Validated, bytes_per_element, new_state,
 };
-pub(crate) use descriptor::{adapt_state, check_state_buffers, count_coefficients, missing_state};
+pub(crate) use descriptor::{adapt_state, check_state_buffers, missing_state};
 
 pub use adadelta::{AdaDeltaConfig, AdaDeltaState, AdaDeltaStateMut};
 pub use adagrad::{AdaGradConfig, AdaGradState, AdaGradStateMut};

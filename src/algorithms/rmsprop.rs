@@ -156,6 +156,10 @@ impl Algorithm for RmsPropConfig {
         Some(RmsPropState { square_avg: v?, momentum_buffer: b, grad_avg: a })
     }
 
+    fn optional_mut<T: Float>(s: &mut RmsPropState<T>) -> [Option<&mut Option<Vec<T>>>; 3] {
+        [None, Some(&mut s.momentum_buffer), Some(&mut s.grad_avg)]
+    }
+
     fn state_slices<T: Float>(s: &RmsPropState<T>) -> [Option<&[T]>; 3] {
         [Some(&s.square_avg), s.momentum_buffer.as_deref(), s.grad_avg.as_deref()]
     }

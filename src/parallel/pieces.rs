@@ -15,7 +15,7 @@
 //!   the last runs whole vectors.
 //!
 //! The buffers arrive checked (equal lengths, see
-//! [`crate::algorithms::Checked`]); cutting keeps them equal, so no piece is
+//! [`crate::algorithms::Validated::check`]); cutting keeps them equal, so no piece is
 //! checked again.
 
 use super::claims::run_claimed;

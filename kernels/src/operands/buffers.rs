@@ -151,12 +151,14 @@ impl<'a, B: Dense<'a>> KernelBuffers for B {
     }
 
     fn length_mismatch(&self) -> Option<(&'static str, usize)> {
+        const { assert!(B::NAMES.len() <= MAX_NAMED, "more named buffers than MAX_NAMED") };
         let (n, lengths) = (self.len(), self.lengths());
-        // A plain loop over a fixed array: the check runs once per call, and
-        // this keeps it to a few compares.
-        for (i, &name) in B::NAMES.iter().enumerate() {
-            match lengths[i] {
-                Some(len) if len != n => return Some((name, len)),
+        // Every slot, named or not: a buffer is never left unchecked. A plain
+        // loop over a fixed array: the check runs once per call, and this
+        // keeps it to a few compares.
+        for (i, length) in lengths.into_iter().enumerate() {
+            match length {
+                Some(len) if len != n => return Some((B::NAMES.get(i).copied().unwrap_or("state"), len)),
                 _ => {}
             }
         }
@@ -193,7 +195,33 @@ impl<'a, B: Dense<'a>> Check for B {
 
 /// A shorter-lived view of the same buffers (for multi-tensor calls, which
 /// keep the tensors and run pieces of them).
-pub trait Reborrow: Check {
+///
+/// [`Checked::reborrow`] carries the proof over to the view, so the view
+/// must be the same buffers: the trait is sealed, implemented only for this
+/// crate's buffer sets. Outside the crate it cannot be implemented:
+///
+/// ```compile_fail,E0277
+/// use fused_optim_kernels::{AdamBuffers, Check, KernelBuffers, LengthMismatch, Reborrow};
+/// struct Evil<'a>(AdamBuffers<'a, f32>);
+/// # impl KernelBuffers for Evil<'_> {
+/// #     const ALGORITHM: &'static str = "evil";
+/// #     fn len(&self) -> usize { 0 }
+/// #     fn length_mismatch(&self) -> Option<(&'static str, usize)> { None }
+/// #     fn split_at(self, _: usize) -> (Self, Self) { unimplemented!() }
+/// #     fn anchor(&self) -> usize { 0 }
+/// #     fn anchor_element_bytes(&self) -> usize { 4 }
+/// # }
+/// # impl Check for Evil<'_> {
+/// #     type Facts = ();
+/// #     type Error = LengthMismatch;
+/// #     fn check(&self) -> Result<(), LengthMismatch> { Ok(()) }
+/// # }
+/// impl<'e> Reborrow for Evil<'e> {
+///     type Short<'b> = AdamBuffers<'b, f32> where Self: 'b;
+///     fn reborrow(&mut self) -> AdamBuffers<'_, f32> { self.0.reborrow() }
+/// }
+/// ```
+pub trait Reborrow: Check + sealed::Sealed {
     /// The view's type.
     type Short<'b>: Check<Facts = Self::Facts>
     where
@@ -340,3 +368,10 @@ impl fmt::Display for LengthMismatch {
 }
 
 impl std::error::Error for LengthMismatch {}
+
+/// The seal of [`Reborrow`]: implemented, in `operands/mod.rs`, for this
+/// crate's buffer sets only.
+pub(crate) mod sealed {
+    /// Only this crate's buffer sets.
+    pub trait Sealed {}
+}

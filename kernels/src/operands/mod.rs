@@ -58,3 +58,13 @@ pub use mixed::{
 };
 pub use probe::ProbeBuffers;
 pub use rmsprop::{RmsPropBuffers, RmsPropCoefficients};
+
+// The buffer sets that may carry a `Checked` proof over to a shorter-lived
+// view (`Reborrow` is sealed).
+impl<T> buffers::sealed::Sealed for AdamBuffers<'_, T> {}
+impl<T> buffers::sealed::Sealed for AdaMaxBuffers<'_, T> {}
+impl<T> buffers::sealed::Sealed for AdaGradBuffers<'_, T> {}
+impl<T> buffers::sealed::Sealed for RmsPropBuffers<'_, T> {}
+impl<T> buffers::sealed::Sealed for AdaDeltaBuffers<'_, T> {}
+impl<T, const W: usize> buffers::sealed::Sealed for ProbeBuffers<'_, T, W> {}
+impl buffers::sealed::Sealed for MixedAdamBuffers<'_> {}
