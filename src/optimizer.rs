@@ -31,12 +31,13 @@ use crate::{Error, Float};
 /// ```
 #[derive(Clone, Debug)]
 pub struct Optimizer<A: Algorithm, T: Float> {
-    config: A,
-    state: A::State<T>,
-    len: usize,
-    steps: u64,
-    parallelism: Parallelism,
-    lr_schedule: LrSchedule,
+    // Crate-visible for `checkpoint::load`, which builds one from checked parts.
+    pub(crate) config: A,
+    pub(crate) state: A::State<T>,
+    pub(crate) len: usize,
+    pub(crate) steps: u64,
+    pub(crate) parallelism: Parallelism,
+    pub(crate) lr_schedule: LrSchedule,
 }
 
 /// Adam / AdamW / AMSGrad owning its state.
@@ -58,19 +59,14 @@ impl<A: Algorithm, T: Float> Optimizer<A, T> {
     pub fn new(config: A, len: usize) -> Result<Self, Error> {
         config.validate()?;
         let state = new_state(&config, len)?;
-        Ok(Optimizer::from_parts(config, state, len, 0, Parallelism::default(), LrSchedule::Constant))
-    }
-
-    /// An optimizer from validated parts (a loaded checkpoint).
-    pub(crate) fn from_parts(
-        config: A,
-        state: A::State<T>,
-        len: usize,
-        steps: u64,
-        parallelism: Parallelism,
-        lr_schedule: LrSchedule,
-    ) -> Self {
-        Optimizer { config, state, len, steps, parallelism, lr_schedule }
+        Ok(Optimizer {
+            config,
+            state,
+            len,
+            steps: 0,
+            parallelism: Parallelism::default(),
+            lr_schedule: LrSchedule::Constant,
+        })
     }
 
     /// Sets the threads the steps may use (default: [`Parallelism::Global`]).
