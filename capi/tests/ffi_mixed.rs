@@ -11,6 +11,7 @@ use fused_optim_core::mixed::{
     adam_step_mixed_many, bf16, f16,
 };
 use fused_optim_core::{AdamConfig, EpsForm, Parallelism, WeightDecay};
+use fused_optim_testkit::c_steps::adam_step_mixed_of;
 use std::ffi::{CStr, c_void};
 use std::ptr::{null, null_mut};
 use std::sync::Once;
@@ -191,26 +192,7 @@ fn c_step(
     let x = t.c();
     // SAFETY: every pointer is null (not given, or an empty buffer) or valid
     // for `len` elements of its type; config and options are valid.
-    unsafe {
-        fo_adam_step_mixed(
-            x.param,
-            x.param_dtype,
-            x.grad,
-            x.grad_dtype,
-            x.exp_avg,
-            x.exp_avg_sq,
-            x.max_exp_avg_sq,
-            x.state_dtype,
-            x.param_copy,
-            x.copy_dtype,
-            x.len,
-            x.position,
-            c,
-            o,
-            step,
-            skipped,
-        )
-    }
+    unsafe { adam_step_mixed_of(&x, c, o, step, skipped) }
 }
 
 /// The multi-tensor C step over `tensors`.

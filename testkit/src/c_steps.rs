@@ -130,3 +130,39 @@ impl Api for f64 {
     const ADADELTA: AdaDeltaOne<f64> = fo_adadelta_step_f64;
     const ADADELTA_MANY: AdaDeltaMany<f64> = fo_adadelta_step_many_f64;
 }
+
+/// `fo_adam_step_mixed` with the fields of one `fo_mixed_tensor` as its
+/// arguments: the one-tensor mixed-precision call, as the tests and the
+/// C-ABI fuzz case make it.
+///
+/// # Safety
+/// As for `fo_adam_step_mixed` with those arguments.
+pub unsafe fn adam_step_mixed_of(
+    x: &fo_mixed_tensor,
+    config: *const fo_adam_config,
+    options: *const fo_mixed_options,
+    step: u64,
+    skipped: *mut bool,
+) -> fo_status {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        fo_adam_step_mixed(
+            x.param,
+            x.param_dtype,
+            x.grad,
+            x.grad_dtype,
+            x.exp_avg,
+            x.exp_avg_sq,
+            x.max_exp_avg_sq,
+            x.state_dtype,
+            x.param_copy,
+            x.copy_dtype,
+            x.len,
+            x.position,
+            config,
+            options,
+            step,
+            skipped,
+        )
+    }
+}

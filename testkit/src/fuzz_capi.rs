@@ -30,6 +30,7 @@
 //! serial threshold at 0, so every nonempty step is split across threads
 //! (the same process-wide threshold the other targets set).
 
+use crate::c_steps::adam_step_mixed_of;
 use crate::fuzz::{
     BETA, BETA1_DECAY, DECAY, EPS, Hyper, INITIAL_ACCUMULATOR, LOSS_SCALE, LR, LR_DECAY, MOMENTUM, Outcome,
     RATE, Step,
@@ -1056,25 +1057,7 @@ fn mixed(case: &CapiCase) -> (Outcome, fo_status) {
         if case.many || tensors.len() != 1 {
             fo_adam_step_mixed_many(list_ptr, count, cp, op, t, sk)
         } else {
-            let x = list[0];
-            fo_adam_step_mixed(
-                x.param,
-                x.param_dtype,
-                x.grad,
-                x.grad_dtype,
-                x.exp_avg,
-                x.exp_avg_sq,
-                x.max_exp_avg_sq,
-                x.state_dtype,
-                x.param_copy,
-                x.copy_dtype,
-                x.len,
-                x.position,
-                cp,
-                op,
-                t,
-                sk,
-            )
+            adam_step_mixed_of(&list[0], cp, op, t, sk)
         }
     };
     assert_status(case, &expect, status);
