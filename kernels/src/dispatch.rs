@@ -700,6 +700,7 @@ mod tests {
     use crate::arch::x86_64::detected;
 
     /// A CPU reporting exactly `features`.
+    #[cfg(target_arch = "x86_64")]
     fn cpu(features: &'static [&'static str]) -> impl Fn(&str) -> bool {
         move |f| features.contains(&f)
     }
