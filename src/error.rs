@@ -66,6 +66,42 @@ pub enum Error {
     },
 }
 
+/// What kind of input an [`Error`] refuses, for a binding that maps errors
+/// to codes of its own (the C ABI's status numbers).
+///
+/// Unlike [`Error`], this enum is exhaustive: a binding that matches on it
+/// stops compiling when a kind is added, instead of reporting the new error
+/// as something else.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// A buffer's length differs from the parameter's.
+    Length,
+    /// A hyperparameter is out of range, not finite, or does not fit the element type.
+    Hyperparameter,
+    /// The step number is 0, or the step count would overflow.
+    Step,
+    /// An optional state buffer is missing while its option is on, or given while it is off.
+    StateBuffer,
+    /// Mixed-precision element types the kernels do not take together.
+    StateType,
+}
+
+impl Error {
+    /// The kind of input refused (a [`Error::Tensor`]'s is its inner error's).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::LengthMismatch { .. } => ErrorKind::Length,
+            Error::InvalidHyperparameter { .. } => ErrorKind::Hyperparameter,
+            Error::ZeroStep | Error::StepCountOverflow => ErrorKind::Step,
+            Error::MissingState { .. } | Error::UnexpectedState { .. } => ErrorKind::StateBuffer,
+            Error::StateTypeMismatch { .. }
+            | Error::UnsupportedLayout(_)
+            | Error::UnsupportedStateType(_) => ErrorKind::StateType,
+            Error::Tensor { error, .. } => error.kind(),
+        }
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

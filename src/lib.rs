@@ -81,7 +81,7 @@ pub use algorithms::{
     RmsPropConfig, RmsPropState, RmsPropStateMut, StateBuffer, Validated, WeightDecay, new_state,
 };
 pub use checkpoint::CheckpointError;
-pub use error::Error;
+pub use error::{Error, ErrorKind};
 pub use fused_optim_kernels as kernels;
 pub use fused_optim_kernels::{
     AdaDeltaBuffers, AdaGradBuffers, AdaMaxBuffers, AdamBuffers, Float, KernelBuffers, ProbeBuffers,

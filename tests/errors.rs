@@ -338,3 +338,34 @@ fn beta1_decay_outside_zero_one_is_refused() {
         assert_refused::<AdaMaxConfig>(&AdaMaxConfig::default(), &[(adamax, 1, "`beta1_decay`")]);
     }
 }
+
+/// Every error has the kind a binding maps to its own code; a multi-tensor
+/// error has its tensor's kind.
+#[test]
+fn errors_have_their_kinds() {
+    use fused_optim::{AdamBuffers, ErrorKind, adam_step_many};
+    let kind = |config: &AdamConfig, t: u64, grad_len: usize, max: bool| {
+        let (mut p, g, mut m, mut v, mut x) =
+            (vec![1.0f32; 4], vec![0.5f32; grad_len], vec![0.0f32; 4], vec![0.0f32; 4], vec![0.0f32; 4]);
+        let b = AdamBuffers {
+            param: &mut p,
+            grad: &g,
+            exp_avg: &mut m,
+            exp_avg_sq: &mut v,
+            max_exp_avg_sq: max.then_some(&mut x[..]),
+        };
+        adam_step(config, t, b, &Parallelism::Serial).unwrap_err().kind()
+    };
+    let adam = AdamConfig::default();
+    assert_eq!(kind(&AdamConfig { lr: f64::NAN, ..adam }, 1, 4, false), ErrorKind::Hyperparameter);
+    assert_eq!(kind(&adam, 0, 4, false), ErrorKind::Step);
+    assert_eq!(kind(&adam, 1, 3, false), ErrorKind::Length);
+    assert_eq!(kind(&adam, 1, 4, true), ErrorKind::StateBuffer);
+    let (mut p, g, mut m, mut v) = (vec![1.0f32; 4], vec![0.5f32; 4], vec![0.0f32; 4], vec![0.0f32; 4]);
+    let mut tensors =
+        [AdamBuffers { param: &mut p, grad: &g, exp_avg: &mut m, exp_avg_sq: &mut v, max_exp_avg_sq: None }];
+    let amsgrad = AdamConfig { amsgrad: true, ..adam };
+    let e = adam_step_many(&amsgrad, 1, &mut tensors, &Parallelism::Serial).unwrap_err();
+    assert!(matches!(e, Error::Tensor { index: 0, .. }), "{e:?}");
+    assert_eq!(e.kind(), ErrorKind::StateBuffer);
+}

@@ -2,7 +2,7 @@
 //! identity (tier, version), and the guard that keeps a panic from crossing
 //! the boundary.
 
-use fused_optim_core::{Error, Tier};
+use fused_optim_core::{Error, ErrorKind, Tier};
 use std::convert::Infallible;
 use std::ffi::c_char;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -41,18 +41,14 @@ pub enum fo_status {
 
 impl From<Error> for fo_status {
     fn from(e: Error) -> fo_status {
-        match e {
-            Error::LengthMismatch { .. } => fo_status::FO_ERROR_LENGTH,
-            Error::InvalidHyperparameter { .. } => fo_status::FO_ERROR_HYPERPARAMETER,
-            Error::ZeroStep | Error::StepCountOverflow => fo_status::FO_ERROR_STEP,
-            Error::MissingState { .. } | Error::UnexpectedState { .. } => fo_status::FO_ERROR_STATE_BUFFER,
-            Error::StateTypeMismatch { .. }
-            | Error::UnsupportedLayout(_)
-            | Error::UnsupportedStateType(_) => fo_status::FO_ERROR_DTYPE,
-            Error::Tensor { error, .. } => fo_status::from(*error),
-            // `Error` is `#[non_exhaustive]`: a variant the library adds
-            // before this crate names it is a bug to report, not a refusal.
-            _ => fo_status::FO_ERROR_INTERNAL,
+        // Exhaustive over the kinds: a kind added to the library fails to
+        // compile here until it has a status.
+        match e.kind() {
+            ErrorKind::Length => fo_status::FO_ERROR_LENGTH,
+            ErrorKind::Hyperparameter => fo_status::FO_ERROR_HYPERPARAMETER,
+            ErrorKind::Step => fo_status::FO_ERROR_STEP,
+            ErrorKind::StateBuffer => fo_status::FO_ERROR_STATE_BUFFER,
+            ErrorKind::StateType => fo_status::FO_ERROR_DTYPE,
         }
     }
 }
