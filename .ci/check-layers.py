@@ -81,8 +81,9 @@ RULES = {
     },
     "src": {
         "layers": [
-            # Errors, hyperparameter checks and per-step scalars, learning-rate schedules.
-            ("foundation", ["error", "hyper", "schedule"]),
+            # Errors, hyperparameter checks and per-step scalars, learning-rate schedules,
+            # the span checks of a binding's foreign buffers.
+            ("foundation", ["error", "hyper", "schedule", "foreign"]),
             # The threaded driver: threads, claims, pieces.
             ("parallel", ["parallel"]),
             # The descriptor trait, then one descriptor per algorithm: config,

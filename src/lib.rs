@@ -67,6 +67,7 @@
 pub mod algorithms;
 pub mod checkpoint;
 mod error;
+pub mod foreign;
 mod hyper;
 pub mod mixed;
 mod optimizer;

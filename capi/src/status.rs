@@ -2,6 +2,7 @@
 //! identity (tier, version), and the guard that keeps a panic from crossing
 //! the boundary.
 
+use fused_optim_core::foreign::SpanError;
 use fused_optim_core::{Error, ErrorKind, Tier};
 use std::convert::Infallible;
 use std::ffi::c_char;
@@ -49,6 +50,17 @@ impl From<Error> for fo_status {
             ErrorKind::Step => fo_status::FO_ERROR_STEP,
             ErrorKind::StateBuffer => fo_status::FO_ERROR_STATE_BUFFER,
             ErrorKind::StateType => fo_status::FO_ERROR_DTYPE,
+        }
+    }
+}
+
+impl From<SpanError> for fo_status {
+    fn from(e: SpanError) -> fo_status {
+        match e {
+            SpanError::Null => fo_status::FO_ERROR_NULL_POINTER,
+            SpanError::Alignment => fo_status::FO_ERROR_ALIGNMENT,
+            SpanError::Length => fo_status::FO_ERROR_LENGTH,
+            SpanError::Overlap => fo_status::FO_ERROR_OVERLAP,
         }
     }
 }

@@ -2,26 +2,14 @@
 
 use crate::status::{fo_status, guard};
 use fused_optim_core::Parallelism;
-use std::sync::{Arc, RwLock};
+use fused_optim_core::parallel::{binding_parallelism, set_binding_parallelism};
 
-fn parallelism_slot() -> &'static RwLock<Parallelism> {
-    static SLOT: RwLock<Parallelism> = RwLock::new(Parallelism::Global);
-    &SLOT
-}
-
-/// The most threads `fo_set_threads` accepts: 1024.
-///
-/// A count above it is a caller's bug (a negative `int` converted to
-/// `size_t`, an uninitialised variable, a byte count), refused before it
-/// starts thousands of OS threads. The bound is generous on purpose: the
-/// driver cuts a step into at most 32 pieces, so no step keeps more than 32
-/// threads busy, and 1024 is above the hardware threads of today's common
-/// shared-memory servers. It is a constant, not the machine's
-/// `available_parallelism`, so that it can be in this header and means the
-/// same everywhere: that number changes with the cgroup and the affinity
-/// mask the process runs under, and a pool larger than the cores is legal,
-/// only slower.
+/// The most threads `fo_set_threads` accepts: 1024 (the Rust library's
+/// `MAX_THREADS`, which says why). A count above it is a caller's bug (a
+/// negative `int` converted to `size_t`, an uninitialised variable, a byte
+/// count), refused before it starts thousands of OS threads.
 pub const FO_MAX_THREADS: usize = 1024;
+const _: () = assert!(FO_MAX_THREADS == fused_optim_core::parallel::MAX_THREADS);
 
 /// The threads later steps use: 0 for rayon's global pool (the default),
 /// 1 for the calling thread only, 1 < n <= `FO_MAX_THREADS` for a pool of n
@@ -31,18 +19,12 @@ pub const FO_MAX_THREADS: usize = 1024;
 /// not be built.
 #[unsafe(no_mangle)]
 pub extern "C" fn fo_set_threads(threads: usize) -> fo_status {
-    guard(|| {
-        let parallelism = match threads {
-            0 => Parallelism::Global,
-            1 => Parallelism::Serial,
-            n if n > FO_MAX_THREADS => return fo_status::FO_ERROR_THREADS,
-            n => match rayon::ThreadPoolBuilder::new().num_threads(n).build() {
-                Ok(pool) => Parallelism::Pool(Arc::new(pool)),
-                Err(_) => return fo_status::FO_ERROR_THREADS,
-            },
-        };
-        *parallelism_slot().write().unwrap_or_else(|p| p.into_inner()) = parallelism;
-        fo_status::FO_OK
+    guard(|| match Parallelism::with_threads(threads) {
+        Ok(parallelism) => {
+            set_binding_parallelism(parallelism);
+            fo_status::FO_OK
+        }
+        Err(_) => fo_status::FO_ERROR_THREADS,
     })
 }
 
@@ -50,11 +32,7 @@ pub extern "C" fn fo_set_threads(threads: usize) -> fo_status {
 /// global pool, 1 for the calling thread only, n for a pool of n threads.
 #[unsafe(no_mangle)]
 pub extern "C" fn fo_threads() -> usize {
-    match parallelism() {
-        Parallelism::Global => 0,
-        Parallelism::Serial => 1,
-        Parallelism::Pool(pool) => pool.current_num_threads(),
-    }
+    binding_parallelism().thread_setting()
 }
 
 /// Sets the memory traffic in bytes (reads plus writes of every buffer of
@@ -76,5 +54,5 @@ pub extern "C" fn fo_serial_threshold() -> usize {
 
 /// The parallelism set by `fo_set_threads`.
 pub(crate) fn parallelism() -> Parallelism {
-    parallelism_slot().read().unwrap_or_else(|p| p.into_inner()).clone()
+    binding_parallelism()
 }

@@ -12,4 +12,7 @@ mod pieces;
 mod threads;
 
 pub(crate) use pieces::{drive, drive_many};
-pub use threads::{DEFAULT_SERIAL_BELOW_BYTES, Parallelism, serial_threshold, set_serial_threshold};
+pub use threads::{
+    DEFAULT_SERIAL_BELOW_BYTES, MAX_THREADS, Parallelism, ThreadsError, binding_parallelism,
+    serial_threshold, set_binding_parallelism, set_serial_threshold,
+};

@@ -1,8 +1,8 @@
 //! Which threads a step may use, and from what size it uses more than one.
 
 use rayon::ThreadPool;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
 
 /// The default of [`serial_threshold`]: 512 KiB.
 ///
@@ -55,4 +55,88 @@ impl Parallelism {
             Parallelism::Pool(pool) => pool.current_num_threads(),
         }
     }
+}
+
+/// The most threads [`Parallelism::with_threads`] accepts: 1024.
+///
+/// A count above it is a caller's bug (a negative `int` converted to
+/// `size_t`, an uninitialised variable, a byte count), refused before it
+/// starts thousands of OS threads. The bound is generous on purpose: the
+/// driver cuts a step into at most 32 pieces, so no step keeps more than 32
+/// threads busy, and 1024 is above the hardware threads of today's common
+/// shared-memory servers. It is a constant, not the machine's
+/// `available_parallelism`, so that it means the same everywhere: that
+/// number changes with the cgroup and the affinity mask the process runs
+/// under, and a pool larger than the cores is legal, only slower.
+pub const MAX_THREADS: usize = 1024;
+
+/// Why [`Parallelism::with_threads`] gave no parallelism.
+#[derive(Debug)]
+pub enum ThreadsError {
+    /// More than [`MAX_THREADS`] threads were asked for (no thread started).
+    TooMany(usize),
+    /// Rayon could not build the pool.
+    Pool(rayon::ThreadPoolBuildError),
+}
+
+impl std::fmt::Display for ThreadsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ThreadsError::TooMany(n) => write!(f, "{n} threads asked for; at most {MAX_THREADS}"),
+            ThreadsError::Pool(e) => write!(f, "the thread pool could not be built: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ThreadsError {}
+
+impl Parallelism {
+    /// The parallelism a binding's thread count names: 0 for rayon's global
+    /// pool, 1 for the calling thread only, `1 < n <= MAX_THREADS` for a new
+    /// pool of `n` threads.
+    ///
+    /// ```
+    /// use fused_optim::Parallelism;
+    /// assert!(matches!(Parallelism::with_threads(1)?, Parallelism::Serial));
+    /// assert_eq!(Parallelism::with_threads(3)?.thread_setting(), 3);
+    /// assert!(Parallelism::with_threads(1 << 20).is_err());
+    /// # Ok::<(), fused_optim::parallel::ThreadsError>(())
+    /// ```
+    pub fn with_threads(threads: usize) -> Result<Parallelism, ThreadsError> {
+        Ok(match threads {
+            0 => Parallelism::Global,
+            1 => Parallelism::Serial,
+            n if n > MAX_THREADS => return Err(ThreadsError::TooMany(n)),
+            n => Parallelism::Pool(Arc::new(
+                rayon::ThreadPoolBuilder::new().num_threads(n).build().map_err(ThreadsError::Pool)?,
+            )),
+        })
+    }
+
+    /// The thread count [`Parallelism::with_threads`] takes for this
+    /// parallelism: 0 for the global pool, 1 for serial, the pool's size.
+    pub fn thread_setting(&self) -> usize {
+        match self {
+            Parallelism::Global => 0,
+            Parallelism::Serial => 1,
+            Parallelism::Pool(pool) => pool.current_num_threads(),
+        }
+    }
+}
+
+fn binding_slot() -> &'static RwLock<Parallelism> {
+    static SLOT: RwLock<Parallelism> = RwLock::new(Parallelism::Global);
+    &SLOT
+}
+
+/// The process-wide parallelism of the bindings (the C ABI's
+/// `fo_set_threads`, Python's `fused_optim.set_num_threads`), whose steps
+/// take no [`Parallelism`] argument. Default: [`Parallelism::Global`].
+pub fn binding_parallelism() -> Parallelism {
+    binding_slot().read().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+/// Sets [`binding_parallelism`] for the whole process.
+pub fn set_binding_parallelism(parallelism: Parallelism) {
+    *binding_slot().write().unwrap_or_else(|p| p.into_inner()) = parallelism;
 }

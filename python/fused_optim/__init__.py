@@ -1,0 +1,52 @@
+"""fused-optim: fused, single-pass CPU optimizer steps for numpy arrays and torch tensors.
+
+The functional steps update their arguments in place, with PyTorch's
+hyperparameter names and defaults::
+
+    import numpy as np, fused_optim
+    p = np.ones(1000, np.float32); g = np.full(1000, 0.5, np.float32)
+    m, v = np.zeros_like(p), np.zeros_like(p)
+    fused_optim.adam_step(p, g, m, v, step=1, lr=1e-3)     # p -= ~lr*sign(g)
+
+Each buffer argument is a numpy array or a CPU torch tensor (float32 or
+float64; ``adam_step_mixed`` also bfloat16 and float16), C-contiguous, or a list
+of them (one call steps a whole list). Every call checks dtypes, contiguity,
+writeability, sizes, overlap and hyperparameters first and raises
+``TypeError``/``ValueError``, having written nothing. The GIL is released
+during the step. ``step`` is the step number after increment (the first
+update is ``step=1``).
+
+bfloat16 from numpy: a ``uint16`` array of the bits or an ``ml_dtypes.bfloat16``
+array (numpy has no bfloat16 type of its own).
+
+The drop-in torch optimizers are in ``fused_optim.torch`` (imported on use;
+this module does not need torch).
+"""
+
+from ._native import (
+    __version__,
+    adadelta_step,
+    adagrad_step,
+    adam_step,
+    adam_step_mixed,
+    adamax_step,
+    adamw_step,
+    get_num_threads,
+    rmsprop_step,
+    set_num_threads,
+    tier,
+)
+
+__all__ = [
+    "__version__",
+    "adadelta_step",
+    "adagrad_step",
+    "adam_step",
+    "adam_step_mixed",
+    "adamax_step",
+    "adamw_step",
+    "get_num_threads",
+    "rmsprop_step",
+    "set_num_threads",
+    "tier",
+]

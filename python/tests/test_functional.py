@@ -1,0 +1,149 @@
+"""The functional steps: numpy and torch give the same bits, a list is the same as its tensors one by
+one, every thread count gives the same bits, bf16 from numpy, the mixed step's skip, the GIL."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+import pytest
+
+import fused_optim
+
+STEPS = {
+    "adam_step": (4, {"weight_decay": 0.1, "amsgrad": False}),
+    "adamw_step": (4, {}),
+    "adamax_step": (4, {}),
+    "adagrad_step": (3, {"lr_decay": 1e-3}),
+    "rmsprop_step": (3, {"alpha": 0.9}),
+    "adadelta_step": (4, {}),
+}
+
+
+def buffers(count: int, n: int, dtype: Any, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    out = [rng.standard_normal(n).astype(dtype) for _ in range(2)]
+    out += [np.abs(rng.standard_normal(n)).astype(dtype) for _ in range(count - 2)]
+    return out
+
+
+@pytest.mark.parametrize("name", STEPS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_list_is_its_tensors_one_by_one(name: str, dtype: Any) -> None:
+    count, kwargs = STEPS[name]
+    step = getattr(fused_optim, name)
+    tensors = [buffers(count, n, dtype, seed=n) for n in (1, 17, 1000, 4099)]
+    alone = [[b.copy() for b in t] for t in tensors]
+    for t in alone:
+        step(*t, step=3, **kwargs)
+    step(*[[t[k] for t in tensors] for k in range(count)], step=3, **kwargs)
+    for a, b in zip(alone, tensors):
+        for x, y in zip(a, b):
+            assert np.array_equal(x, y)
+
+
+torch = pytest.importorskip("torch")
+
+
+@pytest.mark.parametrize("name", STEPS)
+def test_numpy_and_torch_give_the_same_bits(name: str) -> None:
+    count, kwargs = STEPS[name]
+    step = getattr(fused_optim, name)
+    arrays = buffers(count, 3001, np.float32)
+    tensors = [torch.from_numpy(a.copy()) for a in arrays]
+    tensors[0].requires_grad_(True)  # a parameter: data_ptr() still reads it
+    step(*arrays, step=2, **kwargs)
+    with torch.no_grad():
+        step(*tensors, step=2, **kwargs)
+    for a, t in zip(arrays, tensors):
+        assert np.array_equal(a, t.detach().numpy())
+
+
+def test_every_thread_count_gives_the_same_bits() -> None:
+    n = 1 << 20  # about 28 MiB of traffic: split across threads
+    results = []
+    try:
+        for threads in (1, 2, 3, 0):
+            fused_optim.set_num_threads(threads)
+            assert fused_optim.get_num_threads() >= 1
+            p, g, m, v = buffers(4, n, np.float32)
+            fused_optim.adam_step(p, g, m, v, step=5)
+            results.append((p, m, v))
+    finally:
+        fused_optim.set_num_threads(0)
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            assert np.array_equal(a, b)
+
+
+def test_bf16_from_numpy_uint16_ml_dtypes_and_torch() -> None:
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    n = 999
+    rng = np.random.default_rng(3)
+    p = torch.from_numpy(rng.standard_normal(n).astype(np.float32)).bfloat16()
+    g = torch.from_numpy(rng.standard_normal(n).astype(np.float32)).bfloat16()
+
+    def bits(t: torch.Tensor) -> np.ndarray:
+        return t.view(torch.int16).numpy().view(np.uint16)
+
+    runs = []
+    for form in ("torch", "uint16", "ml_dtypes"):
+        m, v = np.zeros(n, np.float32), np.zeros(n, np.float32)
+        param_bits = bits(p.clone())
+        grad_bits = bits(g.clone())
+        if form == "torch":
+            param, grad = (
+                torch.from_numpy(param_bits).view(torch.bfloat16),
+                torch.from_numpy(grad_bits).view(torch.bfloat16),
+            )
+        elif form == "uint16":
+            param, grad = param_bits, grad_bits
+        else:
+            param, grad = param_bits.view(ml_dtypes.bfloat16), grad_bits.view(ml_dtypes.bfloat16)
+        assert fused_optim.adam_step_mixed(param, grad, m, v, step=1, lr=0.01)
+        runs.append((param_bits, m, v))  # every form is a view of these bits
+    for other in runs[1:]:
+        for a, b in zip(runs[0], other):
+            assert np.array_equal(a, b)
+    assert not np.array_equal(runs[0][0], bits(p)), "the step moved the weights"
+
+
+def test_the_mixed_step_skips_an_inf_gradient_and_writes_nothing() -> None:
+    p = torch.ones(100, dtype=torch.bfloat16)
+    g = torch.full((100,), 0.5, dtype=torch.bfloat16)
+    g[50] = float("inf")
+    m, v = torch.zeros(100), torch.zeros(100)
+    before = [t.clone() for t in (p, g, m, v)]
+    assert fused_optim.adam_step_mixed(p, g, m, v, step=1, zero_grad=True) is False
+    for t, b in zip((p, g, m, v), before):
+        assert torch.equal(t, b)
+    g[50] = 0.5
+    assert fused_optim.adam_step_mixed(p, g, m, v, step=1, zero_grad=True, loss_scale=2.0) is True
+    assert torch.all(g == 0), "zero_grad consumed the gradient"
+    assert torch.all(m > 0)
+
+
+def test_the_gil_is_released_during_the_step() -> None:
+    """While a large step runs in another thread, this thread runs Python code."""
+    n = 1 << 23
+    p, g, m, v = (np.ones(n, np.float32) for _ in range(4))
+    done = threading.Event()
+    ticks = 0
+
+    def steps() -> None:
+        for t in range(1, 6):
+            fused_optim.adam_step(p, g, m, v, step=t)
+        done.set()
+
+    worker = threading.Thread(target=steps)
+    worker.start()
+    while not done.is_set():
+        ticks += 1
+    worker.join()
+    assert ticks > 1000, "the main thread ran while the steps did"
+
+
+def test_tier_and_version() -> None:
+    assert fused_optim.tier() in {"avx512", "avx2", "portable"}
+    assert fused_optim.__version__.count(".") == 2
