@@ -37,7 +37,7 @@
 // `available_parallelism`, so that it can be in this header and means the
 // same everywhere: that number changes with the cgroup and the affinity
 // mask the process runs under, and a pool larger than the cores is legal,
-// only slower.
+// only slower. (The Rust library's `MAX_THREADS`, the same number.)
 #define FO_MAX_THREADS 1024
 
 // What an `fo_*` call came to. The numbers are stable across versions.

@@ -4,10 +4,18 @@ use crate::status::{fo_status, guard};
 use fused_optim_core::Parallelism;
 use fused_optim_core::parallel::{binding_parallelism, set_binding_parallelism};
 
-/// The most threads `fo_set_threads` accepts: 1024 (the Rust library's
-/// `MAX_THREADS`, which says why). A count above it is a caller's bug (a
-/// negative `int` converted to `size_t`, an uninitialised variable, a byte
-/// count), refused before it starts thousands of OS threads.
+/// The most threads `fo_set_threads` accepts: 1024.
+///
+/// A count above it is a caller's bug (a negative `int` converted to
+/// `size_t`, an uninitialised variable, a byte count), refused before it
+/// starts thousands of OS threads. The bound is generous on purpose: the
+/// driver cuts a step into at most 32 pieces, so no step keeps more than 32
+/// threads busy, and 1024 is above the hardware threads of today's common
+/// shared-memory servers. It is a constant, not the machine's
+/// `available_parallelism`, so that it can be in this header and means the
+/// same everywhere: that number changes with the cgroup and the affinity
+/// mask the process runs under, and a pool larger than the cores is legal,
+/// only slower. (The Rust library's `MAX_THREADS`, the same number.)
 pub const FO_MAX_THREADS: usize = 1024;
 const _: () = assert!(FO_MAX_THREADS == fused_optim_core::parallel::MAX_THREADS);
 

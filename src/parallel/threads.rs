@@ -59,15 +59,9 @@ impl Parallelism {
 
 /// The most threads [`Parallelism::with_threads`] accepts: 1024.
 ///
-/// A count above it is a caller's bug (a negative `int` converted to
-/// `size_t`, an uninitialised variable, a byte count), refused before it
-/// starts thousands of OS threads. The bound is generous on purpose: the
-/// driver cuts a step into at most 32 pieces, so no step keeps more than 32
-/// threads busy, and 1024 is above the hardware threads of today's common
-/// shared-memory servers. It is a constant, not the machine's
-/// `available_parallelism`, so that it means the same everywhere: that
-/// number changes with the cgroup and the affinity mask the process runs
-/// under, and a pool larger than the cores is legal, only slower.
+/// A count above it is a caller's bug, refused before it starts thousands
+/// of OS threads; the C ABI's `FO_MAX_THREADS` (the same number) says why
+/// the bound is where it is.
 pub const MAX_THREADS: usize = 1024;
 
 /// Why [`Parallelism::with_threads`] gave no parallelism.
