@@ -1,5 +1,8 @@
-//! The driver at 1, 2, 3 and 7 threads (own pools), on the global pool and
-//! serially gives the reference's bits: with the serial threshold at 0 (so
+//! The driver at 1, 2, 3 and 7 threads (own pools), on the global pool,
+//! serially, and on every host executor (threads of a host's own, a host
+//! that runs its workers one after another, one that runs none, one that
+//! runs them on another thread, the OpenMP runtime at 1, 2, 3 threads and
+//! following `omp_get_max_threads`) gives the reference's bits: with the serial threshold at 0 (so
 //! every step is split, down to pieces of no element) and at its default on
 //! buffers large enough to be split.
 
@@ -7,6 +10,7 @@ use fused_optim::{
     AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, DEFAULT_SERIAL_BELOW_BYTES, Parallelism,
     RmsPropConfig, set_serial_threshold,
 };
+use fused_optim_testkit::hosts::host_parallelisms;
 use fused_optim_testkit::{
     Fill, Implementation, Tensor, TestAlgorithm, TestFloat, assert_matches_reference, by_profile, rng,
 };
@@ -20,6 +24,7 @@ fn drivers() -> Vec<Implementation> {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         out.push(Implementation::Driver(Parallelism::Pool(Arc::new(pool))));
     }
+    out.extend(host_parallelisms().into_iter().map(Implementation::Driver));
     out
 }
 

@@ -164,6 +164,9 @@ typedef struct fo_adadelta_config {
   uint8_t maximize;
 } fo_adadelta_config;
 
+// A host's job: run worker `worker` of a step (`job_ctx` is the library's).
+typedef void (*fo_job)(void *job_ctx, size_t worker);
+
 // The fused extras of a mixed-precision step (see `fo_mixed_options_default`).
 // Its options are `uint8_t` flags, as the configs' are: nonzero is on.
 typedef struct fo_mixed_options {
@@ -419,8 +422,40 @@ enum fo_status fo_adamax_step_many_f64(double *const *params,
 // not be built.
 enum fo_status fo_set_threads(size_t threads);
 
+// Later steps run on the caller's parallel-for, cut for `threads` threads
+// (1 to `FO_MAX_THREADS`): for a framework's own pool (ATen's
+// `at::parallel_for`, TBB, a job system), so the step shares the host's
+// threads instead of starting its own. A step calls
+// `run(host_ctx, workers, job, job_ctx)`, which must call
+// `job(job_ctx, w)` once for each `w < workers` on the host's threads (the
+// calling thread may be one) and return once every call has returned. It
+// may run fewer workers, run them one after another, or none: the library
+// runs what they left on the calling thread, with the same bits. It must
+// not call `job` after it has returned; `job` never unwinds and never waits
+// for another worker. `host_ctx` must stay valid, and usable from any thread,
+// until the setting changes. Every executor gives the same bits. Returns
+// `FO_OK`; `FO_ERROR_NULL_POINTER` for a null `run`, `FO_ERROR_THREADS` for
+// `threads` 0 or above `FO_MAX_THREADS`, leaving the setting as it was.
+// `fo_set_threads` sets it back to the library's own threads.
+enum fo_status fo_set_parallel_for(void (*run)(void*, size_t, fo_job, void*),
+                                   void *host_ctx,
+                                   size_t threads);
+
+// Later steps run on the OpenMP team of the runtime this process has
+// already loaded (libgomp, LLVM's libomp or Intel's libiomp5, found at run
+// time; the library links none): `threads` threads, or 0 to follow the
+// runtime's `omp_get_max_threads()` (`OMP_NUM_THREADS`,
+// `omp_set_num_threads`) at each step. Called inside an OpenMP parallel
+// region, a step runs on the calling thread (OpenMP's nested regions have
+// one thread by default). Returns `FO_OK`; `FO_ERROR_THREADS` if no OpenMP
+// runtime is loaded (Linux only) or `threads` is above `FO_MAX_THREADS`,
+// leaving the setting as it was.
+enum fo_status fo_set_threads_openmp(size_t threads);
+
 // The threads set by `fo_set_threads`, as it was given: 0 for rayon's
-// global pool, 1 for the calling thread only, n for a pool of n threads.
+// global pool, 1 for the calling thread only, n for a pool of n threads;
+// after `fo_set_parallel_for` or `fo_set_threads_openmp`, the host's
+// thread count (the OpenMP runtime's at the time of the call when it follows it).
 size_t fo_threads(void);
 
 // Sets the memory traffic in bytes (reads plus writes of every buffer of

@@ -1,8 +1,11 @@
 //! The C ABI's threaded path: every `fo_*` step of every algorithm (with its
 //! options), f32 and f64, one tensor and many, split across 2, 3 and 7
 //! threads (`fo_set_threads`, with `fo_set_serial_threshold(0)` so that even
-//! small steps are split), gives the bits of the serial run
-//! (`fo_set_threads(1)`) of the same inputs.
+//! small steps are split), on a C host's parallel-for (`fo_set_parallel_for`:
+//! a callback that runs each worker on a thread, one that runs them all on
+//! the calling thread) and on the process's OpenMP team
+//! (`fo_set_threads_openmp`, where the machine has a runtime), gives the
+//! bits of the serial run (`fo_set_threads(1)`) of the same inputs.
 //!
 //! The many-tensor lists are chosen so that the driver's cuts move down to
 //! 64-byte boundaries and push elements into later pieces: a long tensor then
@@ -162,11 +165,11 @@ fn threaded_equals_serial<T: Float, const K: usize>(algo: &Algo<T, K>) -> Vec<St
             failures.push(format!("{} {}: {case}, serial: {status}", algo.name, T::NAME));
         }
     }
-    for threads in THREADS {
-        assert_eq!(fo_set_threads(threads), fo_status::FO_OK);
+    for setting in settings() {
+        let threads = setting.apply();
         assert_eq!((fo_threads(), fo_serial_threshold()), (threads, 0), "the setting took");
         for ((case, want), (_, got)) in serial.iter().zip(run_cases(algo)) {
-            let what = format!("{} {}: {case}, {threads} threads", algo.name, T::NAME);
+            let what = format!("{} {}: {case}, {setting:?}", algo.name, T::NAME);
             match (got, want) {
                 (Err(status), _) => failures.push(format!("{what}: {status}")),
                 (Ok(got), Ok(want)) if got != *want => {
@@ -179,6 +182,80 @@ fn threaded_equals_serial<T: Float, const K: usize>(algo: &Algo<T, K>) -> Vec<St
     }
     assert_eq!(fo_set_threads(1), fo_status::FO_OK);
     failures
+}
+
+/// A thread setting of the C ABI: the library's own threads, a C host's
+/// parallel-for, the process's OpenMP team.
+#[derive(Debug, Clone, Copy)]
+enum Setting {
+    Own(usize),
+    /// `fo_set_parallel_for` with a callback that runs each worker on a thread of its own.
+    HostThreads(usize),
+    /// `fo_set_parallel_for` with a callback that runs every worker on the calling thread, in reverse.
+    HostSerial(usize),
+    OpenMp(usize),
+}
+
+impl Setting {
+    /// Applies the setting; the thread count `fo_threads` then reports.
+    fn apply(self) -> usize {
+        let (status, threads) = match self {
+            Setting::Own(n) => (fo_set_threads(n), n),
+            Setting::HostThreads(n) => (fo_set_parallel_for(Some(threads_host), null_mut(), n), n),
+            Setting::HostSerial(n) => (fo_set_parallel_for(Some(serial_host), null_mut(), n), n),
+            Setting::OpenMp(n) => (fo_set_threads_openmp(n), n),
+        };
+        assert_eq!(status, fo_status::FO_OK, "{self:?}");
+        threads
+    }
+}
+
+/// Every setting compared with the serial run: OpenMP's if the machine has a runtime.
+fn settings() -> Vec<Setting> {
+    let mut out: Vec<Setting> = THREADS.iter().map(|&n| Setting::Own(n)).collect();
+    out.extend([Setting::HostThreads(3), Setting::HostSerial(2)]);
+    if fused_optim_testkit::hosts::openmp().is_some() {
+        out.extend([Setting::OpenMp(2), Setting::OpenMp(3)]);
+    }
+    out
+}
+
+/// A C host's parallel-for: each worker on a scoped thread of its own.
+unsafe extern "C" fn threads_host(
+    _ctx: *mut std::ffi::c_void, workers: usize, job: fo_job, job_ctx: *mut std::ffi::c_void,
+) {
+    let job_ctx = job_ctx as usize; // an address, to cross threads
+    std::thread::scope(|s| {
+        for w in 0..workers {
+            // SAFETY: the library's job and context, called before this returns.
+            s.spawn(move || unsafe { job(job_ctx as *mut std::ffi::c_void, w) });
+        }
+    });
+}
+
+/// A C host's parallel-for that runs every worker on the calling thread, last first.
+unsafe extern "C" fn serial_host(
+    _ctx: *mut std::ffi::c_void, workers: usize, job: fo_job, job_ctx: *mut std::ffi::c_void,
+) {
+    for w in (0..workers).rev() {
+        // SAFETY: the library's job and context, called before this returns.
+        unsafe { job(job_ctx, w) };
+    }
+}
+
+#[test]
+fn a_host_parallel_for_is_refused_without_a_callback_or_threads() {
+    let _settings = split_everything();
+    assert_eq!(fo_set_threads(2), fo_status::FO_OK);
+    assert_eq!(fo_set_parallel_for(None, null_mut(), 2), fo_status::FO_ERROR_NULL_POINTER);
+    assert_eq!(fo_set_parallel_for(Some(serial_host), null_mut(), 0), fo_status::FO_ERROR_THREADS);
+    assert_eq!(
+        fo_set_parallel_for(Some(serial_host), null_mut(), FO_MAX_THREADS + 1),
+        fo_status::FO_ERROR_THREADS
+    );
+    assert_eq!(fo_set_threads_openmp(FO_MAX_THREADS + 1), fo_status::FO_ERROR_THREADS);
+    assert_eq!(fo_threads(), 2, "a refused setting leaves the one before");
+    assert_eq!(fo_set_threads(1), fo_status::FO_OK);
 }
 
 /// Asserts that no case failed, listing every one that did.

@@ -12,15 +12,23 @@ Each buffer argument is a numpy array or a CPU torch tensor (float32 or
 float64; ``adam_step_mixed`` also bfloat16 and float16), C-contiguous, or a list
 of them (one call steps a whole list). Every call checks dtypes, contiguity,
 writeability, sizes, overlap and hyperparameters first and raises
-``TypeError``/``ValueError``, having written nothing. The GIL is released
-during the step. ``step`` is the step number after increment (the first
-update is ``step=1``).
+``TypeError``/``ValueError``, having written nothing. A step that moves
+256 KiB or more runs with the GIL released (a smaller one takes less time
+than handing the GIL over can cost). ``step`` is the step number after
+increment (the first update is ``step=1``).
 
 bfloat16 from numpy: a ``uint16`` array of the bits or an ``ml_dtypes.bfloat16``
 array (numpy has no bfloat16 type of its own).
 
 The drop-in torch optimizers are in ``fused_optim.torch`` (imported on use;
 this module does not need torch).
+
+Threads: by default a large step runs on the host's OpenMP team when the
+process has loaded an OpenMP runtime (torch does), sized as torch's
+(``torch.set_num_threads``), so the step uses the threads torch's own
+operators just ran on instead of competing with them; otherwise on the
+library's rayon pool. ``set_num_threads(n, backend=...)`` overrides it;
+``get_backend()`` says which is in use.
 """
 
 from ._native import (
@@ -31,6 +39,7 @@ from ._native import (
     adam_step_mixed,
     adamax_step,
     adamw_step,
+    get_backend,
     get_num_threads,
     rmsprop_step,
     set_num_threads,
@@ -45,6 +54,7 @@ __all__ = [
     "adam_step_mixed",
     "adamax_step",
     "adamw_step",
+    "get_backend",
     "get_num_threads",
     "rmsprop_step",
     "set_num_threads",

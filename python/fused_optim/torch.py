@@ -58,6 +58,9 @@ from torch import Tensor
 
 from . import _native
 
+# torch is loaded now: with the automatic thread backend, steps run on its OpenMP team.
+_native._follow_host_threads()
+
 __all__ = ["Adam", "AdamW", "Adamax", "Adagrad", "RMSprop", "Adadelta"]
 
 Params = Union[Iterable[Tensor], Iterable[dict[str, Any]], Iterable[tuple[str, Tensor]]]

@@ -95,7 +95,10 @@ fn torch(py: Python<'_>) -> PyResult<Option<&'static Torch>> {
             (get("float16")?, Elem::F16),
         ],
     };
-    Ok(Some(TORCH.get_or_init(py, || t)))
+    let torch = TORCH.get_or_init(py, || t);
+    // torch is here: with the automatic backend, steps move to its OpenMP team.
+    crate::threads::follow_host();
+    Ok(Some(torch))
 }
 
 /// `name`, or `name[i]` inside a list.

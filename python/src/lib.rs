@@ -29,6 +29,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(mixed::adam_step_mixed, m)?)?;
     m.add_function(wrap_pyfunction!(threads::set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(threads::get_num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(threads::get_backend, m)?)?;
+    m.add_function(wrap_pyfunction!(threads::_follow_host_threads, m)?)?;
     m.add_function(wrap_pyfunction!(threads::tier, m)?)?;
     m.add_function(wrap_pyfunction!(step_counts::_read_step_counts, m)?)?;
     m.add_function(wrap_pyfunction!(step_counts::_write_step_counts, m)?)?;

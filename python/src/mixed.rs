@@ -6,7 +6,7 @@ use crate::algorithms::adam_config;
 use crate::buffers::{Arg, Buffer, Elem};
 use crate::errors::StepNumber;
 use crate::errors::library_error;
-use crate::run::{Role, check_disjoint, slice_mut};
+use crate::run::{Role, check_disjoint, slice_mut, without_gil};
 use fused_optim::mixed::{
     MixedAdamBuffers, MixedOptions, MixedSlice, StepOutcome, adam_step_mixed_many_with, mixed_coefficients,
 };
@@ -120,8 +120,10 @@ pub(crate) fn adam_step_mixed(
         });
     }
     let parallelism = binding_parallelism();
-    let outcome = py
-        .detach(|| adam_step_mixed_many_with(&config, &coefficients, &mut tensors, &options, &parallelism))
-        .map_err(|e| library_error(e, form.is_some()))?;
+    let traffic = tensors.iter().map(|t| t.param.len() * 16).sum();
+    let outcome = without_gil(py, traffic, || {
+        adam_step_mixed_many_with(&config, &coefficients, &mut tensors, &options, &parallelism)
+    })
+    .map_err(|e| library_error(e, form.is_some()))?;
     Ok(outcome == StepOutcome::Applied)
 }

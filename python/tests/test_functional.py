@@ -60,21 +60,58 @@ def test_numpy_and_torch_give_the_same_bits(name: str) -> None:
         assert np.array_equal(a, t.detach().numpy())
 
 
-def test_every_thread_count_gives_the_same_bits() -> None:
+def test_every_thread_count_and_backend_gives_the_same_bits() -> None:
+    """The host's OpenMP team (torch's, loaded by the import above) and rayon's threads, at several
+    counts, and the default: the same bits as one thread."""
     n = 1 << 20  # about 28 MiB of traffic: split across threads
     results = []
+    settings = [(1, "auto"), (2, "rayon"), (3, "rayon"), (0, "rayon"), (2, "openmp"), (3, "openmp"), (0, "openmp")]
     try:
-        for threads in (1, 2, 3, 0):
-            fused_optim.set_num_threads(threads)
+        for threads, backend in settings + [(0, "auto")]:
+            fused_optim.set_num_threads(threads, backend=backend)
             assert fused_optim.get_num_threads() >= 1
             p, g, m, v = buffers(4, n, np.float32)
             fused_optim.adam_step(p, g, m, v, step=5)
             results.append((p, m, v))
+        assert fused_optim.get_backend() == "openmp", "with torch loaded, the default is its OpenMP team"
     finally:
         fused_optim.set_num_threads(0)
     for other in results[1:]:
         for a, b in zip(results[0], other):
             assert np.array_equal(a, b)
+
+
+def test_the_openmp_team_follows_torch_set_num_threads() -> None:
+    fused_optim.set_num_threads(0)
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, 2, 3):
+            torch.set_num_threads(threads)
+            assert fused_optim.get_num_threads() == threads
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_a_step_from_torchs_own_threads() -> None:
+    """Steps from several Python threads at once, on the shared OpenMP backend: no deadlock, same bits."""
+    n = 1 << 19
+    fused_optim.set_num_threads(0)
+    want = buffers(4, n, np.float32)
+    fused_optim.adam_step(*want, step=2)
+    outs = [buffers(4, n, np.float32) for _ in range(4)]
+    threads = [threading.Thread(target=fused_optim.adam_step, args=tuple(o), kwargs={"step": 2}) for o in outs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for o in outs:
+        for a, b in zip(o, want):
+            assert np.array_equal(a, b)
+
+
+def test_bad_backend() -> None:
+    with pytest.raises(ValueError, match="backend"):
+        fused_optim.set_num_threads(2, backend="tbb")
 
 
 def test_bf16_from_numpy_uint16_ml_dtypes_and_torch() -> None:

@@ -77,8 +77,8 @@ impl Claims {
 }
 
 /// Runs `work(i)` for every `i < pieces` exactly once, on the calling thread
-/// and on up to `helpers` threads of `parallelism`'s pool; returns when every
-/// piece has run.
+/// and on up to `helpers` threads of `parallelism`'s pool (or the host's
+/// threads, for [`Parallelism::Host`]); returns when every piece has run.
 ///
 /// # Panics
 /// If any piece panicked: after every piece has finished, the first panic
@@ -103,15 +103,23 @@ pub(crate) fn run_claimed(
         panic: Mutex::new(None),
         work: ErasedWork(work),
     });
-    for _ in 0..helpers.min(pieces.saturating_sub(1)) {
-        let claims = Arc::clone(&claims);
-        let job = move || claims.help();
-        match parallelism {
-            Parallelism::Pool(pool) => pool.spawn(job),
-            _ => rayon::spawn(job),
+    if let Parallelism::Host(host) = parallelism {
+        // The host runs `help` on its own threads (the caller may be one of
+        // them) and returns when they have; the caller then claims whatever
+        // the host's workers left (all of it, for a host that ran none).
+        let _wait = WaitForPieces(&claims);
+        let shared: &Claims = &claims;
+        host.run(helpers.min(pieces.saturating_sub(1)) + 1, &|_| shared.help());
+        claims.help();
+    } else {
+        for _ in 0..helpers.min(pieces.saturating_sub(1)) {
+            let claims = Arc::clone(&claims);
+            let job = move || claims.help();
+            match parallelism {
+                Parallelism::Pool(pool) => pool.spawn(job),
+                _ => rayon::spawn(job),
+            }
         }
-    }
-    {
         // The wait runs in a guard's `drop`, so it also runs if anything
         // unwinds out of `help` on this thread: this function must never
         // return, or unwind, while a helper may still call `work`.
@@ -125,14 +133,20 @@ pub(crate) fn run_claimed(
     }
 }
 
-/// Waits, when dropped, until every piece has finished. Every piece is
-/// claimed by then, so the pieces still running are on helpers that are
-/// running: the wait is short. It spins, then yields the core in case a
-/// helper shares it.
+/// Waits, when dropped, until every piece has finished. Normally every
+/// piece is claimed by then (the caller claims until none is left), so the
+/// pieces still running are on helpers that are running: the wait is short.
+/// If something unwinds before the caller claimed them (a host's `run` that
+/// panics), the pieces nobody claimed are claimed here and counted as
+/// finished without running, so the wait still ends. It spins, then yields
+/// the core in case a helper shares it.
 struct WaitForPieces<'a>(&'a Claims);
 
 impl Drop for WaitForPieces<'_> {
     fn drop(&mut self) {
+        while self.0.next.fetch_add(1, Ordering::AcqRel) < self.0.pieces {
+            self.0.done.fetch_add(1, Ordering::Release);
+        }
         let mut spins = 0u32;
         while self.0.done.load(Ordering::Acquire) < self.0.pieces {
             if spins < 1 << 12 {
@@ -186,6 +200,40 @@ mod tests {
                 panic!("piece {i} failed");
             }
         });
+    }
+
+    /// Runs its workers on scoped threads of its own.
+    struct Scoped;
+
+    impl crate::parallel::ParallelFor for Scoped {
+        fn threads(&self) -> usize {
+            3
+        }
+        fn run(&self, workers: usize, job: &(dyn Fn(usize) + Sync)) {
+            std::thread::scope(|s| (0..workers).for_each(|w| drop(s.spawn(move || job(w)))));
+        }
+    }
+
+    #[test]
+    fn a_host_runs_every_piece_once_and_reports_a_panic() {
+        let host = Parallelism::Host(Arc::new(Scoped));
+        let counts: Vec<AtomicUsize> = (0..9).map(|_| AtomicUsize::new(0)).collect();
+        run_claimed(9, 2, &host, &|i| {
+            counts[i].fetch_add(1, Ordering::Relaxed);
+        });
+        assert!(counts.iter().all(|c| c.load(Ordering::Relaxed) == 1));
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            run_claimed(9, 2, &host, &|i| {
+                if i == 4 {
+                    panic!("piece {i} failed on a host thread");
+                }
+            })
+        }));
+        let payload = result.expect_err("a piece panicked");
+        assert_eq!(
+            payload.downcast_ref::<String>().map(String::as_str),
+            Some("piece 4 failed on a host thread")
+        );
     }
 
     #[test]

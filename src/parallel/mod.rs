@@ -3,14 +3,20 @@
 //! how the pieces are claimed by the calling thread and a pool's threads
 //! (`claims`).
 //!
-//! Imports run one way inside: `threads` at the bottom, `claims` above it,
-//! `pieces` above both.
+//! Imports run one way inside: `host` (the host's parallel-for) and
+//! `openmp` (one, found at run time) at the bottom, `threads` above them,
+//! `claims` above it, `pieces` above all.
 
 #[allow(unsafe_code)] // one lifetime erasure, argued in the module
 mod claims;
+mod host;
+#[allow(unsafe_code)] // the runtime's entry points, found by name and called through C
+mod openmp;
 mod pieces;
 mod threads;
 
+pub use host::ParallelFor;
+pub use openmp::OpenMp;
 pub(crate) use pieces::{drive, drive_many};
 pub use threads::{
     DEFAULT_SERIAL_BELOW_BYTES, MAX_THREADS, Parallelism, ThreadsError, binding_parallelism,

@@ -1,5 +1,6 @@
 //! Which threads a step may use, and from what size it uses more than one.
 
+use super::host::ParallelFor;
 use rayon::ThreadPool;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
@@ -44,6 +45,10 @@ pub enum Parallelism {
     Global,
     /// The caller's pool, for steps of at least [`serial_threshold`] bytes of traffic.
     Pool(Arc<ThreadPool>),
+    /// The host's threads (an OpenMP team, a framework's parallel-for), for
+    /// steps of at least [`serial_threshold`] bytes of traffic: see
+    /// [`ParallelFor`] and [`OpenMp`](super::OpenMp).
+    Host(Arc<dyn ParallelFor>),
 }
 
 impl Parallelism {
@@ -53,6 +58,7 @@ impl Parallelism {
             Parallelism::Serial => 1,
             Parallelism::Global => rayon::current_num_threads(),
             Parallelism::Pool(pool) => pool.current_num_threads(),
+            Parallelism::Host(host) => host.threads().max(1),
         }
     }
 }
@@ -114,6 +120,7 @@ impl Parallelism {
             Parallelism::Global => 0,
             Parallelism::Serial => 1,
             Parallelism::Pool(pool) => pool.current_num_threads(),
+            Parallelism::Host(host) => host.threads().max(1),
         }
     }
 }

@@ -12,6 +12,7 @@
 //! - [`fuzz`] and [`fuzz_capi`]: the differential fuzz cases (Rust API and C
 //!   ABI) and their checks; [`replay`] replays a committed corpus through them.
 //! - [`c_steps`]: the C ABI's f32/f64 entry points as one table per element type.
+//! - [`hosts`]: hosts' parallel-fors (well-behaved and awkward) and the OpenMP runtime, for the executor tests.
 //! - [`bench`](mod@bench): what the benches and the roofline report time.
 
 pub mod bench;
@@ -19,6 +20,7 @@ pub mod c_steps;
 pub mod fuzz;
 pub mod fuzz_capi;
 pub mod harness;
+pub mod hosts;
 pub mod replay;
 pub mod values;
 

@@ -7,6 +7,7 @@
  * FO_MAX_THREADS are refused, and that every step split across threads
  * gives the bits of the serial run. */
 #include "fused_optim.h"
+#include <pthread.h>
 
 #include <math.h>
 #include <stdint.h>
@@ -308,14 +309,44 @@ static fo_status mixed_many(uint64_t t) {
 
 static unsigned char serial_copy[sizeof ld_arena];
 
+/* A C host's parallel-for (fo_set_parallel_for): worker 0 on the calling
+ * thread, the others on pthreads of their own, all joined before it returns. */
+typedef struct {
+    fo_job job;
+    void *job_ctx;
+    size_t worker;
+} host_worker;
+
+static void *host_thread(void *arg) {
+    host_worker *w = arg;
+    w->job(w->job_ctx, w->worker);
+    return NULL;
+}
+
+static void pthread_host(void *host_ctx, size_t workers, fo_job job, void *job_ctx) {
+    (void)host_ctx;
+    pthread_t ids[16];
+    host_worker ws[16];
+    size_t started = 0;
+    for (size_t w = 1; w < workers && w < 16; w++) {
+        ws[w] = (host_worker){job, job_ctx, w};
+        if (pthread_create(&ids[w], NULL, host_thread, &ws[w]) == 0) started = w;
+        else break; /* a worker not run is run by the library on the caller */
+    }
+    job(job_ctx, 0);
+    for (size_t w = 1; w <= started; w++) pthread_join(ids[w], NULL);
+}
+
 /* Two steps of `run` from `fill`'s inputs serially, then on 2, 3 and 7
- * threads: every byte of `arena` the same. */
+ * threads of the library's own and on a C host's pthreads (3 workers):
+ * every byte of `arena` the same. */
 static void threaded_equals_serial(const char *what, fo_status (*run)(uint64_t), void (*fill)(void), const void *arena,
                                    size_t bytes) {
-    static const size_t threads[4] = {1, 2, 3, 7};
+    static const size_t threads[5] = {1, 2, 3, 7, 3};
     char text[128];
-    for (int k = 0; k < 4; k++) {
-        check_status(fo_set_threads(threads[k]), FO_OK, "set threads");
+    for (int k = 0; k < 5; k++) {
+        if (k < 4) check_status(fo_set_threads(threads[k]), FO_OK, "set threads");
+        else check_status(fo_set_parallel_for(pthread_host, NULL, threads[k]), FO_OK, "set a C host's parallel-for");
         fill();
         for (uint64_t t = 1; t <= 2; t++) {
             snprintf(text, sizeof text, "%s on %zu threads, step %llu", what, threads[k], (unsigned long long)t);
