@@ -149,7 +149,7 @@ def blank(text):
                     j += 1
             out.append(keep_lines(text[i:j]))
             i = j
-        elif (m := re.match(r'b?r(#*)"', text[i:i + 300])) and (i == 0 or not re.match(r"\w", text[i - 1])):
+        elif (m := re.match(r'b?r(#*)"', text[i : i + 300])) and (i == 0 or not re.match(r"\w", text[i - 1])):
             end = '"' + m.group(1)
             j = text.find(end, i + m.end())
             j = n if j < 0 else j + len(end)
@@ -337,9 +337,7 @@ class Crate:
                         absolute = absolute[:-1]
                     self.raw_paths[module].append((line(m.start()), absolute, "use " + "::".join(segs)))
 
-        path_re = re.compile(
-            r"(?<![\w$])(\$crate|crate|super|self)((?:\s*::\s*(?:super|" + IDENT + r"))+)(\s*!)?"
-        )
+        path_re = re.compile(r"(?<![\w$])(\$crate|crate|super|self)((?:\s*::\s*(?:super|" + IDENT + r"))+)(\s*!)?")
         for m in path_re.finditer(text):
             if any(s <= m.start() < e for s, e in used):
                 continue
@@ -461,7 +459,9 @@ def check(folder, show_edges):
             if key in seen:
                 continue
             seen.add(key)
-            hops = [f"      {rel(a)}:{crate.edges[(a, b)][0]}: {crate.edges[(a, b)][1]}" for a, b in zip(cycle, cycle[1:])]
+            hops = [
+                f"      {rel(a)}:{crate.edges[(a, b)][0]}: {crate.edges[(a, b)][1]}" for a, b in zip(cycle, cycle[1:])
+            ]
             findings.append("  cycle: " + " -> ".join(rel(m) for m in cycle) + "\n" + "\n".join(hops))
 
     # 2-4. Layers.
@@ -484,9 +484,7 @@ def check(folder, show_edges):
             if la is None or lb is None:
                 continue
             if lb[0] > la[0] and (a, b) not in allowed:
-                findings.append(
-                    f"edge up: {rel(a)}:{line} (layer {la[1]}) -> {rel(b)} (layer {lb[1]}): {text}"
-                )
+                findings.append(f"edge up: {rel(a)}:{line} (layer {la[1]}) -> {rel(b)} (layer {lb[1]}): {text}")
             for prefix, permitted in rules.get("confined", {}).items():
                 p = tuple(prefix.split("::"))
                 if a[: len(p)] != p:

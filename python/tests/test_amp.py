@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import data, mlp, torch
 
 import fused_optim.torch as fot
+from conftest import data, mlp, torch
 
 
 def snapshot(model: torch.nn.Module, opt: torch.optim.Optimizer) -> list[torch.Tensor]:

@@ -3,9 +3,8 @@ updated in place, closures, parameters without gradients."""
 
 from __future__ import annotations
 
-from conftest import data, mlp, torch, train
-
 import fused_optim.torch as fot
+from conftest import data, mlp, torch, train
 
 
 def test_a_learning_rate_scheduler_drives_the_step() -> None:
@@ -75,3 +74,21 @@ def test_closure_and_parameters_without_gradients() -> None:
     losses = [opt.step(closure).item() for _ in range(5)]
     assert losses[-1] < losses[0]
     assert frozen not in opt.state and torch.equal(frozen, torch.ones(3))
+
+
+def test_the_deepspeed_adapter_is_adam_with_deepspeeds_arguments() -> None:
+    import pytest
+
+    from fused_optim.deepspeed import FusedCPUAdam
+
+    x, y = data(torch.float32)
+    for adamw_mode, twin in ((True, fot.AdamW), (False, fot.Adam)):
+        a, b = mlp(torch.float32), mlp(torch.float32)
+        oa = FusedCPUAdam(a.parameters(), lr=1e-3, weight_decay=0.05, adamw_mode=adamw_mode)
+        ob = twin(b.parameters(), lr=1e-3, weight_decay=0.05)
+        train(a, oa, 5, x, y)
+        train(b, ob, 5, x, y)
+        assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    for bad in ({"bias_correction": False}, {"fp32_optimizer_states": False}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            FusedCPUAdam(mlp(torch.float32).parameters(), **bad)

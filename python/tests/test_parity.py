@@ -29,9 +29,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import data, groups, mlp, torch
 
 import fused_optim.torch as fot
+from conftest import data, groups, mlp, torch
 
 TOLERANCE = {torch.float64: 1e-13, torch.float32: 1e-6}
 

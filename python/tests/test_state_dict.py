@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import data, groups, mlp, torch, train
 
 import fused_optim.torch as fot
+from conftest import data, groups, mlp, torch, train
 
 TOLERANCE = 1e-9
 
