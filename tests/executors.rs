@@ -98,8 +98,8 @@ fn a_host_of_one_thread_is_serial() {
     }
 }
 
-/// A host whose `run` panics before it starts anything: the panic reaches
-/// the caller (no hang waiting for pieces nobody will run), nothing else.
+/// A host whose `run` panics before it starts anything: the caller runs the
+/// whole step itself, then the panic reaches it (no hang, no half step).
 struct PanickingHost;
 
 impl ParallelFor for PanickingHost {
@@ -112,11 +112,25 @@ impl ParallelFor for PanickingHost {
 }
 
 #[test]
-fn a_panicking_host_reports_its_panic_and_does_not_hang() {
+fn a_panicking_host_reports_its_panic_after_the_whole_step() {
     set_serial_threshold(0);
-    let caught = std::panic::catch_unwind(|| run(&Parallelism::Host(Arc::new(PanickingHost))));
+    let want = expected();
+    let mut p: Vec<f32> = (0..N).map(|i| (i as f32 * 0.37).sin()).collect();
+    let g: Vec<f32> = (0..N).map(|i| (i as f32 * 0.11).cos()).collect();
+    let (mut m, mut v) = (vec![0.25f32; N], vec![0.5f32; N]);
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let b = AdamBuffers {
+            param: &mut p,
+            grad: &g,
+            exp_avg: &mut m,
+            exp_avg_sq: &mut v,
+            max_exp_avg_sq: None,
+        };
+        adam_step(&AdamConfig::adamw(), 3, b, &Parallelism::Host(Arc::new(PanickingHost)))
+    }));
     let payload = caught.expect_err("the host panicked");
     assert_eq!(payload.downcast_ref::<&str>(), Some(&"the host's pool is gone"));
+    assert!(same_bits(&p, &want), "the caller ran every piece before the panic went on");
 }
 
 #[test]

@@ -95,11 +95,14 @@ impl ParallelFor for CHost {
 /// calling thread may be one) and return once every call has returned. It
 /// may run fewer workers, run them one after another, or none: the library
 /// runs what they left on the calling thread, with the same bits. It must
-/// not call `job` after it has returned; `job` never unwinds and never waits
-/// for another worker. `host_ctx` must stay valid, and usable from any thread,
-/// until the setting changes. Every executor gives the same bits. Returns
-/// `FO_OK`; `FO_ERROR_NULL_POINTER` for a null `run`, `FO_ERROR_THREADS` for
-/// `threads` 0 or above `FO_MAX_THREADS`, leaving the setting as it was.
+/// not call `job` after it has returned, and must not leave `job` or itself
+/// by a C++ exception or `longjmp`; `job` never unwinds and never waits for
+/// another worker. `host_ctx` must stay valid, and usable from any thread,
+/// until the setting has changed and every step begun before the change has
+/// returned (a step in flight on another thread keeps using it). Every
+/// executor gives the same bits. Returns `FO_OK`; `FO_ERROR_NULL_POINTER` for
+/// a null `run`, `FO_ERROR_THREADS` for `threads` 0 or above
+/// `FO_MAX_THREADS`, leaving the setting as it was.
 /// `fo_set_threads` sets it back to the library's own threads.
 #[unsafe(no_mangle)]
 pub extern "C" fn fo_set_parallel_for(

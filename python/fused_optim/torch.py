@@ -16,9 +16,8 @@ with the GIL released. The state tensors (``exp_avg``, ...) are full-shape
 torch tensors, created at the first step (``Adagrad``: in the constructor, as
 torch) and updated in place, never replaced, so views of them stay valid.
 ``state["step"]`` is a scalar tensor as in torch (float32, or float64 under a
-float64 default dtype), incremented in place; a value that is not a
-non-negative integer, or one a float32 step tensor cannot count past
-exactly (2**24), is refused.
+float64 default dtype), incremented in place as torch's ``+= 1`` does; a value
+that is not a non-negative integer is refused.
 
 Numerics. The arithmetic is torch's formula (``foreach=False``) in the
 library's fixed operation order, the same bits on every instruction set and
@@ -218,9 +217,16 @@ class _FusedOptimizer(torch.optim.Optimizer):
                 b_steps = [steps[i] for i in members]
             scale = grad_scale
             if scale is not None and not (self._unscales and dtype != torch.float64):
+                # Unscaled here, as GradScaler.unscale_ would; put back if the step refuses
+                # (exact for GradScaler's powers of two, short of underflow).
                 torch._foreach_mul_(b_grads, 1.0 / scale)
-                scale = None
-            self._call(b_params, b_grads, b_state, count + 1, group, scale)
+                try:
+                    self._call(b_params, b_grads, b_state, count + 1, group, None)
+                except BaseException:
+                    torch._foreach_mul_(b_grads, scale)
+                    raise
+            else:
+                self._call(b_params, b_grads, b_state, count + 1, group, scale)
             _native._write_step_counts(b_steps, count + 1)
         # The step wrote through data pointers: tell autograd, as an in-place op would.
         torch.autograd.graph.increment_version(params + [t for column in columns for t in column])

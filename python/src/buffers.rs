@@ -5,7 +5,8 @@
 //! A numpy array is read through numpy's C API (its fields, no Python call);
 //! a torch tensor, which offers neither the buffer protocol nor
 //! `__array_interface__`, through its own methods (`data_ptr()`, `numel()`,
-//! `dtype`, `is_contiguous()`, `device`, `layout`). Either must be
+//! `dtype`, `is_contiguous()`, `is_cpu`, `is_neg()`; `layout` and `device`
+//! for the messages). Either must be
 //! C-contiguous (a torch tensor: `is_contiguous()`), of a dtype the step
 //! takes, and writeable where the step writes. `bf16` has no numpy type: a
 //! `uint16` array (the bits, as `torch.Tensor.view(torch.uint16)` or
@@ -232,6 +233,15 @@ fn tensor_buffer<'py>(
         contiguous?;
         return Err(PyValueError::new_err(format!(
             "{}: the tensor is not contiguous (call .contiguous() on it)",
+            what()
+        )));
+    }
+    // A negative view (`_neg_view()`, what `imag` of a conjugate gives) has
+    // its sign in a flag torch applies when it reads: its memory is not its
+    // value. (A conjugate flag needs a complex dtype, refused above.)
+    if tensor.call_method0(intern!(py, "is_neg"))?.is_truthy()? {
+        return Err(PyValueError::new_err(format!(
+            "{}: the tensor is a negative view (is_neg()): call .resolve_neg() on it",
             what()
         )));
     }

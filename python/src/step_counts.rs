@@ -3,25 +3,18 @@
 //! param group exactly, as integers, and write the next, one call each, so
 //! that the optimizer does not pay a torch operation per parameter.
 //!
-//! A count must be a non-negative integer that the tensor's type can count
-//! past exactly: below 2**24 for float32 (the next integer, 2**24 + 1, has no
-//! float32), below 2**53 for float64. Anything else is a `ValueError` naming
-//! the parameter's position, before any step is taken.
+//! A count must be a finite, non-negative integer below 2**64; anything
+//! else is a `ValueError` naming the parameter's position, before any step
+//! is taken. The next count is written as torch's `step += 1` leaves it:
+//! rounded to the tensor's type, which is exact below 2**24 for float32 and
+//! 2**53 for float64. Past that a float32 count stays at 2**24, as torch's
+//! does (the bias corrections are 1 to the last bit long before).
 
 use crate::buffers::{Buffer, Elem, buffer, label};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
 const NAME: &str = "state['step']";
-
-/// The largest count a step tensor of `elem` may hold: one below the first
-/// integer after which counting is no longer exact.
-fn limit(elem: Elem) -> u64 {
-    match elem {
-        Elem::F64 => 1 << 53,
-        _ => 1 << 24,
-    }
-}
 
 /// One step tensor: a CPU scalar (one element) of float32 or float64.
 fn scalar<'py>(tensor: &Bound<'py, PyAny>, index: usize, written: bool) -> PyResult<Buffer<'py>> {
@@ -58,14 +51,13 @@ pub(crate) fn _read_step_counts(steps: Vec<Bound<'_, PyAny>>) -> PyResult<Vec<u6
                 _ => f64::from(*(b.address as *const f32)),
             }
         };
-        let limit = limit(b.elem);
-        if !(value.is_finite() && value.fract() == 0.0 && value >= 0.0 && value < limit as f64) {
+        // Below 2**64: the largest such double, 2**64 - 2048, plus one (the
+        // step number) still fits the library's u64. NaN and the infinities
+        // are outside the range.
+        if !(value.fract() == 0.0 && (0.0..18_446_744_073_709_551_616.0).contains(&value)) {
             return Err(PyValueError::new_err(format!(
-                "{} = {value} is not a step count: an integer from 0 to {} for a {} step tensor (a larger \
-                 count: convert the step tensors to float64)",
+                "{} = {value} is not a step count: a non-negative integer below 2**64",
                 label(NAME, Some(i)),
-                limit - 1,
-                b.elem.name()
             )));
         }
         counts.push(value as u64);
@@ -75,28 +67,20 @@ pub(crate) fn _read_step_counts(steps: Vec<Bound<'_, PyAny>>) -> PyResult<Vec<u6
 
 /// _write_step_counts(steps, count)
 ///
-/// Writes `count` to every step tensor of the list (each checked first, so
-/// nothing is written unless every one can hold it exactly).
+/// Writes `count` to every step tensor of the list, rounded to its type as
+/// torch's `+= 1` would (each tensor checked first, so nothing is written
+/// unless every one can take it).
 #[pyfunction]
 pub(crate) fn _write_step_counts(steps: Vec<Bound<'_, PyAny>>, count: u64) -> PyResult<()> {
     let buffers = steps.iter().enumerate().map(|(i, t)| scalar(t, i, true)).collect::<PyResult<Vec<_>>>()?;
-    for (i, b) in buffers.iter().enumerate() {
-        if count > limit(b.elem) {
-            return Err(PyValueError::new_err(format!(
-                "{}: {count} has no exact {}",
-                label(NAME, Some(i)),
-                b.elem.name()
-            )));
-        }
-    }
     for b in &buffers {
         // SAFETY: as in `_read_step_counts`, and the tensor is writeable; no
-        // other reference to its element exists in this call. `count` is at
-        // most the type's limit, so the conversion is exact.
+        // other reference to its element exists in this call.
         unsafe {
             match b.elem {
+                // The nearest value, as torch's float addition rounds.
                 Elem::F64 => *(b.address as *mut f64) = count as f64,
-                _ => *(b.address as *mut f32) = count as f32,
+                _ => *(b.address as *mut f32) = (count as f64) as f32,
             }
         }
     }

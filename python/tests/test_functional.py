@@ -184,3 +184,30 @@ def test_the_gil_is_released_during_the_step() -> None:
 def test_tier_and_version() -> None:
     assert fused_optim.tier() in {"avx512", "avx2", "portable"}
     assert fused_optim.__version__.count(".") == 2
+
+
+def test_a_forked_child_steps_without_hanging() -> None:
+    """OpenMP runtimes are not fork-safe: after the parent's team has run, a fork()ed child (a
+    DataLoader worker) must not start a region. Its steps run on its one thread, the same bits."""
+    import os
+    import time
+
+    fused_optim.set_num_threads(0)
+    n = 1 << 20
+    want = buffers(4, n, np.float32)
+    fused_optim.adam_step(*want, step=3)  # the team has run in this process
+    pid = os.fork()
+    if pid == 0:  # the child: step, compare, report by exit status
+        got = buffers(4, n, np.float32)
+        fused_optim.adam_step(*got, step=3)
+        os._exit(0 if all(np.array_equal(a, b) for a, b in zip(got, want)) else 1)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, "the child's step differed"
+            return
+        time.sleep(0.05)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    raise AssertionError("the fork()ed child hung in its step")

@@ -182,6 +182,8 @@ def test_torch_tensor_checks() -> None:
         fused_optim.adam_step(p, g.long(), m, v, step=1)
     with pytest.raises(ValueError, match="overlaps"):
         fused_optim.adam_step(p, g, m, p[:8], step=1)
+    with pytest.raises(ValueError, match="negative view"):
+        fused_optim.adam_step(p, torch.ones(16)._neg_view(), m, v, step=1)
     for t, b in zip((p, g, m, v), before):
         assert torch.equal(t, b)
 
@@ -203,3 +205,20 @@ def test_torch_optimizer_refusals() -> None:
         fot.Adagrad([torch.nn.Parameter(torch.zeros(3, dtype=torch.bfloat16))])
     with pytest.raises(TypeError, match="complex64"):
         fot.Adam([torch.nn.Parameter(torch.zeros(3, dtype=torch.complex64))])
+
+
+def test_a_refused_scaled_step_leaves_the_gradients_as_they_were() -> None:
+    """AMP for the algorithms without a fused unscale: the gradients are unscaled before the step and
+    scaled back if it refuses (a non-contiguous gradient), so nothing changes."""
+    import fused_optim.torch as fot
+
+    w = torch.nn.Parameter(torch.ones(4, 4))
+    w.grad = (torch.arange(16.0).reshape(4, 4) * 8.0).t()
+    grad_before = w.grad.clone()
+    opt = fot.RMSprop([w])
+    opt.grad_scale = torch.tensor(8.0)
+    opt.found_inf = torch.tensor(0.0)
+    with pytest.raises(ValueError, match="not contiguous"):
+        opt.step()
+    assert torch.equal(w.grad, grad_before) and torch.equal(w, torch.ones(4, 4))
+    assert opt.state[w]["step"].item() == 0

@@ -151,7 +151,7 @@ def test_bf16_parameters_keep_float32_state_and_load_torchs_bf16_state() -> None
     assert again.state[next(iter(model.parameters()))]["exp_avg"].dtype == torch.bfloat16
 
 
-@pytest.mark.parametrize("step", [0.5, -1.0, float("nan"), 2.0**24])
+@pytest.mark.parametrize("step", [0.5, -1.0, float("nan"), float("inf"), 2.0**64])
 def test_a_bad_step_count_is_refused_and_nothing_changes(step: float) -> None:
     model = mlp(torch.float32)
     opt = fot.Adam(model.parameters())
@@ -165,3 +165,16 @@ def test_a_bad_step_count_is_refused_and_nothing_changes(step: float) -> None:
         train(model, opt, 1, x, y)
     for p, b, m in zip(model.parameters(), before, moments):
         assert torch.equal(p, b) and torch.equal(opt.state[p]["exp_avg"], m)
+
+
+def test_a_float32_step_count_saturates_at_2_24_as_torchs_does() -> None:
+    """torch's float32 `step += 1` stops at 2**24 (2**24 + 1 has no float32); so does ours, stepping on."""
+    p = torch.nn.Parameter(torch.ones(4))
+    p.grad = torch.ones(4)
+    opt = fot.Adam([p])
+    opt.step()
+    opt.state[p]["step"].fill_(2.0**24)
+    before = p.detach().clone()
+    opt.step()
+    assert opt.state[p]["step"].item() == 2.0**24
+    assert not torch.equal(p, before)

@@ -103,28 +103,39 @@ pub(crate) fn run_claimed(
         panic: Mutex::new(None),
         work: ErasedWork(work),
     });
-    if let Parallelism::Host(host) = parallelism {
-        // The host runs `help` on its own threads (the caller may be one of
-        // them) and returns when they have; the caller then claims whatever
-        // the host's workers left (all of it, for a host that ran none).
+    // The wait runs in a guard's `drop`, so it also runs if anything unwinds
+    // here: this function must never return, or unwind, while a helper may
+    // still call `work`.
+    let host_panic = {
         let _wait = WaitForPieces(&claims);
-        let shared: &Claims = &claims;
-        host.run(helpers.min(pieces.saturating_sub(1)) + 1, &|_| shared.help());
-        claims.help();
-    } else {
-        for _ in 0..helpers.min(pieces.saturating_sub(1)) {
-            let claims = Arc::clone(&claims);
-            let job = move || claims.help();
-            match parallelism {
-                Parallelism::Pool(pool) => pool.spawn(job),
-                _ => rayon::spawn(job),
+        let host_panic = if let Parallelism::Host(host) = parallelism {
+            // The host runs `help` on its own threads (the caller may be one
+            // of them) and returns when they have. A host that panics is
+            // caught here, so the caller still finishes the step below
+            // before the panic goes on: no step is left half applied.
+            let shared: &Claims = &claims;
+            catch_unwind(AssertUnwindSafe(|| {
+                host.run(helpers.min(pieces.saturating_sub(1)) + 1, &|_| shared.help())
+            }))
+            .err()
+        } else {
+            for _ in 0..helpers.min(pieces.saturating_sub(1)) {
+                let claims = Arc::clone(&claims);
+                let job = move || claims.help();
+                match parallelism {
+                    Parallelism::Pool(pool) => pool.spawn(job),
+                    _ => rayon::spawn(job),
+                }
             }
-        }
-        // The wait runs in a guard's `drop`, so it also runs if anything
-        // unwinds out of `help` on this thread: this function must never
-        // return, or unwind, while a helper may still call `work`.
-        let _wait = WaitForPieces(&claims);
+            None
+        };
+        // Whatever no helper (or host worker) has claimed: all of it, for a
+        // host that ran none.
         claims.help();
+        host_panic
+    };
+    if let Some(payload) = host_panic {
+        std::panic::resume_unwind(payload);
     }
     let payload = claims.panic.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
     if let Some(payload) = payload {
@@ -136,9 +147,9 @@ pub(crate) fn run_claimed(
 /// Waits, when dropped, until every piece has finished. Normally every
 /// piece is claimed by then (the caller claims until none is left), so the
 /// pieces still running are on helpers that are running: the wait is short.
-/// If something unwinds before the caller claimed them (a host's `run` that
-/// panics), the pieces nobody claimed are claimed here and counted as
-/// finished without running, so the wait still ends. It spins, then yields
+/// Should anything unwind before the caller claimed them, the pieces nobody
+/// claimed are claimed here and counted as finished without running, so the
+/// wait still ends. It spins, then yields
 /// the core in case a helper shares it.
 struct WaitForPieces<'a>(&'a Claims);
 

@@ -36,6 +36,11 @@ pub struct OpenMp {
     /// the time of the step (what `OMP_NUM_THREADS`, `omp_set_num_threads`
     /// and `torch.set_num_threads` set).
     threads: usize,
+    /// The process that found the runtime. OpenMP runtimes are not fork-safe
+    /// (a child of a process whose team has run hangs in its next parallel
+    /// region): in another process (a `fork()` child, as a DataLoader
+    /// worker is) the team is one thread and no region is started.
+    pid: u32,
 }
 
 impl OpenMp {
@@ -43,7 +48,7 @@ impl OpenMp {
     /// The team follows the runtime's `omp_get_max_threads()`.
     pub fn loaded() -> Option<OpenMp> {
         let (parallel, max_threads) = symbols::find()?;
-        Some(OpenMp { parallel, max_threads, threads: 0 })
+        Some(OpenMp { parallel, max_threads, threads: 0, pid: std::process::id() })
     }
 
     /// The same runtime with a team of `threads` (0: follow
@@ -77,8 +82,18 @@ extern "C" fn region(data: *mut c_void) {
     }
 }
 
+impl OpenMp {
+    /// Whether this is the process that found the runtime (see `pid`).
+    fn in_own_process(&self) -> bool {
+        std::process::id() == self.pid
+    }
+}
+
 impl ParallelFor for OpenMp {
     fn threads(&self) -> usize {
+        if !self.in_own_process() {
+            return 1;
+        }
         if self.threads > 0 {
             return self.threads;
         }
@@ -90,6 +105,9 @@ impl ParallelFor for OpenMp {
     }
 
     fn run(&self, workers: usize, job: &(dyn Fn(usize) + Sync)) {
+        if !self.in_own_process() {
+            return (0..workers).for_each(job); // no region in a fork()ed child: see `pid`
+        }
         let region_data = Region { job, next: AtomicUsize::new(0), workers };
         let team = c_uint::try_from(workers.max(1)).unwrap_or(c_uint::MAX);
         // SAFETY: `GOMP_parallel` has this C signature in every runtime that

@@ -58,7 +58,7 @@ impl Parallelism {
             Parallelism::Serial => 1,
             Parallelism::Global => rayon::current_num_threads(),
             Parallelism::Pool(pool) => pool.current_num_threads(),
-            Parallelism::Host(host) => host.threads().max(1),
+            Parallelism::Host(host) => host.threads().clamp(1, MAX_THREADS),
         }
     }
 }
