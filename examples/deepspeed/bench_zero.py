@@ -13,39 +13,16 @@ to bf16, the all-gather of the partitions), and of the CPU Adam step inside it.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-HERE = Path(__file__).parent
+import launch
 
 
 def run(optimizer: str, stage: int, steps: int, out: Path) -> dict:
-    env = {**os.environ, "DS_ACCELERATOR": "cpu", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        "2",
-        str(HERE / "train.py"),
-        "--optimizer",
-        optimizer,
-        "--stage",
-        str(stage),
-        "--width",
-        "4096",
-        "--steps",
-        str(steps),
-        "--out",
-        str(out),
-    ]
-    subprocess.run(command, env=env, check=True, capture_output=True, timeout=1800)
-    return json.loads(out.read_text())
+    args = ["--optimizer", optimizer, "--stage", str(stage), "--width", "4096", "--steps", str(steps)]
+    return launch.torchrun(out, *args, timeout=1800)
 
 
 def main() -> None:

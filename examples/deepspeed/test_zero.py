@@ -17,39 +17,18 @@ and 3, bf16, gradient clipping, 30 steps of `train.py`.
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
+import launch
 import pytest
 
-HERE = Path(__file__).parent
 TOLERANCE = 2e-3
 
 
 def torchrun(tmp: Path, name: str, *args: str) -> dict:
-    out = tmp / f"{name}.json"
-    env = {
-        **os.environ,
-        "DS_ACCELERATOR": "cpu",
-        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-    }
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        "2",
-        str(HERE / "train.py"),
-        "--out",
-        str(out),
-        *args,
-    ]
-    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0, f"{' '.join(command)} failed:\n{run.stdout[-3000:]}\n{run.stderr[-6000:]}"
-    return json.loads(out.read_text())
+    return launch.torchrun(tmp / f"{name}.json", *args)
 
 
 def reference_optimizer() -> str:
@@ -58,12 +37,8 @@ def reference_optimizer() -> str:
         "import torch; from deepspeed.ops.adam import DeepSpeedCPUAdam; "
         "DeepSpeedCPUAdam([torch.nn.Parameter(torch.zeros(1))])"
     )
-    env = {
-        **os.environ,
-        "DS_ACCELERATOR": "cpu",
-        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-    }
-    built = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, timeout=600).returncode == 0
+    run = subprocess.run([sys.executable, "-c", probe], env=launch.environment(), capture_output=True, timeout=600)
+    built = run.returncode == 0
     if not built:
         print("DeepSpeedCPUAdam's op does not build here: comparing with torch.optim.AdamW")
     return "deepspeed" if built else "torch"
