@@ -191,6 +191,7 @@ fn detection_matches_the_cpu() {
         step_size: 1e-3,
         eps_hat: 1e-8,
         decay: Decay::None,
+        grad_scale: 1.0,
         maximize: false,
     };
     for tier in ALL_TIERS {

@@ -84,6 +84,7 @@ fn adam_coefficients<T: Float>(decay: Decay<T>) -> AdamCoefficients<T> {
         step_size: t(1e-3),
         eps_hat: t(1e-8),
         decay,
+        grad_scale: t(1.0),
         maximize: false,
     }
 }
@@ -112,6 +113,7 @@ fn adamax<T: Float>(repeats: usize) {
         eps: t(1e-8),
         step_size: t(2e-2),
         weight_decay: None,
+        grad_scale: t(1.0),
         maximize: false,
     };
     let (mut p, g) = (filled::<T>(param), filled::<T>(grad));
@@ -123,7 +125,13 @@ fn adamax<T: Float>(repeats: usize) {
 }
 
 fn adagrad<T: Float>(repeats: usize) {
-    let c = AdaGradCoefficients { step_size: t(1e-2), eps: t(1e-10), weight_decay: None, maximize: false };
+    let c = AdaGradCoefficients {
+        step_size: t(1e-2),
+        eps: t(1e-10),
+        weight_decay: None,
+        grad_scale: t(1.0),
+        maximize: false,
+    };
     let (mut p, g, mut s) = (filled::<T>(param), filled::<T>(grad), constant::<T>(0.02));
     for _ in 0..repeats {
         kernels::adagrad(AdaGradBuffers { param: p.get(), grad: g.read(), sum: s.get() }, black_box(&c));
@@ -138,6 +146,7 @@ fn rmsprop<T: Float>(centered_momentum: bool, repeats: usize) {
         lr: t(1e-2),
         momentum: t(if centered_momentum { 0.9 } else { 0.0 }),
         weight_decay: None,
+        grad_scale: t(1.0),
         maximize: false,
     };
     let (mut p, g) = (filled::<T>(param), filled::<T>(grad));
@@ -161,6 +170,7 @@ fn adadelta<T: Float>(repeats: usize) {
         eps: t(1e-6),
         lr: t(1.0),
         weight_decay: None,
+        grad_scale: t(1.0),
         maximize: false,
     };
     let (mut p, g) = (filled::<T>(param), filled::<T>(grad));

@@ -306,7 +306,7 @@ unsafe fn check_and_run<B: Check, C>(entry: Entry<B, C>, buffers: B, coefficient
 /// let c = AdamCoefficients {
 ///     beta1: 0.9f32, one_minus_beta1: 0.1, beta2: 0.999, one_minus_beta2: 0.001,
 ///     step_size: 1e-3 * 0.001f32.sqrt() / 0.1, eps_hat: 1e-8 * 0.001f32.sqrt(),
-///     decay: Decay::None, maximize: false,
+///     decay: Decay::None, grad_scale: 1.0, maximize: false,
 /// };
 /// let (mut p, g) = (vec![1.0f32; 5], vec![0.5f32; 5]);
 /// let (mut m, mut v) = (vec![0.0f32; 5], vec![0.0f32; 5]);
@@ -351,7 +351,7 @@ pub fn adam_on<T: Float>(
 /// use fused_optim_kernels::{adamax, AdaMaxBuffers, AdaMaxCoefficients};
 /// let c = AdaMaxCoefficients {
 ///     beta1: 0.9f64, one_minus_beta1: 0.1, beta2: 0.999, eps: 1e-8,
-///     step_size: 2e-3 / 0.1, weight_decay: None, maximize: false,
+///     step_size: 2e-3 / 0.1, weight_decay: None, grad_scale: 1.0, maximize: false,
 /// };
 /// let (mut p, g) = (vec![1.0f64; 3], vec![-4.0f64; 3]);
 /// let (mut m, mut u) = (vec![0.0f64; 3], vec![0.0f64; 3]);
@@ -397,7 +397,7 @@ pub fn adamax_on<T: Float>(
 /// # Example
 /// ```
 /// use fused_optim_kernels::{adagrad, AdaGradBuffers, AdaGradCoefficients};
-/// let c = AdaGradCoefficients { step_size: 1e-2f32, eps: 1e-10, weight_decay: None, maximize: false };
+/// let c = AdaGradCoefficients { step_size: 1e-2f32, eps: 1e-10, weight_decay: None, grad_scale: 1.0, maximize: false };
 /// let (mut p, g, mut s) = (vec![1.0f32; 3], vec![2.0f32; 3], vec![0.0f32; 3]);
 /// adagrad(AdaGradBuffers { param: &mut p, grad: &g, sum: &mut s }, &c);
 /// assert_eq!(s[0], 4.0);
@@ -444,7 +444,7 @@ pub fn adagrad_on<T: Float>(
 /// use fused_optim_kernels::{rmsprop, RmsPropBuffers, RmsPropCoefficients};
 /// let c = RmsPropCoefficients {
 ///     alpha: 0.99f32, one_minus_alpha: 0.01, eps: 1e-8, lr: 1e-2, momentum: 0.0,
-///     weight_decay: None, maximize: false,
+///     weight_decay: None, grad_scale: 1.0, maximize: false,
 /// };
 /// let (mut p, g, mut v) = (vec![1.0f32; 3], vec![0.5f32; 3], vec![0.0f32; 3]);
 /// rmsprop(RmsPropBuffers { param: &mut p, grad: &g, square_avg: &mut v,
@@ -491,7 +491,7 @@ pub fn rmsprop_on<T: Float>(
 /// ```
 /// use fused_optim_kernels::{adadelta, AdaDeltaBuffers, AdaDeltaCoefficients};
 /// let c = AdaDeltaCoefficients {
-///     rho: 0.9f64, one_minus_rho: 0.1, eps: 1e-6, lr: 1.0, weight_decay: None, maximize: false,
+///     rho: 0.9f64, one_minus_rho: 0.1, eps: 1e-6, lr: 1.0, weight_decay: None, grad_scale: 1.0, maximize: false,
 /// };
 /// let (mut p, g) = (vec![1.0f64; 3], vec![1.0f64; 3]);
 /// let (mut s, mut x) = (vec![0.0f64; 3], vec![0.0f64; 3]);

@@ -51,6 +51,8 @@ pub trait Float:
     const NAME: &'static str;
     /// `+0.0`.
     const ZERO: Self;
+    /// `1.0`.
+    const ONE: Self;
 
     /// Rounds an `f64` to this type, to nearest, ties to even (exact for `f64`).
     fn from_f64(x: f64) -> Self;
@@ -84,6 +86,7 @@ macro_rules! impl_float {
             const BYTES: usize = core::mem::size_of::<$t>();
             const NAME: &'static str = $name;
             const ZERO: Self = 0.0;
+            const ONE: Self = 1.0;
 
             #[inline(always)]
             fn from_f64(x: f64) -> Self {

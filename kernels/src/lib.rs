@@ -63,7 +63,7 @@
 //! use fused_optim_kernels::{adam_on, spec, AdamBuffers, AdamCoefficients, Decay, Tier};
 //! let c = AdamCoefficients {
 //!     beta1: 0.9f32, one_minus_beta1: 0.1, beta2: 0.999, one_minus_beta2: 0.001,
-//!     step_size: 3.2e-4, eps_hat: 3.2e-10, decay: Decay::Decoupled(0.99999), maximize: false,
+//!     step_size: 3.2e-4, eps_hat: 3.2e-10, decay: Decay::Decoupled(0.99999), grad_scale: 1.0, maximize: false,
 //! };
 //! let g: Vec<f32> = (0..37).map(|i| (i as f32 - 18.0) * 0.25).collect();
 //! let mut want = (vec![1.0f32; 37], vec![0.0f32; 37], vec![0.0f32; 37]);
@@ -106,7 +106,8 @@ pub use lanes::{Lanes, MAX_VECTOR_BYTES, Token};
 pub use narrow::{Dtype, HalfLanes, Storage, bf16, f16};
 pub use operands::{
     AdaDeltaBuffers, AdaDeltaCoefficients, AdaGradBuffers, AdaGradCoefficients, AdaMaxBuffers,
-    AdaMaxCoefficients, AdamBuffers, AdamCoefficients, Check, Checked, Decay, Dense, KernelBuffers,
-    LengthMismatch, MAX_NAMED, MixedAdamBuffers, MixedAdamCoefficients, MixedError, MixedLayout, MixedSlice,
-    Parts, Piece, ProbeBuffers, Reborrow, RmsPropBuffers, RmsPropCoefficients, StochasticKeys,
+    AdaMaxCoefficients, AdamBuffers, AdamCoefficients, Check, Checked, Decay, Dense, GradScale,
+    KernelBuffers, LengthMismatch, MAX_NAMED, MixedAdamBuffers, MixedAdamCoefficients, MixedError,
+    MixedLayout, MixedSlice, Parts, Piece, ProbeBuffers, Reborrow, RmsPropBuffers, RmsPropCoefficients,
+    StochasticKeys,
 };

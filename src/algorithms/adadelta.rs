@@ -56,6 +56,7 @@ impl AdaDeltaConfig {
             eps: representable("eps", self.eps, self.eps)?,
             lr: representable("lr", self.lr, self.lr)?,
             weight_decay: optional_decay(self.weight_decay)?,
+            grad_scale: T::ONE,
             maximize: self.maximize,
         })
     }

@@ -65,6 +65,7 @@ impl AdaGradConfig {
             step_size: representable("lr", self.lr, clr)?,
             eps: representable("eps", self.eps, self.eps)?,
             weight_decay: optional_decay(self.weight_decay)?,
+            grad_scale: T::ONE,
             maximize: self.maximize,
         })
     }

@@ -144,6 +144,7 @@ impl AdamConfig {
                 EpsForm::Hat => representable("eps", self.eps, self.eps)?,
             },
             decay,
+            grad_scale: T::ONE,
             maximize: self.maximize,
         })
     }

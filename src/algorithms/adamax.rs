@@ -77,6 +77,7 @@ impl AdaMaxConfig {
             eps: representable("eps", self.eps, self.eps)?,
             step_size: representable("lr", self.lr, self.lr / bias_correction(beta1, t))?,
             weight_decay: optional_decay(self.weight_decay)?,
+            grad_scale: T::ONE,
             maximize: self.maximize,
         })
     }

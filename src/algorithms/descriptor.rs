@@ -4,7 +4,7 @@
 //! [`Checked`] buffers).
 
 use crate::{Error, Float};
-use fused_optim_kernels::{Check, Checked, LengthMismatch};
+use fused_optim_kernels::{Check, Checked, GradScale, LengthMismatch};
 
 /// Most state buffers any algorithm keeps (Adam with AMSGrad, RMSprop
 /// centered with momentum: three).
@@ -53,7 +53,7 @@ pub trait Algorithm: Clone + core::fmt::Debug + PartialEq + Send + Sync + 'stati
     const STATE: &'static [StateBuffer];
 
     /// The kernel's per-step scalars.
-    type Coefficients<T: Float>: Sync;
+    type Coefficients<T: Float>: Sync + GradScale<T>;
     /// The kernel's buffer set: parameter, gradient and state, of one length.
     type Buffers<'a, T: Float>: Check<Facts = (), Error = LengthMismatch> + Send;
     /// The state an [`Optimizer`](crate::Optimizer) owns.

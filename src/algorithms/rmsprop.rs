@@ -71,6 +71,7 @@ impl RmsPropConfig {
             lr: representable("lr", self.lr, self.lr)?,
             momentum: representable("momentum", self.momentum, self.momentum)?,
             weight_decay: optional_decay(self.weight_decay)?,
+            grad_scale: T::ONE,
             maximize: self.maximize,
         })
     }

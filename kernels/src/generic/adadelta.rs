@@ -15,6 +15,7 @@ struct AdaDeltaBody<I: Lanes<T>, T: Float, const L2: bool, const MAXIMIZE: bool>
     one_minus_rho: I::V,
     eps: I::V,
     lr: I::V,
+    grad_scale: I::V,
     weight_decay: I::V,
 }
 
@@ -23,7 +24,14 @@ impl<I: Lanes<T>, T: Float, const L2: bool, const MAXIMIZE: bool> Block for AdaD
     unsafe fn run(&self, o: usize, n: usize) {
         // SAFETY: `o + n` is within every buffer; the tier is available.
         unsafe {
-            let (g, p) = adjusted_grad::<I, T, L2, MAXIMIZE>(self.grad, self.param, self.weight_decay, o, n);
+            let (g, p) = adjusted_grad::<I, T, L2, MAXIMIZE>(
+                self.grad,
+                self.param,
+                self.grad_scale,
+                self.weight_decay,
+                o,
+                n,
+            );
             let s = load_n::<I, T>(self.square_avg.add(o), n);
             let s = I::add(I::mul(self.rho, s), I::mul(I::mul(self.one_minus_rho, g), g));
             store_n::<I, T>(self.square_avg.add(o), n, s);
@@ -60,6 +68,7 @@ impl<I: Lanes<T>, T: Float> FlaggedBody<I> for AdaDeltaCall<'_, '_, T> {
                 one_minus_rho: I::splat(c.one_minus_rho),
                 eps: I::splat(c.eps),
                 lr: I::splat(c.lr),
+                grad_scale: I::splat(c.grad_scale),
                 weight_decay: I::splat(c.weight_decay.unwrap_or(T::ZERO)),
             };
             for_each_block::<I, T, _>(b.param.len(), &body);

@@ -12,6 +12,7 @@ struct AdaGradBody<I: Lanes<T>, T: Float, const L2: bool, const MAXIMIZE: bool> 
     sum: *mut T,
     step_size: I::V,
     eps: I::V,
+    grad_scale: I::V,
     weight_decay: I::V,
 }
 
@@ -20,7 +21,14 @@ impl<I: Lanes<T>, T: Float, const L2: bool, const MAXIMIZE: bool> Block for AdaG
     unsafe fn run(&self, o: usize, n: usize) {
         // SAFETY: `o + n` is within every buffer; the tier is available.
         unsafe {
-            let (g, p) = adjusted_grad::<I, T, L2, MAXIMIZE>(self.grad, self.param, self.weight_decay, o, n);
+            let (g, p) = adjusted_grad::<I, T, L2, MAXIMIZE>(
+                self.grad,
+                self.param,
+                self.grad_scale,
+                self.weight_decay,
+                o,
+                n,
+            );
             let s = I::add(load_n::<I, T>(self.sum.add(o), n), I::mul(g, g));
             store_n::<I, T>(self.sum.add(o), n, s);
             let d = I::add(I::sqrt(s), self.eps);
@@ -49,6 +57,7 @@ impl<I: Lanes<T>, T: Float> FlaggedBody<I> for AdaGradCall<'_, '_, T> {
                 sum: b.sum.as_mut_ptr(),
                 step_size: I::splat(c.step_size),
                 eps: I::splat(c.eps),
+                grad_scale: I::splat(c.grad_scale),
                 weight_decay: I::splat(c.weight_decay.unwrap_or(T::ZERO)),
             };
             for_each_block::<I, T, _>(b.param.len(), &body);

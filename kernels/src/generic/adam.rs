@@ -101,6 +101,7 @@ struct AdamBody<I: Lanes<T>, T: Float, const WD: u8, const MAXIMIZE: bool, const
     exp_avg: *mut T,
     exp_avg_sq: *mut T,
     max_exp_avg_sq: *mut T,
+    grad_scale: I::V,
     adam: AdamLanes<I, T>,
 }
 
@@ -112,7 +113,7 @@ impl<I: Lanes<T>, T: Float, const WD: u8, const MAXIMIZE: bool, const AMSGRAD: b
         // SAFETY: `o + n` is within every buffer (the caller's contract, from
         // `for_each_block` over the common length); the tier is available.
         unsafe {
-            let mut g = load_n::<I, T>(self.grad.add(o), n);
+            let mut g = I::mul(load_n::<I, T>(self.grad.add(o), n), self.grad_scale);
             if MAXIMIZE {
                 g = I::neg(g);
             }
@@ -150,6 +151,8 @@ impl<I: Lanes<T>, T: Float, const WD: u8> FlaggedBody<I> for AdamCall<'_, '_, T,
             exp_avg: b.exp_avg.as_mut_ptr(),
             exp_avg_sq: b.exp_avg_sq.as_mut_ptr(),
             max_exp_avg_sq: optional_ptr::<T, AMSGRAD>(b.max_exp_avg_sq),
+            // SAFETY: the caller guarantees the tier (a token of `I` exists).
+            grad_scale: unsafe { I::splat(c.grad_scale) },
             // SAFETY: the caller guarantees the tier.
             adam: unsafe { AdamLanes::new(c) },
         };

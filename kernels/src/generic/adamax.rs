@@ -16,6 +16,7 @@ struct AdaMaxBody<I: Lanes<T>, T: Float, const L2: bool, const MAXIMIZE: bool> {
     beta2: I::V,
     eps: I::V,
     step_size: I::V,
+    grad_scale: I::V,
     weight_decay: I::V,
 }
 
@@ -24,7 +25,14 @@ impl<I: Lanes<T>, T: Float, const L2: bool, const MAXIMIZE: bool> Block for AdaM
     unsafe fn run(&self, o: usize, n: usize) {
         // SAFETY: `o + n` is within every buffer; the tier is available.
         unsafe {
-            let (g, p) = adjusted_grad::<I, T, L2, MAXIMIZE>(self.grad, self.param, self.weight_decay, o, n);
+            let (g, p) = adjusted_grad::<I, T, L2, MAXIMIZE>(
+                self.grad,
+                self.param,
+                self.grad_scale,
+                self.weight_decay,
+                o,
+                n,
+            );
             let m = load_n::<I, T>(self.exp_avg.add(o), n);
             let m = I::add(I::mul(self.beta1, m), I::mul(self.one_minus_beta1, g));
             store_n::<I, T>(self.exp_avg.add(o), n, m);
@@ -60,6 +68,7 @@ impl<I: Lanes<T>, T: Float> FlaggedBody<I> for AdaMaxCall<'_, '_, T> {
                 beta2: I::splat(c.beta2),
                 eps: I::splat(c.eps),
                 step_size: I::splat(c.step_size),
+                grad_scale: I::splat(c.grad_scale),
                 weight_decay: I::splat(c.weight_decay.unwrap_or(T::ZERO)),
             };
             for_each_block::<I, T, _>(b.param.len(), &body);

@@ -88,7 +88,8 @@ pub(crate) fn optional_ptr<T, const ON: bool>(buffer: Option<&mut [T]>) -> *mut 
 }
 
 /// The gradient and the parameter at `o` as every algorithm but Adam first
-/// adjusts them: `g = −g` if `MAXIMIZE`, then `g = g + (wd·p)` if `L2`.
+/// adjusts them: `g = g·grad_scale` (the clip coefficient, 1 without
+/// clipping), then `g = −g` if `MAXIMIZE`, then `g = g + (wd·p)` if `L2`.
 ///
 /// # Safety
 /// `grad` and `param` are valid for `o + n` elements, `n <= N`; the CPU
@@ -97,13 +98,14 @@ pub(crate) fn optional_ptr<T, const ON: bool>(buffer: Option<&mut [T]>) -> *mut 
 pub(crate) unsafe fn adjusted_grad<I: Lanes<T>, T: Float, const L2: bool, const MAXIMIZE: bool>(
     grad: *const T,
     param: *const T,
+    grad_scale: I::V,
     weight_decay: I::V,
     o: usize,
     n: usize,
 ) -> (I::V, I::V) {
     // SAFETY: forwarded from the caller.
     unsafe {
-        let mut g = load_n::<I, T>(grad.add(o), n);
+        let mut g = I::mul(load_n::<I, T>(grad.add(o), n), grad_scale);
         if MAXIMIZE {
             g = I::neg(g);
         }

@@ -24,6 +24,7 @@ struct RmsPropBody<
     eps: I::V,
     lr: I::V,
     momentum: I::V,
+    grad_scale: I::V,
     weight_decay: I::V,
 }
 
@@ -35,7 +36,14 @@ impl<I: Lanes<T>, T: Float, const L2: bool, const MAXIMIZE: bool, const CENTERED
         // SAFETY: `o + n` is within every buffer (the optional ones are
         // non-null exactly when their const flag is on); the tier is available.
         unsafe {
-            let (g, p) = adjusted_grad::<I, T, L2, MAXIMIZE>(self.grad, self.param, self.weight_decay, o, n);
+            let (g, p) = adjusted_grad::<I, T, L2, MAXIMIZE>(
+                self.grad,
+                self.param,
+                self.grad_scale,
+                self.weight_decay,
+                o,
+                n,
+            );
             let v = load_n::<I, T>(self.square_avg.add(o), n);
             let v = I::add(I::mul(self.alpha, v), I::mul(I::mul(self.one_minus_alpha, g), g));
             store_n::<I, T>(self.square_avg.add(o), n, v);
@@ -92,6 +100,7 @@ impl<I: Lanes<T>, T: Float, const L2: bool, const MAXIMIZE: bool> FlaggedBody<I>
                 eps: I::splat(c.eps),
                 lr: I::splat(c.lr),
                 momentum: I::splat(c.momentum),
+                grad_scale: I::splat(c.grad_scale),
                 weight_decay: I::splat(c.weight_decay.unwrap_or(T::ZERO)),
             };
             for_each_block::<I, T, _>(b.param.len(), &body);

@@ -33,6 +33,9 @@ pub struct AdamCoefficients<T> {
     pub eps_hat: T,
     /// Weight decay and its coefficient.
     pub decay: Decay<T>,
+    /// The gradient's multiplier, applied before anything else: the
+    /// clip coefficient of a step with gradient-norm clipping, 1 without.
+    pub grad_scale: T,
     /// Ascend instead of descend (`g = −g`).
     pub maximize: bool,
 }

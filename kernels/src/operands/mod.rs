@@ -24,7 +24,7 @@
 //! use fused_optim_kernels::{adam_checked, AdamBuffers, AdamCoefficients, Checked, Decay};
 //! let c = AdamCoefficients {
 //!     beta1: 0.9f32, one_minus_beta1: 0.1, beta2: 0.999, one_minus_beta2: 0.001,
-//!     step_size: 1e-3, eps_hat: 1e-8, decay: Decay::None, maximize: false,
+//!     step_size: 1e-3, eps_hat: 1e-8, decay: Decay::None, grad_scale: 1.0, maximize: false,
 //! };
 //! let (mut p, g, mut m, mut v) = (vec![1.0f32; 100], vec![0.5f32; 100], vec![0.0f32; 100], vec![0.0f32; 100]);
 //! let buffers = AdamBuffers { param: &mut p, grad: &g, exp_avg: &mut m, exp_avg_sq: &mut v, max_exp_avg_sq: None };
@@ -58,6 +58,32 @@ pub use mixed::{
 };
 pub use probe::ProbeBuffers;
 pub use rmsprop::{RmsPropBuffers, RmsPropCoefficients};
+
+/// Coefficients whose gradient multiplier can be set after they are built:
+/// the root crate computes a step's coefficients from its hyperparameters
+/// (with a multiplier of 1), then, for a step with gradient-norm clipping,
+/// sets the clip coefficient the norm pass found.
+pub trait GradScale<T> {
+    /// Sets the multiplier every gradient element is scaled by first.
+    fn set_grad_scale(&mut self, scale: T);
+}
+
+macro_rules! grad_scale_field {
+    ($($c:ident),*) => {$(
+        impl<T> GradScale<T> for $c<T> {
+            fn set_grad_scale(&mut self, scale: T) {
+                self.grad_scale = scale;
+            }
+        }
+    )*};
+}
+grad_scale_field!(
+    AdamCoefficients,
+    AdaMaxCoefficients,
+    AdaGradCoefficients,
+    RmsPropCoefficients,
+    AdaDeltaCoefficients
+);
 
 // The buffer sets that may carry a `Checked` proof over to a shorter-lived
 // view (`Reborrow` is sealed).

@@ -17,6 +17,9 @@ pub struct RmsPropCoefficients<T> {
     pub momentum: T,
     /// L2 weight decay coefficient (`None`: no decay).
     pub weight_decay: Option<T>,
+    /// The gradient's multiplier, applied before anything else: the
+    /// clip coefficient of a step with gradient-norm clipping, 1 without.
+    pub grad_scale: T,
     /// Ascend instead of descend (`g = −g`).
     pub maximize: bool,
 }

@@ -53,7 +53,7 @@ pub fn adadelta<T: Float>(b: AdaDeltaBuffers<'_, T>, c: &AdaDeltaCoefficients<T>
     b.assert_lengths();
     for i in 0..b.param.len() {
         let p = b.param[i];
-        let g = adjusted_grad(b.grad[i], p, c.maximize, c.weight_decay);
+        let g = adjusted_grad(b.grad[i], p, c.grad_scale, c.maximize, c.weight_decay);
         let s = c.rho * b.square_avg[i] + c.one_minus_rho * g * g;
         let x = b.acc_delta[i];
         let delta = (x + c.eps).sqrt() / (s + c.eps).sqrt() * g;

@@ -51,7 +51,7 @@ pub fn adagrad<T: Float>(b: AdaGradBuffers<'_, T>, c: &AdaGradCoefficients<T>) {
     b.assert_lengths();
     for i in 0..b.param.len() {
         let p = b.param[i];
-        let g = adjusted_grad(b.grad[i], p, c.maximize, c.weight_decay);
+        let g = adjusted_grad(b.grad[i], p, c.grad_scale, c.maximize, c.weight_decay);
         let s = b.sum[i] + g * g;
         b.sum[i] = s;
         b.param[i] = p - c.step_size * (g / (s.sqrt() + c.eps));

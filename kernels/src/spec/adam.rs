@@ -83,7 +83,8 @@ pub fn adam<T: Float>(b: AdamBuffers<'_, T>, c: &AdamCoefficients<T>) {
     b.assert_lengths();
     let mut max_exp_avg_sq = b.max_exp_avg_sq;
     for i in 0..b.param.len() {
-        let g = if c.maximize { -b.grad[i] } else { b.grad[i] };
+        let g = b.grad[i] * c.grad_scale;
+        let g = if c.maximize { -g } else { g };
         let vmax = max_exp_avg_sq.as_deref().map(|x| x[i]);
         let [p, m, v, vmax] = adam_element(c, g, b.param[i], b.exp_avg[i], b.exp_avg_sq[i], vmax);
         (b.param[i], b.exp_avg[i], b.exp_avg_sq[i]) = (p, m, v);

@@ -54,7 +54,7 @@ pub fn adamax<T: Float>(b: AdaMaxBuffers<'_, T>, c: &AdaMaxCoefficients<T>) {
     b.assert_lengths();
     for i in 0..b.param.len() {
         let p = b.param[i];
-        let g = adjusted_grad(b.grad[i], p, c.maximize, c.weight_decay);
+        let g = adjusted_grad(b.grad[i], p, c.grad_scale, c.maximize, c.weight_decay);
         let m = c.beta1 * b.exp_avg[i] + c.one_minus_beta1 * g;
         let u = max_nan(c.beta2 * b.exp_inf[i], g.abs() + c.eps);
         b.exp_avg[i] = m;

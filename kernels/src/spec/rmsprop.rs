@@ -57,7 +57,7 @@ pub fn rmsprop<T: Float>(b: RmsPropBuffers<'_, T>, c: &RmsPropCoefficients<T>) {
     let (mut momentum_buffer, mut grad_avg) = (b.momentum_buffer, b.grad_avg);
     for i in 0..b.param.len() {
         let p = b.param[i];
-        let g = adjusted_grad(b.grad[i], p, c.maximize, c.weight_decay);
+        let g = adjusted_grad(b.grad[i], p, c.grad_scale, c.maximize, c.weight_decay);
         let v = c.alpha * b.square_avg[i] + c.one_minus_alpha * g * g;
         b.square_avg[i] = v;
         let variance = match grad_avg.as_deref_mut() {
