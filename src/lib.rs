@@ -79,7 +79,8 @@ pub mod step;
 pub use algorithms::{
     AdaDeltaConfig, AdaDeltaState, AdaDeltaStateMut, AdaGradConfig, AdaGradState, AdaGradStateMut,
     AdaMaxConfig, AdaMaxState, AdaMaxStateMut, AdamConfig, AdamState, AdamStateMut, Algorithm, EpsForm,
-    RmsPropConfig, RmsPropState, RmsPropStateMut, SgdConfig, SgdState, SgdStateMut, StateBuffer, Validated, WeightDecay, new_state,
+    RmsPropConfig, RmsPropState, RmsPropStateMut, SgdConfig, SgdState, SgdStateMut, StateBuffer, Validated,
+    WeightDecay, new_state,
 };
 pub use checkpoint::CheckpointError;
 pub use error::{Error, ErrorKind};

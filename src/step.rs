@@ -9,8 +9,7 @@
 //! error nothing is written, for every algorithm alike.
 
 use crate::algorithms::{
-    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, Algorithm, RmsPropConfig, SgdConfig,
-    Validated,
+    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, Algorithm, RmsPropConfig, SgdConfig, Validated,
 };
 use crate::parallel::{Parallelism, drive, drive_many};
 use crate::{Error, Float};

@@ -7,8 +7,8 @@
 use fused_optim::kernels::{self, spec};
 use fused_optim::{
     AdaDeltaBuffers, AdaDeltaConfig, AdaGradBuffers, AdaGradConfig, AdaMaxBuffers, AdaMaxConfig, AdamBuffers,
-    AdamConfig, Error, Parallelism, RmsPropBuffers, RmsPropConfig, SgdBuffers, SgdConfig, WeightDecay, adagrad_step,
-    adam_step, adamax_step,
+    AdamConfig, Error, Parallelism, RmsPropBuffers, RmsPropConfig, SgdBuffers, SgdConfig, WeightDecay,
+    adagrad_step, adam_step, adamax_step,
 };
 use fused_optim_testkit::{
     Fill, Offset, Tensor, TestAlgorithm, assert_matches_reference, kernel_implementations, rng,

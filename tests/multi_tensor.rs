@@ -3,8 +3,8 @@
 //! within tensors; and refuses a bad tensor by index, writing nothing.
 
 use fused_optim::{
-    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, Error, Parallelism, RmsPropConfig,
-    SgdConfig, adam_step_many,
+    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, Error, Parallelism, RmsPropConfig, SgdConfig,
+    adam_step_many,
 };
 use fused_optim_testkit::harness::api_step_many;
 use fused_optim_testkit::{Fill, Implementation, Offset, Tensor, TestAlgorithm, TestFloat, by_profile, rng};

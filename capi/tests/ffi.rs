@@ -1041,10 +1041,16 @@ fn c_sgd_gives_the_rust_bits() {
     sgd_gives_the_rust_bits::<f64>();
     assert_eq!(SgdConfig::from(fo_sgd_config_default()), SgdConfig::default());
     let d = fo_sgd_config_default();
-    assert_eq!((d.lr, d.momentum, d.dampening, d.weight_decay, d.nesterov, d.maximize), (1e-3, 0.0, 0.0, 0.0, 0, 0));
+    assert_eq!(
+        (d.lr, d.momentum, d.dampening, d.weight_decay, d.nesterov, d.maximize),
+        (1e-3, 0.0, 0.0, 0.0, 0, 0)
+    );
     // Any nonzero byte is on.
     let c = fo_sgd_config { momentum: 0.5, nesterov: 0x80, maximize: 2, ..d };
-    assert_eq!(SgdConfig::from(c), SgdConfig { momentum: 0.5, nesterov: true, maximize: true, ..SgdConfig::default() });
+    assert_eq!(
+        SgdConfig::from(c),
+        SgdConfig { momentum: 0.5, nesterov: true, maximize: true, ..SgdConfig::default() }
+    );
 }
 
 /// The configs with momentum (the shared check's overlap case puts a
@@ -1153,11 +1159,14 @@ fn c_sgd_state_arrays_and_empty_steps() {
 
     // Plain SGD over two tensors in one call: each tensor's single-call bits.
     let c = fo_sgd_config { lr: 0.5, weight_decay: 0.25, ..plain };
-    let (mut p1, mut p2, g1, g2) = (values::<f64>(1, 37), values::<f64>(2, 5), values::<f64>(3, 37), values::<f64>(4, 5));
+    let (mut p1, mut p2, g1, g2) =
+        (values::<f64>(1, 37), values::<f64>(2, 5), values::<f64>(3, 37), values::<f64>(4, 5));
     let (mut q1, mut q2) = (p1.clone(), p2.clone());
-    let (params, grads, lens) = ([p1.as_mut_ptr(), p2.as_mut_ptr()], [g1.as_ptr(), g2.as_ptr()], [37usize, 5]);
+    let (params, grads, lens) =
+        ([p1.as_mut_ptr(), p2.as_mut_ptr()], [g1.as_ptr(), g2.as_ptr()], [37usize, 5]);
     // SAFETY: each array holds two pointers valid for their lengths; no state array (momentum off).
-    let status = unsafe { fo_sgd_step_many_f64(params.as_ptr(), grads.as_ptr(), null(), lens.as_ptr(), 2, &c, 3) };
+    let status =
+        unsafe { fo_sgd_step_many_f64(params.as_ptr(), grads.as_ptr(), null(), lens.as_ptr(), 2, &c, 3) };
     assert_eq!(status, fo_status::FO_OK);
     // SAFETY: each buffer holds its length's elements.
     unsafe {

@@ -30,7 +30,8 @@ use crate::narrow::HalfLanes;
 use crate::operands::{
     AdaDeltaBuffers, AdaDeltaCoefficients, AdaGradBuffers, AdaGradCoefficients, AdaMaxBuffers,
     AdaMaxCoefficients, AdamBuffers, AdamCoefficients, Check, Checked, MixedAdamBuffers,
-    MixedAdamCoefficients, MixedSlice, ProbeBuffers, RmsPropBuffers, RmsPropCoefficients, SgdBuffers, SgdCoefficients,
+    MixedAdamCoefficients, MixedSlice, ProbeBuffers, RmsPropBuffers, RmsPropCoefficients, SgdBuffers,
+    SgdCoefficients,
 };
 use core::fmt;
 use std::sync::OnceLock;

@@ -11,7 +11,8 @@ use fused_optim_kernels::{SgdBuffers, SgdCoefficients};
 
 /// What `momentum` must be with Nesterov ("it must be …"), ending in what
 /// PyTorch's `SGD` says.
-const NESTEROV_MOMENTUM: &str = "> 0 with nesterov (Nesterov momentum requires a momentum and zero dampening)";
+const NESTEROV_MOMENTUM: &str =
+    "> 0 with nesterov (Nesterov momentum requires a momentum and zero dampening)";
 /// What `dampening` must be with Nesterov, likewise.
 const NESTEROV_DAMPENING: &str = "0 with nesterov (Nesterov momentum requires a momentum and zero dampening)";
 
@@ -61,7 +62,14 @@ pub struct SgdConfig {
 
 impl Default for SgdConfig {
     fn default() -> Self {
-        SgdConfig { lr: 1e-3, momentum: 0.0, dampening: 0.0, weight_decay: 0.0, nesterov: false, maximize: false }
+        SgdConfig {
+            lr: 1e-3,
+            momentum: 0.0,
+            dampening: 0.0,
+            weight_decay: 0.0,
+            nesterov: false,
+            maximize: false,
+        }
     }
 }
 
@@ -171,7 +179,10 @@ impl Algorithm for SgdConfig {
         (flags, [self.lr, self.momentum, self.dampening, self.weight_decay, 0.0, 0.0, 0.0, 0.0])
     }
 
-    fn decode(flags: u32, [lr, momentum, dampening, weight_decay, ..]: [f64; 8]) -> Result<Self, &'static str> {
+    fn decode(
+        flags: u32,
+        [lr, momentum, dampening, weight_decay, ..]: [f64; 8],
+    ) -> Result<Self, &'static str> {
         let (maximize, nesterov) = (flags & (1 << 1) != 0, flags & (1 << 4) != 0);
         Ok(SgdConfig { lr, momentum, dampening, weight_decay, nesterov, maximize })
     }

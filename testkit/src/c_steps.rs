@@ -90,7 +90,8 @@ pub type AdaDeltaMany<T> = unsafe extern "C" fn(
     *const fo_adadelta_config,
     u64,
 ) -> fo_status;
-pub type SgdOne<T> = unsafe extern "C" fn(*mut T, *const T, *mut T, usize, *const fo_sgd_config, u64) -> fo_status;
+pub type SgdOne<T> =
+    unsafe extern "C" fn(*mut T, *const T, *mut T, usize, *const fo_sgd_config, u64) -> fo_status;
 pub type SgdMany<T> = unsafe extern "C" fn(
     *const *mut T,
     *const *const T,

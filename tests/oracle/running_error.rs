@@ -29,8 +29,8 @@
 
 use fused_optim::{
     AdaDeltaBuffers, AdaDeltaConfig, AdaGradBuffers, AdaGradConfig, AdamBuffers, AdamConfig, EpsForm,
-    Parallelism, RmsPropBuffers, RmsPropConfig, SgdBuffers, SgdConfig, WeightDecay, adadelta_step, adagrad_step,
-    adam_step, rmsprop_step, sgd_step,
+    Parallelism, RmsPropBuffers, RmsPropConfig, SgdBuffers, SgdConfig, WeightDecay, adadelta_step,
+    adagrad_step, adam_step, rmsprop_step, sgd_step,
 };
 use fused_optim_testkit::rng;
 use rand::RngExt;
@@ -229,7 +229,9 @@ fn rmsprop_f32_within_bound_of_f64_oracle() {
 fn sgd_f32_within_bound_of_f64_oracle() {
     let mut r = rng(15);
     let mut configs = Vec::new();
-    for (momentum, dampening, nesterov) in [(0.0, 0.0, false), (0.9, 0.0, false), (0.9, 0.3, false), (0.5, 0.0, true)] {
+    for (momentum, dampening, nesterov) in
+        [(0.0, 0.0, false), (0.9, 0.0, false), (0.9, 0.3, false), (0.5, 0.0, true)]
+    {
         configs.push(SgdConfig { lr: 0.05, momentum, dampening, nesterov, ..SgdConfig::default() });
     }
     configs.push(SgdConfig { weight_decay: 0.1, maximize: true, ..configs[3] });
@@ -240,8 +242,11 @@ fn sgd_f32_within_bound_of_f64_oracle() {
         for t in 1..=STEPS {
             let g = random(&mut r, N, -2.0, 2.0);
             let before = (p.clone(), b.clone());
-            let buffers =
-                SgdBuffers { param: &mut p, grad: &g, momentum_buffer: (c.momentum > 0.0).then_some(&mut b[..]) };
+            let buffers = SgdBuffers {
+                param: &mut p,
+                grad: &g,
+                momentum_buffer: (c.momentum > 0.0).then_some(&mut b[..]),
+            };
             sgd_step(&c, t, buffers, &Parallelism::Serial).unwrap();
             let mu = E::scalar(c.momentum);
             for i in 0..N {

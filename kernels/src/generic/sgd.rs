@@ -127,6 +127,8 @@ pub(crate) fn sgd<I: Lanes<T> + Enter, T: Float>(
         (true, true, false) => enter_with_flags(token, SgdCall::<T, FIRST>(buffers, c), l2, maximize),
         (true, true, true) => enter_with_flags(token, SgdCall::<T, FIRST_NESTEROV>(buffers, c), l2, maximize),
         (true, false, false) => enter_with_flags(token, SgdCall::<T, LATER>(buffers, c), l2, maximize),
-        (true, false, true) => enter_with_flags(token, SgdCall::<T, LATER_NESTEROV>(buffers, c), l2, maximize),
+        (true, false, true) => {
+            enter_with_flags(token, SgdCall::<T, LATER_NESTEROV>(buffers, c), l2, maximize)
+        }
     }
 }
