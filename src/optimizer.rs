@@ -3,12 +3,12 @@
 //! [`Optimizer`] is one generic type for every algorithm: the algorithm's
 //! hyperparameter type ([`AdamConfig`], [`AdaGradConfig`], …, each an
 //! [`Algorithm`]) says which state it owns and which kernel it runs. [`Adam`],
-//! [`AdaMax`], [`AdaGrad`], [`RmsProp`] and [`AdaDelta`] are the aliases
+//! [`AdaMax`], [`AdaGrad`], [`RmsProp`], [`AdaDelta`] and [`Lion`] are the aliases
 //! users name.
 
 use crate::algorithms::{
-    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, Algorithm, RmsPropConfig, adapt_state,
-    missing_state, new_state,
+    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, Algorithm, LionConfig, RmsPropConfig,
+    adapt_state, missing_state, new_state,
 };
 use crate::parallel::Parallelism;
 use crate::schedule::LrSchedule;
@@ -50,6 +50,8 @@ pub type AdaGrad<T> = Optimizer<AdaGradConfig, T>;
 pub type RmsProp<T> = Optimizer<RmsPropConfig, T>;
 /// AdaDelta owning its state.
 pub type AdaDelta<T> = Optimizer<AdaDeltaConfig, T>;
+/// Lion owning its state.
+pub type Lion<T> = Optimizer<LionConfig, T>;
 
 impl<A: Algorithm, T: Float> Optimizer<A, T> {
     /// An optimizer for `len` parameters, with fresh state; no step taken yet.
