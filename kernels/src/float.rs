@@ -142,8 +142,8 @@ pub fn max_nan<T: Float>(a: T, b: T) -> T {
 /// Infinities have the sign of their direction (`±inf → ±1`), subnormals
 /// likewise (no flush to zero). Both zeros give `+0`, so that `p − lr·sign(0)`
 /// is `p − (+0)`, which leaves every `p` as it was, `−0` included. A NaN comes
-/// out as a NaN (unlike `torch.sign`, which maps NaN to 0 in some versions
-/// and so lets `p − lr·sign(NaN)` hide a NaN moment). The SIMD tiers compute
+/// out as a NaN (unlike `torch.sign`, which maps NaN to 0, pytorch/pytorch#41245,
+/// and so lets `p − lr·sign(NaN)` hide a NaN momentum). The SIMD tiers compute
 /// it as `copysign(1, x)` kept where `x ≠ 0` (an ordered compare: false for
 /// zeros and NaN), then `x` wherever `x` is NaN.
 #[inline(always)]

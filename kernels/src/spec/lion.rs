@@ -52,7 +52,8 @@
 //!
 //! NaN propagates: a NaN gradient makes `c` and `m` NaN, `sign(NaN)` is NaN,
 //! and so is the parameter, as a NaN gradient does in every other algorithm
-//! here. This differs from lion-pytorch, whose `torch.sign` maps NaN to 0:
+//! here. This differs from lion-pytorch, whose `torch.sign` maps NaN to 0
+//! (pytorch/pytorch#41245; optax's `jnp.sign` propagates NaN, as here):
 //! there a NaN gradient (or a momentum that went NaN) leaves the parameter
 //! where it was, and the momentum NaN for good, so the parameter silently
 //! stops training. Here the NaN reaches the parameter, where a `found_inf`
