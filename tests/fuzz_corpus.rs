@@ -5,8 +5,8 @@
 //! `libfuzzer-sys` decodes it (see `fused_optim_testkit::replay`).
 
 use fused_optim_testkit::fuzz::{
-    AdaDeltaOptions, AdaGradOptions, AdaMaxOptions, AdamOptions, Case, MixedCase, RmsPropOptions, check,
-    differential, refusal, refused,
+    AdaDeltaOptions, AdaGradOptions, AdaMaxOptions, AdamOptions, Case, LionOptions, MixedCase,
+    RmsPropOptions, check, differential, refusal, refused,
 };
 use fused_optim_testkit::fuzz_capi as capi;
 use fused_optim_testkit::replay::{SKIPPED, replay};
@@ -79,6 +79,16 @@ const ADADELTA_REFUSALS: &[&str] = &[
     "length-acc_delta",
 ];
 
+const LION_REFUSALS: &[&str] = &[
+    "zero-step",
+    "hyperparameter-lr",
+    "hyperparameter-beta1",
+    "hyperparameter-beta2",
+    "hyperparameter-weight_decay",
+    "length-grad",
+    "length-exp_avg",
+];
+
 /// Mixed-precision Adam's refusals beyond Adam's, and the `found_inf` skip.
 const MIXED_KINDS: &[&str] = &[
     "hyperparameter-loss_scale",
@@ -115,6 +125,8 @@ replay_targets! {
     diff_rmsprop_f64: RmsPropOptions, f64, RMSPROP_REFUSALS;
     diff_adadelta_f32: AdaDeltaOptions, f32, ADADELTA_REFUSALS;
     diff_adadelta_f64: AdaDeltaOptions, f64, ADADELTA_REFUSALS;
+    diff_lion_f32: LionOptions, f32, LION_REFUSALS;
+    diff_lion_f64: LionOptions, f64, LION_REFUSALS;
 }
 
 /// Mixed-precision Adam refuses whatever Adam refuses, and more.

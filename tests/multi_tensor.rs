@@ -3,7 +3,7 @@
 //! within tensors; and refuses a bad tensor by index, writing nothing.
 
 use fused_optim::{
-    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, Error, Parallelism, RmsPropConfig,
+    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, Error, LionConfig, Parallelism, RmsPropConfig,
     adam_step_many,
 };
 use fused_optim_testkit::harness::api_step_many;
@@ -93,6 +93,7 @@ many_tests! {
     adagrad_many_f64_matches_each_tensor_alone: AdaGradConfig, f64;
     rmsprop_many_f32_matches_each_tensor_alone: RmsPropConfig, f32;
     adadelta_many_f64_matches_each_tensor_alone: AdaDeltaConfig, f64;
+    lion_many_f32_matches_each_tensor_alone: LionConfig, f32;
 }
 
 #[test]

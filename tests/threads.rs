@@ -7,8 +7,8 @@
 //! buffers large enough to be split.
 
 use fused_optim::{
-    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, DEFAULT_SERIAL_BELOW_BYTES, Parallelism,
-    RmsPropConfig, set_serial_threshold,
+    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, DEFAULT_SERIAL_BELOW_BYTES, LionConfig,
+    Parallelism, RmsPropConfig, set_serial_threshold,
 };
 use fused_optim_testkit::hosts::host_parallelisms;
 use fused_optim_testkit::{
@@ -117,6 +117,8 @@ thread_tests! {
     rmsprop_f64_small_steps_split_everywhere, rmsprop_f64_threads_match_reference: RmsPropConfig, f64;
     adadelta_f32_small_steps_split_everywhere, adadelta_f32_threads_match_reference: AdaDeltaConfig, f32;
     adadelta_f64_small_steps_split_everywhere, adadelta_f64_threads_match_reference: AdaDeltaConfig, f64;
+    lion_f32_small_steps_split_everywhere, lion_f32_threads_match_reference: LionConfig, f32;
+    lion_f64_small_steps_split_everywhere, lion_f64_threads_match_reference: LionConfig, f64;
 }
 
 #[test]

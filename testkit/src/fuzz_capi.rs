@@ -1,6 +1,6 @@
 //! The C-ABI differential fuzz case (`fuzz/fuzz_targets/diff_capi.rs`): one call
-//! of any `fo_*` step (Adam, AdaMax, AdaGrad, RMSprop, AdaDelta on f32 or
-//! f64, or mixed-precision Adam; the one-tensor or the many-tensor entry
+//! of any `fo_*` step (Adam, AdaMax, AdaGrad, RMSprop, AdaDelta, Lion on f32
+//! or f64, or mixed-precision Adam; the one-tensor or the many-tensor entry
 //! point) with raw config flag bytes (any `u8`), hyperparameters (from the
 //! tables of [`crate::fuzz`], or raw bits), the step, up to four tensors of up to
 //! [`MAX_ELEMS`] elements at their own offsets, and for every buffer, array
@@ -42,7 +42,8 @@ use fused_optim::mixed::{
 };
 use fused_optim::{
     AdaDeltaBuffers, AdaDeltaConfig, AdaGradBuffers, AdaGradConfig, AdaMaxBuffers, AdaMaxConfig, AdamBuffers,
-    AdamConfig, EpsForm, Float, Parallelism, RmsPropBuffers, RmsPropConfig, WeightDecay,
+    AdamConfig, EpsForm, Float, LionBuffers, LionConfig, Parallelism, RmsPropBuffers, RmsPropConfig,
+    WeightDecay,
 };
 use fused_optim_capi::*;
 use std::ptr::{null, null_mut};
@@ -69,7 +70,7 @@ pub const SKIPPED: &str = "skipped-non-finite";
 /// One input of `diff_capi`, decoded in field order.
 #[derive(Arbitrary, Clone, Debug)]
 pub struct CapiCase {
-    /// `% 6`: Adam, AdaMax, AdaGrad, RMSprop, AdaDelta, mixed-precision Adam.
+    /// `% 7`: Adam, AdaMax, AdaGrad, RMSprop, AdaDelta, mixed-precision Adam, Lion.
     algorithm: u8,
     /// f64 instead of f32 (not for mixed precision).
     double: bool,
@@ -287,6 +288,7 @@ enum Algorithm {
     RmsProp,
     AdaDelta,
     Mixed,
+    Lion,
 }
 
 impl CapiCase {
@@ -309,7 +311,8 @@ impl CapiCase {
             Algorithm::RmsProp,
             Algorithm::AdaDelta,
             Algorithm::Mixed,
-        ][self.algorithm as usize % 6]
+            Algorithm::Lion,
+        ][self.algorithm as usize % 7]
     }
 
     fn h(&self, k: usize, table: &[f64]) -> f64 {
@@ -436,7 +439,7 @@ fn assert_status(case: &CapiCase, expect: &Expect, status: fo_status) {
 }
 
 // ---------------------------------------------------------------------------
-// f32 and f64: Adam, AdaMax, AdaGrad, RMSprop, AdaDelta.
+// f32 and f64: Adam, AdaMax, AdaGrad, RMSprop, AdaDelta, Lion.
 
 /// One f32/f64 algorithm's C config and Rust config from a case.
 enum Configs {
@@ -445,6 +448,7 @@ enum Configs {
     AdaGrad(fo_adagrad_config, AdaGradConfig),
     RmsProp(fo_rmsprop_config, RmsPropConfig),
     AdaDelta(fo_adadelta_config, AdaDeltaConfig),
+    Lion(fo_lion_config, LionConfig),
 }
 
 /// Adam's C config from a case, raw flag bytes and all, and the Rust
@@ -553,6 +557,16 @@ impl Configs {
                 let AdaDeltaConfig { lr, rho, eps, weight_decay, .. } = rust;
                 Configs::AdaDelta(fo_adadelta_config { lr, rho, eps, weight_decay, maximize: f0 }, rust)
             }
+            Algorithm::Lion => {
+                let rust = LionConfig {
+                    lr: case.h(0, LR),
+                    betas: (case.h(1, BETA), case.h(2, RATE)),
+                    weight_decay: case.h(3, DECAY),
+                    maximize: on(f0),
+                };
+                let LionConfig { lr, betas: (beta1, beta2), weight_decay, .. } = rust;
+                Configs::Lion(fo_lion_config { lr, beta1, beta2, weight_decay, maximize: f0 }, rust)
+            }
         }
     }
 
@@ -565,6 +579,7 @@ impl Configs {
             Configs::AdaGrad(..) => vec![None; 3],
             Configs::RmsProp(c, _) => vec![None, None, None, Some(c.momentum > 0.0), Some(c.centered != 0)],
             Configs::AdaDelta(..) => vec![None; 4],
+            Configs::Lion(..) => vec![None; 3],
         }
     }
 
@@ -578,6 +593,7 @@ impl Configs {
             Configs::AdaGrad(_, r) => r.coefficients::<T>(t).map(drop).map_err(status),
             Configs::RmsProp(_, r) => r.coefficients::<T>(t).map(drop).map_err(status),
             Configs::AdaDelta(_, r) => r.coefficients::<T>(t).map(drop).map_err(status),
+            Configs::Lion(_, r) => r.coefficients::<T>(t).map(drop).map_err(status),
         }
     }
 }
@@ -734,6 +750,14 @@ fn plain<T: Api>(case: &CapiCase) -> (Outcome, fo_status) {
                     T::ADADELTA(p(0, 0), p(0, 1), p(0, 2), p(0, 3), n, c, t)
                 }
             }
+            Configs::Lion(c, _) => {
+                let c = placed(&mut store, *c, config_at);
+                if case.many {
+                    T::LION_MANY(a[0], g(a[1]), a[2], lens_array, count, c, t)
+                } else {
+                    T::LION(p(0, 0), p(0, 1), p(0, 2), n, c, t)
+                }
+            }
         }
     };
     assert_status(case, &expect, status);
@@ -812,6 +836,9 @@ unsafe fn reference_step<T: Float>(configs: &Configs, t: u64, q: [usize; SLOTS],
         Configs::AdaDelta(_, r) => {
             let b = AdaDeltaBuffers { param: w(0), grad: g, square_avg: w(2), acc_delta: w(3) };
             spec::adadelta(b, &r.coefficients::<T>(t).unwrap());
+        }
+        Configs::Lion(_, r) => {
+            spec::lion(LionBuffers { param: w(0), grad: g, exp_avg: w(2) }, &r.coefficients::<T>(t).unwrap());
         }
     }
 }
