@@ -17,7 +17,8 @@
 //! its formula, op order, tail handling and NaN rule: [`spec::adam`](mod@spec::adam),
 //! [`spec::adamax`](mod@spec::adamax), [`spec::adagrad`](mod@spec::adagrad),
 //! [`spec::rmsprop`](mod@spec::rmsprop), [`spec::adadelta`](mod@spec::adadelta),
-//! [`spec::adam_mixed`](mod@spec::adam_mixed).
+//! [`spec::adam_mixed`](mod@spec::adam_mixed), [`spec::grad_norm`](mod@spec::grad_norm) (the
+//! deterministic gradient norm of clipping).
 //!
 //! ## How one body becomes three tiers
 //!
@@ -98,16 +99,17 @@ pub mod dispatch;
 pub use dispatch::{
     ALL_TIERS, ProbeShape, TIER_ENV, Tier, TierUnavailable, adadelta, adadelta_checked, adadelta_on, adagrad,
     adagrad_checked, adagrad_on, adam, adam_checked, adam_mixed, adam_mixed_checked, adam_mixed_on, adam_on,
-    adamax, adamax_checked, adamax_on, convert, convert_on, grad_non_finite, grad_non_finite_on, probe,
-    probe_checked, probe_on, rmsprop, rmsprop_checked, rmsprop_on, scale_in_place,
+    adamax, adamax_checked, adamax_on, convert, convert_on, grad_non_finite, grad_non_finite_on, grad_norm,
+    grad_norm_on, grad_sum_squares, grad_sum_squares_blocks, grad_sum_squares_blocks_on, grad_sum_squares_on,
+    probe, probe_checked, probe_on, rmsprop, rmsprop_checked, rmsprop_on, scale_in_place,
 };
 pub use float::{Float, max_nan};
-pub use lanes::{Lanes, MAX_VECTOR_BYTES, Token};
+pub use lanes::{Lanes, MAX_VECTOR_BYTES, Token, WidenLanes};
 pub use narrow::{Dtype, HalfLanes, Storage, bf16, f16};
 pub use operands::{
     AdaDeltaBuffers, AdaDeltaCoefficients, AdaGradBuffers, AdaGradCoefficients, AdaMaxBuffers,
     AdaMaxCoefficients, AdamBuffers, AdamCoefficients, Check, Checked, Decay, Dense, GradScale,
     KernelBuffers, LengthMismatch, MAX_NAMED, MixedAdamBuffers, MixedAdamCoefficients, MixedError,
-    MixedLayout, MixedSlice, Parts, Piece, ProbeBuffers, Reborrow, RmsPropBuffers, RmsPropCoefficients,
-    StochasticKeys,
+    MixedLayout, MixedSlice, NORM_BLOCK, NormElement, NormSlice, Parts, Piece, ProbeBuffers, Reborrow,
+    RmsPropBuffers, RmsPropCoefficients, StochasticKeys, SumTree,
 };

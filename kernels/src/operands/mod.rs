@@ -45,6 +45,7 @@ mod adam;
 mod adamax;
 mod buffers;
 mod mixed;
+mod norm;
 mod probe;
 mod rmsprop;
 
@@ -56,6 +57,7 @@ pub use buffers::{Check, Checked, Dense, KernelBuffers, LengthMismatch, MAX_NAME
 pub use mixed::{
     MixedAdamBuffers, MixedAdamCoefficients, MixedError, MixedLayout, MixedSlice, StochasticKeys,
 };
+pub use norm::{NORM_BLOCK, NormElement, NormSlice, SumTree};
 pub use probe::ProbeBuffers;
 pub use rmsprop::{RmsPropBuffers, RmsPropCoefficients};
 

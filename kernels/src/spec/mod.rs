@@ -22,6 +22,7 @@ pub mod adagrad;
 pub mod adam;
 pub mod adam_mixed;
 pub mod adamax;
+pub mod grad_norm;
 mod gradient;
 pub mod rmsprop;
 
@@ -30,4 +31,5 @@ pub use adagrad::adagrad;
 pub use adam::adam;
 pub use adam_mixed::adam_mixed;
 pub use adamax::adamax;
+pub use grad_norm::{clip_coefficient, grad_norm, sum_squares};
 pub use rmsprop::rmsprop;
