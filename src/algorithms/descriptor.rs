@@ -238,11 +238,6 @@ impl<'c, A: Algorithm, T: Float> Validated<'c, A, T> {
         self.coefficients.set_grad_scale(scale);
     }
 
-    /// The config the coefficients came from.
-    pub fn config(&self) -> &'c A {
-        self.config
-    }
-
     /// Bytes one element's step moves.
     pub fn bytes_per_element(&self) -> usize {
         bytes_per_element::<A, T>(self.config)
