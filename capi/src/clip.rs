@@ -13,7 +13,6 @@
 //! `fo_last_clip_report`.
 
 use super::checks::{copy_array, span};
-use super::many::read;
 use super::status::{fo_status, guard};
 use super::threads::parallelism;
 use fused_optim_core::Float;
@@ -74,8 +73,9 @@ pub unsafe extern "C" fn fo_clip_next_step(clip: *const fo_clip_config) -> fo_st
             return fo_status::FO_OK;
         }
         let run = || -> Result<(), fo_status> {
-            // SAFETY: `clip` is non-null, and valid by the caller's contract.
-            let c = unsafe { read(clip) }?;
+            span(clip, 1)?; // misaligned: refused before the read
+            // SAFETY: non-null and aligned (checked), and valid by the caller's contract.
+            let c = unsafe { clip.read() };
             let non_finite = if c.skip_non_finite != 0 { NonFinite::Skip } else { NonFinite::Propagate };
             let clip = ClipGradNorm { max_norm: c.max_norm, non_finite };
             clip.validate()?;

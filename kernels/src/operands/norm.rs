@@ -3,7 +3,6 @@
 //! the fixed tree its block sums are combined in ([`SumTree`]). The essay:
 //! [`crate::spec::grad_norm`](mod@crate::spec::grad_norm).
 
-use super::mixed::MixedSlice;
 use crate::narrow::{bf16, f16};
 
 /// Elements per block of the norm's summation, counted from element 0 of
@@ -50,16 +49,6 @@ impl NormSlice<'_> {
             NormSlice::F64(s) => NormSlice::F64(&s[start..end]),
             NormSlice::Bf16(s) => NormSlice::Bf16(&s[start..end]),
             NormSlice::F16(s) => NormSlice::F16(&s[start..end]),
-        }
-    }
-}
-
-impl<'a> From<&'a MixedSlice<'_>> for NormSlice<'a> {
-    fn from(s: &'a MixedSlice<'_>) -> Self {
-        match s {
-            MixedSlice::F32(s) => NormSlice::F32(s),
-            MixedSlice::Bf16(s) => NormSlice::Bf16(s),
-            MixedSlice::F16(s) => NormSlice::F16(s),
         }
     }
 }
