@@ -400,6 +400,8 @@ pub struct MixedAdam {
     len: usize,
     steps: u64,
     parallelism: Parallelism,
+    clip: Option<ClipGradNorm>,
+    last_clip: Option<ClipReport>,
 }
 
 impl MixedAdam {
@@ -419,7 +421,44 @@ impl MixedAdam {
             len,
             steps: 0,
             parallelism: Parallelism::default(),
+            clip: None,
+            last_clip: None,
         })
+    }
+
+    /// Clips every step's unscaled gradient by its norm first (see
+    /// [`adam_step_mixed_many_clipped`]), or, with `None`, stops clipping.
+    ///
+    /// ```
+    /// use fused_optim::clip::ClipGradNorm;
+    /// use fused_optim::mixed::{bf16, Dtype, MixedAdam, MixedOptions, MixedSlice};
+    /// use fused_optim::AdamConfig;
+    /// let options = MixedOptions { loss_scale: 256.0, ..MixedOptions::default() };
+    /// let mut opt = MixedAdam::new(AdamConfig::default(), options, Dtype::F32, 2)?;
+    /// opt.set_clip(Some(ClipGradNorm::new(1.0)))?;
+    /// let mut master = vec![1.0f32; 2];
+    /// let mut grad = vec![bf16::from_f32(3.0 * 256.0), bf16::from_f32(4.0 * 256.0)];
+    /// opt.step(MixedSlice::F32(&mut master), MixedSlice::Bf16(&mut grad), None)?;
+    /// assert_eq!(opt.last_clip().unwrap().norm, 5.0);
+    /// # Ok::<(), fused_optim::Error>(())
+    /// ```
+    pub fn set_clip(&mut self, clip: Option<ClipGradNorm>) -> Result<(), Error> {
+        if let Some(c) = &clip {
+            c.validate()?;
+        }
+        self.clip = clip;
+        Ok(())
+    }
+
+    /// The clipping the steps apply, if any.
+    pub fn clip(&self) -> Option<&ClipGradNorm> {
+        self.clip.as_ref()
+    }
+
+    /// What the last successful step's clipping found (`None` without
+    /// clipping, and when the `found_inf` check skipped the step before the norm).
+    pub fn last_clip(&self) -> Option<ClipReport> {
+        self.last_clip
     }
 
     /// Sets the threads the steps may use (default: [`Parallelism::Global`]).
@@ -483,7 +522,29 @@ impl MixedAdam {
             param_copy,
             position: 0,
         };
-        let outcome = adam_step_mixed(&self.config, t, buffers, &self.options, &self.parallelism)?;
+        let outcome = match &self.clip {
+            Some(clip) => {
+                let tensors = &mut [buffers];
+                let (outcome, report) = adam_step_mixed_many_clipped(
+                    &self.config,
+                    t,
+                    clip,
+                    tensors,
+                    &self.options,
+                    &self.parallelism,
+                )
+                .map_err(|e| match e {
+                    Error::Tensor { error, .. } => *error,
+                    other => other,
+                })?;
+                self.last_clip = report;
+                outcome
+            }
+            None => {
+                self.last_clip = None;
+                adam_step_mixed(&self.config, t, buffers, &self.options, &self.parallelism)?
+            }
+        };
         if outcome == StepOutcome::Applied {
             self.steps = t;
         }
