@@ -149,6 +149,13 @@ fn diff_adam_mixed() {
     replay::<MixedCase>("diff_adam_mixed", &[ADAM_REFUSALS, MIXED_KINDS].concat(), differential, refused);
 }
 
+/// The gradient norm's target: never refused, every case compared.
+#[test]
+fn diff_grad_norm() {
+    use fused_optim_testkit::fuzz::{NormCase, check_norm, refusal_norm};
+    replay::<NormCase>("diff_grad_norm", &[], check_norm, refusal_norm);
+}
+
 /// What the C-ABI target's corpus reaches besides accepted calls: every
 /// refusal status of the C ABI (by name) and the `found_inf` skip.
 const CAPI_KINDS: &[&str] = &[

@@ -24,14 +24,16 @@
 #![allow(clippy::too_many_arguments)]
 
 use super::checks::{Span, copy_array, disjoint, span};
+use super::clip::{record, take_armed};
 use super::configs::{byte, flag, fo_adam_config};
 use super::many::{read, slice_mut};
 use super::status::{fo_status, guard};
 use super::threads::parallelism;
 use fused_optim_core::AdamConfig;
+use fused_optim_core::clip::ClipReport;
 use fused_optim_core::mixed::{
-    Dtype, MixedAdamBuffers, MixedOptions, MixedSlice, StepOutcome, adam_step_mixed_many_with, bf16, f16,
-    mixed_coefficients,
+    Dtype, MixedAdamBuffers, MixedOptions, MixedSlice, StepOutcome, adam_step_mixed_many_clipped_with, bf16,
+    f16, mixed_coefficients,
 };
 use std::ffi::c_void;
 
@@ -321,6 +323,11 @@ pub unsafe extern "C" fn fo_adam_step_mixed(
 /// elements. Returns `FO_OK`, or an error status and writes nothing (no
 /// buffer of any tensor may overlap another).
 ///
+/// With clipping armed on the calling thread (`fo_clip_next_step`), the
+/// unscaled gradients of every tensor are clipped by their global norm
+/// first (`fused_optim::mixed::adam_step_mixed_many_clipped`); a step the
+/// found_inf check skips reports `skipped` with a NaN norm.
+///
 /// # Safety
 /// `tensors` must be valid for `count` reads; each non-null buffer in it
 /// valid for reads and writes of its tensor's `len` elements of its type;
@@ -331,13 +338,35 @@ pub unsafe extern "C" fn fo_adam_step_mixed_many(
     options: *const fo_mixed_options, step: u64, skipped: *mut bool,
 ) -> fo_status {
     guard(|| {
+        // Clipping armed for this call (`fo_clip_next_step`) is taken now,
+        // whatever the call then returns.
+        let clip = take_armed();
         let run = || -> Result<StepOutcome, fo_status> {
             // SAFETY: each is null or valid (the caller's contract).
             let (config, options) = unsafe { (read(config)?, read(options)?) };
             let (config, options) = (AdamConfig::try_from(config)?, MixedOptions::from(options));
             let coefficients = mixed_coefficients(&config, step, &options)?;
+            let parallelism = parallelism();
+            // The step, clipped when armed; a clipped step's report recorded
+            // (a `found_inf` skip before the norm: no norm, skipped).
+            let step = |buffers: &mut [MixedAdamBuffers<'_>]| -> Result<StepOutcome, fo_status> {
+                let (outcome, report) = adam_step_mixed_many_clipped_with(
+                    &config,
+                    &coefficients,
+                    clip.as_ref(),
+                    buffers,
+                    &options,
+                    &parallelism,
+                )?;
+                if clip.is_some() {
+                    let skipped_before_norm =
+                        ClipReport { norm: f64::NAN, coefficient: f64::NAN, skipped: true };
+                    record(&report.unwrap_or(skipped_before_norm));
+                }
+                Ok(outcome)
+            };
             if count == 0 {
-                return Ok(StepOutcome::Applied);
+                return step(&mut []);
             }
             // SAFETY: null or valid for `count` reads (the caller's
             // contract); `copy_array` refuses a null or misaligned one.
@@ -358,7 +387,7 @@ pub unsafe extern "C" fn fo_adam_step_mixed_many(
             // pointers are not read.
             let mut buffers: Vec<MixedAdamBuffers<'_>> =
                 tensors.iter().map(|t| unsafe { t.buffers() }).collect();
-            Ok(adam_step_mixed_many_with(&config, &coefficients, &mut buffers, &options, &parallelism())?)
+            step(&mut buffers)
         };
         match run() {
             Ok(outcome) => {

@@ -16,6 +16,7 @@ pub(crate) mod adam_mixed;
 pub(crate) mod adamax;
 pub(crate) mod convert;
 pub(crate) mod grad_non_finite;
+pub(crate) mod grad_norm;
 pub(crate) mod lion;
 pub(crate) mod probe;
 pub(crate) mod rmsprop;

@@ -3,6 +3,7 @@
 
 use super::adam::AdamCoefficients;
 use super::buffers::{Check, KernelBuffers, LengthMismatch, Piece, Reborrow};
+use super::norm::NormSlice;
 use crate::narrow::{Dtype, Storage, bf16, f16};
 use core::fmt;
 
@@ -362,4 +363,15 @@ pub struct MixedAdamCoefficients {
     /// Round `bf16` parameter and state stores stochastically with these keys
     /// (`None`: round to nearest even).
     pub stochastic: Option<StochasticKeys>,
+}
+
+/// A mixed-precision gradient as the norm pass reads it.
+impl<'a> From<&'a MixedSlice<'_>> for NormSlice<'a> {
+    fn from(s: &'a MixedSlice<'_>) -> Self {
+        match s {
+            MixedSlice::F32(s) => NormSlice::F32(s),
+            MixedSlice::Bf16(s) => NormSlice::Bf16(s),
+            MixedSlice::F16(s) => NormSlice::F16(s),
+        }
+    }
 }

@@ -46,6 +46,7 @@ mod adamax;
 mod buffers;
 mod lion;
 mod mixed;
+mod norm;
 mod probe;
 mod rmsprop;
 mod sgd;
@@ -59,6 +60,7 @@ pub use lion::{LionBuffers, LionCoefficients};
 pub use mixed::{
     MixedAdamBuffers, MixedAdamCoefficients, MixedError, MixedLayout, MixedSlice, StochasticKeys,
 };
+pub use norm::{NORM_BLOCK, NormElement, NormSlice, SumTree};
 pub use probe::ProbeBuffers;
 pub use rmsprop::{RmsPropBuffers, RmsPropCoefficients};
 pub use sgd::{SgdBuffers, SgdCoefficients};
