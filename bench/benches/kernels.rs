@@ -51,6 +51,10 @@ fn bench_kernels(c: &mut Criterion) {
                 .into_iter()
                 .chain([Run::Probe { threaded: false }, Run::Probe { threaded: true }]);
             for run in runs {
+                if matches!(run, Run::Probe { .. }) {
+                    // Plain SGD's probe moves more than its step (no one-stream probe).
+                    group.throughput(Throughput::Bytes((n * kind.probe_bytes_per_element) as u64));
+                }
                 let mut case = (kind.build)(n);
                 if !matches!(run, Run::Probe { .. }) {
                     case.step(run);

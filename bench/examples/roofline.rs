@@ -9,8 +9,10 @@
 //!   on the same buffers: the roof.
 //!
 //! It prints ns/element, GB/s of the bytes the step must move (f32 Adam reads
-//! p, g, m, v and writes p, m, v: 28 bytes per element), the fraction of the
-//! probe's bandwidth, the tier and the speed-up over the reference. Each figure
+//! p, g, m, v and writes p, m, v: 28 bytes per element; SGD without momentum
+//! 12, `sgd-momentum` and Lion 20), the fraction of the probe's bandwidth
+//! (plain SGD's probe, which has no one-stream shape, moves 20 bytes per
+//! element: p and a scratch stream read and written, g read), the tier and the speed-up over the reference. Each figure
 //! is the median of several samples (each ≥ 20 ms) after a warm-up step, so
 //! page faults and first touches stay outside the timed region; the samples of
 //! the reference, the kernels and the probes are interleaved, so the machine's
@@ -124,7 +126,7 @@ fn main() {
         return crossover(&o);
     }
     println!(
-        "{:<8} {:<4} {:>5} {:>4}  {:>8} {:>8} {:>10} {:>8}  {:>7} {:>8}",
+        "{:<12} {:<4} {:>5} {:>4}  {:>8} {:>8} {:>10} {:>8}  {:>7} {:>8}",
         "algo", "type", "n", "thr", "ns/elem", "GB/s", "probe GB/s", "of probe", "ref ns", "vs ref"
     );
     let mut rows = Vec::new();
@@ -150,11 +152,11 @@ fn main() {
                     threads: if threaded { threads } else { 1 },
                     ns: per(kernel),
                     gbps: kind.bytes_per_element as f64 / per(kernel),
-                    probe_gbps: kind.bytes_per_element as f64 / per(probe),
+                    probe_gbps: kind.probe_bytes_per_element as f64 / per(probe),
                     reference_ns: per(reference),
                 };
                 println!(
-                    "{:<8} {:<4} {:>5} {:>4}  {:>8.3} {:>8.1} {:>10.1} {:>7.0}%  {:>7.3} {:>7.1}x",
+                    "{:<12} {:<4} {:>5} {:>4}  {:>8.3} {:>8.1} {:>10.1} {:>7.0}%  {:>7.3} {:>7.1}x",
                     row.algorithm,
                     row.dtype,
                     format!("2^{log2}"),
@@ -352,7 +354,7 @@ fn draw_png(path: &str, rows: &[Row], threads: usize) -> Result<(), Box<dyn std:
 /// Serial, split and the default driver, to place (and check) the driver's threshold.
 fn crossover(o: &Options) {
     println!(
-        "{:<8} {:<4} {:>5} {:>10} {:>10} {:>10} {:>12} {:>15} {:>10}",
+        "{:<12} {:<4} {:>5} {:>10} {:>10} {:>10} {:>12} {:>15} {:>10}",
         "algo", "type", "n", "serial ns", "split ns", "driver ns", "split/serial", "driver/best", "traffic"
     );
     for kind in kinds() {
@@ -365,7 +367,7 @@ fn crossover(o: &Options) {
                 .map(|d| d.as_secs_f64() * 1e9)
                 .collect();
             println!(
-                "{:<8} {:<4} {:>5} {:>10.0} {:>10.0} {:>10.0} {:>12.2} {:>15.2} {:>7} KiB",
+                "{:<12} {:<4} {:>5} {:>10.0} {:>10.0} {:>10.0} {:>12.2} {:>15.2} {:>7} KiB",
                 kind.algorithm,
                 kind.dtype,
                 format!("2^{log2}"),

@@ -4,7 +4,7 @@
 //! `bench/examples/roofline.rs`.
 
 use crate::harness::{Implementation, TestAlgorithm, available_tiers, name, run_step};
-use fused_optim::algorithms::{StateSlots, bytes_per_element};
+use fused_optim::algorithms::{Algorithm, StateSlots, bytes_per_element};
 use fused_optim::kernels::{self, spec};
 use fused_optim::mixed::{
     Dtype, MixedAdamBuffers, MixedLayout, MixedOptions, MixedSlice, StepOutcome, adam_step_mixed, bf16,
@@ -76,15 +76,22 @@ pub trait Case {
     fn output_bits(&self) -> Vec<u64>;
 }
 
-/// An algorithm × element type: its name, the bytes one element's step moves, how to build it.
+/// An algorithm × element type: its name, the bytes one element's step
+/// moves, the bytes one element of its probe moves, how to build it.
 pub struct Kind {
     pub algorithm: String,
     pub dtype: &'static str,
     pub bytes_per_element: usize,
+    /// What `Run::Probe` moves per element: the step's bytes, except where
+    /// the probe has no kernel of the step's shape (plain SGD: one stream
+    /// read and written, one read; the probe has 2 to 4 written streams),
+    /// whose probe is the nearest shape (two written).
+    pub probe_bytes_per_element: usize,
     pub build: fn(usize) -> Box<dyn Case>,
 }
 
-/// Every algorithm, at PyTorch's defaults, in f32 and f64.
+/// Every algorithm, at PyTorch's defaults, in f32 and f64; SGD also with
+/// momentum 0.9 (`sgd-momentum`: its defaults have none, a step with no state).
 pub fn kinds() -> Vec<Kind> {
     let mut out = Vec::new();
     kinds_of::<AdamConfig>(&mut out);
@@ -93,30 +100,65 @@ pub fn kinds() -> Vec<Kind> {
     kinds_of::<RmsPropConfig>(&mut out);
     kinds_of::<AdaDeltaConfig>(&mut out);
     kinds_of::<SgdConfig>(&mut out);
+    kinds_of::<SgdMomentum>(&mut out);
     kinds_of::<LionConfig>(&mut out);
     out.push(Kind {
         algorithm: "adam-mix".into(),
         dtype: "bf16",
         bytes_per_element: MixedCase::bytes_per_element(),
+        probe_bytes_per_element: MixedCase::bytes_per_element(),
         build: MixedCase::build,
     });
     out
 }
 
-/// An algorithm at its defaults, in f32 and f64.
-fn kinds_of<A: TestAlgorithm>(out: &mut Vec<Kind>) {
-    out.push(Kind {
-        algorithm: name::<A>(),
-        dtype: "f32",
-        bytes_per_element: bytes_per_element::<A, f32>(&A::default()),
-        build: StepCase::<f32, A>::build,
-    });
-    out.push(Kind {
-        algorithm: name::<A>(),
-        dtype: "f64",
-        bytes_per_element: bytes_per_element::<A, f64>(&A::default()),
-        build: StepCase::<f64, A>::build,
-    });
+/// A configuration the benches time: an algorithm's defaults, or a variant of them.
+trait BenchConfig: 'static {
+    type Algorithm: TestAlgorithm;
+    /// The name in tables and bench groups.
+    fn name() -> String;
+    fn config() -> Self::Algorithm;
+}
+
+impl<A: TestAlgorithm + 'static> BenchConfig for A {
+    type Algorithm = A;
+    fn name() -> String {
+        name::<A>()
+    }
+    fn config() -> A {
+        A::default()
+    }
+}
+
+/// SGD with momentum 0.9 (PyTorch's defaults otherwise): a momentum buffer
+/// read and written, as SGD usually trains.
+struct SgdMomentum;
+
+impl BenchConfig for SgdMomentum {
+    type Algorithm = SgdConfig;
+    fn name() -> String {
+        "sgd-momentum".into()
+    }
+    fn config() -> SgdConfig {
+        SgdConfig { momentum: 0.9, ..SgdConfig::default() }
+    }
+}
+
+/// A configuration in f32 and f64.
+fn kinds_of<C: BenchConfig>(out: &mut Vec<Kind>) {
+    out.push(kind::<C, f32>("f32"));
+    out.push(kind::<C, f64>("f64"));
+}
+
+fn kind<C: BenchConfig, F: Float>(dtype: &'static str) -> Kind {
+    let states = StepCase::<F, C>::kept().count();
+    Kind {
+        algorithm: C::name(),
+        dtype,
+        bytes_per_element: bytes_per_element::<C::Algorithm, F>(&C::config()),
+        probe_bytes_per_element: (2 * states.max(1) + 3) * F::BYTES,
+        build: StepCase::<F, C>::build,
+    }
 }
 
 /// Every implementation a bench times: the reference, each tier this CPU
@@ -155,51 +197,65 @@ fn parallelism(threaded: bool) -> Parallelism {
 /// The step number the benches run (any `t >= 1` costs the same).
 const T: u64 = 10;
 
-/// The buffers of one algorithm × element type at the algorithm's defaults:
-/// each state buffer the defaults keep.
-struct StepCase<F, A> {
+/// The buffers of one algorithm × element type at one configuration
+/// ([`BenchConfig`]): each state buffer the configuration keeps, and for a
+/// step without state a scratch stream for the probe.
+struct StepCase<F, C> {
     p: Vec<F>,
     g: Vec<F>,
     states: Vec<Vec<F>>,
-    _algorithm: std::marker::PhantomData<A>,
+    _config: std::marker::PhantomData<C>,
 }
 
-impl<F: Float, A: TestAlgorithm> StepCase<F, A> {
+impl<F: Float, C: BenchConfig> StepCase<F, C> {
+    /// The indices of the state buffers the configuration keeps.
+    fn kept() -> impl Iterator<Item = usize> {
+        let config = C::config();
+        (0..<C::Algorithm as Algorithm>::STATE.len()).filter(move |&i| config.keeps(i))
+    }
+
     fn build(n: usize) -> Box<dyn Case> {
-        let config = A::default();
-        let kept = (0..A::STATE.len()).filter(|&i| config.keeps(i));
-        Box::new(StepCase::<F, A> {
+        let (scale, non_negative) = (C::Algorithm::BENCH_SCALE, C::Algorithm::NON_NEGATIVE);
+        let mut states: Vec<Vec<F>> =
+            Self::kept().map(|i| wave(n, 5 + 2 * i, scale[i], non_negative[i])).collect();
+        if states.is_empty() {
+            states.push(wave(n, 5, 0.01, false)); // the probe's second written stream; no step reads it
+        }
+        Box::new(StepCase::<F, C> {
             p: wave(n, 0, 1.0, false),
             g: wave(n, 3, 0.1, false),
-            states: kept.map(|i| wave(n, 5 + 2 * i, A::BENCH_SCALE[i], A::NON_NEGATIVE[i])).collect(),
-            _algorithm: std::marker::PhantomData,
+            states,
+            _config: std::marker::PhantomData,
         })
     }
 
-    /// One step of `run` (not a probe) at the defaults, step [`T`].
+    /// One step of `run` (not a probe) at the configuration, step [`T`].
     fn step(&mut self, run: Run) {
+        let config = C::config();
         let mut states = self.states.iter_mut();
         let slots: StateSlots<'_, F> = std::array::from_fn(|i| {
-            (i < A::STATE.len() && A::default().keeps(i)).then(|| &mut states.next().unwrap()[..])
+            (i < <C::Algorithm as Algorithm>::STATE.len() && config.keeps(i))
+                .then(|| &mut states.next().unwrap()[..])
         });
-        let b = A::buffers(&mut self.p, &self.g, slots).expect("the defaults' buffers");
+        let b = C::Algorithm::buffers(&mut self.p, &self.g, slots).expect("the configuration's buffers");
         let with = match run {
             Run::Reference => Implementation::Reference,
             Run::Tier(tier) => Implementation::Tier(tier),
             Run::Dispatched => Implementation::Dispatched,
             Run::Driver => Implementation::Driver(Parallelism::Global),
-            Run::Probe { .. } | Run::ForcedSplit | Run::Phase { .. } => unreachable!("not a kernel run"),
+            other => unreachable!("not a kernel run: {other:?}"),
         };
-        run_step(&A::default(), T, b, &with);
+        run_step(&config, T, b, &with);
     }
 }
 
-impl<F: Float, A: TestAlgorithm> Case for StepCase<F, A> {
+impl<F: Float, C: BenchConfig> Case for StepCase<F, C> {
     fn run(&mut self, run: Run) {
         let Run::Probe { threaded } = run else {
             return self.step(run);
         };
-        // The probe of the same shape: the parameter and every state written, the gradient read.
+        // The probe of the same shape: the parameter and every state written,
+        // the gradient read (a step without state: the scratch stream written too).
         let (read, parallelism) = (&self.g[..], parallelism(threaded));
         let result = match &mut self.states[..] {
             [a] => probe_step(ProbeBuffers { written: [&mut self.p[..], a], read }, &parallelism),
@@ -296,7 +352,7 @@ impl Case for MixedCase {
                 probe_step(ProbeBuffers { written, read: &self.probe_read }, &parallelism(threaded))
                     .expect("equal lengths");
             }
-            Run::ForcedSplit | Run::Phase { .. } => unreachable!("not a kernel run"),
+            other => unreachable!("not a kernel run: {other:?}"),
         }
     }
 
@@ -416,5 +472,47 @@ impl Case for Phase {
     fn output_bits(&self) -> Vec<u64> {
         let copy: Vec<f32> = self.copy.iter().chain(&self.g).map(|x| x.to_f32()).collect();
         bits(&[&self.p, &self.m, &self.v, &copy])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every kind builds, steps with every implementation and runs its probe
+    /// (a step without state has a scratch stream for it), and its output
+    /// matches the reference's.
+    #[test]
+    fn every_kind_runs_and_probes() {
+        for kind in kinds() {
+            let mut want = (kind.build)(1000);
+            want.step(Run::Reference);
+            for run in implementations() {
+                let mut case = (kind.build)(1000);
+                case.step(run);
+                assert!(
+                    case.output_bits() == want.output_bits(),
+                    "{} {} {run:?}",
+                    kind.algorithm,
+                    kind.dtype
+                );
+                case.step(Run::Probe { threaded: false });
+                case.step(Run::Probe { threaded: true });
+            }
+            assert!(kind.probe_bytes_per_element >= kind.bytes_per_element);
+        }
+    }
+
+    #[test]
+    fn bytes_per_element_of_sgd_and_lion() {
+        let of = |name: &str, dtype: &str| {
+            let k = kinds().into_iter().find(|k| k.algorithm == name && k.dtype == dtype).expect("a kind");
+            (k.bytes_per_element, k.probe_bytes_per_element)
+        };
+        assert_eq!(of("sgd", "f32"), (12, 20));
+        assert_eq!(of("sgd-momentum", "f32"), (20, 20));
+        assert_eq!(of("sgd-momentum", "f64"), (40, 40));
+        assert_eq!(of("lion", "f32"), (20, 20));
+        assert_eq!(of("adam", "f32"), (28, 28));
     }
 }
