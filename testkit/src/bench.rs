@@ -5,14 +5,15 @@
 
 use crate::harness::{Implementation, TestAlgorithm, available_tiers, name, run_step};
 use fused_optim::algorithms::{Algorithm, StateSlots, bytes_per_element};
+use fused_optim::clip::{self, ClipGradNorm};
 use fused_optim::kernels::{self, spec};
 use fused_optim::mixed::{
     Dtype, MixedAdamBuffers, MixedLayout, MixedOptions, MixedSlice, StepOutcome, adam_step_mixed, bf16,
     mixed_bytes_per_element, mixed_coefficients,
 };
 use fused_optim::{
-    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, Float, LionConfig, Parallelism, ProbeBuffers,
-    RmsPropConfig, SgdConfig, Tier, probe_step,
+    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamBuffers, AdamConfig, Float, LionConfig, Parallelism,
+    ProbeBuffers, RmsPropConfig, SgdConfig, Tier, adam_step_many, probe_step,
 };
 
 /// What one call runs.
@@ -35,6 +36,15 @@ pub enum Run {
     /// one step, or as the separate passes a framework runs; serial or on
     /// all threads. Only [`Phase`] runs it.
     Phase { fused: bool, threaded: bool },
+    /// An AdamW step with the gradients clipped by their global norm: fused
+    /// (`clip::step_many_clipped`: the norm pass, then the step scaling the
+    /// gradients inside it) or in two passes as PyTorch's
+    /// `clip_grad_norm_` + `step()` (the norm, the gradients scaled in
+    /// place, the plain step); serial or on all threads. Only [`Clip`] runs it.
+    Clip { fused: bool, threaded: bool },
+    /// The gradient-norm pass alone (`clip::grad_norm`, read only), serial
+    /// or on all threads. Only [`Clip`] runs it.
+    Norm { threaded: bool },
 }
 
 impl Run {
@@ -53,6 +63,14 @@ impl Run {
                 if fused { "fused" } else { "separate" },
                 if threaded { rayon::current_num_threads() } else { 1 }
             ),
+            Run::Clip { fused, threaded } => format!(
+                "clip-{}-{}t",
+                if fused { "fused" } else { "two-pass" },
+                if threaded { rayon::current_num_threads() } else { 1 }
+            ),
+            Run::Norm { threaded } => {
+                format!("norm-{}t", if threaded { rayon::current_num_threads() } else { 1 })
+            }
         }
     }
 }
@@ -475,6 +493,142 @@ impl Case for Phase {
     }
 }
 
+/// The clip coefficient [`Clip`] runs at: `max_norm` is this fraction of the
+/// gradients' norm, so every step really clips.
+const CLIP_FRACTION: f64 = 0.5;
+
+/// An f32 AdamW step (PyTorch's `AdamW` defaults) with its gradients clipped
+/// by their global norm to half of it, three ways:
+///
+/// - **fused** ([`Run::Clip`] `fused: true`): `clip::step_many_clipped` over
+///   the one tensor: a read-only norm pass, then the step with every gradient
+///   element multiplied by the coefficient inside it. 4 + 28 = 32 bytes per
+///   element;
+/// - **two-pass** (`fused: false`), as `clip_grad_norm_` then `step()`:
+///   `clip::grad_norm`, the gradients scaled in place by the coefficient with
+///   the library's own `kernels::scale_in_place` (dispatched SIMD; split into
+///   chunks across the threads by rayon when threaded), then the plain
+///   `adam_step_many`. 4 + 8 + 28 = 40 bytes per element;
+/// - **the norm pass alone** ([`Run::Norm`]): `clip::grad_norm`, 4 bytes per
+///   element read;
+///
+/// and [`Run::Probe`]: f32 Adam's probe (p, m, v read and written, g read;
+/// 28 bytes per element), the roof of the step's shape.
+///
+/// The two-pass run writes the gradients: [`Clip::refill`] restores them
+/// (untimed) before every timed call, so every call clips the same gradients
+/// by the same coefficient (0.5). The fused and two-pass runs compute the
+/// same bits (the test `clip_same_bits_both_ways`; the roofline report and
+/// the bench check it again before timing).
+pub struct Clip {
+    p: Vec<f32>,
+    g: Vec<f32>,
+    m: Vec<f32>,
+    v: Vec<f32>,
+    /// The gradients as built, for [`Clip::refill`].
+    g0: Vec<f32>,
+    clip: ClipGradNorm,
+}
+
+impl Clip {
+    pub fn new(n: usize) -> Clip {
+        let g: Vec<f32> = wave(n, 3, 0.1, false);
+        let norm = clip::grad_norm(&[&g[..]], &Parallelism::Serial);
+        Clip {
+            p: wave(n, 0, 1.0, false),
+            m: wave(n, 5, 0.01, false),
+            v: wave(n, 7, 0.01, true),
+            g0: g.clone(),
+            g,
+            clip: ClipGradNorm::new(CLIP_FRACTION * norm),
+        }
+    }
+
+    /// The fused step's bytes per element: the norm reads g (4), the step moves 28.
+    pub fn fused_bytes_per_element() -> usize {
+        4 + bytes_per_element::<AdamConfig, f32>(&AdamConfig::adamw())
+    }
+
+    /// The two-pass bytes per element: the norm (4), the scaling reads and
+    /// writes g (8), the step (28).
+    pub fn two_pass_bytes_per_element() -> usize {
+        4 + 8 + bytes_per_element::<AdamConfig, f32>(&AdamConfig::adamw())
+    }
+
+    /// The norm pass's bytes per element: g read (4).
+    pub fn norm_bytes_per_element() -> usize {
+        4
+    }
+
+    /// The probe's bytes per element: f32 Adam's shape (28).
+    pub fn probe_bytes_per_element() -> usize {
+        fused_optim::probe_bytes_per_element::<f32, 3>()
+    }
+
+    /// Puts the gradients back as built (the two-pass run scales them), untimed.
+    pub fn refill(&mut self) {
+        self.g.copy_from_slice(&self.g0);
+    }
+
+    fn adamw_buffers(&mut self) -> AdamBuffers<'_, f32> {
+        AdamBuffers {
+            param: &mut self.p,
+            grad: &self.g,
+            exp_avg: &mut self.m,
+            exp_avg_sq: &mut self.v,
+            max_exp_avg_sq: None,
+        }
+    }
+
+    fn fused(&mut self, threaded: bool) {
+        let clip = self.clip;
+        let mut tensors = [self.adamw_buffers()];
+        let report =
+            clip::step_many_clipped(&AdamConfig::adamw(), T, &clip, &mut tensors, &parallelism(threaded))
+                .expect("valid");
+        assert!(report.coefficient < 1.0);
+    }
+
+    fn two_pass(&mut self, threaded: bool) {
+        use rayon::prelude::*;
+        let parallelism = parallelism(threaded);
+        let norm = clip::grad_norm(&[&self.g[..]], &parallelism);
+        let coefficient = self.clip.coefficient(norm);
+        assert!(coefficient < 1.0);
+        let scale = |g: &mut [f32]| kernels::scale_in_place(&mut MixedSlice::F32(g), coefficient as f32);
+        if threaded {
+            let chunk = self.g.len().div_ceil(rayon::current_num_threads()).max(1 << 16);
+            self.g.par_chunks_mut(chunk).for_each(scale);
+        } else {
+            scale(&mut self.g);
+        }
+        let mut tensors = [self.adamw_buffers()];
+        adam_step_many(&AdamConfig::adamw(), T, &mut tensors, &parallelism).expect("valid");
+    }
+}
+
+impl Case for Clip {
+    fn run(&mut self, run: Run) {
+        match run {
+            Run::Clip { fused: true, threaded } => self.fused(threaded),
+            Run::Clip { fused: false, threaded } => self.two_pass(threaded),
+            Run::Norm { threaded } => {
+                std::hint::black_box(clip::grad_norm(&[&self.g[..]], &parallelism(threaded)));
+            }
+            Run::Probe { threaded } => {
+                let written = [&mut self.p[..], &mut self.m, &mut self.v];
+                probe_step(ProbeBuffers { written, read: &self.g }, &parallelism(threaded))
+                    .expect("equal lengths");
+            }
+            other => unreachable!("a clipped step runs only clipped steps, norms and probes, not {other:?}"),
+        }
+    }
+
+    fn output_bits(&self) -> Vec<u64> {
+        bits(&[&self.p, &self.m, &self.v])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -514,5 +668,23 @@ mod tests {
         assert_eq!(of("sgd-momentum", "f64"), (40, 40));
         assert_eq!(of("lion", "f32"), (20, 20));
         assert_eq!(of("adam", "f32"), (28, 28));
+    }
+
+    /// The fused clipped step and the two passes write the same bits, and
+    /// the refill puts the two-pass run's gradients back.
+    #[test]
+    fn clip_same_bits_both_ways() {
+        for threaded in [false, true] {
+            let (mut a, mut b) = (Clip::new(3 << 12), Clip::new(3 << 12));
+            for _ in 0..3 {
+                a.step(Run::Clip { fused: true, threaded });
+                b.step(Run::Clip { fused: false, threaded });
+                assert!(a.output_bits() == b.output_bits(), "threaded: {threaded}");
+                assert!(b.g != b.g0);
+                b.refill();
+                assert!(a.g == b.g);
+            }
+        }
+        assert_eq!((Clip::fused_bytes_per_element(), Clip::two_pass_bytes_per_element()), (32, 40));
     }
 }
