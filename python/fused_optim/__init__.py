@@ -17,6 +17,17 @@ writeability, sizes, overlap and hyperparameters first and raises
 than handing the GIL over can cost). ``step`` is the step number after
 increment (the first update is ``step=1``).
 
+Gradient clipping, fused: every step takes ``max_grad_norm=``; the call then
+computes the total 2-norm of its gradients (one read-only pass, the same bits on
+every instruction set and thread count), scales each gradient element by
+``min(1, max_grad_norm / (norm + 1e-6))`` inside the step (as
+``torch.nn.utils.clip_grad_norm_`` followed by the step), and returns the norm.
+``grad_norm_non_finite="skip"`` writes nothing when the norm is inf or NaN
+(the default, ``"propagate"``, steps with a NaN coefficient, as torch).
+``grad_scale=`` multiplies every gradient element first (an AMP unscale, or a
+clip coefficient computed over more tensors than one call holds);
+``grad_norm(grads)`` is the norm alone.
+
 bfloat16 from numpy: a ``uint16`` array of the bits or an ``ml_dtypes.bfloat16``
 array (numpy has no bfloat16 type of its own).
 
@@ -41,8 +52,11 @@ from ._native import (
     adamw_step,
     get_backend,
     get_num_threads,
+    grad_norm,
+    lion_step,
     rmsprop_step,
     set_num_threads,
+    sgd_step,
     tier,
 )
 
@@ -56,7 +70,10 @@ __all__ = [
     "adamw_step",
     "get_backend",
     "get_num_threads",
+    "grad_norm",
+    "lion_step",
     "rmsprop_step",
     "set_num_threads",
+    "sgd_step",
     "tier",
 ]

@@ -23,7 +23,10 @@ def adam_step(
     maximize: bool = False,
     decoupled_weight_decay: bool = False,
     eps_hat: bool = False,
-) -> None: ...
+    grad_scale: float = 1.0,
+    max_grad_norm: Optional[float] = None,
+    grad_norm_non_finite: str = "propagate",
+) -> Optional[float]: ...
 def adamw_step(
     param: Buffer,
     grad: Buffer,
@@ -39,7 +42,10 @@ def adamw_step(
     amsgrad: bool = False,
     maximize: bool = False,
     eps_hat: bool = False,
-) -> None: ...
+    grad_scale: float = 1.0,
+    max_grad_norm: Optional[float] = None,
+    grad_norm_non_finite: str = "propagate",
+) -> Optional[float]: ...
 def adamax_step(
     param: Buffer,
     grad: Buffer,
@@ -52,7 +58,10 @@ def adamax_step(
     eps: float = 1e-8,
     weight_decay: float = 0.0,
     maximize: bool = False,
-) -> None: ...
+    grad_scale: float = 1.0,
+    max_grad_norm: Optional[float] = None,
+    grad_norm_non_finite: str = "propagate",
+) -> Optional[float]: ...
 def adagrad_step(
     param: Buffer,
     grad: Buffer,
@@ -65,7 +74,10 @@ def adagrad_step(
     initial_accumulator_value: float = 0.0,
     eps: float = 1e-10,
     maximize: bool = False,
-) -> None: ...
+    grad_scale: float = 1.0,
+    max_grad_norm: Optional[float] = None,
+    grad_norm_non_finite: str = "propagate",
+) -> Optional[float]: ...
 def rmsprop_step(
     param: Buffer,
     grad: Buffer,
@@ -81,7 +93,10 @@ def rmsprop_step(
     momentum: float = 0.0,
     centered: bool = False,
     maximize: bool = False,
-) -> None: ...
+    grad_scale: float = 1.0,
+    max_grad_norm: Optional[float] = None,
+    grad_norm_non_finite: str = "propagate",
+) -> Optional[float]: ...
 def adadelta_step(
     param: Buffer,
     grad: Buffer,
@@ -94,7 +109,40 @@ def adadelta_step(
     eps: float = 1e-6,
     weight_decay: float = 0.0,
     maximize: bool = False,
-) -> None: ...
+    grad_scale: float = 1.0,
+    max_grad_norm: Optional[float] = None,
+    grad_norm_non_finite: str = "propagate",
+) -> Optional[float]: ...
+def sgd_step(
+    param: Buffer,
+    grad: Buffer,
+    momentum_buffer: Optional[Buffer] = None,
+    *,
+    step: int,
+    lr: float = 1e-3,
+    momentum: float = 0.0,
+    dampening: float = 0.0,
+    weight_decay: float = 0.0,
+    nesterov: bool = False,
+    maximize: bool = False,
+    grad_scale: float = 1.0,
+    max_grad_norm: Optional[float] = None,
+    grad_norm_non_finite: str = "propagate",
+) -> Optional[float]: ...
+def lion_step(
+    param: Buffer,
+    grad: Buffer,
+    exp_avg: Buffer,
+    *,
+    lr: float = 1e-4,
+    betas: tuple[float, float] = (0.9, 0.99),
+    weight_decay: float = 0.0,
+    maximize: bool = False,
+    grad_scale: float = 1.0,
+    max_grad_norm: Optional[float] = None,
+    grad_norm_non_finite: str = "propagate",
+) -> Optional[float]: ...
+def grad_norm(grads: Buffer) -> float: ...
 def adam_step_mixed(
     param: Buffer,
     grad: Buffer,

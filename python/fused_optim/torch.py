@@ -1,10 +1,11 @@
 """Drop-in ``torch.optim`` optimizers whose step is one fused call per param group.
 
-``Adam``, ``AdamW``, ``Adamax``, ``Adagrad``, ``RMSprop`` and ``Adadelta`` subclass
-``torch.optim.Optimizer`` with torch's constructor signatures, defaults, param
-groups, state names and ``state_dict`` layout: a ``state_dict`` saved from
+``Adam``, ``AdamW``, ``Adamax``, ``Adagrad``, ``RMSprop``, ``Adadelta`` and ``SGD``
+subclass ``torch.optim.Optimizer`` with torch's constructor signatures, defaults,
+param groups, state names and ``state_dict`` layout: a ``state_dict`` saved from
 ``torch.optim.AdamW`` loads into ``fused_optim.torch.AdamW`` and the other way
-round. Swap the class and nothing else changes::
+round. ``Lion`` does the same for the ``lion-pytorch`` package's ``Lion``. Swap
+the class and nothing else changes::
 
     opt = fused_optim.torch.AdamW(model.parameters(), lr=3e-4)  # was torch.optim.AdamW
 
@@ -35,11 +36,20 @@ loads (the state is widened to float32); torch loads ours (narrowing it).
 
 AMP. ``_step_supports_amp_scaling`` is set: ``torch.amp.GradScaler.step`` hands
 the optimizer ``grad_scale`` and ``found_inf``. A nonzero ``found_inf`` skips the
-step entirely (parameters, state and step counts untouched). ``Adam``/``AdamW``
-unscale inside the fused step (the gradient times 1/grad_scale, rounded to
-float32, as the scaler's own unscale); the other algorithms, and float64
-parameters, multiply the gradients by 1/grad_scale first, as
-``GradScaler.unscale_`` would.
+step entirely (parameters, state and step counts untouched). Otherwise the
+gradients are unscaled inside the fused step (each element times 1/grad_scale
+as the step's first operation), never in a pass of their own.
+
+Gradient clipping. Every class takes ``max_grad_norm`` (keyword): each step
+then clips the gradients of all param groups together to that total 2-norm,
+as ``torch.nn.utils.clip_grad_norm_(params, max_grad_norm)`` before the step
+would, at the cost of one read-only pass over the gradients (the norm, the
+same bits on every instruction set and thread count); the scaling happens
+inside the step. ``optimizer.grad_norm`` is the norm it found (what
+``clip_grad_norm_`` returns). A non-finite norm follows
+``grad_norm_non_finite``: ``"propagate"`` (torch's default: the step writes
+NaN), ``"skip"`` (nothing changes) or ``"error"`` (``RuntimeError``). With AMP,
+the norm is that of the unscaled gradients, as after ``GradScaler.unscale_``.
 
 Not supported (a clear error): CUDA and other non-CPU tensors, sparse
 gradients, complex parameters, non-contiguous parameters or gradients,
@@ -49,6 +59,7 @@ CPU step; ``foreach`` is accepted and ignored).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Optional, Union
 
@@ -60,7 +71,7 @@ from . import _native
 # torch is loaded now: with the automatic thread backend, steps run on its OpenMP team.
 _native._follow_host_threads()
 
-__all__ = ["Adam", "AdamW", "Adamax", "Adagrad", "RMSprop", "Adadelta"]
+__all__ = ["Adam", "AdamW", "Adamax", "Adagrad", "RMSprop", "Adadelta", "SGD", "Lion"]
 
 Params = Union[Iterable[Tensor], Iterable[dict[str, Any]], Iterable[tuple[str, Tensor]]]
 Closure = Optional[Callable[[], Any]]
@@ -93,16 +104,36 @@ class _FusedOptimizer(torch.optim.Optimizer):
     _step_supports_amp_scaling = True
     #: Whether bf16/f16 parameters take the mixed-precision step (Adam, AdamW).
     _takes_narrow = False
-    #: Whether the fused step can unscale float32 gradients itself (Adam, AdamW).
-    _unscales = False
+    #: Whether the state holds torch's ``step`` count (not SGD's nor Lion's).
+    _counts_steps = True
 
-    def __init__(self, params: Params, defaults: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        params: Params,
+        defaults: dict[str, Any],
+        max_grad_norm: Optional[float] = None,
+        grad_norm_non_finite: str = "propagate",
+    ) -> None:
         for flag in ("capturable", "differentiable", "fused"):
             if defaults.get(flag):
                 raise ValueError(
                     f"{type(self).__name__}({flag}=True) is not supported: fused_optim steps CPU tensors "
                     "with its own fused kernel (foreach is accepted and ignored)"
                 )
+        if max_grad_norm is not None and not (0.0 <= _float("max_grad_norm", max_grad_norm) < math.inf):
+            raise ValueError(f"Invalid max_grad_norm value: {max_grad_norm} (a finite number >= 0, or None)")
+        if grad_norm_non_finite not in ("propagate", "skip", "error"):
+            raise ValueError(
+                f"grad_norm_non_finite must be 'propagate', 'skip' or 'error', got {grad_norm_non_finite!r}"
+            )
+        #: Clip the gradients of every param group to this total 2-norm as each step's first operation.
+        self.max_grad_norm: Optional[float] = None if max_grad_norm is None else _float("max_grad_norm", max_grad_norm)
+        #: What a non-finite total norm does: ``"propagate"`` (torch's default: the coefficient is NaN and
+        #: so is the step), ``"skip"`` (nothing changes, as with AMP's ``found_inf``) or ``"error"``
+        #: (``RuntimeError``, as ``clip_grad_norm_(error_if_nonfinite=True)``).
+        self.grad_norm_non_finite = grad_norm_non_finite
+        #: The total gradient norm the last step clipped with (after AMP's unscale), or None.
+        self.grad_norm: Optional[float] = None
         super().__init__(params, defaults)
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
@@ -135,7 +166,8 @@ class _FusedOptimizer(torch.optim.Optimizer):
         group: dict[str, Any],
         grad_scale: Optional[float],
     ) -> None:
-        """One multi-tensor call of the functional step."""
+        """One multi-tensor call of the functional step; ``grad_scale`` multiplies every gradient element
+        first, inside the fused step (AMP's 1/scale times the clip coefficient; None: 1)."""
         raise NotImplementedError
 
     def _validate(self, group: dict[str, Any]) -> None:
@@ -145,7 +177,7 @@ class _FusedOptimizer(torch.optim.Optimizer):
 
     def _init_state(self, p: Tensor, group: dict[str, Any]) -> dict[str, Any]:
         state: dict[str, Any] = self.state[p]
-        if "step" not in state:
+        if self._counts_steps and "step" not in state:
             state["step"] = torch.tensor(0.0, dtype=_scalar_dtype())
         dtype = torch.float32 if p.dtype in _NARROW else None
         for name in self._state_names(group):
@@ -166,39 +198,71 @@ class _FusedOptimizer(torch.optim.Optimizer):
         if found_inf is not None and bool(found_inf.item() != 0):
             return loss
         scale = getattr(self, "grad_scale", None)
-        grad_scale = None if scale is None else _float("grad_scale", scale)
+        # The gradients' multiplier, applied inside each fused step: AMP's 1/scale, then the clip coefficient.
+        multiplier = 1.0 if scale is None else 1.0 / _float("grad_scale", scale)
+        if self.max_grad_norm is not None:
+            coefficient = self._clip_coefficient(multiplier)
+            if coefficient is None:
+                return loss
+            multiplier *= coefficient
         for group in self.param_groups:
-            self._step_group(group, grad_scale)
+            self._step_group(group, None if multiplier == 1.0 else multiplier)
         return loss
+
+    def _clip_coefficient(self, unscale: float) -> Optional[float]:
+        """The total norm of every gradient (one read-only pass, the same bits on every instruction set and
+        thread count), as ``clip_grad_norm_`` computes it, and its coefficient ``min(1, max/(norm + 1e-6))``;
+        None to skip the step."""
+        grads = [p.grad for group in self.param_groups for p in group["params"] if p.grad is not None]
+        norm = _native.grad_norm(grads) * unscale
+        self.grad_norm = norm
+        if not math.isfinite(norm):
+            if self.grad_norm_non_finite == "error":
+                raise RuntimeError(
+                    f"The total norm of the gradients is non-finite ({norm}), so it cannot be clipped "
+                    "(grad_norm_non_finite='error')"
+                )
+            if self.grad_norm_non_finite == "skip":
+                return None
+        assert self.max_grad_norm is not None
+        coefficient = self.max_grad_norm / (norm + 1e-6)
+        # torch.clamp(max=1) keeps a NaN coefficient (and so a NaN step): `min` would drop it.
+        return 1.0 if coefficient >= 1.0 else coefficient
 
     def _step_group(self, group: dict[str, Any], grad_scale: Optional[float]) -> None:
         self._validate(group)
         names = self._state_names(group)
-        full = len(names) + 1
+        full = len(names) + (1 if self._counts_steps else 0)
         state_of = self.state
         params: list[Tensor] = []
         grads: list[Tensor] = []
         steps: list[Tensor] = []
+        fresh_list: list[int] = []
         columns: list[list[Tensor]] = [[] for _ in names]
         for p in group["params"]:
             grad = p.grad
             if grad is None:
                 continue
             state = state_of[p]
-            if len(state) != full:
+            fresh = len(state) != full
+            if fresh:
                 state = self._init_state(p, group)
-            step_t = state["step"]
-            if not isinstance(step_t, Tensor):  # an old checkpoint's number
-                state["step"] = step_t = torch.tensor(float(step_t), dtype=_scalar_dtype())
+            if self._counts_steps:
+                step_t = state["step"]
+                if not isinstance(step_t, Tensor):  # an old checkpoint's number
+                    state["step"] = step_t = torch.tensor(float(step_t), dtype=_scalar_dtype())
+                steps.append(step_t)
+            else:
+                # No count: the step number says whether the state was just made (SGD's first step).
+                fresh_list.append(0 if fresh else 1)
             params.append(p)
             grads.append(grad)
-            steps.append(step_t)
             for column, name in zip(columns, names):
                 column.append(state[name])
         if not params:
             return
         # Every count read and checked before any step: a bad one writes nothing.
-        counts = _native._read_step_counts(steps)
+        counts = _native._read_step_counts(steps) if self._counts_steps else fresh_list
         first = (params[0].dtype, counts[0])
         if all(c == first[1] for c in counts) and all(p.dtype == first[0] for p in params):
             buckets = [(first, list(range(len(params))))]
@@ -207,27 +271,17 @@ class _FusedOptimizer(torch.optim.Optimizer):
             for i, (p, c) in enumerate(zip(params, counts)):
                 index.setdefault((p.dtype, c), []).append(i)
             buckets = list(index.items())
-        for (dtype, count), members in buckets:
+        for (_, count), members in buckets:
             if len(buckets) == 1:
-                b_params, b_grads, b_state, b_steps = params, grads, columns, steps
+                b_params, b_grads, b_state = params, grads, columns
             else:
                 b_params = [params[i] for i in members]
                 b_grads = [grads[i] for i in members]
                 b_state = [[column[i] for i in members] for column in columns]
-                b_steps = [steps[i] for i in members]
-            scale = grad_scale
-            if scale is not None and not (self._unscales and dtype != torch.float64):
-                # Unscaled here, as GradScaler.unscale_ would; put back if the step refuses
-                # (exact for GradScaler's powers of two, short of underflow).
-                torch._foreach_mul_(b_grads, 1.0 / scale)
-                try:
-                    self._call(b_params, b_grads, b_state, count + 1, group, None)
-                except BaseException:
-                    torch._foreach_mul_(b_grads, scale)
-                    raise
-            else:
-                self._call(b_params, b_grads, b_state, count + 1, group, scale)
-            _native._write_step_counts(b_steps, count + 1)
+            self._call(b_params, b_grads, b_state, count + 1, group, grad_scale)
+            if self._counts_steps:
+                b_steps = steps if len(buckets) == 1 else [steps[i] for i in members]
+                _native._write_step_counts(b_steps, count + 1)
         # The step wrote through data pointers: tell autograd, as an in-place op would.
         torch.autograd.graph.increment_version(params + [t for column in columns for t in column])
 
@@ -250,7 +304,6 @@ class Adam(_FusedOptimizer):
     """
 
     _takes_narrow = True
-    _unscales = True
 
     def __init__(
         self,
@@ -267,6 +320,8 @@ class Adam(_FusedOptimizer):
         differentiable: bool = False,
         fused: Optional[bool] = None,
         decoupled_weight_decay: bool = False,
+        max_grad_norm: Optional[float] = None,
+        grad_norm_non_finite: str = "propagate",
     ) -> None:
         _check_range(lr=lr, eps=eps, weight_decay=weight_decay, betas=betas)
         defaults = dict(
@@ -282,7 +337,7 @@ class Adam(_FusedOptimizer):
             fused=fused,
             decoupled_weight_decay=decoupled_weight_decay,
         )
-        super().__init__(params, defaults)
+        super().__init__(params, defaults, max_grad_norm, grad_norm_non_finite)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
@@ -321,7 +376,14 @@ class Adam(_FusedOptimizer):
             maximize=bool(group["maximize"]),
             decoupled_weight_decay=bool(group["decoupled_weight_decay"]),
         )
-        if grad_scale is not None or params[0].dtype in _NARROW:
+        if params[0].dtype in _NARROW:
+            # The mixed step multiplies by 1/loss_scale; a multiplier that is not a positive finite number
+            # (a NaN or zero clip coefficient) scales the gradients first, as clip_grad_norm_ would.
+            loss_scale = 1.0
+            if grad_scale is not None and 0.0 < grad_scale < math.inf:
+                loss_scale = 1.0 / grad_scale
+            elif grad_scale is not None:
+                torch._foreach_mul_(grads, grad_scale)
             _native.adam_step_mixed(
                 params,
                 grads,
@@ -329,12 +391,20 @@ class Adam(_FusedOptimizer):
                 state[1],
                 max_exp_avg_sq,
                 None,
-                loss_scale=1.0 if grad_scale is None else grad_scale,
+                loss_scale=loss_scale,
                 skip_non_finite=False,
                 **hyper,
             )
         else:
-            _native.adam_step(params, grads, state[0], state[1], max_exp_avg_sq, **hyper)
+            _native.adam_step(
+                params,
+                grads,
+                state[0],
+                state[1],
+                max_exp_avg_sq,
+                grad_scale=1.0 if grad_scale is None else grad_scale,
+                **hyper,
+            )
 
 
 class AdamW(Adam):
@@ -354,6 +424,8 @@ class AdamW(Adam):
         capturable: bool = False,
         differentiable: bool = False,
         fused: Optional[bool] = None,
+        max_grad_norm: Optional[float] = None,
+        grad_norm_non_finite: str = "propagate",
     ) -> None:
         super().__init__(
             params,
@@ -368,6 +440,8 @@ class AdamW(Adam):
             differentiable=differentiable,
             fused=fused,
             decoupled_weight_decay=True,
+            max_grad_norm=max_grad_norm,
+            grad_norm_non_finite=grad_norm_non_finite,
         )
 
 
@@ -386,6 +460,8 @@ class Adamax(_FusedOptimizer):
         maximize: bool = False,
         differentiable: bool = False,
         capturable: bool = False,
+        max_grad_norm: Optional[float] = None,
+        grad_norm_non_finite: str = "propagate",
     ) -> None:
         _check_range(lr=lr, eps=eps, weight_decay=weight_decay, betas=betas)
         defaults = dict(
@@ -398,7 +474,7 @@ class Adamax(_FusedOptimizer):
             differentiable=differentiable,
             capturable=capturable,
         )
-        super().__init__(params, defaults)
+        super().__init__(params, defaults, max_grad_norm, grad_norm_non_finite)
 
     def _state_names(self, group: dict[str, Any]) -> list[str]:
         return ["exp_avg", "exp_inf"]
@@ -423,6 +499,7 @@ class Adamax(_FusedOptimizer):
             eps=_float("eps", group["eps"]),
             weight_decay=_float("weight_decay", group["weight_decay"]),
             maximize=bool(group["maximize"]),
+            grad_scale=1.0 if grad_scale is None else grad_scale,
         )
 
 
@@ -442,6 +519,8 @@ class Adagrad(_FusedOptimizer):
         maximize: bool = False,
         differentiable: bool = False,
         fused: Optional[bool] = None,
+        max_grad_norm: Optional[float] = None,
+        grad_norm_non_finite: str = "propagate",
     ) -> None:
         _check_range(
             lr=lr,
@@ -461,7 +540,7 @@ class Adagrad(_FusedOptimizer):
             differentiable=differentiable,
             fused=fused,
         )
-        super().__init__(params, defaults)
+        super().__init__(params, defaults, max_grad_norm, grad_norm_non_finite)
         for group in self.param_groups:
             for p in group["params"]:
                 self._init_state(p, group)
@@ -492,6 +571,7 @@ class Adagrad(_FusedOptimizer):
             initial_accumulator_value=_float("initial_accumulator_value", group["initial_accumulator_value"]),
             eps=_float("eps", group["eps"]),
             maximize=bool(group["maximize"]),
+            grad_scale=1.0 if grad_scale is None else grad_scale,
         )
 
 
@@ -511,6 +591,9 @@ class RMSprop(_FusedOptimizer):
         foreach: Optional[bool] = None,
         maximize: bool = False,
         differentiable: bool = False,
+        *,
+        max_grad_norm: Optional[float] = None,
+        grad_norm_non_finite: str = "propagate",
     ) -> None:
         _check_range(lr=lr, eps=eps, weight_decay=weight_decay, momentum=momentum, alpha=alpha)
         defaults = dict(
@@ -525,7 +608,7 @@ class RMSprop(_FusedOptimizer):
             maximize=maximize,
             differentiable=differentiable,
         )
-        super().__init__(params, defaults)
+        super().__init__(params, defaults, max_grad_norm, grad_norm_non_finite)
 
     def _state_names(self, group: dict[str, Any]) -> list[str]:
         names = ["square_avg"]
@@ -562,6 +645,7 @@ class RMSprop(_FusedOptimizer):
             momentum=momentum,
             centered=bool(group["centered"]),
             maximize=bool(group["maximize"]),
+            grad_scale=1.0 if grad_scale is None else grad_scale,
         )
 
 
@@ -580,6 +664,8 @@ class Adadelta(_FusedOptimizer):
         capturable: bool = False,
         maximize: bool = False,
         differentiable: bool = False,
+        max_grad_norm: Optional[float] = None,
+        grad_norm_non_finite: str = "propagate",
     ) -> None:
         _check_range(lr=lr, eps=eps, weight_decay=weight_decay, rho=rho)
         defaults = dict(
@@ -592,7 +678,7 @@ class Adadelta(_FusedOptimizer):
             foreach=foreach,
             differentiable=differentiable,
         )
-        super().__init__(params, defaults)
+        super().__init__(params, defaults, max_grad_norm, grad_norm_non_finite)
 
     def _state_names(self, group: dict[str, Any]) -> list[str]:
         return ["square_avg", "acc_delta"]
@@ -617,6 +703,153 @@ class Adadelta(_FusedOptimizer):
             eps=_float("eps", group["eps"]),
             weight_decay=_float("weight_decay", group["weight_decay"]),
             maximize=bool(group["maximize"]),
+            grad_scale=1.0 if grad_scale is None else grad_scale,
+        )
+
+
+class SGD(_FusedOptimizer):
+    """``torch.optim.SGD`` (momentum, dampening, Nesterov, L2 weight decay, maximize), fused.
+
+    As torch, the state is ``momentum_buffer`` alone, kept only with momentum, and there is no step count:
+    a parameter's first step with momentum is the one that finds no buffer (the buffer starts as the
+    gradient), so a ``state_dict`` moves between ``torch.optim.SGD`` and this class both ways.
+    """
+
+    _counts_steps = False
+
+    def __init__(
+        self,
+        params: Params,
+        lr: Union[float, Tensor] = 1e-3,
+        momentum: float = 0,
+        dampening: float = 0,
+        weight_decay: float = 0,
+        nesterov: bool = False,
+        *,
+        maximize: bool = False,
+        foreach: Optional[bool] = None,
+        differentiable: bool = False,
+        fused: Optional[bool] = None,
+        max_grad_norm: Optional[float] = None,
+        grad_norm_non_finite: str = "propagate",
+    ) -> None:
+        _check_range(lr=lr, momentum=momentum, weight_decay=weight_decay)
+        if nesterov and (_float("momentum", momentum) <= 0 or _float("dampening", dampening) != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        defaults = dict(
+            lr=lr,
+            momentum=momentum,
+            dampening=dampening,
+            weight_decay=weight_decay,
+            nesterov=nesterov,
+            maximize=maximize,
+            foreach=foreach,
+            differentiable=differentiable,
+            fused=fused,
+        )
+        super().__init__(params, defaults, max_grad_norm, grad_norm_non_finite)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        for group in self.param_groups:
+            group.setdefault("nesterov", False)
+            group.setdefault("maximize", False)
+            group.setdefault("foreach", None)
+            group.setdefault("differentiable", False)
+            group.setdefault("fused", None)
+
+    def _state_names(self, group: dict[str, Any]) -> list[str]:
+        return ["momentum_buffer"] if _float("momentum", group["momentum"]) != 0 else []
+
+    def _call(
+        self,
+        params: list[Tensor],
+        grads: list[Tensor],
+        state: list[list[Tensor]],
+        step: int,
+        group: dict[str, Any],
+        grad_scale: Optional[float],
+    ) -> None:
+        momentum = _float("momentum", group["momentum"])
+        _native.sgd_step(
+            params,
+            grads,
+            state[0] if momentum != 0 else None,
+            step=step,
+            lr=_float("lr", group["lr"]),
+            momentum=momentum,
+            dampening=_float("dampening", group["dampening"]),
+            weight_decay=_float("weight_decay", group["weight_decay"]),
+            nesterov=bool(group["nesterov"]),
+            maximize=bool(group["maximize"]),
+            grad_scale=1.0 if grad_scale is None else grad_scale,
+        )
+
+
+class Lion(_FusedOptimizer):
+    """Lion (Chen et al. 2023) with the ``lion-pytorch`` package's signature, defaults, state
+    (``exp_avg``) and meaning, fused: ``p *= 1 - lr*wd``, ``p -= lr*sign(beta1*m + (1 - beta1)*g)``,
+    ``m = beta2*m + (1 - beta2)*g``. ``decoupled_weight_decay=True`` divides the weight decay by the
+    initial learning rate, as lion-pytorch does.
+
+    One difference: a NaN reaching ``beta1*m + (1 - beta1)*g`` makes the parameter NaN here, as NaN does in
+    every fused_optim step; torch's ``sign`` gives 0 for NaN, so lion-pytorch would leave the parameter
+    where it was. ``use_triton=True`` (lion-pytorch's CUDA kernel) is refused.
+    """
+
+    _counts_steps = False
+
+    def __init__(
+        self,
+        params: Params,
+        lr: float = 1e-4,
+        betas: tuple[float, float] = (0.9, 0.99),
+        weight_decay: float = 0.0,
+        use_triton: bool = False,
+        decoupled_weight_decay: bool = False,
+        *,
+        max_grad_norm: Optional[float] = None,
+        grad_norm_non_finite: str = "propagate",
+    ) -> None:
+        if use_triton:
+            raise ValueError(
+                "Lion(use_triton=True) is lion-pytorch's CUDA kernel; fused_optim steps CPU tensors with its own "
+                "fused kernel: leave use_triton at False"
+            )
+        if not _float("lr", lr) > 0.0:
+            raise ValueError(f"Invalid learning rate: {lr} (lion-pytorch requires lr > 0)")
+        for i, beta in enumerate(_betas(betas)):
+            if not 0.0 <= beta <= 1.0:
+                raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
+        _check_range(weight_decay=weight_decay)
+        self._init_lr = _float("lr", lr)
+        self.decoupled_wd = bool(decoupled_weight_decay)
+        defaults = dict(lr=lr, betas=betas, weight_decay=weight_decay)
+        super().__init__(params, defaults, max_grad_norm, grad_norm_non_finite)
+
+    def _state_names(self, group: dict[str, Any]) -> list[str]:
+        return ["exp_avg"]
+
+    def _call(
+        self,
+        params: list[Tensor],
+        grads: list[Tensor],
+        state: list[list[Tensor]],
+        step: int,
+        group: dict[str, Any],
+        grad_scale: Optional[float],
+    ) -> None:
+        weight_decay = _float("weight_decay", group["weight_decay"])
+        if self.decoupled_wd:
+            weight_decay /= self._init_lr
+        _native.lion_step(
+            params,
+            grads,
+            state[0],
+            lr=_float("lr", group["lr"]),
+            betas=_betas(group["betas"]),
+            weight_decay=weight_decay,
+            grad_scale=1.0 if grad_scale is None else grad_scale,
         )
 
 

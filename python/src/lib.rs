@@ -5,11 +5,12 @@
 //!
 //! Layers, bottom first: `errors` and `buffers` (what a Python argument is
 //! in memory), `run` (the checks and the one generic step), then the entry
-//! points (`algorithms`, `mixed`, `threads`), torch's step counts (`step_counts`), the benchmarks' hooks (`bench`) and this module.
+//! points (`algorithms`, `mixed`, `clip`, `threads`), torch's step counts (`step_counts`), the benchmarks' hooks (`bench`) and this module.
 
 mod algorithms;
 mod bench;
 mod buffers;
+mod clip;
 mod errors;
 mod mixed;
 mod run;
@@ -26,6 +27,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(algorithms::adagrad_step, m)?)?;
     m.add_function(wrap_pyfunction!(algorithms::rmsprop_step, m)?)?;
     m.add_function(wrap_pyfunction!(algorithms::adadelta_step, m)?)?;
+    m.add_function(wrap_pyfunction!(algorithms::sgd_step, m)?)?;
+    m.add_function(wrap_pyfunction!(algorithms::lion_step, m)?)?;
+    m.add_function(wrap_pyfunction!(clip::grad_norm, m)?)?;
     m.add_function(wrap_pyfunction!(mixed::adam_step_mixed, m)?)?;
     m.add_function(wrap_pyfunction!(threads::set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(threads::get_num_threads, m)?)?;

@@ -9,6 +9,7 @@ use crate::buffers::{Arg, Buffer, Elem, label};
 use crate::errors::{library_error, span_error};
 use fused_optim::Float;
 use fused_optim::algorithms::{Algorithm, MAX_STATE_BUFFERS, Validated};
+use fused_optim::clip::{ClipGradNorm, step_many_clipped_validated};
 use fused_optim::foreign::{Span, disjoint};
 use fused_optim::parallel::binding_parallelism;
 use fused_optim::step::step_many_validated;
@@ -37,7 +38,7 @@ impl<'py> Role<'py> {
         Ok(Role { name, buffers, written, listed: form.is_some() })
     }
 
-    fn label(&self, i: usize) -> String {
+    pub(crate) fn label(&self, i: usize) -> String {
         label(self.name, self.listed.then_some(i))
     }
 
@@ -125,9 +126,53 @@ pub(crate) fn without_gil<R: Send>(py: Python<'_>, traffic: usize, step: impl Fn
     if traffic >= RELEASE_GIL_FROM_BYTES { py.detach(step) } else { step() }
 }
 
+/// How a step treats its gradients before anything else: a multiplier
+/// (`grad_scale`), or clipping by the global norm of the call's gradients
+/// (`max_grad_norm`, then the coefficient is the multiplier). Not both: the
+/// torch optimizers, which clip over several calls, compute the norm
+/// themselves (`grad_norm`) and pass the product as `grad_scale`.
+pub(crate) struct GradOptions {
+    pub(crate) grad_scale: f64,
+    pub(crate) clip: Option<ClipGradNorm>,
+}
+
+impl GradOptions {
+    /// From the Python keywords; `ValueError` for an unknown rule or both at once.
+    pub(crate) fn new(
+        grad_scale: f64,
+        max_grad_norm: Option<f64>,
+        non_finite: &str,
+    ) -> PyResult<GradOptions> {
+        let skip = match non_finite {
+            "propagate" => false,
+            "skip" => true,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "grad_norm_non_finite must be 'propagate' or 'skip', got {other:?}"
+                )));
+            }
+        };
+        if max_grad_norm.is_some() && grad_scale != 1.0 {
+            return Err(PyValueError::new_err(
+                "grad_scale and max_grad_norm together: pass one (with max_grad_norm the clip coefficient \
+                 is the gradients' multiplier)",
+            ));
+        }
+        let clip = match max_grad_norm {
+            None => None,
+            Some(m) => {
+                let clip = if skip { ClipGradNorm::new(m).skip_non_finite() } else { ClipGradNorm::new(m) };
+                clip.validate().map_err(|e| PyValueError::new_err(format!("max_grad_norm: {e}")))?;
+                Some(clip)
+            }
+        };
+        Ok(GradOptions { grad_scale, clip })
+    }
+}
+
 /// One step of `A` over the Python arguments: `state` holds the algorithm's
 /// state arguments in [`Algorithm::STATE`] order (`None` for an optional
-/// buffer not given).
+/// buffer not given). Returns the gradients' norm when the step clipped.
 pub(crate) fn step<A: Algorithm>(
     py: Python<'_>,
     config: &A,
@@ -135,7 +180,8 @@ pub(crate) fn step<A: Algorithm>(
     param: &Bound<'_, PyAny>,
     grad: &Bound<'_, PyAny>,
     state: [Option<&Bound<'_, PyAny>>; MAX_STATE_BUFFERS],
-) -> PyResult<()> {
+    options: &GradOptions,
+) -> PyResult<Option<f64>> {
     let form = Arg::new(param).form();
     let param = Role::read(param, "param", form, true)?;
     let grad = Role::read(grad, "grad", form, false)?;
@@ -151,8 +197,8 @@ pub(crate) fn step<A: Algorithm>(
     grad.expect(elem, &of)?;
     states.iter().flatten().try_for_each(|s| s.expect(elem, &of))?;
     match elem {
-        Elem::F32 => run::<A, f32>(py, config, t, &param, &grad, &states),
-        Elem::F64 => run::<A, f64>(py, config, t, &param, &grad, &states),
+        Elem::F32 => run::<A, f32>(py, config, t, &param, &grad, &states, options),
+        Elem::F64 => run::<A, f64>(py, config, t, &param, &grad, &states, options),
         narrow => Err(PyTypeError::new_err(format!(
             "{of} is {}: this step takes float32 or float64 (bfloat16/float16 parameters: adam_step_mixed)",
             narrow.name()
@@ -167,8 +213,10 @@ fn run<A: Algorithm, T: Float>(
     param: &Role<'_>,
     grad: &Role<'_>,
     states: &[Option<Role<'_>>; MAX_STATE_BUFFERS],
-) -> PyResult<()> {
-    let validated = Validated::<A, T>::new(config, t).map_err(|e| library_error(e, false))?;
+    options: &GradOptions,
+) -> PyResult<Option<f64>> {
+    let mut validated = Validated::<A, T>::new(config, t).map_err(|e| library_error(e, false))?;
+    validated.set_grad_scale(T::from_f64(options.grad_scale));
     let mut spans = Vec::new();
     param.spans(&mut spans)?;
     grad.spans(&mut spans)?;
@@ -194,8 +242,17 @@ fn run<A: Algorithm, T: Float>(
         tensors.push(buffers);
     }
     let parallelism = binding_parallelism();
-    let traffic =
-        param.buffers.iter().map(|b| b.len).sum::<usize>().saturating_mul(validated.bytes_per_element());
-    without_gil(py, traffic, || step_many_validated(&validated, tensors, &parallelism))
-        .map_err(|e| library_error(e, param.listed))
+    let elements = param.buffers.iter().map(|b| b.len).sum::<usize>();
+    let traffic = elements.saturating_mul(validated.bytes_per_element());
+    match &options.clip {
+        None => without_gil(py, traffic, || step_many_validated(&validated, tensors, &parallelism))
+            .map(|()| None)
+            .map_err(|e| library_error(e, param.listed)),
+        Some(clip) => {
+            let traffic = traffic.saturating_add(elements.saturating_mul(T::BYTES));
+            without_gil(py, traffic, || step_many_clipped_validated(validated, clip, tensors, &parallelism))
+                .map(|report| Some(report.norm))
+                .map_err(|e| library_error(e, param.listed))
+        }
+    }
 }

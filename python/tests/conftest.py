@@ -66,3 +66,19 @@ def max_relative(a: torch.nn.Module, b: torch.nn.Module) -> float:
         ((pa.detach() - pb.detach()).abs() / (pa.detach().abs() + 1e-3)).max().item()
         for pa, pb in zip(a.parameters(), b.parameters())
     )
+
+
+def reference_optimizer(name: str) -> Any:
+    """The optimizer the fused one is compared with: torch.optim's, or lion-pytorch's Lion."""
+    if name == "Lion":
+        return pytest.importorskip("lion_pytorch").Lion
+    return getattr(torch.optim, name)
+
+
+def reference_options(name: str) -> dict[str, Any]:
+    """torch.optim's single-tensor path (lion-pytorch has only one)."""
+    return {} if name == "Lion" else {"foreach": False}
+
+
+def default_lr(name: str) -> float:
+    return float(reference_optimizer(name)([torch.zeros(1)]).defaults["lr"])

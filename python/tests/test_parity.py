@@ -31,9 +31,10 @@ from typing import Any
 import pytest
 
 import fused_optim.torch as fot
-from conftest import data, groups, mlp, torch
+from conftest import data, default_lr, groups, mlp, reference_optimizer, reference_options, torch
 
 TOLERANCE = {torch.float64: 1e-13, torch.float32: 1e-6}
+NORM_TOLERANCE = {torch.float64: 1e-13, torch.float32: 1e-5}
 
 CASES: list[tuple[str, dict[str, Any]]] = [
     ("Adam", {}),
@@ -53,20 +54,32 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("RMSprop", {"lr": 1e-3, "centered": True, "momentum": 0.5, "weight_decay": 1e-2, "maximize": True}),
     ("Adadelta", {}),
     ("Adadelta", {"weight_decay": 1e-2, "maximize": True}),
+    ("SGD", {"lr": 0.05}),
+    ("SGD", {"lr": 0.05, "momentum": 0.9}),
+    ("SGD", {"lr": 0.05, "momentum": 0.9, "dampening": 0.1, "weight_decay": 1e-2}),
+    ("SGD", {"lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 1e-2}),
+    ("SGD", {"lr": 0.05, "momentum": 0.5, "maximize": True}),
+    ("Lion", {"lr": 1e-3}),
+    ("Lion", {"lr": 1e-3, "betas": (0.95, 0.98), "weight_decay": 0.1}),
+    ("Lion", {"lr": 1e-3, "weight_decay": 1e-3, "decoupled_weight_decay": True}),
 ]
 
 
-def pair(name: str, options: dict[str, Any], dtype: torch.dtype) -> tuple[Any, ...]:
-    reference, fused = mlp(dtype), mlp(dtype)
-    lr = options.get("lr", getattr(torch.optim, name)([torch.zeros(1)]).defaults["lr"])
-    decay = {k: v for k, v in options.items() if k == "weight_decay"}
-    torch_opt = getattr(torch.optim, name)(groups(reference, lr, **decay), foreach=False, **options)
-    fused_opt = getattr(fot, name)(groups(fused, lr, **decay), **options)
-    return reference, fused, torch_opt, fused_opt
-
-
-def loss_sign(options: dict[str, Any]) -> float:
-    return -1.0 if options.get("maximize") else 1.0
+def sign_ties(optimizer: torch.optim.Optimizer, dtype: torch.dtype) -> list[torch.Tensor]:
+    """Lion's elements whose sign(beta1*m + (1 - beta1)*g) is within rounding of 0, per parameter: there the
+    two implementations may round c to opposite signs (or one to 0), and the parameters then differ by lr
+    (or 2*lr), a legitimate outcome of rounding. The band is 8 ulps of the terms' magnitudes (lion-pytorch's
+    add(alpha=) and the library's product-then-sum each round twice)."""
+    eps = torch.finfo(dtype).eps
+    ties = []
+    for group in optimizer.param_groups:
+        beta1 = float(group["betas"][0])
+        for p in group["params"]:
+            m = optimizer.state[p]["exp_avg"].double() if "exp_avg" in optimizer.state[p] else torch.zeros_like(p)
+            g = p.grad.double()
+            c = beta1 * m + (1 - beta1) * g
+            ties.append(c.abs() <= 8 * eps * ((beta1 * m).abs() + ((1 - beta1) * g).abs()))
+    return ties
 
 
 def shadow(optimizer: torch.optim.Optimizer, name: str, options: dict[str, Any]) -> torch.optim.Optimizer:
@@ -82,7 +95,7 @@ def shadow(optimizer: torch.optim.Optimizer, name: str, options: dict[str, Any])
             cast[p] = q
             params.append(q)
         groups.append({**group, "params": params})
-    exact = getattr(torch.optim, name)(groups, **{**options, "foreach": False})
+    exact = reference_optimizer(name)(groups, **{**options, **reference_options(name)})
     for p, q in cast.items():
         exact.state[q] = {k: v.double() if k != "step" else v.clone() for k, v in optimizer.state[p].items()}
     return exact
@@ -94,14 +107,20 @@ def lockstep(
     dtype: torch.dtype,
     fused_options: dict[str, Any] | None = None,
     steps: int = 200,
+    max_grad_norm: float | None = None,
 ) -> float:
     """Runs torch's optimizer and the fused one in lockstep. Returns the largest error of a fused step
-    beyond what the test allows, as a fraction of the tolerance (<= 1: within)."""
+    beyond what the test allows, as a fraction of the tolerance (<= 1: within). With `max_grad_norm`, torch
+    runs `clip_grad_norm_` before its step and the fused optimizer clips inside its own, and the norms
+    they report are compared too."""
     reference, fused = mlp(dtype), mlp(dtype)
-    lr = options.get("lr", getattr(torch.optim, name)([torch.zeros(1)]).defaults["lr"])
+    lr = options.get("lr", default_lr(name))
     decay = {k: v for k, v in options.items() if k == "weight_decay"}
-    torch_opt = getattr(torch.optim, name)(groups(reference, lr, **decay), foreach=False, **options)
-    fused_opt = getattr(fot, name)(groups(fused, lr, **decay), **(options if fused_options is None else fused_options))
+    torch_opt = reference_optimizer(name)(groups(reference, lr, **decay), **reference_options(name), **options)
+    clip = {} if max_grad_norm is None else {"max_grad_norm": max_grad_norm}
+    fused_opt = getattr(fot, name)(
+        groups(fused, lr, **decay), **(options if fused_options is None else fused_options), **clip
+    )
     x, y = data(dtype)
     sign = -1.0 if options.get("maximize") else 1.0
     tolerance = TOLERANCE[dtype]
@@ -112,12 +131,24 @@ def lockstep(
     worst = 0.0
     losses = []
 
-    def excess(mine: torch.Tensor, theirs: torch.Tensor, exact: torch.Tensor | None, scale: torch.Tensor) -> float:
+    def excess(
+        mine: torch.Tensor,
+        theirs: torch.Tensor,
+        exact: torch.Tensor | None,
+        scale: torch.Tensor,
+        ties: torch.Tensor | None = None,
+    ) -> float:
         error = (mine - theirs).abs().double() if exact is None else (mine.double() - exact).abs()
         allowed = tolerance * scale.double()
         if exact is not None:
             allowed = allowed + factor * (theirs.double() - exact).abs()
+        if ties is not None:
+            error = error.masked_fill(ties, 0.0)
         return (error / allowed).max().item()
+
+    tied = 0
+    elements = 0
+    clipped = 0
 
     for _ in range(steps):
         torch_opt.zero_grad()
@@ -126,15 +157,26 @@ def lockstep(
         losses.append(loss.item())
         for p_ref, p_fused in zip(reference.parameters(), fused.parameters()):
             p_fused.grad = p_ref.grad.clone()
+        if max_grad_norm is not None:
+            norm = torch.nn.utils.clip_grad_norm_(reference.parameters(), max_grad_norm, foreach=False).item()
         exact_opt = shadow(torch_opt, name, options) if dtype == torch.float32 else None
+        ties = sign_ties(torch_opt, dtype) if name == "Lion" else [None] * 6
         torch_opt.step()
         fused_opt.step()
+        if max_grad_norm is not None:
+            assert fused_opt.grad_norm is not None
+            # torch sums squares in the gradients' type, the library in float64.
+            assert abs(fused_opt.grad_norm - norm) <= NORM_TOLERANCE[dtype] * norm, (fused_opt.grad_norm, norm)
+            clipped += norm > max_grad_norm
         if exact_opt is not None:
             exact_opt.step()
         exact_params = [None] * 6 if exact_opt is None else [q for g in exact_opt.param_groups for q in g["params"]]
         with torch.no_grad():
-            for p_ref, p_fused, p_exact in zip(reference.parameters(), fused.parameters(), exact_params):
-                worst = max(worst, excess(p_fused, p_ref, p_exact, p_ref.abs() + 1e-3))
+            for p_ref, p_fused, p_exact, tie in zip(reference.parameters(), fused.parameters(), exact_params, ties):
+                worst = max(worst, excess(p_fused, p_ref, p_exact, p_ref.abs() + 1e-3, tie))
+                if tie is not None:
+                    tied += int(tie.sum().item())
+                    elements += tie.numel()
                 s_ref, s_fused = torch_opt.state[p_ref], fused_opt.state[p_fused]
                 s_exact = None if exact_opt is None else exact_opt.state[p_exact]
                 assert sorted(s_ref) == sorted(s_fused), "torch's state names"
@@ -149,6 +191,11 @@ def lockstep(
                     mine.copy_(value)
                 p_fused.copy_(p_ref)
     assert abs(losses[-1] - losses[0]) > 1e-3 * abs(losses[0]), "the model trained"
+    if max_grad_norm is not None:
+        assert clipped > steps // 2, "most steps clipped"
+    if elements:
+        print(f"Lion: {tied} of {elements} element steps had sign(c) within rounding of 0")
+        assert tied <= 1e-3 * elements, "ties are rare; many mean a real difference"
     return worst
 
 
@@ -163,3 +210,21 @@ def test_matches_torch(name: str, options: dict[str, Any], dtype: torch.dtype) -
 def test_a_semantic_difference_is_caught() -> None:
     """The tolerance is tight enough: a 1% different beta2 fails it."""
     assert lockstep("Adam", {}, torch.float32, fused_options={"betas": (0.9, 0.99)}, steps=20) > 100
+
+
+CLIP_CASES: list[tuple[str, dict[str, Any]]] = [
+    ("AdamW", {}),
+    ("Adagrad", {}),
+    ("SGD", {"lr": 0.05, "momentum": 0.9}),
+    ("Lion", {"lr": 1e-3, "weight_decay": 0.1}),
+]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("name,options", CLIP_CASES, ids=[c[0] for c in CLIP_CASES])
+def test_clipping_matches_clip_grad_norm_then_the_step(name: str, options: dict[str, Any], dtype: torch.dtype) -> None:
+    """`max_grad_norm` against `torch.nn.utils.clip_grad_norm_` followed by torch's step: the norm (within
+    NORM_TOLERANCE) and the step (within the same tolerance as unclipped steps), on steps that clip."""
+    worst = lockstep(name, options, dtype, max_grad_norm=0.01)
+    print(f"{name} {options} {dtype} clipped: largest error of a step, as a fraction of the allowed: {worst:.2e}")
+    assert worst <= 1.0

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 import fused_optim.torch as fot
-from conftest import data, groups, mlp, torch, train
+from conftest import data, default_lr, groups, mlp, reference_optimizer, reference_options, torch, train
 
 TOLERANCE = 1e-9
 
@@ -33,6 +33,8 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     # lr 0.1, not the default 1.0: at 1.0 this run turns chaotic after about 120 steps (two float64 runs an
     # ulp apart separate), which is the training's property, not the state_dict's.
     ("Adadelta", {"lr": 0.1}),
+    ("SGD", {"lr": 0.05, "momentum": 0.9, "nesterov": True}),
+    ("Lion", {"lr": 1e-3, "weight_decay": 0.1}),
 ]
 
 
@@ -41,7 +43,7 @@ def close(a: torch.nn.Module, b: torch.nn.Module) -> float:
 
 
 def build(cls: Any, model: torch.nn.Module, name: str, options: dict[str, Any], **extra: Any) -> Any:
-    lr = options.get("lr", getattr(torch.optim, name)([torch.zeros(1)]).defaults["lr"])
+    lr = options.get("lr", default_lr(name))
     return cls(groups(model, lr), **options, **extra)
 
 
@@ -51,7 +53,7 @@ def test_torch_to_fused_to_torch(name: str, options: dict[str, Any]) -> None:
     x, y = data(dtype)
     # torch trains 50 steps; its state_dict loads into the fused optimizer.
     model = mlp(dtype)
-    torch_opt = build(getattr(torch.optim, name), model, name, options, foreach=False)
+    torch_opt = build(reference_optimizer(name), model, name, options, **reference_options(name))
     train(model, torch_opt, 50, x, y)
     # state_dict() holds the optimizer's own tensors, and load_state_dict keeps a tensor that needs
     # no conversion: copy, or the two optimizers would share (and both step) the same state.
@@ -68,12 +70,14 @@ def test_torch_to_fused_to_torch(name: str, options: dict[str, Any]) -> None:
     train(fused_model, fused_opt, 50, x, y)
     assert close(model, fused_model) <= TOLERANCE
     for p, q in zip(model.parameters(), fused_model.parameters()):
-        assert torch_opt.state[p]["step"].item() == fused_opt.state[q]["step"].item() == 100
+        assert sorted(torch_opt.state[p]) == sorted(fused_opt.state[q])
+        if "step" in torch_opt.state[p]:  # not SGD's nor Lion's
+            assert torch_opt.state[p]["step"].item() == fused_opt.state[q]["step"].item() == 100
 
     # The fused optimizer's state_dict loads into torch's, which continues the same.
     back_model = mlp(dtype)
     back_model.load_state_dict(fused_model.state_dict())
-    back_opt = build(getattr(torch.optim, name), back_model, name, options, foreach=False)
+    back_opt = build(reference_optimizer(name), back_model, name, options, **reference_options(name))
     back_opt.load_state_dict(copy.deepcopy(fused_opt.state_dict()))
     train(back_model, back_opt, 50, x, y)
     train(fused_model, fused_opt, 50, x, y)

@@ -53,7 +53,7 @@ pub trait Algorithm: Clone + core::fmt::Debug + PartialEq + Send + Sync + 'stati
     const STATE: &'static [StateBuffer];
 
     /// The kernel's per-step scalars.
-    type Coefficients<T: Float>: Sync + GradScale<T>;
+    type Coefficients<T: Float>: Send + Sync + GradScale<T>;
     /// The kernel's buffer set: parameter, gradient and state, of one length.
     type Buffers<'a, T: Float>: Check<Facts = (), Error = LengthMismatch> + Send;
     /// The state an [`Optimizer`](crate::Optimizer) owns.
