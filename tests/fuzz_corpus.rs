@@ -5,7 +5,7 @@
 //! `libfuzzer-sys` decodes it (see `fused_optim_testkit::replay`).
 
 use fused_optim_testkit::fuzz::{
-    AdaDeltaOptions, AdaGradOptions, AdaMaxOptions, AdamOptions, Case, MixedCase, RmsPropOptions, check,
+    AdaDeltaOptions, AdaGradOptions, AdaMaxOptions, AdamMixedCase, AdamOptions, Case, RmsPropOptions, check,
     differential, refusal, refused,
 };
 use fused_optim_testkit::fuzz_capi as capi;
@@ -120,7 +120,7 @@ replay_targets! {
 /// Mixed-precision Adam refuses whatever Adam refuses, and more.
 #[test]
 fn diff_adam_mixed() {
-    replay::<MixedCase>("diff_adam_mixed", &[ADAM_REFUSALS, MIXED_KINDS].concat(), differential, refused);
+    replay::<AdamMixedCase>("diff_adam_mixed", &[ADAM_REFUSALS, MIXED_KINDS].concat(), differential, refused);
 }
 
 /// What the C-ABI target's corpus reaches besides accepted calls: every

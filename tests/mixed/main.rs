@@ -6,6 +6,7 @@
 //! average where round-to-nearest leaves it stuck; bad input is refused.
 //! [`narrow`]: the narrow storage conversions on every tier against `half`.
 
+mod golden;
 mod narrow;
 
 use fused_optim::kernels::{self, Dtype, MixedLayout, MixedSlice, Storage, bf16, f16, spec};
@@ -152,9 +153,9 @@ fn step(c: &AdamConfig, o: &MixedOptions, s: &mut State, t: u64, with: &Implemen
     let k = mixed_coefficients(c, t, o).unwrap();
     let b = s.buffers();
     match with {
-        Implementation::Reference => spec::adam_mixed(b, &k),
-        Implementation::Tier(tier) => kernels::adam_mixed_on(*tier, b, &k).unwrap(),
-        Implementation::Dispatched => kernels::adam_mixed(b, &k),
+        Implementation::Reference => spec::mixed(b.into(), &k),
+        Implementation::Tier(tier) => kernels::mixed_on(*tier, b.into(), &k).unwrap(),
+        Implementation::Dispatched => kernels::mixed(b.into(), &k),
         Implementation::Driver(p) => {
             let o = MixedOptions { skip_non_finite: false, ..*o };
             assert_eq!(adam_step_mixed(c, t, b, &o, p), Ok(StepOutcome::Applied));

@@ -12,10 +12,10 @@
 pub(crate) mod adadelta;
 pub(crate) mod adagrad;
 pub(crate) mod adam;
-pub(crate) mod adam_mixed;
 pub(crate) mod adamax;
 pub(crate) mod convert;
 pub(crate) mod grad_non_finite;
+pub(crate) mod mixed;
 pub(crate) mod probe;
 pub(crate) mod rmsprop;
 

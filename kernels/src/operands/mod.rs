@@ -54,7 +54,8 @@ pub use adam::{AdamBuffers, AdamCoefficients, Decay};
 pub use adamax::{AdaMaxBuffers, AdaMaxCoefficients};
 pub use buffers::{Check, Checked, Dense, KernelBuffers, LengthMismatch, MAX_NAMED, Parts, Piece, Reborrow};
 pub use mixed::{
-    MixedAdamBuffers, MixedAdamCoefficients, MixedError, MixedLayout, MixedSlice, StochasticKeys,
+    MAX_MIXED_STATE, MIXED_STATE_SLOTS, MixedAdamBuffers, MixedAdamCoefficients, MixedBuffers,
+    MixedCoefficients, MixedError, MixedLayout, MixedSlice, MixedUpdate, StochasticKeys,
 };
 pub use probe::ProbeBuffers;
 pub use rmsprop::{RmsPropBuffers, RmsPropCoefficients};
@@ -93,4 +94,4 @@ impl<T> buffers::sealed::Sealed for AdaGradBuffers<'_, T> {}
 impl<T> buffers::sealed::Sealed for RmsPropBuffers<'_, T> {}
 impl<T> buffers::sealed::Sealed for AdaDeltaBuffers<'_, T> {}
 impl<T, const W: usize> buffers::sealed::Sealed for ProbeBuffers<'_, T, W> {}
-impl buffers::sealed::Sealed for MixedAdamBuffers<'_> {}
+impl buffers::sealed::Sealed for MixedBuffers<'_> {}
