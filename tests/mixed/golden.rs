@@ -4,7 +4,8 @@
 //! the Adam-only kernel before the mixed step became generic over the
 //! algorithm. The generic step must give Adam these bits exactly.
 
-use super::{Implementation, MixedLayout, STEPS, State, option_sets, step};
+use super::{Implementation, MixedLayout, MixedTest, STEPS, State, step};
+use fused_optim::AdamConfig;
 use fused_optim_testkit::Fill;
 
 /// FNV-1a over the outputs' bits (NaN canonical, as `State::outputs` gives them).
@@ -17,11 +18,11 @@ fn digest() -> u64 {
     };
     let mut seed = 0;
     for layout in MixedLayout::SUPPORTED {
-        for (c, o) in option_sets() {
+        for (c, o) in AdamConfig::option_sets() {
             for fill in [Fill::Random, Fill::Special, Fill::Bits] {
                 for len in (0..=35).chain([63, 64, 65, 100, 333]) {
                     seed += 1;
-                    let mut s = State::new(&layout, c.amsgrad, fill, len, seed as usize % 4, seed);
+                    let mut s = State::new(&layout, &c, fill, len, seed as usize % 4, seed);
                     for t in STEPS {
                         step(&c, &o, &mut s, t, &Implementation::Reference);
                         for (_, bits) in s.outputs() {
