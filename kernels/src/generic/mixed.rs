@@ -61,13 +61,37 @@ pub(crate) trait MixedForms: MixedUpdate {
     ) -> W::Output;
 }
 
-/// The per-vector step for one layout (`C` is the copy's type, unused
-/// without `COPY`) and one form `F`.
-struct MixedBody<I: HalfLanes, F, P, G, S, C, const COPY: bool> {
-    param: *mut P,
-    grad: *mut G,
-    state: [*mut S; MAX_MIXED_STATE],
-    copy: *mut C,
+/// One supported layout's storage types, as one type parameter.
+trait Types {
+    /// The parameter's.
+    type P: Storage;
+    /// The gradient's.
+    type G: Storage;
+    /// The state buffers'.
+    type S: Storage;
+    /// The copy's (unused without `COPY`).
+    type C: Storage;
+    /// Whether a copy is written.
+    const COPY: bool;
+}
+
+/// The layout `P, G, S, C` (with `COPY`) as [`Types`].
+struct Layout<P, G, S, C, const COPY: bool>(core::marker::PhantomData<(P, G, S, C)>);
+
+impl<P: Storage, G: Storage, S: Storage, C: Storage, const COPY: bool> Types for Layout<P, G, S, C, COPY> {
+    type P = P;
+    type G = G;
+    type S = S;
+    type C = C;
+    const COPY: bool = COPY;
+}
+
+/// The per-vector step for one layout `L` and one form `F`.
+struct MixedBody<I: HalfLanes, F, L: Types> {
+    param: *mut L::P,
+    grad: *mut L::G,
+    state: [*mut L::S; MAX_MIXED_STATE],
+    copy: *mut L::C,
     form: F,
     grad_scale: I::V,
     zero: I::V,
@@ -77,7 +101,7 @@ struct MixedBody<I: HalfLanes, F, P, G, S, C, const COPY: bool> {
     position: u32,
 }
 
-impl<I: HalfLanes, F, P, G, S, C, const COPY: bool> MixedBody<I, F, P, G, S, C, COPY> {
+impl<I: HalfLanes, F, L: Types> MixedBody<I, F, L> {
     /// Stores `v` to `p + o`, stochastically with `key` when stochastic
     /// rounding is on and `T` is `bf16`.
     ///
@@ -98,30 +122,22 @@ impl<I: HalfLanes, F, P, G, S, C, const COPY: bool> MixedBody<I, F, P, G, S, C, 
     }
 }
 
-impl<I, F, P, G, S, C, const COPY: bool> Block for MixedBody<I, F, P, G, S, C, COPY>
-where
-    I: HalfLanes,
-    F: LaneForm<I>,
-    P: Storage,
-    G: Storage,
-    S: Storage,
-    C: Storage,
-{
+impl<I: HalfLanes, F: LaneForm<I>, L: Types> Block for MixedBody<I, F, L> {
     #[inline(always)]
     unsafe fn run(&self, o: usize, n: usize) {
         // SAFETY: `o + n` is within every buffer (the state slots `F` reads
         // or writes and the copy non-null exactly when needed, which the
         // variant asserted); the tier is available.
         unsafe {
-            let g = I::mul(G::load::<I>(self.grad.add(o), n), self.grad_scale);
+            let g = I::mul(L::G::load::<I>(self.grad.add(o), n), self.grad_scale);
             if self.zero_grad {
-                G::store::<I>(self.grad.add(o), n, self.zero);
+                L::G::store::<I>(self.grad.add(o), n, self.zero);
             }
-            let p = P::load::<I>(self.param.add(o), n);
+            let p = L::P::load::<I>(self.param.add(o), n);
             let mut state = [self.zero; MAX_MIXED_STATE];
             for (k, s) in state.iter_mut().enumerate() {
                 if F::READS[k] {
-                    *s = S::load::<I>(self.state[k].add(o), n);
+                    *s = L::S::load::<I>(self.state[k].add(o), n);
                 }
             }
             let (p, state) = self.form.update(g, p, state);
@@ -131,8 +147,8 @@ where
                 }
             }
             self.put(self.param, o, n, p, self.keys.map(|(param, _)| param));
-            if COPY {
-                C::store::<I>(self.copy.add(o), n, p);
+            if L::COPY {
+                L::C::store::<I>(self.copy.add(o), n, p);
             }
         }
     }
@@ -152,23 +168,28 @@ fn pointer<T: Storage>(s: Option<&mut MixedSlice<'_>>, on: bool) -> *mut T {
     s.and_then(MixedSlice::typed_ptr::<T>).expect("a buffer the step needs is given, of the matched type")
 }
 
-/// One mixed-precision call with its layout (`P, G, S, C`) and form `F`
-/// fixed (see [`Variant`]).
-struct MixedVariant<'a, 'c, U, F, P, G, S, C, const COPY: bool> {
+/// One mixed-precision call with its layout `L` and, once the algorithm
+/// has picked it, its form `F` fixed (`F = ()` while waiting: see
+/// [`WithForm`]); with both, a [`Variant`].
+struct MixedCall<'a, 'c, I, U, L, F> {
+    token: I,
     buffers: Checked<MixedBuffers<'a>>,
     coefficients: &'c MixedCoefficients<U>,
-    _types: core::marker::PhantomData<(F, P, G, S, C)>,
+    _types: core::marker::PhantomData<(L, F)>,
 }
 
-impl<I, U, F, P, G, S, C, const COPY: bool> Variant<I> for MixedVariant<'_, '_, U, F, P, G, S, C, COPY>
+impl<'a, 'c, I, U, L, F> MixedCall<'a, 'c, I, U, L, F> {
+    fn new(token: I, buffers: Checked<MixedBuffers<'a>>, coefficients: &'c MixedCoefficients<U>) -> Self {
+        MixedCall { token, buffers, coefficients, _types: core::marker::PhantomData }
+    }
+}
+
+impl<I, U, L, F> Variant<I> for MixedCall<'_, '_, I, U, L, F>
 where
     I: HalfLanes,
     U: MixedUpdate,
+    L: Types,
     F: LaneForm<I, Coefficients = U>,
-    P: Storage,
-    G: Storage,
-    S: Storage,
-    C: Storage,
 {
     type Output = ();
 
@@ -179,17 +200,17 @@ where
         let grad_scale = if c.algorithm.maximize() { -c.grad_scale } else { c.grad_scale };
         let n = b.param.len();
         let mut state = b.state.each_mut().map(Option::as_mut);
-        let state = core::array::from_fn(|k| pointer::<S>(state[k].take(), F::READS[k] || F::WRITES[k]));
+        let state = core::array::from_fn(|k| pointer::<L::S>(state[k].take(), F::READS[k] || F::WRITES[k]));
         // SAFETY: the tier is available (caller); the buffers are `Checked`
         // (one length `n`), the pointers come from them with the types matched
-        // to `P, G, S, C` (`pointer` asserts it, and that every buffer the
+        // to `L`'s (`pointer` asserts it, and that every buffer the
         // form touches is given), and `for_each_block` stays inside `0..n`.
         unsafe {
-            let body = MixedBody::<I, F, P, G, S, C, COPY> {
-                param: pointer::<P>(Some(&mut b.param), true),
-                grad: pointer::<G>(Some(&mut b.grad), true),
+            let body = MixedBody::<I, F, L> {
+                param: pointer::<L::P>(Some(&mut b.param), true),
+                grad: pointer::<L::G>(Some(&mut b.grad), true),
                 state,
-                copy: pointer::<C>(b.param_copy.as_mut(), COPY),
+                copy: pointer::<L::C>(b.param_copy.as_mut(), L::COPY),
                 form: F::new(&c.algorithm),
                 grad_scale: I::splat(grad_scale),
                 zero: I::splat(0.0),
@@ -202,39 +223,23 @@ where
     }
 }
 
-/// The token, the buffers and the scalars of a call whose layout is fixed,
-/// waiting for the algorithm to pick its form.
-struct Layout<'a, 'c, I, U, P, G, S, C, const COPY: bool> {
-    token: I,
-    buffers: Checked<MixedBuffers<'a>>,
-    coefficients: &'c MixedCoefficients<U>,
-    _types: core::marker::PhantomData<(P, G, S, C)>,
-}
-
-impl<I, U, P, G, S, C, const COPY: bool> WithForm<I, U> for Layout<'_, '_, I, U, P, G, S, C, COPY>
+impl<I, U, L> WithForm<I, U> for MixedCall<'_, '_, I, U, L, ()>
 where
     I: HalfLanes + Enter,
     U: MixedUpdate,
-    P: Storage,
-    G: Storage,
-    S: Storage,
-    C: Storage,
+    L: Types,
 {
     type Output = ();
 
     #[inline(always)]
     fn run<F: LaneForm<I, Coefficients = U>>(self) {
-        let Layout { token, buffers, coefficients, .. } = self;
-        token.enter(MixedVariant::<U, F, P, G, S, C, COPY> {
-            buffers,
-            coefficients,
-            _types: core::marker::PhantomData,
-        })
+        let MixedCall { token, buffers, coefficients, .. } = self;
+        token.enter(MixedCall::<I, U, L, F>::new(token, buffers, coefficients))
     }
 }
 
 /// The algorithm's form for the layout `P, G, S, C` (`COPY`: whether a copy
-/// is written).
+/// is written), each pair in a `#[target_feature]` function of its own.
 #[inline(always)]
 fn run_layout<I, U, P, G, S, C, const COPY: bool>(
     token: I,
@@ -249,9 +254,8 @@ fn run_layout<I, U, P, G, S, C, const COPY: bool>(
     C: Storage,
 {
     let given = buffers.get().given();
-    let layout =
-        Layout::<I, U, P, G, S, C, COPY> { token, buffers, coefficients, _types: core::marker::PhantomData };
-    coefficients.algorithm.select(given, layout)
+    let call = MixedCall::<I, U, Layout<P, G, S, C, COPY>, ()>::new(token, buffers, coefficients);
+    coefficients.algorithm.select(given, call)
 }
 
 /// One mixed-precision step of the algorithm `U` on the token's tier: the
