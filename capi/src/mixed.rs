@@ -28,11 +28,12 @@ use super::configs::{byte, flag, fo_adam_config};
 use super::many::{read, slice_mut};
 use super::status::{fo_status, guard};
 use super::threads::parallelism;
-use fused_optim_core::AdamConfig;
+use fused_optim_core::kernels::MAX_MIXED_STATE;
 use fused_optim_core::mixed::{
-    Dtype, MixedAdamBuffers, MixedOptions, MixedSlice, StepOutcome, adam_step_mixed_many_with, bf16, f16,
-    mixed_coefficients,
+    Dtype, MixedBuffers, MixedKernel, MixedOptions, MixedSlice, StepOutcome, bf16, f16, mixed_coefficients,
+    step_mixed_many_with,
 };
+use fused_optim_core::{AdamConfig, Algorithm};
 use std::ffi::c_void;
 
 /// The element type of a mixed-precision buffer: `FO_DTYPE_F32`,
@@ -202,33 +203,32 @@ impl Buffer {
     }
 }
 
-/// One tensor whose element types are known.
+/// One tensor whose element types are known: the parameter, the gradient,
+/// the algorithm's state buffers in its order (`None` when null), the copy.
 struct Tensor {
-    /// param, grad, exp_avg, exp_avg_sq.
-    required: [Buffer; 4],
-    /// max_exp_avg_sq, param_copy (`None` when null).
-    optional: [Option<Buffer>; 2],
+    param: Buffer,
+    grad: Buffer,
+    state: [Option<Buffer>; MAX_MIXED_STATE],
+    copy: Option<Buffer>,
     len: usize,
     position: u64,
 }
 
 impl Tensor {
-    /// `FO_ERROR_DTYPE` for an unknown type. (Whether the combination has a
-    /// kernel, and the AMSGrad buffer against the option, are the Rust step's
-    /// checks, before it writes.)
-    fn new(t: &fo_mixed_tensor) -> Result<Tensor, fo_status> {
+    /// Adam's tensor. `FO_ERROR_DTYPE` for an unknown type. (Whether the
+    /// combination has a kernel, and the AMSGrad buffer against the option,
+    /// are the Rust step's checks, before it writes.)
+    fn adam(t: &fo_mixed_tensor) -> Result<Tensor, fo_status> {
         let state = t.state_dtype;
         Ok(Tensor {
-            required: [
-                Buffer::new(t.param, t.param_dtype)?,
-                Buffer::new(t.grad, t.grad_dtype)?,
-                Buffer::new(t.exp_avg, state)?,
-                Buffer::new(t.exp_avg_sq, state)?,
-            ],
-            optional: [
+            param: Buffer::new(t.param, t.param_dtype)?,
+            grad: Buffer::new(t.grad, t.grad_dtype)?,
+            state: [
+                Some(Buffer::new(t.exp_avg, state)?),
+                Some(Buffer::new(t.exp_avg_sq, state)?),
                 Buffer::optional(t.max_exp_avg_sq, state)?,
-                Buffer::optional(t.param_copy, t.copy_dtype)?,
             ],
+            copy: Buffer::optional(t.param_copy, t.copy_dtype)?,
             len: t.len,
             position: t.position,
         })
@@ -237,7 +237,8 @@ impl Tensor {
     /// Every buffer of a nonempty tensor, checked, as written spans.
     fn push_spans(&self, spans: &mut Vec<Span>) -> Result<(), fo_status> {
         if self.len > 0 {
-            for b in self.required.iter().chain(self.optional.iter().flatten()) {
+            let optional = self.state.iter().chain([&self.copy]).flatten();
+            for b in [&self.param, &self.grad].into_iter().chain(optional) {
                 spans.push(b.span(self.len)?.written());
             }
         }
@@ -247,22 +248,75 @@ impl Tensor {
     /// # Safety
     /// Every buffer passed `push_spans`, is valid for `len` elements, and
     /// shares no byte with any other buffer of any live reference.
-    unsafe fn buffers<'a>(&self) -> MixedAdamBuffers<'a> {
+    unsafe fn buffers<'a>(&self) -> MixedBuffers<'a> {
         let n = self.len;
         // SAFETY: the caller's contract, for each buffer.
-        let [param, grad, exp_avg, exp_avg_sq] = self.required.map(|b| unsafe { b.slice(n) });
-        // SAFETY: as above.
-        let [max_exp_avg_sq, param_copy] = self.optional.map(|b| b.map(|b| unsafe { b.slice(n) }));
-        MixedAdamBuffers {
-            param,
-            grad,
-            exp_avg,
-            exp_avg_sq,
-            max_exp_avg_sq,
-            param_copy,
+        let slice = |b: Buffer| unsafe { b.slice(n) };
+        MixedBuffers {
+            param: slice(self.param),
+            grad: slice(self.grad),
+            state: self.state.map(|b| b.map(slice)),
+            param_copy: self.copy.map(slice),
             position: self.position,
         }
     }
+}
+
+/// One mixed-precision step of `count` tensors, for every algorithm: reads
+/// the config (converted to `A`) and the options, validates them, builds
+/// the tensors with `tensor` (which reads the caller's descriptions), checks
+/// every buffer and their overlap, steps, and writes `skipped`.
+///
+/// # Safety
+/// `config`, `options` null or valid; `skipped` null or valid for a write;
+/// `tensors`, given `count`, returns tensors whose every non-null buffer is
+/// valid for reads and writes of its tensor's `len` elements of its type.
+unsafe fn step_c<C: Copy, A>(
+    config: *const C, options: *const fo_mixed_options, step: u64, skipped: *mut bool,
+    tensors: impl FnOnce() -> Result<Vec<Tensor>, fo_status>,
+) -> fo_status
+where
+    A: Algorithm + TryFrom<C, Error = fo_status>,
+    A::Coefficients<f32>: MixedKernel,
+{
+    guard(|| {
+        let run = || -> Result<StepOutcome, fo_status> {
+            // SAFETY: each is null or valid (the caller's contract).
+            let (config, options) = unsafe { (read(config)?, read(options)?) };
+            let (config, options) = (A::try_from(config)?, MixedOptions::from(options));
+            let coefficients = mixed_coefficients(&config, step, &options)?;
+            let tensors = tensors()?;
+            if tensors.is_empty() {
+                return Ok(StepOutcome::Applied);
+            }
+            let mut spans = Vec::with_capacity((3 + MAX_MIXED_STATE) * tensors.len() + 1);
+            if !skipped.is_null() {
+                spans.push(span(skipped.cast_const(), 1)?.written());
+            }
+            for t in &tensors {
+                t.push_spans(&mut spans)?;
+            }
+            disjoint(&mut spans)?;
+            // SAFETY: every buffer of a nonempty tensor passed `span` and is
+            // valid for its tensor's length (the caller's contract); no two
+            // buffers of any tensors, nor `skipped`, share a byte, so these
+            // are the only references to that memory. Empty tensors'
+            // pointers are not read.
+            let mut buffers: Vec<MixedBuffers<'_>> = tensors.iter().map(|t| unsafe { t.buffers() }).collect();
+            Ok(step_mixed_many_with(&config, &coefficients, &mut buffers, &options, &parallelism())?)
+        };
+        match run() {
+            Ok(outcome) => {
+                if !skipped.is_null() {
+                    // SAFETY: non-null, valid for a write (the caller's
+                    // contract), and no slice of the step is alive any more.
+                    unsafe { skipped.write(outcome == StepOutcome::SkippedNonFinite) };
+                }
+                fo_status::FO_OK
+            }
+            Err(status) => status,
+        }
+    })
 }
 
 /// The defaults of the fused extras: loss scale 1, the found_inf check on,
@@ -330,46 +384,16 @@ pub unsafe extern "C" fn fo_adam_step_mixed_many(
     tensors: *const fo_mixed_tensor, count: usize, config: *const fo_adam_config,
     options: *const fo_mixed_options, step: u64, skipped: *mut bool,
 ) -> fo_status {
-    guard(|| {
-        let run = || -> Result<StepOutcome, fo_status> {
-            // SAFETY: each is null or valid (the caller's contract).
-            let (config, options) = unsafe { (read(config)?, read(options)?) };
-            let (config, options) = (AdamConfig::try_from(config)?, MixedOptions::from(options));
-            let coefficients = mixed_coefficients(&config, step, &options)?;
-            if count == 0 {
-                return Ok(StepOutcome::Applied);
-            }
-            // SAFETY: null or valid for `count` reads (the caller's
-            // contract); `copy_array` refuses a null or misaligned one.
-            let tensors = unsafe { copy_array(tensors, count) }?;
-            let tensors = tensors.iter().map(Tensor::new).collect::<Result<Vec<_>, _>>()?;
-            let mut spans = Vec::with_capacity(6 * count + 1);
-            if !skipped.is_null() {
-                spans.push(span(skipped.cast_const(), 1)?.written());
-            }
-            for t in &tensors {
-                t.push_spans(&mut spans)?;
-            }
-            disjoint(&mut spans)?;
-            // SAFETY: every buffer of a nonempty tensor passed `span` and is
-            // valid for its tensor's length (the caller's contract); no two
-            // buffers of any tensors, nor `skipped`, share a byte, so these
-            // are the only references to that memory. Empty tensors'
-            // pointers are not read.
-            let mut buffers: Vec<MixedAdamBuffers<'_>> =
-                tensors.iter().map(|t| unsafe { t.buffers() }).collect();
-            Ok(adam_step_mixed_many_with(&config, &coefficients, &mut buffers, &options, &parallelism())?)
-        };
-        match run() {
-            Ok(outcome) => {
-                if !skipped.is_null() {
-                    // SAFETY: non-null, valid for a write (the caller's
-                    // contract), and no slice of the step is alive any more.
-                    unsafe { skipped.write(outcome == StepOutcome::SkippedNonFinite) };
-                }
-                fo_status::FO_OK
-            }
-            Err(status) => status,
+    let read_tensors = || -> Result<Vec<Tensor>, fo_status> {
+        if count == 0 {
+            return Ok(Vec::new());
         }
-    })
+        // SAFETY: null or valid for `count` reads (the caller's contract);
+        // `copy_array` refuses a null or misaligned one.
+        let tensors = unsafe { copy_array(tensors, count) }?;
+        tensors.iter().map(Tensor::adam).collect()
+    };
+    // SAFETY: the caller's contract, forwarded; the tensors are read only
+    // after the config and the options passed.
+    unsafe { step_c::<_, AdamConfig>(config, options, step, skipped, read_tensors) }
 }
