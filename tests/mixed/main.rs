@@ -14,7 +14,7 @@ use fused_optim::kernels::{
 };
 use fused_optim::mixed::{
     MixedAdamBuffers, MixedBuffers, MixedKernel, MixedOptions, StepOutcome, adam_step_mixed,
-    adam_step_mixed_many, mixed_coefficients, step_mixed,
+    adam_step_mixed_many, mixed_coefficients, step_mixed, step_mixed_many,
 };
 use fused_optim::{AdamConfig, EpsForm, Error, Parallelism, WeightDecay};
 use fused_optim_testkit::{
@@ -450,8 +450,8 @@ fn stochastic_rounding_moves_bf16_parameters_as_f32_does_on_average() {
     eprintln!("f32 master {target:.5}, bf16 nearest 1.0, bf16 stochastic {got:.5}");
 }
 
-fn scaled_state(layout: MixedLayout, len: usize, bad: Option<(usize, f32)>) -> State {
-    let mut s = State::new(&layout, &AdamConfig::default(), Fill::Random, len, 1, 4);
+fn scaled_state<A: MixedTest>(c: &A, layout: MixedLayout, len: usize, bad: Option<(usize, f32)>) -> State {
+    let mut s = State::new(&layout, c, Fill::Random, len, 1, 4);
     if let Some((at, value)) = bad {
         let mut g = f32s(&s.grad);
         g[at] = value;
@@ -461,13 +461,17 @@ fn scaled_state(layout: MixedLayout, len: usize, bad: Option<(usize, f32)>) -> S
 }
 
 /// `found_inf`: one infinite or NaN gradient (after unscaling) anywhere in
-/// any tensor skips the whole step, writing nothing, on every thread count;
-/// with the check off it propagates.
-#[test]
-fn non_finite_gradients_skip_the_step_and_write_nothing() {
+/// any tensor skips the whole step of `c`, writing nothing, on every thread
+/// count; with the check off the step runs as the reference's does (the
+/// non-finite value propagating as the algorithm's NaN rule says), and the
+/// parameters of that state are returned.
+fn non_finite_gradients_skip<A: MixedTest>(c: &A) -> Vec<(MixedLayout, usize, State)>
+where
+    A::Coefficients<f32>: MixedKernel,
+{
     split_everything();
-    let c = AdamConfig::adamw();
     let zero_grad = MixedOptions { zero_grad: true, ..MixedOptions::default() };
+    let mut unchecked_states = Vec::new();
     for layout in [MixedLayout::SUPPORTED[4], MixedLayout::SUPPORTED[8], MixedLayout::SUPPORTED[10]] {
         for (at, value, options) in [
             (0, f32::INFINITY, zero_grad),
@@ -478,38 +482,55 @@ fn non_finite_gradients_skip_the_step_and_write_nothing() {
         ] {
             for p in [Parallelism::Serial, Parallelism::Global] {
                 let mut tensors =
-                    [scaled_state(layout, 1000, None), scaled_state(layout, 1000, Some((at, value)))];
+                    [scaled_state(c, layout, 1000, None), scaled_state(c, layout, 1000, Some((at, value)))];
                 let before: Vec<_> = tensors.iter().map(State::outputs).collect();
-                let mut buffers: Vec<_> = tensors.iter_mut().map(State::adam_buffers).collect();
-                let outcome = adam_step_mixed_many(&c, 1, &mut buffers, &options, &p).unwrap();
+                let mut buffers: Vec<_> = tensors.iter_mut().map(State::buffers).collect();
+                let outcome = step_mixed_many(c, 1, &mut buffers, &options, &p).unwrap();
                 assert_eq!(outcome, StepOutcome::SkippedNonFinite, "{layout} {value}");
                 drop(buffers);
                 let after: Vec<_> = tensors.iter().map(State::outputs).collect();
                 assert_eq!(after, before, "{layout} {value}: a skipped step wrote");
             }
-            let mut s = scaled_state(layout, 1000, Some((at, value)));
+            let mut s = scaled_state(c, layout, 1000, Some((at, value)));
+            let mut want = s.clone();
             let unchecked = MixedOptions { skip_non_finite: false, ..options };
-            let outcome = adam_step_mixed(&c, 1, s.adam_buffers(), &unchecked, &Parallelism::Global).unwrap();
+            let outcome = step_mixed(c, 1, s.buffers(), &unchecked, &Parallelism::Global).unwrap();
             assert_eq!(outcome, StepOutcome::Applied);
-            assert!(f32::from_bits(s.param.bits()[at]).is_nan(), "{layout} {value}: propagated");
+            step(c, &unchecked, &mut want, 1, &Implementation::Reference);
+            assert_eq!(s.outputs(), want.outputs(), "{layout} {value}: unchecked");
+            unchecked_states.push((layout, at, s));
         }
+    }
+    unchecked_states
+}
+
+#[test]
+fn adam_non_finite_gradients_skip_the_step_and_write_nothing() {
+    for (layout, at, s) in non_finite_gradients_skip(&AdamConfig::adamw()) {
+        assert!(f32::from_bits(s.param.bits()[at]).is_nan(), "{layout}: propagated");
     }
 }
 
 /// Zero-grad writes +0 to every gradient element; the copy is the new
 /// parameter rounded to nearest even.
-#[test]
-fn zero_grad_and_the_copy() {
+fn zero_grad_and_the_copy<A: MixedTest>(c: &A)
+where
+    A::Coefficients<f32>: MixedKernel,
+{
     for layout in MixedLayout::SUPPORTED.into_iter().filter(|l| l.copy.is_some()) {
-        let mut s = State::new(&layout, &AdamConfig::default(), Fill::Random, 200, 2, 5);
+        let mut s = State::new(&layout, c, Fill::Random, 200, 2, 5);
         let o = MixedOptions { zero_grad: true, loss_scale: 4.0, ..MixedOptions::default() };
-        let outcome =
-            adam_step_mixed(&AdamConfig::default(), 1, s.adam_buffers(), &o, &Parallelism::Global).unwrap();
+        let outcome = step_mixed(c, 1, s.buffers(), &o, &Parallelism::Global).unwrap();
         assert_eq!(outcome, StepOutcome::Applied);
         assert!(s.grad.bits().iter().all(|&b| b == 0), "{layout}: gradient not zeroed");
         let rounded = Buf::new(layout.copy.unwrap(), &f32s(&s.param), 0);
         assert_eq!(s.param_copy.as_ref().unwrap().bits(), rounded.bits(), "{layout}");
     }
+}
+
+#[test]
+fn adam_zero_grad_and_the_copy() {
+    zero_grad_and_the_copy(&AdamConfig::default());
 }
 
 /// A list of tensors draws the stochastic-rounding values one concatenated
