@@ -3,12 +3,12 @@
 //! [`Optimizer`] is one generic type for every algorithm: the algorithm's
 //! hyperparameter type ([`AdamConfig`], [`AdaGradConfig`], …, each an
 //! [`Algorithm`]) says which state it owns and which kernel it runs. [`Adam`],
-//! [`AdaMax`], [`AdaGrad`], [`RmsProp`] and [`AdaDelta`] are the aliases
+//! [`AdaMax`], [`AdaGrad`], [`RmsProp`], [`AdaDelta`] and [`Sgd`] are the aliases
 //! users name.
 
 use crate::algorithms::{
-    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, Algorithm, RmsPropConfig, adapt_state,
-    missing_state, new_state,
+    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, Algorithm, RmsPropConfig, SgdConfig,
+    adapt_state, missing_state, new_state,
 };
 use crate::parallel::Parallelism;
 use crate::schedule::LrSchedule;
@@ -50,6 +50,9 @@ pub type AdaGrad<T> = Optimizer<AdaGradConfig, T>;
 pub type RmsProp<T> = Optimizer<RmsPropConfig, T>;
 /// AdaDelta owning its state.
 pub type AdaDelta<T> = Optimizer<AdaDeltaConfig, T>;
+/// SGD with momentum owning its state (its step count makes the first
+/// [`step`](Optimizer::step) PyTorch's first, which sets the momentum buffer).
+pub type Sgd<T> = Optimizer<SgdConfig, T>;
 
 impl<A: Algorithm, T: Float> Optimizer<A, T> {
     /// An optimizer for `len` parameters, with fresh state; no step taken yet.

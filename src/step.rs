@@ -9,11 +9,13 @@
 //! error nothing is written, for every algorithm alike.
 
 use crate::algorithms::{
-    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, Algorithm, RmsPropConfig, Validated,
+    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, Algorithm, RmsPropConfig, SgdConfig, Validated,
 };
 use crate::parallel::{Parallelism, drive, drive_many};
 use crate::{Error, Float};
-use fused_optim_kernels::{AdaDeltaBuffers, AdaGradBuffers, AdaMaxBuffers, AdamBuffers, RmsPropBuffers};
+use fused_optim_kernels::{
+    AdaDeltaBuffers, AdaGradBuffers, AdaMaxBuffers, AdamBuffers, RmsPropBuffers, SgdBuffers,
+};
 
 /// One step of the algorithm `config` describes over one tensor's buffers.
 /// `t` is the step number after increment (the first update is `t = 1`).
@@ -259,6 +261,50 @@ pub fn adadelta_step_many<T: Float>(
     config: &AdaDeltaConfig,
     t: u64,
     tensors: &mut [AdaDeltaBuffers<'_, T>],
+    parallelism: &Parallelism,
+) -> Result<(), Error> {
+    step_many(config, t, tensors, parallelism)
+}
+
+/// One SGD step over caller-owned slices (`torch.optim.SGD`).
+/// `momentum_buffer` must be given exactly when `momentum > 0`.
+///
+/// `t` is the step number and decides the first step: at `t == 1` the
+/// momentum buffer's contents are ignored and overwritten with the
+/// (adjusted) gradient, PyTorch's first step for a parameter without a
+/// buffer; every `t > 1` decays the buffer, `b = μ·b + (1 − dampening)·d`.
+/// Mirroring PyTorch's state, pass `t = 1` for a parameter that has no
+/// buffer yet and `t = 2` (any `t > 1`) otherwise. On error nothing is
+/// written.
+///
+/// ```
+/// use fused_optim::{sgd_step, SgdBuffers, SgdConfig, Parallelism};
+/// let config = SgdConfig { lr: 0.5, momentum: 0.5, ..SgdConfig::default() };
+/// let (mut p, g, mut b) = (vec![1.0f64; 4], vec![0.5f64; 4], vec![123.0f64; 4]);
+/// sgd_step(&config, 1, SgdBuffers { param: &mut p, grad: &g, momentum_buffer: Some(&mut b) },
+///          &Parallelism::Serial)?;
+/// assert_eq!((p[0], b[0]), (0.75, 0.5)); // t = 1: b = g (the 123 is not read)
+/// sgd_step(&config, 2, SgdBuffers { param: &mut p, grad: &g, momentum_buffer: Some(&mut b) },
+///          &Parallelism::Serial)?;
+/// assert_eq!((p[0], b[0]), (0.375, 0.75)); // t = 2: b = 0.5·0.5 + 0.5
+/// # Ok::<(), fused_optim::Error>(())
+/// ```
+pub fn sgd_step<T: Float>(
+    config: &SgdConfig,
+    t: u64,
+    buffers: SgdBuffers<'_, T>,
+    parallelism: &Parallelism,
+) -> Result<(), Error> {
+    step(config, t, buffers, parallelism)
+}
+
+/// One SGD step over a list of tensors: the same bits as [`sgd_step`] on
+/// each alone (see [`adam_step_many`]). `t == 1` is every tensor's first
+/// step (see [`sgd_step`]).
+pub fn sgd_step_many<T: Float>(
+    config: &SgdConfig,
+    t: u64,
+    tensors: &mut [SgdBuffers<'_, T>],
     parallelism: &Parallelism,
 ) -> Result<(), Error> {
     step_many(config, t, tensors, parallelism)

@@ -147,7 +147,7 @@ fn round_trip<A: Algorithm + PartialEq, T: fused_optim::Float + bytemuck::Pod>(
 
 #[test]
 fn every_algorithm_and_option_round_trips() {
-    use fused_optim::{AdaDeltaConfig, AdaGradConfig, EpsForm, RmsPropConfig};
+    use fused_optim::{AdaDeltaConfig, AdaGradConfig, EpsForm, RmsPropConfig, SgdConfig};
     let adam = AdamConfig { eps_form: EpsForm::Hat, beta1_decay: 0.9, ..AdamConfig::default() };
     round_trip::<AdamConfig, f64>(adam, LrSchedule::InverseSqrt, 40);
     let adamax = AdaMaxConfig { beta1_decay: 0.5, maximize: true, ..AdaMaxConfig::default() };
@@ -171,6 +171,20 @@ fn every_algorithm_and_option_round_trips() {
     }
     let adadelta = AdaDeltaConfig { rho: 0.5, weight_decay: 0.2, ..AdaDeltaConfig::default() };
     round_trip::<AdaDeltaConfig, f64>(adadelta, LrSchedule::Constant, 45);
+    for (momentum, dampening, nesterov) in [(0.0, 0.0, false), (0.9, 0.25, false), (0.5, 0.0, true)] {
+        let sgd = SgdConfig { lr: 0.01, momentum, dampening, nesterov, ..SgdConfig::default() };
+        round_trip::<SgdConfig, f32>(sgd, LrSchedule::Constant, 46);
+        let sgd = SgdConfig { weight_decay: 0.1, maximize: true, ..sgd };
+        round_trip::<SgdConfig, f64>(sgd, LrSchedule::InverseSqrt, 47);
+    }
+    // SGD without momentum keeps no buffer: the header alone.
+    let plain = Optimizer::<SgdConfig, f32>::new(SgdConfig::default(), 10).unwrap();
+    assert_eq!(plain.save().unwrap().len(), 128);
+    let nesterov = SgdConfig { momentum: 0.9, nesterov: true, ..SgdConfig::default() };
+    let saved = Optimizer::<SgdConfig, f64>::new(nesterov, 10).unwrap().save().unwrap();
+    assert_eq!(saved.len(), 128 + 10 * 8);
+    assert_eq!(u32::from_le_bytes(saved[12..16].try_into().unwrap()), 7, "SGD's checkpoint number");
+    assert_eq!(Optimizer::<SgdConfig, f64>::load(&saved, Parallelism::Serial).unwrap().config(), &nesterov);
     // The buffer count follows RMSprop's options: centered with momentum keeps three.
     let both = RmsPropConfig { momentum: 0.9, centered: true, ..RmsPropConfig::default() };
     let opt = Optimizer::<RmsPropConfig, f32>::new(both, 10).unwrap();

@@ -6,7 +6,7 @@
 //! and writes every element and changes no finite value) on every tier.
 
 use fused_optim::kernels::probe_on;
-use fused_optim::{AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, RmsPropConfig};
+use fused_optim::{AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, RmsPropConfig, SgdConfig};
 use fused_optim::{
     DEFAULT_SERIAL_BELOW_BYTES, Error, Parallelism, ProbeBuffers, probe_bytes_per_element, probe_step,
 };
@@ -103,6 +103,8 @@ every_tier_tests! {
     rmsprop_f64_every_tier_matches_reference: RmsPropConfig, f64;
     adadelta_f32_every_tier_matches_reference: AdaDeltaConfig, f32;
     adadelta_f64_every_tier_matches_reference: AdaDeltaConfig, f64;
+    sgd_f32_every_tier_matches_reference: SgdConfig, f32;
+    sgd_f64_every_tier_matches_reference: SgdConfig, f64;
 }
 
 /// Every option combination of every algorithm, on every tier, on a thread
@@ -131,6 +133,8 @@ fn every_variant_runs_on_a_small_stack() {
         every_config::<RmsPropConfig, f64>();
         every_config::<AdaDeltaConfig, f32>();
         every_config::<AdaDeltaConfig, f64>();
+        every_config::<SgdConfig, f32>();
+        every_config::<SgdConfig, f64>();
     });
 }
 
@@ -148,6 +152,7 @@ fn long_buffers_match_reference() {
         long_buffer::<AdaGradConfig, f32>(len, 1, &implementations);
         long_buffer::<RmsPropConfig, f64>(len, 7, &implementations);
         long_buffer::<AdaDeltaConfig, f32>(len, 2, &implementations);
+        long_buffer::<SgdConfig, f64>(len, 6, &implementations);
     }
 }
 

@@ -3,7 +3,7 @@
 
 use fused_optim::{
     AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, Error, Optimizer, Parallelism, RmsPropConfig,
-    WeightDecay, adam_step, adamax_step,
+    SgdConfig, WeightDecay, adam_step, adamax_step,
 };
 use fused_optim_testkit::{Fill, Offset, Tensor, TestAlgorithm, rng};
 
@@ -326,6 +326,59 @@ fn adadelta_bad_input_is_refused() {
     assert_eq!(
         s.api_step(&d, 1, &Parallelism::Serial),
         Err(Error::LengthMismatch { buffer: "acc_delta", len: 31, expected: 30 })
+    );
+}
+
+#[test]
+fn sgd_bad_input_is_refused() {
+    let d = SgdConfig::default();
+    let momentum = SgdConfig { momentum: 0.9, ..d };
+    let nesterov_message = "Nesterov momentum requires a momentum and zero dampening";
+    assert_refused::<SgdConfig>(
+        &d,
+        &[
+            (SgdConfig { lr: -1.0, ..d }, 1, "`lr`"),
+            (SgdConfig { lr: f64::NAN, ..d }, 1, "`lr`"),
+            (SgdConfig { lr: 1e300, ..d }, 1, "`lr`"),
+            (SgdConfig { momentum: -0.1, ..d }, 1, "`momentum`"),
+            (SgdConfig { momentum: f64::INFINITY, ..d }, 1, "`momentum`"),
+            (SgdConfig { dampening: f64::NAN, ..d }, 1, "`dampening`"),
+            (SgdConfig { dampening: f64::NEG_INFINITY, ..d }, 1, "`dampening`"),
+            (SgdConfig { weight_decay: -1.0, ..d }, 1, "`weight_decay`"),
+            (d, 0, "t = 0"),
+            // Nesterov without momentum, as PyTorch refuses it.
+            (SgdConfig { nesterov: true, ..d }, 1, nesterov_message),
+            (momentum, 1, "no `momentum_buffer` buffer"),
+        ],
+    );
+    assert_refused::<SgdConfig>(
+        &momentum,
+        &[
+            (SgdConfig { momentum: 1e300, ..momentum }, 1, "`momentum`"),
+            // 1 − dampening overflows f32.
+            (SgdConfig { dampening: -1e300, ..momentum }, 1, "`dampening`"),
+            // Nesterov with dampening, as PyTorch refuses it.
+            (SgdConfig { nesterov: true, dampening: 0.1, ..momentum }, 1, nesterov_message),
+            (SgdConfig { nesterov: true, dampening: 0.1, ..momentum }, 1, "`dampening`"),
+            (d, 1, "a `momentum_buffer` buffer was given"),
+        ],
+    );
+    assert_eq!(
+        SgdConfig { nesterov: true, ..d }.validate(),
+        Err(Error::InvalidHyperparameter {
+            name: "momentum",
+            value: 0.0,
+            expected: "> 0 with nesterov (Nesterov momentum requires a momentum and zero dampening)",
+        })
+    );
+    assert_eq!(SgdConfig { nesterov: true, ..momentum }.validate(), Ok(()));
+    // Any finite dampening is valid without Nesterov (PyTorch does not check it).
+    assert_eq!(SgdConfig { dampening: -2.0, ..momentum }.validate(), Ok(()));
+    let mut s = Tensor::<SgdConfig, f32>::new(&momentum, &mut rng(24), Fill::Random, 30, 0);
+    *s.state_mut("momentum_buffer") = Some(Offset::new(&[0.0; 29], 0));
+    assert_eq!(
+        s.api_step(&momentum, 1, &Parallelism::Serial),
+        Err(Error::LengthMismatch { buffer: "momentum_buffer", len: 29, expected: 30 })
     );
 }
 

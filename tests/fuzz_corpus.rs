@@ -5,8 +5,8 @@
 //! `libfuzzer-sys` decodes it (see `fused_optim_testkit::replay`).
 
 use fused_optim_testkit::fuzz::{
-    AdaDeltaOptions, AdaGradOptions, AdaMaxOptions, AdamMixedCase, AdamOptions, Case, RmsPropOptions, check,
-    differential, refusal, refused,
+    AdaDeltaOptions, AdaGradOptions, AdaMaxOptions, AdamMixedCase, AdamOptions, Case, RmsPropOptions,
+    SgdOptions, check, differential, refusal, refused,
 };
 use fused_optim_testkit::fuzz_capi as capi;
 use fused_optim_testkit::replay::{SKIPPED, replay};
@@ -79,6 +79,18 @@ const ADADELTA_REFUSALS: &[&str] = &[
     "length-acc_delta",
 ];
 
+const SGD_REFUSALS: &[&str] = &[
+    "zero-step",
+    "hyperparameter-lr",
+    "hyperparameter-momentum",
+    "hyperparameter-dampening",
+    "hyperparameter-weight_decay",
+    "length-grad",
+    "length-momentum_buffer",
+    "missing-momentum_buffer-for-momentum",
+    "unexpected-momentum_buffer-without-momentum",
+];
+
 /// Mixed-precision Adam's refusals beyond Adam's, and the `found_inf` skip.
 const MIXED_KINDS: &[&str] = &[
     "hyperparameter-loss_scale",
@@ -115,6 +127,8 @@ replay_targets! {
     diff_rmsprop_f64: RmsPropOptions, f64, RMSPROP_REFUSALS;
     diff_adadelta_f32: AdaDeltaOptions, f32, ADADELTA_REFUSALS;
     diff_adadelta_f64: AdaDeltaOptions, f64, ADADELTA_REFUSALS;
+    diff_sgd_f32: SgdOptions, f32, SGD_REFUSALS;
+    diff_sgd_f64: SgdOptions, f64, SGD_REFUSALS;
 }
 
 /// Mixed-precision Adam refuses whatever Adam refuses, and more.

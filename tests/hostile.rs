@@ -7,8 +7,8 @@
 use fused_optim::kernels::{self, spec};
 use fused_optim::{
     AdaDeltaBuffers, AdaDeltaConfig, AdaGradBuffers, AdaGradConfig, AdaMaxBuffers, AdaMaxConfig, AdamBuffers,
-    AdamConfig, Error, Parallelism, RmsPropBuffers, RmsPropConfig, WeightDecay, adagrad_step, adam_step,
-    adamax_step,
+    AdamConfig, Error, Parallelism, RmsPropBuffers, RmsPropConfig, SgdBuffers, SgdConfig, WeightDecay,
+    adagrad_step, adam_step, adamax_step,
 };
 use fused_optim_testkit::{
     Fill, Offset, Tensor, TestAlgorithm, assert_matches_reference, kernel_implementations, rng,
@@ -261,6 +261,7 @@ fn empty_one_element_and_largest_step_for_every_algorithm() {
     edges_of::<AdaGradConfig>();
     edges_of::<RmsPropConfig>();
     edges_of::<AdaDeltaConfig>();
+    edges_of::<SgdConfig>();
 }
 
 /// AdaGrad's `lr_decay` at a huge step: `1 + (t−1)·lr_decay` overflows to
@@ -305,4 +306,35 @@ fn family_kernel_entry_points_panic_before_writing() {
         kernels::adadelta_on(kernels::Tier::Portable, buffers, &k)
     }));
     assert!(call.is_err() && p == [1.0; 5] && a == [2.0; 5] && b == [3.0; 4]);
+    let k = SgdConfig { momentum: 0.9, ..SgdConfig::default() }.coefficients::<f32>(2).unwrap();
+    let call = catch_unwind(AssertUnwindSafe(|| {
+        kernels::sgd(SgdBuffers { param: &mut p, grad: &[1.0; 5], momentum_buffer: Some(&mut b) }, &k)
+    }));
+    let text = call.expect_err("unequal lengths").downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(text.contains("SGD: `momentum_buffer` has 4 elements, `param` has 5"), "{text}");
+    assert!(p == [1.0; 5] && b == [3.0; 4]);
+}
+
+/// SGD's first step (`t == 1`) never reads the momentum buffer: NaN and inf
+/// left in it do not reach the parameters, on any tier; the buffer then
+/// holds the gradient (Nesterov: the step is `d + μ·d`).
+#[test]
+fn sgd_first_step_ignores_the_momentum_buffer() {
+    for nesterov in [false, true] {
+        let c = SgdConfig { lr: 0.5, momentum: 0.5, nesterov, ..SgdConfig::default() };
+        let implementations = kernel_implementations();
+        for with in std::iter::once(&fused_optim_testkit::Implementation::Reference).chain(&implementations) {
+            let (mut p, g) = (vec![1.0f32; 37], vec![0.5f32; 37]);
+            let mut b: Vec<f32> = (0..37).map(|i| [f32::NAN, f32::INFINITY, -7.0][i % 3]).collect();
+            let buffers = SgdBuffers { param: &mut p, grad: &g, momentum_buffer: Some(&mut b) };
+            fused_optim_testkit::harness::run_step(&c, 1, buffers, with);
+            let want = if nesterov { 1.0 - 0.5 * (0.5 + 0.5 * 0.5) } else { 0.75 };
+            assert!(p.iter().all(|&x| x == want), "{with} nesterov={nesterov}: {p:?}");
+            assert!(b.iter().all(|&x| x == 0.5), "{with} nesterov={nesterov}: {b:?}");
+            // The same buffer at t = 2 is read: b = 0.5·0.5 + 0.5.
+            let buffers = SgdBuffers { param: &mut p, grad: &g, momentum_buffer: Some(&mut b) };
+            fused_optim_testkit::harness::run_step(&c, 2, buffers, with);
+            assert!(b.iter().all(|&x| x == 0.75), "{with} nesterov={nesterov}: {b:?}");
+        }
+    }
 }

@@ -3,7 +3,7 @@
 //! within tensors; and refuses a bad tensor by index, writing nothing.
 
 use fused_optim::{
-    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, Error, Parallelism, RmsPropConfig,
+    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, Error, Parallelism, RmsPropConfig, SgdConfig,
     adam_step_many,
 };
 use fused_optim_testkit::harness::api_step_many;
@@ -93,6 +93,8 @@ many_tests! {
     adagrad_many_f64_matches_each_tensor_alone: AdaGradConfig, f64;
     rmsprop_many_f32_matches_each_tensor_alone: RmsPropConfig, f32;
     adadelta_many_f64_matches_each_tensor_alone: AdaDeltaConfig, f64;
+    sgd_many_f32_matches_each_tensor_alone: SgdConfig, f32;
+    sgd_many_f64_matches_each_tensor_alone: SgdConfig, f64;
 }
 
 #[test]

@@ -8,7 +8,7 @@
 
 use fused_optim::{
     AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, DEFAULT_SERIAL_BELOW_BYTES, Parallelism,
-    RmsPropConfig, set_serial_threshold,
+    RmsPropConfig, SgdConfig, set_serial_threshold,
 };
 use fused_optim_testkit::hosts::host_parallelisms;
 use fused_optim_testkit::{
@@ -117,6 +117,8 @@ thread_tests! {
     rmsprop_f64_small_steps_split_everywhere, rmsprop_f64_threads_match_reference: RmsPropConfig, f64;
     adadelta_f32_small_steps_split_everywhere, adadelta_f32_threads_match_reference: AdaDeltaConfig, f32;
     adadelta_f64_small_steps_split_everywhere, adadelta_f64_threads_match_reference: AdaDeltaConfig, f64;
+    sgd_f32_small_steps_split_everywhere, sgd_f32_threads_match_reference: SgdConfig, f32;
+    sgd_f64_small_steps_split_everywhere, sgd_f64_threads_match_reference: SgdConfig, f64;
 }
 
 #[test]

@@ -1,6 +1,6 @@
 /*
  * fused-optim: fused, single-pass optimizer steps (Adam, AdamW, AMSGrad, AdaMax,
- * AdaGrad, RMSprop, AdaDelta) for f32/f64 buffers, and mixed-precision Adam over
+ * AdaGrad, RMSprop, AdaDelta, SGD with momentum) for f32/f64 buffers, and mixed-precision Adam over
  * bf16/f16/f32 buffers (fo_adam_step_mixed), SIMD-dispatched at run time, threaded with rayon.
  *
  * Every fo_*_step_* function checks its inputs before it writes anything and
@@ -164,6 +164,26 @@ typedef struct fo_adadelta_config {
   uint8_t maximize;
 } fo_adadelta_config;
 
+// Hyperparameters of SGD with momentum, `torch.optim.SGD` (see
+// `fo_sgd_config_default`). The step number decides the first step: step 1
+// sets `momentum_buffer` to the gradient, ignoring what it held; every later
+// step decays it.
+typedef struct fo_sgd_config {
+  // Learning rate (finite, >= 0).
+  double lr;
+  // Momentum μ (finite, >= 0): above 0 the step needs a `momentum_buffer`.
+  double momentum;
+  // Dampening (finite): later steps add `(1 − dampening)·d` to `μ·b`.
+  double dampening;
+  // L2 weight decay coefficient (finite, >= 0).
+  double weight_decay;
+  // Nesterov momentum (flag: nonzero is on): needs `momentum > 0` and
+  // `dampening == 0`.
+  uint8_t nesterov;
+  // Maximize instead of minimize (flag: nonzero is on).
+  uint8_t maximize;
+} fo_sgd_config;
+
 // A host's job: run worker `worker` of a step (`job_ctx` is the library's).
 typedef void (*fo_job)(void *job_ctx, size_t worker);
 
@@ -266,6 +286,10 @@ struct fo_rmsprop_config fo_rmsprop_config_default(void);
 
 // PyTorch's `Adadelta` defaults: lr 1.0, rho 0.9, eps 1e-6, no weight decay.
 struct fo_adadelta_config fo_adadelta_config_default(void);
+
+// PyTorch's `SGD` defaults: lr 1e-3, no momentum, no dampening, no weight
+// decay, not Nesterov.
+struct fo_sgd_config fo_sgd_config_default(void);
 
 // A static, NUL-terminated description of a status (any `int` is accepted).
 const char *fo_status_message(int32_t status);
@@ -413,6 +437,67 @@ enum fo_status fo_adamax_step_many_f64(double *const *params,
                                        size_t count,
                                        const struct fo_adamax_config *config,
                                        uint64_t step);
+
+// One SGD step of `n` elements of f32 (`torch.optim.SGD`): `param` (and
+// `momentum_buffer` when `config->momentum > 0`; null otherwise) is updated
+// in place from `grad`. `step` is the step number, from 1, and decides the
+// first step: at step 1 `momentum_buffer` is set to the gradient (what it
+// held is not read), at every later step it is decayed. Mirroring
+// PyTorch's state, pass 1 for a parameter without a buffer and 2
+// otherwise. Returns `FO_OK`, or an error status and writes nothing
+// (`FO_ERROR_STATE_BUFFER` for a `momentum_buffer` missing or given against
+// `config->momentum`; `FO_ERROR_HYPERPARAMETER` for Nesterov without
+// momentum or with dampening).
+//
+// # Safety
+// As for `fo_adam_step_f32`: each non-null pointer valid for `n` elements,
+// `config` null or valid.
+enum fo_status fo_sgd_step_f32(float *param,
+                               const float *grad,
+                               float *momentum_buffer,
+                               size_t n,
+                               const struct fo_sgd_config *config,
+                               uint64_t step);
+
+// One SGD step of `n` elements of f64 (see `fo_sgd_step_f32`).
+//
+// # Safety
+// As for `fo_sgd_step_f32`.
+enum fo_status fo_sgd_step_f64(double *param,
+                               const double *grad,
+                               double *momentum_buffer,
+                               size_t n,
+                               const struct fo_sgd_config *config,
+                               uint64_t step);
+
+// One SGD step over `count` tensors of f32 in one call: tensor `i` has
+// `lens[i]` elements in `params[i]`, `grads[i]` (and `momentum_buffers[i]`
+// when `config->momentum > 0`; pass a null array otherwise). One config
+// and step number for all (step 1 is every tensor's first step, see
+// `fo_sgd_step_f32`); the same bits as stepping each tensor alone. Returns
+// `FO_OK`, or an error status and writes nothing.
+//
+// # Safety
+// As for `fo_adam_step_many_f32`.
+enum fo_status fo_sgd_step_many_f32(float *const *params,
+                                    const float *const *grads,
+                                    float *const *momentum_buffers,
+                                    const size_t *lens,
+                                    size_t count,
+                                    const struct fo_sgd_config *config,
+                                    uint64_t step);
+
+// One SGD step over `count` tensors of f64 (see `fo_sgd_step_many_f32`).
+//
+// # Safety
+// As for `fo_sgd_step_many_f32`.
+enum fo_status fo_sgd_step_many_f64(double *const *params,
+                                    const double *const *grads,
+                                    double *const *momentum_buffers,
+                                    const size_t *lens,
+                                    size_t count,
+                                    const struct fo_sgd_config *config,
+                                    uint64_t step);
 
 // The threads later steps use: 0 for rayon's global pool (the default),
 // 1 for the calling thread only, 1 < n <= `FO_MAX_THREADS` for a pool of n

@@ -10,7 +10,7 @@
 use super::many::Config;
 use super::status::fo_status;
 use fused_optim_core::{
-    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, EpsForm, RmsPropConfig, WeightDecay,
+    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, EpsForm, RmsPropConfig, SgdConfig, WeightDecay,
 };
 
 /// A C flag as a Rust `bool`: any nonzero byte is true.
@@ -134,6 +134,28 @@ pub struct fo_adadelta_config {
     pub maximize: u8,
 }
 
+/// Hyperparameters of SGD with momentum, `torch.optim.SGD` (see
+/// `fo_sgd_config_default`). The step number decides the first step: step 1
+/// sets `momentum_buffer` to the gradient, ignoring what it held; every later
+/// step decays it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct fo_sgd_config {
+    /// Learning rate (finite, >= 0).
+    pub lr: f64,
+    /// Momentum μ (finite, >= 0): above 0 the step needs a `momentum_buffer`.
+    pub momentum: f64,
+    /// Dampening (finite): later steps add `(1 − dampening)·d` to `μ·b`.
+    pub dampening: f64,
+    /// L2 weight decay coefficient (finite, >= 0).
+    pub weight_decay: f64,
+    /// Nesterov momentum (flag: nonzero is on): needs `momentum > 0` and
+    /// `dampening == 0`.
+    pub nesterov: u8,
+    /// Maximize instead of minimize (flag: nonzero is on).
+    pub maximize: u8,
+}
+
 impl From<AdamConfig> for fo_adam_config {
     fn from(c: AdamConfig) -> Self {
         let (weight_decay, weight_decay_mode) = match c.weight_decay {
@@ -239,6 +261,22 @@ impl From<fo_adadelta_config> for AdaDeltaConfig {
     }
 }
 
+impl From<SgdConfig> for fo_sgd_config {
+    fn from(c: SgdConfig) -> Self {
+        let SgdConfig { lr, momentum, dampening, weight_decay, nesterov, maximize } = c;
+        let (nesterov, maximize) = (byte(nesterov), byte(maximize));
+        fo_sgd_config { lr, momentum, dampening, weight_decay, nesterov, maximize }
+    }
+}
+
+impl From<fo_sgd_config> for SgdConfig {
+    fn from(c: fo_sgd_config) -> Self {
+        let fo_sgd_config { lr, momentum, dampening, weight_decay, nesterov, maximize } = c;
+        let (nesterov, maximize) = (flag(nesterov), flag(maximize));
+        SgdConfig { lr, momentum, dampening, weight_decay, nesterov, maximize }
+    }
+}
+
 /// Each C config converts to the Rust config of its algorithm.
 impl Config for fo_adam_config {
     type Algorithm = AdamConfig;
@@ -258,6 +296,10 @@ impl Config for fo_rmsprop_config {
 
 impl Config for fo_adadelta_config {
     type Algorithm = AdaDeltaConfig;
+}
+
+impl Config for fo_sgd_config {
+    type Algorithm = SgdConfig;
 }
 
 /// PyTorch's `Adam` defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, no
@@ -298,4 +340,11 @@ pub extern "C" fn fo_rmsprop_config_default() -> fo_rmsprop_config {
 #[unsafe(no_mangle)]
 pub extern "C" fn fo_adadelta_config_default() -> fo_adadelta_config {
     AdaDeltaConfig::default().into()
+}
+
+/// PyTorch's `SGD` defaults: lr 1e-3, no momentum, no dampening, no weight
+/// decay, not Nesterov.
+#[unsafe(no_mangle)]
+pub extern "C" fn fo_sgd_config_default() -> fo_sgd_config {
+    SgdConfig::default().into()
 }

@@ -8,7 +8,7 @@
 //! is needed, a length whose byte size overflows, a pointer not aligned for
 //! its element type, any two buffers that overlap, an invalid hyperparameter,
 //! step 0, an optional state buffer (AMSGrad's `max_exp_avg_sq`, RMSprop's
-//! `momentum_buffer` or `grad_avg`) missing while its option is on or given
+//! `momentum_buffer` or `grad_avg`, SGD's `momentum_buffer`) missing while its option is on or given
 //! while it is off. Each gets its own [`fo_status`] and leaves every buffer
 //! untouched. A zero length is a valid step of nothing (its pointers are not
 //! read). A panic never crosses the boundary: it becomes `FO_ERROR_INTERNAL`.
@@ -52,7 +52,7 @@ mod many;
 mod status;
 mod steps;
 mod threads;
-// After `steps`, so that the header lists Adam's and AdaMax's entry points first.
+// After `steps`, so that the header lists Adam's, AdaMax's and SGD's entry points first.
 mod adaptive;
 mod mixed;
 

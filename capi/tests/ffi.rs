@@ -10,7 +10,7 @@ use fused_optim_core::kernels::spec;
 use fused_optim_core::mixed::{MixedAdamBuffers, MixedOptions, MixedSlice, bf16, mixed_coefficients};
 use fused_optim_core::{
     AdaDeltaBuffers, AdaDeltaConfig, AdaGradBuffers, AdaGradConfig, AdaMaxBuffers, AdaMaxConfig, AdamBuffers,
-    AdamConfig, Float, RmsPropBuffers, RmsPropConfig, Tier,
+    AdamConfig, Float, RmsPropBuffers, RmsPropConfig, SgdBuffers, SgdConfig, Tier,
 };
 use std::array::from_fn;
 use std::ffi::CStr;
@@ -55,6 +55,11 @@ fn smoke_rmsprop() -> RmsPropConfig {
     RmsPropConfig { momentum: 0.9, centered: true, ..RmsPropConfig::default() }
 }
 
+/// The smoke test's SGD case: Nesterov momentum with weight decay.
+fn smoke_sgd() -> SgdConfig {
+    SgdConfig { lr: 0.1, momentum: 0.9, nesterov: true, weight_decay: 0.01, ..SgdConfig::default() }
+}
+
 /// The smoke test's mixed-precision case: f32 master weights, bf16
 /// gradients carrying a loss scale of 1024 (exact: the inputs times 2^10),
 /// consumed by zero-grad and refilled before each step, f32 state, a bf16
@@ -97,6 +102,7 @@ struct Expected {
     adagrad_f32: Vec<f32>,
     rmsprop_f64: Vec<f64>,
     adadelta_f32: Vec<f32>,
+    sgd_f32: Vec<f32>,
     mixed_param_f32: Vec<f32>,
     mixed_copy_bf16: Vec<bf16>,
 }
@@ -108,6 +114,7 @@ fn expected() -> Expected {
     let adagrad = smoke_adagrad();
     let rmsprop = smoke_rmsprop();
     let adadelta = AdaDeltaConfig::default();
+    let sgd = smoke_sgd();
     let (mixed_param_f32, mixed_copy_bf16) = smoke_mixed();
     Expected {
         adam_f32: three_reference_steps([0.0; 2], |param, grad, [m, v], t| {
@@ -134,6 +141,10 @@ fn expected() -> Expected {
             let b = AdaDeltaBuffers { param, grad, square_avg: s, acc_delta: x };
             spec::adadelta(b, &adadelta.coefficients::<f32>(t).unwrap());
         }),
+        sgd_f32: three_reference_steps([0.0], |param, grad, [b], t| {
+            let buffers = SgdBuffers { param, grad, momentum_buffer: Some(b) };
+            spec::sgd(buffers, &sgd.coefficients::<f32>(t).unwrap());
+        }),
         mixed_param_f32,
         mixed_copy_bf16,
     }
@@ -159,13 +170,14 @@ fn expected_header() -> String {
         "/* Expected parameters after three steps of each case in smoke.c, computed by the Rust\n \
          * scalar reference (capi/tests/ffi.rs). Regenerate:\n \
          * cargo test -p fused-optim-capi --test ffi -- --ignored --exact bless_c_smoke_test_expectations */\n\
-         #define SMOKE_N {N}\n{}{}{}{}{}{}{}{}",
+         #define SMOKE_N {N}\n{}{}{}{}{}{}{}{}{}",
         f32s("EXPECTED_ADAM_F32", &e.adam_f32),
         f64s("EXPECTED_AMSGRAD_ADAMW_F64", &e.amsgrad_adamw_f64),
         f32s("EXPECTED_ADAMAX_F32", &e.adamax_f32),
         f32s("EXPECTED_ADAGRAD_F32", &e.adagrad_f32),
         f64s("EXPECTED_RMSPROP_MOMENTUM_CENTERED_F64", &e.rmsprop_f64),
         f32s("EXPECTED_ADADELTA_F32", &e.adadelta_f32),
+        f32s("EXPECTED_SGD_NESTEROV_F32", &e.sgd_f32),
         f32s("EXPECTED_MIXED_PARAM_F32", &e.mixed_param_f32),
         bf16s("EXPECTED_MIXED_COPY_BF16", &e.mixed_copy_bf16),
     )
@@ -982,4 +994,184 @@ fn c_state_arrays_and_empty_steps() {
         ]
     };
     assert!(empty.iter().all(|&s| s == fo_status::FO_OK), "{empty:?}");
+}
+
+// ---------------------------------------------------------------------------
+// SGD with momentum.
+
+/// The SGD configs the C tests run: plain, momentum, dampened, Nesterov,
+/// with weight decay and maximize.
+fn sgd_configs() -> [(&'static str, SgdConfig); 5] {
+    let d = SgdConfig { lr: 0.05, ..SgdConfig::default() };
+    [
+        ("plain", d),
+        ("momentum", SgdConfig { momentum: 0.9, ..d }),
+        ("dampening", SgdConfig { momentum: 0.9, dampening: 0.25, ..d }),
+        ("nesterov", SgdConfig { momentum: 0.5, nesterov: true, ..d }),
+        ("wd maximize", SgdConfig { momentum: 0.9, weight_decay: 0.1, maximize: true, ..d }),
+    ]
+}
+
+fn sgd_gives_the_rust_bits<T: Api>() {
+    use fused_optim_core::{Parallelism::Serial, sgd_step};
+    for (what, rust) in sgd_configs() {
+        let c = fo_sgd_config::from(rust);
+        assert_eq!(SgdConfig::from(c), rust, "round trip");
+        let on = rust.momentum > 0.0;
+        c_equals_rust::<T, 1>(
+            &format!("sgd {what}"),
+            // A start the first step (t = 1) must ignore.
+            [7.0],
+            |p, g, [b], t| {
+                let b = if on { b.as_mut_ptr() } else { null_mut() };
+                // SAFETY: every buffer holds LEN elements; the config is valid.
+                unsafe { T::SGD(p.as_mut_ptr(), g.as_ptr(), b, LEN, &c, t) }
+            },
+            |param, grad, [b], t| {
+                let buffers = SgdBuffers { param, grad, momentum_buffer: on.then_some(&mut b[..]) };
+                sgd_step(&rust, t, buffers, &Serial)
+            },
+        );
+    }
+}
+
+#[test]
+fn c_sgd_gives_the_rust_bits() {
+    sgd_gives_the_rust_bits::<f32>();
+    sgd_gives_the_rust_bits::<f64>();
+    assert_eq!(SgdConfig::from(fo_sgd_config_default()), SgdConfig::default());
+    let d = fo_sgd_config_default();
+    assert_eq!(
+        (d.lr, d.momentum, d.dampening, d.weight_decay, d.nesterov, d.maximize),
+        (1e-3, 0.0, 0.0, 0.0, 0, 0)
+    );
+    // Any nonzero byte is on.
+    let c = fo_sgd_config { momentum: 0.5, nesterov: 0x80, maximize: 2, ..d };
+    assert_eq!(
+        SgdConfig::from(c),
+        SgdConfig { momentum: 0.5, nesterov: true, maximize: true, ..SgdConfig::default() }
+    );
+}
+
+/// The configs with momentum (the shared check's overlap case puts a
+/// tensor's state buffer on another's parameter, so it needs a state buffer;
+/// plain SGD's multi-tensor step is checked against the Rust step above).
+fn sgd_many_equal_single<T: Api>() {
+    for (what, rust) in sgd_configs().into_iter().filter(|(_, c)| c.momentum > 0.0) {
+        let c = fo_sgd_config::from(rust);
+        let on = rust.momentum > 0.0;
+        many_equals_single::<T, 1>(
+            &format!("sgd {what}"),
+            |p, g, [b], n, t| {
+                let b = if on { b } else { null_mut() };
+                // SAFETY: each pointer is null with n = 0 or valid for n
+                // elements; momentum off gets a null buffer.
+                unsafe { T::SGD(p, g, b, n, &c, t) }
+            },
+            |p, g, [b], lens, count, t| {
+                let b = if on { b } else { null() };
+                // SAFETY: each array holds `count` pointers valid for their
+                // tensor's length; momentum off gets a null array.
+                unsafe { T::SGD_MANY(p, g, b, lens, count, &c, t) }
+            },
+        );
+    }
+}
+
+#[test]
+fn c_sgd_many_matches_each_alone_and_refuses() {
+    sgd_many_equal_single::<f32>();
+    sgd_many_equal_single::<f64>();
+}
+
+fn sgd_refuses<T: Api>() {
+    use fo_status::{
+        FO_ERROR_HYPERPARAMETER as HYPER, FO_ERROR_NULL_POINTER as NULL, FO_ERROR_STATE_BUFFER as STATE,
+    };
+    let momentum = fo_sgd_config { momentum: 0.9, ..fo_sgd_config_default() };
+    let bad = [
+        ("momentum off, buffer given", fo_sgd_config { momentum: 0.0, ..momentum }, STATE),
+        ("negative momentum", fo_sgd_config { momentum: -0.5, ..momentum }, HYPER),
+        ("NaN dampening", fo_sgd_config { dampening: f64::NAN, ..momentum }, HYPER),
+        ("infinite weight decay", fo_sgd_config { weight_decay: f64::INFINITY, ..momentum }, HYPER),
+        ("negative lr", fo_sgd_config { lr: -1.0, ..momentum }, HYPER),
+        ("nesterov with dampening", fo_sgd_config { nesterov: 1, dampening: 0.5, ..momentum }, HYPER),
+        // The hyperparameters are checked before the buffers.
+        ("nesterov without momentum", fo_sgd_config { nesterov: 1, momentum: 0.0, ..momentum }, HYPER),
+    ];
+    // SAFETY (every `call` below): the pointers are live buffers of N
+    // elements, or null, overlapping, misaligned or oversized ones, which the
+    // entry point must refuse before touching anything.
+    refusals::<T, _, 1>("sgd", momentum, [STATE], &bad, |p, g, [b], n, c, t| {
+        // SAFETY: see above.
+        unsafe { T::SGD(p, g, b, n, c, t) }
+    });
+    refusals::<T, _, 1>("sgd many", momentum, [STATE], &bad, |p, g, [b], n, c, t| {
+        // SAFETY: see above.
+        unsafe { T::SGD_MANY(&p, &g, one(&b), &n, 1, c, t) }
+    });
+    // Many-form: a non-null array holding a null buffer is a null buffer.
+    refusals::<T, _, 1>("sgd many arrays", momentum, [NULL], &[], |p, g, [b], n, c, t| {
+        // SAFETY: see above.
+        unsafe { T::SGD_MANY(&p, &g, &b, &n, 1, c, t) }
+    });
+}
+
+#[test]
+fn c_sgd_refuses_and_writes_nothing() {
+    sgd_refuses::<f32>();
+    sgd_refuses::<f64>();
+}
+
+/// SGD's momentum array against its option, and zero-length steps.
+#[test]
+fn c_sgd_state_arrays_and_empty_steps() {
+    let momentum = fo_sgd_config { momentum: 0.9, ..fo_sgd_config_default() };
+    let plain = fo_sgd_config_default();
+    let (mut p, g) = inputs::<f32>();
+    let mut b = vec![0.25f32; N];
+    let before = (p.clone(), b.clone());
+    let (pp, gp, bp) = (p.as_mut_ptr(), g.as_ptr(), b.as_mut_ptr());
+    // SAFETY: one-element arrays of N-element buffers, or null arrays.
+    let cases = unsafe {
+        [
+            fo_sgd_step_many_f32(&pp, &gp, null(), &N, 1, &momentum, 1),
+            fo_sgd_step_many_f32(&pp, &gp, &bp, &N, 1, &plain, 1),
+            // Checked before count: no array is read, the option still must match.
+            fo_sgd_step_many_f32(null(), null(), null(), null(), 0, &momentum, 1),
+            fo_sgd_step_f32(pp, gp, null_mut(), N, &momentum, 2),
+            fo_sgd_step_f32(pp, gp, bp, N, &plain, 1),
+        ]
+    };
+    assert!(cases.iter().all(|&s| s == fo_status::FO_ERROR_STATE_BUFFER), "{cases:?}");
+    assert_eq!((p, b), before, "a refused step wrote");
+    let (nm, n) = (null_mut::<f64>(), null::<f64>());
+    // SAFETY: n = 0 and count = 0: nothing is read but the configs.
+    let empty = unsafe {
+        [
+            fo_sgd_step_f64(nm, n, nm.wrapping_add(1), 0, &momentum, 1),
+            fo_sgd_step_f64(nm, n, nm, 0, &plain, 1),
+            fo_sgd_step_many_f64(null(), null(), [nm].as_ptr(), null(), 0, &momentum, 1),
+            fo_sgd_step_many_f64(null(), null(), null(), null(), 0, &plain, 1),
+        ]
+    };
+    assert!(empty.iter().all(|&s| s == fo_status::FO_OK), "{empty:?}");
+
+    // Plain SGD over two tensors in one call: each tensor's single-call bits.
+    let c = fo_sgd_config { lr: 0.5, weight_decay: 0.25, ..plain };
+    let (mut p1, mut p2, g1, g2) =
+        (values::<f64>(1, 37), values::<f64>(2, 5), values::<f64>(3, 37), values::<f64>(4, 5));
+    let (mut q1, mut q2) = (p1.clone(), p2.clone());
+    let (params, grads, lens) =
+        ([p1.as_mut_ptr(), p2.as_mut_ptr()], [g1.as_ptr(), g2.as_ptr()], [37usize, 5]);
+    // SAFETY: each array holds two pointers valid for their lengths; no state array (momentum off).
+    let status =
+        unsafe { fo_sgd_step_many_f64(params.as_ptr(), grads.as_ptr(), null(), lens.as_ptr(), 2, &c, 3) };
+    assert_eq!(status, fo_status::FO_OK);
+    // SAFETY: each buffer holds its length's elements.
+    unsafe {
+        assert_eq!(fo_sgd_step_f64(q1.as_mut_ptr(), g1.as_ptr(), null_mut(), 37, &c, 3), fo_status::FO_OK);
+        assert_eq!(fo_sgd_step_f64(q2.as_mut_ptr(), g2.as_ptr(), null_mut(), 5, &c, 3), fo_status::FO_OK);
+    }
+    assert_eq!((bits(&p1), bits(&p2)), (bits(&q1), bits(&q2)));
 }

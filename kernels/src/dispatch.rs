@@ -30,7 +30,7 @@ use crate::narrow::HalfLanes;
 use crate::operands::{
     AdaDeltaBuffers, AdaDeltaCoefficients, AdaGradBuffers, AdaGradCoefficients, AdaMaxBuffers,
     AdaMaxCoefficients, AdamBuffers, AdamCoefficients, Check, Checked, MixedBuffers, MixedCoefficients,
-    MixedSlice, MixedUpdate, ProbeBuffers, RmsPropBuffers, RmsPropCoefficients,
+    MixedSlice, MixedUpdate, ProbeBuffers, RmsPropBuffers, RmsPropCoefficients, SgdBuffers, SgdCoefficients,
 };
 use core::fmt;
 use std::sync::OnceLock;
@@ -178,6 +178,7 @@ pub struct TypedKernels<T: 'static> {
     adagrad: for<'a> unsafe fn(Checked<AdaGradBuffers<'a, T>>, &AdaGradCoefficients<T>),
     rmsprop: for<'a> unsafe fn(Checked<RmsPropBuffers<'a, T>>, &RmsPropCoefficients<T>),
     adadelta: for<'a> unsafe fn(Checked<AdaDeltaBuffers<'a, T>>, &AdaDeltaCoefficients<T>),
+    sgd: for<'a> unsafe fn(Checked<SgdBuffers<'a, T>>, &SgdCoefficients<T>),
     probe2: for<'a> unsafe fn(Checked<ProbeBuffers<'a, T, 2>>, &()),
     probe3: for<'a> unsafe fn(Checked<ProbeBuffers<'a, T, 3>>, &()),
     probe4: for<'a> unsafe fn(Checked<ProbeBuffers<'a, T, 4>>, &()),
@@ -229,6 +230,8 @@ const fn typed_kernels<I: Lanes<T> + Enter, T: Float>() -> TypedKernels<T> {
         rmsprop: |b, c| generic::rmsprop::rmsprop(unsafe { token::<I>() }, b, c),
         // SAFETY: see above.
         adadelta: |b, c| generic::adadelta::adadelta(unsafe { token::<I>() }, b, c),
+        // SAFETY: see above.
+        sgd: |b, c| generic::sgd::sgd(unsafe { token::<I>() }, b, c),
         // SAFETY: see above.
         probe2: |b, ()| generic::probe::probe(unsafe { token::<I>() }, b),
         // SAFETY: see above.
@@ -527,6 +530,70 @@ pub fn adadelta_on<T: Float>(
     let row = T::row(forced(tier)?);
     // SAFETY: `forced` returns only the table of a tier the CPU has.
     unsafe { check_and_run(row.adadelta, buffers, coefficients) };
+    Ok(())
+}
+
+/// One SGD step on the dispatched tier (the best this CPU has).
+///
+/// With `momentum_buffer` given, the step uses momentum; then
+/// [`SgdCoefficients::first`] (the step number `t == 1`) makes the step
+/// ignore the buffer's prior contents and overwrite them with the gradient.
+///
+/// # Panics
+/// If the buffers' lengths differ (checked before anything is written).
+///
+/// # Example
+/// ```
+/// use fused_optim_kernels::{sgd, SgdBuffers, SgdCoefficients};
+/// let c = SgdCoefficients {
+///     lr: 0.5f32, momentum: 0.5, one_minus_dampening: 1.0, nesterov: false, first: true,
+///     weight_decay: None, grad_scale: 1.0, maximize: false,
+/// };
+/// let (mut p, g, mut b) = (vec![1.0f32; 3], vec![0.5f32; 3], vec![f32::NAN; 3]);
+/// sgd(SgdBuffers { param: &mut p, grad: &g, momentum_buffer: Some(&mut b) }, &c);
+/// assert_eq!((p[0], b[0]), (0.75, 0.5)); // the first step: b = g, p −= lr·b (the old b unread)
+/// let later = SgdCoefficients { first: false, ..c };
+/// sgd(SgdBuffers { param: &mut p, grad: &g, momentum_buffer: Some(&mut b) }, &later);
+/// assert_eq!((p[0], b[0]), (0.375, 0.75)); // b = 0.5·0.5 + 0.5, p = 0.75 − 0.5·0.75
+/// ```
+#[track_caller]
+pub fn sgd<T: Float>(buffers: SgdBuffers<'_, T>, coefficients: &SgdCoefficients<T>) {
+    // SAFETY: the dispatched table's entries may run.
+    unsafe { check_and_run(T::row(dispatched()).sgd, buffers, coefficients) }
+}
+
+/// [`sgd`] on buffers already checked: nothing is checked again.
+pub fn sgd_checked<T: Float>(buffers: Checked<SgdBuffers<'_, T>>, coefficients: &SgdCoefficients<T>) {
+    // SAFETY: the dispatched table's entries may run.
+    unsafe { (T::row(dispatched()).sgd)(buffers, coefficients) }
+}
+
+/// [`sgd`] on a forced tier, or an error (and nothing written) if the CPU lacks it.
+///
+/// # Panics
+/// If the buffers' lengths differ (checked before anything is written).
+///
+/// # Example
+/// ```
+/// use fused_optim_kernels::{sgd_on, SgdBuffers, SgdCoefficients, Tier};
+/// let c = SgdCoefficients {
+///     lr: 0.25f64, momentum: 0.0, one_minus_dampening: 1.0, nesterov: false, first: true,
+///     weight_decay: None, grad_scale: 1.0, maximize: false,
+/// };
+/// let (mut p, g) = (vec![1.0f64; 3], vec![2.0f64; 3]);
+/// sgd_on(Tier::Portable, SgdBuffers { param: &mut p, grad: &g, momentum_buffer: None }, &c)
+///     .expect("the portable tier is always available");
+/// assert_eq!(p[0], 0.5); // no momentum: p −= lr·g
+/// ```
+#[track_caller]
+pub fn sgd_on<T: Float>(
+    tier: Tier,
+    buffers: SgdBuffers<'_, T>,
+    coefficients: &SgdCoefficients<T>,
+) -> Result<(), TierUnavailable> {
+    let row = T::row(forced(tier)?);
+    // SAFETY: `forced` returns only the table of a tier the CPU has.
+    unsafe { check_and_run(row.sgd, buffers, coefficients) };
     Ok(())
 }
 

@@ -17,6 +17,7 @@
 //! its formula, op order, tail handling and NaN rule: [`spec::adam`](mod@spec::adam),
 //! [`spec::adamax`](mod@spec::adamax), [`spec::adagrad`](mod@spec::adagrad),
 //! [`spec::rmsprop`](mod@spec::rmsprop), [`spec::adadelta`](mod@spec::adadelta),
+//! [`spec::sgd`](mod@spec::sgd),
 //! [`spec::mixed`](mod@spec::mixed) (the mixed-precision step of every algorithm that has one).
 //!
 //! ## How one body becomes three tiers
@@ -99,7 +100,8 @@ pub use dispatch::{
     ALL_TIERS, MixedKernel, ProbeShape, TIER_ENV, Tier, TierUnavailable, adadelta, adadelta_checked,
     adadelta_on, adagrad, adagrad_checked, adagrad_on, adam, adam_checked, adam_on, adamax, adamax_checked,
     adamax_on, convert, convert_on, grad_non_finite, grad_non_finite_on, mixed, mixed_checked, mixed_on,
-    probe, probe_checked, probe_on, rmsprop, rmsprop_checked, rmsprop_on, scale_in_place,
+    probe, probe_checked, probe_on, rmsprop, rmsprop_checked, rmsprop_on, scale_in_place, sgd, sgd_checked,
+    sgd_on,
 };
 pub use float::{Float, max_nan};
 pub use lanes::{Lanes, MAX_VECTOR_BYTES, Token};
@@ -109,5 +111,6 @@ pub use operands::{
     AdaMaxCoefficients, AdamBuffers, AdamCoefficients, Check, Checked, Decay, Dense, GradScale,
     KernelBuffers, LengthMismatch, MAX_MIXED_STATE, MAX_NAMED, MIXED_STATE_SLOTS, MixedAdamBuffers,
     MixedAdamCoefficients, MixedBuffers, MixedCoefficients, MixedError, MixedLayout, MixedSlice, MixedUpdate,
-    Parts, Piece, ProbeBuffers, Reborrow, RmsPropBuffers, RmsPropCoefficients, StochasticKeys,
+    Parts, Piece, ProbeBuffers, Reborrow, RmsPropBuffers, RmsPropCoefficients, SgdBuffers, SgdCoefficients,
+    StochasticKeys,
 };

@@ -41,8 +41,8 @@ impl StateBuffer {
 /// An optimization algorithm, described by its hyperparameter type.
 ///
 /// The crate implements it for [`AdamConfig`](crate::AdamConfig), [`AdaMaxConfig`](crate::AdaMaxConfig),
-/// [`AdaGradConfig`](crate::AdaGradConfig), [`RmsPropConfig`](crate::RmsPropConfig) and
-/// [`AdaDeltaConfig`](crate::AdaDeltaConfig).
+/// [`AdaGradConfig`](crate::AdaGradConfig), [`RmsPropConfig`](crate::RmsPropConfig),
+/// [`AdaDeltaConfig`](crate::AdaDeltaConfig) and [`SgdConfig`](crate::SgdConfig).
 pub trait Algorithm: Clone + core::fmt::Debug + PartialEq + Send + Sync + 'static {
     /// The algorithm's name, for messages (`"Adam"`).
     const NAME: &'static str;

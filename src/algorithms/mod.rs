@@ -39,6 +39,7 @@ pub mod adam;
 pub mod adamax;
 mod descriptor;
 pub mod rmsprop;
+pub mod sgd;
 
 #[doc(hidden)]
 pub use crate::hyper::coefficient_computations;
@@ -52,3 +53,4 @@ pub use adagrad::{AdaGradConfig, AdaGradState, AdaGradStateMut};
 pub use adam::{AdamConfig, AdamState, AdamStateMut, EpsForm, WeightDecay};
 pub use adamax::{AdaMaxConfig, AdaMaxState, AdaMaxStateMut};
 pub use rmsprop::{RmsPropConfig, RmsPropState, RmsPropStateMut};
+pub use sgd::{SgdConfig, SgdState, SgdStateMut};

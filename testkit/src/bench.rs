@@ -12,7 +12,7 @@ use fused_optim::mixed::{
 };
 use fused_optim::{
     AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, Float, Parallelism, ProbeBuffers, RmsPropConfig,
-    Tier, probe_step,
+    SgdConfig, Tier, probe_step,
 };
 
 /// What one call runs.
@@ -92,6 +92,7 @@ pub fn kinds() -> Vec<Kind> {
     kinds_of::<AdaGradConfig>(&mut out);
     kinds_of::<RmsPropConfig>(&mut out);
     kinds_of::<AdaDeltaConfig>(&mut out);
+    kinds_of::<SgdConfig>(&mut out);
     out.push(Kind {
         algorithm: "adam-mix".into(),
         dtype: "bf16",

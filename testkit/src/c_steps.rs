@@ -90,6 +90,17 @@ pub type AdaDeltaMany<T> = unsafe extern "C" fn(
     *const fo_adadelta_config,
     u64,
 ) -> fo_status;
+pub type SgdOne<T> =
+    unsafe extern "C" fn(*mut T, *const T, *mut T, usize, *const fo_sgd_config, u64) -> fo_status;
+pub type SgdMany<T> = unsafe extern "C" fn(
+    *const *mut T,
+    *const *const T,
+    *const *mut T,
+    *const usize,
+    usize,
+    *const fo_sgd_config,
+    u64,
+) -> fo_status;
 
 /// The C entry points of one element type.
 pub trait Api: Float {
@@ -103,6 +114,8 @@ pub trait Api: Float {
     const RMSPROP_MANY: RmsPropMany<Self>;
     const ADADELTA: AdaDeltaOne<Self>;
     const ADADELTA_MANY: AdaDeltaMany<Self>;
+    const SGD: SgdOne<Self>;
+    const SGD_MANY: SgdMany<Self>;
 }
 
 impl Api for f32 {
@@ -116,6 +129,8 @@ impl Api for f32 {
     const RMSPROP_MANY: RmsPropMany<f32> = fo_rmsprop_step_many_f32;
     const ADADELTA: AdaDeltaOne<f32> = fo_adadelta_step_f32;
     const ADADELTA_MANY: AdaDeltaMany<f32> = fo_adadelta_step_many_f32;
+    const SGD: SgdOne<f32> = fo_sgd_step_f32;
+    const SGD_MANY: SgdMany<f32> = fo_sgd_step_many_f32;
 }
 
 impl Api for f64 {
@@ -129,6 +144,8 @@ impl Api for f64 {
     const RMSPROP_MANY: RmsPropMany<f64> = fo_rmsprop_step_many_f64;
     const ADADELTA: AdaDeltaOne<f64> = fo_adadelta_step_f64;
     const ADADELTA_MANY: AdaDeltaMany<f64> = fo_adadelta_step_many_f64;
+    const SGD: SgdOne<f64> = fo_sgd_step_f64;
+    const SGD_MANY: SgdMany<f64> = fo_sgd_step_many_f64;
 }
 
 /// `fo_adam_step_mixed` with the fields of one `fo_mixed_tensor` as its

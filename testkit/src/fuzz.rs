@@ -43,7 +43,7 @@ use fused_optim::kernels::{self, ALL_TIERS, Dtype, MixedLayout, MixedSlice, Stor
 use fused_optim::mixed::{
     MixedBuffers, MixedKernel, MixedOptions, StepOutcome, mixed_coefficients, step_mixed,
 };
-use fused_optim::{AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, RmsPropConfig};
+use fused_optim::{AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, RmsPropConfig, SgdConfig};
 use fused_optim::{
     AdamBuffers, AdamConfig, Algorithm, EpsForm, Error, Float, Parallelism, Tier, WeightDecay,
 };
@@ -90,11 +90,15 @@ pub(crate) const BETA1_DECAY: &[f64] =
 /// RMSprop's α and AdaDelta's ρ (valid in [0, 1)).
 pub(crate) const RATE: &[f64] =
     &[0.99, 0.9, 0.95, 0.0, 0.5, 0.999999, 1.0 - f64::EPSILON, 5e-324, 1.0, -0.1, f64::NAN];
-/// RMSprop's momentum μ (valid: finite and >= 0; 1e300 overflows f32).
+/// RMSprop's and SGD's momentum μ (valid: finite and >= 0; 1e300 overflows f32).
 pub(crate) const MOMENTUM: &[f64] =
     &[0.0, 0.9, 0.5, 0.99, 1.0, 10.0, 1e30, 1e300, -0.1, f64::NAN, f64::INFINITY];
 /// AdaGrad's learning-rate decay (valid: finite and >= 0).
 pub(crate) const LR_DECAY: &[f64] = &[0.0, 1e-4, 1e-2, 1.0, 1e10, 1e300, -1e-3, f64::NAN, f64::INFINITY];
+/// SGD's dampening (valid: finite; entry 0, 0, is PyTorch's default and
+/// Nesterov's requirement; -1e300 makes `1 − dampening` overflow f32).
+pub(crate) const DAMPENING: &[f64] =
+    &[0.0, 0.5, 0.1, 1.0, 0.9, -0.5, 2.0, 1e300, -1e300, f64::NAN, f64::INFINITY];
 /// AdaGrad's initial accumulator value (valid: finite and >= 0).
 pub(crate) const INITIAL_ACCUMULATOR: &[f64] =
     &[0.0, 0.1, 1.0, 1e-10, 1e38, 1e300, -0.1, f64::NAN, f64::INFINITY];
@@ -353,6 +357,8 @@ pub type AdaGradCase = Case<AdaGradOptions>;
 pub type RmsPropCase = Case<RmsPropOptions>;
 /// An AdaDelta input.
 pub type AdaDeltaCase = Case<AdaDeltaOptions>;
+/// An SGD input.
+pub type SgdCase = Case<SgdOptions>;
 
 /// An algorithm's fuzzed options: they decode to its config and say which
 /// optional state buffers are given.
@@ -606,6 +612,40 @@ impl Options for AdaDeltaOptions {
             weight_decay: self.weight_decay.value(DECAY),
             maximize: self.maximize,
         }
+    }
+}
+
+/// SGD hyperparameters and options: plain, with momentum (dampened or
+/// not), Nesterov. The step number (from [`Step`]: often 1, often more)
+/// decides the first step, which ignores the momentum buffer's raw bits.
+#[derive(Arbitrary, Clone, Debug)]
+pub struct SgdOptions {
+    lr: Hyper,
+    momentum: Hyper,
+    dampening: Hyper,
+    weight_decay: Hyper,
+    nesterov: bool,
+    maximize: bool,
+    /// Give the momentum buffer exactly when momentum is on (else the opposite).
+    consistent_momentum_buffer: bool,
+}
+
+impl Options for SgdOptions {
+    type Algorithm = SgdConfig;
+
+    fn config(&self) -> SgdConfig {
+        SgdConfig {
+            lr: self.lr.value(LR),
+            momentum: self.momentum.value(MOMENTUM),
+            dampening: self.dampening.value(DAMPENING),
+            weight_decay: self.weight_decay.value(DECAY),
+            nesterov: self.nesterov,
+            maximize: self.maximize,
+        }
+    }
+
+    fn consistent(&self, index: usize) -> bool {
+        index != 0 || self.consistent_momentum_buffer
     }
 }
 

@@ -1,5 +1,5 @@
 //! The C-ABI differential fuzz case (`fuzz/fuzz_targets/diff_capi.rs`): one call
-//! of any `fo_*` step (Adam, AdaMax, AdaGrad, RMSprop, AdaDelta on f32 or
+//! of any `fo_*` step (Adam, AdaMax, AdaGrad, RMSprop, AdaDelta, SGD on f32 or
 //! f64, or mixed-precision Adam; the one-tensor or the many-tensor entry
 //! point) with raw config flag bytes (any `u8`), hyperparameters (from the
 //! tables of [`crate::fuzz`], or raw bits), the step, up to four tensors of up to
@@ -32,8 +32,8 @@
 
 use crate::c_steps::adam_step_mixed_of;
 use crate::fuzz::{
-    BETA, BETA1_DECAY, DECAY, EPS, Hyper, INITIAL_ACCUMULATOR, LOSS_SCALE, LR, LR_DECAY, MOMENTUM, Outcome,
-    RATE, Step,
+    BETA, BETA1_DECAY, DAMPENING, DECAY, EPS, Hyper, INITIAL_ACCUMULATOR, LOSS_SCALE, LR, LR_DECAY, MOMENTUM,
+    Outcome, RATE, Step,
 };
 use arbitrary::Arbitrary;
 use fused_optim::kernels::{Dtype, MixedLayout, MixedSlice, bf16, f16, spec};
@@ -42,7 +42,8 @@ use fused_optim::mixed::{
 };
 use fused_optim::{
     AdaDeltaBuffers, AdaDeltaConfig, AdaGradBuffers, AdaGradConfig, AdaMaxBuffers, AdaMaxConfig, AdamBuffers,
-    AdamConfig, EpsForm, Float, Parallelism, RmsPropBuffers, RmsPropConfig, WeightDecay,
+    AdamConfig, EpsForm, Float, Parallelism, RmsPropBuffers, RmsPropConfig, SgdBuffers, SgdConfig,
+    WeightDecay,
 };
 use fused_optim_capi::*;
 use std::ptr::{null, null_mut};
@@ -69,14 +70,17 @@ pub const SKIPPED: &str = "skipped-non-finite";
 /// One input of `diff_capi`, decoded in field order.
 #[derive(Arbitrary, Clone, Debug)]
 pub struct CapiCase {
-    /// `% 6`: Adam, AdaMax, AdaGrad, RMSprop, AdaDelta, mixed-precision Adam.
+    /// `% 6`: Adam, AdaMax, AdaGrad, RMSprop, AdaDelta, mixed-precision Adam;
+    /// 240 and above: SGD (added last: the bytes below 240 decode as they
+    /// always did).
     algorithm: u8,
     /// f64 instead of f32 (not for mixed precision).
     double: bool,
     /// The many-tensor entry point instead of the one-tensor one.
     many: bool,
     /// Raw flag bytes, in the config's order (Adam: amsgrad, maximize,
-    /// eps_hat; RMSprop: centered, maximize; the others: maximize).
+    /// eps_hat; RMSprop: centered, maximize; SGD: nesterov, maximize; the
+    /// others: maximize).
     flags: [u8; 3],
     /// Hyperparameters, in the config's order.
     hypers: [Hyper; 6],
@@ -287,6 +291,7 @@ enum Algorithm {
     RmsProp,
     AdaDelta,
     Mixed,
+    Sgd,
 }
 
 impl CapiCase {
@@ -302,6 +307,9 @@ impl CapiCase {
     }
 
     fn algorithm(&self) -> Algorithm {
+        if self.algorithm >= 240 {
+            return Algorithm::Sgd;
+        }
         [
             Algorithm::Adam,
             Algorithm::AdaMax,
@@ -436,7 +444,7 @@ fn assert_status(case: &CapiCase, expect: &Expect, status: fo_status) {
 }
 
 // ---------------------------------------------------------------------------
-// f32 and f64: Adam, AdaMax, AdaGrad, RMSprop, AdaDelta.
+// f32 and f64: Adam, AdaMax, AdaGrad, RMSprop, AdaDelta, SGD.
 
 /// One f32/f64 algorithm's C config and Rust config from a case.
 enum Configs {
@@ -445,6 +453,7 @@ enum Configs {
     AdaGrad(fo_adagrad_config, AdaGradConfig),
     RmsProp(fo_rmsprop_config, RmsPropConfig),
     AdaDelta(fo_adadelta_config, AdaDeltaConfig),
+    Sgd(fo_sgd_config, SgdConfig),
 }
 
 /// Adam's C config from a case, raw flag bytes and all, and the Rust
@@ -553,6 +562,19 @@ impl Configs {
                 let AdaDeltaConfig { lr, rho, eps, weight_decay, .. } = rust;
                 Configs::AdaDelta(fo_adadelta_config { lr, rho, eps, weight_decay, maximize: f0 }, rust)
             }
+            Algorithm::Sgd => {
+                let rust = SgdConfig {
+                    lr: case.h(0, LR),
+                    momentum: case.h(1, MOMENTUM),
+                    dampening: case.h(2, DAMPENING),
+                    weight_decay: case.h(3, DECAY),
+                    nesterov: on(f0),
+                    maximize: on(f1),
+                };
+                let SgdConfig { lr, momentum, dampening, weight_decay, .. } = rust;
+                let c = fo_sgd_config { lr, momentum, dampening, weight_decay, nesterov: f0, maximize: f1 };
+                Configs::Sgd(c, rust)
+            }
         }
     }
 
@@ -565,6 +587,7 @@ impl Configs {
             Configs::AdaGrad(..) => vec![None; 3],
             Configs::RmsProp(c, _) => vec![None, None, None, Some(c.momentum > 0.0), Some(c.centered != 0)],
             Configs::AdaDelta(..) => vec![None; 4],
+            Configs::Sgd(c, _) => vec![None, None, Some(c.momentum > 0.0)],
         }
     }
 
@@ -578,6 +601,7 @@ impl Configs {
             Configs::AdaGrad(_, r) => r.coefficients::<T>(t).map(drop).map_err(status),
             Configs::RmsProp(_, r) => r.coefficients::<T>(t).map(drop).map_err(status),
             Configs::AdaDelta(_, r) => r.coefficients::<T>(t).map(drop).map_err(status),
+            Configs::Sgd(_, r) => r.coefficients::<T>(t).map(drop).map_err(status),
         }
     }
 }
@@ -734,6 +758,14 @@ fn plain<T: Api>(case: &CapiCase) -> (Outcome, fo_status) {
                     T::ADADELTA(p(0, 0), p(0, 1), p(0, 2), p(0, 3), n, c, t)
                 }
             }
+            Configs::Sgd(c, _) => {
+                let c = placed(&mut store, *c, config_at);
+                if case.many {
+                    T::SGD_MANY(a[0], g(a[1]), a[2], lens_array, count, c, t)
+                } else {
+                    T::SGD(p(0, 0), p(0, 1), one(2), n, c, t)
+                }
+            }
         }
     };
     assert_status(case, &expect, status);
@@ -812,6 +844,10 @@ unsafe fn reference_step<T: Float>(configs: &Configs, t: u64, q: [usize; SLOTS],
         Configs::AdaDelta(_, r) => {
             let b = AdaDeltaBuffers { param: w(0), grad: g, square_avg: w(2), acc_delta: w(3) };
             spec::adadelta(b, &r.coefficients::<T>(t).unwrap());
+        }
+        Configs::Sgd(_, r) => {
+            let b = SgdBuffers { param: w(0), grad: g, momentum_buffer: o(2) };
+            spec::sgd(b, &r.coefficients::<T>(t).unwrap());
         }
     }
 }

@@ -10,7 +10,7 @@ use fused_optim::algorithms::{MAX_STATE_BUFFERS, StateSlots};
 use fused_optim::kernels::{self, TierUnavailable, spec};
 use fused_optim::{
     AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, Algorithm, EpsForm, Error, Float, Parallelism,
-    RmsPropConfig, Tier, WeightDecay,
+    RmsPropConfig, SgdConfig, Tier, WeightDecay,
 };
 use rand::rngs::StdRng;
 use std::marker::PhantomData;
@@ -344,6 +344,33 @@ impl TestAlgorithm for AdaDeltaConfig {
 
     fn kernels<T: Float>() -> Kernels<Self, T> {
         Kernels { reference: spec::adadelta, on_tier: kernels::adadelta_on, dispatched: kernels::adadelta }
+    }
+}
+
+impl TestAlgorithm for SgdConfig {
+    const NON_NEGATIVE: &'static [bool] = &[false];
+    const BENCH_SCALE: &'static [f64] = &[0.01];
+
+    /// No momentum, momentum, momentum with dampening, Nesterov; each with
+    /// and without L2 and maximize. [`STEPS`] starts at `t = 1` (the first
+    /// step, which overwrites the momentum buffer's random start) and goes on
+    /// to `t > 1` (which decays it).
+    fn configs() -> Vec<SgdConfig> {
+        let mut out = Vec::new();
+        for weight_decay in [0.0, 0.25] {
+            for maximize in [false, true] {
+                for (momentum, dampening, nesterov) in
+                    [(0.0, 0.0, false), (0.9, 0.0, false), (0.9, 0.5, false), (0.9, 0.0, true)]
+                {
+                    out.push(SgdConfig { lr: 0.01, momentum, dampening, weight_decay, nesterov, maximize });
+                }
+            }
+        }
+        out
+    }
+
+    fn kernels<T: Float>() -> Kernels<Self, T> {
+        Kernels { reference: spec::sgd, on_tier: kernels::sgd_on, dispatched: kernels::sgd }
     }
 }
 

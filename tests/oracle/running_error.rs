@@ -1,4 +1,4 @@
-//! AdaGrad, RMSprop, AdaDelta and Adam's ε̂ form and β1 decay: an f64 oracle
+//! AdaGrad, RMSprop, AdaDelta, SGD and Adam's ε̂ form and β1 decay: an f64 oracle
 //! of each formula as PyTorch (or the paper) writes it checks the f32
 //! kernels within a bound the oracle computes as it goes; plus hand-worked
 //! first steps and NaN propagation.
@@ -29,8 +29,8 @@
 
 use fused_optim::{
     AdaDeltaBuffers, AdaDeltaConfig, AdaGradBuffers, AdaGradConfig, AdamBuffers, AdamConfig, EpsForm,
-    Parallelism, RmsPropBuffers, RmsPropConfig, WeightDecay, adadelta_step, adagrad_step, adam_step,
-    rmsprop_step,
+    Parallelism, RmsPropBuffers, RmsPropConfig, SgdBuffers, SgdConfig, WeightDecay, adadelta_step,
+    adagrad_step, adam_step, rmsprop_step, sgd_step,
 };
 use fused_optim_testkit::rng;
 use rand::RngExt;
@@ -219,6 +219,98 @@ fn rmsprop_f32_within_bound_of_f64_oracle() {
             }
         }
     }
+}
+
+/// SGD as PyTorch writes it (`torch.optim.SGD`): the buffer is the
+/// gradient at `t = 1`, then `μ·b + (1 − dampening)·d`; Nesterov steps along
+/// `d + μ·b`. The buffers start at garbage (NaN, inf) that the first step
+/// must not read.
+#[test]
+fn sgd_f32_within_bound_of_f64_oracle() {
+    let mut r = rng(15);
+    let mut configs = Vec::new();
+    for (momentum, dampening, nesterov) in
+        [(0.0, 0.0, false), (0.9, 0.0, false), (0.9, 0.3, false), (0.5, 0.0, true)]
+    {
+        configs.push(SgdConfig { lr: 0.05, momentum, dampening, nesterov, ..SgdConfig::default() });
+    }
+    configs.push(SgdConfig { weight_decay: 0.1, maximize: true, ..configs[3] });
+    configs.push(SgdConfig { weight_decay: 0.01, dampening: -0.5, ..configs[2] });
+    for c in configs {
+        let mut p = random(&mut r, N, -3.0, 3.0);
+        let mut b: Vec<f32> = (0..N).map(|i| [f32::NAN, f32::INFINITY, 1e30][i % 3]).collect();
+        for t in 1..=STEPS {
+            let g = random(&mut r, N, -2.0, 2.0);
+            let before = (p.clone(), b.clone());
+            let buffers = SgdBuffers {
+                param: &mut p,
+                grad: &g,
+                momentum_buffer: (c.momentum > 0.0).then_some(&mut b[..]),
+            };
+            sgd_step(&c, t, buffers, &Parallelism::Serial).unwrap();
+            let mu = E::scalar(c.momentum);
+            for i in 0..N {
+                let what = format!("{c:?} t={t} i={i}");
+                let p0 = E::input(before.0[i]);
+                let d = adjusted(E::input(g[i]), p0, c.maximize, c.weight_decay);
+                let d = if c.momentum > 0.0 {
+                    let buf = if t == 1 {
+                        d
+                    } else {
+                        mu * E::input(before.1[i]) + E::scalar(1.0 - c.dampening) * d
+                    };
+                    buf.check(b[i], &format_args!("{what}: momentum_buffer"));
+                    if c.nesterov { d + mu * buf } else { buf }
+                } else {
+                    d
+                };
+                (p0 - E::scalar(c.lr) * d).check(p[i], &format_args!("{what}: param"));
+            }
+        }
+    }
+}
+
+/// SGD's first steps by hand, in f64: without momentum `p −= lr·g`; with
+/// momentum the first step is the plain one (the buffer becomes `g`,
+/// whatever it held), the second steps along `μ·g₁ + (1 − dampening)·g₂`;
+/// Nesterov along `g + μ·b`.
+#[test]
+fn sgd_first_steps_by_hand() {
+    let run = |c: SgdConfig, t: u64, p: &mut [f64; 2], g: [f64; 2], b: &mut [f64; 2]| {
+        let momentum_buffer = (c.momentum > 0.0).then_some(&mut b[..]);
+        sgd_step(&c, t, SgdBuffers { param: p, grad: &g, momentum_buffer }, &Parallelism::Serial).unwrap();
+    };
+    let (g1, g2) = ([0.5f64, -2.0], [1.0f64, 0.25]);
+    let plain = SgdConfig { lr: 0.1, ..SgdConfig::default() };
+    let (mut p, mut b) = ([1.0f64, 1.0], [f64::NAN; 2]);
+    run(plain, 1, &mut p, g1, &mut b);
+    assert_eq!(p, [1.0 - 0.1 * 0.5, 1.0 + 0.1 * 2.0]);
+    let momentum = SgdConfig { momentum: 0.9, dampening: 0.25, ..plain };
+    let (mut q, mut b) = ([1.0f64, 1.0], [f64::NAN, f64::INFINITY]);
+    run(momentum, 1, &mut q, g1, &mut b);
+    assert_eq!((q, b), (p, g1), "the first step is the plain one and sets the buffer to g");
+    run(momentum, 2, &mut q, g2, &mut b);
+    for i in 0..2 {
+        let buf = 0.9 * g1[i] + 0.75 * g2[i];
+        assert!((b[i] - buf).abs() < 1e-15 && (q[i] - (p[i] - 0.1 * buf)).abs() < 1e-15, "{q:?} {b:?}");
+    }
+    let nesterov = SgdConfig { momentum: 0.9, nesterov: true, ..plain };
+    let (mut q, mut b) = ([1.0f64, 1.0], [0.0; 2]);
+    run(nesterov, 1, &mut q, g1, &mut b);
+    for i in 0..2 {
+        assert!((q[i] - (1.0 - 0.1 * (g1[i] + 0.9 * g1[i]))).abs() < 1e-15, "{q:?}");
+    }
+    // The owning optimizer counts from 1, so its first step is the first step.
+    let mut opt = fused_optim::Sgd::<f64>::new(momentum, 2).unwrap();
+    let mut o = [1.0f64, 1.0];
+    opt.step(&mut o, &g1).unwrap();
+    opt.step(&mut o, &g2).unwrap();
+    let mut q = [1.0f64, 1.0];
+    let mut b = [f64::NAN; 2];
+    run(momentum, 1, &mut q, g1, &mut b);
+    run(momentum, 2, &mut q, g2, &mut b);
+    assert_eq!(o, q);
+    assert_eq!(opt.state().momentum_buffer.as_deref(), Some(&b[..]));
 }
 
 #[test]

@@ -134,6 +134,14 @@ static outcome adadelta_outcome(const void *config) {
     return o;
 }
 
+/* Momentum on (the buffer given), a later step (t = 2). */
+static outcome sgd_outcome(const void *config) {
+    outcome o;
+    flag_inputs(&o);
+    o.status = fo_sgd_step_f32(o.buf[0], o.buf[1], o.buf[2], FLAG_N, config, 2);
+    return o;
+}
+
 /* f32 master weights and state, a bf16 gradient with an infinity in it. */
 static outcome mixed_skip_outcome(const void *options) {
     outcome o;
@@ -191,6 +199,10 @@ static void flag_bytes_act_as_one(void) {
     flag_acts_as_one("rmsprop maximize", &rmsprop, &rmsprop.maximize, rmsprop_outcome);
     fo_adadelta_config adadelta = fo_adadelta_config_default();
     flag_acts_as_one("adadelta maximize", &adadelta, &adadelta.maximize, adadelta_outcome);
+    fo_sgd_config sgd = fo_sgd_config_default();
+    sgd.momentum = 0.9;
+    flag_acts_as_one("sgd nesterov", &sgd, &sgd.nesterov, sgd_outcome);
+    flag_acts_as_one("sgd maximize", &sgd, &sgd.maximize, sgd_outcome);
     fo_mixed_options mixed = fo_mixed_options_default();
     flag_acts_as_one("mixed skip_non_finite", &mixed, &mixed.skip_non_finite, mixed_skip_outcome);
     mixed.skip_non_finite = 0;
@@ -241,6 +253,7 @@ static fo_adamax_config t_adamax;
 static fo_adagrad_config t_adagrad;
 static fo_rmsprop_config t_rmsprop;
 static fo_adadelta_config t_adadelta;
+static fo_sgd_config t_sgd;
 static fo_mixed_options t_mixed;
 
 /* Each: the list through the many-tensor step, then tensor 4 (301
@@ -287,6 +300,14 @@ static fo_status adadelta_f32(uint64_t t) {
 static fo_status adadelta_f64(uint64_t t) {
     THEN_ONE(fo_adadelta_step_many_f64(ld[0], CG(double, ld[1]), ld[2], ld[3], lens, TENSORS, &t_adadelta, t),
                     fo_adadelta_step_f64(ld[0][4], ld[1][4], ld[2][4], ld[3][4], lens[4], &t_adadelta, t));
+}
+static fo_status sgd_f32(uint64_t t) {
+    THEN_ONE(fo_sgd_step_many_f32(lf[0], CG(float, lf[1]), lf[2], lens, TENSORS, &t_sgd, t),
+                    fo_sgd_step_f32(lf[0][4], lf[1][4], lf[2][4], lens[4], &t_sgd, t));
+}
+static fo_status sgd_f64(uint64_t t) {
+    THEN_ONE(fo_sgd_step_many_f64(ld[0], CG(double, ld[1]), ld[2], lens, TENSORS, &t_sgd, t),
+                    fo_sgd_step_f64(ld[0][4], ld[1][4], ld[2][4], lens[4], &t_sgd, t));
 }
 /* f32 master weights and state, bf16 gradients, a bf16 copy (in the
  * fourth f32 slot's storage, as uint16_t words). */
@@ -389,6 +410,12 @@ static void threaded_steps(void) {
     threaded_equals_serial("rmsprop f64", rmsprop_f64, ld_fill, ld_arena, sizeof ld_arena);
     threaded_equals_serial("adadelta f32", adadelta_f32, lf_fill, lf_arena, sizeof lf_arena);
     threaded_equals_serial("adadelta f64", adadelta_f64, ld_fill, ld_arena, sizeof ld_arena);
+    t_sgd = fo_sgd_config_default();
+    t_sgd.momentum = 0.9;
+    t_sgd.dampening = 0.25;
+    t_sgd.weight_decay = 0.01;
+    threaded_equals_serial("sgd f32", sgd_f32, lf_fill, lf_arena, sizeof lf_arena);
+    threaded_equals_serial("sgd f64", sgd_f64, ld_fill, ld_arena, sizeof ld_arena);
     t_adam = fo_adamw_config_default();
     t_mixed = fo_mixed_options_default();
     t_mixed.loss_scale = 4.0;
@@ -572,6 +599,50 @@ int main(void) {
         check_status(fo_adadelta_step_f32(p, g, ds, dx, SMOKE_N, &adadelta, t), FO_OK, "adadelta f32 step");
     }
     check(memcmp(p, EXPECTED_ADADELTA_F32, sizeof p) == 0, "adadelta f32 bits equal the Rust reference");
+
+    /* SGD, f32, Nesterov momentum with weight decay: three steps on two
+     * threads, as one tensor and as a multi-tensor list of one. The momentum
+     * buffer starts as NaN: step 1 overwrites it unread. */
+    check_status(fo_set_threads(2), FO_OK, "two threads");
+    fo_sgd_config sgd = fo_sgd_config_default();
+    check(sgd.lr == 1e-3 && sgd.momentum == 0.0 && sgd.dampening == 0.0 && sgd.weight_decay == 0.0 && !sgd.nesterov &&
+              !sgd.maximize,
+          "sgd defaults");
+    sgd.lr = 0.1;
+    sgd.momentum = 0.9;
+    sgd.nesterov = 1;
+    sgd.weight_decay = 0.01;
+    float sb[SMOKE_N];
+    for (int i = 0; i < SMOKE_N; i++) sb[i] = NAN;
+    inputs_f32(p, g);
+    for (uint64_t t = 1; t <= 3; t++) {
+        check_status(fo_sgd_step_f32(p, g, sb, SMOKE_N, &sgd, t), FO_OK, "sgd f32 step");
+    }
+    check(memcmp(p, EXPECTED_SGD_NESTEROV_F32, sizeof p) == 0, "sgd f32 bits equal the Rust reference");
+    for (int i = 0; i < SMOKE_N; i++) sb[i] = NAN;
+    inputs_f32(p, g);
+    float *sgd_ps[1] = {p}, *sgd_bs[1] = {sb};
+    const float *sgd_gs[1] = {g};
+    size_t sgd_n[1] = {SMOKE_N};
+    for (uint64_t t = 1; t <= 3; t++) {
+        check_status(fo_sgd_step_many_f32(sgd_ps, sgd_gs, sgd_bs, sgd_n, 1, &sgd, t), FO_OK, "sgd many f32 step");
+    }
+    check(memcmp(p, EXPECTED_SGD_NESTEROV_F32, sizeof p) == 0, "multi-tensor sgd f32 bits equal the Rust reference");
+    float sgd_before[SMOKE_N], sb_before[SMOKE_N];
+    memcpy(sgd_before, p, sizeof p);
+    memcpy(sb_before, sb, sizeof sb);
+    check_status(fo_sgd_step_f32(p, g, NULL, SMOKE_N, &sgd, 4), FO_ERROR_STATE_BUFFER, "sgd momentum without its buffer");
+    fo_sgd_config plain_sgd = fo_sgd_config_default();
+    check_status(fo_sgd_step_f32(p, g, sb, SMOKE_N, &plain_sgd, 4), FO_ERROR_STATE_BUFFER, "sgd buffer without momentum");
+    sgd.dampening = 0.5;
+    check_status(fo_sgd_step_f32(p, g, sb, SMOKE_N, &sgd, 4), FO_ERROR_HYPERPARAMETER, "sgd nesterov with dampening");
+    plain_sgd.nesterov = 1;
+    check_status(fo_sgd_step_f32(p, g, NULL, SMOKE_N, &plain_sgd, 4), FO_ERROR_HYPERPARAMETER, "sgd nesterov without momentum");
+    check_status(fo_sgd_step_f32(p, g, p, SMOKE_N, &sgd, 4), FO_ERROR_HYPERPARAMETER, "sgd: hyperparameters first");
+    sgd.dampening = 0.0;
+    check_status(fo_sgd_step_f32(p, g, p, SMOKE_N, &sgd, 4), FO_ERROR_OVERLAP, "sgd f32 overlap");
+    check(memcmp(p, sgd_before, sizeof p) == 0 && memcmp(sb, sb_before, sizeof sb) == 0, "no refused sgd call wrote");
+    check_status(fo_set_threads(1), FO_OK, "serial");
 
     /* Adam's new options reach the library: the eps_hat form and beta1_decay
      * change the step; a bad beta1_decay is refused. */

@@ -18,6 +18,7 @@ pub(crate) mod grad_non_finite;
 pub(crate) mod mixed;
 pub(crate) mod probe;
 pub(crate) mod rmsprop;
+pub(crate) mod sgd;
 
 use crate::float::Float;
 use crate::lanes::{Enter, Lanes, TwoFlags, Variant, by_flags, load_n};

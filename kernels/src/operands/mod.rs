@@ -47,6 +47,7 @@ mod buffers;
 mod mixed;
 mod probe;
 mod rmsprop;
+mod sgd;
 
 pub use adadelta::{AdaDeltaBuffers, AdaDeltaCoefficients};
 pub use adagrad::{AdaGradBuffers, AdaGradCoefficients};
@@ -59,6 +60,7 @@ pub use mixed::{
 };
 pub use probe::ProbeBuffers;
 pub use rmsprop::{RmsPropBuffers, RmsPropCoefficients};
+pub use sgd::{SgdBuffers, SgdCoefficients};
 
 /// Coefficients whose gradient multiplier can be set after they are built:
 /// the root crate computes a step's coefficients from its hyperparameters
@@ -83,7 +85,8 @@ grad_scale_field!(
     AdaMaxCoefficients,
     AdaGradCoefficients,
     RmsPropCoefficients,
-    AdaDeltaCoefficients
+    AdaDeltaCoefficients,
+    SgdCoefficients
 );
 
 // The buffer sets that may carry a `Checked` proof over to a shorter-lived
@@ -93,5 +96,6 @@ impl<T> buffers::sealed::Sealed for AdaMaxBuffers<'_, T> {}
 impl<T> buffers::sealed::Sealed for AdaGradBuffers<'_, T> {}
 impl<T> buffers::sealed::Sealed for RmsPropBuffers<'_, T> {}
 impl<T> buffers::sealed::Sealed for AdaDeltaBuffers<'_, T> {}
+impl<T> buffers::sealed::Sealed for SgdBuffers<'_, T> {}
 impl<T, const W: usize> buffers::sealed::Sealed for ProbeBuffers<'_, T, W> {}
 impl buffers::sealed::Sealed for MixedBuffers<'_> {}

@@ -3,7 +3,7 @@
 //! One plain loop per algorithm, generic over the element type (so one
 //! function serves `f32` and `f64`), written as the module essays of
 //! [`adam`](mod@adam), [`adamax`](mod@adamax), [`adagrad`](mod@adagrad),
-//! [`rmsprop`](mod@rmsprop), [`adadelta`](mod@adadelta) and
+//! [`rmsprop`](mod@rmsprop), [`adadelta`](mod@adadelta), [`sgd`](mod@sgd) and
 //! [`mixed`](mod@mixed) (every mixed-precision step) state the formula, the op order, the tail
 //! handling and the NaN rule, with Rust's
 //! scalar `+ − × ÷`, `sqrt`, `abs` (never fused, never approximated) and
@@ -24,6 +24,7 @@ pub mod adamax;
 mod gradient;
 pub mod mixed;
 pub mod rmsprop;
+pub mod sgd;
 
 pub use adadelta::adadelta;
 pub use adagrad::adagrad;
@@ -31,3 +32,4 @@ pub use adam::adam;
 pub use adamax::adamax;
 pub use mixed::mixed;
 pub use rmsprop::rmsprop;
+pub use sgd::sgd;
