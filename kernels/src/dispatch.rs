@@ -190,6 +190,7 @@ pub struct KernelTable {
     f32: TypedKernels<f32>,
     f64: TypedKernels<f64>,
     adam_mixed: MixedEntry<AdamCoefficients<f32>>,
+    sgd_mixed: MixedEntry<SgdCoefficients<f32>>,
     grad_non_finite: for<'a, 'b> unsafe fn(&'a MixedSlice<'b>, f32) -> bool,
     convert: for<'a, 'b, 'c, 'd> unsafe fn(&'a MixedSlice<'b>, &'c mut MixedSlice<'d>, f32),
     scale_in_place: for<'a, 'b> unsafe fn(&'a mut MixedSlice<'b>, f32),
@@ -248,6 +249,8 @@ const fn table<I: Lanes<f32> + Lanes<f64> + HalfLanes + Enter>() -> KernelTable 
         f64: typed_kernels::<I, f64>(),
         // SAFETY: as in `typed_kernels`.
         adam_mixed: |b, c| generic::mixed::mixed(unsafe { token::<I>() }, b, c),
+        // SAFETY: as in `typed_kernels`.
+        sgd_mixed: |b, c| generic::mixed::mixed(unsafe { token::<I>() }, b, c),
         // SAFETY: as in `typed_kernels`.
         grad_non_finite: |g, s| generic::grad_non_finite::grad_non_finite(unsafe { token::<I>() }, g, s),
         // SAFETY: as in `typed_kernels`.
@@ -612,6 +615,12 @@ pub type MixedEntry<U> = for<'a> unsafe fn(Checked<MixedBuffers<'a>>, &MixedCoef
 impl MixedKernel for AdamCoefficients<f32> {
     fn entry(table: &KernelTable) -> MixedEntry<Self> {
         table.adam_mixed
+    }
+}
+
+impl MixedKernel for SgdCoefficients<f32> {
+    fn entry(table: &KernelTable) -> MixedEntry<Self> {
+        table.sgd_mixed
     }
 }
 

@@ -16,7 +16,7 @@ use fused_optim::mixed::{
     MixedAdamBuffers, MixedBuffers, MixedKernel, MixedOptions, StepOutcome, adam_step_mixed,
     adam_step_mixed_many, mixed_coefficients, step_mixed, step_mixed_many,
 };
-use fused_optim::{AdamConfig, EpsForm, Error, Parallelism, WeightDecay};
+use fused_optim::{AdamConfig, EpsForm, Error, Parallelism, SgdConfig, WeightDecay};
 use fused_optim_testkit::{
     Fill, Implementation, TestAlgorithm, kernel_implementations, on_small_stack, rng, values,
 };
@@ -228,6 +228,8 @@ impl MixedTest for AdamConfig {
     }
 }
 
+impl MixedTest for SgdConfig {}
+
 fn step<A: MixedTest>(c: &A, o: &MixedOptions, s: &mut State, t: u64, with: &Implementation)
 where
     A::Coefficients<f32>: MixedKernel,
@@ -325,6 +327,11 @@ fn adam_every_layout_and_option_matches_reference_on_every_tier_and_thread_count
     every_layout_and_option_matches_reference::<AdamConfig>();
 }
 
+#[test]
+fn sgd_every_layout_and_option_matches_reference_on_every_tier_and_thread_count() {
+    every_layout_and_option_matches_reference::<SgdConfig>();
+}
+
 /// Every layout × every option combination of `A` (each a variant of its
 /// own) on every tier, on a thread with a small stack. When one
 /// `#[target_feature]` wrapper inlined Adam's 72, an unoptimised build gave
@@ -353,6 +360,11 @@ where
 #[test]
 fn adam_every_variant_runs_on_a_small_stack() {
     every_variant_runs_on_a_small_stack::<AdamConfig>();
+}
+
+#[test]
+fn sgd_every_variant_runs_on_a_small_stack() {
+    every_variant_runs_on_a_small_stack::<SgdConfig>();
 }
 
 /// With every buffer f32, a scale of 1 and no extras, the bits are `A`'s
@@ -390,6 +402,11 @@ where
 #[test]
 fn adam_all_f32_layout_is_plain_adam() {
     all_f32_layout_is_the_f32_kernel::<AdamConfig>();
+}
+
+#[test]
+fn sgd_all_f32_layout_is_plain_sgd() {
+    all_f32_layout_is_the_f32_kernel::<SgdConfig>();
 }
 
 fn f32s(b: &Buf) -> Vec<f32> {
@@ -531,6 +548,20 @@ where
 #[test]
 fn adam_zero_grad_and_the_copy() {
     zero_grad_and_the_copy(&AdamConfig::default());
+}
+
+#[test]
+fn sgd_non_finite_gradients_skip_the_step_and_write_nothing() {
+    let c = SgdConfig { lr: 0.1, momentum: 0.9, nesterov: true, weight_decay: 0.01, ..SgdConfig::default() };
+    for (layout, at, s) in non_finite_gradients_skip(&c) {
+        assert!(!f32::from_bits(s.param.bits()[at]).is_finite(), "{layout}: propagated");
+    }
+}
+
+#[test]
+fn sgd_zero_grad_and_the_copy() {
+    zero_grad_and_the_copy(&SgdConfig { lr: 0.1, momentum: 0.9, ..SgdConfig::default() });
+    zero_grad_and_the_copy(&SgdConfig { lr: 0.1, ..SgdConfig::default() });
 }
 
 /// A list of tensors draws the stochastic-rounding values one concatenated

@@ -448,4 +448,5 @@ pub(crate) mod sealed {
     /// The algorithms with a mixed-precision step.
     pub trait Sealed {}
     impl Sealed for super::AdamCoefficients<f32> {}
+    impl Sealed for crate::operands::SgdCoefficients<f32> {}
 }
