@@ -10,16 +10,16 @@
 //! | --- | --- | --- |
 //! | 0 | 8 | magic `FOPTSTAT` |
 //! | 8 | 4 | format version: 2 |
-//! | 12 | 4 | algorithm: 1 Adam (and AdamW, AMSGrad), 2 AdaMax, 3 AdaGrad, 4 RMSprop, 5 AdaDelta, 7 SGD |
+//! | 12 | 4 | algorithm: 1 Adam (and AdamW, AMSGrad), 2 AdaMax, 3 AdaGrad, 4 RMSprop, 5 AdaDelta, 6 Lion, 7 SGD |
 //! | 16 | 4 | element type: 1 `f32`, 2 `f64` |
 //! | 20 | 4 | flags: bit 1 maximize; Adam: bit 0 AMSGrad, bit 2 ε̂ form, bits 8–9 weight decay (0 none, 1 L2, 2 decoupled); RMSprop: bit 3 centered; SGD: bit 4 Nesterov |
 //! | 24 | 8 | step count (`u64`) |
 //! | 32 | 8 | elements per buffer `n` (`u64`) |
 //! | 40 | 4 | number of buffers (`u32`) |
 //! | 44 | 4 | learning-rate schedule: 0 constant, 1 `lr/√t` |
-//! | 48 | 64 | eight `f64` slots, unused ones 0: Adam and AdaMax: lr, β1, β2, ε, weight decay, β1 decay λ; AdaGrad: lr, lr decay, weight decay, initial accumulator value, ε; RMSprop: lr, α, ε, weight decay, momentum; AdaDelta: lr, ρ, ε, weight decay; SGD: lr, momentum, dampening, weight decay |
+//! | 48 | 64 | eight `f64` slots, unused ones 0: Adam and AdaMax: lr, β1, β2, ε, weight decay, β1 decay λ; AdaGrad: lr, lr decay, weight decay, initial accumulator value, ε; RMSprop: lr, α, ε, weight decay, momentum; AdaDelta: lr, ρ, ε, weight decay; SGD: lr, momentum, dampening, weight decay; Lion: lr, β1, β2, weight decay |
 //! | 112 | 16 | reserved, 0 |
-//! | 128 | … | buffers: Adam: `exp_avg`, `exp_avg_sq`, then `max_exp_avg_sq` with AMSGrad; AdaMax: `exp_avg`, `exp_inf`; AdaGrad: `sum`; RMSprop: `square_avg`, then `momentum_buffer` with momentum, then `grad_avg` when centered; AdaDelta: `square_avg`, `acc_delta`; SGD: `momentum_buffer` with momentum (none without) |
+//! | 128 | … | buffers: Adam: `exp_avg`, `exp_avg_sq`, then `max_exp_avg_sq` with AMSGrad; AdaMax: `exp_avg`, `exp_inf`; AdaGrad: `sum`; RMSprop: `square_avg`, then `momentum_buffer` with momentum, then `grad_avg` when centered; AdaDelta: `square_avg`, `acc_delta`; SGD: `momentum_buffer` with momentum (none without); Lion: `exp_avg` |
 //!
 //! Version 1 (Adam and AdaMax only, five hyperparameter slots) was never
 //! released; this build reads version 2 only.
@@ -41,8 +41,8 @@
 //! against an [`Algorithm`] implemented elsewhere that gets it wrong.
 
 use crate::algorithms::{
-    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, Algorithm, MAX_STATE_BUFFERS, RmsPropConfig,
-    SgdConfig, new_state,
+    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, Algorithm, LionConfig, MAX_STATE_BUFFERS,
+    RmsPropConfig, SgdConfig, new_state,
 };
 use crate::optimizer::Optimizer;
 use crate::parallel::Parallelism;
@@ -114,13 +114,14 @@ impl fmt::Display for CheckpointError {
 impl std::error::Error for CheckpointError {}
 
 /// The algorithms' numbers in the layout, with their names.
-const ALGORITHMS: [(u32, &str); 6] = [
+const ALGORITHMS: [(u32, &str); 7] = [
     (AdamConfig::CHECKPOINT_ID, AdamConfig::NAME),
     (AdaMaxConfig::CHECKPOINT_ID, AdaMaxConfig::NAME),
     (AdaGradConfig::CHECKPOINT_ID, AdaGradConfig::NAME),
     (RmsPropConfig::CHECKPOINT_ID, RmsPropConfig::NAME),
     (AdaDeltaConfig::CHECKPOINT_ID, AdaDeltaConfig::NAME),
     (SgdConfig::CHECKPOINT_ID, SgdConfig::NAME),
+    (LionConfig::CHECKPOINT_ID, LionConfig::NAME),
 ];
 
 fn schedule_id(schedule: LrSchedule) -> u32 {

@@ -1,17 +1,17 @@
 //! # fused-optim
 //!
 //! Fused, single-pass optimizer steps for CPU training: Adam, AdamW, AMSGrad,
-//! AdaMax, AdaGrad, RMSprop, AdaDelta and SGD with momentum over flat `f32`/`f64` slices, SIMD-dispatched at run time
+//! AdaMax, AdaGrad, RMSprop, AdaDelta, SGD with momentum and Lion over flat `f32`/`f64` slices, SIMD-dispatched at run time
 //! (AVX-512, AVX2, or `wide`'s SSE2/NEON) and split across threads with rayon.
 //! Each step reads every element of parameter, gradient and state once and
 //! writes it once.
 //!
 //! - [`adam_step`], [`adamax_step`], [`adagrad_step`], [`rmsprop_step`],
-//!   [`adadelta_step`], [`sgd_step`] (and their `_many` multi-tensor forms): the stateless
+//!   [`adadelta_step`], [`sgd_step`], [`lion_step`] (and their `_many` multi-tensor forms): the stateless
 //!   step over caller-owned slices, with the step number `t` and the
 //!   hyperparameters given per call — the shape an ML framework's update
 //!   backend needs.
-//! - [`Adam`], [`AdaMax`], [`AdaGrad`], [`RmsProp`], [`AdaDelta`], [`Sgd`]: an
+//! - [`Adam`], [`AdaMax`], [`AdaGrad`], [`RmsProp`], [`AdaDelta`], [`Sgd`], [`Lion`]: an
 //!   [`Optimizer`] that owns its state, counts steps and can follow an
 //!   [`LrSchedule`].
 //! - [`Parallelism`]: serial, rayon's global pool, or the caller's pool.
@@ -79,23 +79,24 @@ pub mod step;
 pub use algorithms::{
     AdaDeltaConfig, AdaDeltaState, AdaDeltaStateMut, AdaGradConfig, AdaGradState, AdaGradStateMut,
     AdaMaxConfig, AdaMaxState, AdaMaxStateMut, AdamConfig, AdamState, AdamStateMut, Algorithm, EpsForm,
-    RmsPropConfig, RmsPropState, RmsPropStateMut, SgdConfig, SgdState, SgdStateMut, StateBuffer, Validated,
-    WeightDecay, new_state,
+    LionConfig, LionState, LionStateMut, RmsPropConfig, RmsPropState, RmsPropStateMut, SgdConfig, SgdState,
+    SgdStateMut, StateBuffer, Validated, WeightDecay, new_state,
 };
 pub use checkpoint::CheckpointError;
 pub use error::{Error, ErrorKind};
 pub use fused_optim_kernels as kernels;
 pub use fused_optim_kernels::{
-    AdaDeltaBuffers, AdaGradBuffers, AdaMaxBuffers, AdamBuffers, Float, KernelBuffers, ProbeBuffers,
-    RmsPropBuffers, SgdBuffers, Tier,
+    AdaDeltaBuffers, AdaGradBuffers, AdaMaxBuffers, AdamBuffers, Float, KernelBuffers, LionBuffers,
+    ProbeBuffers, RmsPropBuffers, SgdBuffers, Tier,
 };
-pub use optimizer::{AdaDelta, AdaGrad, AdaMax, Adam, Optimizer, RmsProp, Sgd};
+pub use optimizer::{AdaDelta, AdaGrad, AdaMax, Adam, Lion, Optimizer, RmsProp, Sgd};
 pub use parallel::{DEFAULT_SERIAL_BELOW_BYTES, Parallelism, serial_threshold, set_serial_threshold};
 pub use probe::{probe_bytes_per_element, probe_step};
 pub use schedule::LrSchedule;
 pub use step::{
     adadelta_step, adadelta_step_many, adagrad_step, adagrad_step_many, adam_step, adam_step_many,
-    adamax_step, adamax_step_many, rmsprop_step, rmsprop_step_many, sgd_step, sgd_step_many, step, step_many,
+    adamax_step, adamax_step_many, lion_step, lion_step_many, rmsprop_step, rmsprop_step_many, sgd_step,
+    sgd_step_many, step, step_many,
 };
 
 /// The README's examples run as doc tests.

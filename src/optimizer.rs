@@ -3,11 +3,11 @@
 //! [`Optimizer`] is one generic type for every algorithm: the algorithm's
 //! hyperparameter type ([`AdamConfig`], [`AdaGradConfig`], …, each an
 //! [`Algorithm`]) says which state it owns and which kernel it runs. [`Adam`],
-//! [`AdaMax`], [`AdaGrad`], [`RmsProp`], [`AdaDelta`] and [`Sgd`] are the aliases
+//! [`AdaMax`], [`AdaGrad`], [`RmsProp`], [`AdaDelta`], [`Sgd`] and [`Lion`] are the aliases
 //! users name.
 
 use crate::algorithms::{
-    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, Algorithm, RmsPropConfig, SgdConfig,
+    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, Algorithm, LionConfig, RmsPropConfig, SgdConfig,
     adapt_state, missing_state, new_state,
 };
 use crate::parallel::Parallelism;
@@ -53,6 +53,8 @@ pub type AdaDelta<T> = Optimizer<AdaDeltaConfig, T>;
 /// SGD with momentum owning its state (its step count makes the first
 /// [`step`](Optimizer::step) PyTorch's first, which sets the momentum buffer).
 pub type Sgd<T> = Optimizer<SgdConfig, T>;
+/// Lion owning its state.
+pub type Lion<T> = Optimizer<LionConfig, T>;
 
 impl<A: Algorithm, T: Float> Optimizer<A, T> {
     /// An optimizer for `len` parameters, with fresh state; no step taken yet.

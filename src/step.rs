@@ -9,12 +9,13 @@
 //! error nothing is written, for every algorithm alike.
 
 use crate::algorithms::{
-    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, Algorithm, RmsPropConfig, SgdConfig, Validated,
+    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, Algorithm, LionConfig, RmsPropConfig, SgdConfig,
+    Validated,
 };
 use crate::parallel::{Parallelism, drive, drive_many};
 use crate::{Error, Float};
 use fused_optim_kernels::{
-    AdaDeltaBuffers, AdaGradBuffers, AdaMaxBuffers, AdamBuffers, RmsPropBuffers, SgdBuffers,
+    AdaDeltaBuffers, AdaGradBuffers, AdaMaxBuffers, AdamBuffers, LionBuffers, RmsPropBuffers, SgdBuffers,
 };
 
 /// One step of the algorithm `config` describes over one tensor's buffers.
@@ -305,6 +306,38 @@ pub fn sgd_step_many<T: Float>(
     config: &SgdConfig,
     t: u64,
     tensors: &mut [SgdBuffers<'_, T>],
+    parallelism: &Parallelism,
+) -> Result<(), Error> {
+    step_many(config, t, tensors, parallelism)
+}
+
+/// One Lion step over caller-owned slices. `t` is the step number after
+/// increment (the first update is `t = 1`; Lion only checks it). On error
+/// nothing is written.
+///
+/// ```
+/// use fused_optim::{lion_step, LionBuffers, LionConfig, Parallelism};
+/// let (mut p, g, mut m) = (vec![1.0f32; 4], vec![0.5f32, -3.0, 0.0, 1e-30], vec![0.0f32; 4]);
+/// let config = LionConfig { lr: 0.25, ..LionConfig::default() };
+/// lion_step(&config, 1, LionBuffers { param: &mut p, grad: &g, exp_avg: &mut m }, &Parallelism::Serial)?;
+/// assert_eq!(p, [0.75, 1.25, 1.0, 0.75]); // p −= lr·sign(β1·m + (1−β1)·g)
+/// # Ok::<(), fused_optim::Error>(())
+/// ```
+pub fn lion_step<T: Float>(
+    config: &LionConfig,
+    t: u64,
+    buffers: LionBuffers<'_, T>,
+    parallelism: &Parallelism,
+) -> Result<(), Error> {
+    step(config, t, buffers, parallelism)
+}
+
+/// One Lion step over a list of tensors: the same bits as [`lion_step`] on
+/// each alone (see [`adam_step_many`]).
+pub fn lion_step_many<T: Float>(
+    config: &LionConfig,
+    t: u64,
+    tensors: &mut [LionBuffers<'_, T>],
     parallelism: &Parallelism,
 ) -> Result<(), Error> {
     step_many(config, t, tensors, parallelism)

@@ -147,7 +147,7 @@ fn round_trip<A: Algorithm + PartialEq, T: fused_optim::Float + bytemuck::Pod>(
 
 #[test]
 fn every_algorithm_and_option_round_trips() {
-    use fused_optim::{AdaDeltaConfig, AdaGradConfig, EpsForm, RmsPropConfig, SgdConfig};
+    use fused_optim::{AdaDeltaConfig, AdaGradConfig, EpsForm, LionConfig, RmsPropConfig, SgdConfig};
     let adam = AdamConfig { eps_form: EpsForm::Hat, beta1_decay: 0.9, ..AdamConfig::default() };
     round_trip::<AdamConfig, f64>(adam, LrSchedule::InverseSqrt, 40);
     let adamax = AdaMaxConfig { beta1_decay: 0.5, maximize: true, ..AdaMaxConfig::default() };
@@ -185,6 +185,20 @@ fn every_algorithm_and_option_round_trips() {
     assert_eq!(saved.len(), 128 + 10 * 8);
     assert_eq!(u32::from_le_bytes(saved[12..16].try_into().unwrap()), 7, "SGD's checkpoint number");
     assert_eq!(Optimizer::<SgdConfig, f64>::load(&saved, Parallelism::Serial).unwrap().config(), &nesterov);
+    let lion = LionConfig { weight_decay: 0.5, maximize: true, ..LionConfig::default() };
+    round_trip::<LionConfig, f32>(lion, LrSchedule::InverseSqrt, 46);
+    round_trip::<LionConfig, f64>(
+        LionConfig { betas: (0.0, 0.5), ..LionConfig::default() },
+        LrSchedule::Constant,
+        47,
+    );
+    // Lion keeps one buffer; its checkpoint names it.
+    let opt = Optimizer::<LionConfig, f64>::new(lion, 10).unwrap();
+    assert_eq!(opt.save().unwrap().len(), 128 + 10 * 8);
+    assert_eq!(
+        Optimizer::<AdaMaxConfig, f64>::load(&opt.save().unwrap(), Parallelism::Serial).map(|o| o.len()),
+        Err(CheckpointError::Mismatch { found: "Lion", expected: "AdaMax" })
+    );
     // The buffer count follows RMSprop's options: centered with momentum keeps three.
     let both = RmsPropConfig { momentum: 0.9, centered: true, ..RmsPropConfig::default() };
     let opt = Optimizer::<RmsPropConfig, f32>::new(both, 10).unwrap();

@@ -6,7 +6,9 @@
 //! and writes every element and changes no finite value) on every tier.
 
 use fused_optim::kernels::probe_on;
-use fused_optim::{AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, RmsPropConfig, SgdConfig};
+use fused_optim::{
+    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, LionConfig, RmsPropConfig, SgdConfig,
+};
 use fused_optim::{
     DEFAULT_SERIAL_BELOW_BYTES, Error, Parallelism, ProbeBuffers, probe_bytes_per_element, probe_step,
 };
@@ -105,6 +107,8 @@ every_tier_tests! {
     adadelta_f64_every_tier_matches_reference: AdaDeltaConfig, f64;
     sgd_f32_every_tier_matches_reference: SgdConfig, f32;
     sgd_f64_every_tier_matches_reference: SgdConfig, f64;
+    lion_f32_every_tier_matches_reference: LionConfig, f32;
+    lion_f64_every_tier_matches_reference: LionConfig, f64;
 }
 
 /// Every option combination of every algorithm, on every tier, on a thread
@@ -135,6 +139,8 @@ fn every_variant_runs_on_a_small_stack() {
         every_config::<AdaDeltaConfig, f64>();
         every_config::<SgdConfig, f32>();
         every_config::<SgdConfig, f64>();
+        every_config::<LionConfig, f32>();
+        every_config::<LionConfig, f64>();
     });
 }
 
@@ -153,6 +159,7 @@ fn long_buffers_match_reference() {
         long_buffer::<RmsPropConfig, f64>(len, 7, &implementations);
         long_buffer::<AdaDeltaConfig, f32>(len, 2, &implementations);
         long_buffer::<SgdConfig, f64>(len, 6, &implementations);
+        long_buffer::<LionConfig, f64>(len, 6, &implementations);
     }
 }
 

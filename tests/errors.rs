@@ -2,8 +2,8 @@
 //! before the call.
 
 use fused_optim::{
-    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, Error, Optimizer, Parallelism, RmsPropConfig,
-    SgdConfig, WeightDecay, adam_step, adamax_step,
+    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, Error, LionConfig, Optimizer, Parallelism,
+    RmsPropConfig, SgdConfig, WeightDecay, adam_step, adamax_step,
 };
 use fused_optim_testkit::{Fill, Offset, Tensor, TestAlgorithm, rng};
 
@@ -421,4 +421,31 @@ fn errors_have_their_kinds() {
     let e = adam_step_many(&amsgrad, 1, &mut tensors, &Parallelism::Serial).unwrap_err();
     assert!(matches!(e, Error::Tensor { index: 0, .. }), "{e:?}");
     assert_eq!(e.kind(), ErrorKind::StateBuffer);
+}
+
+#[test]
+fn lion_bad_input_is_refused() {
+    let d = LionConfig::default();
+    assert_refused::<LionConfig>(
+        &d,
+        &[
+            (LionConfig { lr: -1.0, ..d }, 1, "`lr`"),
+            (LionConfig { lr: f64::NAN, ..d }, 1, "`lr`"),
+            (LionConfig { lr: 1e300, ..d }, 1, "`lr`"),
+            (LionConfig { betas: (1.0, 0.99), ..d }, 1, "`beta1`"),
+            (LionConfig { betas: (0.9, -0.1), ..d }, 1, "`beta2`"),
+            (LionConfig { betas: (0.9, f64::NAN), ..d }, 1, "`beta2`"),
+            (LionConfig { weight_decay: -1.0, ..d }, 1, "`weight_decay`"),
+            (LionConfig { weight_decay: f64::INFINITY, ..d }, 1, "`weight_decay`"),
+            // 1 − lr·wd = −1e299: not an f32.
+            (LionConfig { lr: 1.0, weight_decay: 1e299, ..d }, 1, "`weight_decay`"),
+            (d, 0, "t = 0"),
+        ],
+    );
+    let mut s = Tensor::<LionConfig, f32>::new(&d, &mut rng(24), Fill::Random, 30, 0);
+    *s.state_mut("exp_avg") = Some(Offset::new(&[0.0; 29], 0));
+    assert_eq!(
+        s.api_step(&d, 1, &Parallelism::Serial),
+        Err(Error::LengthMismatch { buffer: "exp_avg", len: 29, expected: 30 })
+    );
 }

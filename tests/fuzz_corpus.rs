@@ -5,8 +5,8 @@
 //! `libfuzzer-sys` decodes it (see `fused_optim_testkit::replay`).
 
 use fused_optim_testkit::fuzz::{
-    AdaDeltaOptions, AdaGradOptions, AdaMaxOptions, AdamMixedCase, AdamOptions, Case, RmsPropOptions,
-    SgdOptions, check, differential, refusal, refused,
+    AdaDeltaOptions, AdaGradOptions, AdaMaxOptions, AdamMixedCase, AdamOptions, Case, LionOptions,
+    RmsPropOptions, SgdOptions, check, differential, refusal, refused,
 };
 use fused_optim_testkit::fuzz_capi as capi;
 use fused_optim_testkit::replay::{SKIPPED, replay};
@@ -91,6 +91,16 @@ const SGD_REFUSALS: &[&str] = &[
     "unexpected-momentum_buffer-without-momentum",
 ];
 
+const LION_REFUSALS: &[&str] = &[
+    "zero-step",
+    "hyperparameter-lr",
+    "hyperparameter-beta1",
+    "hyperparameter-beta2",
+    "hyperparameter-weight_decay",
+    "length-grad",
+    "length-exp_avg",
+];
+
 /// Mixed-precision Adam's refusals beyond Adam's, and the `found_inf` skip.
 const MIXED_KINDS: &[&str] = &[
     "hyperparameter-loss_scale",
@@ -129,6 +139,8 @@ replay_targets! {
     diff_adadelta_f64: AdaDeltaOptions, f64, ADADELTA_REFUSALS;
     diff_sgd_f32: SgdOptions, f32, SGD_REFUSALS;
     diff_sgd_f64: SgdOptions, f64, SGD_REFUSALS;
+    diff_lion_f32: LionOptions, f32, LION_REFUSALS;
+    diff_lion_f64: LionOptions, f64, LION_REFUSALS;
 }
 
 /// Mixed-precision Adam refuses whatever Adam refuses, and more.

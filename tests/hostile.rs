@@ -7,8 +7,8 @@
 use fused_optim::kernels::{self, spec};
 use fused_optim::{
     AdaDeltaBuffers, AdaDeltaConfig, AdaGradBuffers, AdaGradConfig, AdaMaxBuffers, AdaMaxConfig, AdamBuffers,
-    AdamConfig, Error, Parallelism, RmsPropBuffers, RmsPropConfig, SgdBuffers, SgdConfig, WeightDecay,
-    adagrad_step, adam_step, adamax_step,
+    AdamConfig, Error, LionBuffers, LionConfig, Parallelism, RmsPropBuffers, RmsPropConfig, SgdBuffers,
+    SgdConfig, WeightDecay, adagrad_step, adam_step, adamax_step, lion_step,
 };
 use fused_optim_testkit::{
     Fill, Offset, Tensor, TestAlgorithm, assert_matches_reference, kernel_implementations, rng,
@@ -262,6 +262,41 @@ fn empty_one_element_and_largest_step_for_every_algorithm() {
     edges_of::<RmsPropConfig>();
     edges_of::<AdaDeltaConfig>();
     edges_of::<SgdConfig>();
+    edges_of::<LionConfig>();
+}
+
+/// Lion's sign, through the public step: a zero `c` leaves the parameter's
+/// bits (`−0` included), subnormals and infinities move it by exactly `lr`,
+/// and a NaN gradient reaches the parameter (lion-pytorch's `torch.sign`
+/// would give 0 and leave it where it was).
+#[test]
+fn lion_sign_edges() {
+    let c = LionConfig { lr: 0.5, ..LionConfig::default() };
+    let sub = f32::from_bits(0x40_0000); // a subnormal whose (1−β1)· and (1−β2)· stay nonzero
+    let tiny = f32::from_bits(1); // the smallest subnormal: (1−β1)·tiny rounds to 0
+    let g = [0.0f32, -0.0, 0.0, sub, -sub, f32::INFINITY, f32::NEG_INFINITY, tiny, f32::NAN];
+    let mut p = [-0.0f32, 0.0, 2.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0];
+    let mut m = [0.0f32, -0.0, -0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+    lion_step(&c, 1, LionBuffers { param: &mut p, grad: &g, exp_avg: &mut m }, &Parallelism::Serial).unwrap();
+    let want = [-0.0f32, 0.0, 2.0, 0.5, 1.5, 0.5, 1.5, 1.0];
+    assert_eq!(p[..8].iter().map(|x| x.to_bits()).collect::<Vec<_>>(), want.map(f32::to_bits));
+    assert!(p[8].is_nan() && m[8].is_nan());
+    assert_eq!(m[5..7], [f32::INFINITY, f32::NEG_INFINITY]);
+    assert!(m[3] > 0.0 && m[3] < f32::MIN_POSITIVE && m[4] == -m[3]);
+    assert_eq!(m[7].to_bits(), 0.0f32.to_bits());
+
+    // A momentum that went NaN keeps the parameter NaN too (not frozen).
+    let (mut p, mut m) = ([1.0f64], [f64::NAN]);
+    lion_step(&c, 7, LionBuffers { param: &mut p, grad: &[1.0], exp_avg: &mut m }, &Parallelism::Serial)
+        .unwrap();
+    assert!(p[0].is_nan() && m[0].is_nan());
+
+    // Decay applies where the sign is 0; maximize flips the step.
+    let c = LionConfig { lr: 0.25, weight_decay: 1.0, maximize: true, ..LionConfig::default() };
+    let (mut p, mut m) = ([2.0f64, 2.0], [0.0f64, 0.0]);
+    lion_step(&c, 1, LionBuffers { param: &mut p, grad: &[0.0, 1.0], exp_avg: &mut m }, &Parallelism::Serial)
+        .unwrap();
+    assert_eq!(p, [1.5, 1.75]); // 2·(1 − 0.25) = 1.5, then + lr for the ascent
 }
 
 /// AdaGrad's `lr_decay` at a huge step: `1 + (t−1)·lr_decay` overflows to
@@ -312,6 +347,13 @@ fn family_kernel_entry_points_panic_before_writing() {
     }));
     let text = call.expect_err("unequal lengths").downcast_ref::<String>().cloned().unwrap_or_default();
     assert!(text.contains("SGD: `momentum_buffer` has 4 elements, `param` has 5"), "{text}");
+    assert!(p == [1.0; 5] && b == [3.0; 4]);
+    let k = LionConfig::default().coefficients::<f32>(1).unwrap();
+    let call = catch_unwind(AssertUnwindSafe(|| {
+        kernels::lion(LionBuffers { param: &mut p, grad: &[1.0; 5], exp_avg: &mut b }, &k)
+    }));
+    let text = call.expect_err("unequal lengths").downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(text.contains("Lion: `exp_avg` has 4 elements, `param` has 5"), "{text}");
     assert!(p == [1.0; 5] && b == [3.0; 4]);
 }
 

@@ -3,8 +3,8 @@
 //! within tensors; and refuses a bad tensor by index, writing nothing.
 
 use fused_optim::{
-    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, Error, Parallelism, RmsPropConfig, SgdConfig,
-    adam_step_many,
+    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, Error, LionConfig, Parallelism, RmsPropConfig,
+    SgdConfig, adam_step_many,
 };
 use fused_optim_testkit::harness::api_step_many;
 use fused_optim_testkit::{Fill, Implementation, Offset, Tensor, TestAlgorithm, TestFloat, by_profile, rng};
@@ -95,6 +95,7 @@ many_tests! {
     adadelta_many_f64_matches_each_tensor_alone: AdaDeltaConfig, f64;
     sgd_many_f32_matches_each_tensor_alone: SgdConfig, f32;
     sgd_many_f64_matches_each_tensor_alone: SgdConfig, f64;
+    lion_many_f32_matches_each_tensor_alone: LionConfig, f32;
 }
 
 #[test]

@@ -7,8 +7,8 @@
 //! buffers large enough to be split.
 
 use fused_optim::{
-    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, DEFAULT_SERIAL_BELOW_BYTES, Parallelism,
-    RmsPropConfig, SgdConfig, set_serial_threshold,
+    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, DEFAULT_SERIAL_BELOW_BYTES, LionConfig,
+    Parallelism, RmsPropConfig, SgdConfig, set_serial_threshold,
 };
 use fused_optim_testkit::hosts::host_parallelisms;
 use fused_optim_testkit::{
@@ -119,6 +119,8 @@ thread_tests! {
     adadelta_f64_small_steps_split_everywhere, adadelta_f64_threads_match_reference: AdaDeltaConfig, f64;
     sgd_f32_small_steps_split_everywhere, sgd_f32_threads_match_reference: SgdConfig, f32;
     sgd_f64_small_steps_split_everywhere, sgd_f64_threads_match_reference: SgdConfig, f64;
+    lion_f32_small_steps_split_everywhere, lion_f32_threads_match_reference: LionConfig, f32;
+    lion_f64_small_steps_split_everywhere, lion_f64_threads_match_reference: LionConfig, f64;
 }
 
 #[test]

@@ -1,6 +1,6 @@
 /*
  * fused-optim: fused, single-pass optimizer steps (Adam, AdamW, AMSGrad, AdaMax,
- * AdaGrad, RMSprop, AdaDelta, SGD with momentum) for f32/f64 buffers, and mixed-precision Adam over
+ * AdaGrad, RMSprop, AdaDelta, SGD with momentum, Lion) for f32/f64 buffers, and mixed-precision Adam over
  * bf16/f16/f32 buffers (fo_adam_step_mixed), SIMD-dispatched at run time, threaded with rayon.
  *
  * Every fo_*_step_* function checks its inputs before it writes anything and
@@ -184,6 +184,20 @@ typedef struct fo_sgd_config {
   uint8_t maximize;
 } fo_sgd_config;
 
+// Hyperparameters of Lion (see `fo_lion_config_default`).
+typedef struct fo_lion_config {
+  // Learning rate: the size of every element's step (finite, >= 0).
+  double lr;
+  // β1, in [0, 1): the interpolation whose sign is the update.
+  double beta1;
+  // β2, in [0, 1): the momentum's decay.
+  double beta2;
+  // Decoupled weight decay coefficient (finite, >= 0): `p *= 1 − lr·weight_decay`.
+  double weight_decay;
+  // Maximize instead of minimize (flag: nonzero is on).
+  uint8_t maximize;
+} fo_lion_config;
+
 // A host's job: run worker `worker` of a step (`job_ctx` is the library's).
 typedef void (*fo_job)(void *job_ctx, size_t worker);
 
@@ -290,6 +304,9 @@ struct fo_adadelta_config fo_adadelta_config_default(void);
 // PyTorch's `SGD` defaults: lr 1e-3, no momentum, no dampening, no weight
 // decay, not Nesterov.
 struct fo_sgd_config fo_sgd_config_default(void);
+
+// lion-pytorch's `Lion` defaults: lr 1e-4, betas (0.9, 0.99), no weight decay.
+struct fo_lion_config fo_lion_config_default(void);
 
 // A static, NUL-terminated description of a status (any `int` is accepted).
 const char *fo_status_message(int32_t status);
@@ -736,6 +753,58 @@ enum fo_status fo_adadelta_step_many_f64(double *const *params,
                                          size_t count,
                                          const struct fo_adadelta_config *config,
                                          uint64_t step);
+
+// One Lion step of `n` elements of f32: `param` and `exp_avg` are updated
+// in place from `grad`. `step` is the step number, from 1 (Lion only checks
+// it). Returns `FO_OK`, or an error status and writes nothing.
+//
+// # Safety
+// As for `fo_adagrad_step_f32`: each non-null pointer valid for `n`
+// elements, `config` null or valid.
+enum fo_status fo_lion_step_f32(float *param,
+                                const float *grad,
+                                float *exp_avg,
+                                size_t n,
+                                const struct fo_lion_config *config,
+                                uint64_t step);
+
+// One Lion step of `n` elements of f64 (see `fo_lion_step_f32`).
+//
+// # Safety
+// As for `fo_lion_step_f32`.
+enum fo_status fo_lion_step_f64(double *param,
+                                const double *grad,
+                                double *exp_avg,
+                                size_t n,
+                                const struct fo_lion_config *config,
+                                uint64_t step);
+
+// One Lion step over `count` tensors of f32 in one call: tensor `i` has
+// `lens[i]` elements in `params[i]`, `grads[i]` and `exp_avgs[i]`. One
+// config and step number for all; the same bits as stepping each tensor
+// alone. Returns `FO_OK`, or an error status and writes nothing.
+//
+// # Safety
+// As for `fo_adagrad_step_many_f32`.
+enum fo_status fo_lion_step_many_f32(float *const *params,
+                                     const float *const *grads,
+                                     float *const *exp_avgs,
+                                     const size_t *lens,
+                                     size_t count,
+                                     const struct fo_lion_config *config,
+                                     uint64_t step);
+
+// One Lion step over `count` tensors of f64 (see `fo_lion_step_many_f32`).
+//
+// # Safety
+// As for `fo_adagrad_step_many_f32`.
+enum fo_status fo_lion_step_many_f64(double *const *params,
+                                     const double *const *grads,
+                                     double *const *exp_avgs,
+                                     const size_t *lens,
+                                     size_t count,
+                                     const struct fo_lion_config *config,
+                                     uint64_t step);
 
 // The defaults of the fused extras: loss scale 1, the found_inf check on,
 // no zero-grad, round to nearest even.

@@ -1,10 +1,10 @@
-//! AdaGrad, RMSprop and AdaDelta: the C entry points.
+//! AdaGrad, RMSprop, AdaDelta and Lion: the C entry points.
 
 // A C step takes one pointer per buffer, the count, the config and the step:
 // up to nine arguments, by design of the ABI.
 #![allow(clippy::too_many_arguments)]
 
-use super::configs::{fo_adadelta_config, fo_adagrad_config, fo_rmsprop_config};
+use super::configs::{fo_adadelta_config, fo_adagrad_config, fo_lion_config, fo_rmsprop_config};
 use super::many;
 use super::status::fo_status;
 
@@ -198,4 +198,60 @@ pub unsafe extern "C" fn fo_adadelta_step_many_f64(
 ) -> fo_status {
     // SAFETY: the caller's contract, forwarded.
     unsafe { many::step_many(config, step, params, grads, [square_avgs, acc_deltas], lens, count) }
+}
+
+/// One Lion step of `n` elements of f32: `param` and `exp_avg` are updated
+/// in place from `grad`. `step` is the step number, from 1 (Lion only checks
+/// it). Returns `FO_OK`, or an error status and writes nothing.
+///
+/// # Safety
+/// As for `fo_adagrad_step_f32`: each non-null pointer valid for `n`
+/// elements, `config` null or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fo_lion_step_f32(
+    param: *mut f32, grad: *const f32, exp_avg: *mut f32, n: usize, config: *const fo_lion_config, step: u64,
+) -> fo_status {
+    // SAFETY: the caller's contract, forwarded.
+    unsafe { many::step(config, step, param, grad, [exp_avg], n) }
+}
+
+/// One Lion step of `n` elements of f64 (see `fo_lion_step_f32`).
+///
+/// # Safety
+/// As for `fo_lion_step_f32`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fo_lion_step_f64(
+    param: *mut f64, grad: *const f64, exp_avg: *mut f64, n: usize, config: *const fo_lion_config, step: u64,
+) -> fo_status {
+    // SAFETY: the caller's contract, forwarded.
+    unsafe { many::step(config, step, param, grad, [exp_avg], n) }
+}
+
+/// One Lion step over `count` tensors of f32 in one call: tensor `i` has
+/// `lens[i]` elements in `params[i]`, `grads[i]` and `exp_avgs[i]`. One
+/// config and step number for all; the same bits as stepping each tensor
+/// alone. Returns `FO_OK`, or an error status and writes nothing.
+///
+/// # Safety
+/// As for `fo_adagrad_step_many_f32`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fo_lion_step_many_f32(
+    params: *const *mut f32, grads: *const *const f32, exp_avgs: *const *mut f32, lens: *const usize,
+    count: usize, config: *const fo_lion_config, step: u64,
+) -> fo_status {
+    // SAFETY: the caller's contract, forwarded.
+    unsafe { many::step_many(config, step, params, grads, [exp_avgs], lens, count) }
+}
+
+/// One Lion step over `count` tensors of f64 (see `fo_lion_step_many_f32`).
+///
+/// # Safety
+/// As for `fo_adagrad_step_many_f32`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fo_lion_step_many_f64(
+    params: *const *mut f64, grads: *const *const f64, exp_avgs: *const *mut f64, lens: *const usize,
+    count: usize, config: *const fo_lion_config, step: u64,
+) -> fo_status {
+    // SAFETY: the caller's contract, forwarded.
+    unsafe { many::step_many(config, step, params, grads, [exp_avgs], lens, count) }
 }

@@ -10,7 +10,8 @@
 use super::many::Config;
 use super::status::fo_status;
 use fused_optim_core::{
-    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, EpsForm, RmsPropConfig, SgdConfig, WeightDecay,
+    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, EpsForm, LionConfig, RmsPropConfig, SgdConfig,
+    WeightDecay,
 };
 
 /// A C flag as a Rust `bool`: any nonzero byte is true.
@@ -156,6 +157,22 @@ pub struct fo_sgd_config {
     pub maximize: u8,
 }
 
+/// Hyperparameters of Lion (see `fo_lion_config_default`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct fo_lion_config {
+    /// Learning rate: the size of every element's step (finite, >= 0).
+    pub lr: f64,
+    /// β1, in [0, 1): the interpolation whose sign is the update.
+    pub beta1: f64,
+    /// β2, in [0, 1): the momentum's decay.
+    pub beta2: f64,
+    /// Decoupled weight decay coefficient (finite, >= 0): `p *= 1 − lr·weight_decay`.
+    pub weight_decay: f64,
+    /// Maximize instead of minimize (flag: nonzero is on).
+    pub maximize: u8,
+}
+
 impl From<AdamConfig> for fo_adam_config {
     fn from(c: AdamConfig) -> Self {
         let (weight_decay, weight_decay_mode) = match c.weight_decay {
@@ -277,6 +294,20 @@ impl From<fo_sgd_config> for SgdConfig {
     }
 }
 
+impl From<LionConfig> for fo_lion_config {
+    fn from(c: LionConfig) -> Self {
+        let LionConfig { lr, betas: (beta1, beta2), weight_decay, maximize } = c;
+        fo_lion_config { lr, beta1, beta2, weight_decay, maximize: byte(maximize) }
+    }
+}
+
+impl From<fo_lion_config> for LionConfig {
+    fn from(c: fo_lion_config) -> Self {
+        let fo_lion_config { lr, beta1, beta2, weight_decay, maximize } = c;
+        LionConfig { lr, betas: (beta1, beta2), weight_decay, maximize: flag(maximize) }
+    }
+}
+
 /// Each C config converts to the Rust config of its algorithm.
 impl Config for fo_adam_config {
     type Algorithm = AdamConfig;
@@ -300,6 +331,10 @@ impl Config for fo_adadelta_config {
 
 impl Config for fo_sgd_config {
     type Algorithm = SgdConfig;
+}
+
+impl Config for fo_lion_config {
+    type Algorithm = LionConfig;
 }
 
 /// PyTorch's `Adam` defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, no
@@ -347,4 +382,10 @@ pub extern "C" fn fo_adadelta_config_default() -> fo_adadelta_config {
 #[unsafe(no_mangle)]
 pub extern "C" fn fo_sgd_config_default() -> fo_sgd_config {
     SgdConfig::default().into()
+}
+
+/// lion-pytorch's `Lion` defaults: lr 1e-4, betas (0.9, 0.99), no weight decay.
+#[unsafe(no_mangle)]
+pub extern "C" fn fo_lion_config_default() -> fo_lion_config {
+    LionConfig::default().into()
 }

@@ -10,7 +10,7 @@ use fused_optim_core::kernels::spec;
 use fused_optim_core::mixed::{MixedAdamBuffers, MixedOptions, MixedSlice, bf16, mixed_coefficients};
 use fused_optim_core::{
     AdaDeltaBuffers, AdaDeltaConfig, AdaGradBuffers, AdaGradConfig, AdaMaxBuffers, AdaMaxConfig, AdamBuffers,
-    AdamConfig, Float, RmsPropBuffers, RmsPropConfig, SgdBuffers, SgdConfig, Tier,
+    AdamConfig, Float, LionBuffers, LionConfig, RmsPropBuffers, RmsPropConfig, SgdBuffers, SgdConfig, Tier,
 };
 use std::array::from_fn;
 use std::ffi::CStr;
@@ -60,6 +60,12 @@ fn smoke_sgd() -> SgdConfig {
     SgdConfig { lr: 0.1, momentum: 0.9, nesterov: true, weight_decay: 0.01, ..SgdConfig::default() }
 }
 
+/// The smoke test's Lion case: a larger lr than lion-pytorch's default, and
+/// decoupled weight decay.
+fn smoke_lion() -> LionConfig {
+    LionConfig { lr: 0.01, weight_decay: 0.1, ..LionConfig::default() }
+}
+
 /// The smoke test's mixed-precision case: f32 master weights, bf16
 /// gradients carrying a loss scale of 1024 (exact: the inputs times 2^10),
 /// consumed by zero-grad and refilled before each step, f32 state, a bf16
@@ -103,6 +109,7 @@ struct Expected {
     rmsprop_f64: Vec<f64>,
     adadelta_f32: Vec<f32>,
     sgd_f32: Vec<f32>,
+    lion_f64: Vec<f64>,
     mixed_param_f32: Vec<f32>,
     mixed_copy_bf16: Vec<bf16>,
 }
@@ -115,6 +122,7 @@ fn expected() -> Expected {
     let rmsprop = smoke_rmsprop();
     let adadelta = AdaDeltaConfig::default();
     let sgd = smoke_sgd();
+    let lion = smoke_lion();
     let (mixed_param_f32, mixed_copy_bf16) = smoke_mixed();
     Expected {
         adam_f32: three_reference_steps([0.0; 2], |param, grad, [m, v], t| {
@@ -145,6 +153,9 @@ fn expected() -> Expected {
             let buffers = SgdBuffers { param, grad, momentum_buffer: Some(b) };
             spec::sgd(buffers, &sgd.coefficients::<f32>(t).unwrap());
         }),
+        lion_f64: three_reference_steps([0.0], |param, grad, [exp_avg], t| {
+            spec::lion(LionBuffers { param, grad, exp_avg }, &lion.coefficients::<f64>(t).unwrap());
+        }),
         mixed_param_f32,
         mixed_copy_bf16,
     }
@@ -170,7 +181,7 @@ fn expected_header() -> String {
         "/* Expected parameters after three steps of each case in smoke.c, computed by the Rust\n \
          * scalar reference (capi/tests/ffi.rs). Regenerate:\n \
          * cargo test -p fused-optim-capi --test ffi -- --ignored --exact bless_c_smoke_test_expectations */\n\
-         #define SMOKE_N {N}\n{}{}{}{}{}{}{}{}{}",
+         #define SMOKE_N {N}\n{}{}{}{}{}{}{}{}{}{}",
         f32s("EXPECTED_ADAM_F32", &e.adam_f32),
         f64s("EXPECTED_AMSGRAD_ADAMW_F64", &e.amsgrad_adamw_f64),
         f32s("EXPECTED_ADAMAX_F32", &e.adamax_f32),
@@ -178,6 +189,7 @@ fn expected_header() -> String {
         f64s("EXPECTED_RMSPROP_MOMENTUM_CENTERED_F64", &e.rmsprop_f64),
         f32s("EXPECTED_ADADELTA_F32", &e.adadelta_f32),
         f32s("EXPECTED_SGD_NESTEROV_F32", &e.sgd_f32),
+        f64s("EXPECTED_LION_F64", &e.lion_f64),
         f32s("EXPECTED_MIXED_PARAM_F32", &e.mixed_param_f32),
         bf16s("EXPECTED_MIXED_COPY_BF16", &e.mixed_copy_bf16),
     )
@@ -666,6 +678,7 @@ fn c_configs_round_trip_and_default_to_the_rust_defaults() {
     assert_eq!(AdaGradConfig::from(fo_adagrad_config_default()), AdaGradConfig::default());
     assert_eq!(RmsPropConfig::from(fo_rmsprop_config_default()), RmsPropConfig::default());
     assert_eq!(AdaDeltaConfig::from(fo_adadelta_config_default()), AdaDeltaConfig::default());
+    assert_eq!(LionConfig::from(fo_lion_config_default()), LionConfig::default());
     let d = fo_adam_config_default();
     assert!(d.eps_hat == 0 && d.beta1_decay == 1.0);
     assert_eq!(fo_adamax_config_default().beta1_decay, 1.0);
@@ -695,6 +708,8 @@ fn c_configs_round_trip_and_default_to_the_rust_defaults() {
     assert_eq!(RmsPropConfig::from(fo_rmsprop_config::from(rmsprop)), rmsprop);
     let adadelta = AdaDeltaConfig { lr: 0.5, rho: 0.25, eps: 1e-3, weight_decay: 0.5, maximize: true };
     assert_eq!(AdaDeltaConfig::from(fo_adadelta_config::from(adadelta)), adadelta);
+    let lion = LionConfig { lr: 0.5, betas: (0.25, 0.75), weight_decay: 2.0, maximize: true };
+    assert_eq!(LionConfig::from(fo_lion_config::from(lion)), lion);
 }
 
 /// One tensor of a multi-tensor test: param, grad, state buffers.
@@ -1174,4 +1189,86 @@ fn c_sgd_state_arrays_and_empty_steps() {
         assert_eq!(fo_sgd_step_f64(q2.as_mut_ptr(), g2.as_ptr(), null_mut(), 5, &c, 3), fo_status::FO_OK);
     }
     assert_eq!((bits(&p1), bits(&p2)), (bits(&q1), bits(&q2)));
+}
+
+// ---------------------------------------------------------------------------
+// Lion: the C steps against the Rust API, the multi-tensor form against the
+// single one, every refusal.
+
+fn lion_gives_the_rust_bits_and_refuses<T: Api>() {
+    use fo_status::FO_ERROR_HYPERPARAMETER as HYPER;
+    use fo_status::FO_ERROR_NULL_POINTER as NULL;
+    use fused_optim_core::{Parallelism::Serial, lion_step};
+    for (what, rust) in [
+        ("lion default", LionConfig::default()),
+        ("lion weight decay", smoke_lion()),
+        ("lion maximize", LionConfig { maximize: true, lr: 0.1, ..LionConfig::default() }),
+        ("lion betas 0", LionConfig { betas: (0.0, 0.0), weight_decay: 1.0, ..LionConfig::default() }),
+    ] {
+        let c = fo_lion_config::from(rust);
+        c_equals_rust::<T, 1>(
+            what,
+            [0.0],
+            // SAFETY: every buffer holds LEN elements; the config is valid.
+            |p, g, [m], t| unsafe { T::LION(p.as_mut_ptr(), g.as_ptr(), m.as_mut_ptr(), LEN, &c, t) },
+            |param, grad, [exp_avg], t| lion_step(&rust, t, LionBuffers { param, grad, exp_avg }, &Serial),
+        );
+    }
+    let c = fo_lion_config::from(smoke_lion());
+    many_equals_single::<T, 1>(
+        "lion",
+        // SAFETY: each pointer is null with n = 0 or valid for n elements.
+        |p, g, [m], n, t| unsafe { T::LION(p, g, m, n, &c, t) },
+        // SAFETY: each array holds `count` pointers valid for their tensor's length.
+        |p, g, [m], lens, count, t| unsafe { T::LION_MANY(p, g, m, lens, count, &c, t) },
+    );
+    let d = fo_lion_config_default();
+    let lion_bad = [
+        ("beta1 = 1", fo_lion_config { beta1: 1.0, ..d }, HYPER),
+        ("NaN beta2", fo_lion_config { beta2: f64::NAN, ..d }, HYPER),
+        ("negative lr", fo_lion_config { lr: -1e-4, ..d }, HYPER),
+        ("infinite weight decay", fo_lion_config { weight_decay: f64::INFINITY, ..d }, HYPER),
+        ("1 - lr*wd overflows", fo_lion_config { lr: 1e10, weight_decay: 1e300, ..d }, HYPER),
+    ];
+    // SAFETY (both `call`s): the pointers are live buffers of N elements, or
+    // null, overlapping, misaligned or oversized ones, which the entry point
+    // must refuse before touching anything.
+    refusals::<T, _, 1>("lion", d, [NULL], &lion_bad, |p, g, [m], n, c, t| {
+        // SAFETY: see above.
+        unsafe { T::LION(p, g, m, n, c, t) }
+    });
+    refusals::<T, _, 1>("lion many", d, [NULL], &lion_bad, |p, g, [m], n, c, t| {
+        // SAFETY: see above.
+        unsafe { T::LION_MANY(&p, &g, &m, &n, 1, c, t) }
+    });
+    // A zero-length step reads no pointer.
+    // SAFETY: n = 0 and count = 0: nothing is read but the config.
+    let empty = unsafe {
+        [
+            T::LION(null_mut(), null(), null_mut(), 0, &d, 1),
+            T::LION_MANY(null(), null(), null(), null(), 0, &d, 1),
+        ]
+    };
+    assert!(empty.iter().all(|&s| s == fo_status::FO_OK), "{empty:?}");
+}
+
+#[test]
+fn c_lion_gives_the_rust_bits_and_refuses() {
+    lion_gives_the_rust_bits_and_refuses::<f32>();
+    lion_gives_the_rust_bits_and_refuses::<f64>();
+}
+
+/// The smoke test's Lion case through the C steps: the reference's bits.
+#[test]
+fn c_lion_gives_the_smoke_bits() {
+    let Expected { lion_f64, .. } = expected();
+    let (mut p, g) = inputs::<f64>();
+    let mut m = vec![0.0f64; N];
+    let c = fo_lion_config::from(smoke_lion());
+    for t in 1..=3 {
+        // SAFETY: every buffer holds N elements; config is valid.
+        let s = unsafe { fo_lion_step_f64(p.as_mut_ptr(), g.as_ptr(), m.as_mut_ptr(), N, &c, t) };
+        assert_eq!(s, fo_status::FO_OK);
+    }
+    assert_eq!(bits(&p), bits(&lion_f64));
 }

@@ -29,8 +29,9 @@ use crate::lanes::{Enter, Lanes, Token};
 use crate::narrow::HalfLanes;
 use crate::operands::{
     AdaDeltaBuffers, AdaDeltaCoefficients, AdaGradBuffers, AdaGradCoefficients, AdaMaxBuffers,
-    AdaMaxCoefficients, AdamBuffers, AdamCoefficients, Check, Checked, MixedBuffers, MixedCoefficients,
-    MixedSlice, MixedUpdate, ProbeBuffers, RmsPropBuffers, RmsPropCoefficients, SgdBuffers, SgdCoefficients,
+    AdaMaxCoefficients, AdamBuffers, AdamCoefficients, Check, Checked, LionBuffers, LionCoefficients,
+    MixedBuffers, MixedCoefficients, MixedSlice, MixedUpdate, ProbeBuffers, RmsPropBuffers,
+    RmsPropCoefficients, SgdBuffers, SgdCoefficients,
 };
 use core::fmt;
 use std::sync::OnceLock;
@@ -179,6 +180,7 @@ pub struct TypedKernels<T: 'static> {
     rmsprop: for<'a> unsafe fn(Checked<RmsPropBuffers<'a, T>>, &RmsPropCoefficients<T>),
     adadelta: for<'a> unsafe fn(Checked<AdaDeltaBuffers<'a, T>>, &AdaDeltaCoefficients<T>),
     sgd: for<'a> unsafe fn(Checked<SgdBuffers<'a, T>>, &SgdCoefficients<T>),
+    lion: for<'a> unsafe fn(Checked<LionBuffers<'a, T>>, &LionCoefficients<T>),
     probe2: for<'a> unsafe fn(Checked<ProbeBuffers<'a, T, 2>>, &()),
     probe3: for<'a> unsafe fn(Checked<ProbeBuffers<'a, T, 3>>, &()),
     probe4: for<'a> unsafe fn(Checked<ProbeBuffers<'a, T, 4>>, &()),
@@ -233,6 +235,8 @@ const fn typed_kernels<I: Lanes<T> + Enter, T: Float>() -> TypedKernels<T> {
         adadelta: |b, c| generic::adadelta::adadelta(unsafe { token::<I>() }, b, c),
         // SAFETY: see above.
         sgd: |b, c| generic::sgd::sgd(unsafe { token::<I>() }, b, c),
+        // SAFETY: see above.
+        lion: |b, c| generic::lion::lion(unsafe { token::<I>() }, b, c),
         // SAFETY: see above.
         probe2: |b, ()| generic::probe::probe(unsafe { token::<I>() }, b),
         // SAFETY: see above.
@@ -597,6 +601,51 @@ pub fn sgd_on<T: Float>(
     let row = T::row(forced(tier)?);
     // SAFETY: `forced` returns only the table of a tier the CPU has.
     unsafe { check_and_run(row.sgd, buffers, coefficients) };
+    Ok(())
+}
+
+/// One Lion step on the dispatched tier (the best this CPU has).
+///
+/// # Panics
+/// If the buffers' lengths differ (checked before anything is written).
+///
+/// # Example
+/// ```
+/// use fused_optim_kernels::{lion, LionBuffers, LionCoefficients};
+/// let c = LionCoefficients {
+///     beta1: 0.9f32, one_minus_beta1: 0.1, beta2: 0.99, one_minus_beta2: 0.01,
+///     lr: 0.5, decay_factor: None, grad_scale: 1.0, maximize: false,
+/// };
+/// let (mut p, g, mut m) = (vec![1.0f32, 1.0, 1.0], vec![4.0f32, -0.25, 0.0], vec![0.0f32; 3]);
+/// lion(LionBuffers { param: &mut p, grad: &g, exp_avg: &mut m }, &c);
+/// assert_eq!(p, [0.5, 1.5, 1.0]); // every element moves by lr·sign(c), or not at all
+/// assert_eq!(m, [0.04, -0.0025, 0.0]);
+/// ```
+#[track_caller]
+pub fn lion<T: Float>(buffers: LionBuffers<'_, T>, coefficients: &LionCoefficients<T>) {
+    // SAFETY: the dispatched table's entries may run.
+    unsafe { check_and_run(T::row(dispatched()).lion, buffers, coefficients) }
+}
+
+/// [`lion`] on buffers already checked: nothing is checked again.
+pub fn lion_checked<T: Float>(buffers: Checked<LionBuffers<'_, T>>, coefficients: &LionCoefficients<T>) {
+    // SAFETY: the dispatched table's entries may run.
+    unsafe { (T::row(dispatched()).lion)(buffers, coefficients) }
+}
+
+/// [`lion`] on a forced tier, or an error (and nothing written) if the CPU lacks it.
+///
+/// # Panics
+/// If the buffers' lengths differ (checked before anything is written).
+#[track_caller]
+pub fn lion_on<T: Float>(
+    tier: Tier,
+    buffers: LionBuffers<'_, T>,
+    coefficients: &LionCoefficients<T>,
+) -> Result<(), TierUnavailable> {
+    let row = T::row(forced(tier)?);
+    // SAFETY: `forced` returns only the table of a tier the CPU has.
+    unsafe { check_and_run(row.lion, buffers, coefficients) };
     Ok(())
 }
 

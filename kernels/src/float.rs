@@ -136,9 +136,47 @@ pub fn max_nan<T: Float>(a: T, b: T) -> T {
     if a.is_nan() || a > b { a } else { b }
 }
 
+/// The sign of the numerics contract (Lion's `sign(c)`): `+1` for `x > 0`,
+/// `−1` for `x < 0`, `+0` for `x = ±0`, and `x` itself for a NaN.
+///
+/// Infinities have the sign of their direction (`±inf → ±1`), subnormals
+/// likewise (no flush to zero). Both zeros give `+0`, so that `p − lr·sign(0)`
+/// is `p − (+0)`, which leaves every `p` as it was, `−0` included. A NaN comes
+/// out as a NaN (unlike `torch.sign`, which maps NaN to 0, pytorch/pytorch#41245,
+/// and so lets `p − lr·sign(NaN)` hide a NaN momentum). The SIMD tiers compute
+/// it as `copysign(1, x)` kept where `x ≠ 0` (an ordered compare: false for
+/// zeros and NaN), then `x` wherever `x` is NaN.
+#[inline(always)]
+pub fn sign_nan<T: Float>(x: T) -> T {
+    if x > T::ZERO {
+        T::ONE
+    } else if x < T::ZERO {
+        -T::ONE
+    } else if x.is_nan() {
+        x
+    } else {
+        T::ZERO
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sign_nan_rule() {
+        assert_eq!(sign_nan(2.5f32).to_bits(), 1.0f32.to_bits());
+        assert_eq!(sign_nan(-2.5f64).to_bits(), (-1.0f64).to_bits());
+        assert_eq!(sign_nan(0.0f32).to_bits(), 0.0f32.to_bits());
+        assert_eq!(sign_nan(-0.0f32).to_bits(), 0.0f32.to_bits());
+        assert_eq!(sign_nan(-0.0f64).to_bits(), 0.0f64.to_bits());
+        assert_eq!(sign_nan(f32::INFINITY), 1.0);
+        assert_eq!(sign_nan(f64::NEG_INFINITY), -1.0);
+        assert_eq!(sign_nan(f32::from_bits(1)), 1.0);
+        assert_eq!(sign_nan(-f64::from_bits(1)), -1.0);
+        assert!(sign_nan(f32::NAN).is_nan());
+        assert!(sign_nan(-f64::NAN).is_nan());
+    }
 
     #[test]
     fn max_nan_rule() {

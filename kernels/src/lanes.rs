@@ -13,7 +13,7 @@
 //!
 //! Every operation here is IEEE-754 exact and lane-wise: `+ − × ÷ √` are
 //! correctly rounded, `neg`/`abs` touch only the sign bit, and `max` follows
-//! the rule of [`crate::max_nan`]. There is deliberately no FMA and no
+//! the rule of [`crate::max_nan`], `sign` that of [`crate::sign_nan`]. There is deliberately no FMA and no
 //! approximate reciprocal: a body written over this trait computes, lane by
 //! lane, exactly what the scalar reference computes.
 
@@ -28,7 +28,7 @@ pub const MAX_VECTOR_BYTES: usize = 64;
 ///
 /// Implementors promise that every method computes, lane by lane, the same
 /// IEEE-754 result as the scalar operation it is named after (`max` as
-/// [`crate::max_nan`]), and that `N * size_of::<T>() <= MAX_VECTOR_BYTES`.
+/// [`crate::max_nan`], `sign` as [`crate::sign_nan`]), and that `N * size_of::<T>() <= MAX_VECTOR_BYTES`.
 ///
 /// Callers of the `unsafe` methods promise that the CPU supports the
 /// instruction set of the token (a value of the token exists: see
@@ -114,6 +114,11 @@ pub unsafe trait Lanes<T: Float>: Copy + 'static {
     /// # Safety
     /// The CPU supports the token's instruction set.
     unsafe fn max(a: Self::V, b: Self::V) -> Self::V;
+    /// [`crate::sign_nan`] lane-wise: `+1` where `a > 0`, `−1` where `a < 0`,
+    /// `+0` where `a` is `±0`, `a` where `a` is NaN (exact: a select, no arithmetic).
+    /// # Safety
+    /// The CPU supports the token's instruction set.
+    unsafe fn sign(a: Self::V) -> Self::V;
 }
 
 /// Proof that the CPU has an instruction set: an ISA token.

@@ -12,12 +12,13 @@
 //! inf and subnormals included (a NaN must be a NaN; its payload is not part
 //! of the contract, see [`Float::same_bits`]). This holds because the kernels
 //! use only correctly rounded IEEE operations (`+ − × ÷ √`, `abs`, negation)
-//! and a `max` with a stated NaN rule ([`max_nan`]), in one fixed order, with
+//! and a `max` and a `sign` with stated NaN rules ([`max_nan`], [`sign_nan`]), in one fixed order, with
 //! no FMA and no approximate reciprocals. Each spec module's essay gives
 //! its formula, op order, tail handling and NaN rule: [`spec::adam`](mod@spec::adam),
 //! [`spec::adamax`](mod@spec::adamax), [`spec::adagrad`](mod@spec::adagrad),
 //! [`spec::rmsprop`](mod@spec::rmsprop), [`spec::adadelta`](mod@spec::adadelta),
 //! [`spec::sgd`](mod@spec::sgd),
+//! [`spec::lion`](mod@spec::lion),
 //! [`spec::mixed`](mod@spec::mixed) (the mixed-precision step of every algorithm that has one).
 //!
 //! ## How one body becomes three tiers
@@ -99,18 +100,18 @@ pub mod dispatch;
 pub use dispatch::{
     ALL_TIERS, MixedKernel, ProbeShape, TIER_ENV, Tier, TierUnavailable, adadelta, adadelta_checked,
     adadelta_on, adagrad, adagrad_checked, adagrad_on, adam, adam_checked, adam_on, adamax, adamax_checked,
-    adamax_on, convert, convert_on, grad_non_finite, grad_non_finite_on, mixed, mixed_checked, mixed_on,
-    probe, probe_checked, probe_on, rmsprop, rmsprop_checked, rmsprop_on, scale_in_place, sgd, sgd_checked,
-    sgd_on,
+    adamax_on, convert, convert_on, grad_non_finite, grad_non_finite_on, lion, lion_checked, lion_on, mixed,
+    mixed_checked, mixed_on, probe, probe_checked, probe_on, rmsprop, rmsprop_checked, rmsprop_on,
+    scale_in_place, sgd, sgd_checked, sgd_on,
 };
-pub use float::{Float, max_nan};
+pub use float::{Float, max_nan, sign_nan};
 pub use lanes::{Lanes, MAX_VECTOR_BYTES, Token};
 pub use narrow::{Dtype, HalfLanes, Storage, bf16, f16};
 pub use operands::{
     AdaDeltaBuffers, AdaDeltaCoefficients, AdaGradBuffers, AdaGradCoefficients, AdaMaxBuffers,
     AdaMaxCoefficients, AdamBuffers, AdamCoefficients, Check, Checked, Decay, Dense, GradScale,
-    KernelBuffers, LengthMismatch, MAX_MIXED_STATE, MAX_NAMED, MIXED_STATE_SLOTS, MixedAdamBuffers,
-    MixedAdamCoefficients, MixedBuffers, MixedCoefficients, MixedError, MixedLayout, MixedSlice, MixedUpdate,
-    Parts, Piece, ProbeBuffers, Reborrow, RmsPropBuffers, RmsPropCoefficients, SgdBuffers, SgdCoefficients,
-    StochasticKeys,
+    KernelBuffers, LengthMismatch, LionBuffers, LionCoefficients, MAX_MIXED_STATE, MAX_NAMED,
+    MIXED_STATE_SLOTS, MixedAdamBuffers, MixedAdamCoefficients, MixedBuffers, MixedCoefficients, MixedError,
+    MixedLayout, MixedSlice, MixedUpdate, Parts, Piece, ProbeBuffers, Reborrow, RmsPropBuffers,
+    RmsPropCoefficients, SgdBuffers, SgdCoefficients, StochasticKeys,
 };

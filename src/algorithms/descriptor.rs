@@ -42,7 +42,7 @@ impl StateBuffer {
 ///
 /// The crate implements it for [`AdamConfig`](crate::AdamConfig), [`AdaMaxConfig`](crate::AdaMaxConfig),
 /// [`AdaGradConfig`](crate::AdaGradConfig), [`RmsPropConfig`](crate::RmsPropConfig),
-/// [`AdaDeltaConfig`](crate::AdaDeltaConfig) and [`SgdConfig`](crate::SgdConfig).
+/// [`AdaDeltaConfig`](crate::AdaDeltaConfig), [`SgdConfig`](crate::SgdConfig) and [`LionConfig`](crate::LionConfig).
 pub trait Algorithm: Clone + core::fmt::Debug + PartialEq + Send + Sync + 'static {
     /// The algorithm's name, for messages (`"Adam"`).
     const NAME: &'static str;

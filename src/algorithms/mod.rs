@@ -38,6 +38,7 @@ pub mod adagrad;
 pub mod adam;
 pub mod adamax;
 mod descriptor;
+pub mod lion;
 pub mod rmsprop;
 pub mod sgd;
 
@@ -52,5 +53,6 @@ pub use adadelta::{AdaDeltaConfig, AdaDeltaState, AdaDeltaStateMut};
 pub use adagrad::{AdaGradConfig, AdaGradState, AdaGradStateMut};
 pub use adam::{AdamConfig, AdamState, AdamStateMut, EpsForm, WeightDecay};
 pub use adamax::{AdaMaxConfig, AdaMaxState, AdaMaxStateMut};
+pub use lion::{LionConfig, LionState, LionStateMut};
 pub use rmsprop::{RmsPropConfig, RmsPropState, RmsPropStateMut};
 pub use sgd::{SgdConfig, SgdState, SgdStateMut};

@@ -11,8 +11,8 @@ use fused_optim::mixed::{
     mixed_bytes_per_element, mixed_coefficients,
 };
 use fused_optim::{
-    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, Float, Parallelism, ProbeBuffers, RmsPropConfig,
-    SgdConfig, Tier, probe_step,
+    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, Float, LionConfig, Parallelism, ProbeBuffers,
+    RmsPropConfig, SgdConfig, Tier, probe_step,
 };
 
 /// What one call runs.
@@ -93,6 +93,7 @@ pub fn kinds() -> Vec<Kind> {
     kinds_of::<RmsPropConfig>(&mut out);
     kinds_of::<AdaDeltaConfig>(&mut out);
     kinds_of::<SgdConfig>(&mut out);
+    kinds_of::<LionConfig>(&mut out);
     out.push(Kind {
         algorithm: "adam-mix".into(),
         dtype: "bf16",

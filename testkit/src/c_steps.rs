@@ -102,6 +102,18 @@ pub type SgdMany<T> = unsafe extern "C" fn(
     u64,
 ) -> fo_status;
 
+pub type LionOne<T> =
+    unsafe extern "C" fn(*mut T, *const T, *mut T, usize, *const fo_lion_config, u64) -> fo_status;
+pub type LionMany<T> = unsafe extern "C" fn(
+    *const *mut T,
+    *const *const T,
+    *const *mut T,
+    *const usize,
+    usize,
+    *const fo_lion_config,
+    u64,
+) -> fo_status;
+
 /// The C entry points of one element type.
 pub trait Api: Float {
     const ADAM: AdamOne<Self>;
@@ -116,6 +128,8 @@ pub trait Api: Float {
     const ADADELTA_MANY: AdaDeltaMany<Self>;
     const SGD: SgdOne<Self>;
     const SGD_MANY: SgdMany<Self>;
+    const LION: LionOne<Self>;
+    const LION_MANY: LionMany<Self>;
 }
 
 impl Api for f32 {
@@ -131,6 +145,8 @@ impl Api for f32 {
     const ADADELTA_MANY: AdaDeltaMany<f32> = fo_adadelta_step_many_f32;
     const SGD: SgdOne<f32> = fo_sgd_step_f32;
     const SGD_MANY: SgdMany<f32> = fo_sgd_step_many_f32;
+    const LION: LionOne<f32> = fo_lion_step_f32;
+    const LION_MANY: LionMany<f32> = fo_lion_step_many_f32;
 }
 
 impl Api for f64 {
@@ -146,6 +162,8 @@ impl Api for f64 {
     const ADADELTA_MANY: AdaDeltaMany<f64> = fo_adadelta_step_many_f64;
     const SGD: SgdOne<f64> = fo_sgd_step_f64;
     const SGD_MANY: SgdMany<f64> = fo_sgd_step_many_f64;
+    const LION: LionOne<f64> = fo_lion_step_f64;
+    const LION_MANY: LionMany<f64> = fo_lion_step_many_f64;
 }
 
 /// `fo_adam_step_mixed` with the fields of one `fo_mixed_tensor` as its

@@ -43,7 +43,7 @@ use fused_optim::kernels::{self, ALL_TIERS, Dtype, MixedLayout, MixedSlice, Stor
 use fused_optim::mixed::{
     MixedBuffers, MixedKernel, MixedOptions, StepOutcome, mixed_coefficients, step_mixed,
 };
-use fused_optim::{AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, RmsPropConfig, SgdConfig};
+use fused_optim::{AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, LionConfig, RmsPropConfig, SgdConfig};
 use fused_optim::{
     AdamBuffers, AdamConfig, Algorithm, EpsForm, Error, Float, Parallelism, Tier, WeightDecay,
 };
@@ -87,7 +87,7 @@ pub(crate) const DECAY: &[f64] = &[0.0, 1e-2, 0.25, 1.0, 100.0, 1e300, -0.1, f64
 /// λ, the decay of β1 (valid in (0, 1]; 1 is none).
 pub(crate) const BETA1_DECAY: &[f64] =
     &[1.0, 1.0 - 1e-8, 0.9, 0.5, 1e-300, 5e-324, 0.0, 1.0 + f64::EPSILON, -0.5, f64::NAN, f64::INFINITY];
-/// RMSprop's α and AdaDelta's ρ (valid in [0, 1)).
+/// RMSprop's α, AdaDelta's ρ and Lion's β2 (valid in [0, 1)).
 pub(crate) const RATE: &[f64] =
     &[0.99, 0.9, 0.95, 0.0, 0.5, 0.999999, 1.0 - f64::EPSILON, 5e-324, 1.0, -0.1, f64::NAN];
 /// RMSprop's and SGD's momentum μ (valid: finite and >= 0; 1e300 overflows f32).
@@ -359,6 +359,8 @@ pub type RmsPropCase = Case<RmsPropOptions>;
 pub type AdaDeltaCase = Case<AdaDeltaOptions>;
 /// An SGD input.
 pub type SgdCase = Case<SgdOptions>;
+/// A Lion input.
+pub type LionCase = Case<LionOptions>;
 
 /// An algorithm's fuzzed options: they decode to its config and say which
 /// optional state buffers are given.
@@ -646,6 +648,29 @@ impl Options for SgdOptions {
 
     fn consistent(&self, index: usize) -> bool {
         index != 0 || self.consistent_momentum_buffer
+    }
+}
+
+/// Lion hyperparameters and options (weight decay decoupled).
+#[derive(Arbitrary, Clone, Debug)]
+pub struct LionOptions {
+    lr: Hyper,
+    beta1: Hyper,
+    beta2: Hyper,
+    weight_decay: Hyper,
+    maximize: bool,
+}
+
+impl Options for LionOptions {
+    type Algorithm = LionConfig;
+
+    fn config(&self) -> LionConfig {
+        LionConfig {
+            lr: self.lr.value(LR),
+            betas: (self.beta1.value(BETA), self.beta2.value(RATE)),
+            weight_decay: self.weight_decay.value(DECAY),
+            maximize: self.maximize,
+        }
     }
 }
 

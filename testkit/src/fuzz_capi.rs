@@ -1,6 +1,6 @@
 //! The C-ABI differential fuzz case (`fuzz/fuzz_targets/diff_capi.rs`): one call
-//! of any `fo_*` step (Adam, AdaMax, AdaGrad, RMSprop, AdaDelta, SGD on f32 or
-//! f64, or mixed-precision Adam; the one-tensor or the many-tensor entry
+//! of any `fo_*` step (Adam, AdaMax, AdaGrad, RMSprop, AdaDelta, SGD, Lion on f32
+//! or f64, or mixed-precision Adam; the one-tensor or the many-tensor entry
 //! point) with raw config flag bytes (any `u8`), hyperparameters (from the
 //! tables of [`crate::fuzz`], or raw bits), the step, up to four tensors of up to
 //! [`MAX_ELEMS`] elements at their own offsets, and for every buffer, array
@@ -42,8 +42,8 @@ use fused_optim::mixed::{
 };
 use fused_optim::{
     AdaDeltaBuffers, AdaDeltaConfig, AdaGradBuffers, AdaGradConfig, AdaMaxBuffers, AdaMaxConfig, AdamBuffers,
-    AdamConfig, EpsForm, Float, Parallelism, RmsPropBuffers, RmsPropConfig, SgdBuffers, SgdConfig,
-    WeightDecay,
+    AdamConfig, EpsForm, Float, LionBuffers, LionConfig, Parallelism, RmsPropBuffers, RmsPropConfig,
+    SgdBuffers, SgdConfig, WeightDecay,
 };
 use fused_optim_capi::*;
 use std::ptr::{null, null_mut};
@@ -70,9 +70,8 @@ pub const SKIPPED: &str = "skipped-non-finite";
 /// One input of `diff_capi`, decoded in field order.
 #[derive(Arbitrary, Clone, Debug)]
 pub struct CapiCase {
-    /// `% 6`: Adam, AdaMax, AdaGrad, RMSprop, AdaDelta, mixed-precision Adam;
-    /// 240 and above: SGD (added last: the bytes below 240 decode as they
-    /// always did).
+    /// Below 240, `% 7`: Adam, AdaMax, AdaGrad, RMSprop, AdaDelta,
+    /// mixed-precision Adam, Lion; 240 and above: SGD.
     algorithm: u8,
     /// f64 instead of f32 (not for mixed precision).
     double: bool,
@@ -292,6 +291,7 @@ enum Algorithm {
     AdaDelta,
     Mixed,
     Sgd,
+    Lion,
 }
 
 impl CapiCase {
@@ -317,7 +317,8 @@ impl CapiCase {
             Algorithm::RmsProp,
             Algorithm::AdaDelta,
             Algorithm::Mixed,
-        ][self.algorithm as usize % 6]
+            Algorithm::Lion,
+        ][self.algorithm as usize % 7]
     }
 
     fn h(&self, k: usize, table: &[f64]) -> f64 {
@@ -444,7 +445,7 @@ fn assert_status(case: &CapiCase, expect: &Expect, status: fo_status) {
 }
 
 // ---------------------------------------------------------------------------
-// f32 and f64: Adam, AdaMax, AdaGrad, RMSprop, AdaDelta, SGD.
+// f32 and f64: Adam, AdaMax, AdaGrad, RMSprop, AdaDelta, SGD, Lion.
 
 /// One f32/f64 algorithm's C config and Rust config from a case.
 enum Configs {
@@ -454,6 +455,7 @@ enum Configs {
     RmsProp(fo_rmsprop_config, RmsPropConfig),
     AdaDelta(fo_adadelta_config, AdaDeltaConfig),
     Sgd(fo_sgd_config, SgdConfig),
+    Lion(fo_lion_config, LionConfig),
 }
 
 /// Adam's C config from a case, raw flag bytes and all, and the Rust
@@ -575,6 +577,16 @@ impl Configs {
                 let c = fo_sgd_config { lr, momentum, dampening, weight_decay, nesterov: f0, maximize: f1 };
                 Configs::Sgd(c, rust)
             }
+            Algorithm::Lion => {
+                let rust = LionConfig {
+                    lr: case.h(0, LR),
+                    betas: (case.h(1, BETA), case.h(2, RATE)),
+                    weight_decay: case.h(3, DECAY),
+                    maximize: on(f0),
+                };
+                let LionConfig { lr, betas: (beta1, beta2), weight_decay, .. } = rust;
+                Configs::Lion(fo_lion_config { lr, beta1, beta2, weight_decay, maximize: f0 }, rust)
+            }
         }
     }
 
@@ -588,6 +600,7 @@ impl Configs {
             Configs::RmsProp(c, _) => vec![None, None, None, Some(c.momentum > 0.0), Some(c.centered != 0)],
             Configs::AdaDelta(..) => vec![None; 4],
             Configs::Sgd(c, _) => vec![None, None, Some(c.momentum > 0.0)],
+            Configs::Lion(..) => vec![None; 3],
         }
     }
 
@@ -602,6 +615,7 @@ impl Configs {
             Configs::RmsProp(_, r) => r.coefficients::<T>(t).map(drop).map_err(status),
             Configs::AdaDelta(_, r) => r.coefficients::<T>(t).map(drop).map_err(status),
             Configs::Sgd(_, r) => r.coefficients::<T>(t).map(drop).map_err(status),
+            Configs::Lion(_, r) => r.coefficients::<T>(t).map(drop).map_err(status),
         }
     }
 }
@@ -766,6 +780,14 @@ fn plain<T: Api>(case: &CapiCase) -> (Outcome, fo_status) {
                     T::SGD(p(0, 0), p(0, 1), one(2), n, c, t)
                 }
             }
+            Configs::Lion(c, _) => {
+                let c = placed(&mut store, *c, config_at);
+                if case.many {
+                    T::LION_MANY(a[0], g(a[1]), a[2], lens_array, count, c, t)
+                } else {
+                    T::LION(p(0, 0), p(0, 1), p(0, 2), n, c, t)
+                }
+            }
         }
     };
     assert_status(case, &expect, status);
@@ -848,6 +870,9 @@ unsafe fn reference_step<T: Float>(configs: &Configs, t: u64, q: [usize; SLOTS],
         Configs::Sgd(_, r) => {
             let b = SgdBuffers { param: w(0), grad: g, momentum_buffer: o(2) };
             spec::sgd(b, &r.coefficients::<T>(t).unwrap());
+        }
+        Configs::Lion(_, r) => {
+            spec::lion(LionBuffers { param: w(0), grad: g, exp_avg: w(2) }, &r.coefficients::<T>(t).unwrap());
         }
     }
 }

@@ -9,8 +9,8 @@ use crate::values::{Fill, Offset, TestFloat, assert_same_bits, gradient, values}
 use fused_optim::algorithms::{MAX_STATE_BUFFERS, StateSlots};
 use fused_optim::kernels::{self, TierUnavailable, spec};
 use fused_optim::{
-    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, Algorithm, EpsForm, Error, Float, Parallelism,
-    RmsPropConfig, SgdConfig, Tier, WeightDecay,
+    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, Algorithm, EpsForm, Error, Float, LionConfig,
+    Parallelism, RmsPropConfig, SgdConfig, Tier, WeightDecay,
 };
 use rand::rngs::StdRng;
 use std::marker::PhantomData;
@@ -371,6 +371,29 @@ impl TestAlgorithm for SgdConfig {
 
     fn kernels<T: Float>() -> Kernels<Self, T> {
         Kernels { reference: spec::sgd, on_tier: kernels::sgd_on, dispatched: kernels::sgd }
+    }
+}
+
+impl TestAlgorithm for LionConfig {
+    const NON_NEGATIVE: &'static [bool] = &[false];
+    const BENCH_SCALE: &'static [f64] = &[0.01];
+
+    fn configs() -> Vec<LionConfig> {
+        let mut out = Vec::new();
+        for weight_decay in [0.0, 0.25] {
+            for maximize in [false, true] {
+                out.push(LionConfig { lr: 0.01, weight_decay, maximize, ..LionConfig::default() });
+            }
+        }
+        // Extreme betas: c = g (β1 = 0), m = g (β2 = 0), and both next to 1.
+        out.push(LionConfig { lr: 0.5, betas: (0.0, 0.0), weight_decay: 1.0, ..LionConfig::default() });
+        let near_one = 1.0 - f64::EPSILON;
+        out.push(LionConfig { betas: (near_one, near_one), maximize: true, ..LionConfig::default() });
+        out
+    }
+
+    fn kernels<T: Float>() -> Kernels<Self, T> {
+        Kernels { reference: spec::lion, on_tier: kernels::lion_on, dispatched: kernels::lion }
     }
 }
 

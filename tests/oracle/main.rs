@@ -11,8 +11,8 @@
 //!   PyTorch writes it, independent of the kernels' op order, and the bound
 //!   is a closed form per buffer, derived by hand from the roundings on each
 //!   path.
-//! - [`running_error`]: AdaGrad, RMSprop, AdaDelta, SGD, and Adam's ε̂ form and β1
-//!   decay. These kernels evaluate their formula in the order it is written,
+//! - [`running_error`]: AdaGrad, RMSprop, AdaDelta, SGD, Lion, and Adam's ε̂ form
+//!   and β1 decay. These kernels evaluate their formula in the order it is written,
 //!   so the oracle evaluates the same expression tree in f64 and carries a
 //!   rigorous error bound through every operation (running error analysis):
 //!   no derivation per formula, and tighter.

@@ -1,4 +1,4 @@
-//! AdaGrad, RMSprop, AdaDelta, SGD and Adam's ε̂ form and β1 decay: an f64 oracle
+//! AdaGrad, RMSprop, AdaDelta, SGD, Lion and Adam's ε̂ form and β1 decay: an f64 oracle
 //! of each formula as PyTorch (or the paper) writes it checks the f32
 //! kernels within a bound the oracle computes as it goes; plus hand-worked
 //! first steps and NaN propagation.
@@ -29,8 +29,8 @@
 
 use fused_optim::{
     AdaDeltaBuffers, AdaDeltaConfig, AdaGradBuffers, AdaGradConfig, AdamBuffers, AdamConfig, EpsForm,
-    Parallelism, RmsPropBuffers, RmsPropConfig, SgdBuffers, SgdConfig, WeightDecay, adadelta_step,
-    adagrad_step, adam_step, rmsprop_step, sgd_step,
+    LionBuffers, LionConfig, Parallelism, RmsPropBuffers, RmsPropConfig, SgdBuffers, SgdConfig, WeightDecay,
+    adadelta_step, adagrad_step, adam_step, lion_step, rmsprop_step, sgd_step,
 };
 use fused_optim_testkit::rng;
 use rand::RngExt;
@@ -72,6 +72,11 @@ impl E {
         let d = self.x.abs() - self.e;
         assert!(d > 0.0, "the oracle's bound cannot exclude a zero denominator: {self:?}");
         d
+    }
+
+    /// Whether the kernel's f32 `got` is within the bound of the oracle.
+    fn admits(self, got: f32) -> bool {
+        (got as f64 - self.x).abs() <= self.e + 1e-12 * self.x.abs()
     }
 
     /// Asserts the kernel's f32 `got` is within the bound of the oracle.
@@ -344,6 +349,61 @@ fn adadelta_f32_within_bound_of_f64_oracle() {
             }
         }
     }
+}
+
+/// Lion: the momentum within its running bound; the parameter within the
+/// bound of `p·(1 − lr·wd) − lr·sign(c)` with the oracle's sign of
+/// `c = β1·m + (1−β1)·g` wherever the bound on `c` excludes 0 (and with one
+/// of −1, 0, +1 where it does not: `sign` is discontinuous there, and how
+/// often that happens is counted, to show the check is not vacuous).
+#[test]
+fn lion_f32_within_bound_of_f64_oracle() {
+    let mut r = rng(14);
+    let configs = [
+        LionConfig { lr: 1e-2, ..LionConfig::default() },
+        LionConfig { lr: 0.1, weight_decay: 0.5, maximize: true, ..LionConfig::default() },
+        LionConfig { lr: 1e-3, betas: (0.5, 0.9), weight_decay: 0.1, ..LionConfig::default() },
+        LionConfig { lr: 0.25, betas: (0.0, 0.0), ..LionConfig::default() },
+    ];
+    let (mut certain, mut uncertain) = (0usize, 0usize);
+    for c in configs {
+        let mut p = random(&mut r, N, -3.0, 3.0);
+        let mut m = vec![0.0f32; N];
+        let (b1, one_minus_b1) = (E::scalar(c.betas.0), E::scalar(1.0 - c.betas.0));
+        let (b2, one_minus_b2) = (E::scalar(c.betas.1), E::scalar(1.0 - c.betas.1));
+        let lr = E::scalar(c.lr);
+        for t in 1..=STEPS {
+            let g = random(&mut r, N, -2.0, 2.0);
+            let before = (p.clone(), m.clone());
+            let buffers = LionBuffers { param: &mut p, grad: &g, exp_avg: &mut m };
+            lion_step(&c, t, buffers, &Parallelism::Serial).unwrap();
+            for i in 0..N {
+                let what = format!("{c:?} t={t} i={i}");
+                let p0 = E::input(before.0[i]);
+                let g = adjusted(E::input(g[i]), p0, c.maximize, 0.0);
+                let m0 = E::input(before.1[i]);
+                let decayed =
+                    if c.weight_decay != 0.0 { p0 * E::scalar(1.0 - c.lr * c.weight_decay) } else { p0 };
+                let interpolated = b1 * m0 + one_minus_b1 * g;
+                (b2 * m0 + one_minus_b2 * g).check(m[i], &format_args!("{what}: exp_avg"));
+                let signs: &[f64] = if interpolated.x.abs() > interpolated.e {
+                    certain += 1;
+                    if interpolated.x > 0.0 { &[1.0] } else { &[-1.0] }
+                } else {
+                    uncertain += 1;
+                    &[-1.0, 0.0, 1.0]
+                };
+                let wants = signs.iter().map(|&s| decayed - lr * E { x: s, e: 0.0 });
+                assert!(
+                    wants.clone().any(|want| want.admits(p[i])),
+                    "{what}: param {}, oracle {:?}",
+                    p[i],
+                    wants.collect::<Vec<_>>()
+                );
+            }
+        }
+    }
+    assert!(uncertain * 100 < certain, "{uncertain} uncertain signs against {certain} certain ones");
 }
 
 /// Adam's ε̂ form (the paper's §2, TensorFlow's Adam) and the paper's

@@ -4,7 +4,7 @@
 
 use fused_optim::{
     AdaDeltaConfig, AdaGradBuffers, AdaGradConfig, AdaMaxConfig, AdamBuffers, AdamConfig, Algorithm,
-    LrSchedule, Optimizer, Parallelism, RmsPropConfig, SgdConfig, adagrad_step, adam_step,
+    LionConfig, LrSchedule, Optimizer, Parallelism, RmsPropConfig, SgdConfig, adagrad_step, adam_step,
 };
 
 fn gradient(x: &[f64], t: usize) -> Vec<f64> {
@@ -37,6 +37,7 @@ fn inverse_sqrt_schedule_on_every_algorithm() {
     schedule_is_a_per_step_lr(RmsPropConfig { momentum: 0.5, centered: true, ..RmsPropConfig::default() });
     schedule_is_a_per_step_lr(AdaDeltaConfig::default());
     schedule_is_a_per_step_lr(SgdConfig { momentum: 0.9, nesterov: true, ..SgdConfig::default() });
+    schedule_is_a_per_step_lr(LionConfig { weight_decay: 0.1, ..LionConfig::default() });
 }
 
 #[test]

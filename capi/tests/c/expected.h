@@ -65,6 +65,15 @@ static const uint32_t EXPECTED_SGD_NESTEROV_F32[SMOKE_N] = {
     0xbf326569u, 0x3ecdb2d2u, 0x3eca84b5u, 0x3fbf4097u, 0x3fbe750fu, 0xbffebcf1u,
     0xbf643b0eu,
 };
+static const uint64_t EXPECTED_LION_F64[SMOKE_N] = {
+    0xbff772d44ab4480aull, 0xbfefe772d5570166ull, 0xbfe0e93d154572b6ull, 0x3f9eb075533e4082ull, 0x3fddfc6b80231d5eull, 0x3ff06e7b3ff879b4ull,
+    0x3ff772d44ab4480aull, 0xbff772d44ab4480aull, 0xbff06e7b3ff879b4ull, 0xbfddfc6b80231d5eull, 0xbf9eb075533e4082ull, 0x3fe0e93d154572b6ull,
+    0x3fefe772d5570166ull, 0x3ff772d44ab4480aull, 0xbff772d44ab4480aull, 0xbff06e7b3ff879b4ull, 0xbfddfc6b80231d5eull, 0xbf9eb075533e4082ull,
+    0x3fe0e93d154572b6ull, 0x3feef1ef2abd0f62ull, 0x3ff86857f54e3a0full, 0xbff86857f54e3a0full, 0xbfeef1ef2abd0f62ull, 0xbfdfe772d5570166ull,
+    0xbf9eb075533e4082ull, 0x3fe0e93d154572b6ull, 0x3feef1ef2abd0f62ull, 0x3ff86857f54e3a0full, 0xbff86857f54e3a0full, 0xbfeef1ef2abd0f62ull,
+    0xbfe0e93d154572b6ull, 0x3f9eb075533e4082ull, 0x3fddfc6b80231d5eull, 0x3ff06e7b3ff879b4ull, 0x3ff7ed962001410cull, 0xbff86857f54e3a0full,
+    0xbfeef1ef2abd0f62ull,
+};
 static const uint32_t EXPECTED_MIXED_PARAM_F32[SMOKE_N] = {
     0xbfbf9c37u, 0xbf7ffe08u, 0xbf00c39fu, 0x3b449b23u, 0x3efe74d3u, 0x3f806153u,
     0x3fbf9c37u, 0xbfbf9c37u, 0xbf806153u, 0xbefe74d3u, 0xbb449b23u, 0x3f00c39fu,

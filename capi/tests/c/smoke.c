@@ -142,6 +142,13 @@ static outcome sgd_outcome(const void *config) {
     return o;
 }
 
+static outcome lion_outcome(const void *config) {
+    outcome o;
+    flag_inputs(&o);
+    o.status = fo_lion_step_f32(o.buf[0], o.buf[1], o.buf[2], FLAG_N, config, 1);
+    return o;
+}
+
 /* f32 master weights and state, a bf16 gradient with an infinity in it. */
 static outcome mixed_skip_outcome(const void *options) {
     outcome o;
@@ -203,6 +210,8 @@ static void flag_bytes_act_as_one(void) {
     sgd.momentum = 0.9;
     flag_acts_as_one("sgd nesterov", &sgd, &sgd.nesterov, sgd_outcome);
     flag_acts_as_one("sgd maximize", &sgd, &sgd.maximize, sgd_outcome);
+    fo_lion_config lion = fo_lion_config_default();
+    flag_acts_as_one("lion maximize", &lion, &lion.maximize, lion_outcome);
     fo_mixed_options mixed = fo_mixed_options_default();
     flag_acts_as_one("mixed skip_non_finite", &mixed, &mixed.skip_non_finite, mixed_skip_outcome);
     mixed.skip_non_finite = 0;
@@ -254,6 +263,7 @@ static fo_adagrad_config t_adagrad;
 static fo_rmsprop_config t_rmsprop;
 static fo_adadelta_config t_adadelta;
 static fo_sgd_config t_sgd;
+static fo_lion_config t_lion;
 static fo_mixed_options t_mixed;
 
 /* Each: the list through the many-tensor step, then tensor 4 (301
@@ -308,6 +318,14 @@ static fo_status sgd_f32(uint64_t t) {
 static fo_status sgd_f64(uint64_t t) {
     THEN_ONE(fo_sgd_step_many_f64(ld[0], CG(double, ld[1]), ld[2], lens, TENSORS, &t_sgd, t),
                     fo_sgd_step_f64(ld[0][4], ld[1][4], ld[2][4], lens[4], &t_sgd, t));
+}
+static fo_status lion_f32(uint64_t t) {
+    THEN_ONE(fo_lion_step_many_f32(lf[0], CG(float, lf[1]), lf[2], lens, TENSORS, &t_lion, t),
+                    fo_lion_step_f32(lf[0][4], lf[1][4], lf[2][4], lens[4], &t_lion, t));
+}
+static fo_status lion_f64(uint64_t t) {
+    THEN_ONE(fo_lion_step_many_f64(ld[0], CG(double, ld[1]), ld[2], lens, TENSORS, &t_lion, t),
+                    fo_lion_step_f64(ld[0][4], ld[1][4], ld[2][4], lens[4], &t_lion, t));
 }
 /* f32 master weights and state, bf16 gradients, a bf16 copy (in the
  * fourth f32 slot's storage, as uint16_t words). */
@@ -400,6 +418,9 @@ static void threaded_steps(void) {
     t_rmsprop.centered = 1;
     t_adadelta = fo_adadelta_config_default();
     t_adadelta.weight_decay = 0.1;
+    t_lion = fo_lion_config_default();
+    t_lion.lr = 0.01;
+    t_lion.weight_decay = 0.1;
     threaded_equals_serial("adam f32", adam_f32, lf_fill, lf_arena, sizeof lf_arena);
     threaded_equals_serial("adam f64", adam_f64, ld_fill, ld_arena, sizeof ld_arena);
     threaded_equals_serial("adamax f32", adamax_f32, lf_fill, lf_arena, sizeof lf_arena);
@@ -416,6 +437,8 @@ static void threaded_steps(void) {
     t_sgd.weight_decay = 0.01;
     threaded_equals_serial("sgd f32", sgd_f32, lf_fill, lf_arena, sizeof lf_arena);
     threaded_equals_serial("sgd f64", sgd_f64, ld_fill, ld_arena, sizeof ld_arena);
+    threaded_equals_serial("lion f32", lion_f32, lf_fill, lf_arena, sizeof lf_arena);
+    threaded_equals_serial("lion f64", lion_f64, ld_fill, ld_arena, sizeof ld_arena);
     t_adam = fo_adamw_config_default();
     t_mixed = fo_mixed_options_default();
     t_mixed.loss_scale = 4.0;
@@ -644,6 +667,29 @@ int main(void) {
     check(memcmp(p, sgd_before, sizeof p) == 0 && memcmp(sb, sb_before, sizeof sb) == 0, "no refused sgd call wrote");
     check_status(fo_set_threads(1), FO_OK, "serial");
 
+    /* Lion, f64, lr 0.01 and decoupled weight decay 0.1: three steps on two
+     * threads, as one tensor and as a multi-tensor list of one. */
+    check_status(fo_set_threads(2), FO_OK, "two threads");
+    fo_lion_config lion = fo_lion_config_default();
+    check(lion.lr == 1e-4 && lion.beta1 == 0.9 && lion.beta2 == 0.99 && lion.weight_decay == 0.0 && !lion.maximize,
+          "lion defaults");
+    lion.lr = 0.01;
+    lion.weight_decay = 0.1;
+    double lm[SMOKE_N] = {0};
+    inputs_f64(pd, gd);
+    for (uint64_t t = 1; t <= 3; t++) {
+        check_status(fo_lion_step_f64(pd, gd, lm, SMOKE_N, &lion, t), FO_OK, "lion f64 step");
+    }
+    check(memcmp(pd, EXPECTED_LION_F64, sizeof pd) == 0, "lion f64 bits equal the Rust reference");
+    memset(lm, 0, sizeof lm);
+    inputs_f64(pd, gd);
+    double *lms[1] = {lm};
+    for (uint64_t t = 1; t <= 3; t++) {
+        check_status(fo_lion_step_many_f64(pds, gds, lms, one, 1, &lion, t), FO_OK, "lion many f64 step");
+    }
+    check(memcmp(pd, EXPECTED_LION_F64, sizeof pd) == 0, "multi-tensor lion f64 bits equal the Rust reference");
+    check_status(fo_set_threads(1), FO_OK, "serial");
+
     /* Adam's new options reach the library: the eps_hat form and beta1_decay
      * change the step; a bad beta1_decay is refused. */
     fo_adam_config adam_hat = fo_adam_config_default();
@@ -691,6 +737,8 @@ int main(void) {
     fo_rmsprop_config plain_rmsprop = fo_rmsprop_config_default();
     fo_adadelta_config bad_adadelta = adadelta;
     bad_adadelta.rho = NAN;
+    fo_lion_config bad_lion = lion;
+    bad_lion.beta2 = 1.0;
 
     check_status(fo_adagrad_step_f32(NULL, g, fs, SMOKE_N, &adagrad, 4), FO_ERROR_NULL_POINTER, "adagrad f32 null");
     check_status(fo_adagrad_step_f32(p, g, p, SMOKE_N, &adagrad, 4), FO_ERROR_OVERLAP, "adagrad f32 overlap");
@@ -719,6 +767,14 @@ int main(void) {
     check_status(fo_adadelta_step_f64(pd, gd, pd, dxx, SMOKE_N, &adadelta, 4), FO_ERROR_OVERLAP, "adadelta f64 overlap");
     check_status(fo_adadelta_step_f64(pd, gd, dv, dxx, SMOKE_N, &bad_adadelta, 4), FO_ERROR_HYPERPARAMETER, "adadelta f64 rho");
 
+    check_status(fo_lion_step_f32(p, g, NULL, SMOKE_N, &lion, 4), FO_ERROR_NULL_POINTER, "lion f32 null");
+    check_status(fo_lion_step_f32(p, g, p, SMOKE_N, &lion, 4), FO_ERROR_OVERLAP, "lion f32 overlap");
+    check_status(fo_lion_step_f32(p, g, fv, SMOKE_N, &bad_lion, 4), FO_ERROR_HYPERPARAMETER, "lion f32 beta2");
+    check_status(fo_lion_step_f32(p, g, fv, SMOKE_N, &lion, 0), FO_ERROR_STEP, "lion f32 step 0");
+    check_status(fo_lion_step_f64(pd, gd, dv, SMOKE_N, NULL, 4), FO_ERROR_NULL_POINTER, "lion f64 null config");
+    check_status(fo_lion_step_f64(pd, gd, pd + 1, SMOKE_N - 1, &lion, 4), FO_ERROR_OVERLAP, "lion f64 overlap");
+    check_status(fo_lion_step_f64(pd, gd, dv, SMOKE_N, &bad_lion, 4), FO_ERROR_HYPERPARAMETER, "lion f64 beta2");
+
     /* The multi-tensor forms, over lists of one. */
     float *fps[1] = {p}, *fss[1] = {fs}, *fvs[1] = {fv}, *fbs[1] = {fb}, *fas[1] = {fa}, *fxs[1] = {fx};
     float *fps_null[1] = {NULL};
@@ -746,6 +802,13 @@ int main(void) {
     check_status(fo_adadelta_step_many_f64(dps, gds, dvs, dxs, NULL, 1, &adadelta, 4), FO_ERROR_NULL_POINTER, "adadelta many f64 null lens");
     check_status(fo_adadelta_step_many_f64(dps, gds, dvs, dps, one, 1, &adadelta, 4), FO_ERROR_OVERLAP, "adadelta many f64 overlap");
     check_status(fo_adadelta_step_many_f64(dps, gds, dvs, dxs, one, 1, &bad_adadelta, 4), FO_ERROR_HYPERPARAMETER, "adadelta many f64 rho");
+
+    check_status(fo_lion_step_many_f32(fps_null, gs, fvs, one, 1, &lion, 4), FO_ERROR_NULL_POINTER, "lion many f32 null");
+    check_status(fo_lion_step_many_f32(fps, gs, fps, one, 1, &lion, 4), FO_ERROR_OVERLAP, "lion many f32 overlap");
+    check_status(fo_lion_step_many_f32(fps, gs, fvs, one, 1, &bad_lion, 4), FO_ERROR_HYPERPARAMETER, "lion many f32 beta2");
+    check_status(fo_lion_step_many_f64(dps, gds, NULL, one, 1, &lion, 4), FO_ERROR_NULL_POINTER, "lion many f64 null");
+    check_status(fo_lion_step_many_f64(dps, gds, dvs, NULL, 1, &lion, 4), FO_ERROR_NULL_POINTER, "lion many f64 null lens");
+    check_status(fo_lion_step_many_f64(dps, gds, dvs, one, 1, &bad_lion, 4), FO_ERROR_HYPERPARAMETER, "lion many f64 beta2");
 
     int untouched = memcmp(g, before_g, sizeof g) == 0 && memcmp(gd, before_gd, sizeof gd) == 0;
     for (int k = 0; k < 6; k++) {

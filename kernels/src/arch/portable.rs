@@ -55,7 +55,8 @@ macro_rules! portable_lanes {
         // SAFETY: `wide`'s `+ - * /`, `sqrt`, `neg` and `abs` are the IEEE
         // operations lane-wise on every back end (`sqrtps`/`vsqrtq`, sign-bit
         // `xor`/`and`); `max` is built from a compare and two selects to the
-        // rule of `max_nan`. 16 bytes <= MAX_VECTOR_BYTES.
+        // rule of `max_nan`, `sign` from two compares and three selects to
+        // the rule of `sign_nan`. 16 bytes <= MAX_VECTOR_BYTES.
         unsafe impl Lanes<$t> for Portable {
             type V = $v;
             const N: usize = $n;
@@ -110,6 +111,16 @@ macro_rules! portable_lanes {
                 // `a` wherever `a` is NaN.
                 let larger = a.simd_gt(b).select(a, b);
                 a.is_nan().select(a, larger)
+            }
+            #[inline(always)]
+            unsafe fn sign(a: $v) -> $v {
+                // `+1` where `a > 0`, `−1` where `a < 0`, `+0` elsewhere
+                // (both compares are false for ±0 and NaN), then `a`
+                // wherever `a` is NaN.
+                let (zero, one) = (<$v>::splat(0.0), <$v>::splat(1.0));
+                let positive = a.simd_gt(zero).select(one, zero);
+                let signed = a.simd_lt(zero).select(-one, positive);
+                a.is_nan().select(a, signed)
             }
         }
     };

@@ -44,6 +44,7 @@ mod adagrad;
 mod adam;
 mod adamax;
 mod buffers;
+mod lion;
 mod mixed;
 mod probe;
 mod rmsprop;
@@ -54,6 +55,7 @@ pub use adagrad::{AdaGradBuffers, AdaGradCoefficients};
 pub use adam::{AdamBuffers, AdamCoefficients, Decay};
 pub use adamax::{AdaMaxBuffers, AdaMaxCoefficients};
 pub use buffers::{Check, Checked, Dense, KernelBuffers, LengthMismatch, MAX_NAMED, Parts, Piece, Reborrow};
+pub use lion::{LionBuffers, LionCoefficients};
 pub use mixed::{
     MAX_MIXED_STATE, MIXED_STATE_SLOTS, MixedAdamBuffers, MixedAdamCoefficients, MixedBuffers,
     MixedCoefficients, MixedError, MixedLayout, MixedSlice, MixedUpdate, StochasticKeys,
@@ -86,7 +88,8 @@ grad_scale_field!(
     AdaGradCoefficients,
     RmsPropCoefficients,
     AdaDeltaCoefficients,
-    SgdCoefficients
+    SgdCoefficients,
+    LionCoefficients
 );
 
 // The buffer sets that may carry a `Checked` proof over to a shorter-lived
@@ -97,5 +100,6 @@ impl<T> buffers::sealed::Sealed for AdaGradBuffers<'_, T> {}
 impl<T> buffers::sealed::Sealed for RmsPropBuffers<'_, T> {}
 impl<T> buffers::sealed::Sealed for AdaDeltaBuffers<'_, T> {}
 impl<T> buffers::sealed::Sealed for SgdBuffers<'_, T> {}
+impl<T> buffers::sealed::Sealed for LionBuffers<'_, T> {}
 impl<T, const W: usize> buffers::sealed::Sealed for ProbeBuffers<'_, T, W> {}
 impl buffers::sealed::Sealed for MixedBuffers<'_> {}

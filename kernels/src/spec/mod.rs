@@ -3,11 +3,11 @@
 //! One plain loop per algorithm, generic over the element type (so one
 //! function serves `f32` and `f64`), written as the module essays of
 //! [`adam`](mod@adam), [`adamax`](mod@adamax), [`adagrad`](mod@adagrad),
-//! [`rmsprop`](mod@rmsprop), [`adadelta`](mod@adadelta), [`sgd`](mod@sgd) and
+//! [`rmsprop`](mod@rmsprop), [`adadelta`](mod@adadelta), [`sgd`](mod@sgd), [`lion`](mod@lion) and
 //! [`mixed`](mod@mixed) (every mixed-precision step) state the formula, the op order, the tail
 //! handling and the NaN rule, with Rust's
 //! scalar `+ − × ÷`, `sqrt`, `abs` (never fused, never approximated) and
-//! [`max_nan`](crate::max_nan). Every SIMD tier, the dispatched entry point and the threaded
+//! [`max_nan`](crate::max_nan) and [`sign_nan`](crate::sign_nan). Every SIMD tier, the dispatched entry point and the threaded
 //! driver must give these bits for every input ([`Float::same_bits`](crate::Float::same_bits): NaN
 //! compared as NaN).
 //!
@@ -22,6 +22,7 @@ pub mod adagrad;
 pub mod adam;
 pub mod adamax;
 mod gradient;
+pub mod lion;
 pub mod mixed;
 pub mod rmsprop;
 pub mod sgd;
@@ -30,6 +31,7 @@ pub use adadelta::adadelta;
 pub use adagrad::adagrad;
 pub use adam::adam;
 pub use adamax::adamax;
+pub use lion::lion;
 pub use mixed::mixed;
 pub use rmsprop::rmsprop;
 pub use sgd::sgd;

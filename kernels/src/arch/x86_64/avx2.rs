@@ -73,6 +73,38 @@ unsafe fn max_pd(a: __m256d, b: __m256d) -> __m256d {
     unsafe { _mm256_blendv_pd(_mm256_max_pd(a, b), a, _mm256_cmp_pd::<_CMP_UNORD_Q>(a, a)) }
 }
 
+/// `sign_nan` lane-wise: `copysign(1, a)` kept where `a ≠ 0` (ordered
+/// compare: false for ±0 and NaN, which leaves `+0`), then `a` wherever `a`
+/// is NaN.
+///
+/// # Safety
+/// The CPU has AVX.
+#[inline(always)]
+unsafe fn sign_ps(a: __m256) -> __m256 {
+    // SAFETY: the caller guarantees the CPU feature.
+    unsafe {
+        let signed_one = _mm256_or_ps(_mm256_and_ps(a, _mm256_set1_ps(-0.0)), _mm256_set1_ps(1.0));
+        let nonzero = _mm256_cmp_ps::<_CMP_NEQ_OQ>(a, _mm256_setzero_ps());
+        let sign = _mm256_and_ps(signed_one, nonzero);
+        _mm256_blendv_ps(sign, a, _mm256_cmp_ps::<_CMP_UNORD_Q>(a, a))
+    }
+}
+
+/// `sign_nan` lane-wise (`f64`), as [`sign_ps`].
+///
+/// # Safety
+/// The CPU has AVX.
+#[inline(always)]
+unsafe fn sign_pd(a: __m256d) -> __m256d {
+    // SAFETY: the caller guarantees the CPU feature.
+    unsafe {
+        let signed_one = _mm256_or_pd(_mm256_and_pd(a, _mm256_set1_pd(-0.0)), _mm256_set1_pd(1.0));
+        let nonzero = _mm256_cmp_pd::<_CMP_NEQ_OQ>(a, _mm256_setzero_pd());
+        let sign = _mm256_and_pd(signed_one, nonzero);
+        _mm256_blendv_pd(sign, a, _mm256_cmp_pd::<_CMP_UNORD_Q>(a, a))
+    }
+}
+
 super::entry::x86_lanes!(
     Avx2,
     f32,
@@ -90,6 +122,7 @@ super::entry::x86_lanes!(
     neg_ps,
     abs_ps,
     max_ps,
+    sign_ps,
     load_partial_buffered::<Avx2, f32>,
     store_partial_buffered::<Avx2, f32>,
 );
@@ -111,6 +144,7 @@ super::entry::x86_lanes!(
     neg_pd,
     abs_pd,
     max_pd,
+    sign_pd,
     load_partial_buffered::<Avx2, f64>,
     store_partial_buffered::<Avx2, f64>,
 );

@@ -43,6 +43,40 @@ unsafe fn max_ps(a: __m512, b: __m512) -> __m512 {
     unsafe { _mm512_mask_mov_ps(_mm512_max_ps(a, b), _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(a, a), a) }
 }
 
+/// `sign_nan` lane-wise: `copysign(1, a)` kept where `a ≠ 0` (ordered
+/// compare: false for ±0 and NaN, which leaves `+0`), then `a` wherever `a`
+/// is NaN.
+///
+/// # Safety
+/// The CPU has AVX-512F.
+#[inline(always)]
+unsafe fn sign_ps(a: __m512) -> __m512 {
+    // SAFETY: the caller guarantees the CPU feature.
+    unsafe {
+        let sign_bit = _mm512_and_si512(_mm512_castps_si512(a), _mm512_set1_epi32(i32::MIN));
+        let signed_one =
+            _mm512_castsi512_ps(_mm512_or_si512(sign_bit, _mm512_castps_si512(_mm512_set1_ps(1.0))));
+        let sign = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask::<_CMP_NEQ_OQ>(a, _mm512_setzero_ps()), signed_one);
+        _mm512_mask_mov_ps(sign, _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(a, a), a)
+    }
+}
+
+/// `sign_nan` lane-wise (`f64`), as [`sign_ps`].
+///
+/// # Safety
+/// The CPU has AVX-512F.
+#[inline(always)]
+unsafe fn sign_pd(a: __m512d) -> __m512d {
+    // SAFETY: the caller guarantees the CPU feature.
+    unsafe {
+        let sign_bit = _mm512_and_si512(_mm512_castpd_si512(a), _mm512_set1_epi64(i64::MIN));
+        let signed_one =
+            _mm512_castsi512_pd(_mm512_or_si512(sign_bit, _mm512_castpd_si512(_mm512_set1_pd(1.0))));
+        let sign = _mm512_maskz_mov_pd(_mm512_cmp_pd_mask::<_CMP_NEQ_OQ>(a, _mm512_setzero_pd()), signed_one);
+        _mm512_mask_mov_pd(sign, _mm512_cmp_pd_mask::<_CMP_UNORD_Q>(a, a), a)
+    }
+}
+
 /// Loads `len <= 16` elements; masked-off lanes are zero, neither read nor
 /// faulted on.
 ///
@@ -123,6 +157,7 @@ super::entry::x86_lanes!(
     neg_ps,
     _mm512_abs_ps,
     max_ps,
+    sign_ps,
     load_partial_ps,
     store_partial_ps,
 );
@@ -144,6 +179,7 @@ super::entry::x86_lanes!(
     neg_pd,
     _mm512_abs_pd,
     max_pd,
+    sign_pd,
     load_partial_pd,
     store_partial_pd,
 );

@@ -64,16 +64,17 @@ macro_rules! x86_entry {
 
 /// Implements `Lanes<$t>` for `$token`, given the `wide` and raw vector
 /// types, the lane count and the intrinsics of one element width; `neg`,
-/// `abs`, `max` and the partial loads and stores come in as named functions.
+/// `abs`, `max`, `sign` and the partial loads and stores come in as named functions.
 macro_rules! x86_lanes {
     (
         $token:ty, $t:ty, $v:ty, $raw:ty, $n:literal,
         $set1:ident, $loadu:ident, $storeu:ident,
         $add:ident, $sub:ident, $mul:ident, $div:ident, $sqrt:ident,
-        $neg:expr, $abs:expr, $max:expr, $load_partial:expr, $store_partial:expr $(,)?
+        $neg:expr, $abs:expr, $max:expr, $sign:expr, $load_partial:expr, $store_partial:expr $(,)?
     ) => {
         // SAFETY: each method is the single IEEE-exact intrinsic named after
-        // it (max: `maxp` then NaN-fix-up, the rule of `max_nan`; neg/abs:
+        // it (max: `maxp` then NaN-fix-up, the rule of `max_nan`; sign:
+        // compare masks and bit logic, the rule of `sign_nan`; neg/abs:
         // sign-bit logic). `$n` lanes of `$t` fit in MAX_VECTOR_BYTES.
         unsafe impl crate::lanes::Lanes<$t> for $token {
             type V = $v;
@@ -144,6 +145,11 @@ macro_rules! x86_lanes {
             unsafe fn max(a: $v, b: $v) -> $v {
                 // SAFETY: the caller guarantees the CPU feature.
                 unsafe { $max(a.into(), b.into()).into() }
+            }
+            #[inline(always)]
+            unsafe fn sign(a: $v) -> $v {
+                // SAFETY: the caller guarantees the CPU feature.
+                unsafe { $sign(a.into()).into() }
             }
         }
     };

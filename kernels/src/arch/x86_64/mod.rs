@@ -1,7 +1,8 @@
 //! The x86-64 tiers: `wide` values, `core::arch` intrinsics.
 //!
 //! Each op is one intrinsic (two for `max`, three for `neg` on AVX-512F,
-//! which has no floating-point `xor`). Every method is `#[inline(always)]`
+//! which has no floating-point `xor`, and five or six for `sign`: two
+//! compares, the sign bit's `and`/`or`, two selects). Every method is `#[inline(always)]`
 //! and is only ever inlined into a `#[target_feature]` function of the
 //! matching tier (one per kernel variant, see `x86_entry!`), where the
 //! intrinsics become single `ymm`/`zmm` instructions. The tokens convert
