@@ -1,6 +1,6 @@
 //! Mixed precision: a step over `bf16`/`f16` storage with `f32` arithmetic,
 //! and the fused extras of a training step, for every algorithm with a
-//! mixed-precision kernel ([`MixedKernel`]: Adam / AdamW / AMSGrad, SGD).
+//! mixed-precision kernel ([`MixedKernel`]: Adam / AdamW / AMSGrad, Lion, SGD).
 //!
 //! A framework training in reduced precision runs, around each optimizer
 //! step, an unscale pass over the gradients (loss scaling), a check for
@@ -56,7 +56,7 @@
 //! # Ok::<(), fused_optim::Error>(())
 //! ```
 
-use crate::algorithms::{AdamConfig, Algorithm, SgdConfig, check_state_buffers};
+use crate::algorithms::{AdamConfig, Algorithm, LionConfig, SgdConfig, check_state_buffers};
 use crate::parallel::{Parallelism, drive_many};
 use crate::{Error, KernelBuffers};
 use fused_optim_kernels::narrow::stochastic_key;
@@ -320,6 +320,30 @@ pub fn adam_step_mixed_many_with(
 ) -> Result<StepOutcome, Error> {
     let mut tensors: Vec<MixedBuffers<'_>> = tensors.iter_mut().map(|b| b.reborrow().into()).collect();
     step_mixed_many_with(config, coefficients, &mut tensors, options, parallelism)
+}
+
+/// One mixed-precision Lion step: [`step_mixed`] for a [`LionConfig`], the
+/// state slot 0 being `exp_avg`.
+pub fn lion_step_mixed(
+    config: &LionConfig,
+    t: u64,
+    buffers: MixedBuffers<'_>,
+    options: &MixedOptions,
+    parallelism: &Parallelism,
+) -> Result<StepOutcome, Error> {
+    step_mixed(config, t, buffers, options, parallelism)
+}
+
+/// One mixed-precision Lion step over a list of tensors: [`step_mixed_many`]
+/// for a [`LionConfig`].
+pub fn lion_step_mixed_many(
+    config: &LionConfig,
+    t: u64,
+    tensors: &mut [MixedBuffers<'_>],
+    options: &MixedOptions,
+    parallelism: &Parallelism,
+) -> Result<StepOutcome, Error> {
+    step_mixed_many(config, t, tensors, options, parallelism)
 }
 
 /// One mixed-precision SGD step: [`step_mixed`] for an [`SgdConfig`], the

@@ -193,6 +193,7 @@ pub struct KernelTable {
     f64: TypedKernels<f64>,
     adam_mixed: MixedEntry<AdamCoefficients<f32>>,
     sgd_mixed: MixedEntry<SgdCoefficients<f32>>,
+    lion_mixed: MixedEntry<LionCoefficients<f32>>,
     grad_non_finite: for<'a, 'b> unsafe fn(&'a MixedSlice<'b>, f32) -> bool,
     convert: for<'a, 'b, 'c, 'd> unsafe fn(&'a MixedSlice<'b>, &'c mut MixedSlice<'d>, f32),
     scale_in_place: for<'a, 'b> unsafe fn(&'a mut MixedSlice<'b>, f32),
@@ -255,6 +256,8 @@ const fn table<I: Lanes<f32> + Lanes<f64> + HalfLanes + Enter>() -> KernelTable 
         adam_mixed: |b, c| generic::mixed::mixed(unsafe { token::<I>() }, b, c),
         // SAFETY: as in `typed_kernels`.
         sgd_mixed: |b, c| generic::mixed::mixed(unsafe { token::<I>() }, b, c),
+        // SAFETY: as in `typed_kernels`.
+        lion_mixed: |b, c| generic::mixed::mixed(unsafe { token::<I>() }, b, c),
         // SAFETY: as in `typed_kernels`.
         grad_non_finite: |g, s| generic::grad_non_finite::grad_non_finite(unsafe { token::<I>() }, g, s),
         // SAFETY: as in `typed_kernels`.
@@ -670,6 +673,12 @@ impl MixedKernel for AdamCoefficients<f32> {
 impl MixedKernel for SgdCoefficients<f32> {
     fn entry(table: &KernelTable) -> MixedEntry<Self> {
         table.sgd_mixed
+    }
+}
+
+impl MixedKernel for LionCoefficients<f32> {
+    fn entry(table: &KernelTable) -> MixedEntry<Self> {
+        table.lion_mixed
     }
 }
 

@@ -16,7 +16,7 @@ use fused_optim::mixed::{
     MixedAdamBuffers, MixedBuffers, MixedKernel, MixedOptions, StepOutcome, adam_step_mixed,
     adam_step_mixed_many, mixed_coefficients, step_mixed, step_mixed_many,
 };
-use fused_optim::{AdamConfig, EpsForm, Error, Parallelism, SgdConfig, WeightDecay};
+use fused_optim::{AdamConfig, EpsForm, Error, LionConfig, Parallelism, SgdConfig, WeightDecay};
 use fused_optim_testkit::{
     Fill, Implementation, TestAlgorithm, kernel_implementations, on_small_stack, rng, values,
 };
@@ -230,6 +230,8 @@ impl MixedTest for AdamConfig {
 
 impl MixedTest for SgdConfig {}
 
+impl MixedTest for LionConfig {}
+
 fn step<A: MixedTest>(c: &A, o: &MixedOptions, s: &mut State, t: u64, with: &Implementation)
 where
     A::Coefficients<f32>: MixedKernel,
@@ -328,6 +330,11 @@ fn adam_every_layout_and_option_matches_reference_on_every_tier_and_thread_count
 }
 
 #[test]
+fn lion_every_layout_and_option_matches_reference_on_every_tier_and_thread_count() {
+    every_layout_and_option_matches_reference::<LionConfig>();
+}
+
+#[test]
 fn sgd_every_layout_and_option_matches_reference_on_every_tier_and_thread_count() {
     every_layout_and_option_matches_reference::<SgdConfig>();
 }
@@ -360,6 +367,11 @@ where
 #[test]
 fn adam_every_variant_runs_on_a_small_stack() {
     every_variant_runs_on_a_small_stack::<AdamConfig>();
+}
+
+#[test]
+fn lion_every_variant_runs_on_a_small_stack() {
+    every_variant_runs_on_a_small_stack::<LionConfig>();
 }
 
 #[test]
@@ -402,6 +414,11 @@ where
 #[test]
 fn adam_all_f32_layout_is_plain_adam() {
     all_f32_layout_is_the_f32_kernel::<AdamConfig>();
+}
+
+#[test]
+fn lion_all_f32_layout_is_plain_lion() {
+    all_f32_layout_is_the_f32_kernel::<LionConfig>();
 }
 
 #[test]
@@ -548,6 +565,22 @@ where
 #[test]
 fn adam_zero_grad_and_the_copy() {
     zero_grad_and_the_copy(&AdamConfig::default());
+}
+
+/// Lion: a NaN gradient reaches the parameter (sign(NaN) is NaN); an
+/// infinite one moves it by a finite `∓lr`.
+#[test]
+fn lion_non_finite_gradients_skip_the_step_and_write_nothing() {
+    let c = LionConfig { lr: 0.01, weight_decay: 0.1, ..LionConfig::default() };
+    for (layout, at, s) in non_finite_gradients_skip(&c) {
+        let p = f32::from_bits(s.param.bits()[at]);
+        assert!(p.is_nan() || at != 999, "{layout}: a NaN gradient propagated");
+    }
+}
+
+#[test]
+fn lion_zero_grad_and_the_copy() {
+    zero_grad_and_the_copy(&LionConfig { lr: 0.01, ..LionConfig::default() });
 }
 
 #[test]

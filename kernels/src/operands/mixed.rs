@@ -449,4 +449,5 @@ pub(crate) mod sealed {
     pub trait Sealed {}
     impl Sealed for super::AdamCoefficients<f32> {}
     impl Sealed for crate::operands::SgdCoefficients<f32> {}
+    impl Sealed for crate::operands::LionCoefficients<f32> {}
 }

@@ -38,6 +38,7 @@
 //! | algorithm | state slots | `element` (op order: its own module's essay) |
 //! | --- | --- | --- |
 //! | Adam / AdamW / AMSGrad | `exp_avg`, `exp_avg_sq`, `max_exp_avg_sq` (AMSGrad) | [`adam`](mod@super::adam): L2 `g + (wd·p)` or decoupled `p·decay`; `m`, `v`, `vm = max(vm, v)`; `p − s·(m/(√v̂ + ε̂))` |
+//! | Lion | `exp_avg` | [`lion`](mod@super::lion): decoupled `p·factor`; `c = (β1·m) + ((1−β1)·g)`; `p − (lr·sign(c))`; `m = (β2·m) + ((1−β2)·g)` |
 //! | SGD | `momentum_buffer` (with momentum; none without) | [`sgd`](mod@super::sgd): L2 `d = g + (wd·p)`; `b = d` on the first step (`t = 1`: the old buffer not read), else `b = (μ·b) + ((1−dampening)·d)`; Nesterov `d = d + (μ·b)`, else `d = b`; `p − (lr·d)` |
 //!
 //! The update uses this step's `f32` values of the state; what is stored
