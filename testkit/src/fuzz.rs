@@ -844,6 +844,10 @@ pub struct MixedCase<O> {
 
 /// A mixed-precision Adam / AdamW / AMSGrad input (`diff_adam_mixed`).
 pub type AdamMixedCase = MixedCase<AdamOptions>;
+/// A mixed-precision Lion input (`diff_lion_mixed`).
+pub type LionMixedCase = MixedCase<LionOptions>;
+/// A mixed-precision SGD input (`diff_sgd_mixed`).
+pub type SgdMixedCase = MixedCase<SgdOptions>;
 
 impl<O: Options> MixedCase<O> {
     fn options(&self) -> MixedOptions {
