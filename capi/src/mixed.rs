@@ -1,4 +1,4 @@
-//! Mixed-precision Adam (see [`fused_optim_core::mixed`]): the C entry points over
+//! Mixed precision (see [`fused_optim_core::mixed`]): the C entry points of Adam, Lion and SGD over
 //! `f32`, `bf16` and `f16` buffers, with loss-scale unscaling, the
 //! `found_inf` skip, zero-grad, a narrow copy of the new parameters and
 //! stochastic rounding.
@@ -24,7 +24,7 @@
 #![allow(clippy::too_many_arguments)]
 
 use super::checks::{Span, copy_array, disjoint, span};
-use super::configs::{byte, flag, fo_adam_config};
+use super::configs::{byte, flag, fo_adam_config, fo_lion_config, fo_sgd_config};
 use super::many::{read, slice_mut};
 use super::status::{fo_status, guard};
 use super::threads::parallelism;
@@ -33,8 +33,9 @@ use fused_optim_core::mixed::{
     Dtype, MixedBuffers, MixedKernel, MixedOptions, MixedSlice, StepOutcome, bf16, f16, mixed_coefficients,
     step_mixed_many_with,
 };
-use fused_optim_core::{AdamConfig, Algorithm};
+use fused_optim_core::{AdamConfig, Algorithm, LionConfig, SgdConfig};
 use std::ffi::c_void;
+use std::ptr::null_mut;
 
 /// The element type of a mixed-precision buffer: `FO_DTYPE_F32`,
 /// `FO_DTYPE_BF16` or `FO_DTYPE_F16`. Any other value is refused with
@@ -234,6 +235,33 @@ impl Tensor {
         })
     }
 
+    /// The one tensor of a C call that takes its buffers as arguments:
+    /// `FO_ERROR_DTYPE` for an unknown type. `state` holds each slot's
+    /// pointer (null for none) and whether the slot is always kept (then a
+    /// null pointer is a buffer given as null, refused as such).
+    fn one(
+        (param, param_dtype): (*mut c_void, fo_dtype), (grad, grad_dtype): (*mut c_void, fo_dtype),
+        (state, state_dtype, always): ([*mut c_void; MAX_MIXED_STATE], fo_dtype, [bool; MAX_MIXED_STATE]),
+        (copy, copy_dtype): (*mut c_void, fo_dtype), len: usize, position: u64,
+    ) -> Result<Vec<Tensor>, fo_status> {
+        let mut slots = [None; MAX_MIXED_STATE];
+        for (slot, (ptr, always)) in slots.iter_mut().zip(state.into_iter().zip(always)) {
+            *slot = if always {
+                Some(Buffer::new(ptr, state_dtype)?)
+            } else {
+                Buffer::optional(ptr, state_dtype)?
+            };
+        }
+        Ok(vec![Tensor {
+            param: Buffer::new(param, param_dtype)?,
+            grad: Buffer::new(grad, grad_dtype)?,
+            state: slots,
+            copy: Buffer::optional(copy, copy_dtype)?,
+            len,
+            position,
+        }])
+    }
+
     /// Every buffer of a nonempty tensor, checked, as written spans.
     fn push_spans(&self, spans: &mut Vec<Span>) -> Result<(), fo_status> {
         if self.len > 0 {
@@ -263,7 +291,7 @@ impl Tensor {
 }
 
 /// One mixed-precision step of `count` tensors, for every algorithm: reads
-/// the config (converted to `A`) and the options, validates them, builds
+/// the config (converted to `A` by `to_config`) and the options, validates them, builds
 /// the tensors with `tensor` (which reads the caller's descriptions), checks
 /// every buffer and their overlap, steps, and writes `skipped`.
 ///
@@ -271,19 +299,18 @@ impl Tensor {
 /// `config`, `options` null or valid; `skipped` null or valid for a write;
 /// `tensors`, given `count`, returns tensors whose every non-null buffer is
 /// valid for reads and writes of its tensor's `len` elements of its type.
-unsafe fn step_c<C: Copy, A>(
-    config: *const C, options: *const fo_mixed_options, step: u64, skipped: *mut bool,
-    tensors: impl FnOnce() -> Result<Vec<Tensor>, fo_status>,
+unsafe fn step_c<C: Copy, A: Algorithm>(
+    config: *const C, to_config: fn(C) -> Result<A, fo_status>, options: *const fo_mixed_options, step: u64,
+    skipped: *mut bool, tensors: impl FnOnce() -> Result<Vec<Tensor>, fo_status>,
 ) -> fo_status
 where
-    A: Algorithm + TryFrom<C, Error = fo_status>,
     A::Coefficients<f32>: MixedKernel,
 {
     guard(|| {
         let run = || -> Result<StepOutcome, fo_status> {
             // SAFETY: each is null or valid (the caller's contract).
             let (config, options) = unsafe { (read(config)?, read(options)?) };
-            let (config, options) = (A::try_from(config)?, MixedOptions::from(options));
+            let (config, options) = (to_config(config)?, MixedOptions::from(options));
             let coefficients = mixed_coefficients(&config, step, &options)?;
             let tensors = tensors()?;
             if tensors.is_empty() {
@@ -395,5 +422,54 @@ pub unsafe extern "C" fn fo_adam_step_mixed_many(
     };
     // SAFETY: the caller's contract, forwarded; the tensors are read only
     // after the config and the options passed.
-    unsafe { step_c::<_, AdamConfig>(config, options, step, skipped, read_tensors) }
+    unsafe { step_c(config, AdamConfig::try_from, options, step, skipped, read_tensors) }
+}
+
+/// One mixed-precision Lion step of `n` elements, as `fo_adam_step_mixed`
+/// with Lion's one state buffer: `param` and `exp_avg` (`state_dtype`) are
+/// updated in place from `grad`, in f32 arithmetic, each stored in its
+/// type; `param_copy` (null for none) receives the new parameters. The same
+/// layouts, options, checks and `skipped` as `fo_adam_step_mixed`.
+///
+/// # Safety
+/// As `fo_adam_step_mixed`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fo_lion_step_mixed(
+    param: *mut c_void, param_dtype: fo_dtype, grad: *mut c_void, grad_dtype: fo_dtype, exp_avg: *mut c_void,
+    state_dtype: fo_dtype, param_copy: *mut c_void, copy_dtype: fo_dtype, n: usize, position: u64,
+    config: *const fo_lion_config, options: *const fo_mixed_options, step: u64, skipped: *mut bool,
+) -> fo_status {
+    let state = ([exp_avg, null_mut(), null_mut()], state_dtype, [true, false, false]);
+    let tensor = || {
+        Tensor::one((param, param_dtype), (grad, grad_dtype), state, (param_copy, copy_dtype), n, position)
+    };
+    // SAFETY: the caller's contract, forwarded; the buffers are read only
+    // after the config and the options passed.
+    unsafe { step_c(config, |c| Ok(LionConfig::from(c)), options, step, skipped, tensor) }
+}
+
+/// One mixed-precision SGD step of `n` elements, as `fo_adam_step_mixed`
+/// with SGD's one optional state buffer: `param` and `momentum_buffer`
+/// (`state_dtype`; non-null exactly when the config's momentum is nonzero,
+/// and on step 1 written, not read) are updated in place from `grad`, in
+/// f32 arithmetic, each stored in its type; `param_copy` (null for none)
+/// receives the new parameters. The same layouts, options, checks and
+/// `skipped` as `fo_adam_step_mixed`.
+///
+/// # Safety
+/// As `fo_adam_step_mixed`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fo_sgd_step_mixed(
+    param: *mut c_void, param_dtype: fo_dtype, grad: *mut c_void, grad_dtype: fo_dtype,
+    momentum_buffer: *mut c_void, state_dtype: fo_dtype, param_copy: *mut c_void, copy_dtype: fo_dtype,
+    n: usize, position: u64, config: *const fo_sgd_config, options: *const fo_mixed_options, step: u64,
+    skipped: *mut bool,
+) -> fo_status {
+    let state = ([momentum_buffer, null_mut(), null_mut()], state_dtype, [false; MAX_MIXED_STATE]);
+    let tensor = || {
+        Tensor::one((param, param_dtype), (grad, grad_dtype), state, (param_copy, copy_dtype), n, position)
+    };
+    // SAFETY: the caller's contract, forwarded; the buffers are read only
+    // after the config and the options passed.
+    unsafe { step_c(config, |c| Ok(SgdConfig::from(c)), options, step, skipped, tensor) }
 }
