@@ -323,7 +323,7 @@ pub fn adam_step_mixed_many_with(
 }
 
 /// One mixed-precision Lion step: [`step_mixed`] for a [`LionConfig`], the
-/// state slot 0 being `exp_avg`.
+/// state slot 0 being `exp_avg` (lists of tensors: [`step_mixed_many`]).
 pub fn lion_step_mixed(
     config: &LionConfig,
     t: u64,
@@ -334,21 +334,10 @@ pub fn lion_step_mixed(
     step_mixed(config, t, buffers, options, parallelism)
 }
 
-/// One mixed-precision Lion step over a list of tensors: [`step_mixed_many`]
-/// for a [`LionConfig`].
-pub fn lion_step_mixed_many(
-    config: &LionConfig,
-    t: u64,
-    tensors: &mut [MixedBuffers<'_>],
-    options: &MixedOptions,
-    parallelism: &Parallelism,
-) -> Result<StepOutcome, Error> {
-    step_mixed_many(config, t, tensors, options, parallelism)
-}
-
 /// One mixed-precision SGD step: [`step_mixed`] for an [`SgdConfig`], the
 /// state slot 0 being `momentum_buffer` (given exactly when momentum is on;
-/// on step `t = 1` it is written, not read).
+/// on step `t = 1` it is written, not read; lists of tensors:
+/// [`step_mixed_many`]).
 pub fn sgd_step_mixed(
     config: &SgdConfig,
     t: u64,
@@ -357,18 +346,6 @@ pub fn sgd_step_mixed(
     parallelism: &Parallelism,
 ) -> Result<StepOutcome, Error> {
     step_mixed(config, t, buffers, options, parallelism)
-}
-
-/// One mixed-precision SGD step over a list of tensors: [`step_mixed_many`]
-/// for an [`SgdConfig`].
-pub fn sgd_step_mixed_many(
-    config: &SgdConfig,
-    t: u64,
-    tensors: &mut [MixedBuffers<'_>],
-    options: &MixedOptions,
-    parallelism: &Parallelism,
-) -> Result<StepOutcome, Error> {
-    step_mixed_many(config, t, tensors, options, parallelism)
 }
 
 /// One owned state buffer of a mixed-precision optimizer.

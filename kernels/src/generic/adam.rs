@@ -2,7 +2,7 @@
 //! [`crate::spec::adam`](mod@crate::spec::adam)).
 
 use super::mixed::{LaneForm, MixedForms, WithForm};
-use super::{FlaggedBody, enter_with_flags, optional_ptr};
+use super::{FlaggedBody, enter_with_flags, optional_ptr, scaled_grad};
 use crate::float::Float;
 use crate::lanes::{Block, Enter, Lanes, for_each_block, load_n, store_n};
 use crate::operands::{AdamBuffers, AdamCoefficients, Checked, Decay, MAX_MIXED_STATE};
@@ -138,10 +138,7 @@ impl<I: Lanes<T>, T: Float, const WD: u8, const MAXIMIZE: bool, const AMSGRAD: b
         // SAFETY: `o + n` is within every buffer (the caller's contract, from
         // `for_each_block` over the common length); the tier is available.
         unsafe {
-            let mut g = I::mul(load_n::<I, T>(self.grad.add(o), n), self.grad_scale);
-            if MAXIMIZE {
-                g = I::neg(g);
-            }
+            let g = scaled_grad::<I, T, MAXIMIZE>(self.grad, self.grad_scale, o, n);
             let p = load_n::<I, T>(self.param.add(o), n);
             let m = load_n::<I, T>(self.exp_avg.add(o), n);
             let v = load_n::<I, T>(self.exp_avg_sq.add(o), n);

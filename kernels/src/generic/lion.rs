@@ -2,7 +2,7 @@
 //! [`crate::spec::lion`](mod@crate::spec::lion)).
 
 use super::mixed::{LaneForm, MixedForms, WithForm};
-use super::{FlaggedBody, enter_with_flags};
+use super::{FlaggedBody, enter_with_flags, scaled_grad};
 use crate::float::Float;
 use crate::lanes::{Block, Enter, Lanes, for_each_block, load_n, store_n};
 use crate::operands::{Checked, LionBuffers, LionCoefficients, MAX_MIXED_STATE};
@@ -71,10 +71,7 @@ impl<I: Lanes<T>, T: Float, const DECAY: bool, const MAXIMIZE: bool> Block
         // SAFETY: `o + n` is within every buffer (the caller's contract, from
         // `for_each_block` over the common length); the tier is available.
         unsafe {
-            let mut g = I::mul(load_n::<I, T>(self.grad.add(o), n), self.grad_scale);
-            if MAXIMIZE {
-                g = I::neg(g);
-            }
+            let g = scaled_grad::<I, T, MAXIMIZE>(self.grad, self.grad_scale, o, n);
             let p = load_n::<I, T>(self.param.add(o), n);
             let m = load_n::<I, T>(self.exp_avg.add(o), n);
             let (p, m) = self.lion.step::<DECAY>(g, p, m);

@@ -8,7 +8,7 @@
 //! tier and element type, each with a loop free of branches.
 
 use super::mixed::{LaneForm, MixedForms, WithForm};
-use super::{FlaggedBody, enter_with_flags, optional_ptr};
+use super::{FlaggedBody, enter_with_flags, optional_ptr, scaled_grad};
 use crate::float::Float;
 use crate::lanes::{Block, Enter, Lanes, for_each_block, load_n, store_n};
 use crate::operands::{Checked, MAX_MIXED_STATE, SgdBuffers, SgdCoefficients};
@@ -109,10 +109,7 @@ impl<I: Lanes<T>, T: Float, const MODE: u8, const L2: bool, const MAXIMIZE: bool
         // non-null exactly when `MODE` has momentum, and only then touched);
         // the tier is available.
         unsafe {
-            let mut d = I::mul(load_n::<I, T>(self.grad.add(o), n), self.grad_scale);
-            if MAXIMIZE {
-                d = I::neg(d);
-            }
+            let d = scaled_grad::<I, T, MAXIMIZE>(self.grad, self.grad_scale, o, n);
             let p = load_n::<I, T>(self.param.add(o), n);
             let b = if reads_momentum(MODE) { load_n::<I, T>(self.momentum_buffer.add(o), n) } else { d };
             let (p, b) = self.sgd.step::<MODE, L2>(d, p, b);
