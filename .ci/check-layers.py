@@ -91,7 +91,8 @@ RULES = {
             ("descriptor", ["algorithms::descriptor"]),
             ("algorithms", ["algorithms"]),
             # The steps generic over the descriptors: stateless and multi-tensor, mixed, probe.
-            ("steps", ["step", "mixed", "probe"]),
+            # Clipping by global norm sits with them: the mixed step clips too.
+            ("steps", ["step", "clip", "mixed", "probe"]),
             # What owns state across steps: the optimizer and its checkpoints.
             ("owners", ["optimizer", "checkpoint"]),
             # The public surface: lib.rs.
@@ -103,6 +104,8 @@ RULES = {
         "layers": [
             # Status codes and the panic guard; pointer checks; the thread setting.
             ("foundation", ["status", "checks", "threads"]),
+            # Clipping armed for the next step call, its report, the norm alone.
+            ("clip", ["clip"]),
             # The one generic step, then the C configs it reads.
             ("step", ["many"]),
             ("configs", ["configs"]),

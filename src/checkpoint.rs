@@ -296,6 +296,6 @@ impl<A: Algorithm, T: Float + bytemuck::Pod> Optimizer<A, T> {
                 dst_bytes.chunks_exact_mut(T::BYTES).for_each(<[u8]>::reverse);
             }
         }
-        Ok(Optimizer { config, state, len: n, steps, parallelism, lr_schedule })
+        Ok(Optimizer { config, state, len: n, steps, parallelism, lr_schedule, clip: None, last_clip: None })
     }
 }

@@ -14,6 +14,9 @@
 //! - [`Adam`], [`AdaMax`], [`AdaGrad`], [`RmsProp`], [`AdaDelta`], [`Sgd`], [`Lion`]: an
 //!   [`Optimizer`] that owns its state, counts steps and can follow an
 //!   [`LrSchedule`].
+//! - [`clip`]: clipping by global gradient norm fused into any algorithm's
+//!   step ([`step_many_clipped`], [`Optimizer::set_clip`]), with a norm that
+//!   is the same bits on every tier and thread count.
 //! - [`Parallelism`]: serial, rayon's global pool, or the caller's pool.
 //!
 //! The C ABI over this crate (`libfused_optim.{so,a}`, `fused_optim.h`) is
@@ -66,6 +69,7 @@
 
 pub mod algorithms;
 pub mod checkpoint;
+pub mod clip;
 mod error;
 pub mod foreign;
 mod hyper;
@@ -83,6 +87,7 @@ pub use algorithms::{
     SgdStateMut, StateBuffer, Validated, WeightDecay, new_state,
 };
 pub use checkpoint::CheckpointError;
+pub use clip::{ClipGradNorm, ClipReport, NonFinite, step_clipped, step_many_clipped};
 pub use error::{Error, ErrorKind};
 pub use fused_optim_kernels as kernels;
 pub use fused_optim_kernels::{

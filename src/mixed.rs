@@ -57,10 +57,12 @@
 //! ```
 
 use crate::algorithms::{AdamConfig, Algorithm, LionConfig, SgdConfig, check_state_buffers};
+use crate::clip::{ClipGradNorm, ClipReport};
+use crate::parallel::sum_squares_many;
 use crate::parallel::{Parallelism, drive_many};
 use crate::{Error, KernelBuffers};
 use fused_optim_kernels::narrow::stochastic_key;
-use fused_optim_kernels::{Checked, MAX_MIXED_STATE, MIXED_STATE_SLOTS, MixedError, Reborrow};
+use fused_optim_kernels::{Checked, MAX_MIXED_STATE, MIXED_STATE_SLOTS, MixedError, NormSlice, Reborrow};
 pub use fused_optim_kernels::{
     Dtype, MixedAdamBuffers, MixedAdamCoefficients, MixedBuffers, MixedCoefficients, MixedKernel,
     MixedLayout, MixedSlice, MixedUpdate, StochasticKeys, bf16, f16,
@@ -260,6 +262,74 @@ pub fn step_mixed_many_with<A: Algorithm>(
 where
     A::Coefficients<f32>: MixedKernel,
 {
+    step_mixed_many_clipped_with(config, coefficients, None, tensors, options, parallelism)
+        .map(|(outcome, _)| outcome)
+}
+
+/// [`step_mixed_many`] with the gradients clipped by their global norm
+/// first (see [`crate::clip`]), as a framework's AMP step does: unscale,
+/// `clip_grad_norm_`, step. For every algorithm with a mixed-precision step
+/// (Adam: [`adam_step_mixed_many_clipped`]).
+///
+/// The norm is that of the unscaled gradients, computed as the norm of the
+/// stored gradients (widened to `f64`, in the fixed order of the kernels'
+/// [`spec::grad_norm`](mod@fused_optim_kernels::spec::grad_norm)) times the
+/// unscale factor `s = f32(1/loss_scale)` in `f64` (exactly the norm of the
+/// unscaled values when `s` is a power of two, as dynamic loss scaling's
+/// are). The step then multiplies each gradient by `f32(s·coef)`: `s` and the
+/// coefficient multiplied in `f64`, rounded to `f32` once (maximize still
+/// negates after, as without clipping).
+///
+/// With [`MixedOptions::skip_non_finite`], the `found_inf` check runs first
+/// and a skipped step reports no norm (`None`). Otherwise a non-finite norm
+/// does what `clip.non_finite` says: [`NonFinite::Skip`](crate::clip::NonFinite::Skip)
+/// skips the step ([`StepOutcome::SkippedNonFinite`], nothing written).
+///
+/// ```
+/// use fused_optim::clip::ClipGradNorm;
+/// use fused_optim::mixed::{step_mixed_many_clipped, bf16, MixedBuffers, MixedOptions, MixedSlice, StepOutcome};
+/// use fused_optim::{LionConfig, Parallelism};
+/// let (mut p, mut m) = (vec![1.0f32; 2], vec![0.0f32; 2]);
+/// let mut g = vec![bf16::from_f32(3.0 * 256.0), bf16::from_f32(4.0 * 256.0)]; // loss scale 256
+/// let buffers = MixedBuffers { param: MixedSlice::F32(&mut p), grad: MixedSlice::Bf16(&mut g),
+///     state: [Some(MixedSlice::F32(&mut m)), None, None], param_copy: None, position: 0 };
+/// let options = MixedOptions { loss_scale: 256.0, ..MixedOptions::default() };
+/// let (outcome, report) = step_mixed_many_clipped(&LionConfig::default(), 1, &ClipGradNorm::new(1.0),
+///     &mut [buffers], &options, &Parallelism::Serial)?;
+/// assert_eq!((outcome, report.unwrap().norm), (StepOutcome::Applied, 5.0));
+/// # Ok::<(), fused_optim::Error>(())
+/// ```
+pub fn step_mixed_many_clipped<A: Algorithm>(
+    config: &A,
+    t: u64,
+    clip: &ClipGradNorm,
+    tensors: &mut [MixedBuffers<'_>],
+    options: &MixedOptions,
+    parallelism: &Parallelism,
+) -> Result<(StepOutcome, Option<ClipReport>), Error>
+where
+    A::Coefficients<f32>: MixedKernel,
+{
+    clip.validate()?;
+    let coefficients = mixed_coefficients(config, t, options)?;
+    step_mixed_many_clipped_with(config, &coefficients, Some(clip), tensors, options, parallelism)
+}
+
+/// The mixed step with the coefficients already computed by
+/// [`mixed_coefficients`], clipped by `clip` (validated by the caller) or
+/// not: the checks, the `found_inf` check, the norm, the step (the C ABI's
+/// path).
+pub fn step_mixed_many_clipped_with<A: Algorithm>(
+    config: &A,
+    coefficients: &MixedCoefficients<A::Coefficients<f32>>,
+    clip: Option<&ClipGradNorm>,
+    tensors: &mut [MixedBuffers<'_>],
+    options: &MixedOptions,
+    parallelism: &Parallelism,
+) -> Result<(StepOutcome, Option<ClipReport>), Error>
+where
+    A::Coefficients<f32>: MixedKernel,
+{
     // Tensor `i`'s stochastic-rounding positions continue those of the tensors before it.
     let mut offset = 0u64;
     let mut checked = Vec::with_capacity(tensors.len());
@@ -270,8 +340,23 @@ where
         checked.push(check(config, piece).map_err(|e| Error::Tensor { index, error: Box::new(e) })?);
     }
     if options.skip_non_finite && any_non_finite(&mut checked, coefficients.grad_scale, parallelism) {
-        return Ok(StepOutcome::SkippedNonFinite);
+        return Ok((StepOutcome::SkippedNonFinite, None));
     }
+    let mut clipped = *coefficients;
+    let report = match clip {
+        Some(clip) => {
+            let grads: Vec<NormSlice<'_>> = checked.iter().map(|b| NormSlice::from(&b.get().grad)).collect();
+            let unscale = f64::from(coefficients.grad_scale);
+            let report = ClipReport::new(clip, sum_squares_many(&grads, parallelism).sqrt() * unscale);
+            if report.skipped {
+                return Ok((StepOutcome::SkippedNonFinite, Some(report)));
+            }
+            clipped.grad_scale = (unscale * report.coefficient) as f32;
+            Some(report)
+        }
+        None => None,
+    };
+    let coefficients = &clipped;
     let total: usize = checked.iter().map(|b| b.len()).sum();
     let kept = (0..A::STATE.len()).filter(|&i| config.keeps(i)).count();
     // The traffic of the heaviest layout: the driver's split decision only needs its order of magnitude.
@@ -281,7 +366,7 @@ where
         .max()
         .unwrap_or(0);
     drive_many(checked, total, traffic, parallelism, |b| fused_optim_kernels::mixed_checked(b, coefficients));
-    Ok(StepOutcome::Applied)
+    Ok((StepOutcome::Applied, report))
 }
 
 /// One mixed-precision Adam step ([`step_mixed`] over Adam's named buffers).
@@ -320,6 +405,52 @@ pub fn adam_step_mixed_many_with(
 ) -> Result<StepOutcome, Error> {
     let mut tensors: Vec<MixedBuffers<'_>> = tensors.iter_mut().map(|b| b.reborrow().into()).collect();
     step_mixed_many_with(config, coefficients, &mut tensors, options, parallelism)
+}
+
+/// [`adam_step_mixed_many`] with the gradients clipped by their global norm
+/// first: [`step_mixed_many_clipped`] over Adam's named buffers (the norm,
+/// the unscale factor and the step's gradient scale as documented there).
+///
+/// ```
+/// use fused_optim::clip::ClipGradNorm;
+/// use fused_optim::mixed::{adam_step_mixed_many_clipped, bf16, MixedAdamBuffers, MixedOptions, MixedSlice, StepOutcome};
+/// use fused_optim::{AdamConfig, Parallelism};
+/// let (mut p, mut m, mut v) = (vec![1.0f32; 2], vec![0.0f32; 2], vec![0.0f32; 2]);
+/// let mut g = vec![bf16::from_f32(3.0 * 256.0), bf16::from_f32(4.0 * 256.0)]; // loss scale 256
+/// let buffers = MixedAdamBuffers { param: MixedSlice::F32(&mut p), grad: MixedSlice::Bf16(&mut g),
+///     exp_avg: MixedSlice::F32(&mut m), exp_avg_sq: MixedSlice::F32(&mut v), max_exp_avg_sq: None,
+///     param_copy: None, position: 0 };
+/// let options = MixedOptions { loss_scale: 256.0, ..MixedOptions::default() };
+/// let (outcome, report) = adam_step_mixed_many_clipped(&AdamConfig::default(), 1, &ClipGradNorm::new(1.0),
+///     &mut [buffers], &options, &Parallelism::Serial)?;
+/// assert_eq!((outcome, report.unwrap().norm), (StepOutcome::Applied, 5.0));
+/// # Ok::<(), fused_optim::Error>(())
+/// ```
+pub fn adam_step_mixed_many_clipped(
+    config: &AdamConfig,
+    t: u64,
+    clip: &ClipGradNorm,
+    tensors: &mut [MixedAdamBuffers<'_>],
+    options: &MixedOptions,
+    parallelism: &Parallelism,
+) -> Result<(StepOutcome, Option<ClipReport>), Error> {
+    let mut tensors: Vec<MixedBuffers<'_>> = tensors.iter_mut().map(|b| b.reborrow().into()).collect();
+    step_mixed_many_clipped(config, t, clip, &mut tensors, options, parallelism)
+}
+
+/// [`adam_step_mixed_many_clipped`] with the coefficients already computed
+/// by [`mixed_coefficients`] and `clip` validated by the caller, or no clip
+/// ([`step_mixed_many_clipped_with`] over Adam's named buffers).
+pub fn adam_step_mixed_many_clipped_with(
+    config: &AdamConfig,
+    coefficients: &MixedAdamCoefficients,
+    clip: Option<&ClipGradNorm>,
+    tensors: &mut [MixedAdamBuffers<'_>],
+    options: &MixedOptions,
+    parallelism: &Parallelism,
+) -> Result<(StepOutcome, Option<ClipReport>), Error> {
+    let mut tensors: Vec<MixedBuffers<'_>> = tensors.iter_mut().map(|b| b.reborrow().into()).collect();
+    step_mixed_many_clipped_with(config, coefficients, clip, &mut tensors, options, parallelism)
 }
 
 /// One mixed-precision Lion step: [`step_mixed`] for a [`LionConfig`], the
@@ -406,6 +537,8 @@ pub struct MixedAdam {
     len: usize,
     steps: u64,
     parallelism: Parallelism,
+    clip: Option<ClipGradNorm>,
+    last_clip: Option<ClipReport>,
 }
 
 impl MixedAdam {
@@ -425,7 +558,44 @@ impl MixedAdam {
             len,
             steps: 0,
             parallelism: Parallelism::default(),
+            clip: None,
+            last_clip: None,
         })
+    }
+
+    /// Clips every step's unscaled gradient by its norm first (see
+    /// [`adam_step_mixed_many_clipped`]), or, with `None`, stops clipping.
+    ///
+    /// ```
+    /// use fused_optim::clip::ClipGradNorm;
+    /// use fused_optim::mixed::{bf16, Dtype, MixedAdam, MixedOptions, MixedSlice};
+    /// use fused_optim::AdamConfig;
+    /// let options = MixedOptions { loss_scale: 256.0, ..MixedOptions::default() };
+    /// let mut opt = MixedAdam::new(AdamConfig::default(), options, Dtype::F32, 2)?;
+    /// opt.set_clip(Some(ClipGradNorm::new(1.0)))?;
+    /// let mut master = vec![1.0f32; 2];
+    /// let mut grad = vec![bf16::from_f32(3.0 * 256.0), bf16::from_f32(4.0 * 256.0)];
+    /// opt.step(MixedSlice::F32(&mut master), MixedSlice::Bf16(&mut grad), None)?;
+    /// assert_eq!(opt.last_clip().unwrap().norm, 5.0);
+    /// # Ok::<(), fused_optim::Error>(())
+    /// ```
+    pub fn set_clip(&mut self, clip: Option<ClipGradNorm>) -> Result<(), Error> {
+        if let Some(c) = &clip {
+            c.validate()?;
+        }
+        self.clip = clip;
+        Ok(())
+    }
+
+    /// The clipping the steps apply, if any.
+    pub fn clip(&self) -> Option<&ClipGradNorm> {
+        self.clip.as_ref()
+    }
+
+    /// What the last successful step's clipping found (`None` without
+    /// clipping, and when the `found_inf` check skipped the step before the norm).
+    pub fn last_clip(&self) -> Option<ClipReport> {
+        self.last_clip
     }
 
     /// Sets the threads the steps may use (default: [`Parallelism::Global`]).
@@ -489,7 +659,29 @@ impl MixedAdam {
             param_copy,
             position: 0,
         };
-        let outcome = adam_step_mixed(&self.config, t, buffers, &self.options, &self.parallelism)?;
+        let outcome = match &self.clip {
+            Some(clip) => {
+                let tensors = &mut [buffers];
+                let (outcome, report) = adam_step_mixed_many_clipped(
+                    &self.config,
+                    t,
+                    clip,
+                    tensors,
+                    &self.options,
+                    &self.parallelism,
+                )
+                .map_err(|e| match e {
+                    Error::Tensor { error, .. } => *error,
+                    other => other,
+                })?;
+                self.last_clip = report;
+                outcome
+            }
+            None => {
+                self.last_clip = None;
+                adam_step_mixed(&self.config, t, buffers, &self.options, &self.parallelism)?
+            }
+        };
         if outcome == StepOutcome::Applied {
             self.steps = t;
         }

@@ -10,6 +10,7 @@ use crate::algorithms::{
     AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, Algorithm, LionConfig, RmsPropConfig, SgdConfig,
     adapt_state, missing_state, new_state,
 };
+use crate::clip::{ClipGradNorm, ClipReport, step_clipped};
 use crate::parallel::Parallelism;
 use crate::schedule::LrSchedule;
 use crate::step::step;
@@ -38,6 +39,8 @@ pub struct Optimizer<A: Algorithm, T: Float> {
     pub(crate) steps: u64,
     pub(crate) parallelism: Parallelism,
     pub(crate) lr_schedule: LrSchedule,
+    pub(crate) clip: Option<ClipGradNorm>,
+    pub(crate) last_clip: Option<ClipReport>,
 }
 
 /// Adam / AdamW / AMSGrad owning its state.
@@ -71,6 +74,8 @@ impl<A: Algorithm, T: Float> Optimizer<A, T> {
             steps: 0,
             parallelism: Parallelism::default(),
             lr_schedule: LrSchedule::Constant,
+            clip: None,
+            last_clip: None,
         })
     }
 
@@ -109,8 +114,56 @@ impl<A: Algorithm, T: Float> Optimizer<A, T> {
         self.lr_schedule
     }
 
+    /// Clips every step's gradient by its norm first (see [`crate::clip`]),
+    /// or, with `None`, stops clipping. The setting is not part of a
+    /// checkpoint (as the parallelism is not).
+    ///
+    /// ```
+    /// use fused_optim::{ClipGradNorm, Adam, AdamConfig};
+    /// let mut opt = Adam::<f32>::new(AdamConfig::default(), 2)?.with_clip(Some(ClipGradNorm::new(1.0)));
+    /// let mut x = vec![1.0f32, 1.0];
+    /// opt.step(&mut x, &[30.0, 40.0])?;
+    /// let report = opt.last_clip().unwrap();
+    /// assert_eq!(report.norm, 50.0);
+    /// assert!((report.coefficient - 0.02).abs() < 1e-9 && !report.skipped);
+    /// # Ok::<(), fused_optim::Error>(())
+    /// ```
+    pub fn set_clip(&mut self, clip: Option<ClipGradNorm>) -> Result<(), Error> {
+        if let Some(c) = &clip {
+            c.validate()?;
+        }
+        self.clip = clip;
+        Ok(())
+    }
+
+    /// [`set_clip`](Self::set_clip) as a builder.
+    ///
+    /// # Panics
+    /// If the clip's `max_norm` is refused ([`ClipGradNorm::validate`]).
+    pub fn with_clip(mut self, clip: Option<ClipGradNorm>) -> Self {
+        if let Err(e) = self.set_clip(clip) {
+            panic!("{e}");
+        }
+        self
+    }
+
+    /// The clipping the steps apply, if any.
+    pub fn clip(&self) -> Option<&ClipGradNorm> {
+        self.clip.as_ref()
+    }
+
+    /// What the last successful step's clipping found (`None` before the
+    /// first clipped step, and after a step without clipping).
+    pub fn last_clip(&self) -> Option<ClipReport> {
+        self.last_clip
+    }
+
     /// One step: the step number becomes `steps() + 1`. On error nothing is
-    /// written and the step count is unchanged.
+    /// written and the step count is unchanged. With clipping
+    /// ([`set_clip`](Self::set_clip)), the gradient is clipped by its norm
+    /// first; a step that clipping skips (a non-finite norm with
+    /// [`NonFinite::Skip`](crate::NonFinite::Skip)) writes nothing and does
+    /// not count.
     pub fn step(&mut self, param: &mut [T], grad: &[T]) -> Result<(), Error> {
         let t = self.steps.checked_add(1).ok_or(Error::StepCountOverflow)?;
         let config = match self.lr_schedule {
@@ -119,7 +172,19 @@ impl<A: Algorithm, T: Float> Optimizer<A, T> {
         };
         let buffers =
             A::buffers(param, grad, A::slots(A::view_mut(&mut self.state))).ok_or_else(missing_state::<A>)?;
-        step(&config, t, buffers, &self.parallelism)?;
+        match &self.clip {
+            Some(clip) => {
+                let report = step_clipped(&config, t, clip, buffers, &self.parallelism)?;
+                self.last_clip = Some(report);
+                if report.skipped {
+                    return Ok(());
+                }
+            }
+            None => {
+                step(&config, t, buffers, &self.parallelism)?;
+                self.last_clip = None;
+            }
+        }
         self.steps = t;
         Ok(())
     }

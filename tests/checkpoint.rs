@@ -309,6 +309,9 @@ impl Algorithm for Skewed {
     fn given<T: Float>(buffers: &AdamBuffers<'_, T>) -> [bool; MAX_STATE_BUFFERS] {
         AdamConfig::given(buffers)
     }
+    fn grad<'s, T: Float>(buffers: &'s AdamBuffers<'_, T>) -> &'s [T] {
+        AdamConfig::grad(buffers)
+    }
     fn reborrow<'s, T: Float>(buffers: &'s mut AdamBuffers<'_, T>) -> AdamBuffers<'s, T> {
         AdamConfig::reborrow(buffers)
     }

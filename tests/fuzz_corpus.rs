@@ -166,6 +166,13 @@ fn diff_sgd_mixed() {
     replay::<SgdMixedCase>("diff_sgd_mixed", SGD_MIXED_KINDS, differential, refused);
 }
 
+/// The gradient norm's target: never refused, every case compared.
+#[test]
+fn diff_grad_norm() {
+    use fused_optim_testkit::fuzz::{NormCase, check_norm, refusal_norm};
+    replay::<NormCase>("diff_grad_norm", &[], check_norm, refusal_norm);
+}
+
 /// What the C-ABI target's corpus reaches besides accepted calls: every
 /// refusal status of the C ABI (by name) and the `found_inf` skip.
 const CAPI_KINDS: &[&str] = &[

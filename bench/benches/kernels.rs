@@ -11,6 +11,14 @@
 //! `mixed-phase-adam` times a whole mixed-precision training phase, fused
 //! against separate passes (see `fused_optim_testkit::bench::Phase`).
 //!
+//! `clip-adamw-f32` times an AdamW step with gradient-norm clipping, fused
+//! (`clip::step_many_clipped`, 32 bytes per element) against two passes
+//! (`clip::grad_norm`, `kernels::scale_in_place`, `adam_step_many`: 40), and
+//! the norm pass alone (4) and Adam's probe (28), on 1 and all threads, at the
+//! sizes from 2^16 (see `fused_optim_testkit::bench::Clip`). At 2^24 and 2^26
+//! it takes minutes: the roofline example's `--clip` is the quicker table, or
+//! name the group with a filter (`-- clip-adamw`).
+//!
 //! ```text
 //! cargo bench -p fused-optim-bench --bench kernels                                # 2^10, 2^12, 2^16, 2^20, 2^24, 2^26
 //! FUSED_OPTIM_BENCH_SIZES=12,20 cargo bench -p fused-optim-bench --bench kernels  # chosen sizes (log2)
@@ -51,6 +59,10 @@ fn bench_kernels(c: &mut Criterion) {
                 .into_iter()
                 .chain([Run::Probe { threaded: false }, Run::Probe { threaded: true }]);
             for run in runs {
+                if matches!(run, Run::Probe { .. }) {
+                    // Plain SGD's probe moves more than its step (no one-stream probe).
+                    group.throughput(Throughput::Bytes((n * kind.probe_bytes_per_element) as u64));
+                }
                 let mut case = (kind.build)(n);
                 if !matches!(run, Run::Probe { .. }) {
                     case.step(run);
@@ -197,5 +209,63 @@ fn bench_mixed_phase(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_small_calls, bench_multi_tensor, bench_mixed_phase, bench_kernels);
+/// An AdamW step with its gradients clipped by their global norm: fused
+/// against two passes, and the norm pass alone against Adam's probe, serial
+/// and on all threads. Each iteration restores the gradients first, untimed
+/// (the two-pass run scales them in place), so every call clips by the same
+/// coefficient.
+fn bench_clip(c: &mut Criterion) {
+    use fused_optim_testkit::bench::{Case, Clip};
+    use std::time::Instant;
+    let mut group = c.benchmark_group("clip-adamw-f32");
+    group.sample_size(10).sampling_mode(SamplingMode::Flat);
+    if quick() {
+        group.warm_up_time(Duration::from_millis(100)).measurement_time(Duration::from_millis(300));
+    }
+    let sizes: Vec<u32> = sizes().into_iter().filter(|&l| l >= 16).collect();
+    for log2 in sizes {
+        let n = 1usize << log2;
+        let (mut clip, mut two_pass) = (Clip::new(n), Clip::new(n));
+        clip.step(Run::Clip { fused: true, threaded: true });
+        two_pass.step(Run::Clip { fused: false, threaded: true });
+        assert!(
+            clip.output_bits() == two_pass.output_bits(),
+            "clip-adamw-f32 n=2^{log2}: fused and two-pass differ"
+        );
+        drop(two_pass);
+        for threaded in [false, true] {
+            let runs = [
+                (Run::Clip { fused: true, threaded }, Clip::fused_bytes_per_element()),
+                (Run::Clip { fused: false, threaded }, Clip::two_pass_bytes_per_element()),
+                (Run::Norm { threaded }, Clip::norm_bytes_per_element()),
+                (Run::Probe { threaded }, Clip::probe_bytes_per_element()),
+            ];
+            for (run, bytes) in runs {
+                group.throughput(Throughput::Bytes((n * bytes) as u64));
+                group.bench_function(BenchmarkId::new(run.name(), n), |b| {
+                    b.iter_custom(|iters| {
+                        let mut total = Duration::ZERO;
+                        for _ in 0..iters {
+                            clip.refill();
+                            let start = Instant::now();
+                            clip.step(run);
+                            total += start.elapsed();
+                        }
+                        total
+                    })
+                });
+            }
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_small_calls,
+    bench_multi_tensor,
+    bench_mixed_phase,
+    bench_clip,
+    bench_kernels
+);
 criterion_main!(benches);

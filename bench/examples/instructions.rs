@@ -22,8 +22,9 @@
 
 use fused_optim::kernels::{
     self, AdaDeltaBuffers, AdaDeltaCoefficients, AdaGradBuffers, AdaGradCoefficients, AdaMaxBuffers,
-    AdaMaxCoefficients, AdamBuffers, AdamCoefficients, Decay, Float, MixedAdamBuffers, MixedAdamCoefficients,
-    MixedSlice, ProbeBuffers, RmsPropBuffers, RmsPropCoefficients, Tier, bf16, f16,
+    AdaMaxCoefficients, AdamBuffers, AdamCoefficients, Decay, Float, LionBuffers, LionCoefficients,
+    MixedAdamBuffers, MixedAdamCoefficients, MixedSlice, NormElement, ProbeBuffers, RmsPropBuffers,
+    RmsPropCoefficients, SgdBuffers, SgdCoefficients, Tier, bf16, f16,
 };
 use std::hint::black_box;
 
@@ -182,6 +183,52 @@ fn adadelta<T: Float>(repeats: usize) {
     }
 }
 
+/// SGD (PyTorch's defaults past the first step), with or without a momentum buffer (μ = 0.9).
+fn sgd<T: Float>(momentum: bool, nesterov: bool, repeats: usize) {
+    let c = SgdCoefficients {
+        lr: t(1e-3),
+        momentum: t(0.9),
+        one_minus_dampening: t(1.0),
+        nesterov,
+        first: false,
+        weight_decay: None,
+        grad_scale: t(1.0),
+        maximize: false,
+    };
+    let (mut p, g, mut b) = (filled::<T>(param), filled::<T>(grad), constant::<T>(0.01));
+    for _ in 0..repeats {
+        let buffers =
+            SgdBuffers { param: p.get(), grad: g.read(), momentum_buffer: momentum.then(|| b.get()) };
+        kernels::sgd(buffers, black_box(&c));
+    }
+}
+
+/// Lion at its defaults (β = (0.9, 0.99), no weight decay).
+fn lion<T: Float>(repeats: usize) {
+    let c = LionCoefficients {
+        beta1: t(0.9),
+        one_minus_beta1: t(0.1),
+        beta2: t(0.99),
+        one_minus_beta2: t(0.01),
+        lr: t(1e-4),
+        decay_factor: None,
+        grad_scale: t(1.0),
+        maximize: false,
+    };
+    let (mut p, g, mut m) = (filled::<T>(param), filled::<T>(grad), constant::<T>(0.01));
+    for _ in 0..repeats {
+        kernels::lion(LionBuffers { param: p.get(), grad: g.read(), exp_avg: m.get() }, black_box(&c));
+    }
+}
+
+/// The gradient-norm pass of clipping: the sum of squares of one gradient (read only).
+fn grad_norm<T: Float + NormElement>(repeats: usize) {
+    let g = filled::<T>(grad);
+    for _ in 0..repeats {
+        black_box(kernels::grad_norm(&[g.read()]));
+    }
+}
+
 /// The storage of a mixed-precision buffer.
 #[derive(Clone, Copy)]
 enum Store {
@@ -274,6 +321,16 @@ const KERNELS: &[(&str, Run)] = &[
     ("rmsprop-centered-momentum-f64", |r| rmsprop::<f64>(true, r)),
     ("adadelta-f32", adadelta::<f32>),
     ("adadelta-f64", adadelta::<f64>),
+    ("sgd-f32", |r| sgd::<f32>(false, false, r)),
+    ("sgd-f64", |r| sgd::<f64>(false, false, r)),
+    ("sgd-momentum-f32", |r| sgd::<f32>(true, false, r)),
+    ("sgd-momentum-f64", |r| sgd::<f64>(true, false, r)),
+    ("sgd-nesterov-f32", |r| sgd::<f32>(true, true, r)),
+    ("sgd-nesterov-f64", |r| sgd::<f64>(true, true, r)),
+    ("lion-f32", lion::<f32>),
+    ("lion-f64", lion::<f64>),
+    ("grad-norm-f32", grad_norm::<f32>),
+    ("grad-norm-f64", grad_norm::<f64>),
     ("adam-mixed-bf16-param-f32-state", |r| adam_mixed(Store::Bf16, Store::Bf16, None, r)),
     ("adam-mixed-f16-param-f32-state", |r| adam_mixed(Store::F16, Store::F16, None, r)),
     ("adam-mixed-f32-param-bf16-grad-bf16-copy", |r| {

@@ -9,9 +9,12 @@
 //! With `--all`, every optimizer of the crate runs the same problem on one
 //! chart, each at the learning rate that makes its first step move each
 //! coordinate by 0.4, as Adam's α = 0.4 does (`--lr` sets that distance):
-//! Adam, AdamW, AMSGrad, AdaMax and AdaGrad first move by `lr`, RMSprop by
-//! about `lr/√(1−α)` = 10·lr, AdaDelta by about `lr·√(ε/(1−ρ))` = 0.00316·lr.
-//! It prints each final loss.
+//! Adam, AdamW, AMSGrad, AdaMax, AdaGrad and Lion (a sign step) first move
+//! by `lr`, RMSprop by about `lr/√(1−α)` = 10·lr, AdaDelta by about
+//! `lr·√(ε/(1−ρ))` = 0.00316·lr. SGD's step is the gradient's size, which
+//! differs per coordinate (20 and 100 at the start): SGD with momentum 0.9
+//! gets the rate that moves x₀ by the distance, `lr/20` (x₁ then moves 5
+//! times as far). It prints each final loss.
 //!
 //! ```text
 //! cargo run --release -p fused-optim-bench --example quadratic  # writes quadratic.png
@@ -20,8 +23,8 @@
 //! ```
 
 use fused_optim::{
-    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, Algorithm, EpsForm, Error, LrSchedule,
-    Optimizer, Parallelism, RmsPropConfig,
+    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, Algorithm, EpsForm, Error, LionConfig,
+    LrSchedule, Optimizer, Parallelism, RmsPropConfig, SgdConfig,
 };
 
 const START: [f64; 2] = [10.0, 10.0];
@@ -129,6 +132,18 @@ fn contenders() -> Vec<Contender> {
             first_step_per_lr: adadelta,
             run: |lr, n| {
                 trajectory(AdaDeltaConfig { lr, ..AdaDeltaConfig::default() }, LrSchedule::Constant, n)
+            },
+        },
+        Contender {
+            name: "Lion",
+            first_step_per_lr: 1.0,
+            run: |lr, n| trajectory(LionConfig { lr, ..LionConfig::default() }, LrSchedule::Constant, n),
+        },
+        Contender {
+            name: "SGD, momentum 0.9",
+            first_step_per_lr: gradient(START)[0].abs(),
+            run: |lr, n| {
+                trajectory(SgdConfig { lr, momentum: 0.9, ..SgdConfig::default() }, LrSchedule::Constant, n)
             },
         },
     ]

@@ -9,8 +9,10 @@
 //!   on the same buffers: the roof.
 //!
 //! It prints ns/element, GB/s of the bytes the step must move (f32 Adam reads
-//! p, g, m, v and writes p, m, v: 28 bytes per element), the fraction of the
-//! probe's bandwidth, the tier and the speed-up over the reference. Each figure
+//! p, g, m, v and writes p, m, v: 28 bytes per element; SGD without momentum
+//! 12, `sgd-momentum` and Lion 20), the fraction of the probe's bandwidth
+//! (plain SGD's probe, which has no one-stream shape, moves 20 bytes per
+//! element: p and a scratch stream read and written, g read), the tier and the speed-up over the reference. Each figure
 //! is the median of several samples (each ≥ 20 ms) after a warm-up step, so
 //! page faults and first touches stay outside the timed region; the samples of
 //! the reference, the kernels and the probes are interleaved, so the machine's
@@ -22,37 +24,60 @@
 //! cargo run --release -p fused-optim-bench --example roofline -- --sizes 12,24 --samples 15
 //! cargo run --release -p fused-optim-bench --example roofline -- --csv roofline.csv --png roofline.png
 //! cargo run --release -p fused-optim-bench --example roofline -- --crossover  # serial, split, default: 2^10 … 2^22
+//! cargo run --release -p fused-optim-bench --example roofline -- --clip       # clipped AdamW, fused vs two-pass: 2^24, 2^26
 //! ```
+//!
+//! `--clip` times, instead of the report, an f32 AdamW step with gradient-norm
+//! clipping (to half the gradients' norm) on 1 thread and on all threads:
+//! fused (`clip::step_many_clipped`: the norm pass, then the step scaling the
+//! gradients inside it, 4 + 28 = 32 bytes per element) against two passes as
+//! `clip_grad_norm_` + `step()` (`clip::grad_norm`, `kernels::scale_in_place`
+//! on the gradients, `adam_step_many`: 4 + 8 + 28 = 40), and the norm pass
+//! alone (4 bytes per element, read only) against Adam's probe (28). The
+//! gradients are restored, untimed, before every timed call (the two-pass run
+//! scales them in place), so every call clips by the same coefficient.
 
 use fused_optim::Tier;
-use fused_optim_testkit::bench::{Case, Phase, Run, kinds};
+use fused_optim_testkit::bench::{Case, Clip, Phase, Run, kinds};
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 struct Options {
     sizes: Vec<u32>,
+    /// `--sizes` was given.
+    sized: bool,
     samples: usize,
     crossover: bool,
+    clip: bool,
     csv: Option<String>,
     png: Option<String>,
 }
 
 fn parse_options() -> Options {
-    let mut o =
-        Options { sizes: vec![10, 12, 16, 20, 24, 26], samples: 9, crossover: false, csv: None, png: None };
+    let mut o = Options {
+        sizes: vec![10, 12, 16, 20, 24, 26],
+        sized: false,
+        samples: 9,
+        crossover: false,
+        clip: false,
+        csv: None,
+        png: None,
+    };
     let mut args = std::env::args().skip(1);
-    let usage =
-        "usage: roofline [--sizes 10,12,16,20,24,26] [--samples 9] [--csv FILE] [--png FILE] [--crossover]";
+    let usage = "usage: roofline [--sizes 10,12,16,20,24,26] [--samples 9] [--csv FILE] [--png FILE] [--crossover] \
+                 [--clip (default sizes 24,26)]";
     while let Some(arg) = args.next() {
         let mut value = || args.next().unwrap_or_else(|| panic!("{arg} takes a value; {usage}"));
         match arg.as_str() {
             "--sizes" => {
-                o.sizes = value().split(',').map(|s| s.trim().parse().expect("log2 sizes")).collect()
+                o.sizes = value().split(',').map(|s| s.trim().parse().expect("log2 sizes")).collect();
+                o.sized = true;
             }
             "--samples" => o.samples = value().parse().expect("--samples N"),
             "--csv" => o.csv = Some(value()),
             "--png" => o.png = Some(value()),
             "--crossover" => o.crossover = true,
+            "--clip" => o.clip = true,
             "--help" | "-h" => {
                 println!("{usage}");
                 std::process::exit(0);
@@ -123,8 +148,11 @@ fn main() {
     if o.crossover {
         return crossover(&o);
     }
+    if o.clip {
+        return clip(&o);
+    }
     println!(
-        "{:<8} {:<4} {:>5} {:>4}  {:>8} {:>8} {:>10} {:>8}  {:>7} {:>8}",
+        "{:<12} {:<4} {:>5} {:>4}  {:>8} {:>8} {:>10} {:>8}  {:>7} {:>8}",
         "algo", "type", "n", "thr", "ns/elem", "GB/s", "probe GB/s", "of probe", "ref ns", "vs ref"
     );
     let mut rows = Vec::new();
@@ -150,11 +178,11 @@ fn main() {
                     threads: if threaded { threads } else { 1 },
                     ns: per(kernel),
                     gbps: kind.bytes_per_element as f64 / per(kernel),
-                    probe_gbps: kind.bytes_per_element as f64 / per(probe),
+                    probe_gbps: kind.probe_bytes_per_element as f64 / per(probe),
                     reference_ns: per(reference),
                 };
                 println!(
-                    "{:<8} {:<4} {:>5} {:>4}  {:>8.3} {:>8.1} {:>10.1} {:>7.0}%  {:>7.3} {:>7.1}x",
+                    "{:<12} {:<4} {:>5} {:>4}  {:>8.3} {:>8.1} {:>10.1} {:>7.0}%  {:>7.3} {:>7.1}x",
                     row.algorithm,
                     row.dtype,
                     format!("2^{log2}"),
@@ -244,6 +272,95 @@ fn phase(o: &Options, rows: &[Row]) {
                 gbps(Phase::separate_bytes_per_element(), separate),
                 gbps(Phase::fused_bytes_per_element(), fused),
                 probe
+            );
+        }
+    }
+}
+
+/// Clipped AdamW (f32): fused against two passes, and the norm pass alone
+/// against Adam's probe, at each size, on 1 and on all threads. Each sample
+/// is one call after an untimed refill of the gradients (the two-pass run
+/// scales them in place); the eight runs' samples are interleaved.
+fn clip(o: &Options) {
+    let sizes = if o.sized { o.sizes.clone() } else { vec![24, 26] };
+    let threads = rayon::current_num_threads();
+    println!(
+        "\nclipped AdamW f32, max_norm = half the gradients' norm (coefficient 0.5), gradients restored untimed before each call\n\
+         fused: clip::step_many_clipped, norm pass + step scaling g inside it, {} B/element\n\
+         two-pass: clip::grad_norm, kernels::scale_in_place on g, adam_step_many, {} B/element\n\
+         norm: clip::grad_norm alone, {} B/element read; probe: Adam's shape, {} B/element",
+        Clip::fused_bytes_per_element(),
+        Clip::two_pass_bytes_per_element(),
+        Clip::norm_bytes_per_element(),
+        Clip::probe_bytes_per_element(),
+    );
+    println!(
+        "{:>5} {:>4}  {:>9} {:>11} {:>9}  {:>10} {:>13}  {:>8} {:>9} {:>10} {:>13}",
+        "n",
+        "thr",
+        "fused ms",
+        "two-pass ms",
+        "two/fused",
+        "fused GB/s",
+        "two-pass GB/s",
+        "norm ms",
+        "norm GB/s",
+        "probe GB/s",
+        "norm of probe"
+    );
+    for log2 in sizes {
+        let n = 1usize << log2;
+        let (mut a, mut b) = (Clip::new(n), Clip::new(n));
+        a.step(Run::Clip { fused: true, threaded: true });
+        b.step(Run::Clip { fused: false, threaded: true });
+        assert!(
+            a.output_bits() == b.output_bits(),
+            "the fused and two-pass clipped steps differ at 2^{log2}"
+        );
+        drop(b);
+        let runs: Vec<Run> = [false, true]
+            .into_iter()
+            .flat_map(|threaded| {
+                [
+                    Run::Clip { fused: true, threaded },
+                    Run::Clip { fused: false, threaded },
+                    Run::Norm { threaded },
+                    Run::Probe { threaded },
+                ]
+            })
+            .collect();
+        let mut times = vec![Vec::new(); runs.len()];
+        for _ in 0..o.samples.max(5) {
+            for (&run, times) in runs.iter().zip(&mut times) {
+                a.refill();
+                let start = Instant::now();
+                a.step(run);
+                times.push(start.elapsed());
+            }
+        }
+        let median = |t: &mut Vec<Duration>| {
+            t.sort();
+            t[t.len() / 2].as_secs_f64()
+        };
+        let t: Vec<f64> = times.iter_mut().map(median).collect();
+        let gbps = |bytes: usize, s: f64| (bytes * n) as f64 / s / 1e9;
+        for (i, thr) in [(0, 1), (4, threads)] {
+            let (fused, two_pass, norm, probe) = (t[i], t[i + 1], t[i + 2], t[i + 3]);
+            let (norm_gbps, probe_gbps) =
+                (gbps(Clip::norm_bytes_per_element(), norm), gbps(Clip::probe_bytes_per_element(), probe));
+            println!(
+                "{:>5} {:>4}  {:>9.3} {:>11.3} {:>8.2}x  {:>10.1} {:>13.1}  {:>8.3} {:>9.1} {:>10.1} {:>12.0}%",
+                format!("2^{log2}"),
+                thr,
+                fused * 1e3,
+                two_pass * 1e3,
+                two_pass / fused,
+                gbps(Clip::fused_bytes_per_element(), fused),
+                gbps(Clip::two_pass_bytes_per_element(), two_pass),
+                norm * 1e3,
+                norm_gbps,
+                probe_gbps,
+                100.0 * norm_gbps / probe_gbps
             );
         }
     }
@@ -352,7 +469,7 @@ fn draw_png(path: &str, rows: &[Row], threads: usize) -> Result<(), Box<dyn std:
 /// Serial, split and the default driver, to place (and check) the driver's threshold.
 fn crossover(o: &Options) {
     println!(
-        "{:<8} {:<4} {:>5} {:>10} {:>10} {:>10} {:>12} {:>15} {:>10}",
+        "{:<12} {:<4} {:>5} {:>10} {:>10} {:>10} {:>12} {:>15} {:>10}",
         "algo", "type", "n", "serial ns", "split ns", "driver ns", "split/serial", "driver/best", "traffic"
     );
     for kind in kinds() {
@@ -365,7 +482,7 @@ fn crossover(o: &Options) {
                 .map(|d| d.as_secs_f64() * 1e9)
                 .collect();
             println!(
-                "{:<8} {:<4} {:>5} {:>10.0} {:>10.0} {:>10.0} {:>12.2} {:>15.2} {:>7} KiB",
+                "{:<12} {:<4} {:>5} {:>10.0} {:>10.0} {:>10.0} {:>12.2} {:>15.2} {:>7} KiB",
                 kind.algorithm,
                 kind.dtype,
                 format!("2^{log2}"),

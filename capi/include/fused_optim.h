@@ -2,7 +2,8 @@
  * fused-optim: fused, single-pass optimizer steps (Adam, AdamW, AMSGrad, AdaMax,
  * AdaGrad, RMSprop, AdaDelta, SGD with momentum, Lion) for f32/f64 buffers, and mixed-precision Adam,
  * Lion and SGD over bf16/f16/f32 buffers (fo_adam_step_mixed, fo_lion_step_mixed, fo_sgd_step_mixed),
- * SIMD-dispatched at run time, threaded with rayon.
+ * SIMD-dispatched at run time, threaded with rayon; clipping by global gradient norm for any step
+ * (fo_clip_next_step, fo_grad_norm_f32).
  *
  * Every fo_*_step_* function checks its inputs before it writes anything and
  * returns FO_OK or an error status, leaving every buffer untouched on error.
@@ -266,6 +267,31 @@ typedef struct fo_mixed_tensor {
   // The type of `param_copy` (read only when it is non-null).
   fo_dtype copy_dtype;
 } fo_mixed_tensor;
+
+// Clipping by global norm: PyTorch's `clip_grad_norm_(…, max_norm)`.
+typedef struct fo_clip_config {
+  // The largest norm the clipped gradients may have: finite and >= 0
+  // (0 zeroes the gradients).
+  double max_norm;
+  // Nonzero: a step whose norm is NaN or infinite is skipped (nothing
+  // written; the report says `skipped`). Zero (PyTorch's behaviour): the
+  // step runs with the coefficient the formula gives (NaN for a NaN norm,
+  // 0 for an infinite one).
+  uint8_t skip_non_finite;
+} fo_clip_config;
+
+// What the calling thread's last step call did about clipping.
+typedef struct fo_clip_report {
+  // The 2-norm of every gradient of the step together (NaN unless `clipped`).
+  double norm;
+  // `min(1, max_norm/(norm + 1e-6))`, in double; the step multiplied each
+  // gradient by it rounded once to the element type (NaN unless `clipped`).
+  double coefficient;
+  // Nonzero when the norm was not finite and the clip skipped the step.
+  uint8_t skipped;
+  // Nonzero when the last step call took an armed clip and returned `FO_OK`.
+  uint8_t clipped;
+} fo_clip_report;
 
 // `fo_dtype`: IEEE binary32 (`float`).
 #define FO_DTYPE_F32 1
@@ -852,6 +878,12 @@ enum fo_status fo_adam_step_mixed(void *param,
 // elements. Returns `FO_OK`, or an error status and writes nothing (no
 // buffer of any tensor may overlap another).
 //
+// With clipping armed on the calling thread (`fo_clip_next_step`), the
+// unscaled gradients of every tensor are clipped by their global norm
+// first (`fused_optim::mixed::adam_step_mixed_many_clipped`, the generic
+// `step_mixed_many_clipped` over Adam's buffers); a step the
+// found_inf check skips reports `skipped` with a NaN norm.
+//
 // # Safety
 // `tensors` must be valid for `count` reads; each non-null buffer in it
 // valid for reads and writes of its tensor's `len` elements of its type;
@@ -867,7 +899,10 @@ enum fo_status fo_adam_step_mixed_many(const struct fo_mixed_tensor *tensors,
 // with Lion's one state buffer: `param` and `exp_avg` (`state_dtype`) are
 // updated in place from `grad`, in f32 arithmetic, each stored in its
 // type; `param_copy` (null for none) receives the new parameters. The same
-// layouts, options, checks and `skipped` as `fo_adam_step_mixed`.
+// layouts, options, checks and `skipped` as `fo_adam_step_mixed`; clipping
+// armed on the calling thread (`fo_clip_next_step`) clips the unscaled
+// gradient first, as in `fo_adam_step_mixed_many`
+// (`fused_optim::mixed::step_mixed_many_clipped`).
 //
 // # Safety
 // As `fo_adam_step_mixed`.
@@ -892,7 +927,9 @@ enum fo_status fo_lion_step_mixed(void *param,
 // and on step 1 written, not read) are updated in place from `grad`, in
 // f32 arithmetic, each stored in its type; `param_copy` (null for none)
 // receives the new parameters. The same layouts, options, checks and
-// `skipped` as `fo_adam_step_mixed`.
+// `skipped` as `fo_adam_step_mixed`; clipping armed on the calling thread
+// (`fo_clip_next_step`) clips the unscaled gradient first, as in
+// `fo_adam_step_mixed_many` (`fused_optim::mixed::step_mixed_many_clipped`).
 //
 // # Safety
 // As `fo_adam_step_mixed`.
@@ -910,6 +947,45 @@ enum fo_status fo_sgd_step_mixed(void *param,
                                  const struct fo_mixed_options *options,
                                  uint64_t step,
                                  bool *skipped);
+
+// Arms clipping for the calling thread's next `fo_*_step*` call (any
+// algorithm, one tensor or many, f32 or f64), replacing any clip armed
+// before; null disarms. Returns `FO_OK`, or `FO_ERROR_HYPERPARAMETER` for a
+// `max_norm` that is negative or not finite, or `FO_ERROR_ALIGNMENT` for a
+// misaligned pointer (nothing armed then).
+//
+// # Safety
+// `clip` is null or points to a valid `fo_clip_config`.
+enum fo_status fo_clip_next_step(const struct fo_clip_config *clip);
+
+// What the calling thread's last `fo_*_step*` call did about clipping:
+// `clipped` is nonzero when it took a clip armed by `fo_clip_next_step` and
+// returned `FO_OK`; the norm and coefficient are then those of the step.
+struct fo_clip_report fo_last_clip_report(void);
+
+// The 2-norm of `count` f32 gradients together (`grads[i]` of `lens[i]`
+// elements), written to `*norm`: the same bits on every CPU tier and thread
+// count (the library's fixed summation order, in double). Reads only.
+// Returns `FO_OK`, or `FO_ERROR_NULL_POINTER`/`FO_ERROR_ALIGNMENT`/
+// `FO_ERROR_LENGTH` for a bad array, gradient or `norm` pointer (nothing
+// written). `count == 0` gives 0.
+//
+// # Safety
+// `grads` and `lens` are null or valid for `count` reads; each `grads[i]`
+// is valid for `lens[i]` reads; `norm` is null or valid for one write.
+enum fo_status fo_grad_norm_f32(const float *const *grads,
+                                const size_t *lens,
+                                size_t count,
+                                double *norm);
+
+// `fo_grad_norm_f32` over f64 gradients.
+//
+// # Safety
+// As `fo_grad_norm_f32`.
+enum fo_status fo_grad_norm_f64(const double *const *grads,
+                                const size_t *lens,
+                                size_t count,
+                                double *norm);
 
 #ifdef __cplusplus
 }  // extern "C"

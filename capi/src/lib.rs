@@ -26,6 +26,13 @@
 //! one generic step with the same checks and `FO_ERROR_DTYPE` for an
 //! unknown tag or a combination without a kernel (see `mixed.rs`).
 //!
+//! Clipping by global gradient norm reaches every algorithm's entry points
+//! through one call: `fo_clip_next_step` arms it for the calling thread's
+//! next step call, which clips every tensor's gradient by their global norm
+//! before the step; `fo_last_clip_report` then gives the norm and the
+//! coefficient. `fo_grad_norm_f32`/`_f64` compute the norm alone. The norm
+//! is the same bits on every tier and thread count (see `clip.rs`).
+//!
 //! The steps run on the threads set by [`fo_set_threads`] (default: rayon's
 //! global pool; 1: the calling thread only; at most [`FO_MAX_THREADS`]), with
 //! the Rust API's serial threshold, which [`fo_set_serial_threshold`] sets
@@ -56,8 +63,11 @@ mod threads;
 // After `steps`, so that the header lists Adam's, AdaMax's and SGD's entry points first.
 mod adaptive;
 mod mixed;
+// Last: clipping reaches every step above.
+mod clip;
 
 pub use adaptive::*;
+pub use clip::*;
 pub use configs::*;
 pub use mixed::*;
 pub use status::*;

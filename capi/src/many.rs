@@ -6,10 +6,12 @@
 //! step is this step over a list of one: the same checks, the same bits.
 
 use super::checks::{copy_array, disjoint, span};
+use super::clip::{record, take_armed};
 use super::status::{fo_status, guard};
 use super::threads::parallelism;
 use fused_optim_core::Float;
 use fused_optim_core::algorithms::{Algorithm, Validated};
+use fused_optim_core::clip::step_many_clipped_validated;
 use fused_optim_core::step::step_many_validated;
 use std::array::from_fn;
 use std::ptr::null;
@@ -32,6 +34,10 @@ fn optional<A: Algorithm>(k: usize) -> bool {
 /// pointers, `states` holding one array per state buffer in the order of
 /// the algorithm's `STATE` (null for an optional buffer that is not given).
 ///
+/// With clipping armed on the calling thread (`fo_clip_next_step`), the
+/// gradients of every tensor are clipped by their global norm first (see
+/// `clip.rs`).
+///
 /// Returns `FO_OK`, or the first error in this order, having written nothing:
 /// null config, bad config (hyperparameter, step 0), an optional state array
 /// given or missing against its option, then, if `count > 0`, a null
@@ -50,6 +56,9 @@ pub(super) unsafe fn step_many<C: Config, T: Float, const K: usize>(
     const { assert!(K == C::Algorithm::STATE.len(), "one array per state buffer") };
     let optional = optional::<C::Algorithm>;
     guard(|| {
+        // Clipping armed for this call (`fo_clip_next_step`) is taken now,
+        // whatever the call then returns.
+        let clip = take_armed();
         let run = || -> Result<(), fo_status> {
             // SAFETY: `config` is null or valid (the caller's contract).
             let config = C::Algorithm::try_from(unsafe { read(config) }?).map_err(Into::into)?;
@@ -58,6 +67,9 @@ pub(super) unsafe fn step_many<C: Config, T: Float, const K: usize>(
                 return Err(fo_status::FO_ERROR_STATE_BUFFER);
             }
             if count == 0 {
+                if let Some(clip) = &clip {
+                    record(&step_many_clipped_validated(validated, clip, [], &parallelism())?);
+                }
                 return Ok(());
             }
             // SAFETY (this block and `copy`): each array is null or valid for
@@ -95,7 +107,10 @@ pub(super) unsafe fn step_many<C: Config, T: Float, const K: usize>(
                 C::Algorithm::buffers(slice_mut(p[i], n), slice(g[i], n), slots)
                     .expect("the required state slots are given")
             });
-            step_many_validated(&validated, tensors, &parallelism())?;
+            match &clip {
+                Some(clip) => record(&step_many_clipped_validated(validated, clip, tensors, &parallelism())?),
+                None => step_many_validated(&validated, tensors, &parallelism())?,
+            }
             Ok(())
         };
         run().err().unwrap_or(fo_status::FO_OK)

@@ -24,14 +24,16 @@
 #![allow(clippy::too_many_arguments)]
 
 use super::checks::{Span, copy_array, disjoint, span};
+use super::clip::{record, take_armed};
 use super::configs::{byte, flag, fo_adam_config, fo_lion_config, fo_sgd_config};
 use super::many::{read, slice_mut};
 use super::status::{fo_status, guard};
 use super::threads::parallelism;
+use fused_optim_core::clip::ClipReport;
 use fused_optim_core::kernels::MAX_MIXED_STATE;
 use fused_optim_core::mixed::{
     Dtype, MixedBuffers, MixedKernel, MixedOptions, MixedSlice, StepOutcome, bf16, f16, mixed_coefficients,
-    step_mixed_many_with,
+    step_mixed_many_clipped_with,
 };
 use fused_optim_core::{AdamConfig, Algorithm, LionConfig, SgdConfig};
 use std::ffi::c_void;
@@ -307,30 +309,47 @@ where
     A::Coefficients<f32>: MixedKernel,
 {
     guard(|| {
+        // Clipping armed for this call (`fo_clip_next_step`) is taken now,
+        // whatever the call then returns.
+        let clip = take_armed();
         let run = || -> Result<StepOutcome, fo_status> {
             // SAFETY: each is null or valid (the caller's contract).
             let (config, options) = unsafe { (read(config)?, read(options)?) };
             let (config, options) = (to_config(config)?, MixedOptions::from(options));
             let coefficients = mixed_coefficients(&config, step, &options)?;
             let tensors = tensors()?;
-            if tensors.is_empty() {
-                return Ok(StepOutcome::Applied);
-            }
             let mut spans = Vec::with_capacity((3 + MAX_MIXED_STATE) * tensors.len() + 1);
-            if !skipped.is_null() {
-                spans.push(span(skipped.cast_const(), 1)?.written());
+            if !tensors.is_empty() {
+                if !skipped.is_null() {
+                    spans.push(span(skipped.cast_const(), 1)?.written());
+                }
+                for t in &tensors {
+                    t.push_spans(&mut spans)?;
+                }
+                disjoint(&mut spans)?;
             }
-            for t in &tensors {
-                t.push_spans(&mut spans)?;
-            }
-            disjoint(&mut spans)?;
             // SAFETY: every buffer of a nonempty tensor passed `span` and is
             // valid for its tensor's length (the caller's contract); no two
             // buffers of any tensors, nor `skipped`, share a byte, so these
             // are the only references to that memory. Empty tensors'
             // pointers are not read.
             let mut buffers: Vec<MixedBuffers<'_>> = tensors.iter().map(|t| unsafe { t.buffers() }).collect();
-            Ok(step_mixed_many_with(&config, &coefficients, &mut buffers, &options, &parallelism())?)
+            // The step, clipped when armed (an empty list too: its norm is
+            // 0); a clipped step's report recorded (a `found_inf` skip
+            // before the norm: no norm, skipped).
+            let (outcome, report) = step_mixed_many_clipped_with(
+                &config,
+                &coefficients,
+                clip.as_ref(),
+                &mut buffers,
+                &options,
+                &parallelism(),
+            )?;
+            if clip.is_some() {
+                let skipped_before_norm = ClipReport { norm: f64::NAN, coefficient: f64::NAN, skipped: true };
+                record(&report.unwrap_or(skipped_before_norm));
+            }
+            Ok(outcome)
         };
         match run() {
             Ok(outcome) => {
@@ -402,6 +421,12 @@ pub unsafe extern "C" fn fo_adam_step_mixed(
 /// elements. Returns `FO_OK`, or an error status and writes nothing (no
 /// buffer of any tensor may overlap another).
 ///
+/// With clipping armed on the calling thread (`fo_clip_next_step`), the
+/// unscaled gradients of every tensor are clipped by their global norm
+/// first (`fused_optim::mixed::adam_step_mixed_many_clipped`, the generic
+/// `step_mixed_many_clipped` over Adam's buffers); a step the
+/// found_inf check skips reports `skipped` with a NaN norm.
+///
 /// # Safety
 /// `tensors` must be valid for `count` reads; each non-null buffer in it
 /// valid for reads and writes of its tensor's `len` elements of its type;
@@ -429,7 +454,10 @@ pub unsafe extern "C" fn fo_adam_step_mixed_many(
 /// with Lion's one state buffer: `param` and `exp_avg` (`state_dtype`) are
 /// updated in place from `grad`, in f32 arithmetic, each stored in its
 /// type; `param_copy` (null for none) receives the new parameters. The same
-/// layouts, options, checks and `skipped` as `fo_adam_step_mixed`.
+/// layouts, options, checks and `skipped` as `fo_adam_step_mixed`; clipping
+/// armed on the calling thread (`fo_clip_next_step`) clips the unscaled
+/// gradient first, as in `fo_adam_step_mixed_many`
+/// (`fused_optim::mixed::step_mixed_many_clipped`).
 ///
 /// # Safety
 /// As `fo_adam_step_mixed`.
@@ -454,7 +482,9 @@ pub unsafe extern "C" fn fo_lion_step_mixed(
 /// and on step 1 written, not read) are updated in place from `grad`, in
 /// f32 arithmetic, each stored in its type; `param_copy` (null for none)
 /// receives the new parameters. The same layouts, options, checks and
-/// `skipped` as `fo_adam_step_mixed`.
+/// `skipped` as `fo_adam_step_mixed`; clipping armed on the calling thread
+/// (`fo_clip_next_step`) clips the unscaled gradient first, as in
+/// `fo_adam_step_mixed_many` (`fused_optim::mixed::step_mixed_many_clipped`).
 ///
 /// # Safety
 /// As `fo_adam_step_mixed`.

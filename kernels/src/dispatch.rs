@@ -25,13 +25,13 @@ use crate::arch::Portable;
 use crate::arch::{Avx2, Avx512};
 use crate::float::{ByFloat, Float};
 use crate::generic;
-use crate::lanes::{Enter, Lanes, Token};
+use crate::lanes::{Enter, Lanes, Token, WidenLanes};
 use crate::narrow::HalfLanes;
 use crate::operands::{
     AdaDeltaBuffers, AdaDeltaCoefficients, AdaGradBuffers, AdaGradCoefficients, AdaMaxBuffers,
     AdaMaxCoefficients, AdamBuffers, AdamCoefficients, Check, Checked, LionBuffers, LionCoefficients,
-    MixedBuffers, MixedCoefficients, MixedSlice, MixedUpdate, ProbeBuffers, RmsPropBuffers,
-    RmsPropCoefficients, SgdBuffers, SgdCoefficients,
+    MixedBuffers, MixedCoefficients, MixedSlice, MixedUpdate, NormElement, NormSlice, ProbeBuffers,
+    RmsPropBuffers, RmsPropCoefficients, SgdBuffers, SgdCoefficients, SumTree,
 };
 use core::fmt;
 use std::sync::OnceLock;
@@ -197,6 +197,7 @@ pub struct KernelTable {
     grad_non_finite: for<'a, 'b> unsafe fn(&'a MixedSlice<'b>, f32) -> bool,
     convert: for<'a, 'b, 'c, 'd> unsafe fn(&'a MixedSlice<'b>, &'c mut MixedSlice<'d>, f32),
     scale_in_place: for<'a, 'b> unsafe fn(&'a mut MixedSlice<'b>, f32),
+    sum_squares: for<'a, 'b> unsafe fn(&'a NormSlice<'b>, u64) -> SumTree,
 }
 
 impl ByFloat for KernelTable {
@@ -248,7 +249,7 @@ const fn typed_kernels<I: Lanes<T> + Enter, T: Float>() -> TypedKernels<T> {
 }
 
 /// The table of the tier `I`.
-const fn table<I: Lanes<f32> + Lanes<f64> + HalfLanes + Enter>() -> KernelTable {
+const fn table<I: Lanes<f32> + Lanes<f64> + HalfLanes + WidenLanes + Enter>() -> KernelTable {
     KernelTable {
         f32: typed_kernels::<I, f32>(),
         f64: typed_kernels::<I, f64>(),
@@ -264,6 +265,8 @@ const fn table<I: Lanes<f32> + Lanes<f64> + HalfLanes + Enter>() -> KernelTable 
         convert: |a, b, s| generic::convert::convert(unsafe { token::<I>() }, a, b, s),
         // SAFETY: as in `typed_kernels`.
         scale_in_place: |x, s| generic::convert::scale_in_place(unsafe { token::<I>() }, x, s),
+        // SAFETY: as in `typed_kernels`.
+        sum_squares: |g, first| generic::grad_norm::sum_squares(unsafe { token::<I>() }, g, first),
     }
 }
 
@@ -775,6 +778,87 @@ pub fn scale_in_place(x: &mut MixedSlice<'_>, scale: f32) {
     unsafe { (dispatched().scale_in_place)(x, scale) }
 }
 
+/// The sum of squares of one gradient, on the dispatched tier: the root of
+/// its block tree, in the order [`spec::grad_norm`](mod@crate::spec::grad_norm)
+/// fixes (the same bits on every tier). Reads only.
+///
+/// # Example
+/// ```
+/// use fused_optim_kernels::{grad_sum_squares, spec, bf16};
+/// let g: Vec<f32> = (0..10_000).map(|i| (i % 7) as f32 - 3.0).collect();
+/// assert_eq!(grad_sum_squares(&g).to_bits(), spec::sum_squares(&g).to_bits());
+/// let b: Vec<bf16> = g.iter().map(|&x| bf16::from_f32(x)).collect();
+/// assert_eq!(grad_sum_squares(&b), grad_sum_squares(&g)); // small integers: exact in bf16
+/// ```
+pub fn grad_sum_squares<T: NormElement>(grad: &[T]) -> f64 {
+    grad_sum_squares_blocks(&T::norm_slice(grad), 0).root()
+}
+
+/// [`grad_sum_squares`] on a forced tier.
+pub fn grad_sum_squares_on<T: NormElement>(tier: Tier, grad: &[T]) -> Result<f64, TierUnavailable> {
+    Ok(grad_sum_squares_blocks_on(tier, &T::norm_slice(grad), 0)?.root())
+}
+
+/// The blocks of `grad` as a run of its tensor's block tree starting at block
+/// `first_block`, on the dispatched tier: the form a driver calls per piece.
+/// `grad` must begin at element `first_block·NORM_BLOCK` of its tensor and
+/// have a length that is a multiple of [`NORM_BLOCK`](crate::NORM_BLOCK)
+/// unless it runs to the tensor's end; the runs of a tensor's pieces,
+/// [`SumTree::append`]ed in order, then give the tensor's
+/// [`SumTree::root`] bit for bit.
+///
+/// # Example
+/// ```
+/// use fused_optim_kernels::{grad_sum_squares, grad_sum_squares_blocks, NormSlice, SumTree, NORM_BLOCK};
+/// let g: Vec<f64> = (0..5 * NORM_BLOCK + 17).map(|i| (i as f64).sin()).collect();
+/// let mut tree = SumTree::starting_at(0);
+/// for (first, piece) in [(0, &g[..3 * NORM_BLOCK]), (3, &g[3 * NORM_BLOCK..])] {
+///     tree.append(&grad_sum_squares_blocks(&NormSlice::F64(piece), first));
+/// }
+/// assert_eq!(tree.root().to_bits(), grad_sum_squares(&g).to_bits());
+/// ```
+pub fn grad_sum_squares_blocks(grad: &NormSlice<'_>, first_block: u64) -> SumTree {
+    // SAFETY: the dispatched table's entries may run.
+    unsafe { (dispatched().sum_squares)(grad, first_block) }
+}
+
+/// [`grad_sum_squares_blocks`] on a forced tier.
+pub fn grad_sum_squares_blocks_on(
+    tier: Tier,
+    grad: &NormSlice<'_>,
+    first_block: u64,
+) -> Result<SumTree, TierUnavailable> {
+    let table = forced(tier)?;
+    // SAFETY: `forced` returns only the table of a tier the CPU has.
+    Ok(unsafe { (table.sum_squares)(grad, first_block) })
+}
+
+/// The 2-norm of every gradient of `grads` together, on the dispatched tier:
+/// the tensors' sums of squares added in order from `+0`, then `√` (see
+/// [`spec::grad_norm`](mod@crate::spec::grad_norm)). Reads only.
+///
+/// # Example
+/// ```
+/// use fused_optim_kernels::{grad_norm, spec};
+/// let (a, b) = (vec![3.0f32; 1], vec![4.0f32; 1]);
+/// assert_eq!(grad_norm(&[&a[..], &b[..]]), 5.0);
+/// let big = vec![1e30f32; 100]; // an f32 sum of squares would overflow
+/// assert_eq!(grad_norm(&[&big[..]]), spec::grad_norm(&[&big[..]]));
+/// assert!((grad_norm(&[&big[..]]) / 1e31 - 1.0).abs() < 1e-6);
+/// ```
+pub fn grad_norm<T: NormElement>(grads: &[&[T]]) -> f64 {
+    grads.iter().fold(0.0f64, |total, g| total + grad_sum_squares(g)).sqrt()
+}
+
+/// [`grad_norm`] on a forced tier.
+pub fn grad_norm_on<T: NormElement>(tier: Tier, grads: &[&[T]]) -> Result<f64, TierUnavailable> {
+    let mut total = 0.0f64;
+    for g in grads {
+        total += grad_sum_squares_on(tier, g)?;
+    }
+    Ok(total.sqrt())
+}
+
 /// Probe shapes with a kernel behind them: 2, 3 or 4 written streams.
 pub trait ProbeShape<T: Float>: Check + Sized {
     /// The table's entry for this shape.
@@ -909,5 +993,66 @@ mod tests {
         assert_eq!(Tier::best_supported_by(cpu(&["avx512f", "avx2", "fma"])), Tier::Portable);
         assert_eq!(Tier::best_supported_by(cpu(&["avx512f", "avx2", "fma", "f16c"])), Tier::Avx512);
         assert!(!Tier::Avx512.is_supported_by(cpu(&["avx512f", "avx2", "f16c"])));
+    }
+
+    /// Values for the norm tests: random magnitudes over many binades, with
+    /// specials mixed in when `special`.
+    fn norm_values(n: usize, seed: u64, special: bool) -> Vec<f64> {
+        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..n)
+            .map(|i| {
+                x ^= x >> 12;
+                x ^= x << 25;
+                x ^= x >> 27;
+                let r = x.wrapping_mul(0x2545_F491_4F6C_DD1D);
+                if special && r.is_multiple_of(97) {
+                    return [f64::NAN, f64::INFINITY, -0.0, 1e-310, 1e300][i % 5];
+                }
+                let mantissa = (r >> 11) as f64 / (1u64 << 53) as f64 - 0.5;
+                mantissa * 2f64.powi((r % 40) as i32 - 20)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_tier_sums_squares_as_the_reference() {
+        use crate::narrow::{bf16, f16};
+        use crate::operands::NORM_BLOCK;
+        use crate::spec::grad_norm::{sum_squares, sum_squares_blocks};
+        let lengths: Vec<usize> = (0..=80)
+            .chain([127, 128, 129, NORM_BLOCK - 1, NORM_BLOCK, NORM_BLOCK + 1, NORM_BLOCK + 9])
+            .chain([3 * NORM_BLOCK + 37, 8 * NORM_BLOCK, 11 * NORM_BLOCK - 3])
+            .collect();
+        for (k, &n) in lengths.iter().enumerate() {
+            for special in [false, true] {
+                for offset in [0, 1, 3] {
+                    let v = norm_values(n + offset, k as u64 * 2 + special as u64, special);
+                    let d: Vec<f64> = v[offset..].to_vec();
+                    let f: Vec<f32> = d.iter().map(|&x| x as f32).collect();
+                    let b: Vec<bf16> = d.iter().map(|&x| bf16::from_f64(x)).collect();
+                    let h: Vec<f16> = d.iter().map(|&x| f16::from_f64(x)).collect();
+                    let same = |a: f64, b: f64| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
+                    for tier in Tier::available() {
+                        let ctx = format!("{tier} n={n} offset={offset} special={special}");
+                        assert!(same(grad_sum_squares_on(tier, &d).unwrap(), sum_squares(&d)), "f64 {ctx}");
+                        assert!(same(grad_sum_squares_on(tier, &f).unwrap(), sum_squares(&f)), "f32 {ctx}");
+                        assert!(same(grad_sum_squares_on(tier, &b).unwrap(), sum_squares(&b)), "bf16 {ctx}");
+                        assert!(same(grad_sum_squares_on(tier, &h).unwrap(), sum_squares(&h)), "f16 {ctx}");
+                        // A run from a later block: the same nodes as the reference's.
+                        if n > NORM_BLOCK {
+                            let got = grad_sum_squares_blocks_on(tier, &NormSlice::F32(&f[NORM_BLOCK..]), 1)
+                                .unwrap();
+                            let want = sum_squares_blocks(&f[NORM_BLOCK..], 1);
+                            assert!(got.nodes().zip(want.nodes()).all(|(a, b)| a.0 == b.0 && same(a.1, b.1)));
+                            assert_eq!(got.nodes().count(), want.nodes().count(), "{ctx}");
+                        }
+                    }
+                    assert!(same(grad_sum_squares(&f), sum_squares(&f)));
+                }
+            }
+        }
+        for tier in ALL_TIERS.into_iter().filter(|t| !t.is_available()) {
+            println!("skipped: the {tier} tier is not available on this CPU");
+        }
     }
 }

@@ -31,6 +31,7 @@ pub trait ByFloat {
 /// An IEEE-754 binary floating-point element type: `f32` or `f64`.
 pub trait Float:
     sealed::Sealed
+    + crate::operands::NormElement
     + Copy
     + Default
     + Debug

@@ -121,6 +121,27 @@ pub unsafe trait Lanes<T: Float>: Copy + 'static {
     unsafe fn sign(a: Self::V) -> Self::V;
 }
 
+/// `f32` lanes widened to `f64` lanes, exactly: the gradient norm's way from
+/// `f32` (and `bf16`/`f16`) gradients to its `f64` sums.
+///
+/// # Safety
+///
+/// Implementors promise that `Lanes<f32>::N == 2 · Lanes<f64>::N`, that
+/// [`widen_low`](WidenLanes::widen_low) returns lanes `0 .. N64` of its
+/// argument and [`widen_high`](WidenLanes::widen_high) lanes `N64 .. 2·N64`,
+/// each converted to `f64` (exact: every `f32` is an `f64`; a NaN stays a
+/// NaN). Callers promise that the CPU supports the token's instruction set.
+pub unsafe trait WidenLanes: Lanes<f32> + Lanes<f64> {
+    /// The low half of the lanes, as `f64`.
+    /// # Safety
+    /// The CPU supports the token's instruction set.
+    unsafe fn widen_low(v: <Self as Lanes<f32>>::V) -> <Self as Lanes<f64>>::V;
+    /// The high half of the lanes, as `f64`.
+    /// # Safety
+    /// The CPU supports the token's instruction set.
+    unsafe fn widen_high(v: <Self as Lanes<f32>>::V) -> <Self as Lanes<f64>>::V;
+}
+
 /// Proof that the CPU has an instruction set: an ISA token.
 ///
 /// A token has a private field and is not `Default`: the only ways to get

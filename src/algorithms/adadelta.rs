@@ -143,6 +143,10 @@ impl Algorithm for AdaDeltaConfig {
         [true, true, false]
     }
 
+    fn grad<'s, T: Float>(b: &'s AdaDeltaBuffers<'_, T>) -> &'s [T] {
+        b.grad
+    }
+
     fn reborrow<'s, T: Float>(b: &'s mut AdaDeltaBuffers<'_, T>) -> AdaDeltaBuffers<'s, T> {
         Reborrow::reborrow(b)
     }

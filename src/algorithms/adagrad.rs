@@ -166,6 +166,10 @@ impl Algorithm for AdaGradConfig {
         [true, false, false]
     }
 
+    fn grad<'s, T: Float>(b: &'s AdaGradBuffers<'_, T>) -> &'s [T] {
+        b.grad
+    }
+
     fn reborrow<'s, T: Float>(b: &'s mut AdaGradBuffers<'_, T>) -> AdaGradBuffers<'s, T> {
         Reborrow::reborrow(b)
     }

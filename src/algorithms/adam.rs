@@ -284,6 +284,10 @@ impl Algorithm for AdamConfig {
         [true, true, b.max_exp_avg_sq.is_some()]
     }
 
+    fn grad<'s, T: Float>(b: &'s AdamBuffers<'_, T>) -> &'s [T] {
+        b.grad
+    }
+
     fn reborrow<'s, T: Float>(b: &'s mut AdamBuffers<'_, T>) -> AdamBuffers<'s, T> {
         Reborrow::reborrow(b)
     }

@@ -169,6 +169,10 @@ impl Algorithm for AdaMaxConfig {
         [true, true, false]
     }
 
+    fn grad<'s, T: Float>(b: &'s AdaMaxBuffers<'_, T>) -> &'s [T] {
+        b.grad
+    }
+
     fn reborrow<'s, T: Float>(b: &'s mut AdaMaxBuffers<'_, T>) -> AdaMaxBuffers<'s, T> {
         Reborrow::reborrow(b)
     }

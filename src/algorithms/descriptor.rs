@@ -131,6 +131,9 @@ pub trait Algorithm: Clone + core::fmt::Debug + PartialEq + Send + Sync + 'stati
     /// Which state buffers a buffer set holds, in [`Self::STATE`] order.
     fn given<T: Float>(buffers: &Self::Buffers<'_, T>) -> [bool; MAX_STATE_BUFFERS];
 
+    /// The gradient of a buffer set (what clipping's norm pass reads).
+    fn grad<'s, T: Float>(buffers: &'s Self::Buffers<'_, T>) -> &'s [T];
+
     /// A shorter-lived view of a buffer set (the multi-tensor step's).
     fn reborrow<'s, T: Float>(buffers: &'s mut Self::Buffers<'_, T>) -> Self::Buffers<'s, T>;
 
@@ -227,6 +230,12 @@ impl<'c, A: Algorithm, T: Float> Validated<'c, A, T> {
     /// The coefficients the kernel takes.
     pub fn coefficients(&self) -> &A::Coefficients<T> {
         &self.coefficients
+    }
+
+    /// Sets the gradient multiplier every element is scaled by first (the
+    /// clip coefficient; 1 as computed).
+    pub fn set_grad_scale(&mut self, scale: T) {
+        self.coefficients.set_grad_scale(scale);
     }
 
     /// Bytes one element's step moves.

@@ -151,6 +151,10 @@ impl Algorithm for LionConfig {
         Some(LionBuffers { param, grad, exp_avg: m? })
     }
 
+    fn grad<'s, T: Float>(b: &'s LionBuffers<'_, T>) -> &'s [T] {
+        b.grad
+    }
+
     fn given<T: Float>(_: &LionBuffers<'_, T>) -> [bool; 3] {
         [true, false, false]
     }

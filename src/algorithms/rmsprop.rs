@@ -189,6 +189,10 @@ impl Algorithm for RmsPropConfig {
         [true, b.momentum_buffer.is_some(), b.grad_avg.is_some()]
     }
 
+    fn grad<'s, T: Float>(b: &'s RmsPropBuffers<'_, T>) -> &'s [T] {
+        b.grad
+    }
+
     fn reborrow<'s, T: Float>(b: &'s mut RmsPropBuffers<'_, T>) -> RmsPropBuffers<'s, T> {
         Reborrow::reborrow(b)
     }

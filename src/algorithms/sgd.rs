@@ -215,6 +215,10 @@ impl Algorithm for SgdConfig {
         Some(SgdBuffers { param, grad, momentum_buffer: b })
     }
 
+    fn grad<'s, T: Float>(b: &'s SgdBuffers<'_, T>) -> &'s [T] {
+        b.grad
+    }
+
     fn given<T: Float>(b: &SgdBuffers<'_, T>) -> [bool; 3] {
         [b.momentum_buffer.is_some(), false, false]
     }

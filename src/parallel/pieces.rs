@@ -30,15 +30,15 @@ pub(crate) trait Split: KernelBuffers + Send {}
 impl<B: KernelBuffers + Send> Split for B {}
 
 /// Most pieces one step is cut into.
-const MAX_PIECES: usize = 32;
+pub(super) const MAX_PIECES: usize = 32;
 
 /// Pieces per thread: a few, so a thread that starts late or runs slow (a
 /// shared VM) leaves pieces for the others instead of holding up the end.
-const PIECES_PER_THREAD: usize = 4;
+pub(super) const PIECES_PER_THREAD: usize = 4;
 
 /// Least traffic of one piece: smaller pieces cost more in claiming than
 /// they gain in balance.
-const MIN_PIECE_BYTES: usize = 1 << 20;
+pub(super) const MIN_PIECE_BYTES: usize = 1 << 20;
 
 /// Runs `kernel` over `buffers`, split across the threads `parallelism`
 /// allows when the step moves at least [`serial_threshold`] bytes
@@ -138,13 +138,13 @@ fn cut_into_pieces<B: Split>(
 
 /// Where piece `k` of `pieces` ends in a whole of `total` elements, before
 /// alignment: `⌊total·(k+1)/pieces⌋` (non-decreasing in `k`; `total` at the last).
-fn piece_end(k: usize, total: usize, pieces: usize) -> usize {
+pub(super) fn piece_end(k: usize, total: usize, pieces: usize) -> usize {
     (total as u128 * (k as u128 + 1) / pieces as u128) as usize
 }
 
 /// Locks a slot; a poisoned lock (a kernel panicked while holding it, which
 /// the kernels do not do) still yields its contents.
-fn lock<T>(slot: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(super) fn lock<T>(slot: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 

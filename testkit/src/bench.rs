@@ -4,15 +4,16 @@
 //! `bench/examples/roofline.rs`.
 
 use crate::harness::{Implementation, TestAlgorithm, available_tiers, name, run_step};
-use fused_optim::algorithms::{StateSlots, bytes_per_element};
+use fused_optim::algorithms::{Algorithm, StateSlots, bytes_per_element};
+use fused_optim::clip::{self, ClipGradNorm};
 use fused_optim::kernels::{self, spec};
 use fused_optim::mixed::{
     Dtype, MixedAdamBuffers, MixedLayout, MixedOptions, MixedSlice, StepOutcome, adam_step_mixed, bf16,
     mixed_bytes_per_element, mixed_coefficients,
 };
 use fused_optim::{
-    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, Float, LionConfig, Parallelism, ProbeBuffers,
-    RmsPropConfig, SgdConfig, Tier, probe_step,
+    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamBuffers, AdamConfig, Float, LionConfig, Parallelism,
+    ProbeBuffers, RmsPropConfig, SgdConfig, Tier, adam_step_many, probe_step,
 };
 
 /// What one call runs.
@@ -35,6 +36,15 @@ pub enum Run {
     /// one step, or as the separate passes a framework runs; serial or on
     /// all threads. Only [`Phase`] runs it.
     Phase { fused: bool, threaded: bool },
+    /// An AdamW step with the gradients clipped by their global norm: fused
+    /// (`clip::step_many_clipped`: the norm pass, then the step scaling the
+    /// gradients inside it) or in two passes as PyTorch's
+    /// `clip_grad_norm_` + `step()` (the norm, the gradients scaled in
+    /// place, the plain step); serial or on all threads. Only [`Clip`] runs it.
+    Clip { fused: bool, threaded: bool },
+    /// The gradient-norm pass alone (`clip::grad_norm`, read only), serial
+    /// or on all threads. Only [`Clip`] runs it.
+    Norm { threaded: bool },
 }
 
 impl Run {
@@ -53,6 +63,14 @@ impl Run {
                 if fused { "fused" } else { "separate" },
                 if threaded { rayon::current_num_threads() } else { 1 }
             ),
+            Run::Clip { fused, threaded } => format!(
+                "clip-{}-{}t",
+                if fused { "fused" } else { "two-pass" },
+                if threaded { rayon::current_num_threads() } else { 1 }
+            ),
+            Run::Norm { threaded } => {
+                format!("norm-{}t", if threaded { rayon::current_num_threads() } else { 1 })
+            }
         }
     }
 }
@@ -76,15 +94,22 @@ pub trait Case {
     fn output_bits(&self) -> Vec<u64>;
 }
 
-/// An algorithm × element type: its name, the bytes one element's step moves, how to build it.
+/// An algorithm × element type: its name, the bytes one element's step
+/// moves, the bytes one element of its probe moves, how to build it.
 pub struct Kind {
     pub algorithm: String,
     pub dtype: &'static str,
     pub bytes_per_element: usize,
+    /// What `Run::Probe` moves per element: the step's bytes, except where
+    /// the probe has no kernel of the step's shape (plain SGD: one stream
+    /// read and written, one read; the probe has 2 to 4 written streams),
+    /// whose probe is the nearest shape (two written).
+    pub probe_bytes_per_element: usize,
     pub build: fn(usize) -> Box<dyn Case>,
 }
 
-/// Every algorithm, at PyTorch's defaults, in f32 and f64.
+/// Every algorithm, at PyTorch's defaults, in f32 and f64; SGD also with
+/// momentum 0.9 (`sgd-momentum`: its defaults have none, a step with no state).
 pub fn kinds() -> Vec<Kind> {
     let mut out = Vec::new();
     kinds_of::<AdamConfig>(&mut out);
@@ -93,30 +118,65 @@ pub fn kinds() -> Vec<Kind> {
     kinds_of::<RmsPropConfig>(&mut out);
     kinds_of::<AdaDeltaConfig>(&mut out);
     kinds_of::<SgdConfig>(&mut out);
+    kinds_of::<SgdMomentum>(&mut out);
     kinds_of::<LionConfig>(&mut out);
     out.push(Kind {
         algorithm: "adam-mix".into(),
         dtype: "bf16",
         bytes_per_element: MixedCase::bytes_per_element(),
+        probe_bytes_per_element: MixedCase::bytes_per_element(),
         build: MixedCase::build,
     });
     out
 }
 
-/// An algorithm at its defaults, in f32 and f64.
-fn kinds_of<A: TestAlgorithm>(out: &mut Vec<Kind>) {
-    out.push(Kind {
-        algorithm: name::<A>(),
-        dtype: "f32",
-        bytes_per_element: bytes_per_element::<A, f32>(&A::default()),
-        build: StepCase::<f32, A>::build,
-    });
-    out.push(Kind {
-        algorithm: name::<A>(),
-        dtype: "f64",
-        bytes_per_element: bytes_per_element::<A, f64>(&A::default()),
-        build: StepCase::<f64, A>::build,
-    });
+/// A configuration the benches time: an algorithm's defaults, or a variant of them.
+trait BenchConfig: 'static {
+    type Algorithm: TestAlgorithm;
+    /// The name in tables and bench groups.
+    fn name() -> String;
+    fn config() -> Self::Algorithm;
+}
+
+impl<A: TestAlgorithm + 'static> BenchConfig for A {
+    type Algorithm = A;
+    fn name() -> String {
+        name::<A>()
+    }
+    fn config() -> A {
+        A::default()
+    }
+}
+
+/// SGD with momentum 0.9 (PyTorch's defaults otherwise): a momentum buffer
+/// read and written, as SGD usually trains.
+struct SgdMomentum;
+
+impl BenchConfig for SgdMomentum {
+    type Algorithm = SgdConfig;
+    fn name() -> String {
+        "sgd-momentum".into()
+    }
+    fn config() -> SgdConfig {
+        SgdConfig { momentum: 0.9, ..SgdConfig::default() }
+    }
+}
+
+/// A configuration in f32 and f64.
+fn kinds_of<C: BenchConfig>(out: &mut Vec<Kind>) {
+    out.push(kind::<C, f32>("f32"));
+    out.push(kind::<C, f64>("f64"));
+}
+
+fn kind<C: BenchConfig, F: Float>(dtype: &'static str) -> Kind {
+    let states = StepCase::<F, C>::kept().count();
+    Kind {
+        algorithm: C::name(),
+        dtype,
+        bytes_per_element: bytes_per_element::<C::Algorithm, F>(&C::config()),
+        probe_bytes_per_element: (2 * states.max(1) + 3) * F::BYTES,
+        build: StepCase::<F, C>::build,
+    }
 }
 
 /// Every implementation a bench times: the reference, each tier this CPU
@@ -155,51 +215,65 @@ fn parallelism(threaded: bool) -> Parallelism {
 /// The step number the benches run (any `t >= 1` costs the same).
 const T: u64 = 10;
 
-/// The buffers of one algorithm × element type at the algorithm's defaults:
-/// each state buffer the defaults keep.
-struct StepCase<F, A> {
+/// The buffers of one algorithm × element type at one configuration
+/// ([`BenchConfig`]): each state buffer the configuration keeps, and for a
+/// step without state a scratch stream for the probe.
+struct StepCase<F, C> {
     p: Vec<F>,
     g: Vec<F>,
     states: Vec<Vec<F>>,
-    _algorithm: std::marker::PhantomData<A>,
+    _config: std::marker::PhantomData<C>,
 }
 
-impl<F: Float, A: TestAlgorithm> StepCase<F, A> {
+impl<F: Float, C: BenchConfig> StepCase<F, C> {
+    /// The indices of the state buffers the configuration keeps.
+    fn kept() -> impl Iterator<Item = usize> {
+        let config = C::config();
+        (0..<C::Algorithm as Algorithm>::STATE.len()).filter(move |&i| config.keeps(i))
+    }
+
     fn build(n: usize) -> Box<dyn Case> {
-        let config = A::default();
-        let kept = (0..A::STATE.len()).filter(|&i| config.keeps(i));
-        Box::new(StepCase::<F, A> {
+        let (scale, non_negative) = (C::Algorithm::BENCH_SCALE, C::Algorithm::NON_NEGATIVE);
+        let mut states: Vec<Vec<F>> =
+            Self::kept().map(|i| wave(n, 5 + 2 * i, scale[i], non_negative[i])).collect();
+        if states.is_empty() {
+            states.push(wave(n, 5, 0.01, false)); // the probe's second written stream; no step reads it
+        }
+        Box::new(StepCase::<F, C> {
             p: wave(n, 0, 1.0, false),
             g: wave(n, 3, 0.1, false),
-            states: kept.map(|i| wave(n, 5 + 2 * i, A::BENCH_SCALE[i], A::NON_NEGATIVE[i])).collect(),
-            _algorithm: std::marker::PhantomData,
+            states,
+            _config: std::marker::PhantomData,
         })
     }
 
-    /// One step of `run` (not a probe) at the defaults, step [`T`].
+    /// One step of `run` (not a probe) at the configuration, step [`T`].
     fn step(&mut self, run: Run) {
+        let config = C::config();
         let mut states = self.states.iter_mut();
         let slots: StateSlots<'_, F> = std::array::from_fn(|i| {
-            (i < A::STATE.len() && A::default().keeps(i)).then(|| &mut states.next().unwrap()[..])
+            (i < <C::Algorithm as Algorithm>::STATE.len() && config.keeps(i))
+                .then(|| &mut states.next().unwrap()[..])
         });
-        let b = A::buffers(&mut self.p, &self.g, slots).expect("the defaults' buffers");
+        let b = C::Algorithm::buffers(&mut self.p, &self.g, slots).expect("the configuration's buffers");
         let with = match run {
             Run::Reference => Implementation::Reference,
             Run::Tier(tier) => Implementation::Tier(tier),
             Run::Dispatched => Implementation::Dispatched,
             Run::Driver => Implementation::Driver(Parallelism::Global),
-            Run::Probe { .. } | Run::ForcedSplit | Run::Phase { .. } => unreachable!("not a kernel run"),
+            other => unreachable!("not a kernel run: {other:?}"),
         };
-        run_step(&A::default(), T, b, &with);
+        run_step(&config, T, b, &with);
     }
 }
 
-impl<F: Float, A: TestAlgorithm> Case for StepCase<F, A> {
+impl<F: Float, C: BenchConfig> Case for StepCase<F, C> {
     fn run(&mut self, run: Run) {
         let Run::Probe { threaded } = run else {
             return self.step(run);
         };
-        // The probe of the same shape: the parameter and every state written, the gradient read.
+        // The probe of the same shape: the parameter and every state written,
+        // the gradient read (a step without state: the scratch stream written too).
         let (read, parallelism) = (&self.g[..], parallelism(threaded));
         let result = match &mut self.states[..] {
             [a] => probe_step(ProbeBuffers { written: [&mut self.p[..], a], read }, &parallelism),
@@ -296,7 +370,7 @@ impl Case for MixedCase {
                 probe_step(ProbeBuffers { written, read: &self.probe_read }, &parallelism(threaded))
                     .expect("equal lengths");
             }
-            Run::ForcedSplit | Run::Phase { .. } => unreachable!("not a kernel run"),
+            other => unreachable!("not a kernel run: {other:?}"),
         }
     }
 
@@ -416,5 +490,201 @@ impl Case for Phase {
     fn output_bits(&self) -> Vec<u64> {
         let copy: Vec<f32> = self.copy.iter().chain(&self.g).map(|x| x.to_f32()).collect();
         bits(&[&self.p, &self.m, &self.v, &copy])
+    }
+}
+
+/// The clip coefficient [`Clip`] runs at: `max_norm` is this fraction of the
+/// gradients' norm, so every step really clips.
+const CLIP_FRACTION: f64 = 0.5;
+
+/// An f32 AdamW step (PyTorch's `AdamW` defaults) with its gradients clipped
+/// by their global norm to half of it, three ways:
+///
+/// - **fused** ([`Run::Clip`] `fused: true`): `clip::step_many_clipped` over
+///   the one tensor: a read-only norm pass, then the step with every gradient
+///   element multiplied by the coefficient inside it. 4 + 28 = 32 bytes per
+///   element;
+/// - **two-pass** (`fused: false`), as `clip_grad_norm_` then `step()`:
+///   `clip::grad_norm`, the gradients scaled in place by the coefficient with
+///   the library's own `kernels::scale_in_place` (dispatched SIMD; split into
+///   chunks across the threads by rayon when threaded), then the plain
+///   `adam_step_many`. 4 + 8 + 28 = 40 bytes per element;
+/// - **the norm pass alone** ([`Run::Norm`]): `clip::grad_norm`, 4 bytes per
+///   element read;
+///
+/// and [`Run::Probe`]: f32 Adam's probe (p, m, v read and written, g read;
+/// 28 bytes per element), the roof of the step's shape.
+///
+/// The two-pass run writes the gradients: [`Clip::refill`] restores them
+/// (untimed) before every timed call, so every call clips the same gradients
+/// by the same coefficient (0.5). The fused and two-pass runs compute the
+/// same bits (the test `clip_same_bits_both_ways`; the roofline report and
+/// the bench check it again before timing).
+pub struct Clip {
+    p: Vec<f32>,
+    g: Vec<f32>,
+    m: Vec<f32>,
+    v: Vec<f32>,
+    /// The gradients as built, for [`Clip::refill`].
+    g0: Vec<f32>,
+    clip: ClipGradNorm,
+}
+
+impl Clip {
+    pub fn new(n: usize) -> Clip {
+        let g: Vec<f32> = wave(n, 3, 0.1, false);
+        let norm = clip::grad_norm(&[&g[..]], &Parallelism::Serial);
+        Clip {
+            p: wave(n, 0, 1.0, false),
+            m: wave(n, 5, 0.01, false),
+            v: wave(n, 7, 0.01, true),
+            g0: g.clone(),
+            g,
+            clip: ClipGradNorm::new(CLIP_FRACTION * norm),
+        }
+    }
+
+    /// The fused step's bytes per element: the norm reads g (4), the step moves 28.
+    pub fn fused_bytes_per_element() -> usize {
+        4 + bytes_per_element::<AdamConfig, f32>(&AdamConfig::adamw())
+    }
+
+    /// The two-pass bytes per element: the norm (4), the scaling reads and
+    /// writes g (8), the step (28).
+    pub fn two_pass_bytes_per_element() -> usize {
+        4 + 8 + bytes_per_element::<AdamConfig, f32>(&AdamConfig::adamw())
+    }
+
+    /// The norm pass's bytes per element: g read (4).
+    pub fn norm_bytes_per_element() -> usize {
+        4
+    }
+
+    /// The probe's bytes per element: f32 Adam's shape (28).
+    pub fn probe_bytes_per_element() -> usize {
+        fused_optim::probe_bytes_per_element::<f32, 3>()
+    }
+
+    /// Puts the gradients back as built (the two-pass run scales them), untimed.
+    pub fn refill(&mut self) {
+        self.g.copy_from_slice(&self.g0);
+    }
+
+    fn adamw_buffers(&mut self) -> AdamBuffers<'_, f32> {
+        AdamBuffers {
+            param: &mut self.p,
+            grad: &self.g,
+            exp_avg: &mut self.m,
+            exp_avg_sq: &mut self.v,
+            max_exp_avg_sq: None,
+        }
+    }
+
+    fn fused(&mut self, threaded: bool) {
+        let clip = self.clip;
+        let mut tensors = [self.adamw_buffers()];
+        let report =
+            clip::step_many_clipped(&AdamConfig::adamw(), T, &clip, &mut tensors, &parallelism(threaded))
+                .expect("valid");
+        assert!(report.coefficient < 1.0);
+    }
+
+    fn two_pass(&mut self, threaded: bool) {
+        use rayon::prelude::*;
+        let parallelism = parallelism(threaded);
+        let norm = clip::grad_norm(&[&self.g[..]], &parallelism);
+        let coefficient = self.clip.coefficient(norm);
+        assert!(coefficient < 1.0);
+        let scale = |g: &mut [f32]| kernels::scale_in_place(&mut MixedSlice::F32(g), coefficient as f32);
+        if threaded {
+            let chunk = self.g.len().div_ceil(rayon::current_num_threads()).max(1 << 16);
+            self.g.par_chunks_mut(chunk).for_each(scale);
+        } else {
+            scale(&mut self.g);
+        }
+        let mut tensors = [self.adamw_buffers()];
+        adam_step_many(&AdamConfig::adamw(), T, &mut tensors, &parallelism).expect("valid");
+    }
+}
+
+impl Case for Clip {
+    fn run(&mut self, run: Run) {
+        match run {
+            Run::Clip { fused: true, threaded } => self.fused(threaded),
+            Run::Clip { fused: false, threaded } => self.two_pass(threaded),
+            Run::Norm { threaded } => {
+                std::hint::black_box(clip::grad_norm(&[&self.g[..]], &parallelism(threaded)));
+            }
+            Run::Probe { threaded } => {
+                let written = [&mut self.p[..], &mut self.m, &mut self.v];
+                probe_step(ProbeBuffers { written, read: &self.g }, &parallelism(threaded))
+                    .expect("equal lengths");
+            }
+            other => unreachable!("a clipped step runs only clipped steps, norms and probes, not {other:?}"),
+        }
+    }
+
+    fn output_bits(&self) -> Vec<u64> {
+        bits(&[&self.p, &self.m, &self.v])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every kind builds, steps with every implementation and runs its probe
+    /// (a step without state has a scratch stream for it), and its output
+    /// matches the reference's.
+    #[test]
+    fn every_kind_runs_and_probes() {
+        for kind in kinds() {
+            let mut want = (kind.build)(1000);
+            want.step(Run::Reference);
+            for run in implementations() {
+                let mut case = (kind.build)(1000);
+                case.step(run);
+                assert!(
+                    case.output_bits() == want.output_bits(),
+                    "{} {} {run:?}",
+                    kind.algorithm,
+                    kind.dtype
+                );
+                case.step(Run::Probe { threaded: false });
+                case.step(Run::Probe { threaded: true });
+            }
+            assert!(kind.probe_bytes_per_element >= kind.bytes_per_element);
+        }
+    }
+
+    #[test]
+    fn bytes_per_element_of_sgd_and_lion() {
+        let of = |name: &str, dtype: &str| {
+            let k = kinds().into_iter().find(|k| k.algorithm == name && k.dtype == dtype).expect("a kind");
+            (k.bytes_per_element, k.probe_bytes_per_element)
+        };
+        assert_eq!(of("sgd", "f32"), (12, 20));
+        assert_eq!(of("sgd-momentum", "f32"), (20, 20));
+        assert_eq!(of("sgd-momentum", "f64"), (40, 40));
+        assert_eq!(of("lion", "f32"), (20, 20));
+        assert_eq!(of("adam", "f32"), (28, 28));
+    }
+
+    /// The fused clipped step and the two passes write the same bits, and
+    /// the refill puts the two-pass run's gradients back.
+    #[test]
+    fn clip_same_bits_both_ways() {
+        for threaded in [false, true] {
+            let (mut a, mut b) = (Clip::new(3 << 12), Clip::new(3 << 12));
+            for _ in 0..3 {
+                a.step(Run::Clip { fused: true, threaded });
+                b.step(Run::Clip { fused: false, threaded });
+                assert!(a.output_bits() == b.output_bits(), "threaded: {threaded}");
+                assert!(b.g != b.g0);
+                b.refill();
+                assert!(a.g == b.g);
+            }
+        }
+        assert_eq!((Clip::fused_bytes_per_element(), Clip::two_pass_bytes_per_element()), (32, 40));
     }
 }

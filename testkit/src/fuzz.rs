@@ -39,13 +39,15 @@
 use crate::harness::TestAlgorithm;
 use arbitrary::Arbitrary;
 use fused_optim::algorithms::StateSlots;
+use fused_optim::kernels::GradScale;
 use fused_optim::kernels::{self, ALL_TIERS, Dtype, MixedLayout, MixedSlice, Storage, bf16, f16, spec};
 use fused_optim::mixed::{
     MixedBuffers, MixedKernel, MixedOptions, StepOutcome, mixed_coefficients, step_mixed,
 };
+use fused_optim::step::step_many_validated;
 use fused_optim::{AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, LionConfig, RmsPropConfig, SgdConfig};
 use fused_optim::{
-    AdamBuffers, AdamConfig, Algorithm, EpsForm, Error, Float, Parallelism, Tier, WeightDecay,
+    AdamBuffers, AdamConfig, Algorithm, EpsForm, Error, Float, Parallelism, Tier, Validated, WeightDecay,
 };
 use std::borrow::Cow;
 use std::marker::PhantomData;
@@ -391,10 +393,23 @@ pub trait Options: std::fmt::Debug {
             *slot = (config.keeps(i) == self.consistent(i)).then(|| b.get_mut());
         }
         let b = Self::Algorithm::buffers(p.get_mut(), g.get(), slots).expect("every buffer always kept");
+        let grad_scale = T::from_f64(grad_scale_of(t));
         if let Run::Api(parallelism) | Run::Driver(parallelism) = run {
-            return fused_optim::step(&config, t, b, parallelism).map(|()| StepOutcome::Applied);
+            if grad_scale == T::ONE {
+                return fused_optim::step(&config, t, b, parallelism).map(|()| StepOutcome::Applied);
+            }
+            // The clip coefficient's way in: the same checks as `step`.
+            let mut validated = Validated::<Self::Algorithm, T>::new(&config, t)?;
+            validated.set_grad_scale(grad_scale);
+            return step_many_validated(&validated, std::iter::once(b), parallelism)
+                .map(|()| StepOutcome::Applied)
+                .map_err(|e| match e {
+                    Error::Tensor { error, .. } => *error,
+                    other => other,
+                });
         }
-        let (k, kernels) = (config.coefficients(t)?, Self::Algorithm::kernels::<T>());
+        let (mut k, kernels) = (config.coefficients(t)?, Self::Algorithm::kernels::<T>());
+        k.set_grad_scale(grad_scale);
         match run {
             Run::Tier(tier) => (kernels.on_tier)(tier, b, &k).expect("an available tier"),
             Run::Reference => (kernels.reference)(b, &k),
@@ -402,6 +417,14 @@ pub trait Options: std::fmt::Debug {
         }
         Ok(StepOutcome::Applied)
     }
+}
+
+/// The gradient multiplier (a clip coefficient) a case's step uses, from its
+/// step number, so that committed corpus files decode as before: 1 (no
+/// clipping) for `t ≡ 0, 1 (mod 8)`, else an inexact fraction, a tiny one, a
+/// value above 1, 0, one that overflows `f32` gradients, one subnormal in `f32`.
+pub fn grad_scale_of(t: u64) -> f64 {
+    [1.0, 1.0, 0.3, 1e-3, 2.5, 0.0, 1e30, 1e-40][(t % 8) as usize]
 }
 
 /// Streams of an algorithm's case: parameter, gradient, every state buffer.
@@ -1127,4 +1150,108 @@ pub fn refusal_many(case: &ManyCase) -> Option<String> {
         Error::UnexpectedState { buffer, option } => format!("unexpected-{buffer}-without-{option}"),
         other => format!("{other:?}"),
     })
+}
+
+/// One gradient of a [`NormCase`].
+#[derive(Arbitrary, Clone, Copy, Debug)]
+pub struct NormShape {
+    /// Elements (0 to 65535: up to 16 blocks of the norm, tails of every size).
+    len: u16,
+    /// Elements to skip at the start of its allocation (0..16).
+    offset: u8,
+}
+
+/// The gradient norm of clipping ([`fused_optim::clip::grad_norm`]): up to 8
+/// gradients of one type (`f32`, `f64`, `bf16` or `f16`, by `dtype % 4`) of
+/// any lengths and misalignments, filled from raw bits (NaN, ±inf,
+/// subnormals, huge values whose squares overflow `f64`). The scalar
+/// reference's norm must come out, bit for bit (NaN as NaN), of every tier
+/// called directly, the dispatched kernel, and the driver on pools of 1, 2, 3
+/// and 7 threads and on hosts that run their workers at once, one after
+/// another or not at all, with the serial threshold at 0 (every pass split),
+/// 64 KiB or the default.
+#[derive(Arbitrary, Clone, Debug)]
+pub struct NormCase {
+    dtype: u8,
+    threshold: u8,
+    tensors: Vec<NormShape>,
+    bits: Vec<u64>,
+}
+
+/// The executors a [`NormCase`] runs on.
+fn norm_executors() -> &'static [Parallelism] {
+    static EXECUTORS: OnceLock<Vec<Parallelism>> = OnceLock::new();
+    EXECUTORS.get_or_init(|| {
+        use crate::hosts::{IdleHost, ScopedHost, SerialHost};
+        let pool =
+            |n| Parallelism::Pool(Arc::new(rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap()));
+        vec![
+            Parallelism::Serial,
+            pool(1),
+            pool(2),
+            pool(3),
+            pool(7),
+            Parallelism::Host(Arc::new(ScopedHost(3))),
+            Parallelism::Host(Arc::new(SerialHost(4))),
+            Parallelism::Host(Arc::new(IdleHost(2))),
+        ]
+    })
+}
+
+impl NormCase {
+    /// The gradients, as `T` from the raw bits (each at its offset).
+    fn grads<T: Copy + Default>(&self, from: impl Fn(u64) -> T) -> Vec<Buffer<T>> {
+        let mut word = 0usize;
+        let mut next = || {
+            let bits = self.bits.get(word % self.bits.len().max(1)).copied().unwrap_or(0x3ff0_0000_0000_0000);
+            word += 1;
+            from(bits.rotate_left(word as u32 % 64))
+        };
+        self.tensors
+            .iter()
+            .take(8)
+            .map(|t| Buffer::new(t.offset as usize % 16, (0..t.len as usize).map(|_| next())))
+            .collect()
+    }
+
+    fn compare<T: kernels::NormElement + Default + Copy>(&self, from: impl Fn(u64) -> T) {
+        let buffers = self.grads(from);
+        let grads: Vec<&[T]> = buffers.iter().map(Buffer::get).collect();
+        let want = spec::grad_norm(&grads);
+        let same = |got: f64, who: &str| {
+            assert!(
+                got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
+                "{who}: norm {got:e} ({:#x}), the reference {want:e} ({:#x})\n{self:#?}",
+                got.to_bits(),
+                want.to_bits()
+            );
+        };
+        for tier in ALL_TIERS.into_iter().filter(|t| t.is_available()) {
+            same(kernels::grad_norm_on(tier, &grads).expect("an available tier"), &format!("tier {tier}"));
+        }
+        same(kernels::grad_norm(&grads), "dispatched");
+        for p in norm_executors() {
+            same(fused_optim::clip::grad_norm(&grads, p), &format!("driver on {p:?}"));
+        }
+    }
+}
+
+/// Runs a [`NormCase`]: the norm on every implementation against the reference.
+pub fn check_norm(case: &NormCase) -> Outcome {
+    norm_executors();
+    fused_optim::set_serial_threshold(
+        [0, 64 << 10, fused_optim::DEFAULT_SERIAL_BELOW_BYTES][case.threshold as usize % 3],
+    );
+    match case.dtype % 4 {
+        0 => case.compare(|b| f32::from_bits(b as u32)),
+        1 => case.compare(f64::from_bits),
+        2 => case.compare(|b| bf16::from_bits(b as u16)),
+        _ => case.compare(|b| f16::from_bits(b as u16)),
+    }
+    Outcome::Matched
+}
+
+/// A [`NormCase`] is never refused.
+pub fn refusal_norm(_: &NormCase) -> Option<String> {
+    None
 }

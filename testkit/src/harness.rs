@@ -7,7 +7,7 @@
 
 use crate::values::{Fill, Offset, TestFloat, assert_same_bits, gradient, values};
 use fused_optim::algorithms::{MAX_STATE_BUFFERS, StateSlots};
-use fused_optim::kernels::{self, TierUnavailable, spec};
+use fused_optim::kernels::{self, GradScale, TierUnavailable, spec};
 use fused_optim::{
     AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamConfig, Algorithm, EpsForm, Error, Float, LionConfig,
     Parallelism, RmsPropConfig, SgdConfig, Tier, WeightDecay,
@@ -102,10 +102,28 @@ pub fn name<A: Algorithm>() -> String {
 /// One step `t` of `config` on `b` with `with` (which may not be `Driver`
 /// when called by the kernels directly; the driver's refusal is a panic).
 pub fn run_step<A: TestAlgorithm, T: Float>(config: &A, t: u64, b: A::Buffers<'_, T>, with: &Implementation) {
+    run_step_scaled(config, t, 1.0, b, with)
+}
+
+/// [`run_step`] with the gradient multiplied by `grad_scale` (rounded once
+/// to `T`) first: the clip coefficient's way into every kernel.
+pub fn run_step_scaled<A: TestAlgorithm, T: Float>(
+    config: &A,
+    t: u64,
+    grad_scale: f64,
+    b: A::Buffers<'_, T>,
+    with: &Implementation,
+) {
     if let Implementation::Driver(p) = with {
-        return fused_optim::step(config, t, b, p).unwrap();
+        if grad_scale == 1.0 {
+            return fused_optim::step(config, t, b, p).unwrap();
+        }
+        let mut validated = fused_optim::Validated::<A, T>::new(config, t).unwrap();
+        validated.set_grad_scale(T::from_f64(grad_scale));
+        return fused_optim::step::step_many_validated(&validated, std::iter::once(b), p).unwrap();
     }
-    let (k, kernels) = (config.coefficients::<T>(t).unwrap(), A::kernels::<T>());
+    let (mut k, kernels) = (config.coefficients::<T>(t).unwrap(), A::kernels::<T>());
+    k.set_grad_scale(T::from_f64(grad_scale));
     match with {
         Implementation::Reference => (kernels.reference)(b, &k),
         Implementation::Tier(tier) => (kernels.on_tier)(*tier, b, &k).unwrap(),
@@ -168,6 +186,11 @@ impl<A: TestAlgorithm, T: TestFloat> Tensor<A, T> {
     /// One step with `with`.
     pub fn step(&mut self, config: &A, t: u64, with: &Implementation) {
         run_step(config, t, self.buffers(), with);
+    }
+
+    /// One step with `with`, the gradient multiplied by `grad_scale` first.
+    pub fn step_scaled(&mut self, config: &A, t: u64, grad_scale: f64, with: &Implementation) {
+        run_step_scaled(config, t, grad_scale, self.buffers(), with);
     }
 
     /// The public stateless step, which may refuse.
@@ -405,8 +428,14 @@ pub const STEPS: &[u64] = &[1, 2, 3, 4, 5, 1_000_000];
 #[cfg(miri)]
 pub const STEPS: &[u64] = &[1, 2, 1_000_000];
 
+/// The gradient multiplier of each of [`STEPS`] (by position, cycling): 1
+/// (no clipping), then clip coefficients of several kinds (inexact in
+/// binary, tiny, above 1, 0), so `grad_scale` is exercised on every tier.
+pub const STEP_GRAD_SCALES: &[f64] = &[1.0, 0.3, 1e-3, 2.5, 0.0, 0.7];
+
 /// Runs [`STEPS`] with the reference and with each of `implementations` from
-/// the same start, and asserts every output buffer has the reference's bits
+/// the same start (step `i` with the gradient multiplier
+/// [`STEP_GRAD_SCALES`]`[i]`), and asserts every output buffer has the reference's bits
 /// after every step, and nothing was written outside a buffer.
 pub fn assert_matches_reference<A: TestAlgorithm, T: TestFloat>(
     config: &A,
@@ -416,10 +445,11 @@ pub fn assert_matches_reference<A: TestAlgorithm, T: TestFloat>(
 ) {
     let mut want = start.clone();
     let mut got: Vec<Tensor<A, T>> = implementations.iter().map(|_| start.clone()).collect();
-    for &t in STEPS {
-        want.step(config, t, &Implementation::Reference);
+    for (i, &t) in STEPS.iter().enumerate() {
+        let scale = STEP_GRAD_SCALES[i % STEP_GRAD_SCALES.len()];
+        want.step_scaled(config, t, scale, &Implementation::Reference);
         for (tensor, with) in got.iter_mut().zip(implementations) {
-            tensor.step(config, t, with);
+            tensor.step_scaled(config, t, scale, with);
             assert!(
                 tensor.guards_intact(),
                 "{} {} {with} {config:?} t={t} {context}: wrote outside a buffer",
@@ -428,7 +458,11 @@ pub fn assert_matches_reference<A: TestAlgorithm, T: TestFloat>(
             );
             for ((name, g), (_, w)) in tensor.outputs().into_iter().zip(want.outputs()) {
                 // Formatted only on failure: interpreting it for every buffer of every step is slow under Miri.
-                let what = format_args!("{} {} {with} {config:?} t={t} {context}: {name}", A::NAME, T::NAME);
+                let what = format_args!(
+                    "{} {} {with} {config:?} t={t} grad_scale={scale} {context}: {name}",
+                    A::NAME,
+                    T::NAME
+                );
                 assert_same_bits(g, w, &what);
             }
         }

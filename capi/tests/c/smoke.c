@@ -458,6 +458,32 @@ static void thread_limits(void) {
     check(fo_threads() == 1, "fo_threads");
 }
 
+/* Clipping by global norm: the norm of {3, 4} and {12} is 13 exactly; an
+ * armed clip is taken by the next step, which reports it; the step after is
+ * not clipped. */
+static void clipping(void) {
+    const float a[2] = {3.0f, 4.0f}, b[1] = {12.0f};
+    const float *grads[2] = {a, b};
+    const size_t lens[2] = {2, 1};
+    double norm = 0.0;
+    check_status(fo_grad_norm_f32(grads, lens, 2, &norm), FO_OK, "fo_grad_norm_f32");
+    check(norm == 13.0, "the norm of {3, 4, 12} is 13");
+    fo_clip_config clip = {1.0, 0};
+    check_status(fo_clip_next_step(&clip), FO_OK, "arm a clip");
+    float p[2] = {1.0f, 1.0f}, sum[2] = {0.0f, 0.0f};
+    fo_adagrad_config adagrad = fo_adagrad_config_default();
+    check_status(fo_adagrad_step_f32(p, a, sum, 2, &adagrad, 1), FO_OK, "a clipped AdaGrad step");
+    fo_clip_report report = fo_last_clip_report();
+    check(report.clipped == 1 && report.skipped == 0 && report.norm == 5.0, "the clipped step's report");
+    check(report.coefficient == 1.0 / (5.0 + 1e-6), "its coefficient");
+    check(sum[0] == (float)(3.0f * (float)report.coefficient) * (float)(3.0f * (float)report.coefficient),
+          "the step saw the clipped gradient");
+    check_status(fo_adagrad_step_f32(p, a, sum, 2, &adagrad, 2), FO_OK, "the next step");
+    check(fo_last_clip_report().clipped == 0, "is not clipped");
+    clip.max_norm = -1.0;
+    check_status(fo_clip_next_step(&clip), FO_ERROR_HYPERPARAMETER, "a negative max_norm");
+}
+
 int main(void) {
     printf("fused-optim %s, tier %s\n", fo_version(), fo_tier());
 
@@ -916,6 +942,7 @@ int main(void) {
     flag_bytes_act_as_one();
     thread_limits();
     threaded_steps();
+    clipping();
 
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;

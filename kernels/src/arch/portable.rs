@@ -1,6 +1,6 @@
 //! The portable tier: `wide`'s own 128-bit operators.
 
-use crate::lanes::{Enter, Lanes, Token, Variant};
+use crate::lanes::{Enter, Lanes, Token, Variant, WidenLanes};
 use crate::narrow::HalfLanes;
 use half::f16;
 use wide::{f32x4, f64x2, u32x4};
@@ -128,6 +128,21 @@ macro_rules! portable_lanes {
 
 portable_lanes!(f32, f32x4, 4);
 portable_lanes!(f64, f64x2, 2);
+
+// SAFETY: 4 f32 lanes and 2 f64 lanes; each half converted lane by lane
+// with `as f64`, which is exact.
+unsafe impl WidenLanes for Portable {
+    #[inline(always)]
+    unsafe fn widen_low(v: f32x4) -> f64x2 {
+        let a = v.to_array();
+        f64x2::from([a[0] as f64, a[1] as f64])
+    }
+    #[inline(always)]
+    unsafe fn widen_high(v: f32x4) -> f64x2 {
+        let a = v.to_array();
+        f64x2::from([a[2] as f64, a[3] as f64])
+    }
+}
 
 // SAFETY: `wide`'s `u32x4` operators are the wrapping lane-wise integer
 // operations; bit casts are `bytemuck` casts between 16-byte plain types; the

@@ -15,6 +15,7 @@ pub(crate) mod adam;
 pub(crate) mod adamax;
 pub(crate) mod convert;
 pub(crate) mod grad_non_finite;
+pub(crate) mod grad_norm;
 pub(crate) mod lion;
 pub(crate) mod mixed;
 pub(crate) mod probe;

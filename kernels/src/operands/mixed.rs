@@ -6,6 +6,7 @@
 
 use super::adam::AdamCoefficients;
 use super::buffers::{Check, KernelBuffers, LengthMismatch, Piece, Reborrow};
+use super::norm::NormSlice;
 use crate::narrow::{Dtype, Storage, bf16, f16};
 use core::fmt;
 
@@ -450,4 +451,15 @@ pub(crate) mod sealed {
     impl Sealed for super::AdamCoefficients<f32> {}
     impl Sealed for crate::operands::SgdCoefficients<f32> {}
     impl Sealed for crate::operands::LionCoefficients<f32> {}
+}
+
+/// A mixed-precision gradient as the norm pass reads it.
+impl<'a> From<&'a MixedSlice<'_>> for NormSlice<'a> {
+    fn from(s: &'a MixedSlice<'_>) -> Self {
+        match s {
+            MixedSlice::F32(s) => NormSlice::F32(s),
+            MixedSlice::Bf16(s) => NormSlice::Bf16(s),
+            MixedSlice::F16(s) => NormSlice::F16(s),
+        }
+    }
 }

@@ -46,6 +46,7 @@ mod adamax;
 mod buffers;
 mod lion;
 mod mixed;
+mod norm;
 mod probe;
 mod rmsprop;
 mod sgd;
@@ -60,6 +61,7 @@ pub use mixed::{
     MAX_MIXED_STATE, MIXED_STATE_SLOTS, MixedAdamBuffers, MixedAdamCoefficients, MixedBuffers,
     MixedCoefficients, MixedError, MixedLayout, MixedSlice, MixedUpdate, StochasticKeys,
 };
+pub use norm::{NORM_BLOCK, NormElement, NormSlice, SumTree};
 pub use probe::ProbeBuffers;
 pub use rmsprop::{RmsPropBuffers, RmsPropCoefficients};
 pub use sgd::{SgdBuffers, SgdCoefficients};

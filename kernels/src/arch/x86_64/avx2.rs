@@ -1,6 +1,6 @@
 //! The AVX2 tier: 256-bit lanes (`f32x8`, `f64x4`), F16C conversions.
 
-use crate::lanes::{load_partial_buffered, store_partial_buffered};
+use crate::lanes::{WidenLanes, load_partial_buffered, store_partial_buffered};
 use crate::narrow::HalfLanes;
 use core::arch::x86_64::*;
 use wide::{f32x8, f64x4};
@@ -148,6 +148,21 @@ super::entry::x86_lanes!(
     load_partial_buffered::<Avx2, f64>,
     store_partial_buffered::<Avx2, f64>,
 );
+
+// SAFETY: 8 f32 lanes and 4 f64 lanes; `vcvtps2pd` converts each f32 lane of
+// a 128-bit half exactly (AVX, enabled with the tier).
+unsafe impl WidenLanes for Avx2 {
+    #[inline(always)]
+    unsafe fn widen_low(v: f32x8) -> f64x4 {
+        // SAFETY: the caller guarantees the CPU feature.
+        unsafe { _mm256_cvtps_pd(_mm256_castps256_ps128(v.into())).into() }
+    }
+    #[inline(always)]
+    unsafe fn widen_high(v: f32x8) -> f64x4 {
+        // SAFETY: the caller guarantees the CPU feature.
+        unsafe { _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(v.into())).into() }
+    }
+}
 
 // SAFETY: each method is the named AVX2 integer intrinsic (wrapping), a bit
 // cast, or F16C's exact conversion with round-to-nearest-even (immediate 0);

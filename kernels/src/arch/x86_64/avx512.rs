@@ -1,6 +1,7 @@
 //! The AVX-512 tier: 512-bit lanes (`f32x16`, `f64x8`), masked partial
 //! loads and stores, AVX-512F's f16 conversions.
 
+use crate::lanes::WidenLanes;
 use crate::narrow::HalfLanes;
 use core::arch::x86_64::*;
 use wide::{f32x16, f64x8};
@@ -285,5 +286,24 @@ unsafe impl HalfLanes for Avx512 {
     unsafe fn store_f16(p: *mut u16, v: f32x16) {
         // SAFETY: the caller guarantees the CPU feature and 16 writable values.
         unsafe { _mm256_storeu_si256(p.cast(), _mm512_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(v.into())) }
+    }
+}
+
+// SAFETY: 16 f32 lanes and 8 f64 lanes; `vcvtps2pd` (AVX-512F) converts each
+// f32 lane of a 256-bit half exactly; the high half is reached by AVX-512F's
+// `vextractf64x4` on the same bits.
+unsafe impl WidenLanes for Avx512 {
+    #[inline(always)]
+    unsafe fn widen_low(v: f32x16) -> f64x8 {
+        // SAFETY: the caller guarantees the CPU feature.
+        unsafe { _mm512_cvtps_pd(_mm512_castps512_ps256(v.into())).into() }
+    }
+    #[inline(always)]
+    unsafe fn widen_high(v: f32x16) -> f64x8 {
+        // SAFETY: the caller guarantees the CPU feature.
+        unsafe {
+            let high = _mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v.into()));
+            _mm512_cvtps_pd(_mm256_castpd_ps(high)).into()
+        }
     }
 }
