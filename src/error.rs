@@ -46,7 +46,8 @@ pub enum Error {
         /// The option that is off.
         option: &'static str,
     },
-    /// A mixed-precision step's state buffer has another type than `exp_avg`.
+    /// A mixed-precision step's state buffer has another type than the
+    /// first state buffer (Adam's `exp_avg`).
     StateTypeMismatch {
         /// The buffer.
         buffer: &'static str,
@@ -123,7 +124,7 @@ impl fmt::Display for Error {
                 write!(f, "a `{buffer}` buffer was given but `{option}` is off")
             }
             Error::StateTypeMismatch { buffer } => {
-                write!(f, "state buffer `{buffer}` has another element type than `exp_avg`")
+                write!(f, "state buffer `{buffer}` has another element type than the first state buffer")
             }
             Error::UnsupportedStateType(dtype) => {
                 write!(f, "no mixed-precision kernel keeps its state in {dtype}: use f32 or bf16")

@@ -1,13 +1,14 @@
-//! Mixed precision: Adam over `bf16`/`f16` storage with `f32` arithmetic,
-//! and the fused extras of a training step.
+//! Mixed precision: a step over `bf16`/`f16` storage with `f32` arithmetic,
+//! and the fused extras of a training step, for every algorithm with a
+//! mixed-precision kernel ([`MixedKernel`]: Adam / AdamW / AMSGrad, Lion, SGD).
 //!
 //! A framework training in reduced precision runs, around each optimizer
 //! step, an unscale pass over the gradients (loss scaling), a check for
 //! overflow (`found_inf`), the step, a pass that zeroes the gradients, and a
 //! pass that copies the new `f32` master weights to `bf16`/`f16` for the
 //! device. The step is memory-bound, so each pass costs about what the step
-//! itself costs per byte. [`adam_step_mixed`] does the whole phase in two
-//! passes:
+//! itself costs per byte. [`step_mixed`] (for Adam, [`adam_step_mixed`])
+//! does the whole phase in two passes:
 //!
 //! 1. **The check** ([`MixedOptions::skip_non_finite`]): one read-only pass
 //!    over the gradients, which multiplies each by `1/loss_scale` and looks
@@ -16,16 +17,18 @@
 //!    is [`StepOutcome::SkippedNonFinite`]. Checking first is what makes the
 //!    skip exact: the step updates in place, so a problem found half-way
 //!    could not be undone.
-//! 2. **The step**: Adam with the gradient unscaled inside
+//! 2. **The step**: the algorithm's update with the gradient unscaled inside
 //!    (`g·(1/loss_scale)`, the factor computed in `f64` and rounded to `f32`,
 //!    as PyTorch's `GradScaler` multiplies), the gradient zeroed as it is
 //!    read ([`MixedOptions::zero_grad`]), the parameters and state stored in
 //!    their own types (stochastically rounded to `bf16` with
 //!    [`MixedOptions::stochastic_rounding`]), and the new parameters also
-//!    written to a narrow copy ([`MixedAdamBuffers::param_copy`]).
+//!    written to a narrow copy ([`MixedBuffers::param_copy`]).
 //!
 //! The kernel's formula, op order and layouts are in
-//! [`fused_optim_kernels::spec::adam_mixed`](mod@fused_optim_kernels::spec::adam_mixed).
+//! [`fused_optim_kernels::spec::mixed`](mod@fused_optim_kernels::spec::mixed).
+//! [`MixedBuffers`] holds the state buffers in the algorithm's order
+//! ([`Algorithm::STATE`]); [`MixedAdamBuffers`] names Adam's.
 //!
 //! ```
 //! use fused_optim::mixed::{adam_step_mixed, bf16, MixedAdamBuffers, MixedOptions, MixedSlice, StepOutcome};
@@ -53,15 +56,16 @@
 //! # Ok::<(), fused_optim::Error>(())
 //! ```
 
-use crate::algorithms::{AdamConfig, check_state_buffers};
+use crate::algorithms::{AdamConfig, Algorithm, LionConfig, SgdConfig, check_state_buffers};
 use crate::clip::{ClipGradNorm, ClipReport};
 use crate::parallel::sum_squares_many;
 use crate::parallel::{Parallelism, drive_many};
 use crate::{Error, KernelBuffers};
 use fused_optim_kernels::narrow::stochastic_key;
-use fused_optim_kernels::{Checked, MixedError, NormSlice, Reborrow};
+use fused_optim_kernels::{Checked, MAX_MIXED_STATE, MIXED_STATE_SLOTS, MixedError, NormSlice, Reborrow};
 pub use fused_optim_kernels::{
-    Dtype, MixedAdamBuffers, MixedAdamCoefficients, MixedLayout, MixedSlice, StochasticKeys, bf16, f16,
+    Dtype, MixedAdamBuffers, MixedAdamCoefficients, MixedBuffers, MixedCoefficients, MixedKernel,
+    MixedLayout, MixedSlice, MixedUpdate, StochasticKeys, bf16, f16,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -83,7 +87,7 @@ pub struct MixedOptions {
     /// every tier and thread count). Default `None`: round to nearest even.
     ///
     /// The random value of an element depends on the seed, the step, the
-    /// buffer's role and the element's position ([`MixedAdamBuffers::position`],
+    /// buffer's role and the element's position ([`MixedBuffers::position`],
     /// plus the lengths of the tensors before it in a multi-tensor call). So
     /// tensors stepped by separate calls with the same seed and positions draw
     /// the same values: give each its own seed, or its own range of positions;
@@ -108,13 +112,17 @@ pub enum StepOutcome {
     SkippedNonFinite,
 }
 
-/// The kernel's scalars for step `t`, after checking the hyperparameters and options.
-pub fn mixed_coefficients(
-    config: &AdamConfig,
+/// The kernel's scalars for step `t` of the algorithm `config` describes,
+/// after checking the hyperparameters and options.
+pub fn mixed_coefficients<A: Algorithm>(
+    config: &A,
     t: u64,
     options: &MixedOptions,
-) -> Result<MixedAdamCoefficients, Error> {
-    let adam = config.coefficients::<f32>(t)?;
+) -> Result<MixedCoefficients<A::Coefficients<f32>>, Error>
+where
+    A::Coefficients<f32>: MixedKernel,
+{
+    let algorithm = config.coefficients::<f32>(t)?;
     let scale = options.loss_scale;
     let grad_scale = (1.0 / scale) as f32;
     if !(scale.is_finite() && scale > 0.0 && grad_scale.is_normal()) {
@@ -124,34 +132,43 @@ pub fn mixed_coefficients(
             expected: "finite and > 0, with 1/loss_scale a normal f32 (loss_scale from about 3e-39 to 8e37)",
         });
     }
+    // Buffer 0 is the parameter, 1 + i state slot i.
     let stochastic = options.stochastic_rounding.map(|seed| StochasticKeys {
         param: stochastic_key(seed, t, 0),
-        exp_avg: stochastic_key(seed, t, 1),
-        exp_avg_sq: stochastic_key(seed, t, 2),
-        max_exp_avg_sq: stochastic_key(seed, t, 3),
+        state: std::array::from_fn(|i| stochastic_key(seed, t, 1 + i as u32)),
     });
-    Ok(MixedAdamCoefficients { adam, grad_scale, zero_grad: options.zero_grad, stochastic })
+    Ok(MixedCoefficients { algorithm, grad_scale, zero_grad: options.zero_grad, stochastic })
 }
 
-/// Bytes one element's step reads and writes for this layout and these
-/// options: parameter and state read and written, gradient read (and written
-/// with `zero_grad`), the copy written.
-pub fn mixed_bytes_per_element(layout: &MixedLayout, amsgrad: bool, zero_grad: bool) -> usize {
-    let state = layout.state.bytes() * if amsgrad { 6 } else { 4 };
+/// Bytes one element's step reads and writes for this layout, this number
+/// of state buffers and these options: parameter and state read and
+/// written, gradient read (and written with `zero_grad`), the copy written.
+pub fn mixed_bytes_per_element(layout: &MixedLayout, state_buffers: usize, zero_grad: bool) -> usize {
+    let state = layout.state.bytes() * 2 * state_buffers;
     let grad = layout.grad.bytes() * if zero_grad { 2 } else { 1 };
     2 * layout.param.bytes() + grad + state + layout.copy.map_or(0, Dtype::bytes)
 }
 
 /// Equal lengths, one state type and a supported layout (checked once, by
-/// the kernels' [`Checked`], which keeps the layout), and the AMSGrad buffer
-/// exactly when AMSGrad is on.
-fn check<'a>(config: &AdamConfig, b: MixedAdamBuffers<'a>) -> Result<Checked<MixedAdamBuffers<'a>>, Error> {
+/// the kernels' [`Checked`], which keeps the layout), and the state buffers
+/// the options keep, exactly; errors name the buffers by `A`'s names.
+fn check<'a, A: Algorithm>(config: &A, b: MixedBuffers<'a>) -> Result<Checked<MixedBuffers<'a>>, Error> {
+    let name = |slot: usize| A::STATE.get(slot).map_or(MIXED_STATE_SLOTS[slot], |s| s.name);
     let checked = Checked::new(b).map_err(|e| match e {
-        MixedError::Length(e) => crate::error::length_mismatch(e),
-        MixedError::StateType(buffer) => Error::StateTypeMismatch { buffer },
+        MixedError::Length(mut e) => {
+            if let Some(slot) = MIXED_STATE_SLOTS.iter().position(|&s| s == e.buffer) {
+                e.buffer = name(slot);
+            }
+            crate::error::length_mismatch(e)
+        }
+        MixedError::StateType(slot) => Error::StateTypeMismatch { buffer: name(slot) },
         MixedError::Unsupported(layout) => Error::UnsupportedLayout(layout),
     })?;
-    check_state_buffers(config, [true, true, checked.get().max_exp_avg_sq.is_some()])?;
+    let given = checked.get().given();
+    if let Some(slot) = (A::STATE.len()..MAX_MIXED_STATE).find(|&i| given[i]) {
+        return Err(Error::UnexpectedState { buffer: MIXED_STATE_SLOTS[slot], option: A::NAME });
+    }
+    check_state_buffers(config, given)?;
     Ok(checked)
 }
 
@@ -179,11 +196,7 @@ impl KernelBuffers for GradCheck<'_> {
 }
 
 /// True if any gradient of `tensors`, times `scale`, is infinite or NaN.
-fn any_non_finite(
-    tensors: &mut [Checked<MixedAdamBuffers<'_>>],
-    scale: f32,
-    parallelism: &Parallelism,
-) -> bool {
+fn any_non_finite(tensors: &mut [Checked<MixedBuffers<'_>>], scale: f32, parallelism: &Parallelism) -> bool {
     let found = AtomicBool::new(false);
     let total = tensors.iter().map(|b| b.len()).sum();
     let read_bytes = tensors.iter().map(|b| b.facts().grad.bytes()).max().unwrap_or(4);
@@ -196,57 +209,67 @@ fn any_non_finite(
     found.into_inner()
 }
 
-/// One mixed-precision Adam step (see [the module](self)): check the
-/// gradients if asked, then the fused step. On error, and when the step is
-/// skipped, nothing is written.
-pub fn adam_step_mixed(
-    config: &AdamConfig,
+/// One mixed-precision step of the algorithm `config` describes (see [the
+/// module](self)): check the gradients if asked, then the fused step. On
+/// error, and when the step is skipped, nothing is written.
+pub fn step_mixed<A: Algorithm>(
+    config: &A,
     t: u64,
-    mut buffers: MixedAdamBuffers<'_>,
+    mut buffers: MixedBuffers<'_>,
     options: &MixedOptions,
     parallelism: &Parallelism,
-) -> Result<StepOutcome, Error> {
-    adam_step_mixed_many(config, t, std::slice::from_mut(&mut buffers), options, parallelism).map_err(|e| {
-        match e {
+) -> Result<StepOutcome, Error>
+where
+    A::Coefficients<f32>: MixedKernel,
+{
+    step_mixed_many(config, t, std::slice::from_mut(&mut buffers), options, parallelism).map_err(
+        |e| match e {
             Error::Tensor { error, .. } => *error,
             other => other,
-        }
-    })
+        },
+    )
 }
 
-/// One mixed-precision Adam step over a list of tensors, balanced across
+/// One mixed-precision step over a list of tensors, balanced across
 /// threads by elements; the `found_inf` check covers every tensor before any
 /// is written. Tensor `i`'s stochastic-rounding positions follow those of the
 /// tensors before it (its `position` plus their total length), so the list
 /// draws what one concatenated tensor would.
-pub fn adam_step_mixed_many(
-    config: &AdamConfig,
+pub fn step_mixed_many<A: Algorithm>(
+    config: &A,
     t: u64,
-    tensors: &mut [MixedAdamBuffers<'_>],
+    tensors: &mut [MixedBuffers<'_>],
     options: &MixedOptions,
     parallelism: &Parallelism,
-) -> Result<StepOutcome, Error> {
+) -> Result<StepOutcome, Error>
+where
+    A::Coefficients<f32>: MixedKernel,
+{
     let coefficients = mixed_coefficients(config, t, options)?;
-    adam_step_mixed_many_with(config, &coefficients, tensors, options, parallelism)
+    step_mixed_many_with(config, &coefficients, tensors, options, parallelism)
 }
 
-/// [`adam_step_mixed_many`] with the step's coefficients already computed
-/// by [`mixed_coefficients`] from the same `config` and `options` (the C
-/// ABI's path: it validates them before it reads any pointer).
-pub fn adam_step_mixed_many_with(
-    config: &AdamConfig,
-    coefficients: &MixedAdamCoefficients,
-    tensors: &mut [MixedAdamBuffers<'_>],
+/// [`step_mixed_many`] with the step's coefficients already computed by
+/// [`mixed_coefficients`] from the same `config` and `options` (the C ABI's
+/// path: it validates them before it reads any pointer).
+pub fn step_mixed_many_with<A: Algorithm>(
+    config: &A,
+    coefficients: &MixedCoefficients<A::Coefficients<f32>>,
+    tensors: &mut [MixedBuffers<'_>],
     options: &MixedOptions,
     parallelism: &Parallelism,
-) -> Result<StepOutcome, Error> {
-    adam_step_mixed_many_clipped_with(config, coefficients, None, tensors, options, parallelism)
+) -> Result<StepOutcome, Error>
+where
+    A::Coefficients<f32>: MixedKernel,
+{
+    step_mixed_many_clipped_with(config, coefficients, None, tensors, options, parallelism)
         .map(|(outcome, _)| outcome)
 }
 
-/// [`adam_step_mixed_many`] with the gradients clipped by their global norm
+/// [`step_mixed_many`] with the gradients clipped by their global norm
 /// first (see [`crate::clip`]), as a framework's AMP step does: unscale,
-/// `clip_grad_norm_`, step.
+/// `clip_grad_norm_`, step. For every algorithm with a mixed-precision step
+/// (Adam: [`adam_step_mixed_many_clipped`]).
 ///
 /// The norm is that of the unscaled gradients, computed as the norm of the
 /// stored gradients (widened to `f64`, in the fixed order of the kernels'
@@ -264,44 +287,49 @@ pub fn adam_step_mixed_many_with(
 ///
 /// ```
 /// use fused_optim::clip::ClipGradNorm;
-/// use fused_optim::mixed::{adam_step_mixed_many_clipped, bf16, MixedAdamBuffers, MixedOptions, MixedSlice, StepOutcome};
-/// use fused_optim::{AdamConfig, Parallelism};
-/// let (mut p, mut m, mut v) = (vec![1.0f32; 2], vec![0.0f32; 2], vec![0.0f32; 2]);
+/// use fused_optim::mixed::{step_mixed_many_clipped, bf16, MixedBuffers, MixedOptions, MixedSlice, StepOutcome};
+/// use fused_optim::{LionConfig, Parallelism};
+/// let (mut p, mut m) = (vec![1.0f32; 2], vec![0.0f32; 2]);
 /// let mut g = vec![bf16::from_f32(3.0 * 256.0), bf16::from_f32(4.0 * 256.0)]; // loss scale 256
-/// let buffers = MixedAdamBuffers { param: MixedSlice::F32(&mut p), grad: MixedSlice::Bf16(&mut g),
-///     exp_avg: MixedSlice::F32(&mut m), exp_avg_sq: MixedSlice::F32(&mut v), max_exp_avg_sq: None,
-///     param_copy: None, position: 0 };
+/// let buffers = MixedBuffers { param: MixedSlice::F32(&mut p), grad: MixedSlice::Bf16(&mut g),
+///     state: [Some(MixedSlice::F32(&mut m)), None, None], param_copy: None, position: 0 };
 /// let options = MixedOptions { loss_scale: 256.0, ..MixedOptions::default() };
-/// let (outcome, report) = adam_step_mixed_many_clipped(&AdamConfig::default(), 1, &ClipGradNorm::new(1.0),
+/// let (outcome, report) = step_mixed_many_clipped(&LionConfig::default(), 1, &ClipGradNorm::new(1.0),
 ///     &mut [buffers], &options, &Parallelism::Serial)?;
 /// assert_eq!((outcome, report.unwrap().norm), (StepOutcome::Applied, 5.0));
 /// # Ok::<(), fused_optim::Error>(())
 /// ```
-pub fn adam_step_mixed_many_clipped(
-    config: &AdamConfig,
+pub fn step_mixed_many_clipped<A: Algorithm>(
+    config: &A,
     t: u64,
     clip: &ClipGradNorm,
-    tensors: &mut [MixedAdamBuffers<'_>],
+    tensors: &mut [MixedBuffers<'_>],
     options: &MixedOptions,
     parallelism: &Parallelism,
-) -> Result<(StepOutcome, Option<ClipReport>), Error> {
+) -> Result<(StepOutcome, Option<ClipReport>), Error>
+where
+    A::Coefficients<f32>: MixedKernel,
+{
     clip.validate()?;
     let coefficients = mixed_coefficients(config, t, options)?;
-    adam_step_mixed_many_clipped_with(config, &coefficients, Some(clip), tensors, options, parallelism)
+    step_mixed_many_clipped_with(config, &coefficients, Some(clip), tensors, options, parallelism)
 }
 
 /// The mixed step with the coefficients already computed by
 /// [`mixed_coefficients`], clipped by `clip` (validated by the caller) or
 /// not: the checks, the `found_inf` check, the norm, the step (the C ABI's
 /// path).
-pub fn adam_step_mixed_many_clipped_with(
-    config: &AdamConfig,
-    coefficients: &MixedAdamCoefficients,
+pub fn step_mixed_many_clipped_with<A: Algorithm>(
+    config: &A,
+    coefficients: &MixedCoefficients<A::Coefficients<f32>>,
     clip: Option<&ClipGradNorm>,
-    tensors: &mut [MixedAdamBuffers<'_>],
+    tensors: &mut [MixedBuffers<'_>],
     options: &MixedOptions,
     parallelism: &Parallelism,
-) -> Result<(StepOutcome, Option<ClipReport>), Error> {
+) -> Result<(StepOutcome, Option<ClipReport>), Error>
+where
+    A::Coefficients<f32>: MixedKernel,
+{
     // Tensor `i`'s stochastic-rounding positions continue those of the tensors before it.
     let mut offset = 0u64;
     let mut checked = Vec::with_capacity(tensors.len());
@@ -330,16 +358,125 @@ pub fn adam_step_mixed_many_clipped_with(
     };
     let coefficients = &clipped;
     let total: usize = checked.iter().map(|b| b.len()).sum();
+    let kept = (0..A::STATE.len()).filter(|&i| config.keeps(i)).count();
     // The traffic of the heaviest layout: the driver's split decision only needs its order of magnitude.
     let traffic = checked
         .iter()
-        .map(|b| mixed_bytes_per_element(&b.facts(), config.amsgrad, options.zero_grad))
+        .map(|b| mixed_bytes_per_element(&b.facts(), kept, options.zero_grad))
         .max()
         .unwrap_or(0);
-    drive_many(checked, total, traffic, parallelism, |b| {
-        fused_optim_kernels::adam_mixed_checked(b, coefficients)
-    });
+    drive_many(checked, total, traffic, parallelism, |b| fused_optim_kernels::mixed_checked(b, coefficients));
     Ok((StepOutcome::Applied, report))
+}
+
+/// One mixed-precision Adam step ([`step_mixed`] over Adam's named buffers).
+pub fn adam_step_mixed(
+    config: &AdamConfig,
+    t: u64,
+    buffers: MixedAdamBuffers<'_>,
+    options: &MixedOptions,
+    parallelism: &Parallelism,
+) -> Result<StepOutcome, Error> {
+    step_mixed(config, t, buffers.into(), options, parallelism)
+}
+
+/// One mixed-precision Adam step over a list of tensors ([`step_mixed_many`]
+/// over Adam's named buffers).
+pub fn adam_step_mixed_many(
+    config: &AdamConfig,
+    t: u64,
+    tensors: &mut [MixedAdamBuffers<'_>],
+    options: &MixedOptions,
+    parallelism: &Parallelism,
+) -> Result<StepOutcome, Error> {
+    let coefficients = mixed_coefficients(config, t, options)?;
+    adam_step_mixed_many_with(config, &coefficients, tensors, options, parallelism)
+}
+
+/// [`adam_step_mixed_many`] with the step's coefficients already computed
+/// by [`mixed_coefficients`] ([`step_mixed_many_with`] over Adam's named
+/// buffers).
+pub fn adam_step_mixed_many_with(
+    config: &AdamConfig,
+    coefficients: &MixedAdamCoefficients,
+    tensors: &mut [MixedAdamBuffers<'_>],
+    options: &MixedOptions,
+    parallelism: &Parallelism,
+) -> Result<StepOutcome, Error> {
+    let mut tensors: Vec<MixedBuffers<'_>> = tensors.iter_mut().map(|b| b.reborrow().into()).collect();
+    step_mixed_many_with(config, coefficients, &mut tensors, options, parallelism)
+}
+
+/// [`adam_step_mixed_many`] with the gradients clipped by their global norm
+/// first: [`step_mixed_many_clipped`] over Adam's named buffers (the norm,
+/// the unscale factor and the step's gradient scale as documented there).
+///
+/// ```
+/// use fused_optim::clip::ClipGradNorm;
+/// use fused_optim::mixed::{adam_step_mixed_many_clipped, bf16, MixedAdamBuffers, MixedOptions, MixedSlice, StepOutcome};
+/// use fused_optim::{AdamConfig, Parallelism};
+/// let (mut p, mut m, mut v) = (vec![1.0f32; 2], vec![0.0f32; 2], vec![0.0f32; 2]);
+/// let mut g = vec![bf16::from_f32(3.0 * 256.0), bf16::from_f32(4.0 * 256.0)]; // loss scale 256
+/// let buffers = MixedAdamBuffers { param: MixedSlice::F32(&mut p), grad: MixedSlice::Bf16(&mut g),
+///     exp_avg: MixedSlice::F32(&mut m), exp_avg_sq: MixedSlice::F32(&mut v), max_exp_avg_sq: None,
+///     param_copy: None, position: 0 };
+/// let options = MixedOptions { loss_scale: 256.0, ..MixedOptions::default() };
+/// let (outcome, report) = adam_step_mixed_many_clipped(&AdamConfig::default(), 1, &ClipGradNorm::new(1.0),
+///     &mut [buffers], &options, &Parallelism::Serial)?;
+/// assert_eq!((outcome, report.unwrap().norm), (StepOutcome::Applied, 5.0));
+/// # Ok::<(), fused_optim::Error>(())
+/// ```
+pub fn adam_step_mixed_many_clipped(
+    config: &AdamConfig,
+    t: u64,
+    clip: &ClipGradNorm,
+    tensors: &mut [MixedAdamBuffers<'_>],
+    options: &MixedOptions,
+    parallelism: &Parallelism,
+) -> Result<(StepOutcome, Option<ClipReport>), Error> {
+    let mut tensors: Vec<MixedBuffers<'_>> = tensors.iter_mut().map(|b| b.reborrow().into()).collect();
+    step_mixed_many_clipped(config, t, clip, &mut tensors, options, parallelism)
+}
+
+/// [`adam_step_mixed_many_clipped`] with the coefficients already computed
+/// by [`mixed_coefficients`] and `clip` validated by the caller, or no clip
+/// ([`step_mixed_many_clipped_with`] over Adam's named buffers).
+pub fn adam_step_mixed_many_clipped_with(
+    config: &AdamConfig,
+    coefficients: &MixedAdamCoefficients,
+    clip: Option<&ClipGradNorm>,
+    tensors: &mut [MixedAdamBuffers<'_>],
+    options: &MixedOptions,
+    parallelism: &Parallelism,
+) -> Result<(StepOutcome, Option<ClipReport>), Error> {
+    let mut tensors: Vec<MixedBuffers<'_>> = tensors.iter_mut().map(|b| b.reborrow().into()).collect();
+    step_mixed_many_clipped_with(config, coefficients, clip, &mut tensors, options, parallelism)
+}
+
+/// One mixed-precision Lion step: [`step_mixed`] for a [`LionConfig`], the
+/// state slot 0 being `exp_avg` (lists of tensors: [`step_mixed_many`]).
+pub fn lion_step_mixed(
+    config: &LionConfig,
+    t: u64,
+    buffers: MixedBuffers<'_>,
+    options: &MixedOptions,
+    parallelism: &Parallelism,
+) -> Result<StepOutcome, Error> {
+    step_mixed(config, t, buffers, options, parallelism)
+}
+
+/// One mixed-precision SGD step: [`step_mixed`] for an [`SgdConfig`], the
+/// state slot 0 being `momentum_buffer` (given exactly when momentum is on;
+/// on step `t = 1` it is written, not read; lists of tensors:
+/// [`step_mixed_many`]).
+pub fn sgd_step_mixed(
+    config: &SgdConfig,
+    t: u64,
+    buffers: MixedBuffers<'_>,
+    options: &MixedOptions,
+    parallelism: &Parallelism,
+) -> Result<StepOutcome, Error> {
+    step_mixed(config, t, buffers, options, parallelism)
 }
 
 /// One owned state buffer of a mixed-precision optimizer.

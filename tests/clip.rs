@@ -10,8 +10,8 @@
 use fused_optim::clip::{ClipGradNorm, ClipReport, NonFinite, grad_norm, step_clipped, step_many_clipped};
 use fused_optim::kernels::{NORM_BLOCK, spec};
 use fused_optim::{
-    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamBuffers, AdamConfig, Error, LionConfig, Parallelism,
-    RmsPropConfig, SgdConfig, set_serial_threshold,
+    AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamBuffers, AdamConfig, Algorithm, Error, LionConfig,
+    Parallelism, RmsPropConfig, SgdConfig, set_serial_threshold,
 };
 use fused_optim_testkit::hosts::host_parallelisms;
 use fused_optim_testkit::{Fill, Tensor, TestAlgorithm, TestFloat, assert_same_bits, gradient, rng};
@@ -380,7 +380,7 @@ fn the_mixed_step_clips_its_unscaled_gradients() {
                     report
                 } else {
                     for t in tensors {
-                        fused_optim::kernels::spec::adam_mixed(t, &want_k);
+                        fused_optim::kernels::spec::mixed(t.into(), &want_k);
                     }
                     None
                 };
@@ -395,4 +395,110 @@ fn the_mixed_step_clips_its_unscaled_gradients() {
             assert_same_bits(&a1, &w1, &"param 1");
         }
     }
+}
+
+/// The state slots `kept` says, from `s`'s buffers, as `f32` mixed slices.
+fn mixed_state<'a>(s: &'a mut [Vec<f32>], kept: &[bool]) -> [Option<fused_optim::mixed::MixedSlice<'a>>; 3] {
+    let mut it = s.iter_mut().zip(kept);
+    std::array::from_fn(|_| {
+        let (buf, &keep) = it.next().unwrap();
+        keep.then(|| fused_optim::mixed::MixedSlice::F32(&mut buf[..]))
+    })
+}
+
+/// The generic clipped mixed step of `config`'s algorithm on two tensors
+/// (bf16 and f16 gradients, f32 parameters and state, step 2, maximize as
+/// the config says) equals the reference's mixed step with the multiplier
+/// `f32(s·coef)`, bit for bit, and reports the norm of the unscaled
+/// gradients.
+fn mixed_clipped_is_scaled_then_stepped<A: Algorithm>(config: A)
+where
+    A::Coefficients<f32>: fused_optim::mixed::MixedKernel,
+{
+    use fused_optim::kernels::{bf16, f16};
+    use fused_optim::mixed::{
+        MixedBuffers, MixedOptions, MixedSlice, StepOutcome, mixed_coefficients, step_mixed_many_clipped,
+    };
+    split_everything();
+    let n = 3 * NORM_BLOCK + 5;
+    let v: Vec<f32> = gradient::<f32>(&mut rng(13), Fill::Random, n);
+    let kept: Vec<bool> = (0..3).map(|i| i < A::STATE.len() && config.keeps(i)).collect();
+    for loss_scale in [1.0, 1024.0, 3.0] {
+        for p in [Parallelism::Serial, Parallelism::with_threads(3).unwrap()] {
+            let b: Vec<bf16> = v.iter().map(|&x| bf16::from_f32(x * loss_scale as f32)).collect();
+            let h: Vec<f16> = v[..100].iter().map(|&x| f16::from_f32(x)).collect();
+            let options = MixedOptions { loss_scale, ..MixedOptions::default() };
+            let clip = ClipGradNorm::new(0.25);
+            let k = mixed_coefficients(&config, 2, &options).unwrap();
+            let s = f64::from(k.grad_scale);
+            let norm = (spec::sum_squares(&b) + spec::sum_squares(&h)).sqrt() * s;
+            let mut want_k = k;
+            want_k.grad_scale = (s * spec::clip_coefficient(norm, 0.25)) as f32;
+            let run = |clipped: bool| {
+                let (mut p0, mut p1) = (vec![1.0f32; n], vec![1.0f32; 100]);
+                let mut s0: Vec<Vec<f32>> = (0..3).map(|i| vec![0.01 * i as f32; n]).collect();
+                let mut s1: Vec<Vec<f32>> = (0..3).map(|i| vec![0.01 * i as f32; 100]).collect();
+                let (mut g0, mut g1) = (b.clone(), h.clone());
+                let mut tensors = [
+                    MixedBuffers {
+                        param: MixedSlice::F32(&mut p0),
+                        grad: MixedSlice::Bf16(&mut g0),
+                        state: mixed_state(&mut s0, &kept),
+                        param_copy: None,
+                        position: 0,
+                    },
+                    MixedBuffers {
+                        param: MixedSlice::F32(&mut p1),
+                        grad: MixedSlice::F16(&mut g1),
+                        state: mixed_state(&mut s1, &kept),
+                        param_copy: None,
+                        position: 0,
+                    },
+                ];
+                let report = if clipped {
+                    let (outcome, report) =
+                        step_mixed_many_clipped(&config, 2, &clip, &mut tensors, &options, &p).unwrap();
+                    assert_eq!(outcome, StepOutcome::Applied);
+                    report
+                } else {
+                    for t in tensors {
+                        spec::mixed(t, &want_k);
+                    }
+                    None
+                };
+                (p0, s0, p1, s1, report)
+            };
+            let (a0, as0, a1, as1, report) = run(true);
+            let (w0, ws0, w1, ws1, _) = run(false);
+            let report = report.unwrap();
+            let ctx = format!("{config:?} loss scale {loss_scale} {p:?}");
+            assert!(same(report.norm, norm), "{ctx}: {} vs {norm}", report.norm);
+            assert_same_bits(&a0, &w0, &format!("param 0, {ctx}"));
+            assert_same_bits(&a1, &w1, &format!("param 1, {ctx}"));
+            for i in 0..3 {
+                assert_same_bits(&as0[i], &ws0[i], &format!("state {i} of tensor 0, {ctx}"));
+                assert_same_bits(&as1[i], &ws1[i], &format!("state {i} of tensor 1, {ctx}"));
+            }
+        }
+    }
+}
+
+#[test]
+fn the_generic_mixed_step_clips_adam_lion_and_sgd() {
+    mixed_clipped_is_scaled_then_stepped(AdamConfig { maximize: true, ..AdamConfig::default() });
+    mixed_clipped_is_scaled_then_stepped(AdamConfig { amsgrad: true, ..AdamConfig::default() });
+    mixed_clipped_is_scaled_then_stepped(LionConfig::default());
+    mixed_clipped_is_scaled_then_stepped(LionConfig {
+        maximize: true,
+        weight_decay: 0.1,
+        ..LionConfig::default()
+    });
+    mixed_clipped_is_scaled_then_stepped(SgdConfig { momentum: 0.9, ..SgdConfig::default() });
+    mixed_clipped_is_scaled_then_stepped(SgdConfig {
+        momentum: 0.9,
+        nesterov: true,
+        maximize: true,
+        ..SgdConfig::default()
+    });
+    mixed_clipped_is_scaled_then_stepped(SgdConfig::default());
 }

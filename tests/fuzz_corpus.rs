@@ -5,8 +5,8 @@
 //! `libfuzzer-sys` decodes it (see `fused_optim_testkit::replay`).
 
 use fused_optim_testkit::fuzz::{
-    AdaDeltaOptions, AdaGradOptions, AdaMaxOptions, AdamOptions, Case, LionOptions, MixedCase,
-    RmsPropOptions, SgdOptions, check, differential, refusal, refused,
+    AdaDeltaOptions, AdaGradOptions, AdaMaxOptions, AdamMixedCase, AdamOptions, Case, LionMixedCase,
+    LionOptions, RmsPropOptions, SgdMixedCase, SgdOptions, check, differential, refusal, refused,
 };
 use fused_optim_testkit::fuzz_capi as capi;
 use fused_optim_testkit::replay::{SKIPPED, replay};
@@ -102,6 +102,11 @@ const LION_REFUSALS: &[&str] = &[
 ];
 
 /// Mixed-precision Adam's refusals beyond Adam's, and the `found_inf` skip.
+/// What the Lion and SGD mixed corpora reach besides accepted steps (no refusal seeds yet).
+const LION_MIXED_KINDS: &[&str] = &[SKIPPED];
+
+const SGD_MIXED_KINDS: &[&str] = &[SKIPPED];
+
 const MIXED_KINDS: &[&str] = &[
     "hyperparameter-loss_scale",
     "length-param_copy",
@@ -146,7 +151,19 @@ replay_targets! {
 /// Mixed-precision Adam refuses whatever Adam refuses, and more.
 #[test]
 fn diff_adam_mixed() {
-    replay::<MixedCase>("diff_adam_mixed", &[ADAM_REFUSALS, MIXED_KINDS].concat(), differential, refused);
+    replay::<AdamMixedCase>("diff_adam_mixed", &[ADAM_REFUSALS, MIXED_KINDS].concat(), differential, refused);
+}
+
+/// Mixed-precision Lion: the corpus of a 60 s run (48 of its inputs; libFuzzer keeps no refused one).
+#[test]
+fn diff_lion_mixed() {
+    replay::<LionMixedCase>("diff_lion_mixed", LION_MIXED_KINDS, differential, refused);
+}
+
+/// Mixed-precision SGD: the corpus of a 60 s run (48 of its inputs; libFuzzer keeps no refused one).
+#[test]
+fn diff_sgd_mixed() {
+    replay::<SgdMixedCase>("diff_sgd_mixed", SGD_MIXED_KINDS, differential, refused);
 }
 
 /// The gradient norm's target: never refused, every case compared.

@@ -265,7 +265,7 @@ impl MixedBuffer {
 /// `grad` stored as given, f32 state, and an optional copy of the parameters.
 fn adam_mixed(param_store: Store, grad_store: Store, copy: Option<Store>, repeats: usize) {
     let c = MixedAdamCoefficients {
-        adam: adam_coefficients(Decay::Decoupled(0.99999)),
+        algorithm: adam_coefficients(Decay::Decoupled(0.99999)),
         grad_scale: 1.0,
         zero_grad: false,
         stochastic: None,
@@ -285,7 +285,7 @@ fn adam_mixed(param_store: Store, grad_store: Store, copy: Option<Store>, repeat
             param_copy: p_copy.as_mut().map(MixedBuffer::get),
             position: 0,
         };
-        kernels::adam_mixed(buffers, black_box(&c));
+        kernels::mixed(buffers.into(), black_box(&c));
     }
 }
 

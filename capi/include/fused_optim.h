@@ -1,8 +1,9 @@
 /*
  * fused-optim: fused, single-pass optimizer steps (Adam, AdamW, AMSGrad, AdaMax,
- * AdaGrad, RMSprop, AdaDelta, SGD with momentum, Lion) for f32/f64 buffers, and mixed-precision Adam over
- * bf16/f16/f32 buffers (fo_adam_step_mixed), SIMD-dispatched at run time, threaded with rayon;
- * clipping by global gradient norm for any step (fo_clip_next_step, fo_grad_norm_f32).
+ * AdaGrad, RMSprop, AdaDelta, SGD with momentum, Lion) for f32/f64 buffers, and mixed-precision Adam,
+ * Lion and SGD over bf16/f16/f32 buffers (fo_adam_step_mixed, fo_lion_step_mixed, fo_sgd_step_mixed),
+ * SIMD-dispatched at run time, threaded with rayon; clipping by global gradient norm for any step
+ * (fo_clip_next_step, fo_grad_norm_f32).
  *
  * Every fo_*_step_* function checks its inputs before it writes anything and
  * returns FO_OK or an error status, leaving every buffer untouched on error.
@@ -879,7 +880,8 @@ enum fo_status fo_adam_step_mixed(void *param,
 //
 // With clipping armed on the calling thread (`fo_clip_next_step`), the
 // unscaled gradients of every tensor are clipped by their global norm
-// first (`fused_optim::mixed::adam_step_mixed_many_clipped`); a step the
+// first (`fused_optim::mixed::adam_step_mixed_many_clipped`, the generic
+// `step_mixed_many_clipped` over Adam's buffers); a step the
 // found_inf check skips reports `skipped` with a NaN norm.
 //
 // # Safety
@@ -892,6 +894,59 @@ enum fo_status fo_adam_step_mixed_many(const struct fo_mixed_tensor *tensors,
                                        const struct fo_mixed_options *options,
                                        uint64_t step,
                                        bool *skipped);
+
+// One mixed-precision Lion step of `n` elements, as `fo_adam_step_mixed`
+// with Lion's one state buffer: `param` and `exp_avg` (`state_dtype`) are
+// updated in place from `grad`, in f32 arithmetic, each stored in its
+// type; `param_copy` (null for none) receives the new parameters. The same
+// layouts, options, checks and `skipped` as `fo_adam_step_mixed`; clipping
+// armed on the calling thread (`fo_clip_next_step`) clips the unscaled
+// gradient first, as in `fo_adam_step_mixed_many`
+// (`fused_optim::mixed::step_mixed_many_clipped`).
+//
+// # Safety
+// As `fo_adam_step_mixed`.
+enum fo_status fo_lion_step_mixed(void *param,
+                                  fo_dtype param_dtype,
+                                  void *grad,
+                                  fo_dtype grad_dtype,
+                                  void *exp_avg,
+                                  fo_dtype state_dtype,
+                                  void *param_copy,
+                                  fo_dtype copy_dtype,
+                                  size_t n,
+                                  uint64_t position,
+                                  const struct fo_lion_config *config,
+                                  const struct fo_mixed_options *options,
+                                  uint64_t step,
+                                  bool *skipped);
+
+// One mixed-precision SGD step of `n` elements, as `fo_adam_step_mixed`
+// with SGD's one optional state buffer: `param` and `momentum_buffer`
+// (`state_dtype`; non-null exactly when the config's momentum is nonzero,
+// and on step 1 written, not read) are updated in place from `grad`, in
+// f32 arithmetic, each stored in its type; `param_copy` (null for none)
+// receives the new parameters. The same layouts, options, checks and
+// `skipped` as `fo_adam_step_mixed`; clipping armed on the calling thread
+// (`fo_clip_next_step`) clips the unscaled gradient first, as in
+// `fo_adam_step_mixed_many` (`fused_optim::mixed::step_mixed_many_clipped`).
+//
+// # Safety
+// As `fo_adam_step_mixed`.
+enum fo_status fo_sgd_step_mixed(void *param,
+                                 fo_dtype param_dtype,
+                                 void *grad,
+                                 fo_dtype grad_dtype,
+                                 void *momentum_buffer,
+                                 fo_dtype state_dtype,
+                                 void *param_copy,
+                                 fo_dtype copy_dtype,
+                                 size_t n,
+                                 uint64_t position,
+                                 const struct fo_sgd_config *config,
+                                 const struct fo_mixed_options *options,
+                                 uint64_t step,
+                                 bool *skipped);
 
 // Arms clipping for the calling thread's next `fo_*_step*` call (any
 // algorithm, one tensor or many, f32 or f64), replacing any clip armed

@@ -20,9 +20,10 @@
 //! which takes the algorithm from the config's type and the state buffers in
 //! the order of its `Algorithm::STATE`, runs one sequence of checks and hands
 //! the validated coefficients and slices to `fused_optim::step::step_many_validated`.
-//! Mixed-precision Adam (`bf16`/`f16`/`f32` buffers, each with an `fo_dtype`
+//! Mixed precision (`bf16`/`f16`/`f32` buffers, each with an `fo_dtype`
 //! tag) has `fo_adam_step_mixed` and `fo_adam_step_mixed_many` over an array
-//! of `fo_mixed_tensor`, with the same checks and `FO_ERROR_DTYPE` for an
+//! of `fo_mixed_tensor`, `fo_lion_step_mixed` and `fo_sgd_step_mixed`, all
+//! one generic step with the same checks and `FO_ERROR_DTYPE` for an
 //! unknown tag or a combination without a kernel (see `mixed.rs`).
 //!
 //! Clipping by global gradient norm reaches every algorithm's entry points

@@ -1,4 +1,4 @@
-//! Mixed-precision Adam (see [`fused_optim_core::mixed`]): the C entry points over
+//! Mixed precision (see [`fused_optim_core::mixed`]): the C entry points of Adam, Lion and SGD over
 //! `f32`, `bf16` and `f16` buffers, with loss-scale unscaling, the
 //! `found_inf` skip, zero-grad, a narrow copy of the new parameters and
 //! stochastic rounding.
@@ -25,17 +25,19 @@
 
 use super::checks::{Span, copy_array, disjoint, span};
 use super::clip::{record, take_armed};
-use super::configs::{byte, flag, fo_adam_config};
+use super::configs::{byte, flag, fo_adam_config, fo_lion_config, fo_sgd_config};
 use super::many::{read, slice_mut};
 use super::status::{fo_status, guard};
 use super::threads::parallelism;
-use fused_optim_core::AdamConfig;
 use fused_optim_core::clip::ClipReport;
+use fused_optim_core::kernels::MAX_MIXED_STATE;
 use fused_optim_core::mixed::{
-    Dtype, MixedAdamBuffers, MixedOptions, MixedSlice, StepOutcome, adam_step_mixed_many_clipped_with, bf16,
-    f16, mixed_coefficients,
+    Dtype, MixedBuffers, MixedKernel, MixedOptions, MixedSlice, StepOutcome, bf16, f16, mixed_coefficients,
+    step_mixed_many_clipped_with,
 };
+use fused_optim_core::{AdamConfig, Algorithm, LionConfig, SgdConfig};
 use std::ffi::c_void;
+use std::ptr::null_mut;
 
 /// The element type of a mixed-precision buffer: `FO_DTYPE_F32`,
 /// `FO_DTYPE_BF16` or `FO_DTYPE_F16`. Any other value is refused with
@@ -204,42 +206,69 @@ impl Buffer {
     }
 }
 
-/// One tensor whose element types are known.
+/// One tensor whose element types are known: the parameter, the gradient,
+/// the algorithm's state buffers in its order (`None` when null), the copy.
 struct Tensor {
-    /// param, grad, exp_avg, exp_avg_sq.
-    required: [Buffer; 4],
-    /// max_exp_avg_sq, param_copy (`None` when null).
-    optional: [Option<Buffer>; 2],
+    param: Buffer,
+    grad: Buffer,
+    state: [Option<Buffer>; MAX_MIXED_STATE],
+    copy: Option<Buffer>,
     len: usize,
     position: u64,
 }
 
 impl Tensor {
-    /// `FO_ERROR_DTYPE` for an unknown type. (Whether the combination has a
-    /// kernel, and the AMSGrad buffer against the option, are the Rust step's
-    /// checks, before it writes.)
-    fn new(t: &fo_mixed_tensor) -> Result<Tensor, fo_status> {
+    /// Adam's tensor. `FO_ERROR_DTYPE` for an unknown type. (Whether the
+    /// combination has a kernel, and the AMSGrad buffer against the option,
+    /// are the Rust step's checks, before it writes.)
+    fn adam(t: &fo_mixed_tensor) -> Result<Tensor, fo_status> {
         let state = t.state_dtype;
         Ok(Tensor {
-            required: [
-                Buffer::new(t.param, t.param_dtype)?,
-                Buffer::new(t.grad, t.grad_dtype)?,
-                Buffer::new(t.exp_avg, state)?,
-                Buffer::new(t.exp_avg_sq, state)?,
-            ],
-            optional: [
+            param: Buffer::new(t.param, t.param_dtype)?,
+            grad: Buffer::new(t.grad, t.grad_dtype)?,
+            state: [
+                Some(Buffer::new(t.exp_avg, state)?),
+                Some(Buffer::new(t.exp_avg_sq, state)?),
                 Buffer::optional(t.max_exp_avg_sq, state)?,
-                Buffer::optional(t.param_copy, t.copy_dtype)?,
             ],
+            copy: Buffer::optional(t.param_copy, t.copy_dtype)?,
             len: t.len,
             position: t.position,
         })
     }
 
+    /// The one tensor of a C call that takes its buffers as arguments:
+    /// `FO_ERROR_DTYPE` for an unknown type. `state` holds each slot's
+    /// pointer (null for none) and whether the slot is always kept (then a
+    /// null pointer is a buffer given as null, refused as such).
+    fn one(
+        (param, param_dtype): (*mut c_void, fo_dtype), (grad, grad_dtype): (*mut c_void, fo_dtype),
+        (state, state_dtype, always): ([*mut c_void; MAX_MIXED_STATE], fo_dtype, [bool; MAX_MIXED_STATE]),
+        (copy, copy_dtype): (*mut c_void, fo_dtype), len: usize, position: u64,
+    ) -> Result<Vec<Tensor>, fo_status> {
+        let mut slots = [None; MAX_MIXED_STATE];
+        for (slot, (ptr, always)) in slots.iter_mut().zip(state.into_iter().zip(always)) {
+            *slot = if always {
+                Some(Buffer::new(ptr, state_dtype)?)
+            } else {
+                Buffer::optional(ptr, state_dtype)?
+            };
+        }
+        Ok(vec![Tensor {
+            param: Buffer::new(param, param_dtype)?,
+            grad: Buffer::new(grad, grad_dtype)?,
+            state: slots,
+            copy: Buffer::optional(copy, copy_dtype)?,
+            len,
+            position,
+        }])
+    }
+
     /// Every buffer of a nonempty tensor, checked, as written spans.
     fn push_spans(&self, spans: &mut Vec<Span>) -> Result<(), fo_status> {
         if self.len > 0 {
-            for b in self.required.iter().chain(self.optional.iter().flatten()) {
+            let optional = self.state.iter().chain([&self.copy]).flatten();
+            for b in [&self.param, &self.grad].into_iter().chain(optional) {
                 spans.push(b.span(self.len)?.written());
             }
         }
@@ -249,22 +278,91 @@ impl Tensor {
     /// # Safety
     /// Every buffer passed `push_spans`, is valid for `len` elements, and
     /// shares no byte with any other buffer of any live reference.
-    unsafe fn buffers<'a>(&self) -> MixedAdamBuffers<'a> {
+    unsafe fn buffers<'a>(&self) -> MixedBuffers<'a> {
         let n = self.len;
         // SAFETY: the caller's contract, for each buffer.
-        let [param, grad, exp_avg, exp_avg_sq] = self.required.map(|b| unsafe { b.slice(n) });
-        // SAFETY: as above.
-        let [max_exp_avg_sq, param_copy] = self.optional.map(|b| b.map(|b| unsafe { b.slice(n) }));
-        MixedAdamBuffers {
-            param,
-            grad,
-            exp_avg,
-            exp_avg_sq,
-            max_exp_avg_sq,
-            param_copy,
+        let slice = |b: Buffer| unsafe { b.slice(n) };
+        MixedBuffers {
+            param: slice(self.param),
+            grad: slice(self.grad),
+            state: self.state.map(|b| b.map(slice)),
+            param_copy: self.copy.map(slice),
             position: self.position,
         }
     }
+}
+
+/// One mixed-precision step of `count` tensors, for every algorithm: reads
+/// the config (converted to `A` by `to_config`) and the options, validates them, builds
+/// the tensors with `tensor` (which reads the caller's descriptions), checks
+/// every buffer and their overlap, steps, and writes `skipped`.
+///
+/// # Safety
+/// `config`, `options` null or valid; `skipped` null or valid for a write;
+/// `tensors`, given `count`, returns tensors whose every non-null buffer is
+/// valid for reads and writes of its tensor's `len` elements of its type.
+unsafe fn step_c<C: Copy, A: Algorithm>(
+    config: *const C, to_config: fn(C) -> Result<A, fo_status>, options: *const fo_mixed_options, step: u64,
+    skipped: *mut bool, tensors: impl FnOnce() -> Result<Vec<Tensor>, fo_status>,
+) -> fo_status
+where
+    A::Coefficients<f32>: MixedKernel,
+{
+    guard(|| {
+        // Clipping armed for this call (`fo_clip_next_step`) is taken now,
+        // whatever the call then returns.
+        let clip = take_armed();
+        let run = || -> Result<StepOutcome, fo_status> {
+            // SAFETY: each is null or valid (the caller's contract).
+            let (config, options) = unsafe { (read(config)?, read(options)?) };
+            let (config, options) = (to_config(config)?, MixedOptions::from(options));
+            let coefficients = mixed_coefficients(&config, step, &options)?;
+            let tensors = tensors()?;
+            let mut spans = Vec::with_capacity((3 + MAX_MIXED_STATE) * tensors.len() + 1);
+            if !tensors.is_empty() {
+                if !skipped.is_null() {
+                    spans.push(span(skipped.cast_const(), 1)?.written());
+                }
+                for t in &tensors {
+                    t.push_spans(&mut spans)?;
+                }
+                disjoint(&mut spans)?;
+            }
+            // SAFETY: every buffer of a nonempty tensor passed `span` and is
+            // valid for its tensor's length (the caller's contract); no two
+            // buffers of any tensors, nor `skipped`, share a byte, so these
+            // are the only references to that memory. Empty tensors'
+            // pointers are not read.
+            let mut buffers: Vec<MixedBuffers<'_>> = tensors.iter().map(|t| unsafe { t.buffers() }).collect();
+            // The step, clipped when armed (an empty list too: its norm is
+            // 0); a clipped step's report recorded (a `found_inf` skip
+            // before the norm: no norm, skipped).
+            let (outcome, report) = step_mixed_many_clipped_with(
+                &config,
+                &coefficients,
+                clip.as_ref(),
+                &mut buffers,
+                &options,
+                &parallelism(),
+            )?;
+            if clip.is_some() {
+                let skipped_before_norm = ClipReport { norm: f64::NAN, coefficient: f64::NAN, skipped: true };
+                record(&report.unwrap_or(skipped_before_norm));
+            }
+            Ok(outcome)
+        };
+        match run() {
+            Ok(outcome) => {
+                if !skipped.is_null() {
+                    // SAFETY: non-null, valid for a write (the caller's
+                    // contract), and no slice of the step is alive any more.
+                    unsafe { skipped.write(outcome == StepOutcome::SkippedNonFinite) };
+                }
+                fo_status::FO_OK
+            }
+            Err(status) => status,
+        }
+    })
 }
 
 /// The defaults of the fused extras: loss scale 1, the found_inf check on,
@@ -325,7 +423,8 @@ pub unsafe extern "C" fn fo_adam_step_mixed(
 ///
 /// With clipping armed on the calling thread (`fo_clip_next_step`), the
 /// unscaled gradients of every tensor are clipped by their global norm
-/// first (`fused_optim::mixed::adam_step_mixed_many_clipped`); a step the
+/// first (`fused_optim::mixed::adam_step_mixed_many_clipped`, the generic
+/// `step_mixed_many_clipped` over Adam's buffers); a step the
 /// found_inf check skips reports `skipped` with a NaN norm.
 ///
 /// # Safety
@@ -337,68 +436,70 @@ pub unsafe extern "C" fn fo_adam_step_mixed_many(
     tensors: *const fo_mixed_tensor, count: usize, config: *const fo_adam_config,
     options: *const fo_mixed_options, step: u64, skipped: *mut bool,
 ) -> fo_status {
-    guard(|| {
-        // Clipping armed for this call (`fo_clip_next_step`) is taken now,
-        // whatever the call then returns.
-        let clip = take_armed();
-        let run = || -> Result<StepOutcome, fo_status> {
-            // SAFETY: each is null or valid (the caller's contract).
-            let (config, options) = unsafe { (read(config)?, read(options)?) };
-            let (config, options) = (AdamConfig::try_from(config)?, MixedOptions::from(options));
-            let coefficients = mixed_coefficients(&config, step, &options)?;
-            let parallelism = parallelism();
-            // The step, clipped when armed; a clipped step's report recorded
-            // (a `found_inf` skip before the norm: no norm, skipped).
-            let step = |buffers: &mut [MixedAdamBuffers<'_>]| -> Result<StepOutcome, fo_status> {
-                let (outcome, report) = adam_step_mixed_many_clipped_with(
-                    &config,
-                    &coefficients,
-                    clip.as_ref(),
-                    buffers,
-                    &options,
-                    &parallelism,
-                )?;
-                if clip.is_some() {
-                    let skipped_before_norm =
-                        ClipReport { norm: f64::NAN, coefficient: f64::NAN, skipped: true };
-                    record(&report.unwrap_or(skipped_before_norm));
-                }
-                Ok(outcome)
-            };
-            if count == 0 {
-                return step(&mut []);
-            }
-            // SAFETY: null or valid for `count` reads (the caller's
-            // contract); `copy_array` refuses a null or misaligned one.
-            let tensors = unsafe { copy_array(tensors, count) }?;
-            let tensors = tensors.iter().map(Tensor::new).collect::<Result<Vec<_>, _>>()?;
-            let mut spans = Vec::with_capacity(6 * count + 1);
-            if !skipped.is_null() {
-                spans.push(span(skipped.cast_const(), 1)?.written());
-            }
-            for t in &tensors {
-                t.push_spans(&mut spans)?;
-            }
-            disjoint(&mut spans)?;
-            // SAFETY: every buffer of a nonempty tensor passed `span` and is
-            // valid for its tensor's length (the caller's contract); no two
-            // buffers of any tensors, nor `skipped`, share a byte, so these
-            // are the only references to that memory. Empty tensors'
-            // pointers are not read.
-            let mut buffers: Vec<MixedAdamBuffers<'_>> =
-                tensors.iter().map(|t| unsafe { t.buffers() }).collect();
-            step(&mut buffers)
-        };
-        match run() {
-            Ok(outcome) => {
-                if !skipped.is_null() {
-                    // SAFETY: non-null, valid for a write (the caller's
-                    // contract), and no slice of the step is alive any more.
-                    unsafe { skipped.write(outcome == StepOutcome::SkippedNonFinite) };
-                }
-                fo_status::FO_OK
-            }
-            Err(status) => status,
+    let read_tensors = || -> Result<Vec<Tensor>, fo_status> {
+        if count == 0 {
+            return Ok(Vec::new());
         }
-    })
+        // SAFETY: null or valid for `count` reads (the caller's contract);
+        // `copy_array` refuses a null or misaligned one.
+        let tensors = unsafe { copy_array(tensors, count) }?;
+        tensors.iter().map(Tensor::adam).collect()
+    };
+    // SAFETY: the caller's contract, forwarded; the tensors are read only
+    // after the config and the options passed.
+    unsafe { step_c(config, AdamConfig::try_from, options, step, skipped, read_tensors) }
+}
+
+/// One mixed-precision Lion step of `n` elements, as `fo_adam_step_mixed`
+/// with Lion's one state buffer: `param` and `exp_avg` (`state_dtype`) are
+/// updated in place from `grad`, in f32 arithmetic, each stored in its
+/// type; `param_copy` (null for none) receives the new parameters. The same
+/// layouts, options, checks and `skipped` as `fo_adam_step_mixed`; clipping
+/// armed on the calling thread (`fo_clip_next_step`) clips the unscaled
+/// gradient first, as in `fo_adam_step_mixed_many`
+/// (`fused_optim::mixed::step_mixed_many_clipped`).
+///
+/// # Safety
+/// As `fo_adam_step_mixed`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fo_lion_step_mixed(
+    param: *mut c_void, param_dtype: fo_dtype, grad: *mut c_void, grad_dtype: fo_dtype, exp_avg: *mut c_void,
+    state_dtype: fo_dtype, param_copy: *mut c_void, copy_dtype: fo_dtype, n: usize, position: u64,
+    config: *const fo_lion_config, options: *const fo_mixed_options, step: u64, skipped: *mut bool,
+) -> fo_status {
+    let state = ([exp_avg, null_mut(), null_mut()], state_dtype, [true, false, false]);
+    let tensor = || {
+        Tensor::one((param, param_dtype), (grad, grad_dtype), state, (param_copy, copy_dtype), n, position)
+    };
+    // SAFETY: the caller's contract, forwarded; the buffers are read only
+    // after the config and the options passed.
+    unsafe { step_c(config, |c| Ok(LionConfig::from(c)), options, step, skipped, tensor) }
+}
+
+/// One mixed-precision SGD step of `n` elements, as `fo_adam_step_mixed`
+/// with SGD's one optional state buffer: `param` and `momentum_buffer`
+/// (`state_dtype`; non-null exactly when the config's momentum is nonzero,
+/// and on step 1 written, not read) are updated in place from `grad`, in
+/// f32 arithmetic, each stored in its type; `param_copy` (null for none)
+/// receives the new parameters. The same layouts, options, checks and
+/// `skipped` as `fo_adam_step_mixed`; clipping armed on the calling thread
+/// (`fo_clip_next_step`) clips the unscaled gradient first, as in
+/// `fo_adam_step_mixed_many` (`fused_optim::mixed::step_mixed_many_clipped`).
+///
+/// # Safety
+/// As `fo_adam_step_mixed`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fo_sgd_step_mixed(
+    param: *mut c_void, param_dtype: fo_dtype, grad: *mut c_void, grad_dtype: fo_dtype,
+    momentum_buffer: *mut c_void, state_dtype: fo_dtype, param_copy: *mut c_void, copy_dtype: fo_dtype,
+    n: usize, position: u64, config: *const fo_sgd_config, options: *const fo_mixed_options, step: u64,
+    skipped: *mut bool,
+) -> fo_status {
+    let state = ([momentum_buffer, null_mut(), null_mut()], state_dtype, [false; MAX_MIXED_STATE]);
+    let tensor = || {
+        Tensor::one((param, param_dtype), (grad, grad_dtype), state, (param_copy, copy_dtype), n, position)
+    };
+    // SAFETY: the caller's contract, forwarded; the buffers are read only
+    // after the config and the options passed.
+    unsafe { step_c(config, |c| Ok(SgdConfig::from(c)), options, step, skipped, tensor) }
 }

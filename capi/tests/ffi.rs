@@ -94,7 +94,7 @@ fn smoke_mixed() -> (Vec<f32>, Vec<bf16>) {
             param_copy: Some(MixedSlice::Bf16(&mut copy)),
             position: 0,
         };
-        spec::adam_mixed(b, &mixed_coefficients(&config, t, &options).unwrap());
+        spec::mixed(b.into(), &mixed_coefficients(&config, t, &options).unwrap());
         assert!(g.iter().all(|g| g.to_bits() == 0), "zero-grad");
     }
     (p, copy)

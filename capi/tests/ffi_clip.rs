@@ -256,3 +256,131 @@ fn the_mixed_step_clips_its_unscaled_gradients() {
     assert_eq!(report.norm, spec::grad_norm(&[&widened[..]]), "a power-of-two loss scale: exact");
     assert_eq!(report.clipped, 1);
 }
+
+/// An armed clip reaches `fo_lion_step_mixed` and `fo_sgd_step_mixed` (the
+/// one generic C path): the Rust clipped mixed step's bits and report.
+#[test]
+fn lion_and_sgd_mixed_steps_take_the_armed_clip() {
+    use fused_optim_core::kernels::bf16;
+    use fused_optim_core::mixed::{
+        MixedBuffers, MixedOptions, MixedSlice, StepOutcome, step_mixed_many_clipped,
+    };
+    use fused_optim_core::{LionConfig, SgdConfig};
+    let g: Vec<bf16> = grads(300, 9).iter().map(|&x| bf16::from_f32(x * 256.0)).collect();
+    let options = MixedOptions { loss_scale: 256.0, ..MixedOptions::default() };
+    let clip = ClipGradNorm::new(1.0);
+    // The Rust step on (param, state): both start at 1 and 0.
+    let rust = |step: &dyn Fn(&mut MixedBuffers<'_>) -> f64| {
+        let (mut p, mut s, mut g) = (vec![1.0f32; 300], vec![0.0f32; 300], g.clone());
+        let mut b = MixedBuffers {
+            param: MixedSlice::F32(&mut p),
+            grad: MixedSlice::Bf16(&mut g),
+            state: [Some(MixedSlice::F32(&mut s)), None, None],
+            param_copy: None,
+            position: 0,
+        };
+        let norm = step(&mut b);
+        (p, s, norm)
+    };
+    let lion = LionConfig::default();
+    let sgd = SgdConfig { momentum: 0.9, ..SgdConfig::default() };
+    let want_lion = rust(&|b| {
+        let (o, r) =
+            step_mixed_many_clipped(&lion, 1, &clip, std::slice::from_mut(b), &options, &Parallelism::Serial)
+                .unwrap();
+        assert_eq!(o, StepOutcome::Applied);
+        r.unwrap().norm
+    });
+    let want_sgd = rust(&|b| {
+        let (o, r) =
+            step_mixed_many_clipped(&sgd, 1, &clip, std::slice::from_mut(b), &options, &Parallelism::Serial)
+                .unwrap();
+        assert_eq!(o, StepOutcome::Applied);
+        r.unwrap().norm
+    });
+    let widened: Vec<f32> = g.iter().map(|x| x.to_f32() / 256.0).collect();
+    assert_eq!(want_lion.2, spec::grad_norm(&[&widened[..]]), "a power-of-two loss scale: exact");
+    let mut c_options = fo_mixed_options_default();
+    c_options.loss_scale = 256.0;
+    let c_clip = fo_clip_config { max_norm: 1.0, skip_non_finite: 0 };
+    for (which, want) in [("lion", &want_lion), ("sgd", &want_sgd)] {
+        let (mut p, mut s, mut g_c) = (vec![1.0f32; 300], vec![0.0f32; 300], g.clone());
+        let (pp, gp, sp) = (p.as_mut_ptr().cast(), g_c.as_mut_ptr().cast(), s.as_mut_ptr().cast());
+        let (f32_, bf16_) = (FO_DTYPE_F32, FO_DTYPE_BF16);
+        assert_eq!(unsafe { fo_clip_next_step(&c_clip) }, fo_status::FO_OK);
+        let mut skipped = true;
+        let status = if which == "lion" {
+            let config = fo_lion_config::from(lion);
+            unsafe {
+                fo_lion_step_mixed(
+                    pp,
+                    f32_,
+                    gp,
+                    bf16_,
+                    sp,
+                    f32_,
+                    null_mut(),
+                    f32_,
+                    300,
+                    0,
+                    &config,
+                    &c_options,
+                    1,
+                    &mut skipped,
+                )
+            }
+        } else {
+            let config = fo_sgd_config::from(sgd);
+            unsafe {
+                fo_sgd_step_mixed(
+                    pp,
+                    f32_,
+                    gp,
+                    bf16_,
+                    sp,
+                    f32_,
+                    null_mut(),
+                    f32_,
+                    300,
+                    0,
+                    &config,
+                    &c_options,
+                    1,
+                    &mut skipped,
+                )
+            }
+        };
+        assert_eq!(status, fo_status::FO_OK, "{which}");
+        assert!(!skipped, "{which}");
+        let report = fo_last_clip_report();
+        assert_eq!((report.clipped, report.norm.to_bits()), (1, want.2.to_bits()), "{which}");
+        assert!(report.coefficient < 1.0, "{which}: the clip binds");
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&p), bits(&want.0), "{which}: param");
+        assert_eq!(bits(&s), bits(&want.1), "{which}: state");
+        // Taken by that call: the next one does not clip.
+        let config = fo_lion_config::from(lion);
+        assert_eq!(
+            unsafe {
+                fo_lion_step_mixed(
+                    pp,
+                    f32_,
+                    gp,
+                    bf16_,
+                    sp,
+                    f32_,
+                    null_mut(),
+                    f32_,
+                    300,
+                    0,
+                    &config,
+                    &c_options,
+                    2,
+                    null_mut(),
+                )
+            },
+            fo_status::FO_OK
+        );
+        assert_eq!(fo_last_clip_report().clipped, 0, "{which}: the clip was taken once");
+    }
+}

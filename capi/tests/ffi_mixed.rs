@@ -1,16 +1,16 @@
-//! The mixed-precision C ABI from Rust: `fo_adam_step_mixed` and
-//! `fo_adam_step_mixed_many` against `fused_optim_core::mixed`'s bits for several
-//! layouts and options, the multi-tensor form against the one-tensor form,
+//! The mixed-precision C ABI from Rust: `fo_adam_step_mixed`,
+//! `fo_adam_step_mixed_many`, `fo_lion_step_mixed` and `fo_sgd_step_mixed`
+//! against `fused_optim_core::mixed`'s bits for several layouts and options, the multi-tensor form against the one-tensor form,
 //! the found_inf skip, and every refusal with its status and untouched
 //! buffers. (The smoke test's expected values are in tests/ffi.rs.)
 
 use fused_optim_capi::*;
 use fused_optim_core::kernels::Storage;
 use fused_optim_core::mixed::{
-    Dtype, MixedAdamBuffers, MixedLayout, MixedOptions, MixedSlice, StepOutcome, adam_step_mixed,
-    adam_step_mixed_many, bf16, f16,
+    Dtype, MixedAdamBuffers, MixedBuffers, MixedKernel, MixedLayout, MixedOptions, MixedSlice, StepOutcome,
+    adam_step_mixed, adam_step_mixed_many, bf16, f16, step_mixed,
 };
-use fused_optim_core::{AdamConfig, EpsForm, Parallelism, WeightDecay};
+use fused_optim_core::{AdamConfig, Algorithm, EpsForm, LionConfig, Parallelism, SgdConfig, WeightDecay};
 use fused_optim_testkit::c_steps::adam_step_mixed_of;
 use std::ffi::{CStr, c_void};
 use std::ptr::{null, null_mut};
@@ -718,4 +718,221 @@ fn c_mixed_empty_steps_defaults_and_messages() {
     assert_eq!(fo_dtype::from(Dtype::Bf16), FO_DTYPE_BF16);
     assert_eq!(Dtype::try_from(FO_DTYPE_F16), Ok(Dtype::F16));
     assert_eq!(Dtype::try_from(fo_dtype(0)), Err(fo_status::FO_ERROR_DTYPE));
+}
+
+/// The buffers of one Lion or SGD tensor, owned: one state buffer (SGD
+/// without momentum: none).
+#[derive(Clone, Debug)]
+struct OneState {
+    param: Buf,
+    grad: Buf,
+    state: Option<Buf>,
+    copy: Option<Buf>,
+    position: u64,
+}
+
+impl OneState {
+    fn new(layout: MixedLayout, state: bool, n: usize, seed: u64) -> OneState {
+        OneState {
+            param: Buf::new(layout.param, &values(seed, n)),
+            grad: Buf::new(layout.grad, &values(seed + 1, n)),
+            state: state.then(|| Buf::new(layout.state, &values(seed + 2, n))),
+            copy: layout.copy.map(|c| Buf::new(c, &vec![0.0; n])),
+            position: seed * 1000,
+        }
+    }
+
+    fn rust(&mut self) -> MixedBuffers<'_> {
+        MixedBuffers {
+            param: self.param.slice(),
+            grad: self.grad.slice(),
+            state: [self.state.as_mut().map(Buf::slice), None, None],
+            param_copy: self.copy.as_mut().map(Buf::slice),
+            position: self.position,
+        }
+    }
+
+    fn bits(&self) -> Vec<Vec<u32>> {
+        [&self.param, &self.grad].into_iter().chain(&self.state).chain(&self.copy).map(Buf::bits).collect()
+    }
+}
+
+/// `fo_lion_step_mixed` (Lion) or `fo_sgd_step_mixed` (SGD) on a tensor's
+/// buffers, with `state_dtype` as the state's type (f32 when it has none).
+trait CMixed: Algorithm + std::fmt::Debug + Copy
+where
+    Self::Coefficients<f32>: MixedKernel,
+{
+    /// # Safety
+    /// Every buffer of `t` is null or valid for its length; `skipped` null or valid.
+    unsafe fn c(&self, t: &mut OneState, o: &fo_mixed_options, step: u64, skipped: *mut bool) -> fo_status;
+}
+
+/// A tensor's C arguments: each buffer's pointer and type tag.
+fn c_args(t: &mut OneState) -> [(*mut c_void, fo_dtype); 4] {
+    let tag = |b: &Buf| fo_dtype::from(b.dtype());
+    let state_dtype = t.state.as_ref().map_or(FO_DTYPE_F32, tag);
+    let copy_dtype = t.copy.as_ref().map_or(fo_dtype(0), tag);
+    [
+        (t.param.ptr(), tag(&t.param)),
+        (t.grad.ptr(), tag(&t.grad)),
+        (t.state.as_mut().map_or(null_mut(), given), state_dtype),
+        (t.copy.as_mut().map_or(null_mut(), given), copy_dtype),
+    ]
+}
+
+impl CMixed for LionConfig {
+    unsafe fn c(&self, t: &mut OneState, o: &fo_mixed_options, step: u64, skipped: *mut bool) -> fo_status {
+        let [(p, pd), (g, gd), (s, sd), (c, cd)] = c_args(t);
+        let config = fo_lion_config::from(*self);
+        // SAFETY: the caller's contract.
+        unsafe {
+            fo_lion_step_mixed(
+                p,
+                pd,
+                g,
+                gd,
+                s,
+                sd,
+                c,
+                cd,
+                t.param.len(),
+                t.position,
+                &config,
+                o,
+                step,
+                skipped,
+            )
+        }
+    }
+}
+
+impl CMixed for SgdConfig {
+    unsafe fn c(&self, t: &mut OneState, o: &fo_mixed_options, step: u64, skipped: *mut bool) -> fo_status {
+        let [(p, pd), (g, gd), (s, sd), (c, cd)] = c_args(t);
+        let config = fo_sgd_config::from(*self);
+        // SAFETY: the caller's contract.
+        unsafe {
+            fo_sgd_step_mixed(
+                p,
+                pd,
+                g,
+                gd,
+                s,
+                sd,
+                c,
+                cd,
+                t.param.len(),
+                t.position,
+                &config,
+                o,
+                step,
+                skipped,
+            )
+        }
+    }
+}
+
+/// Every supported layout, with each option set in turn: the C step gives
+/// the Rust step's bits, steps 1 to 4 (SGD's first step included).
+fn c_gives_the_rust_bits<A: CMixed>(configs: &[A])
+where
+    A::Coefficients<f32>: MixedKernel,
+{
+    split_everything();
+    let o = MixedOptions::default();
+    let options = [
+        MixedOptions { loss_scale: 1024.0, zero_grad: true, ..o },
+        MixedOptions { stochastic_rounding: Some(42), ..o },
+        MixedOptions { loss_scale: 0.5, skip_non_finite: false, ..o },
+    ];
+    for (k, layout) in MixedLayout::SUPPORTED.into_iter().enumerate() {
+        for config in configs {
+            let options = options[k % options.len()];
+            let fo = fo_mixed_options::from(options);
+            let start = OneState::new(layout, config.keeps(0), N, 11 + k as u64);
+            let (mut rust, mut c) = (start.clone(), start);
+            for t in 1..=4 {
+                for x in [&mut rust, &mut c] {
+                    x.grad = Buf::new(
+                        layout.grad,
+                        &values(100 + t, N).iter().map(|g| g * 4.0).collect::<Vec<_>>(),
+                    );
+                }
+                let outcome = step_mixed(config, t, rust.rust(), &options, &Parallelism::Serial).unwrap();
+                assert_eq!(outcome, StepOutcome::Applied);
+                let mut skipped = true;
+                // SAFETY: every buffer is owned by `c`, of its length.
+                let status = unsafe { config.c(&mut c, &fo, t, &mut skipped) };
+                assert_eq!((status, skipped), (fo_status::FO_OK, false), "{layout} {config:?}");
+                assert_eq!(
+                    c.bits(),
+                    rust.bits(),
+                    "{layout} {config:?} t={t}: the C step differs from the Rust step"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn c_lion_mixed_gives_the_rust_bits() {
+    let d = LionConfig { lr: 0.01, ..LionConfig::default() };
+    c_gives_the_rust_bits(&[d, LionConfig { weight_decay: 0.5, maximize: true, ..d }]);
+}
+
+#[test]
+fn c_sgd_mixed_gives_the_rust_bits() {
+    let d = SgdConfig { lr: 0.01, ..SgdConfig::default() };
+    c_gives_the_rust_bits(&[
+        d,
+        SgdConfig { momentum: 0.9, dampening: 0.1, weight_decay: 0.25, ..d },
+        SgdConfig { momentum: 0.9, nesterov: true, maximize: true, ..d },
+    ]);
+}
+
+/// The found_inf skip (nothing written, `skipped` set), and the refusals
+/// of the Lion and SGD entry points, each writing nothing.
+#[test]
+fn c_lion_and_sgd_mixed_skip_and_refuse() {
+    let layout = MixedLayout::SUPPORTED[4];
+    let o = fo_mixed_options::from(MixedOptions { zero_grad: true, ..MixedOptions::default() });
+    let lion = LionConfig::default();
+    let momentum = SgdConfig { momentum: 0.9, ..SgdConfig::default() };
+    let expect =
+        |config: &dyn Fn(&mut OneState, *mut bool) -> fo_status, t: &mut OneState, want: fo_status| {
+            let before = t.bits();
+            let mut skipped = false;
+            assert_eq!(config(t, &mut skipped), want);
+            assert_eq!(t.bits(), before, "{want:?}: wrote");
+            skipped
+        };
+    // SAFETY (each closure): every buffer is owned by the tensor, of its length.
+    let lion_c = |t: &mut OneState, s: *mut bool| unsafe { lion.c(t, &o, 1, s) };
+    let sgd_c = |t: &mut OneState, s: *mut bool| unsafe { momentum.c(t, &o, 1, s) };
+    let plain_c = |t: &mut OneState, s: *mut bool| unsafe { SgdConfig::default().c(t, &o, 1, s) };
+    // A NaN gradient: skipped, nothing written.
+    for (c, state) in [(&lion_c as &dyn Fn(&mut OneState, *mut bool) -> fo_status, true), (&sgd_c, true)] {
+        let mut t = OneState::new(layout, state, N, 3);
+        let mut g: Vec<f32> = (0..N).map(|i| t.grad.get(i)).collect();
+        g[5] = f32::NAN;
+        t.grad = Buf::new(layout.grad, &g);
+        assert!(expect(c, &mut t, fo_status::FO_OK), "skipped");
+    }
+    // SGD with momentum but no buffer, and a buffer without momentum.
+    expect(&sgd_c, &mut OneState::new(layout, false, N, 3), fo_status::FO_ERROR_STATE_BUFFER);
+    expect(&plain_c, &mut OneState::new(layout, true, N, 3), fo_status::FO_ERROR_STATE_BUFFER);
+    // Lion's exp_avg is always given: null is a null pointer.
+    expect(&lion_c, &mut OneState::new(layout, false, N, 3), fo_status::FO_ERROR_NULL_POINTER);
+    // f16 state has no kernel.
+    let f16_state = MixedLayout { state: Dtype::F16, ..layout };
+    expect(&lion_c, &mut OneState::new(f16_state, true, N, 3), fo_status::FO_ERROR_DTYPE);
+    // A state buffer overlapping the parameter.
+    let mut t = OneState::new(layout, true, N, 3);
+    t.state = Some(t.param.clone());
+    let [(p, pd), (g, gd), (_, sd), (c, cd)] = c_args(&mut t);
+    let config = fo_lion_config::from(lion);
+    // SAFETY: every pointer is valid for `N` elements; the overlap is the point.
+    let status = unsafe { fo_lion_step_mixed(p, pd, g, gd, p, sd, c, cd, N, 0, &config, &o, 1, null_mut()) };
+    assert_eq!(status, fo_status::FO_ERROR_OVERLAP);
 }

@@ -3,4 +3,4 @@
 //! `cargo +nightly fuzz run diff_adam_mixed`; the comparison is in `src/cases.rs`.
 #![no_main]
 
-fused_optim_fuzz::diff_target!(MixedCase);
+fused_optim_fuzz::diff_target!(AdamMixedCase);

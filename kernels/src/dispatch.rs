@@ -30,7 +30,7 @@ use crate::narrow::HalfLanes;
 use crate::operands::{
     AdaDeltaBuffers, AdaDeltaCoefficients, AdaGradBuffers, AdaGradCoefficients, AdaMaxBuffers,
     AdaMaxCoefficients, AdamBuffers, AdamCoefficients, Check, Checked, LionBuffers, LionCoefficients,
-    MixedAdamBuffers, MixedAdamCoefficients, MixedSlice, NormElement, NormSlice, ProbeBuffers,
+    MixedBuffers, MixedCoefficients, MixedSlice, MixedUpdate, NormElement, NormSlice, ProbeBuffers,
     RmsPropBuffers, RmsPropCoefficients, SgdBuffers, SgdCoefficients, SumTree,
 };
 use core::fmt;
@@ -191,7 +191,9 @@ pub struct TypedKernels<T: 'static> {
 pub struct KernelTable {
     f32: TypedKernels<f32>,
     f64: TypedKernels<f64>,
-    adam_mixed: for<'a> unsafe fn(Checked<MixedAdamBuffers<'a>>, &MixedAdamCoefficients),
+    adam_mixed: MixedEntry<AdamCoefficients<f32>>,
+    sgd_mixed: MixedEntry<SgdCoefficients<f32>>,
+    lion_mixed: MixedEntry<LionCoefficients<f32>>,
     grad_non_finite: for<'a, 'b> unsafe fn(&'a MixedSlice<'b>, f32) -> bool,
     convert: for<'a, 'b, 'c, 'd> unsafe fn(&'a MixedSlice<'b>, &'c mut MixedSlice<'d>, f32),
     scale_in_place: for<'a, 'b> unsafe fn(&'a mut MixedSlice<'b>, f32),
@@ -252,7 +254,11 @@ const fn table<I: Lanes<f32> + Lanes<f64> + HalfLanes + WidenLanes + Enter>() ->
         f32: typed_kernels::<I, f32>(),
         f64: typed_kernels::<I, f64>(),
         // SAFETY: as in `typed_kernels`.
-        adam_mixed: |b, c| generic::adam_mixed::adam_mixed(unsafe { token::<I>() }, b, c),
+        adam_mixed: |b, c| generic::mixed::mixed(unsafe { token::<I>() }, b, c),
+        // SAFETY: as in `typed_kernels`.
+        sgd_mixed: |b, c| generic::mixed::mixed(unsafe { token::<I>() }, b, c),
+        // SAFETY: as in `typed_kernels`.
+        lion_mixed: |b, c| generic::mixed::mixed(unsafe { token::<I>() }, b, c),
         // SAFETY: as in `typed_kernels`.
         grad_non_finite: |g, s| generic::grad_non_finite::grad_non_finite(unsafe { token::<I>() }, g, s),
         // SAFETY: as in `typed_kernels`.
@@ -649,39 +655,77 @@ pub fn lion_on<T: Float>(
     Ok(())
 }
 
-/// One mixed-precision Adam step on the dispatched tier.
+/// The algorithms with a mixed-precision step, and where each one's kernel
+/// sits in a tier's table (as [`ProbeShape`] does for the probe's shapes).
+pub trait MixedKernel: MixedUpdate {
+    /// The table's entry for this algorithm.
+    #[doc(hidden)]
+    fn entry(table: &KernelTable) -> MixedEntry<Self>;
+}
+
+/// A table's mixed-precision entry for the algorithm `U`.
+#[doc(hidden)]
+pub type MixedEntry<U> = for<'a> unsafe fn(Checked<MixedBuffers<'a>>, &MixedCoefficients<U>);
+
+impl MixedKernel for AdamCoefficients<f32> {
+    fn entry(table: &KernelTable) -> MixedEntry<Self> {
+        table.adam_mixed
+    }
+}
+
+impl MixedKernel for SgdCoefficients<f32> {
+    fn entry(table: &KernelTable) -> MixedEntry<Self> {
+        table.sgd_mixed
+    }
+}
+
+impl MixedKernel for LionCoefficients<f32> {
+    fn entry(table: &KernelTable) -> MixedEntry<Self> {
+        table.lion_mixed
+    }
+}
+
+/// One mixed-precision step of the algorithm whose `f32` scalars are `U`, on
+/// the dispatched tier.
 ///
 /// # Panics
-/// If the lengths differ, a state buffer's type differs from `exp_avg`'s, or
-/// the layout is not one of [`MixedLayout::SUPPORTED`](crate::MixedLayout::SUPPORTED)
-/// (checked before anything is written).
+/// If the lengths differ, the state buffers' types differ, the layout is not
+/// one of [`MixedLayout::SUPPORTED`](crate::MixedLayout::SUPPORTED), or a
+/// state buffer the options need is absent (checked before anything is
+/// written).
 #[track_caller]
-pub fn adam_mixed(buffers: MixedAdamBuffers<'_>, coefficients: &MixedAdamCoefficients) {
+pub fn mixed<U: MixedKernel>(buffers: MixedBuffers<'_>, coefficients: &MixedCoefficients<U>) {
     // SAFETY: the dispatched table's entries may run.
-    unsafe { check_and_run(dispatched().adam_mixed, buffers, coefficients) }
+    unsafe { check_and_run(U::entry(dispatched()), buffers, coefficients) }
 }
 
-/// [`adam_mixed`] on buffers already checked (their layout derived once, by
+/// [`mixed()`] on buffers already checked (their layout derived once, by
 /// [`Checked::new`]): nothing is checked again.
-pub fn adam_mixed_checked(buffers: Checked<MixedAdamBuffers<'_>>, coefficients: &MixedAdamCoefficients) {
+///
+/// # Panics
+/// If a state buffer the options need is absent (before anything is written).
+pub fn mixed_checked<U: MixedKernel>(
+    buffers: Checked<MixedBuffers<'_>>,
+    coefficients: &MixedCoefficients<U>,
+) {
     // SAFETY: the dispatched table's entries may run.
-    unsafe { (dispatched().adam_mixed)(buffers, coefficients) }
+    unsafe { U::entry(dispatched())(buffers, coefficients) }
 }
 
-/// [`adam_mixed`] on a forced tier, or an error (and nothing written) if the
+/// [`mixed()`] on a forced tier, or an error (and nothing written) if the
 /// CPU lacks it.
 ///
 /// # Panics
-/// As [`adam_mixed`].
+/// As [`mixed()`].
 #[track_caller]
-pub fn adam_mixed_on(
+pub fn mixed_on<U: MixedKernel>(
     tier: Tier,
-    buffers: MixedAdamBuffers<'_>,
-    coefficients: &MixedAdamCoefficients,
+    buffers: MixedBuffers<'_>,
+    coefficients: &MixedCoefficients<U>,
 ) -> Result<(), TierUnavailable> {
     let table = forced(tier)?;
     // SAFETY: `forced` returns only the table of a tier the CPU has.
-    unsafe { check_and_run(table.adam_mixed, buffers, coefficients) };
+    unsafe { check_and_run(U::entry(table), buffers, coefficients) };
     Ok(())
 }
 

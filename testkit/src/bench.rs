@@ -312,7 +312,7 @@ impl MixedCase {
 
     /// p read and written (8), g read (2), m and v read and written (16), the copy written (2).
     fn bytes_per_element() -> usize {
-        mixed_bytes_per_element(&Self::layout(), false, false)
+        mixed_bytes_per_element(&Self::layout(), 2, false)
     }
 
     fn build(n: usize) -> Box<dyn Case> {
@@ -358,9 +358,9 @@ impl Case for MixedCase {
         let options = MixedOptions { skip_non_finite: false, ..MixedOptions::default() };
         let k = mixed_coefficients(&config, T, &options).expect("valid");
         match run {
-            Run::Reference => spec::adam_mixed(self.buffers(), &k),
-            Run::Tier(tier) => kernels::adam_mixed_on(tier, self.buffers(), &k).expect("an available tier"),
-            Run::Dispatched => kernels::adam_mixed(self.buffers(), &k),
+            Run::Reference => spec::mixed(self.buffers().into(), &k),
+            Run::Tier(tier) => kernels::mixed_on(tier, self.buffers().into(), &k).expect("an available tier"),
+            Run::Dispatched => kernels::mixed(self.buffers().into(), &k),
             Run::Driver => {
                 let outcome = adam_step_mixed(&config, T, self.buffers(), &options, &Parallelism::Global);
                 assert_eq!(outcome, Ok(StepOutcome::Applied));
@@ -416,14 +416,14 @@ impl Phase {
     /// Bytes the fused phase moves per element: the check reads g (2), the
     /// step moves 28 and writes the zeroed g (2).
     pub fn fused_bytes_per_element() -> usize {
-        2 + mixed_bytes_per_element(&MixedCase::layout(), false, true)
+        2 + mixed_bytes_per_element(&MixedCase::layout(), 2, true)
     }
 
     /// Bytes the separate passes move per element: unscale (2 + 2), check
     /// (2), step without copy (26), zero (2), copy (4 + 2).
     pub fn separate_bytes_per_element() -> usize {
         let step = MixedLayout { copy: None, ..MixedCase::layout() };
-        4 + 2 + mixed_bytes_per_element(&step, false, false) + 2 + 6
+        4 + 2 + mixed_bytes_per_element(&step, 2, false) + 2 + 6
     }
 
     fn fused(&mut self, threaded: bool) {

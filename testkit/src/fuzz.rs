@@ -1,5 +1,5 @@
-//! Differential fuzz cases: one `Arbitrary` input per algorithm (and one for
-//! mixed-precision Adam), and the check that runs it through every
+//! Differential fuzz cases: one `Arbitrary` input per algorithm (and one per
+//! algorithm's mixed-precision step), and the check that runs it through every
 //! implementation and compares bits.
 //!
 //! Used by the cargo-fuzz targets (`fuzz/fuzz_targets/diff_*.rs`, nightly)
@@ -20,8 +20,8 @@
 //! split), each on its own copy, and panics on the first bit that differs,
 //! printing a reproducer. [`refusal`] names the kind of a refusal.
 //!
-//! [`MixedCase`] does the same for mixed-precision Adam
-//! (`fused_optim::mixed::adam_step_mixed`): a layout (usually a supported
+//! [`MixedCase`] does the same for an algorithm's mixed-precision step
+//! (`fused_optim::mixed::step_mixed`): a layout (usually a supported
 //! one, sometimes any storage type per buffer), raw bits in each buffer's
 //! own type, the loss scale, zero-grad, the `found_inf` check, stochastic
 //! rounding and its position. A step the check skips must have written
@@ -41,7 +41,9 @@ use arbitrary::Arbitrary;
 use fused_optim::algorithms::StateSlots;
 use fused_optim::kernels::GradScale;
 use fused_optim::kernels::{self, ALL_TIERS, Dtype, MixedLayout, MixedSlice, Storage, bf16, f16, spec};
-use fused_optim::mixed::{MixedAdamBuffers, MixedOptions, StepOutcome, adam_step_mixed, mixed_coefficients};
+use fused_optim::mixed::{
+    MixedBuffers, MixedKernel, MixedOptions, StepOutcome, mixed_coefficients, step_mixed,
+};
 use fused_optim::step::step_many_validated;
 use fused_optim::{AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, LionConfig, RmsPropConfig, SgdConfig};
 use fused_optim::{
@@ -706,12 +708,14 @@ pub(crate) const LOSS_SCALE: &[f64] =
 #[derive(Arbitrary, Clone, Copy, Debug)]
 pub struct LayoutPick {
     pick: u8,
-    /// param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq (each `% 3`), copy (`% 4`, 3: none).
+    /// param, grad, the three state slots (each `% 3`), copy (`% 4`, 3: none).
     raw: [u8; 6],
 }
 
 impl LayoutPick {
-    /// The types of param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, and of the copy if one is written.
+    /// The types of param, grad, the three state slots (the algorithm's
+    /// buffers in its order; the slots past its last are not built), and of
+    /// the copy if one is written.
     fn dtypes(self) -> ([Dtype; 5], Option<Dtype>) {
         const DTYPES: [Dtype; 3] = [Dtype::F32, Dtype::Bf16, Dtype::F16];
         if self.pick < 224 {
@@ -838,17 +842,19 @@ fn widen_plain(dtype: Dtype, bits: u64) -> f32 {
     }
 }
 
-/// A mixed-precision case's buffers: param, grad, exp_avg, exp_avg_sq,
-/// max_exp_avg_sq, param_copy (the last two built whether given or not).
+/// A mixed-precision case's buffers: param, grad, the algorithm's state
+/// buffers (in [`Algorithm::STATE`] order), param_copy (the optional ones
+/// built whether given or not).
 #[derive(Clone)]
-pub struct MixedState([Stored; 6]);
+pub struct MixedState(Vec<Stored>);
 
-/// One input of the mixed-precision Adam target (`diff_adam_mixed`),
-/// decoded in field order. New fields go after `position`, with an entry 0
-/// that keeps the case as it was (see the module essay).
+/// One input of a mixed-precision target (`diff_adam_mixed`, …) for the
+/// algorithm whose fuzzed options are `O`, decoded in field order. New
+/// fields go after `position`, with an entry 0 that keeps the case as it was
+/// (see the module essay).
 #[derive(Arbitrary, Clone, Debug)]
-pub struct MixedCase {
-    adam: AdamOptions,
+pub struct MixedCase<O> {
+    algorithm: O,
     layout: LayoutPick,
     loss_scale: Hyper,
     zero_grad: bool,
@@ -859,7 +865,14 @@ pub struct MixedCase {
     data: Data<u32>,
 }
 
-impl MixedCase {
+/// A mixed-precision Adam / AdamW / AMSGrad input (`diff_adam_mixed`).
+pub type AdamMixedCase = MixedCase<AdamOptions>;
+/// A mixed-precision Lion input (`diff_lion_mixed`).
+pub type LionMixedCase = MixedCase<LionOptions>;
+/// A mixed-precision SGD input (`diff_sgd_mixed`).
+pub type SgdMixedCase = MixedCase<SgdOptions>;
+
+impl<O: Options> MixedCase<O> {
     fn options(&self) -> MixedOptions {
         MixedOptions {
             loss_scale: self.loss_scale.value(LOSS_SCALE),
@@ -878,16 +891,24 @@ impl MixedCase {
     }
 }
 
-impl Differential for MixedCase {
+impl<O: Options> Differential for MixedCase<O>
+where
+    <O::Algorithm as Algorithm>::Coefficients<f32>: MixedKernel,
+{
     type Value = f32;
     type State = MixedState;
 
     fn label(&self) -> String {
         let (dtypes, copy) = self.layout.dtypes();
+        let state = O::Algorithm::STATE.len();
+        let names: Vec<_> = O::Algorithm::STATE.iter().map(|b| b.name).collect();
         format!(
-            "mixed precision, param/grad/exp_avg/exp_avg_sq/max_exp_avg_sq {dtypes:?}, copy {copy:?}, \
-             {:?}, {:?}, t = {}, position {}, every buffer compared widened to f32",
-            self.adam.config(),
+            "mixed-precision {}, param/grad/{} {:?}, copy {copy:?}, {:?}, {:?}, t = {}, position {}, \
+             every buffer compared widened to f32",
+            O::Algorithm::NAME,
+            names.join("/"),
+            &dtypes[..2 + state],
+            self.algorithm.config(),
             self.options(),
             self.step.value(),
             self.position.value()
@@ -897,10 +918,10 @@ impl Differential for MixedCase {
     fn start(&self) -> MixedState {
         let (dtypes, copy) = self.layout.dtypes();
         let offset = self.data.offset();
-        let mut raw = self.data.streams(6).into_iter();
-        let [p, g, m, v, x] = dtypes;
+        let state = O::Algorithm::STATE.len();
+        let types = dtypes[..2 + state].iter().copied().chain([copy.unwrap_or(Dtype::F32)]);
         MixedState(
-            [p, g, m, v, x, copy.unwrap_or(Dtype::F32)].map(|d| Stored::new(d, offset, raw.next().unwrap())),
+            types.zip(self.data.streams(3 + state)).map(|(d, raw)| Stored::new(d, offset, raw)).collect(),
         )
     }
 
@@ -917,26 +938,29 @@ impl Differential for MixedCase {
             skip_non_finite: self.skip_non_finite && !matches!(run, Run::Driver(_)),
             ..self.options()
         };
+        let (config, t) = (self.algorithm.config(), self.step.value());
         let copy = self.layout.dtypes().1.is_some();
-        let [p, g, m, v, x, c] = &mut state.0;
-        let b = MixedAdamBuffers {
+        let [p, g, rest @ ..] = &mut state.0[..] else { unreachable!("a parameter and a gradient") };
+        let (c, state) = rest.split_last_mut().expect("the copy");
+        let mut slots = state
+            .iter_mut()
+            .enumerate()
+            .map(|(i, s)| (config.keeps(i) == self.algorithm.consistent(i)).then(|| s.slice()));
+        let b = MixedBuffers {
             param: p.slice(),
             grad: g.slice(),
-            exp_avg: m.slice(),
-            exp_avg_sq: v.slice(),
-            max_exp_avg_sq: self.adam.max_buffer_given().then(|| x.slice()),
+            state: std::array::from_fn(|_| slots.next().flatten()),
             param_copy: copy.then(|| c.slice()),
             position: self.position.value(),
         };
-        let (config, t) = (self.adam.config(), self.step.value());
         if let Run::Api(parallelism) | Run::Driver(parallelism) = run {
-            return adam_step_mixed(&config, t, b, &options, parallelism);
+            return step_mixed(&config, t, b, &options, parallelism);
         }
         let k = mixed_coefficients(&config, t, &options)?;
         match run {
-            Run::Tier(tier) => kernels::adam_mixed_on(tier, b, &k).expect("an available tier"),
-            Run::Reference => spec::adam_mixed(b, &k),
-            _ => kernels::adam_mixed(b, &k),
+            Run::Tier(tier) => kernels::mixed_on(tier, b, &k).expect("an available tier"),
+            Run::Reference => spec::mixed(b, &k),
+            _ => kernels::mixed(b, &k),
         }
         Ok(StepOutcome::Applied)
     }

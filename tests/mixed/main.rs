@@ -6,14 +6,20 @@
 //! average where round-to-nearest leaves it stuck; bad input is refused.
 //! [`narrow`]: the narrow storage conversions on every tier against `half`.
 
+mod golden;
 mod narrow;
 
-use fused_optim::kernels::{self, Dtype, MixedLayout, MixedSlice, Storage, bf16, f16, spec};
-use fused_optim::mixed::{
-    MixedAdamBuffers, MixedOptions, StepOutcome, adam_step_mixed, adam_step_mixed_many, mixed_coefficients,
+use fused_optim::kernels::{
+    self, Dtype, MAX_MIXED_STATE, MIXED_STATE_SLOTS, MixedLayout, MixedSlice, Storage, bf16, f16, spec,
 };
-use fused_optim::{AdamBuffers, AdamConfig, EpsForm, Error, Parallelism, WeightDecay};
-use fused_optim_testkit::{Fill, Implementation, kernel_implementations, on_small_stack, rng, values};
+use fused_optim::mixed::{
+    MixedAdamBuffers, MixedBuffers, MixedKernel, MixedOptions, StepOutcome, adam_step_mixed,
+    adam_step_mixed_many, mixed_coefficients, step_mixed, step_mixed_many,
+};
+use fused_optim::{AdamConfig, EpsForm, Error, LionConfig, Parallelism, SgdConfig, WeightDecay};
+use fused_optim_testkit::{
+    Fill, Implementation, TestAlgorithm, kernel_implementations, on_small_stack, rng, values,
+};
 use std::sync::{Arc, Once};
 
 /// A buffer of one storage type at an offset into its allocation, with guard elements around it.
@@ -87,77 +93,158 @@ impl Buf {
     }
 }
 
-/// The buffers of one mixed-precision step, owned.
+/// Where each state slot's buffer starts in its allocation, after the
+/// parameter's offset (the gradient's is 1, the copy's 6).
+const SLOT_OFFSETS: [usize; MAX_MIXED_STATE] = [2, 3, 5];
+
+/// The buffers of one mixed-precision step, owned: the algorithm's state
+/// buffers in its order, `None` where its options keep none.
 #[derive(Clone, Debug)]
 struct State {
     param: Buf,
     grad: Buf,
-    exp_avg: Buf,
-    exp_avg_sq: Buf,
-    max_exp_avg_sq: Option<Buf>,
+    state: [Option<Buf>; MAX_MIXED_STATE],
     param_copy: Option<Buf>,
     position: u64,
 }
 
 impl State {
-    fn new(layout: &MixedLayout, amsgrad: bool, fill: Fill, len: usize, offset: usize, seed: u64) -> State {
+    /// Random buffers of `layout` for the state buffers `config` keeps, each
+    /// as its algorithm's values are (a second moment non-negative).
+    fn new<A: TestAlgorithm>(
+        layout: &MixedLayout,
+        config: &A,
+        fill: Fill,
+        len: usize,
+        offset: usize,
+        seed: u64,
+    ) -> State {
         let mut r = rng(seed);
         let mut values = |non_negative| values::<f32>(&mut r, fill, len, non_negative);
+        let param = Buf::new(layout.param, &values(false), offset);
+        let grad = Buf::new(layout.grad, &values(false), (offset + 1) % 8);
+        let mut state = [None, None, None];
+        for (i, slot) in state.iter_mut().enumerate().take(A::STATE.len()) {
+            if config.keeps(i) {
+                let at = (offset + SLOT_OFFSETS[i]) % 8;
+                *slot = Some(Buf::new(layout.state, &values(A::NON_NEGATIVE[i]), at));
+            }
+        }
         State {
-            param: Buf::new(layout.param, &values(false), offset),
-            grad: Buf::new(layout.grad, &values(false), (offset + 1) % 8),
-            exp_avg: Buf::new(layout.state, &values(false), (offset + 2) % 8),
-            exp_avg_sq: Buf::new(layout.state, &values(true), (offset + 3) % 8),
-            max_exp_avg_sq: amsgrad.then(|| Buf::new(layout.state, &values(true), (offset + 5) % 8)),
+            param,
+            grad,
+            state,
             param_copy: layout.copy.map(|c| Buf::new(c, &vec![0.0; len], (offset + 6) % 8)),
             // Near 2³², so long buffers' stochastic-rounding positions wrap.
             position: if seed.is_multiple_of(2) { 0 } else { (1 << 32) - 40 },
         }
     }
 
-    fn buffers(&mut self) -> MixedAdamBuffers<'_> {
-        MixedAdamBuffers {
+    fn buffers(&mut self) -> MixedBuffers<'_> {
+        MixedBuffers {
             param: self.param.slice(),
             grad: self.grad.slice(),
-            exp_avg: self.exp_avg.slice(),
-            exp_avg_sq: self.exp_avg_sq.slice(),
-            max_exp_avg_sq: self.max_exp_avg_sq.as_mut().map(Buf::slice),
+            state: self.state.each_mut().map(|b| b.as_mut().map(Buf::slice)),
             param_copy: self.param_copy.as_mut().map(Buf::slice),
             position: self.position,
         }
     }
 
+    /// Adam's buffers by name (the slots `exp_avg`, `exp_avg_sq`, `max_exp_avg_sq`).
+    fn adam_buffers(&mut self) -> MixedAdamBuffers<'_> {
+        let [m, v, x] = self.state.each_mut().map(|b| b.as_mut().map(Buf::slice));
+        MixedAdamBuffers {
+            param: self.param.slice(),
+            grad: self.grad.slice(),
+            exp_avg: m.expect("exp_avg"),
+            exp_avg_sq: v.expect("exp_avg_sq"),
+            max_exp_avg_sq: x,
+            param_copy: self.param_copy.as_mut().map(Buf::slice),
+            position: self.position,
+        }
+    }
+
+    /// `(name, bits)` of every buffer: param, grad, the state slots given, the copy.
     fn outputs(&self) -> Vec<(&'static str, Vec<u32>)> {
-        let mut out = vec![
-            ("param", self.param.bits()),
-            ("grad", self.grad.bits()),
-            ("exp_avg", self.exp_avg.bits()),
-            ("exp_avg_sq", self.exp_avg_sq.bits()),
-        ];
-        out.extend(self.max_exp_avg_sq.as_ref().map(|b| ("max_exp_avg_sq", b.bits())));
+        let mut out = vec![("param", self.param.bits()), ("grad", self.grad.bits())];
+        out.extend(
+            self.state.iter().zip(MIXED_STATE_SLOTS).filter_map(|(b, n)| b.as_ref().map(|b| (n, b.bits()))),
+        );
         out.extend(self.param_copy.as_ref().map(|b| ("param_copy", b.bits())));
         out
     }
 
     fn guards_intact(&self) -> bool {
-        [&self.param, &self.grad, &self.exp_avg, &self.exp_avg_sq]
+        [&self.param, &self.grad]
             .into_iter()
-            .chain(&self.max_exp_avg_sq)
+            .chain(self.state.iter().flatten())
             .chain(&self.param_copy)
             .all(Buf::guards_intact)
     }
 }
 
-fn step(c: &AdamConfig, o: &MixedOptions, s: &mut State, t: u64, with: &Implementation) {
+/// What the tests need of an algorithm with a mixed-precision step.
+trait MixedTest: TestAlgorithm {
+    /// The option sets every layout runs.
+    fn option_sets() -> Vec<(Self, MixedOptions)> {
+        let o = MixedOptions::default();
+        let extras = [
+            o,
+            MixedOptions { loss_scale: 1024.0, zero_grad: true, ..o },
+            MixedOptions { loss_scale: 0.125, stochastic_rounding: Some(7), ..o },
+            MixedOptions { zero_grad: true, stochastic_rounding: Some(9), ..o },
+            MixedOptions { loss_scale: 3.0, stochastic_rounding: Some(u64::MAX), ..o },
+        ];
+        Self::configs().into_iter().zip(extras.into_iter().cycle()).collect()
+    }
+}
+
+impl MixedTest for AdamConfig {
+    /// Each weight decay, AMSGrad, maximize, power-of-two and other loss
+    /// scales, zero-grad, stochastic rounding (the sets the pinned digest of
+    /// `golden` was taken over).
+    fn option_sets() -> Vec<(AdamConfig, MixedOptions)> {
+        let d = AdamConfig { lr: 0.01, ..AdamConfig::default() };
+        let o = MixedOptions::default();
+        vec![
+            (d, o),
+            (
+                AdamConfig { amsgrad: true, weight_decay: WeightDecay::Decoupled(0.1), ..d },
+                MixedOptions { loss_scale: 1024.0, zero_grad: true, ..o },
+            ),
+            (
+                AdamConfig { weight_decay: WeightDecay::L2(0.25), maximize: true, ..d },
+                MixedOptions { loss_scale: 0.125, stochastic_rounding: Some(7), ..o },
+            ),
+            (
+                AdamConfig { amsgrad: true, maximize: true, ..d },
+                MixedOptions { zero_grad: true, stochastic_rounding: Some(9), ..o },
+            ),
+            (
+                AdamConfig { eps_form: EpsForm::Hat, beta1_decay: 0.9, ..d },
+                MixedOptions { loss_scale: 3.0, stochastic_rounding: Some(u64::MAX), ..o },
+            ),
+        ]
+    }
+}
+
+impl MixedTest for SgdConfig {}
+
+impl MixedTest for LionConfig {}
+
+fn step<A: MixedTest>(c: &A, o: &MixedOptions, s: &mut State, t: u64, with: &Implementation)
+where
+    A::Coefficients<f32>: MixedKernel,
+{
     let k = mixed_coefficients(c, t, o).unwrap();
     let b = s.buffers();
     match with {
-        Implementation::Reference => spec::adam_mixed(b, &k),
-        Implementation::Tier(tier) => kernels::adam_mixed_on(*tier, b, &k).unwrap(),
-        Implementation::Dispatched => kernels::adam_mixed(b, &k),
+        Implementation::Reference => spec::mixed(b, &k),
+        Implementation::Tier(tier) => kernels::mixed_on(*tier, b, &k).unwrap(),
+        Implementation::Dispatched => kernels::mixed(b, &k),
         Implementation::Driver(p) => {
             let o = MixedOptions { skip_non_finite: false, ..*o };
-            assert_eq!(adam_step_mixed(c, t, b, &o, p), Ok(StepOutcome::Applied));
+            assert_eq!(step_mixed(c, t, b, &o, p), Ok(StepOutcome::Applied));
         }
     }
 }
@@ -178,41 +265,17 @@ fn implementations() -> Vec<Implementation> {
     out
 }
 
-/// The option sets every layout runs: each weight decay, AMSGrad, maximize,
-/// power-of-two and other loss scales, zero-grad, stochastic rounding.
-fn option_sets() -> Vec<(AdamConfig, MixedOptions)> {
-    let d = AdamConfig { lr: 0.01, ..AdamConfig::default() };
-    let o = MixedOptions::default();
-    vec![
-        (d, o),
-        (
-            AdamConfig { amsgrad: true, weight_decay: WeightDecay::Decoupled(0.1), ..d },
-            MixedOptions { loss_scale: 1024.0, zero_grad: true, ..o },
-        ),
-        (
-            AdamConfig { weight_decay: WeightDecay::L2(0.25), maximize: true, ..d },
-            MixedOptions { loss_scale: 0.125, stochastic_rounding: Some(7), ..o },
-        ),
-        (
-            AdamConfig { amsgrad: true, maximize: true, ..d },
-            MixedOptions { zero_grad: true, stochastic_rounding: Some(9), ..o },
-        ),
-        (
-            AdamConfig { eps_form: EpsForm::Hat, beta1_decay: 0.9, ..d },
-            MixedOptions { loss_scale: 3.0, stochastic_rounding: Some(u64::MAX), ..o },
-        ),
-    ]
-}
-
 const STEPS: [u64; 4] = [1, 2, 3, 1_000_000];
 
-fn assert_matches_reference(
-    c: &AdamConfig,
+fn assert_matches_reference<A: MixedTest>(
+    c: &A,
     o: &MixedOptions,
     start: &State,
     with: &[Implementation],
     what: &str,
-) {
+) where
+    A::Coefficients<f32>: MixedKernel,
+{
     let mut want = start.clone();
     let mut got: Vec<State> = with.iter().map(|_| start.clone()).collect();
     for t in STEPS {
@@ -236,18 +299,23 @@ fn assert_matches_reference(
     }
 }
 
-#[test]
-fn every_layout_and_option_matches_reference_on_every_tier_and_thread_count() {
+/// Every supported layout × option set × fill × length of `A`'s mixed step,
+/// on every tier, the dispatched kernel and the driver on 1, 2, 3 and 7
+/// threads, against the reference.
+fn every_layout_and_option_matches_reference<A: MixedTest>()
+where
+    A::Coefficients<f32>: MixedKernel,
+{
     split_everything();
     let with = implementations();
     let mut seed = 0;
     for layout in MixedLayout::SUPPORTED {
-        for (c, o) in option_sets() {
+        for (c, o) in A::option_sets() {
             for fill in [Fill::Random, Fill::Special, Fill::Bits] {
                 for len in (0..=35).chain([63, 64, 65, 100, 333]) {
                     seed += 1;
                     let offset = seed as usize % 4;
-                    let start = State::new(&layout, c.amsgrad, fill, len, offset, seed);
+                    let start = State::new(&layout, &c, fill, len, offset, seed);
                     let what = format!("{layout} {c:?} {o:?} {fill:?} len={len} offset={offset} seed={seed}");
                     assert_matches_reference(&c, &o, &start, &with, &what);
                 }
@@ -256,56 +324,106 @@ fn every_layout_and_option_matches_reference_on_every_tier_and_thread_count() {
     }
 }
 
-/// Every layout × weight decay × AMSGrad (the 72 variants) on every tier,
-/// on a thread with a small stack. When one `#[target_feature]` wrapper
-/// inlined all 72, an unoptimised build gave it an 8.9 MB frame on AVX-512
-/// (4.8 MB on AVX2, 1.8 MB portable): every debug-build step aborted with a
-/// stack overflow, and a C caller got SIGSEGV.
 #[test]
-fn every_variant_runs_on_a_small_stack() {
+fn adam_every_layout_and_option_matches_reference_on_every_tier_and_thread_count() {
+    every_layout_and_option_matches_reference::<AdamConfig>();
+}
+
+#[test]
+fn lion_every_layout_and_option_matches_reference_on_every_tier_and_thread_count() {
+    every_layout_and_option_matches_reference::<LionConfig>();
+}
+
+#[test]
+fn sgd_every_layout_and_option_matches_reference_on_every_tier_and_thread_count() {
+    every_layout_and_option_matches_reference::<SgdConfig>();
+}
+
+/// Every layout × every option combination of `A` (each a variant of its
+/// own) on every tier, on a thread with a small stack. When one
+/// `#[target_feature]` wrapper inlined Adam's 72, an unoptimised build gave
+/// it an 8.9 MB frame on AVX-512 (4.8 MB on AVX2, 1.8 MB portable): every
+/// debug-build step aborted with a stack overflow, and a C caller got SIGSEGV.
+fn every_variant_runs_on_a_small_stack<A: MixedTest>()
+where
+    A::Coefficients<f32>: MixedKernel,
+{
     on_small_stack(|| {
         let mut with: Vec<Implementation> = kernels::Tier::available().map(Implementation::Tier).collect();
         with.push(Implementation::Dispatched);
         let mut seed = 0;
         for layout in MixedLayout::SUPPORTED {
-            for weight_decay in [WeightDecay::None, WeightDecay::L2(0.1), WeightDecay::Decoupled(0.1)] {
-                for amsgrad in [false, true] {
-                    seed += 1;
-                    let c = AdamConfig { lr: 0.01, weight_decay, amsgrad, ..AdamConfig::default() };
-                    let o = MixedOptions { stochastic_rounding: Some(seed), ..MixedOptions::default() };
-                    let start = State::new(&layout, amsgrad, Fill::Random, 37, 1, seed);
-                    let what = format!("{layout} {c:?} small stack");
-                    assert_matches_reference(&c, &o, &start, &with, &what);
-                }
+            for c in A::configs() {
+                seed += 1;
+                let o = MixedOptions { stochastic_rounding: Some(seed), ..MixedOptions::default() };
+                let start = State::new(&layout, &c, Fill::Random, 37, 1, seed);
+                let what = format!("{layout} {c:?} small stack");
+                assert_matches_reference(&c, &o, &start, &with, &what);
             }
         }
     });
 }
 
-/// With every buffer f32, a scale of 1 and no extras, the bits are plain Adam's.
 #[test]
-fn all_f32_layout_is_plain_adam() {
+fn adam_every_variant_runs_on_a_small_stack() {
+    every_variant_runs_on_a_small_stack::<AdamConfig>();
+}
+
+#[test]
+fn lion_every_variant_runs_on_a_small_stack() {
+    every_variant_runs_on_a_small_stack::<LionConfig>();
+}
+
+#[test]
+fn sgd_every_variant_runs_on_a_small_stack() {
+    every_variant_runs_on_a_small_stack::<SgdConfig>();
+}
+
+/// With every buffer f32, a scale of 1 and no extras, the bits are `A`'s
+/// f32 kernel's, for every option combination.
+fn all_f32_layout_is_the_f32_kernel<A: MixedTest>()
+where
+    A::Coefficients<f32>: MixedKernel,
+{
     let layout = MixedLayout::SUPPORTED[0];
-    for (c, _) in option_sets() {
+    for c in A::configs() {
         let o = MixedOptions::default();
-        let mut s = State::new(&layout, c.amsgrad, Fill::Special, 77, 0, 3);
-        let (mut p, g, mut m, mut v) = (f32s(&s.param), f32s(&s.grad), f32s(&s.exp_avg), f32s(&s.exp_avg_sq));
-        let mut x = s.max_exp_avg_sq.as_ref().map(f32s);
+        let mut s = State::new(&layout, &c, Fill::Special, 77, 0, 3);
+        let (mut p, g) = (f32s(&s.param), f32s(&s.grad));
+        let mut state: Vec<Option<Vec<f32>>> = s.state.iter().map(|b| b.as_ref().map(f32s)).collect();
         for t in STEPS {
             step(&c, &o, &mut s, t, &Implementation::Dispatched);
             let k = c.coefficients::<f32>(t).unwrap();
-            let b = AdamBuffers {
-                param: &mut p,
-                grad: &g,
-                exp_avg: &mut m,
-                exp_avg_sq: &mut v,
-                max_exp_avg_sq: x.as_deref_mut(),
-            };
-            spec::adam(b, &k);
-            assert_eq!(s.param.bits(), Buf::new(Dtype::F32, &p, 0).bits(), "{c:?} t={t}");
-            assert_eq!(s.exp_avg_sq.bits(), Buf::new(Dtype::F32, &v, 0).bits(), "{c:?} t={t}");
+            let mut slots = state.iter_mut().map(|b| b.as_deref_mut());
+            let slots = std::array::from_fn(|_| slots.next().flatten());
+            let b = A::buffers(&mut p, &g, slots).expect("every kept buffer");
+            (A::kernels::<f32>().reference)(b, &k);
+            let f32_bits = |x: &[f32]| Buf::new(Dtype::F32, x, 0).bits();
+            assert_eq!(s.param.bits(), f32_bits(&p), "{c:?} t={t}: param");
+            for (i, (got, want)) in s.state.iter().zip(&state).enumerate() {
+                assert_eq!(
+                    got.as_ref().map(Buf::bits),
+                    want.as_deref().map(f32_bits),
+                    "{c:?} t={t}: slot {i}"
+                );
+            }
         }
     }
+}
+
+#[test]
+fn adam_all_f32_layout_is_plain_adam() {
+    all_f32_layout_is_the_f32_kernel::<AdamConfig>();
+}
+
+#[test]
+fn lion_all_f32_layout_is_plain_lion() {
+    all_f32_layout_is_the_f32_kernel::<LionConfig>();
+}
+
+#[test]
+fn sgd_all_f32_layout_is_plain_sgd() {
+    all_f32_layout_is_the_f32_kernel::<SgdConfig>();
 }
 
 fn f32s(b: &Buf) -> Vec<f32> {
@@ -366,8 +484,8 @@ fn stochastic_rounding_moves_bf16_parameters_as_f32_does_on_average() {
     eprintln!("f32 master {target:.5}, bf16 nearest 1.0, bf16 stochastic {got:.5}");
 }
 
-fn scaled_state(layout: MixedLayout, len: usize, bad: Option<(usize, f32)>) -> State {
-    let mut s = State::new(&layout, false, Fill::Random, len, 1, 4);
+fn scaled_state<A: MixedTest>(c: &A, layout: MixedLayout, len: usize, bad: Option<(usize, f32)>) -> State {
+    let mut s = State::new(&layout, c, Fill::Random, len, 1, 4);
     if let Some((at, value)) = bad {
         let mut g = f32s(&s.grad);
         g[at] = value;
@@ -377,13 +495,17 @@ fn scaled_state(layout: MixedLayout, len: usize, bad: Option<(usize, f32)>) -> S
 }
 
 /// `found_inf`: one infinite or NaN gradient (after unscaling) anywhere in
-/// any tensor skips the whole step, writing nothing, on every thread count;
-/// with the check off it propagates.
-#[test]
-fn non_finite_gradients_skip_the_step_and_write_nothing() {
+/// any tensor skips the whole step of `c`, writing nothing, on every thread
+/// count; with the check off the step runs as the reference's does (the
+/// non-finite value propagating as the algorithm's NaN rule says), and the
+/// parameters of that state are returned.
+fn non_finite_gradients_skip<A: MixedTest>(c: &A) -> Vec<(MixedLayout, usize, State)>
+where
+    A::Coefficients<f32>: MixedKernel,
+{
     split_everything();
-    let c = AdamConfig::adamw();
     let zero_grad = MixedOptions { zero_grad: true, ..MixedOptions::default() };
+    let mut unchecked_states = Vec::new();
     for layout in [MixedLayout::SUPPORTED[4], MixedLayout::SUPPORTED[8], MixedLayout::SUPPORTED[10]] {
         for (at, value, options) in [
             (0, f32::INFINITY, zero_grad),
@@ -394,38 +516,85 @@ fn non_finite_gradients_skip_the_step_and_write_nothing() {
         ] {
             for p in [Parallelism::Serial, Parallelism::Global] {
                 let mut tensors =
-                    [scaled_state(layout, 1000, None), scaled_state(layout, 1000, Some((at, value)))];
+                    [scaled_state(c, layout, 1000, None), scaled_state(c, layout, 1000, Some((at, value)))];
                 let before: Vec<_> = tensors.iter().map(State::outputs).collect();
                 let mut buffers: Vec<_> = tensors.iter_mut().map(State::buffers).collect();
-                let outcome = adam_step_mixed_many(&c, 1, &mut buffers, &options, &p).unwrap();
+                let outcome = step_mixed_many(c, 1, &mut buffers, &options, &p).unwrap();
                 assert_eq!(outcome, StepOutcome::SkippedNonFinite, "{layout} {value}");
                 drop(buffers);
                 let after: Vec<_> = tensors.iter().map(State::outputs).collect();
                 assert_eq!(after, before, "{layout} {value}: a skipped step wrote");
             }
-            let mut s = scaled_state(layout, 1000, Some((at, value)));
+            let mut s = scaled_state(c, layout, 1000, Some((at, value)));
+            let mut want = s.clone();
             let unchecked = MixedOptions { skip_non_finite: false, ..options };
-            let outcome = adam_step_mixed(&c, 1, s.buffers(), &unchecked, &Parallelism::Global).unwrap();
+            let outcome = step_mixed(c, 1, s.buffers(), &unchecked, &Parallelism::Global).unwrap();
             assert_eq!(outcome, StepOutcome::Applied);
-            assert!(f32::from_bits(s.param.bits()[at]).is_nan(), "{layout} {value}: propagated");
+            step(c, &unchecked, &mut want, 1, &Implementation::Reference);
+            assert_eq!(s.outputs(), want.outputs(), "{layout} {value}: unchecked");
+            unchecked_states.push((layout, at, s));
         }
+    }
+    unchecked_states
+}
+
+#[test]
+fn adam_non_finite_gradients_skip_the_step_and_write_nothing() {
+    for (layout, at, s) in non_finite_gradients_skip(&AdamConfig::adamw()) {
+        assert!(f32::from_bits(s.param.bits()[at]).is_nan(), "{layout}: propagated");
     }
 }
 
 /// Zero-grad writes +0 to every gradient element; the copy is the new
 /// parameter rounded to nearest even.
-#[test]
-fn zero_grad_and_the_copy() {
+fn zero_grad_and_the_copy<A: MixedTest>(c: &A)
+where
+    A::Coefficients<f32>: MixedKernel,
+{
     for layout in MixedLayout::SUPPORTED.into_iter().filter(|l| l.copy.is_some()) {
-        let mut s = State::new(&layout, false, Fill::Random, 200, 2, 5);
+        let mut s = State::new(&layout, c, Fill::Random, 200, 2, 5);
         let o = MixedOptions { zero_grad: true, loss_scale: 4.0, ..MixedOptions::default() };
-        let outcome =
-            adam_step_mixed(&AdamConfig::default(), 1, s.buffers(), &o, &Parallelism::Global).unwrap();
+        let outcome = step_mixed(c, 1, s.buffers(), &o, &Parallelism::Global).unwrap();
         assert_eq!(outcome, StepOutcome::Applied);
         assert!(s.grad.bits().iter().all(|&b| b == 0), "{layout}: gradient not zeroed");
         let rounded = Buf::new(layout.copy.unwrap(), &f32s(&s.param), 0);
         assert_eq!(s.param_copy.as_ref().unwrap().bits(), rounded.bits(), "{layout}");
     }
+}
+
+#[test]
+fn adam_zero_grad_and_the_copy() {
+    zero_grad_and_the_copy(&AdamConfig::default());
+}
+
+/// Lion: a NaN gradient reaches the parameter (sign(NaN) is NaN); an
+/// infinite one moves it by a finite `∓lr`.
+#[test]
+fn lion_non_finite_gradients_skip_the_step_and_write_nothing() {
+    let c = LionConfig { lr: 0.01, weight_decay: 0.1, ..LionConfig::default() };
+    for (layout, at, s) in non_finite_gradients_skip(&c) {
+        let p = f32::from_bits(s.param.bits()[at]);
+        assert!(p.is_nan() || at != 999, "{layout}: a NaN gradient propagated");
+    }
+}
+
+#[test]
+fn lion_zero_grad_and_the_copy() {
+    zero_grad_and_the_copy(&LionConfig { lr: 0.01, ..LionConfig::default() });
+}
+
+#[test]
+fn sgd_non_finite_gradients_skip_the_step_and_write_nothing() {
+    let c = SgdConfig { lr: 0.1, momentum: 0.9, nesterov: true, weight_decay: 0.01, ..SgdConfig::default() };
+    for (layout, at, s) in non_finite_gradients_skip(&c) {
+        assert!(!f32::from_bits(s.param.bits()[at]).is_finite(), "{layout}: propagated");
+    }
+}
+
+#[test]
+fn sgd_zero_grad_and_the_copy() {
+    zero_grad_and_the_copy(&SgdConfig { lr: 0.1, momentum: 0.9, ..SgdConfig::default() });
+    zero_grad_and_the_copy(&SgdConfig { lr: 0.1, ..SgdConfig::default() });
 }
 
 /// A list of tensors draws the stochastic-rounding values one concatenated
@@ -440,21 +609,23 @@ fn many_tensors_draw_like_their_concatenation() {
     let parts: Vec<State> = lens
         .iter()
         .enumerate()
-        .map(|(i, &n)| State::new(&layout, false, Fill::Random, n, 0, 2 * i as u64))
+        .map(|(i, &n)| State::new(&layout, &AdamConfig::default(), Fill::Random, n, 0, 2 * i as u64))
         .collect();
     let concat = |f: fn(&State) -> &Buf| -> Vec<f32> { parts.iter().flat_map(|s| f32s(f(s))).collect() };
     let total: usize = lens.iter().sum();
-    let mut whole = State::new(&layout, false, Fill::Random, total, 0, 0);
+    let mut whole = State::new(&layout, &AdamConfig::default(), Fill::Random, total, 0, 0);
     whole.param = Buf::new(Dtype::Bf16, &concat(|s| &s.param), 0);
     whole.grad = Buf::new(Dtype::Bf16, &concat(|s| &s.grad), 0);
-    whole.exp_avg = Buf::new(Dtype::Bf16, &concat(|s| &s.exp_avg), 0);
-    whole.exp_avg_sq = Buf::new(Dtype::Bf16, &concat(|s| &s.exp_avg_sq), 0);
+    for i in 0..2 {
+        let values: Vec<f32> = parts.iter().flat_map(|s| f32s(s.state[i].as_ref().unwrap())).collect();
+        whole.state[i] = Some(Buf::new(Dtype::Bf16, &values, 0));
+    }
     let mut parts = parts;
     for t in 1..=3 {
-        let mut buffers: Vec<_> = parts.iter_mut().map(State::buffers).collect();
+        let mut buffers: Vec<_> = parts.iter_mut().map(State::adam_buffers).collect();
         let _ = adam_step_mixed_many(&c, t, &mut buffers, &o, &Parallelism::Global).unwrap();
         drop(buffers);
-        let _ = adam_step_mixed(&c, t, whole.buffers(), &o, &Parallelism::Serial).unwrap();
+        let _ = adam_step_mixed(&c, t, whole.adam_buffers(), &o, &Parallelism::Serial).unwrap();
     }
     let joined: Vec<u32> = parts.iter().flat_map(|s| s.param.bits()).collect();
     assert_eq!(joined, whole.param.bits());
@@ -467,17 +638,17 @@ fn bad_mixed_input_is_refused() {
     let layout = MixedLayout::SUPPORTED[4];
     let refused = |c: &AdamConfig, o: &MixedOptions, s: &mut State| {
         let before = s.outputs();
-        let err = adam_step_mixed(c, 1, s.buffers(), o, &Parallelism::Serial).unwrap_err();
+        let err = adam_step_mixed(c, 1, s.adam_buffers(), o, &Parallelism::Serial).unwrap_err();
         assert_eq!(s.outputs(), before, "{err}: a refused step wrote");
         err
     };
     let o = MixedOptions::default();
     for scale in [0.0, -1.0, f64::NAN, f64::INFINITY, 1e-300, 1e-39, 1e60, 1e38] {
-        let mut s = State::new(&layout, false, Fill::Random, 50, 0, 1);
+        let mut s = State::new(&layout, &AdamConfig::default(), Fill::Random, 50, 0, 1);
         let err = refused(&c, &MixedOptions { loss_scale: scale, ..o }, &mut s);
         assert!(err.to_string().contains("loss_scale"), "{err}");
     }
-    let mut s = State::new(&layout, false, Fill::Random, 50, 0, 1);
+    let mut s = State::new(&layout, &AdamConfig::default(), Fill::Random, 50, 0, 1);
     let err = refused(&AdamConfig { amsgrad: true, ..c }, &o, &mut s);
     assert_eq!(err, Error::MissingState { buffer: "max_exp_avg_sq", option: "amsgrad" });
     s.param_copy = Some(Buf::new(Dtype::Bf16, &[0.0; 49], 0));
@@ -486,11 +657,11 @@ fn bad_mixed_input_is_refused() {
         Error::LengthMismatch { buffer: "param_copy", len: 49, expected: 50 }
     );
     // A state buffer of another type, and a combination without a kernel.
-    let mut s = State::new(&layout, false, Fill::Random, 50, 0, 1);
-    s.exp_avg_sq = Buf::new(Dtype::Bf16, &[0.0; 50], 0);
+    let mut s = State::new(&layout, &AdamConfig::default(), Fill::Random, 50, 0, 1);
+    s.state[1] = Some(Buf::new(Dtype::Bf16, &[0.0; 50], 0));
     assert_eq!(refused(&c, &o, &mut s), Error::StateTypeMismatch { buffer: "exp_avg_sq" });
     let f16_state = MixedLayout { param: Dtype::F32, grad: Dtype::F32, state: Dtype::F16, copy: None };
-    let mut s = State::new(&f16_state, false, Fill::Random, 50, 0, 1);
+    let mut s = State::new(&f16_state, &AdamConfig::default(), Fill::Random, 50, 0, 1);
     let err = refused(&c, &o, &mut s);
     assert_eq!(err, Error::UnsupportedLayout(f16_state));
     assert!(err.to_string().contains("state f16"), "{err}");
@@ -508,13 +679,13 @@ fn owning_mixed_optimizer() {
     let options = MixedOptions { stochastic_rounding: Some(3), loss_scale: 64.0, ..MixedOptions::default() };
     let layout = MixedLayout::SUPPORTED[10];
     let mut opt = MixedAdam::new(config, options, Dtype::Bf16, 300).unwrap();
-    let mut s = State::new(&layout, true, Fill::Random, 300, 0, 2);
-    for b in [&mut s.exp_avg, &mut s.exp_avg_sq, s.max_exp_avg_sq.as_mut().unwrap()] {
-        *b = Buf::new(Dtype::Bf16, &[0.0; 300], 0);
+    let mut s = State::new(&layout, &config, Fill::Random, 300, 0, 2);
+    for b in &mut s.state {
+        *b = Some(Buf::new(Dtype::Bf16, &[0.0; 300], 0));
     }
     let (mut p, mut g) = (s.param.clone(), s.grad.clone());
     for t in 1..=3 {
-        let _ = adam_step_mixed(&config, t, s.buffers(), &options, &Parallelism::Serial).unwrap();
+        let _ = adam_step_mixed(&config, t, s.adam_buffers(), &options, &Parallelism::Serial).unwrap();
         s.grad = g.clone();
         assert_eq!(opt.step(p.slice(), g.slice(), None), Ok(StepOutcome::Applied));
     }
@@ -522,7 +693,7 @@ fn owning_mixed_optimizer() {
     let StateBuffer::Bf16(m) = opt.state().0 else { panic!("bf16 state") };
     assert_eq!(
         Buf::new(Dtype::Bf16, &m.iter().map(|x| x.to_f32()).collect::<Vec<_>>(), 0).bits(),
-        s.exp_avg.bits()
+        s.state[0].as_ref().unwrap().bits()
     );
     let mut bad = f32s(&g);
     bad[17] = f32::NAN;

@@ -12,12 +12,12 @@
 pub(crate) mod adadelta;
 pub(crate) mod adagrad;
 pub(crate) mod adam;
-pub(crate) mod adam_mixed;
 pub(crate) mod adamax;
 pub(crate) mod convert;
 pub(crate) mod grad_non_finite;
 pub(crate) mod grad_norm;
 pub(crate) mod lion;
+pub(crate) mod mixed;
 pub(crate) mod probe;
 pub(crate) mod rmsprop;
 pub(crate) mod sgd;
@@ -90,9 +90,29 @@ pub(crate) fn optional_ptr<T, const ON: bool>(buffer: Option<&mut [T]>) -> *mut 
     }
 }
 
-/// The gradient and the parameter at `o` as every algorithm but Adam first
-/// adjusts them: `g = g·grad_scale` (the clip coefficient, 1 without
-/// clipping), then `g = −g` if `MAXIMIZE`, then `g = g + (wd·p)` if `L2`.
+/// The gradient at `o` scaled and signed, as every algorithm first adjusts
+/// it: `g = g·grad_scale` (the clip coefficient, 1 without clipping), then
+/// `g = −g` if `MAXIMIZE`.
+///
+/// # Safety
+/// `grad` is valid for `o + n` elements, `n <= N`; the CPU supports the
+/// tier `I`.
+#[inline(always)]
+pub(crate) unsafe fn scaled_grad<I: Lanes<T>, T: Float, const MAXIMIZE: bool>(
+    grad: *const T,
+    grad_scale: I::V,
+    o: usize,
+    n: usize,
+) -> I::V {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        let g = I::mul(load_n::<I, T>(grad.add(o), n), grad_scale);
+        if MAXIMIZE { I::neg(g) } else { g }
+    }
+}
+
+/// The gradient and the parameter at `o` as most algorithms first adjust
+/// them: [`scaled_grad`], then `g = g + (wd·p)` if `L2`.
 ///
 /// # Safety
 /// `grad` and `param` are valid for `o + n` elements, `n <= N`; the CPU
@@ -108,10 +128,7 @@ pub(crate) unsafe fn adjusted_grad<I: Lanes<T>, T: Float, const L2: bool, const 
 ) -> (I::V, I::V) {
     // SAFETY: forwarded from the caller.
     unsafe {
-        let mut g = I::mul(load_n::<I, T>(grad.add(o), n), grad_scale);
-        if MAXIMIZE {
-            g = I::neg(g);
-        }
+        let mut g = scaled_grad::<I, T, MAXIMIZE>(grad, grad_scale, o, n);
         let p = load_n::<I, T>(param.add(o), n);
         if L2 {
             g = I::add(g, I::mul(weight_decay, p));

@@ -7,10 +7,11 @@
 //! and `MAXIMIZE` are the two flags of [`FlaggedBody`]: twenty variants per
 //! tier and element type, each with a loop free of branches.
 
-use super::{FlaggedBody, adjusted_grad, enter_with_flags, optional_ptr};
+use super::mixed::{LaneForm, MixedForms, WithForm};
+use super::{FlaggedBody, enter_with_flags, optional_ptr, scaled_grad};
 use crate::float::Float;
 use crate::lanes::{Block, Enter, Lanes, for_each_block, load_n, store_n};
-use crate::operands::{Checked, SgdBuffers, SgdCoefficients};
+use crate::operands::{Checked, MAX_MIXED_STATE, SgdBuffers, SgdCoefficients};
 
 /// No momentum: `p = p − lr·d`, no buffer.
 const PLAIN: u8 = 0;
@@ -28,15 +29,75 @@ const fn has_momentum(mode: u8) -> bool {
     mode != PLAIN
 }
 
+/// Whether the form `MODE` reads the momentum buffer (the later steps).
+const fn reads_momentum(mode: u8) -> bool {
+    mode == LATER || mode == LATER_NESTEROV
+}
+
+/// SGD's per-step scalars as vectors, and its per-vector arithmetic after
+/// the gradient's scale and sign, in the op order of the module's essay:
+/// the plain body and the mixed-precision form ([`SgdForm`]) share its
+/// [`step`](Self::step).
+struct SgdLanes<I: Lanes<T>, T: Float> {
+    lr: I::V,
+    momentum: I::V,
+    one_minus_dampening: I::V,
+    weight_decay: I::V,
+}
+
+impl<I: Lanes<T>, T: Float> SgdLanes<I, T> {
+    /// # Safety
+    /// The tier `I` is available.
+    #[inline(always)]
+    unsafe fn new(c: &SgdCoefficients<T>) -> Self {
+        // SAFETY: the caller guarantees the tier.
+        unsafe {
+            SgdLanes {
+                lr: I::splat(c.lr),
+                momentum: I::splat(c.momentum),
+                one_minus_dampening: I::splat(c.one_minus_dampening),
+                weight_decay: I::splat(c.weight_decay.unwrap_or(T::ZERO)),
+            }
+        }
+    }
+
+    /// `(p, b)` from `d` (scaled and signed), `p` and the momentum buffer
+    /// `b` (read only by the later steps' forms; returned as written, `d`
+    /// on the first step, and unchanged without momentum).
+    ///
+    /// # Safety
+    /// The tier `I` is available.
+    #[inline(always)]
+    unsafe fn step<const MODE: u8, const L2: bool>(&self, d: I::V, p: I::V, b: I::V) -> (I::V, I::V) {
+        // SAFETY: the caller guarantees the tier.
+        unsafe {
+            let d = if L2 { I::add(d, I::mul(self.weight_decay, p)) } else { d };
+            let (d, b) = if has_momentum(MODE) {
+                let b = if reads_momentum(MODE) {
+                    I::add(I::mul(self.momentum, b), I::mul(self.one_minus_dampening, d))
+                } else {
+                    d
+                };
+                let d = if MODE == FIRST_NESTEROV || MODE == LATER_NESTEROV {
+                    I::add(d, I::mul(self.momentum, b))
+                } else {
+                    b
+                };
+                (d, b)
+            } else {
+                (d, b)
+            };
+            (I::sub(p, I::mul(self.lr, d)), b)
+        }
+    }
+}
+
 struct SgdBody<I: Lanes<T>, T: Float, const MODE: u8, const L2: bool, const MAXIMIZE: bool> {
     param: *mut T,
     grad: *const T,
     momentum_buffer: *mut T,
-    lr: I::V,
-    momentum: I::V,
-    one_minus_dampening: I::V,
     grad_scale: I::V,
-    weight_decay: I::V,
+    sgd: SgdLanes<I, T>,
 }
 
 impl<I: Lanes<T>, T: Float, const MODE: u8, const L2: bool, const MAXIMIZE: bool> Block
@@ -48,31 +109,14 @@ impl<I: Lanes<T>, T: Float, const MODE: u8, const L2: bool, const MAXIMIZE: bool
         // non-null exactly when `MODE` has momentum, and only then touched);
         // the tier is available.
         unsafe {
-            let (d, p) = adjusted_grad::<I, T, L2, MAXIMIZE>(
-                self.grad,
-                self.param,
-                self.grad_scale,
-                self.weight_decay,
-                o,
-                n,
-            );
-            let d = if has_momentum(MODE) {
-                let b = if MODE == FIRST || MODE == FIRST_NESTEROV {
-                    d
-                } else {
-                    let b = load_n::<I, T>(self.momentum_buffer.add(o), n);
-                    I::add(I::mul(self.momentum, b), I::mul(self.one_minus_dampening, d))
-                };
+            let d = scaled_grad::<I, T, MAXIMIZE>(self.grad, self.grad_scale, o, n);
+            let p = load_n::<I, T>(self.param.add(o), n);
+            let b = if reads_momentum(MODE) { load_n::<I, T>(self.momentum_buffer.add(o), n) } else { d };
+            let (p, b) = self.sgd.step::<MODE, L2>(d, p, b);
+            if has_momentum(MODE) {
                 store_n::<I, T>(self.momentum_buffer.add(o), n, b);
-                if MODE == FIRST_NESTEROV || MODE == LATER_NESTEROV {
-                    I::add(d, I::mul(self.momentum, b))
-                } else {
-                    b
-                }
-            } else {
-                d
-            };
-            store_n::<I, T>(self.param.add(o), n, I::sub(p, I::mul(self.lr, d)));
+            }
+            store_n::<I, T>(self.param.add(o), n, p);
         }
     }
 }
@@ -101,11 +145,8 @@ impl<I: Lanes<T>, T: Float, const MODE: u8> FlaggedBody<I> for SgdCall<'_, '_, T
                 } else {
                     optional_ptr::<T, false>(b.momentum_buffer)
                 },
-                lr: I::splat(c.lr),
-                momentum: I::splat(c.momentum),
-                one_minus_dampening: I::splat(c.one_minus_dampening),
                 grad_scale: I::splat(c.grad_scale),
-                weight_decay: I::splat(c.weight_decay.unwrap_or(T::ZERO)),
+                sgd: SgdLanes::new(c),
             };
             for_each_block::<I, T, _>(b.param.len(), &body);
         }
@@ -129,6 +170,62 @@ pub(crate) fn sgd<I: Lanes<T> + Enter, T: Float>(
         (true, false, false) => enter_with_flags(token, SgdCall::<T, LATER>(buffers, c), l2, maximize),
         (true, false, true) => {
             enter_with_flags(token, SgdCall::<T, LATER_NESTEROV>(buffers, c), l2, maximize)
+        }
+    }
+}
+
+/// SGD's mixed-precision form: [`SgdLanes::step`] with the momentum form
+/// `MODE` and `L2` fixed, over the slot `momentum_buffer`.
+pub(crate) struct SgdForm<I: Lanes<f32>, const MODE: u8, const L2: bool>(SgdLanes<I, f32>);
+
+impl<I: Lanes<f32>, const MODE: u8, const L2: bool> LaneForm<I> for SgdForm<I, MODE, L2> {
+    type Coefficients = SgdCoefficients<f32>;
+    const READS: [bool; MAX_MIXED_STATE] = [reads_momentum(MODE), false, false];
+    const WRITES: [bool; MAX_MIXED_STATE] = [has_momentum(MODE), false, false];
+
+    #[inline(always)]
+    unsafe fn new(c: &SgdCoefficients<f32>) -> Self {
+        // SAFETY: forwarded from the caller (the tier).
+        SgdForm(unsafe { SgdLanes::new(c) })
+    }
+
+    #[inline(always)]
+    unsafe fn update(
+        &self,
+        g: I::V,
+        p: I::V,
+        [b, x, y]: [I::V; MAX_MIXED_STATE],
+    ) -> (I::V, [I::V; MAX_MIXED_STATE]) {
+        // SAFETY: forwarded from the caller (the tier).
+        unsafe {
+            let (p, b) = self.0.step::<MODE, L2>(g, p, b);
+            (p, [b, x, y])
+        }
+    }
+}
+
+impl MixedForms for SgdCoefficients<f32> {
+    /// The momentum form from the buffer's slot, `first` and `nesterov`;
+    /// `L2` from the scalars.
+    #[inline(always)]
+    fn select<I: Lanes<f32>, W: WithForm<I, Self>>(
+        &self,
+        given: [bool; MAX_MIXED_STATE],
+        call: W,
+    ) -> W::Output {
+        fn mode<I: Lanes<f32>, W: WithForm<I, SgdCoefficients<f32>>, const MODE: u8>(
+            l2: bool,
+            call: W,
+        ) -> W::Output {
+            if l2 { call.run::<SgdForm<I, MODE, true>>() } else { call.run::<SgdForm<I, MODE, false>>() }
+        }
+        let l2 = self.weight_decay.is_some();
+        match (given[0], self.first, self.nesterov) {
+            (false, _, _) => mode::<I, W, PLAIN>(l2, call),
+            (true, true, false) => mode::<I, W, FIRST>(l2, call),
+            (true, true, true) => mode::<I, W, FIRST_NESTEROV>(l2, call),
+            (true, false, false) => mode::<I, W, LATER>(l2, call),
+            (true, false, true) => mode::<I, W, LATER_NESTEROV>(l2, call),
         }
     }
 }

@@ -1,5 +1,8 @@
-//! Mixed-precision Adam's operands (the essay:
-//! [`crate::spec::adam_mixed`](mod@crate::spec::adam_mixed)).
+//! The operands of a mixed-precision step, for every algorithm that has one
+//! (the essay: [`crate::spec::mixed`](mod@crate::spec::mixed)): the buffers
+//! ([`MixedBuffers`], with [`MixedAdamBuffers`] as Adam's named view), their
+//! storage types ([`MixedLayout`]), the per-step scalars
+//! ([`MixedCoefficients`]) and an algorithm's `f32` update ([`MixedUpdate`]).
 
 use super::adam::AdamCoefficients;
 use super::buffers::{Check, KernelBuffers, LengthMismatch, Piece, Reborrow};
@@ -128,14 +131,16 @@ impl Piece for MixedSlice<'_> {
     }
 }
 
-/// The storage types of one mixed-precision Adam step.
+/// The storage types of one mixed-precision step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct MixedLayout {
     /// The parameter's type.
     pub param: Dtype,
     /// The gradient's type.
     pub grad: Dtype,
-    /// The type of every state buffer (`exp_avg`, `exp_avg_sq`, `max_exp_avg_sq`).
+    /// The type of every state buffer (Adam's `exp_avg`, `exp_avg_sq`,
+    /// `max_exp_avg_sq`; Lion's `exp_avg`; SGD's `momentum_buffer`). A step
+    /// without state buffers (SGD without momentum) takes any.
     pub state: Dtype,
     /// The type of the copy of the new parameters, if one is written.
     pub copy: Option<Dtype>,
@@ -180,7 +185,136 @@ impl core::fmt::Display for MixedLayout {
     }
 }
 
-/// The buffers of one mixed-precision Adam step, all of one length.
+/// Most state buffers a mixed-precision step keeps (Adam with AMSGrad).
+pub const MAX_MIXED_STATE: usize = 3;
+
+/// The names [`MixedBuffers`]' length check gives its state slots; a caller
+/// that knows the algorithm maps slot `i` to the algorithm's own name.
+pub const MIXED_STATE_SLOTS: [&str; MAX_MIXED_STATE] = ["state[0]", "state[1]", "state[2]"];
+
+/// The buffers of one mixed-precision step of any algorithm, all of one
+/// length: the parameter, the gradient, the algorithm's state buffers in its
+/// order (`None` where one is not kept), and the optional copy.
+#[derive(Debug)]
+pub struct MixedBuffers<'a> {
+    /// Parameters, updated in place.
+    pub param: MixedSlice<'a>,
+    /// Gradient: read, and set to zero with `zero_grad`.
+    pub grad: MixedSlice<'a>,
+    /// The state buffers in the algorithm's order ([`MixedUpdate::STATE`]),
+    /// updated in place; `None` for one the options do not keep (and for
+    /// the slots past the algorithm's last buffer).
+    pub state: [Option<MixedSlice<'a>>; MAX_MIXED_STATE],
+    /// Written with the new parameters, rounded to its type.
+    pub param_copy: Option<MixedSlice<'a>>,
+    /// Position of element 0 in the stochastic-rounding stream (0 for a whole
+    /// tensor; the driver's splits advance it).
+    pub position: u64,
+}
+
+impl<'a> MixedBuffers<'a> {
+    /// The storage types (the state's: that of the first state buffer given,
+    /// `f32` when none is), or the first state slot whose type differs.
+    pub fn layout(&self) -> Result<MixedLayout, usize> {
+        let mut given = self.state.iter().enumerate().filter_map(|(i, s)| s.as_ref().map(|s| (i, s.dtype())));
+        let state = given.next().map_or(Dtype::F32, |(_, d)| d);
+        if let Some((slot, _)) = given.find(|&(_, d)| d != state) {
+            return Err(slot);
+        }
+        Ok(MixedLayout {
+            param: self.param.dtype(),
+            grad: self.grad.dtype(),
+            state,
+            copy: self.param_copy.as_ref().map(MixedSlice::dtype),
+        })
+    }
+
+    /// Which state slots hold a buffer.
+    pub fn given(&self) -> [bool; MAX_MIXED_STATE] {
+        self.state.each_ref().map(Option::is_some)
+    }
+}
+
+impl KernelBuffers for MixedBuffers<'_> {
+    const ALGORITHM: &'static str = "mixed-precision step";
+
+    fn len(&self) -> usize {
+        self.param.len()
+    }
+
+    /// The gradient, the state slots (named by [`MIXED_STATE_SLOTS`]) and the copy.
+    fn length_mismatch(&self) -> Option<(&'static str, usize)> {
+        let n = self.len();
+        let state = MIXED_STATE_SLOTS.into_iter().zip(self.state.iter().map(Option::as_ref));
+        [("grad", Some(&self.grad))]
+            .into_iter()
+            .chain(state)
+            .chain([("param_copy", self.param_copy.as_ref())])
+            .find_map(|(name, s)| s.filter(|s| s.len() != n).map(|s| (name, s.len())))
+    }
+
+    /// Every buffer split at `mid`; the second half's position advances by `mid`.
+    fn split_at(self, mid: usize) -> (Self, Self) {
+        let MixedBuffers { param, grad, state, param_copy, position } = self;
+        let ((p0, p1), (g0, g1)) = (param.split_at(mid), grad.split_at(mid));
+        let ((s0, s1), (c0, c1)) = (state.split_at(mid), param_copy.split_at(mid));
+        (
+            MixedBuffers { param: p0, grad: g0, state: s0, param_copy: c0, position },
+            MixedBuffers {
+                param: p1,
+                grad: g1,
+                state: s1,
+                param_copy: c1,
+                position: position.wrapping_add(mid as u64),
+            },
+        )
+    }
+
+    fn anchor(&self) -> usize {
+        self.param.address()
+    }
+
+    fn anchor_element_bytes(&self) -> usize {
+        self.param.dtype().bytes()
+    }
+}
+
+impl Check for MixedBuffers<'_> {
+    type Facts = MixedLayout;
+    type Error = MixedError;
+
+    /// Equal lengths, one type for every state buffer, and a supported
+    /// layout. (Which state buffers an algorithm's options need is its
+    /// caller's check: the root crate's, against the options.)
+    fn check(&self) -> Result<MixedLayout, MixedError> {
+        self.check_lengths().map_err(MixedError::Length)?;
+        let layout = self.layout().map_err(MixedError::StateType)?;
+        if !layout.is_supported() {
+            return Err(MixedError::Unsupported(layout));
+        }
+        Ok(layout)
+    }
+}
+
+impl Reborrow for MixedBuffers<'_> {
+    type Short<'b>
+        = MixedBuffers<'b>
+    where
+        Self: 'b;
+
+    fn reborrow(&mut self) -> MixedBuffers<'_> {
+        MixedBuffers {
+            param: self.param.reborrow(),
+            grad: self.grad.reborrow(),
+            state: self.state.each_mut().map(|s| s.as_mut().map(MixedSlice::reborrow)),
+            param_copy: self.param_copy.as_mut().map(MixedSlice::reborrow),
+            position: self.position,
+        }
+    }
+}
+
+/// Mixed-precision Adam's buffers by name: [`MixedBuffers`] with the state
+/// slots `exp_avg`, `exp_avg_sq`, `max_exp_avg_sq`.
 #[derive(Debug)]
 pub struct MixedAdamBuffers<'a> {
     /// Parameters, updated in place.
@@ -201,103 +335,8 @@ pub struct MixedAdamBuffers<'a> {
 }
 
 impl<'a> MixedAdamBuffers<'a> {
-    /// The storage types, or the first state buffer whose type differs from `exp_avg`'s.
-    pub fn layout(&self) -> Result<MixedLayout, &'static str> {
-        let state = self.exp_avg.dtype();
-        if self.exp_avg_sq.dtype() != state {
-            return Err("exp_avg_sq");
-        }
-        if self.max_exp_avg_sq.as_ref().is_some_and(|s| s.dtype() != state) {
-            return Err("max_exp_avg_sq");
-        }
-        Ok(MixedLayout {
-            param: self.param.dtype(),
-            grad: self.grad.dtype(),
-            state,
-            copy: self.param_copy.as_ref().map(MixedSlice::dtype),
-        })
-    }
-}
-
-impl KernelBuffers for MixedAdamBuffers<'_> {
-    const ALGORITHM: &'static str = "mixed-precision Adam";
-
-    fn len(&self) -> usize {
-        self.param.len()
-    }
-
-    fn length_mismatch(&self) -> Option<(&'static str, usize)> {
-        let n = self.len();
-        [
-            ("grad", Some(&self.grad)),
-            ("exp_avg", Some(&self.exp_avg)),
-            ("exp_avg_sq", Some(&self.exp_avg_sq)),
-            ("max_exp_avg_sq", self.max_exp_avg_sq.as_ref()),
-            ("param_copy", self.param_copy.as_ref()),
-        ]
-        .into_iter()
-        .find_map(|(name, s)| s.filter(|s| s.len() != n).map(|s| (name, s.len())))
-    }
-
-    /// Every buffer split at `mid`; the second half's position advances by `mid`.
-    fn split_at(self, mid: usize) -> (Self, Self) {
-        let MixedAdamBuffers { param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, param_copy, position } =
-            self;
-        let (p, g, m) = (param.split_at(mid), grad.split_at(mid), exp_avg.split_at(mid));
-        let (v, x, c) = (exp_avg_sq.split_at(mid), max_exp_avg_sq.split_at(mid), param_copy.split_at(mid));
-        (
-            MixedAdamBuffers {
-                param: p.0,
-                grad: g.0,
-                exp_avg: m.0,
-                exp_avg_sq: v.0,
-                max_exp_avg_sq: x.0,
-                param_copy: c.0,
-                position,
-            },
-            MixedAdamBuffers {
-                param: p.1,
-                grad: g.1,
-                exp_avg: m.1,
-                exp_avg_sq: v.1,
-                max_exp_avg_sq: x.1,
-                param_copy: c.1,
-                position: position.wrapping_add(mid as u64),
-            },
-        )
-    }
-
-    fn anchor(&self) -> usize {
-        self.param.address()
-    }
-
-    fn anchor_element_bytes(&self) -> usize {
-        self.param.dtype().bytes()
-    }
-}
-
-impl Check for MixedAdamBuffers<'_> {
-    type Facts = MixedLayout;
-    type Error = MixedError;
-
-    /// Equal lengths, one type for every state buffer, and a supported layout.
-    fn check(&self) -> Result<MixedLayout, MixedError> {
-        self.check_lengths().map_err(MixedError::Length)?;
-        let layout = self.layout().map_err(MixedError::StateType)?;
-        if !layout.is_supported() {
-            return Err(MixedError::Unsupported(layout));
-        }
-        Ok(layout)
-    }
-}
-
-impl Reborrow for MixedAdamBuffers<'_> {
-    type Short<'b>
-        = MixedAdamBuffers<'b>
-    where
-        Self: 'b;
-
-    fn reborrow(&mut self) -> MixedAdamBuffers<'_> {
+    /// A shorter-lived view of the same buffers.
+    pub fn reborrow(&mut self) -> MixedAdamBuffers<'_> {
         MixedAdamBuffers {
             param: self.param.reborrow(),
             grad: self.grad.reborrow(),
@@ -310,13 +349,26 @@ impl Reborrow for MixedAdamBuffers<'_> {
     }
 }
 
+impl<'a> From<MixedAdamBuffers<'a>> for MixedBuffers<'a> {
+    fn from(b: MixedAdamBuffers<'a>) -> Self {
+        let MixedAdamBuffers { param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, param_copy, position } = b;
+        MixedBuffers {
+            param,
+            grad,
+            state: [Some(exp_avg), Some(exp_avg_sq), max_exp_avg_sq],
+            param_copy,
+            position,
+        }
+    }
+}
+
 /// Mixed-precision buffers a kernel cannot run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MixedError {
-    /// Buffers of unequal lengths.
+    /// Buffers of unequal lengths (a state buffer named by its slot, [`MIXED_STATE_SLOTS`]).
     Length(LengthMismatch),
-    /// This state buffer's type differs from `exp_avg`'s.
-    StateType(&'static str),
+    /// The state buffer in this slot has another type than the first one given.
+    StateType(usize),
     /// A layout the kernels are not built for (see [`MixedLayout::SUPPORTED`]).
     Unsupported(MixedLayout),
 }
@@ -325,11 +377,11 @@ impl fmt::Display for MixedError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             MixedError::Length(e) => e.fmt(f),
-            MixedError::StateType(name) => {
-                write!(f, "mixed-precision Adam: `{name}` has another type than `exp_avg`")
+            MixedError::StateType(slot) => {
+                write!(f, "mixed-precision step: state buffer {slot} has another type than the first")
             }
             MixedError::Unsupported(layout) => {
-                write!(f, "mixed-precision Adam: unsupported layout ({layout})")
+                write!(f, "mixed-precision step: unsupported layout ({layout})")
             }
         }
     }
@@ -343,19 +395,18 @@ impl std::error::Error for MixedError {}
 pub struct StochasticKeys {
     /// The parameter's.
     pub param: u32,
-    /// `exp_avg`'s.
-    pub exp_avg: u32,
-    /// `exp_avg_sq`'s.
-    pub exp_avg_sq: u32,
-    /// `max_exp_avg_sq`'s.
-    pub max_exp_avg_sq: u32,
+    /// Each state slot's, in the algorithm's order.
+    pub state: [u32; MAX_MIXED_STATE],
 }
 
-/// The per-step scalars of a mixed-precision Adam step.
+/// The per-step scalars of a mixed-precision step: the algorithm's own `f32`
+/// scalars `U` and the fused extras.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct MixedAdamCoefficients {
-    /// Adam's scalars in `f32` (its `maximize` folds into the gradient scale).
-    pub adam: AdamCoefficients<f32>,
+pub struct MixedCoefficients<U> {
+    /// The algorithm's scalars in `f32`. Its `maximize` folds into the
+    /// gradient scale; its own `grad_scale` is not read (the mixed step's
+    /// multiplier is [`grad_scale`](Self::grad_scale)).
+    pub algorithm: U,
     /// The gradient's multiplier: `1/loss_scale` (1 for unscaled gradients).
     pub grad_scale: f32,
     /// Write zero to the gradient as the step reads it.
@@ -363,6 +414,43 @@ pub struct MixedAdamCoefficients {
     /// Round `bf16` parameter and state stores stochastically with these keys
     /// (`None`: round to nearest even).
     pub stochastic: Option<StochasticKeys>,
+}
+
+/// The per-step scalars of a mixed-precision Adam step.
+pub type MixedAdamCoefficients = MixedCoefficients<AdamCoefficients<f32>>;
+
+/// An algorithm's `f32` update, one element at a time: what a
+/// mixed-precision step computes between its loads and its stores (the
+/// scalar reference's half; the lane half is the kernels' own, written with
+/// the same operations in the same order). Implemented by the `f32`
+/// coefficients of every algorithm with a mixed-precision step.
+pub trait MixedUpdate: Copy + Send + Sync + fmt::Debug + sealed::Sealed + 'static {
+    /// The algorithm's name, for messages (`"Adam"`).
+    const NAME: &'static str;
+    /// Its state buffers' names, in slot order.
+    const STATE: &'static [&'static str];
+
+    /// Ascend instead of descend: the step negates its gradient scale.
+    fn maximize(&self) -> bool;
+
+    /// One element: the new parameter and state from the gradient `g`
+    /// (already multiplied by the signed gradient scale), the parameter `p`
+    /// and the state slots' values (`None` for a slot without a buffer),
+    /// in the `f32` kernel's op order. A slot given in is given out.
+    fn element(
+        &self,
+        g: f32,
+        p: f32,
+        state: [Option<f32>; MAX_MIXED_STATE],
+    ) -> (f32, [Option<f32>; MAX_MIXED_STATE]);
+}
+
+pub(crate) mod sealed {
+    /// The algorithms with a mixed-precision step.
+    pub trait Sealed {}
+    impl Sealed for super::AdamCoefficients<f32> {}
+    impl Sealed for crate::operands::SgdCoefficients<f32> {}
+    impl Sealed for crate::operands::LionCoefficients<f32> {}
 }
 
 /// A mixed-precision gradient as the norm pass reads it.

@@ -58,7 +58,8 @@ pub use adamax::{AdaMaxBuffers, AdaMaxCoefficients};
 pub use buffers::{Check, Checked, Dense, KernelBuffers, LengthMismatch, MAX_NAMED, Parts, Piece, Reborrow};
 pub use lion::{LionBuffers, LionCoefficients};
 pub use mixed::{
-    MixedAdamBuffers, MixedAdamCoefficients, MixedError, MixedLayout, MixedSlice, StochasticKeys,
+    MAX_MIXED_STATE, MIXED_STATE_SLOTS, MixedAdamBuffers, MixedAdamCoefficients, MixedBuffers,
+    MixedCoefficients, MixedError, MixedLayout, MixedSlice, MixedUpdate, StochasticKeys,
 };
 pub use norm::{NORM_BLOCK, NormElement, NormSlice, SumTree};
 pub use probe::ProbeBuffers;
@@ -103,4 +104,4 @@ impl<T> buffers::sealed::Sealed for AdaDeltaBuffers<'_, T> {}
 impl<T> buffers::sealed::Sealed for SgdBuffers<'_, T> {}
 impl<T> buffers::sealed::Sealed for LionBuffers<'_, T> {}
 impl<T, const W: usize> buffers::sealed::Sealed for ProbeBuffers<'_, T, W> {}
-impl buffers::sealed::Sealed for MixedAdamBuffers<'_> {}
+impl buffers::sealed::Sealed for MixedBuffers<'_> {}

@@ -51,7 +51,7 @@
 //! the kernel's.
 
 use crate::float::{Float, max_nan};
-use crate::operands::{AdamBuffers, AdamCoefficients, Decay, KernelBuffers};
+use crate::operands::{AdamBuffers, AdamCoefficients, Decay, KernelBuffers, MAX_MIXED_STATE, MixedUpdate};
 
 /// One element of Adam after the gradient's sign (maximize) and scale:
 /// `(p, m, v, vmax)` from the gradient `g`, the parameter and the state
@@ -91,5 +91,29 @@ pub fn adam<T: Float>(b: AdamBuffers<'_, T>, c: &AdamCoefficients<T>) {
         if let Some(x) = max_exp_avg_sq.as_deref_mut() {
             x[i] = vmax;
         }
+    }
+}
+
+/// Adam's mixed-precision step ([`crate::spec::mixed`](mod@crate::spec::mixed)):
+/// Adam's element update (as in [`adam()`]) in `f32` over the slots `exp_avg`, `exp_avg_sq` and
+/// (AMSGrad) `max_exp_avg_sq`.
+impl MixedUpdate for AdamCoefficients<f32> {
+    const NAME: &'static str = "Adam";
+    const STATE: &'static [&'static str] = &["exp_avg", "exp_avg_sq", "max_exp_avg_sq"];
+
+    fn maximize(&self) -> bool {
+        self.maximize
+    }
+
+    fn element(
+        &self,
+        g: f32,
+        p: f32,
+        state: [Option<f32>; MAX_MIXED_STATE],
+    ) -> (f32, [Option<f32>; MAX_MIXED_STATE]) {
+        let [m, v, vmax] = state;
+        let (m, v) = (m.expect("Adam keeps exp_avg"), v.expect("Adam keeps exp_avg_sq"));
+        let [p, m, v, x] = adam_element(self, g, p, m, v, vmax);
+        (p, [Some(m), Some(v), vmax.map(|_| x)])
     }
 }

@@ -62,7 +62,18 @@
 //! and a later `inf − inf` is a NaN that propagates as above.
 
 use crate::float::{Float, sign_nan};
-use crate::operands::{KernelBuffers, LionBuffers, LionCoefficients};
+use crate::operands::{KernelBuffers, LionBuffers, LionCoefficients, MAX_MIXED_STATE, MixedUpdate};
+
+/// One element of Lion after the gradient's scale and sign: `(p, m)` from
+/// `g`, the parameter and the momentum, in the kernel's op order.
+pub(crate) fn lion_element<T: Float>(c: &LionCoefficients<T>, g: T, p: T, m: T) -> (T, T) {
+    let p = match c.decay_factor {
+        Some(factor) => p * factor,
+        None => p,
+    };
+    let update = c.beta1 * m + c.one_minus_beta1 * g;
+    (p - c.lr * sign_nan(update), c.beta2 * m + c.one_minus_beta2 * g)
+}
 
 /// Lion, one element at a time.
 ///
@@ -73,13 +84,27 @@ pub fn lion<T: Float>(b: LionBuffers<'_, T>, c: &LionCoefficients<T>) {
     for i in 0..b.param.len() {
         let g = b.grad[i] * c.grad_scale;
         let g = if c.maximize { -g } else { g };
-        let p = match c.decay_factor {
-            Some(factor) => b.param[i] * factor,
-            None => b.param[i],
-        };
-        let m = b.exp_avg[i];
-        let update = c.beta1 * m + c.one_minus_beta1 * g;
-        b.param[i] = p - c.lr * sign_nan(update);
-        b.exp_avg[i] = c.beta2 * m + c.one_minus_beta2 * g;
+        (b.param[i], b.exp_avg[i]) = lion_element(c, g, b.param[i], b.exp_avg[i]);
+    }
+}
+
+/// Lion's mixed-precision step ([`crate::spec::mixed`](mod@crate::spec::mixed)):
+/// its element update (as in [`lion()`]) in `f32` over the slot `exp_avg`.
+impl MixedUpdate for LionCoefficients<f32> {
+    const NAME: &'static str = "Lion";
+    const STATE: &'static [&'static str] = &["exp_avg"];
+
+    fn maximize(&self) -> bool {
+        self.maximize
+    }
+
+    fn element(
+        &self,
+        g: f32,
+        p: f32,
+        state: [Option<f32>; MAX_MIXED_STATE],
+    ) -> (f32, [Option<f32>; MAX_MIXED_STATE]) {
+        let (p, m) = lion_element(self, g, p, state[0].expect("Lion keeps exp_avg"));
+        (p, [Some(m), None, None])
     }
 }

@@ -4,7 +4,7 @@
 //! function serves `f32` and `f64`), written as the module essays of
 //! [`adam`](mod@adam), [`adamax`](mod@adamax), [`adagrad`](mod@adagrad),
 //! [`rmsprop`](mod@rmsprop), [`adadelta`](mod@adadelta), [`sgd`](mod@sgd), [`lion`](mod@lion) and
-//! [`adam_mixed`](mod@adam_mixed) state the formula, the op order, the tail
+//! [`mixed`](mod@mixed) (every mixed-precision step) state the formula, the op order, the tail
 //! handling and the NaN rule, with Rust's
 //! scalar `+ − × ÷`, `sqrt`, `abs` (never fused, never approximated) and
 //! [`max_nan`](crate::max_nan) and [`sign_nan`](crate::sign_nan). Every SIMD tier, the dispatched entry point and the threaded
@@ -20,20 +20,20 @@
 pub mod adadelta;
 pub mod adagrad;
 pub mod adam;
-pub mod adam_mixed;
 pub mod adamax;
 pub mod grad_norm;
 mod gradient;
 pub mod lion;
+pub mod mixed;
 pub mod rmsprop;
 pub mod sgd;
 
 pub use adadelta::adadelta;
 pub use adagrad::adagrad;
 pub use adam::adam;
-pub use adam_mixed::adam_mixed;
 pub use adamax::adamax;
 pub use grad_norm::{clip_coefficient, grad_norm, sum_squares};
 pub use lion::lion;
+pub use mixed::mixed;
 pub use rmsprop::rmsprop;
 pub use sgd::sgd;

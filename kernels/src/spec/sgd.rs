@@ -56,9 +56,26 @@
 //! the buffer's old contents are not read, so a NaN left in it does not
 //! reach the result.
 
-use super::gradient::adjusted_grad;
 use crate::float::Float;
-use crate::operands::{KernelBuffers, SgdBuffers, SgdCoefficients};
+use crate::operands::{KernelBuffers, MAX_MIXED_STATE, MixedUpdate, SgdBuffers, SgdCoefficients};
+
+/// One element of SGD after the gradient's scale and sign: `(p, b)` from
+/// `d`, the parameter and the momentum buffer's value (`None` without
+/// momentum; not read on the first step), in the kernel's op order.
+pub(crate) fn sgd_element<T: Float>(c: &SgdCoefficients<T>, d: T, p: T, b: Option<T>) -> (T, Option<T>) {
+    let d = match c.weight_decay {
+        Some(wd) => d + wd * p,
+        None => d,
+    };
+    let (d, b) = match b {
+        Some(b) => {
+            let b = if c.first { d } else { c.momentum * b + c.one_minus_dampening * d };
+            (if c.nesterov { d + c.momentum * b } else { b }, Some(b))
+        }
+        None => (d, None),
+    };
+    (p - c.lr * d, b)
+}
 
 /// SGD (plain, with momentum, with Nesterov momentum), one element at a time.
 ///
@@ -68,15 +85,35 @@ pub fn sgd<T: Float>(b: SgdBuffers<'_, T>, c: &SgdCoefficients<T>) {
     b.assert_lengths();
     let mut momentum_buffer = b.momentum_buffer;
     for i in 0..b.param.len() {
-        let p = b.param[i];
-        let d = adjusted_grad(b.grad[i], p, c.grad_scale, c.maximize, c.weight_decay);
-        let d = match momentum_buffer.as_deref_mut() {
-            Some(buf) => {
-                buf[i] = if c.first { d } else { c.momentum * buf[i] + c.one_minus_dampening * d };
-                if c.nesterov { d + c.momentum * buf[i] } else { buf[i] }
-            }
-            None => d,
-        };
-        b.param[i] = p - c.lr * d;
+        let d = b.grad[i] * c.grad_scale;
+        let d = if c.maximize { -d } else { d };
+        let buf = momentum_buffer.as_deref().map(|x| x[i]);
+        let (p, buf) = sgd_element(c, d, b.param[i], buf);
+        b.param[i] = p;
+        if let (Some(x), Some(v)) = (momentum_buffer.as_deref_mut(), buf) {
+            x[i] = v;
+        }
+    }
+}
+
+/// SGD's mixed-precision step ([`crate::spec::mixed`](mod@crate::spec::mixed)):
+/// its element update (as in [`sgd()`]) in `f32` over the slot
+/// `momentum_buffer` (absent without momentum).
+impl MixedUpdate for SgdCoefficients<f32> {
+    const NAME: &'static str = "SGD";
+    const STATE: &'static [&'static str] = &["momentum_buffer"];
+
+    fn maximize(&self) -> bool {
+        self.maximize
+    }
+
+    fn element(
+        &self,
+        g: f32,
+        p: f32,
+        state: [Option<f32>; MAX_MIXED_STATE],
+    ) -> (f32, [Option<f32>; MAX_MIXED_STATE]) {
+        let (p, b) = sgd_element(self, g, p, state[0]);
+        (p, [b, None, None])
     }
 }
