@@ -9,7 +9,7 @@ hyperparameter names and defaults::
     fused_optim.adam_step(p, g, m, v, step=1, lr=1e-3)     # p -= ~lr*sign(g)
 
 Each buffer argument is a numpy array or a CPU torch tensor (float32 or
-float64; ``adam_step_mixed`` also bfloat16 and float16), C-contiguous, or a list
+float64; the ``*_step_mixed`` forms also bfloat16 and float16), C-contiguous, or a list
 of them (one call steps a whole list). Every call checks dtypes, contiguity,
 writeability, sizes, overlap and hyperparameters first and raises
 ``TypeError``/``ValueError``, having written nothing. A step that moves
@@ -54,9 +54,11 @@ from ._native import (
     get_num_threads,
     grad_norm,
     lion_step,
+    lion_step_mixed,
     rmsprop_step,
     set_num_threads,
     sgd_step,
+    sgd_step_mixed,
     tier,
 )
 
@@ -72,8 +74,10 @@ __all__ = [
     "get_num_threads",
     "grad_norm",
     "lion_step",
+    "lion_step_mixed",
     "rmsprop_step",
     "set_num_threads",
     "sgd_step",
+    "sgd_step_mixed",
     "tier",
 ]

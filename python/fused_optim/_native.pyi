@@ -165,6 +165,39 @@ def adam_step_mixed(
     zero_grad: bool = False,
     stochastic_rounding: Optional[int] = None,
 ) -> bool: ...
+def lion_step_mixed(
+    param: Buffer,
+    grad: Buffer,
+    exp_avg: Buffer,
+    param_copy: Optional[Buffer] = None,
+    *,
+    lr: float = 1e-4,
+    betas: tuple[float, float] = (0.9, 0.99),
+    weight_decay: float = 0.0,
+    maximize: bool = False,
+    loss_scale: float = 1.0,
+    skip_non_finite: bool = True,
+    zero_grad: bool = False,
+    stochastic_rounding: Optional[int] = None,
+) -> bool: ...
+def sgd_step_mixed(
+    param: Buffer,
+    grad: Buffer,
+    momentum_buffer: Optional[Buffer] = None,
+    param_copy: Optional[Buffer] = None,
+    *,
+    step: int,
+    lr: float = 1e-3,
+    momentum: float = 0.0,
+    dampening: float = 0.0,
+    weight_decay: float = 0.0,
+    nesterov: bool = False,
+    maximize: bool = False,
+    loss_scale: float = 1.0,
+    skip_non_finite: bool = True,
+    zero_grad: bool = False,
+    stochastic_rounding: Optional[int] = None,
+) -> bool: ...
 def set_num_threads(n: int, backend: str = "auto") -> None: ...
 def get_backend() -> str: ...
 def _follow_host_threads() -> None: ...

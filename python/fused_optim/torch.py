@@ -25,10 +25,11 @@ library's fixed operation order, the same bits on every instruction set and
 thread count; it differs from torch's own rounding in the last bits (Adam,
 for example, folds the bias corrections into one step size and one epsilon).
 
-Parameters may be float32 or float64 (all algorithms) or, for ``Adam`` and
-``AdamW``, bfloat16 or float16: those take the mixed-precision step, which
-computes in float32 and keeps ``exp_avg``/``exp_avg_sq`` in **float32** (torch
-keeps them in the parameter's type). A bf16 moment loses the small updates
+Parameters may be float32 or float64 (all algorithms) or, for ``Adam``,
+``AdamW``, ``SGD`` and ``Lion``, bfloat16 or float16: those take the
+mixed-precision step, which computes in float32 and keeps the state
+(``exp_avg``/``exp_avg_sq``, ``momentum_buffer``) in **float32** (torch keeps
+it in the parameter's type). A bf16 moment loses the small updates
 that (1 - beta2) * g**2 makes to ``exp_avg_sq`` (8 bits of mantissa), so
 float32 state is what keeps a bf16 model's Adam close to the float32 one; it
 costs 4 more bytes per parameter. A torch ``state_dict`` with bf16 state
@@ -102,7 +103,7 @@ class _FusedOptimizer(torch.optim.Optimizer):
     """The step every optimizer here shares; a subclass names its state and its call."""
 
     _step_supports_amp_scaling = True
-    #: Whether bf16/f16 parameters take the mixed-precision step (Adam, AdamW).
+    #: Whether bf16/f16 parameters take the mixed-precision step (Adam, AdamW, SGD, Lion).
     _takes_narrow = False
     #: Whether the state holds torch's ``step`` count (not SGD's nor Lion's).
     _counts_steps = True
@@ -138,14 +139,18 @@ class _FusedOptimizer(torch.optim.Optimizer):
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """torch's ``add_param_group``, then the checks of what a step can take: CPU, real floating point
-        (float32/float64; bfloat16/float16 for Adam and AdamW)."""
+        (float32/float64; bfloat16/float16 for Adam, AdamW, SGD and Lion)."""
         super().add_param_group(param_group)
         allowed = (torch.float32, torch.float64) + (_NARROW if self._takes_narrow else ())
         for p in self.param_groups[-1]["params"]:
             if p.device.type != "cpu":
                 raise TypeError(f"{type(self).__name__}: a parameter is on {p.device}; fused_optim steps CPU tensors")
             if p.dtype not in allowed:
-                hint = " (bfloat16/float16 parameters: fused_optim.torch.Adam or AdamW)" if p.dtype in _NARROW else ""
+                hint = (
+                    " (bfloat16/float16 parameters: fused_optim.torch.Adam, AdamW, SGD or Lion)"
+                    if p.dtype in _NARROW
+                    else ""
+                )
                 raise TypeError(f"{type(self).__name__}: {p.dtype} parameters are not supported{hint}")
 
     # What a subclass defines.
@@ -377,13 +382,6 @@ class Adam(_FusedOptimizer):
             decoupled_weight_decay=bool(group["decoupled_weight_decay"]),
         )
         if params[0].dtype in _NARROW:
-            # The mixed step multiplies by 1/loss_scale; a multiplier that is not a positive finite number
-            # (a NaN or zero clip coefficient) scales the gradients first, as clip_grad_norm_ would.
-            loss_scale = 1.0
-            if grad_scale is not None and 0.0 < grad_scale < math.inf:
-                loss_scale = 1.0 / grad_scale
-            elif grad_scale is not None:
-                torch._foreach_mul_(grads, grad_scale)
             _native.adam_step_mixed(
                 params,
                 grads,
@@ -391,7 +389,7 @@ class Adam(_FusedOptimizer):
                 state[1],
                 max_exp_avg_sq,
                 None,
-                loss_scale=loss_scale,
+                loss_scale=_loss_scale(grads, grad_scale),
                 skip_non_finite=False,
                 **hyper,
             )
@@ -716,6 +714,7 @@ class SGD(_FusedOptimizer):
     """
 
     _counts_steps = False
+    _takes_narrow = True
 
     def __init__(
         self,
@@ -771,10 +770,8 @@ class SGD(_FusedOptimizer):
         grad_scale: Optional[float],
     ) -> None:
         momentum = _float("momentum", group["momentum"])
-        _native.sgd_step(
-            params,
-            grads,
-            state[0] if momentum != 0 else None,
+        buffer = state[0] if momentum != 0 else None
+        hyper: dict[str, Any] = dict(
             step=step,
             lr=_float("lr", group["lr"]),
             momentum=momentum,
@@ -782,8 +779,12 @@ class SGD(_FusedOptimizer):
             weight_decay=_float("weight_decay", group["weight_decay"]),
             nesterov=bool(group["nesterov"]),
             maximize=bool(group["maximize"]),
-            grad_scale=1.0 if grad_scale is None else grad_scale,
         )
+        if params[0].dtype in _NARROW:
+            loss_scale = _loss_scale(grads, grad_scale)
+            _native.sgd_step_mixed(params, grads, buffer, loss_scale=loss_scale, skip_non_finite=False, **hyper)
+        else:
+            _native.sgd_step(params, grads, buffer, grad_scale=1.0 if grad_scale is None else grad_scale, **hyper)
 
 
 class Lion(_FusedOptimizer):
@@ -798,6 +799,7 @@ class Lion(_FusedOptimizer):
     """
 
     _counts_steps = False
+    _takes_narrow = True
 
     def __init__(
         self,
@@ -842,15 +844,26 @@ class Lion(_FusedOptimizer):
         weight_decay = _float("weight_decay", group["weight_decay"])
         if self.decoupled_wd:
             weight_decay /= self._init_lr
-        _native.lion_step(
-            params,
-            grads,
-            state[0],
-            lr=_float("lr", group["lr"]),
-            betas=_betas(group["betas"]),
-            weight_decay=weight_decay,
-            grad_scale=1.0 if grad_scale is None else grad_scale,
+        hyper: dict[str, Any] = dict(
+            lr=_float("lr", group["lr"]), betas=_betas(group["betas"]), weight_decay=weight_decay
         )
+        if params[0].dtype in _NARROW:
+            loss_scale = _loss_scale(grads, grad_scale)
+            _native.lion_step_mixed(params, grads, state[0], loss_scale=loss_scale, skip_non_finite=False, **hyper)
+        else:
+            _native.lion_step(params, grads, state[0], grad_scale=1.0 if grad_scale is None else grad_scale, **hyper)
+
+
+def _loss_scale(grads: list[Tensor], grad_scale: Optional[float]) -> float:
+    """The ``loss_scale`` of a mixed-precision call for the multiplier ``grad_scale`` (the mixed step
+    multiplies by 1/loss_scale). A multiplier that is not a positive finite number (a NaN or zero clip
+    coefficient) scales the gradients in place instead, as ``clip_grad_norm_`` would."""
+    if grad_scale is None:
+        return 1.0
+    if 0.0 < grad_scale < math.inf:
+        return 1.0 / grad_scale
+    torch._foreach_mul_(grads, grad_scale)
+    return 1.0
 
 
 def _check_range(**values: Any) -> None:

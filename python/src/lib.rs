@@ -31,6 +31,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(algorithms::lion_step, m)?)?;
     m.add_function(wrap_pyfunction!(clip::grad_norm, m)?)?;
     m.add_function(wrap_pyfunction!(mixed::adam_step_mixed, m)?)?;
+    m.add_function(wrap_pyfunction!(mixed::lion_step_mixed, m)?)?;
+    m.add_function(wrap_pyfunction!(mixed::sgd_step_mixed, m)?)?;
     m.add_function(wrap_pyfunction!(threads::set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(threads::get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(threads::get_backend, m)?)?;

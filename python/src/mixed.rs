@@ -1,16 +1,21 @@
-//! `adam_step_mixed`: Adam over bf16/f16 storage with f32 arithmetic, the
-//! loss-scale unscale and the `found_inf` skip fused into the step (the
-//! library's [`fused_optim::mixed`]), over numpy arrays and torch tensors.
+//! The mixed-precision steps (`adam_step_mixed`, `lion_step_mixed`,
+//! `sgd_step_mixed`): bf16/f16 storage with f32 arithmetic, the loss-scale
+//! unscale and the `found_inf` skip fused into the step (the library's
+//! [`fused_optim::mixed`]), over numpy arrays and torch tensors, written once
+//! over the algorithm.
 
 use crate::algorithms::adam_config;
 use crate::buffers::{Arg, Buffer, Elem};
 use crate::errors::StepNumber;
 use crate::errors::library_error;
 use crate::run::{Role, check_disjoint, slice_mut, without_gil};
+use fused_optim::algorithms::Algorithm;
 use fused_optim::mixed::{
-    MixedAdamBuffers, MixedOptions, MixedSlice, StepOutcome, adam_step_mixed_many_with, mixed_coefficients,
+    MixedBuffers, MixedKernel, MixedOptions, MixedSlice, StepOutcome, mixed_bytes_per_element,
+    mixed_coefficients, step_mixed_many_with,
 };
 use fused_optim::parallel::binding_parallelism;
+use fused_optim::{LionConfig, SgdConfig};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 
@@ -35,6 +40,88 @@ unsafe fn mixed_slice<'a>(b: &Buffer<'_>, name: &str) -> PyResult<MixedSlice<'a>
             }
         })
     }
+}
+
+/// The extras every mixed step takes, from the Python keywords.
+fn options(
+    loss_scale: f64,
+    skip_non_finite: bool,
+    zero_grad: bool,
+    stochastic_rounding: Option<u64>,
+) -> MixedOptions {
+    MixedOptions { loss_scale, skip_non_finite, zero_grad, stochastic_rounding }
+}
+
+/// One mixed-precision step of `A` over the Python arguments: `state` holds
+/// the algorithm's state arguments in its state order (`None` for an
+/// optional buffer not given). Returns whether the step ran (False: the
+/// `found_inf` check skipped it and nothing was written).
+#[allow(clippy::too_many_arguments)]
+fn run<A: Algorithm>(
+    py: Python<'_>,
+    config: &A,
+    t: u64,
+    param: &Obj<'_>,
+    grad: &Obj<'_>,
+    state: [Option<&Obj<'_>>; 3],
+    param_copy: Option<&Obj<'_>>,
+    options: &MixedOptions,
+) -> PyResult<bool>
+where
+    A::Coefficients<f32>: MixedKernel,
+{
+    let coefficients = mixed_coefficients(config, t, options).map_err(|e| library_error(e, false))?;
+    let form = Arg::new(param).form();
+    // The gradient is taken mutably (the step writes it with zero_grad).
+    let param = Role::read(param, "param", form, true)?;
+    let grad = Role::read(grad, "grad", form, true)?;
+    let mut states: [Option<Role>; 3] = [None, None, None];
+    for (k, object) in state.iter().enumerate() {
+        if let Some(object) = object {
+            states[k] = Some(Role::read(object, A::STATE[k].name, form, true)?);
+        }
+    }
+    let copy = param_copy.map(|o| Role::read(o, "param_copy", form, true)).transpose()?;
+    let mut spans = Vec::new();
+    param.spans(&mut spans)?;
+    grad.spans(&mut spans)?;
+    states.iter().flatten().try_for_each(|r| r.spans(&mut spans))?;
+    copy.iter().try_for_each(|r| r.spans(&mut spans))?;
+    check_disjoint(spans)?;
+    let mut tensors = Vec::with_capacity(param.buffers.len());
+    for i in 0..param.buffers.len() {
+        // SAFETY: every buffer passed the span checks as written and the
+        // overlap check together; the roles keep the arrays alive.
+        let slice = |r: &Role<'_>| unsafe { mixed_slice(&r.buffers[i], r.name) };
+        let mut state = [None, None, None];
+        for (k, role) in states.iter().enumerate() {
+            state[k] = role.as_ref().map(slice).transpose()?;
+        }
+        tensors.push(MixedBuffers {
+            param: slice(&param)?,
+            grad: slice(&grad)?,
+            state,
+            param_copy: copy.as_ref().map(slice).transpose()?,
+            position: 0,
+        });
+    }
+    let parallelism = binding_parallelism();
+    let elements: usize = param.buffers.iter().map(|b| b.len).sum();
+    let traffic = elements.saturating_mul(mixed_bytes_per_element_of(&tensors));
+    let outcome = without_gil(py, traffic, || {
+        step_mixed_many_with(config, &coefficients, &mut tensors, options, &parallelism)
+    })
+    .map_err(|e| library_error(e, form.is_some()))?;
+    Ok(outcome == StepOutcome::Applied)
+}
+
+/// Bytes one element of the first tensor's layout moves (the GIL decision).
+fn mixed_bytes_per_element_of(tensors: &[MixedBuffers<'_>]) -> usize {
+    // A layout the step will refuse moves nothing; its error comes from the step.
+    tensors
+        .first()
+        .and_then(|t| t.layout().ok().map(|l| (t, l)))
+        .map_or(0, |(t, layout)| mixed_bytes_per_element(&layout, t.state.iter().flatten().count(), false))
 }
 
 /// adam_step_mixed(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, param_copy=None, *, step, lr=1e-3,
@@ -82,48 +169,71 @@ pub(crate) fn adam_step_mixed(
 ) -> PyResult<bool> {
     let config =
         adam_config(lr, betas, eps, weight_decay, decoupled_weight_decay, amsgrad, maximize, eps_hat);
-    let options = MixedOptions { loss_scale, skip_non_finite, zero_grad, stochastic_rounding };
-    let coefficients = mixed_coefficients(&config, step.0, &options).map_err(|e| library_error(e, false))?;
-    let form = Arg::new(param).form();
-    // The gradient is taken mutably (the step writes it with zero_grad).
-    let roles = [
-        Some(Role::read(param, "param", form, true)?),
-        Some(Role::read(grad, "grad", form, true)?),
-        Some(Role::read(exp_avg, "exp_avg", form, true)?),
-        Some(Role::read(exp_avg_sq, "exp_avg_sq", form, true)?),
-        max_exp_avg_sq.map(|o| Role::read(o, "max_exp_avg_sq", form, true)).transpose()?,
-        param_copy.map(|o| Role::read(o, "param_copy", form, true)).transpose()?,
-    ];
-    let mut spans = Vec::new();
-    roles.iter().flatten().try_for_each(|r| r.spans(&mut spans))?;
-    check_disjoint(spans)?;
-    let count = roles[0].as_ref().map_or(0, |r| r.buffers.len());
-    let mut tensors = Vec::with_capacity(count);
-    for i in 0..count {
-        // SAFETY: every buffer passed the span checks as written and the
-        // overlap check together; the roles keep the arrays alive.
-        let slot = |k: usize| -> PyResult<Option<MixedSlice<'_>>> {
-            roles[k].as_ref().map(|r| unsafe { mixed_slice(&r.buffers[i], r.name) }).transpose()
-        };
-        let (p, g, m, v) = (slot(0)?, slot(1)?, slot(2)?, slot(3)?);
-        let (Some(param), Some(grad), Some(exp_avg), Some(exp_avg_sq)) = (p, g, m, v) else {
-            unreachable!("the four required roles are read above")
-        };
-        tensors.push(MixedAdamBuffers {
-            param,
-            grad,
-            exp_avg,
-            exp_avg_sq,
-            max_exp_avg_sq: slot(4)?,
-            param_copy: slot(5)?,
-            position: 0,
-        });
-    }
-    let parallelism = binding_parallelism();
-    let traffic = tensors.iter().map(|t| t.param.len() * 16).sum();
-    let outcome = without_gil(py, traffic, || {
-        adam_step_mixed_many_with(&config, &coefficients, &mut tensors, &options, &parallelism)
-    })
-    .map_err(|e| library_error(e, form.is_some()))?;
-    Ok(outcome == StepOutcome::Applied)
+    let options = options(loss_scale, skip_non_finite, zero_grad, stochastic_rounding);
+    let state = [Some(exp_avg), Some(exp_avg_sq), max_exp_avg_sq];
+    run(py, &config, step.0, param, grad, state, param_copy, &options)
+}
+
+/// lion_step_mixed(param, grad, exp_avg, param_copy=None, *, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0,
+/// maximize=False, loss_scale=1.0, skip_non_finite=True, zero_grad=False, stochastic_rounding=None) -> bool
+///
+/// One mixed-precision Lion step in place: lion_step's arithmetic in
+/// float32 over the storage types and with the extras of adam_step_mixed.
+#[pyfunction]
+#[pyo3(signature = (param, grad, exp_avg, param_copy=None, *, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0,
+    maximize=false, loss_scale=1.0, skip_non_finite=true, zero_grad=false, stochastic_rounding=None))]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn lion_step_mixed(
+    py: Python<'_>,
+    param: &Obj<'_>,
+    grad: &Obj<'_>,
+    exp_avg: &Obj<'_>,
+    param_copy: Option<&Obj<'_>>,
+    lr: f64,
+    betas: (f64, f64),
+    weight_decay: f64,
+    maximize: bool,
+    loss_scale: f64,
+    skip_non_finite: bool,
+    zero_grad: bool,
+    stochastic_rounding: Option<u64>,
+) -> PyResult<bool> {
+    let config = LionConfig { lr, betas, weight_decay, maximize };
+    let options = options(loss_scale, skip_non_finite, zero_grad, stochastic_rounding);
+    run(py, &config, 1, param, grad, [Some(exp_avg), None, None], param_copy, &options)
+}
+
+/// sgd_step_mixed(param, grad, momentum_buffer=None, param_copy=None, *, step, lr=1e-3, momentum=0.0,
+/// dampening=0.0, weight_decay=0.0, nesterov=False, maximize=False, loss_scale=1.0, skip_non_finite=True,
+/// zero_grad=False, stochastic_rounding=None) -> bool
+///
+/// One mixed-precision SGD step in place: sgd_step's arithmetic (step=1:
+/// the buffer starts as the gradient) in float32 over the storage types and
+/// with the extras of adam_step_mixed.
+#[pyfunction]
+#[pyo3(signature = (param, grad, momentum_buffer=None, param_copy=None, *, step, lr=1e-3, momentum=0.0,
+    dampening=0.0, weight_decay=0.0, nesterov=false, maximize=false, loss_scale=1.0, skip_non_finite=true,
+    zero_grad=false, stochastic_rounding=None))]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn sgd_step_mixed(
+    py: Python<'_>,
+    param: &Obj<'_>,
+    grad: &Obj<'_>,
+    momentum_buffer: Option<&Obj<'_>>,
+    param_copy: Option<&Obj<'_>>,
+    step: StepNumber,
+    lr: f64,
+    momentum: f64,
+    dampening: f64,
+    weight_decay: f64,
+    nesterov: bool,
+    maximize: bool,
+    loss_scale: f64,
+    skip_non_finite: bool,
+    zero_grad: bool,
+    stochastic_rounding: Option<u64>,
+) -> PyResult<bool> {
+    let config = SgdConfig { lr, momentum, dampening, weight_decay, nesterov, maximize };
+    let options = options(loss_scale, skip_non_finite, zero_grad, stochastic_rounding);
+    run(py, &config, step.0, param, grad, [momentum_buffer, None, None], param_copy, &options)
 }

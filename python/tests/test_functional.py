@@ -44,6 +44,8 @@ def test_a_list_is_its_tensors_one_by_one(name: str, dtype: Any) -> None:
 
 
 torch = pytest.importorskip("torch")
+import fused_optim.torch as fot  # noqa: E402
+from conftest import data, mlp, train  # noqa: E402
 
 
 @pytest.mark.parametrize("name", STEPS)
@@ -211,3 +213,35 @@ def test_a_forked_child_steps_without_hanging() -> None:
     os.kill(pid, 9)
     os.waitpid(pid, 0)
     raise AssertionError("the fork()ed child hung in its step")
+
+
+@pytest.mark.parametrize("name", ["sgd", "lion"])
+def test_the_mixed_step_over_float32_buffers_is_the_float32_steps_bits(name: str) -> None:
+    """sgd_step_mixed / lion_step_mixed with every buffer float32, no loss scale and no extras give the
+    bits of sgd_step / lion_step (the library's contract; the Rust tests check every layout and tier)."""
+    rng = np.random.default_rng(7)
+    p = rng.standard_normal(1000).astype(np.float32)
+    g = rng.standard_normal(1000).astype(np.float32)
+    s = rng.standard_normal(1000).astype(np.float32)
+    a, b = (p.copy(), s.copy()), (p.copy(), s.copy())
+    for step in (1, 2, 3):
+        if name == "sgd":
+            hyper: dict[str, Any] = dict(step=step, lr=0.1, momentum=0.9, nesterov=True)
+            fused_optim.sgd_step(a[0], g, a[1], **hyper)
+            assert fused_optim.sgd_step_mixed(b[0], g.copy(), b[1], **hyper)
+        else:
+            fused_optim.lion_step(a[0], g, a[1], lr=0.01, weight_decay=0.1)
+            assert fused_optim.lion_step_mixed(b[0], g.copy(), b[1], lr=0.01, weight_decay=0.1)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+
+
+@pytest.mark.parametrize("name", ["SGD", "Lion"])
+def test_bf16_parameters_train_with_float32_state(name: str) -> None:
+    x, y = data(torch.bfloat16)
+    model = mlp(torch.bfloat16)
+    options: dict[str, Any] = {"lr": 0.05, "momentum": 0.9} if name == "SGD" else {"lr": 1e-3}
+    opt = getattr(fot, name)(model.parameters(), max_grad_norm=1.0, **options)
+    losses = train(model, opt, 20, x, y)
+    assert losses[-1] < losses[0]
+    state = "momentum_buffer" if name == "SGD" else "exp_avg"
+    assert all(opt.state[p][state].dtype == torch.float32 for p in model.parameters())
