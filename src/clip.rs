@@ -38,7 +38,7 @@
 use crate::algorithms::{Algorithm, Validated};
 use crate::parallel::{Parallelism, drive, drive_many, sum_squares_many};
 use crate::{Error, Float};
-use fused_optim_kernels::{NormElement, spec};
+use fused_optim_kernels::{NormElement, NormSlice, spec};
 
 /// What a clipped step does when the gradients' norm is NaN or infinite.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -131,7 +131,23 @@ impl ClipReport {
 /// ```
 pub fn grad_norm<T: NormElement>(grads: &[&[T]], parallelism: &Parallelism) -> f64 {
     let slices: Vec<_> = grads.iter().map(|g| T::norm_slice(g)).collect();
-    sum_squares_many(&slices, parallelism).sqrt()
+    grad_norm_mixed(&slices, parallelism)
+}
+
+/// [`grad_norm`] over gradients of different element types (a bf16 model
+/// with f32 layer norms): each tensor's sum of squares in its own type's
+/// fixed order, the tensors added in list order, as for one type.
+///
+/// ```
+/// use fused_optim::clip::grad_norm_mixed;
+/// use fused_optim::kernels::NormSlice;
+/// use fused_optim::mixed::bf16;
+/// use fused_optim::Parallelism;
+/// let (a, b) = (vec![bf16::from_f32(3.0); 4], vec![4.0f32; 4]);
+/// assert_eq!(grad_norm_mixed(&[NormSlice::Bf16(&a), NormSlice::F32(&b)], &Parallelism::Global), 10.0);
+/// ```
+pub fn grad_norm_mixed(grads: &[NormSlice<'_>], parallelism: &Parallelism) -> f64 {
+    sum_squares_many(grads, parallelism).sqrt()
 }
 
 /// One step of the algorithm `config` describes, with its gradient clipped

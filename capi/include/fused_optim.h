@@ -949,10 +949,18 @@ enum fo_status fo_sgd_step_mixed(void *param,
                                  bool *skipped);
 
 // Arms clipping for the calling thread's next `fo_*_step*` call (any
-// algorithm, one tensor or many, f32 or f64), replacing any clip armed
-// before; null disarms. Returns `FO_OK`, or `FO_ERROR_HYPERPARAMETER` for a
-// `max_norm` that is negative or not finite, or `FO_ERROR_ALIGNMENT` for a
-// misaligned pointer (nothing armed then).
+// algorithm, one tensor or many, f32 or f64, and the mixed-precision steps),
+// replacing any clip armed before; null disarms. Returns `FO_OK`, or
+// `FO_ERROR_HYPERPARAMETER` for a `max_norm` that is negative or not
+// finite, or `FO_ERROR_ALIGNMENT` for a misaligned pointer (nothing armed
+// then).
+//
+// The next step call takes the armed clip whatever it returns: a call
+// refused with an error status has consumed it, so arm again before a
+// retry. Arm immediately before the step, with no other library call in
+// between (a host parallel-for that runs queued work on this thread while
+// it waits could otherwise hand the clip to that work's step).
+// `fo_last_clip_report()` then tells what the step found.
 //
 // # Safety
 // `clip` is null or points to a valid `fo_clip_config`.

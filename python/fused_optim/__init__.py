@@ -17,16 +17,17 @@ writeability, sizes, overlap and hyperparameters first and raises
 than handing the GIL over can cost). ``step`` is the step number after
 increment (the first update is ``step=1``).
 
-Gradient clipping, fused: every step takes ``max_grad_norm=``; the call then
+Gradient clipping, fused: every float32/float64 step takes ``max_grad_norm=``; the call then
 computes the total 2-norm of its gradients (one read-only pass, the same bits on
 every instruction set and thread count), scales each gradient element by
 ``min(1, max_grad_norm / (norm + 1e-6))`` inside the step (as
 ``torch.nn.utils.clip_grad_norm_`` followed by the step), and returns the norm.
 ``grad_norm_non_finite="skip"`` writes nothing when the norm is inf or NaN
 (the default, ``"propagate"``, steps with a NaN coefficient, as torch).
-``grad_scale=`` multiplies every gradient element first (an AMP unscale, or a
-clip coefficient computed over more tensors than one call holds);
-``grad_norm(grads)`` is the norm alone.
+``grad_scale=`` (every step, the mixed ones too) multiplies every gradient
+element first (an AMP unscale, or a clip coefficient computed over more tensors
+than one call holds); ``grad_norm(grads)`` is the norm alone, over tensors of
+any of the four types.
 
 bfloat16 from numpy: a ``uint16`` array of the bits or an ``ml_dtypes.bfloat16``
 array (numpy has no bfloat16 type of its own).

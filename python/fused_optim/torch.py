@@ -137,6 +137,20 @@ class _FusedOptimizer(torch.optim.Optimizer):
         self.grad_norm: Optional[float] = None
         super().__init__(params, defaults)
 
+    #: The attributes beyond torch's (``defaults``, ``state``, ``param_groups``) that a copy or a
+    #: pickled optimizer keeps, with the values an older pickle gets.
+    _EXTRA_STATE: dict[str, Any] = {"max_grad_norm": None, "grad_norm_non_finite": "propagate", "grad_norm": None}
+
+    def __getstate__(self) -> dict[str, Any]:
+        state: dict[str, Any] = super().__getstate__()
+        state.update({name: getattr(self, name) for name in self._EXTRA_STATE})
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        for name, default in self._EXTRA_STATE.items():
+            self.__dict__.setdefault(name, default)
+
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """torch's ``add_param_group``, then the checks of what a step can take: CPU, real floating point
         (float32/float64; bfloat16/float16 for Adam, AdamW, SGD and Lion)."""
@@ -186,7 +200,7 @@ class _FusedOptimizer(torch.optim.Optimizer):
             state["step"] = torch.tensor(0.0, dtype=_scalar_dtype())
         dtype = torch.float32 if p.dtype in _NARROW else None
         for name in self._state_names(group):
-            if name not in state:
+            if state.get(name) is None:  # absent, or None as an old torch checkpoint's momentum_buffer
                 state[name] = torch.full_like(
                     p, self._initial(name, group), dtype=dtype, memory_format=torch.preserve_format
                 )
@@ -201,6 +215,7 @@ class _FusedOptimizer(torch.optim.Optimizer):
                 loss = closure()
         found_inf = getattr(self, "found_inf", None)
         if found_inf is not None and bool(found_inf.item() != 0):
+            self.grad_norm = None
             return loss
         scale = getattr(self, "grad_scale", None)
         # The gradients' multiplier, applied inside each fused step: AMP's 1/scale, then the clip coefficient.
@@ -243,15 +258,17 @@ class _FusedOptimizer(torch.optim.Optimizer):
         grads: list[Tensor] = []
         steps: list[Tensor] = []
         fresh_list: list[int] = []
+        created: list[Tensor] = []
         columns: list[list[Tensor]] = [[] for _ in names]
         for p in group["params"]:
             grad = p.grad
             if grad is None:
                 continue
             state = state_of[p]
-            fresh = len(state) != full
+            fresh = len(state) != full or any(state.get(name) is None for name in names)
             if fresh:
                 state = self._init_state(p, group)
+                created.append(p)
             if self._counts_steps:
                 step_t = state["step"]
                 if not isinstance(step_t, Tensor):  # an old checkpoint's number
@@ -276,14 +293,24 @@ class _FusedOptimizer(torch.optim.Optimizer):
             for i, (p, c) in enumerate(zip(params, counts)):
                 index.setdefault((p.dtype, c), []).append(i)
             buckets = list(index.items())
-        for (_, count), members in buckets:
+        for k, ((_, count), members) in enumerate(buckets):
             if len(buckets) == 1:
                 b_params, b_grads, b_state = params, grads, columns
             else:
                 b_params = [params[i] for i in members]
                 b_grads = [grads[i] for i in members]
                 b_state = [[column[i] for i in members] for column in columns]
-            self._call(b_params, b_grads, b_state, count + 1, group, grad_scale)
+            try:
+                self._call(b_params, b_grads, b_state, count + 1, group, grad_scale)
+            except BaseException:
+                if not self._counts_steps:
+                    # A refused step wrote nothing: the state it made for it goes too, so that the next
+                    # step is still the first (SGD's momentum buffer starts as the gradient).
+                    pending = {params[i] for _, later in buckets[k:] for i in later}
+                    for p in created:
+                        if p in pending:
+                            del state_of[p]
+                raise
             if self._counts_steps:
                 b_steps = steps if len(buckets) == 1 else [steps[i] for i in members]
                 _native._write_step_counts(b_steps, count + 1)
@@ -389,7 +416,7 @@ class Adam(_FusedOptimizer):
                 state[1],
                 max_exp_avg_sq,
                 None,
-                loss_scale=_loss_scale(grads, grad_scale),
+                grad_scale=1.0 if grad_scale is None else grad_scale,
                 skip_non_finite=False,
                 **hyper,
             )
@@ -780,11 +807,11 @@ class SGD(_FusedOptimizer):
             nesterov=bool(group["nesterov"]),
             maximize=bool(group["maximize"]),
         )
+        scale = 1.0 if grad_scale is None else grad_scale
         if params[0].dtype in _NARROW:
-            loss_scale = _loss_scale(grads, grad_scale)
-            _native.sgd_step_mixed(params, grads, buffer, loss_scale=loss_scale, skip_non_finite=False, **hyper)
+            _native.sgd_step_mixed(params, grads, buffer, grad_scale=scale, skip_non_finite=False, **hyper)
         else:
-            _native.sgd_step(params, grads, buffer, grad_scale=1.0 if grad_scale is None else grad_scale, **hyper)
+            _native.sgd_step(params, grads, buffer, grad_scale=scale, **hyper)
 
 
 class Lion(_FusedOptimizer):
@@ -800,6 +827,7 @@ class Lion(_FusedOptimizer):
 
     _counts_steps = False
     _takes_narrow = True
+    _EXTRA_STATE = {**_FusedOptimizer._EXTRA_STATE, "_init_lr": 1e-4, "decoupled_wd": False}
 
     def __init__(
         self,
@@ -847,23 +875,11 @@ class Lion(_FusedOptimizer):
         hyper: dict[str, Any] = dict(
             lr=_float("lr", group["lr"]), betas=_betas(group["betas"]), weight_decay=weight_decay
         )
+        scale = 1.0 if grad_scale is None else grad_scale
         if params[0].dtype in _NARROW:
-            loss_scale = _loss_scale(grads, grad_scale)
-            _native.lion_step_mixed(params, grads, state[0], loss_scale=loss_scale, skip_non_finite=False, **hyper)
+            _native.lion_step_mixed(params, grads, state[0], grad_scale=scale, skip_non_finite=False, **hyper)
         else:
-            _native.lion_step(params, grads, state[0], grad_scale=1.0 if grad_scale is None else grad_scale, **hyper)
-
-
-def _loss_scale(grads: list[Tensor], grad_scale: Optional[float]) -> float:
-    """The ``loss_scale`` of a mixed-precision call for the multiplier ``grad_scale`` (the mixed step
-    multiplies by 1/loss_scale). A multiplier that is not a positive finite number (a NaN or zero clip
-    coefficient) scales the gradients in place instead, as ``clip_grad_norm_`` would."""
-    if grad_scale is None:
-        return 1.0
-    if 0.0 < grad_scale < math.inf:
-        return 1.0 / grad_scale
-    torch._foreach_mul_(grads, grad_scale)
-    return 1.0
+            _native.lion_step(params, grads, state[0], grad_scale=scale, **hyper)
 
 
 def _check_range(**values: Any) -> None:

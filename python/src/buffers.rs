@@ -37,6 +37,15 @@ pub(crate) enum Elem {
 }
 
 impl Elem {
+    /// Bytes of one element.
+    pub(crate) fn bytes(self) -> usize {
+        match self {
+            Elem::F64 => 8,
+            Elem::F32 => 4,
+            Elem::Bf16 | Elem::F16 => 2,
+        }
+    }
+
     pub(crate) fn name(self) -> &'static str {
         match self {
             Elem::F32 => "float32",

@@ -6,8 +6,8 @@
 
 use crate::buffers::{Arg, Elem};
 use crate::run::{Role, check_disjoint, slice, without_gil};
-use fused_optim::clip::grad_norm as library_grad_norm;
-use fused_optim::kernels::NormElement;
+use fused_optim::clip::grad_norm_mixed;
+use fused_optim::kernels::NormSlice;
 use fused_optim::mixed::{bf16, f16};
 use fused_optim::parallel::binding_parallelism;
 use pyo3::prelude::*;
@@ -16,31 +16,32 @@ use pyo3::prelude::*;
 ///
 /// The 2-norm of every element of `grads` together (a numpy array or CPU
 /// torch tensor, or a list of them; float32, float64, bfloat16 or float16,
-/// one type per call), as torch.nn.utils.clip_grad_norm_ computes it:
+/// each tensor its own type), as torch.nn.utils.clip_grad_norm_ computes it:
 /// squares summed in float64 in the library's fixed order, the same bits on
 /// every instruction set and thread count. Reads only.
 #[pyfunction]
 pub(crate) fn grad_norm(py: Python<'_>, grads: &Bound<'_, PyAny>) -> PyResult<f64> {
     let form = Arg::new(grads).form();
     let grads = Role::read(grads, "grads", form, false)?;
-    let elem = grads.buffers.first().map_or(Elem::F32, |b| b.elem);
-    grads.expect(elem, &grads.label(0))?;
     let mut spans = Vec::new();
     grads.spans(&mut spans)?;
     check_disjoint(spans)?;
-    match elem {
-        Elem::F32 => norm::<f32>(py, &grads),
-        Elem::F64 => norm::<f64>(py, &grads),
-        Elem::Bf16 => norm::<bf16>(py, &grads),
-        Elem::F16 => norm::<f16>(py, &grads),
-    }
-}
-
-fn norm<T: NormElement>(py: Python<'_>, grads: &Role<'_>) -> PyResult<f64> {
-    // SAFETY: every buffer passed the span checks (read) and holds `T`
-    // (`expect`); the role keeps the arrays alive for this call.
-    let slices: Vec<&[T]> = grads.buffers.iter().map(|b| unsafe { slice::<T>(b) }).collect();
-    let traffic = slices.iter().map(|s| size_of_val(*s)).sum();
+    // SAFETY: every buffer passed the span checks (read), each slice has
+    // its buffer's own element type, and the role keeps the arrays alive for
+    // this call.
+    let slices: Vec<NormSlice<'_>> = grads
+        .buffers
+        .iter()
+        .map(|b| unsafe {
+            match b.elem {
+                Elem::F32 => NormSlice::F32(slice::<f32>(b)),
+                Elem::F64 => NormSlice::F64(slice::<f64>(b)),
+                Elem::Bf16 => NormSlice::Bf16(slice::<bf16>(b)),
+                Elem::F16 => NormSlice::F16(slice::<f16>(b)),
+            }
+        })
+        .collect();
+    let traffic = grads.buffers.iter().map(|b| b.len * b.elem.bytes()).sum();
     let parallelism = binding_parallelism();
-    Ok(without_gil(py, traffic, || library_grad_norm(&slices, &parallelism)))
+    Ok(without_gil(py, traffic, || grad_norm_mixed(&slices, &parallelism)))
 }

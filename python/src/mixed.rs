@@ -11,8 +11,8 @@ use crate::errors::library_error;
 use crate::run::{Role, check_disjoint, slice_mut, without_gil};
 use fused_optim::algorithms::Algorithm;
 use fused_optim::mixed::{
-    MixedBuffers, MixedKernel, MixedOptions, MixedSlice, StepOutcome, mixed_bytes_per_element,
-    mixed_coefficients, step_mixed_many_with,
+    MixedBuffers, MixedCoefficients, MixedKernel, MixedOptions, MixedSlice, StepOutcome,
+    mixed_bytes_per_element, mixed_coefficients, step_mixed_many_with,
 };
 use fused_optim::parallel::binding_parallelism;
 use fused_optim::{LionConfig, SgdConfig};
@@ -52,6 +52,17 @@ fn options(
     MixedOptions { loss_scale, skip_non_finite, zero_grad, stochastic_rounding }
 }
 
+/// A multiplier applied with the unscale (the torch optimizers' clip
+/// coefficient): the step's gradient factor becomes `f32(f64(1/loss_scale)
+/// × grad_scale)`, any value (0 and NaN included, as a clip coefficient
+/// can be), never a pass of its own.
+fn scaled<U>(mut coefficients: MixedCoefficients<U>, grad_scale: f64) -> MixedCoefficients<U> {
+    if grad_scale != 1.0 {
+        coefficients.grad_scale = (f64::from(coefficients.grad_scale) * grad_scale) as f32;
+    }
+    coefficients
+}
+
 /// One mixed-precision step of `A` over the Python arguments: `state` holds
 /// the algorithm's state arguments in its state order (`None` for an
 /// optional buffer not given). Returns whether the step ran (False: the
@@ -66,11 +77,13 @@ fn run<A: Algorithm>(
     state: [Option<&Obj<'_>>; 3],
     param_copy: Option<&Obj<'_>>,
     options: &MixedOptions,
+    grad_scale: f64,
 ) -> PyResult<bool>
 where
     A::Coefficients<f32>: MixedKernel,
 {
     let coefficients = mixed_coefficients(config, t, options).map_err(|e| library_error(e, false))?;
+    let coefficients = scaled(coefficients, grad_scale);
     let form = Arg::new(param).form();
     // The gradient is taken mutably (the step writes it with zero_grad).
     let param = Role::read(param, "param", form, true)?;
@@ -126,15 +139,15 @@ fn mixed_bytes_per_element_of(tensors: &[MixedBuffers<'_>]) -> usize {
 
 /// adam_step_mixed(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, param_copy=None, *, step, lr=1e-3,
 /// betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, maximize=False,
-/// decoupled_weight_decay=False, eps_hat=False, loss_scale=1.0, skip_non_finite=True, zero_grad=False,
-/// stochastic_rounding=None) -> bool
+/// decoupled_weight_decay=False, eps_hat=False, loss_scale=1.0, grad_scale=1.0, skip_non_finite=True,
+/// zero_grad=False, stochastic_rounding=None) -> bool
 ///
 /// One mixed-precision Adam step in place: parameters float32 (master
 /// weights), bfloat16 or float16; gradients float32 or the parameter's type;
 /// state float32 (or bfloat16 with bfloat16 parameters); arithmetic in
 /// float32. bfloat16 is given as a torch.bfloat16 tensor, a numpy uint16 array
 /// of the bits, or an ml_dtypes.bfloat16 array. The gradient is multiplied
-/// by 1/loss_scale inside the step; with skip_non_finite, one read-only
+/// by 1/loss_scale (times grad_scale, a clip coefficient) inside the step; with skip_non_finite, one read-only
 /// pass first looks for an inf or NaN gradient and, if it finds one, writes
 /// nothing and returns False (the step count must not advance). zero_grad
 /// writes 0 to the gradient as it is read; param_copy receives the new
@@ -143,7 +156,7 @@ fn mixed_bytes_per_element_of(tensors: &[MixedBuffers<'_>]) -> usize {
 #[pyfunction]
 #[pyo3(signature = (param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, param_copy=None, *, step, lr=1e-3,
     betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=false, maximize=false, decoupled_weight_decay=false,
-    eps_hat=false, loss_scale=1.0, skip_non_finite=true, zero_grad=false, stochastic_rounding=None))]
+    eps_hat=false, loss_scale=1.0, grad_scale=1.0, skip_non_finite=true, zero_grad=false, stochastic_rounding=None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn adam_step_mixed(
     py: Python<'_>,
@@ -163,6 +176,7 @@ pub(crate) fn adam_step_mixed(
     decoupled_weight_decay: bool,
     eps_hat: bool,
     loss_scale: f64,
+    grad_scale: f64,
     skip_non_finite: bool,
     zero_grad: bool,
     stochastic_rounding: Option<u64>,
@@ -171,17 +185,20 @@ pub(crate) fn adam_step_mixed(
         adam_config(lr, betas, eps, weight_decay, decoupled_weight_decay, amsgrad, maximize, eps_hat);
     let options = options(loss_scale, skip_non_finite, zero_grad, stochastic_rounding);
     let state = [Some(exp_avg), Some(exp_avg_sq), max_exp_avg_sq];
-    run(py, &config, step.0, param, grad, state, param_copy, &options)
+    run(py, &config, step.0, param, grad, state, param_copy, &options, grad_scale)
 }
 
-/// lion_step_mixed(param, grad, exp_avg, param_copy=None, *, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0,
-/// maximize=False, loss_scale=1.0, skip_non_finite=True, zero_grad=False, stochastic_rounding=None) -> bool
+/// lion_step_mixed(param, grad, exp_avg, param_copy=None, *, step=1, lr=1e-4, betas=(0.9, 0.99),
+/// weight_decay=0.0, maximize=False, loss_scale=1.0, grad_scale=1.0, skip_non_finite=True, zero_grad=False,
+/// stochastic_rounding=None) -> bool
 ///
 /// One mixed-precision Lion step in place: lion_step's arithmetic in
 /// float32 over the storage types and with the extras of adam_step_mixed.
+/// Lion's arithmetic does not use the step number; stochastic rounding
+/// does (its draws are keyed by seed and step): pass the true count with it.
 #[pyfunction]
-#[pyo3(signature = (param, grad, exp_avg, param_copy=None, *, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0,
-    maximize=false, loss_scale=1.0, skip_non_finite=true, zero_grad=false, stochastic_rounding=None))]
+#[pyo3(signature = (param, grad, exp_avg, param_copy=None, *, step=StepNumber(1), lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0,
+    maximize=false, loss_scale=1.0, grad_scale=1.0, skip_non_finite=true, zero_grad=false, stochastic_rounding=None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn lion_step_mixed(
     py: Python<'_>,
@@ -189,30 +206,33 @@ pub(crate) fn lion_step_mixed(
     grad: &Obj<'_>,
     exp_avg: &Obj<'_>,
     param_copy: Option<&Obj<'_>>,
+    step: StepNumber,
     lr: f64,
     betas: (f64, f64),
     weight_decay: f64,
     maximize: bool,
     loss_scale: f64,
+    grad_scale: f64,
     skip_non_finite: bool,
     zero_grad: bool,
     stochastic_rounding: Option<u64>,
 ) -> PyResult<bool> {
     let config = LionConfig { lr, betas, weight_decay, maximize };
     let options = options(loss_scale, skip_non_finite, zero_grad, stochastic_rounding);
-    run(py, &config, 1, param, grad, [Some(exp_avg), None, None], param_copy, &options)
+    run(py, &config, step.0, param, grad, [Some(exp_avg), None, None], param_copy, &options, grad_scale)
 }
 
 /// sgd_step_mixed(param, grad, momentum_buffer=None, param_copy=None, *, step, lr=1e-3, momentum=0.0,
-/// dampening=0.0, weight_decay=0.0, nesterov=False, maximize=False, loss_scale=1.0, skip_non_finite=True,
-/// zero_grad=False, stochastic_rounding=None) -> bool
+/// dampening=0.0, weight_decay=0.0, nesterov=False, maximize=False, loss_scale=1.0, grad_scale=1.0,
+/// skip_non_finite=True, zero_grad=False, stochastic_rounding=None) -> bool
 ///
 /// One mixed-precision SGD step in place: sgd_step's arithmetic (step=1:
 /// the buffer starts as the gradient) in float32 over the storage types and
-/// with the extras of adam_step_mixed.
+/// with the extras of adam_step_mixed. Any step > 1 is a later step; with
+/// stochastic rounding pass the true count (the draws are keyed by it).
 #[pyfunction]
 #[pyo3(signature = (param, grad, momentum_buffer=None, param_copy=None, *, step, lr=1e-3, momentum=0.0,
-    dampening=0.0, weight_decay=0.0, nesterov=false, maximize=false, loss_scale=1.0, skip_non_finite=true,
+    dampening=0.0, weight_decay=0.0, nesterov=false, maximize=false, loss_scale=1.0, grad_scale=1.0, skip_non_finite=true,
     zero_grad=false, stochastic_rounding=None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn sgd_step_mixed(
@@ -229,11 +249,12 @@ pub(crate) fn sgd_step_mixed(
     nesterov: bool,
     maximize: bool,
     loss_scale: f64,
+    grad_scale: f64,
     skip_non_finite: bool,
     zero_grad: bool,
     stochastic_rounding: Option<u64>,
 ) -> PyResult<bool> {
     let config = SgdConfig { lr, momentum, dampening, weight_decay, nesterov, maximize };
     let options = options(loss_scale, skip_non_finite, zero_grad, stochastic_rounding);
-    run(py, &config, step.0, param, grad, [momentum_buffer, None, None], param_copy, &options)
+    run(py, &config, step.0, param, grad, [momentum_buffer, None, None], param_copy, &options, grad_scale)
 }

@@ -150,3 +150,17 @@ def test_clipping_under_amp_is_the_bits_of_clipping_without_it(name: str) -> Non
     assert opt_plain.grad_norm == opt_scaled.grad_norm
     for a, b in zip(plain.parameters(), scaled.parameters()):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("name", ["AdamW", "SGD", "Lion"])
+def test_clipping_a_model_of_two_dtypes(name: str) -> None:
+    """bf16 weights with float32 norms (a common bf16 set-up): one norm over both types, equal to the
+    float64 norm of the same gradients."""
+    model = torch.nn.Sequential(torch.nn.Linear(8, 8).bfloat16(), torch.nn.LayerNorm(8))
+    for p in model.parameters():
+        p.grad = torch.randn_like(p)
+    want = math.sqrt(sum(float(p.grad.double().square().sum()) for p in model.parameters()))
+    opt = getattr(fot, name)(model.parameters(), lr=1e-3, max_grad_norm=0.5)
+    opt.step()
+    assert opt.grad_norm == pytest.approx(want, rel=1e-12)
+    assert fused_optim.grad_norm([p.grad for p in model.parameters()]) == opt.grad_norm

@@ -3,6 +3,10 @@ updated in place, closures, parameters without gradients."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
 import fused_optim.torch as fot
 from conftest import data, mlp, torch, train
 
@@ -92,3 +96,53 @@ def test_the_deepspeed_adapter_is_adam_with_deepspeeds_arguments() -> None:
     for bad in ({"bias_correction": False}, {"fp32_optimizer_states": False}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             FusedCPUAdam(mlp(torch.float32).parameters(), **bad)
+
+
+@pytest.mark.parametrize("name", ["AdamW", "SGD", "Lion"])
+def test_a_copied_or_pickled_optimizer_steps(name: str, tmp_path: Any) -> None:
+    """copy.deepcopy and torch.save/torch.load of the whole optimizer keep the attributes torch's
+    own __getstate__ leaves out (max_grad_norm, Lion's initial lr)."""
+    import copy
+
+    model = torch.nn.Linear(4, 4)
+    opt = getattr(fot, name)(model.parameters(), lr=1e-3, max_grad_norm=1.0)
+    for p in model.parameters():
+        p.grad = torch.ones_like(p)
+    opt.step()
+    path = tmp_path / "opt.pt"
+    torch.save(opt, path)
+    for other in (copy.deepcopy(opt), torch.load(path, weights_only=False)):
+        assert other.max_grad_norm == 1.0
+        other.step()
+
+
+def test_a_refused_sgd_step_leaves_the_next_step_the_first() -> None:
+    """SGD's first step sets the buffer to the gradient; a refused step must not leave a zero buffer
+    behind that would make the next step a later one (torch.optim.SGD with dampening tells them apart)."""
+    ref, fused = torch.nn.Linear(4, 4), torch.nn.Linear(4, 4)
+    fused.load_state_dict(ref.state_dict())
+    options: dict[str, Any] = {"lr": 0.1, "momentum": 0.9, "dampening": 0.5}
+    torch_opt, fused_opt = torch.optim.SGD(ref.parameters(), **options), fot.SGD(fused.parameters(), **options)
+    for p in fused.parameters():
+        p.grad = torch.ones(p.shape[::-1]).t()  # non-contiguous: refused
+    with pytest.raises(ValueError):
+        fused_opt.step()
+    assert all(len(fused_opt.state[p]) == 0 for p in fused.parameters())
+    for p, q in zip(ref.parameters(), fused.parameters()):
+        p.grad = torch.ones_like(p)
+        q.grad = torch.ones_like(q)
+    torch_opt.step()
+    fused_opt.step()
+    for p, q in zip(ref.parameters(), fused.parameters()):
+        assert torch.allclose(p, q, rtol=0, atol=1e-7)
+
+
+def test_an_sgd_state_with_a_none_momentum_buffer_starts_afresh() -> None:
+    """An old torch checkpoint can hold momentum_buffer=None (saved with momentum 0)."""
+    model = torch.nn.Linear(4, 4)
+    opt = fot.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    for p in model.parameters():
+        opt.state[p]["momentum_buffer"] = None
+        p.grad = torch.ones_like(p)
+    opt.step()
+    assert all(torch.equal(opt.state[p]["momentum_buffer"], torch.ones_like(p)) for p in model.parameters())
