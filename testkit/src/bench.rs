@@ -637,6 +637,10 @@ mod tests {
     /// (a step without state has a scratch stream for it), and its output
     /// matches the reference's.
     #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "times real kernels over large buffers; the differential tests cover them under Miri"
+    )]
     fn every_kind_runs_and_probes() {
         for kind in kinds() {
             let mut want = (kind.build)(1000);
@@ -658,6 +662,10 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "times real kernels over large buffers; the differential tests cover them under Miri"
+    )]
     fn bytes_per_element_of_sgd_and_lion() {
         let of = |name: &str, dtype: &str| {
             let k = kinds().into_iter().find(|k| k.algorithm == name && k.dtype == dtype).expect("a kind");
@@ -673,6 +681,10 @@ mod tests {
     /// The fused clipped step and the two passes write the same bits, and
     /// the refill puts the two-pass run's gradients back.
     #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "times real kernels over large buffers; the differential tests cover them under Miri"
+    )]
     fn clip_same_bits_both_ways() {
         for threaded in [false, true] {
             let (mut a, mut b) = (Clip::new(3 << 12), Clip::new(3 << 12));
