@@ -307,49 +307,53 @@ fn lion_and_sgd_mixed_steps_take_the_armed_clip() {
         let (mut p, mut s, mut g_c) = (vec![1.0f32; 300], vec![0.0f32; 300], g.clone());
         let (pp, gp, sp) = (p.as_mut_ptr().cast(), g_c.as_mut_ptr().cast(), s.as_mut_ptr().cast());
         let (f32_, bf16_) = (FO_DTYPE_F32, FO_DTYPE_BF16);
-        assert_eq!(unsafe { fo_clip_next_step(&c_clip) }, fo_status::FO_OK);
-        let mut skipped = true;
-        let status = if which == "lion" {
-            let config = fo_lion_config::from(lion);
+        let (lion_config, sgd_config) = (fo_lion_config::from(lion), fo_sgd_config::from(sgd));
+        // One mixed C step of this case's algorithm at step `t`.
+        let call = |t: u64, skipped: *mut bool| {
+            // SAFETY: the buffers hold 300 elements of the tagged types, the
+            // configs and options are valid, and `skipped` is null or points
+            // to a live bool.
             unsafe {
-                fo_lion_step_mixed(
-                    pp,
-                    f32_,
-                    gp,
-                    bf16_,
-                    sp,
-                    f32_,
-                    null_mut(),
-                    f32_,
-                    300,
-                    0,
-                    &config,
-                    &c_options,
-                    1,
-                    &mut skipped,
-                )
-            }
-        } else {
-            let config = fo_sgd_config::from(sgd);
-            unsafe {
-                fo_sgd_step_mixed(
-                    pp,
-                    f32_,
-                    gp,
-                    bf16_,
-                    sp,
-                    f32_,
-                    null_mut(),
-                    f32_,
-                    300,
-                    0,
-                    &config,
-                    &c_options,
-                    1,
-                    &mut skipped,
-                )
+                if which == "lion" {
+                    fo_lion_step_mixed(
+                        pp,
+                        f32_,
+                        gp,
+                        bf16_,
+                        sp,
+                        f32_,
+                        null_mut(),
+                        f32_,
+                        300,
+                        0,
+                        &lion_config,
+                        &c_options,
+                        t,
+                        skipped,
+                    )
+                } else {
+                    fo_sgd_step_mixed(
+                        pp,
+                        f32_,
+                        gp,
+                        bf16_,
+                        sp,
+                        f32_,
+                        null_mut(),
+                        f32_,
+                        300,
+                        0,
+                        &sgd_config,
+                        &c_options,
+                        t,
+                        skipped,
+                    )
+                }
             }
         };
+        assert_eq!(unsafe { fo_clip_next_step(&c_clip) }, fo_status::FO_OK);
+        let mut skipped = true;
+        let status = call(1, &mut skipped);
         assert_eq!(status, fo_status::FO_OK, "{which}");
         assert!(!skipped, "{which}");
         let report = fo_last_clip_report();
@@ -359,28 +363,7 @@ fn lion_and_sgd_mixed_steps_take_the_armed_clip() {
         assert_eq!(bits(&p), bits(&want.0), "{which}: param");
         assert_eq!(bits(&s), bits(&want.1), "{which}: state");
         // Taken by that call: the next one does not clip.
-        let config = fo_lion_config::from(lion);
-        assert_eq!(
-            unsafe {
-                fo_lion_step_mixed(
-                    pp,
-                    f32_,
-                    gp,
-                    bf16_,
-                    sp,
-                    f32_,
-                    null_mut(),
-                    f32_,
-                    300,
-                    0,
-                    &config,
-                    &c_options,
-                    2,
-                    null_mut(),
-                )
-            },
-            fo_status::FO_OK
-        );
+        assert_eq!(call(2, null_mut()), fo_status::FO_OK);
         assert_eq!(fo_last_clip_report().clipped, 0, "{which}: the clip was taken once");
     }
 }
