@@ -25,6 +25,10 @@
 //! of `fo_mixed_tensor`, `fo_lion_step_mixed` and `fo_sgd_step_mixed`, all
 //! one generic step with the same checks and `FO_ERROR_DTYPE` for an
 //! unknown tag or a combination without a kernel (see `mixed.rs`).
+//! 8-bit blockwise state (`uint8_t` codes and `float` block scales per
+//! state buffer, `float` parameters and gradients) has `fo_adam_step_8bit`
+//! and `fo_lion_step_8bit`, with `fo_quantize_8bit` / `fo_dequantize_8bit`
+//! to load or export `float` state (see `quantized.rs`).
 //!
 //! Clipping by global gradient norm reaches every algorithm's entry points
 //! through one call: `fo_clip_next_step` arms it for the calling thread's
@@ -63,6 +67,7 @@ mod threads;
 // After `steps`, so that the header lists Adam's, AdaMax's and SGD's entry points first.
 mod adaptive;
 mod mixed;
+mod quantized;
 // Last: clipping reaches every step above.
 mod clip;
 
@@ -70,6 +75,7 @@ pub use adaptive::*;
 pub use clip::*;
 pub use configs::*;
 pub use mixed::*;
+pub use quantized::*;
 pub use status::*;
 pub use steps::*;
 pub use threads::*;

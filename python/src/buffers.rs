@@ -34,6 +34,8 @@ pub(crate) enum Elem {
     F64,
     Bf16,
     F16,
+    /// The codes of 8-bit state (never a parameter or a gradient).
+    U8,
 }
 
 impl Elem {
@@ -43,6 +45,7 @@ impl Elem {
             Elem::F64 => 8,
             Elem::F32 => 4,
             Elem::Bf16 | Elem::F16 => 2,
+            Elem::U8 => 1,
         }
     }
 
@@ -52,6 +55,7 @@ impl Elem {
             Elem::F64 => "float64",
             Elem::Bf16 => "bfloat16",
             Elem::F16 => "float16",
+            Elem::U8 => "uint8",
         }
     }
 }
@@ -73,6 +77,7 @@ impl Buffer<'_> {
             Elem::F32 => Span::of(self.address as *const f32, self.len),
             Elem::F64 => Span::of(self.address as *const f64, self.len),
             Elem::Bf16 | Elem::F16 => Span::of(self.address as *const u16, self.len),
+            Elem::U8 => Span::of(self.address as *const u8, self.len),
         }
     }
 }
@@ -83,7 +88,7 @@ struct Torch {
     /// `torch._C.TensorBase`, the base of every tensor type.
     tensor: Py<PyType>,
     strided: Py<PyAny>,
-    dtypes: [(Py<PyAny>, Elem); 4],
+    dtypes: [(Py<PyAny>, Elem); 5],
 }
 
 static TORCH: PyOnceLock<Torch> = PyOnceLock::new();
@@ -103,6 +108,7 @@ fn torch(py: Python<'_>) -> PyResult<Option<&'static Torch>> {
             (get("float64")?, Elem::F64),
             (get("bfloat16")?, Elem::Bf16),
             (get("float16")?, Elem::F16),
+            (get("uint8")?, Elem::U8),
         ],
     };
     let torch = TORCH.get_or_init(py, || t);
@@ -167,6 +173,8 @@ fn numpy_buffer<'py>(
         Some(Elem::F16)
     } else if num == NPY_TYPES::NPY_USHORT as i32 {
         Some(Elem::Bf16)
+    } else if num == NPY_TYPES::NPY_UBYTE as i32 {
+        Some(Elem::U8)
     } else if num >= NPY_TYPES::NPY_USERDEF as i32 && dtype.itemsize() == 2 {
         // ml_dtypes registers bfloat16 as a user type.
         let type_name = dtype.typeobj().name()?;
@@ -176,7 +184,7 @@ fn numpy_buffer<'py>(
     };
     let Some(elem) = elem else {
         return Err(PyTypeError::new_err(format!(
-            "{}: numpy dtype {} is not float32, float64, float16 or bfloat16 (uint16 bits or ml_dtypes.bfloat16)",
+            "{}: numpy dtype {} is not float32, float64, float16, bfloat16 (uint16 bits or ml_dtypes.bfloat16) or uint8 (8-bit state's codes)",
             label(name, index),
             dtype.str()?
         )));
@@ -217,7 +225,7 @@ fn tensor_buffer<'py>(
     let dtype = tensor.getattr(intern!(py, "dtype"))?;
     let Some(elem) = torch.dtypes.iter().find(|(d, _)| d.bind(py).is(&dtype)).map(|(_, e)| *e) else {
         return Err(PyTypeError::new_err(format!(
-            "{}: tensor dtype {} is not torch.float32, float64, bfloat16 or float16",
+            "{}: tensor dtype {} is not torch.float32, float64, bfloat16, float16 or uint8 (8-bit state's codes)",
             what(),
             dtype.str()?
         )));

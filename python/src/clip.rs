@@ -10,6 +10,7 @@ use fused_optim::clip::grad_norm_mixed;
 use fused_optim::kernels::NormSlice;
 use fused_optim::mixed::{bf16, f16};
 use fused_optim::parallel::binding_parallelism;
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 
 /// grad_norm(grads) -> float
@@ -29,18 +30,25 @@ pub(crate) fn grad_norm(py: Python<'_>, grads: &Bound<'_, PyAny>) -> PyResult<f6
     // SAFETY: every buffer passed the span checks (read), each slice has
     // its buffer's own element type, and the role keeps the arrays alive for
     // this call.
-    let slices: Vec<NormSlice<'_>> = grads
+    let slices = grads
         .buffers
         .iter()
-        .map(|b| unsafe {
-            match b.elem {
+        .enumerate()
+        .map(|(i, b)| unsafe {
+            Ok(match b.elem {
                 Elem::F32 => NormSlice::F32(slice::<f32>(b)),
                 Elem::F64 => NormSlice::F64(slice::<f64>(b)),
                 Elem::Bf16 => NormSlice::Bf16(slice::<bf16>(b)),
                 Elem::F16 => NormSlice::F16(slice::<f16>(b)),
-            }
+                Elem::U8 => {
+                    return Err(PyTypeError::new_err(format!(
+                        "{} is uint8: gradients are float32, float64, bfloat16 or float16",
+                        grads.label(i)
+                    )));
+                }
+            })
         })
-        .collect();
+        .collect::<PyResult<Vec<NormSlice<'_>>>>()?;
     let traffic = grads.buffers.iter().map(|b| b.len * b.elem.bytes()).sum();
     let parallelism = binding_parallelism();
     Ok(without_gil(py, traffic, || grad_norm_mixed(&slices, &parallelism)))

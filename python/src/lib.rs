@@ -5,7 +5,7 @@
 //!
 //! Layers, bottom first: `errors` and `buffers` (what a Python argument is
 //! in memory), `run` (the checks and the one generic step), then the entry
-//! points (`algorithms`, `mixed`, `clip`, `threads`), torch's step counts (`step_counts`), the benchmarks' hooks (`bench`) and this module.
+//! points (`algorithms`, `mixed`, `quantized`, `clip`, `threads`), torch's step counts (`step_counts`), the benchmarks' hooks (`bench`) and this module.
 
 mod algorithms;
 mod bench;
@@ -13,6 +13,7 @@ mod buffers;
 mod clip;
 mod errors;
 mod mixed;
+mod quantized;
 mod run;
 mod step_counts;
 mod threads;
@@ -33,6 +34,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(mixed::adam_step_mixed, m)?)?;
     m.add_function(wrap_pyfunction!(mixed::lion_step_mixed, m)?)?;
     m.add_function(wrap_pyfunction!(mixed::sgd_step_mixed, m)?)?;
+    m.add_function(wrap_pyfunction!(quantized::adam_step_8bit, m)?)?;
+    m.add_function(wrap_pyfunction!(quantized::lion_step_8bit, m)?)?;
+    m.add_function(wrap_pyfunction!(quantized::quantize_8bit, m)?)?;
+    m.add_function(wrap_pyfunction!(quantized::dequantize_8bit, m)?)?;
     m.add_function(wrap_pyfunction!(threads::set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(threads::get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(threads::get_backend, m)?)?;

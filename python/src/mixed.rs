@@ -33,9 +33,10 @@ unsafe fn mixed_slice<'a>(b: &Buffer<'_>, name: &str) -> PyResult<MixedSlice<'a>
             Elem::F32 => MixedSlice::F32(slice_mut(b)),
             Elem::Bf16 => MixedSlice::Bf16(slice_mut(b)),
             Elem::F16 => MixedSlice::F16(slice_mut(b)),
-            Elem::F64 => {
+            other @ (Elem::F64 | Elem::U8) => {
                 return Err(PyTypeError::new_err(format!(
-                    "{name} is float64: the mixed-precision step stores float32, bfloat16 or float16"
+                    "{name} is {}: the mixed-precision step stores float32, bfloat16 or float16",
+                    other.name()
                 )));
             }
         })
