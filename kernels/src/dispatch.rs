@@ -31,7 +31,8 @@ use crate::operands::{
     AdaDeltaBuffers, AdaDeltaCoefficients, AdaGradBuffers, AdaGradCoefficients, AdaMaxBuffers,
     AdaMaxCoefficients, AdamBuffers, AdamCoefficients, Check, Checked, LionBuffers, LionCoefficients,
     MixedBuffers, MixedCoefficients, MixedSlice, MixedUpdate, NormElement, NormSlice, ProbeBuffers,
-    RmsPropBuffers, RmsPropCoefficients, SgdBuffers, SgdCoefficients, SumTree,
+    QuantizedBuffers, QuantizedCoefficients, RmsPropBuffers, RmsPropCoefficients, SgdBuffers,
+    SgdCoefficients, SumTree,
 };
 use core::fmt;
 use std::sync::OnceLock;
@@ -194,6 +195,9 @@ pub struct KernelTable {
     adam_mixed: MixedEntry<AdamCoefficients<f32>>,
     sgd_mixed: MixedEntry<SgdCoefficients<f32>>,
     lion_mixed: MixedEntry<LionCoefficients<f32>>,
+    adam_quantized: QuantizedEntry<AdamCoefficients<f32>>,
+    sgd_quantized: QuantizedEntry<SgdCoefficients<f32>>,
+    lion_quantized: QuantizedEntry<LionCoefficients<f32>>,
     grad_non_finite: for<'a, 'b> unsafe fn(&'a MixedSlice<'b>, f32) -> bool,
     convert: for<'a, 'b, 'c, 'd> unsafe fn(&'a MixedSlice<'b>, &'c mut MixedSlice<'d>, f32),
     scale_in_place: for<'a, 'b> unsafe fn(&'a mut MixedSlice<'b>, f32),
@@ -259,6 +263,12 @@ const fn table<I: Lanes<f32> + Lanes<f64> + HalfLanes + WidenLanes + Enter>() ->
         sgd_mixed: |b, c| generic::mixed::mixed(unsafe { token::<I>() }, b, c),
         // SAFETY: as in `typed_kernels`.
         lion_mixed: |b, c| generic::mixed::mixed(unsafe { token::<I>() }, b, c),
+        // SAFETY: as in `typed_kernels`.
+        adam_quantized: |b, c| generic::quantized::quantized(unsafe { token::<I>() }, b, c),
+        // SAFETY: as in `typed_kernels`.
+        sgd_quantized: |b, c| generic::quantized::quantized(unsafe { token::<I>() }, b, c),
+        // SAFETY: as in `typed_kernels`.
+        lion_quantized: |b, c| generic::quantized::quantized(unsafe { token::<I>() }, b, c),
         // SAFETY: as in `typed_kernels`.
         grad_non_finite: |g, s| generic::grad_non_finite::grad_non_finite(unsafe { token::<I>() }, g, s),
         // SAFETY: as in `typed_kernels`.
@@ -726,6 +736,110 @@ pub fn mixed_on<U: MixedKernel>(
     let table = forced(tier)?;
     // SAFETY: `forced` returns only the table of a tier the CPU has.
     unsafe { check_and_run(U::entry(table), buffers, coefficients) };
+    Ok(())
+}
+
+/// The algorithms with an 8-bit-state step (those with a mixed-precision
+/// update), and where each one's kernel sits in a tier's table.
+pub trait QuantizedKernel: MixedUpdate {
+    /// The table's entry for this algorithm.
+    #[doc(hidden)]
+    fn quantized_entry(table: &KernelTable) -> QuantizedEntry<Self>;
+}
+
+/// A table's 8-bit-state entry for the algorithm `U`.
+#[doc(hidden)]
+pub type QuantizedEntry<U> = for<'a> unsafe fn(Checked<QuantizedBuffers<'a>>, &QuantizedCoefficients<U>);
+
+impl QuantizedKernel for AdamCoefficients<f32> {
+    fn quantized_entry(table: &KernelTable) -> QuantizedEntry<Self> {
+        table.adam_quantized
+    }
+}
+
+impl QuantizedKernel for SgdCoefficients<f32> {
+    fn quantized_entry(table: &KernelTable) -> QuantizedEntry<Self> {
+        table.sgd_quantized
+    }
+}
+
+impl QuantizedKernel for LionCoefficients<f32> {
+    fn quantized_entry(table: &KernelTable) -> QuantizedEntry<Self> {
+        table.lion_quantized
+    }
+}
+
+/// Checks `buffers` for the algorithm `U` (lengths, scales, the slots its
+/// options need), panicking with the error's message.
+#[track_caller]
+fn checked_for<'a, U: MixedUpdate>(buffers: QuantizedBuffers<'a>) -> Checked<QuantizedBuffers<'a>> {
+    if let Err(e) = buffers.check_for::<U>() {
+        panic!("{e}");
+    }
+    Checked::or_panic(buffers)
+}
+
+/// One 8-bit-state step of the algorithm whose `f32` scalars are `U`, on the
+/// dispatched tier (the codes, formula and op order:
+/// [`spec::quantized`](mod@crate::spec::quantized)).
+///
+/// # Panics
+/// If the lengths differ, a slot's scales are not one per block of
+/// [`QUANT_BLOCK`](crate::QUANT_BLOCK), or a state slot the options need is
+/// absent (checked before anything is written).
+///
+/// # Example
+/// ```
+/// use fused_optim_kernels::{quantized, spec, LionCoefficients, QuantizedBuffers, QuantizedCoefficients, QuantizedSlot};
+/// let lion = LionCoefficients {
+///     beta1: 0.9f32, one_minus_beta1: 0.1, beta2: 0.99, one_minus_beta2: 0.01,
+///     lr: 0.5, decay_factor: None, grad_scale: 1.0, maximize: false,
+/// };
+/// let c = QuantizedCoefficients { algorithm: lion, grad_scale: 1.0, zero_grad: false };
+/// let (mut p, mut g) = (vec![1.0f32; 300], vec![4.0f32; 300]);
+/// let (mut codes, mut scales) = (vec![0u8; 300], vec![0.0f32; 2]); // a fresh state: all zero
+/// let slot = QuantizedSlot { codes: &mut codes, scales: &mut scales };
+/// quantized(QuantizedBuffers { param: &mut p, grad: &mut g, state: [Some(slot), None, None] }, &c);
+/// assert_eq!(p[0], 0.5); // p −= lr·sign(c)
+/// assert_eq!(scales, [0.04, 0.04]); // m = (1 − β2)·g, every element the block's absmax
+/// assert!(codes.iter().all(|&c| c == 0x7F)); // so every code is +1.0
+/// assert_eq!(spec::decode_signed(codes[0]) * scales[0], 0.04);
+/// ```
+#[track_caller]
+pub fn quantized<U: QuantizedKernel>(buffers: QuantizedBuffers<'_>, coefficients: &QuantizedCoefficients<U>) {
+    let checked = checked_for::<U>(buffers);
+    // SAFETY: the dispatched table's entries may run.
+    unsafe { U::quantized_entry(dispatched())(checked, coefficients) }
+}
+
+/// [`quantized()`] on buffers already checked ([`Checked::new`]: lengths and
+/// scales): nothing is checked again but the slots the options need.
+///
+/// # Panics
+/// If a state slot the options need is absent (before anything is written).
+pub fn quantized_checked<U: QuantizedKernel>(
+    buffers: Checked<QuantizedBuffers<'_>>,
+    coefficients: &QuantizedCoefficients<U>,
+) {
+    // SAFETY: the dispatched table's entries may run.
+    unsafe { U::quantized_entry(dispatched())(buffers, coefficients) }
+}
+
+/// [`quantized()`] on a forced tier, or an error (and nothing written) if
+/// the CPU lacks it.
+///
+/// # Panics
+/// As [`quantized()`].
+#[track_caller]
+pub fn quantized_on<U: QuantizedKernel>(
+    tier: Tier,
+    buffers: QuantizedBuffers<'_>,
+    coefficients: &QuantizedCoefficients<U>,
+) -> Result<(), TierUnavailable> {
+    let table = forced(tier)?;
+    let checked = checked_for::<U>(buffers);
+    // SAFETY: `forced` returns only the table of a tier the CPU has.
+    unsafe { U::quantized_entry(table)(checked, coefficients) };
     Ok(())
 }
 

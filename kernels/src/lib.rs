@@ -20,6 +20,7 @@
 //! [`spec::sgd`](mod@spec::sgd),
 //! [`spec::lion`](mod@spec::lion),
 //! [`spec::mixed`](mod@spec::mixed) (the mixed-precision step of every algorithm that has one),
+//! [`spec::quantized`](mod@spec::quantized) (the 8-bit-state step of the same algorithms),
 //! [`spec::grad_norm`](mod@spec::grad_norm) (the deterministic gradient norm of clipping).
 //!
 //! ## How one body becomes three tiers
@@ -99,12 +100,13 @@ pub mod spec;
 pub mod dispatch;
 
 pub use dispatch::{
-    ALL_TIERS, MixedKernel, ProbeShape, TIER_ENV, Tier, TierUnavailable, adadelta, adadelta_checked,
-    adadelta_on, adagrad, adagrad_checked, adagrad_on, adam, adam_checked, adam_on, adamax, adamax_checked,
-    adamax_on, convert, convert_on, grad_non_finite, grad_non_finite_on, grad_norm, grad_norm_on,
-    grad_sum_squares, grad_sum_squares_blocks, grad_sum_squares_blocks_on, grad_sum_squares_on, lion,
-    lion_checked, lion_on, mixed, mixed_checked, mixed_on, probe, probe_checked, probe_on, rmsprop,
-    rmsprop_checked, rmsprop_on, scale_in_place, sgd, sgd_checked, sgd_on,
+    ALL_TIERS, MixedKernel, ProbeShape, QuantizedKernel, TIER_ENV, Tier, TierUnavailable, adadelta,
+    adadelta_checked, adadelta_on, adagrad, adagrad_checked, adagrad_on, adam, adam_checked, adam_on, adamax,
+    adamax_checked, adamax_on, convert, convert_on, grad_non_finite, grad_non_finite_on, grad_norm,
+    grad_norm_on, grad_sum_squares, grad_sum_squares_blocks, grad_sum_squares_blocks_on, grad_sum_squares_on,
+    lion, lion_checked, lion_on, mixed, mixed_checked, mixed_on, probe, probe_checked, probe_on, quantized,
+    quantized_checked, quantized_on, rmsprop, rmsprop_checked, rmsprop_on, scale_in_place, sgd, sgd_checked,
+    sgd_on,
 };
 pub use float::{Float, max_nan, sign_nan};
 pub use lanes::{Lanes, MAX_VECTOR_BYTES, Token, WidenLanes};
@@ -115,5 +117,7 @@ pub use operands::{
     KernelBuffers, LengthMismatch, LionBuffers, LionCoefficients, MAX_MIXED_STATE, MAX_NAMED,
     MIXED_STATE_SLOTS, MixedAdamBuffers, MixedAdamCoefficients, MixedBuffers, MixedCoefficients, MixedError,
     MixedLayout, MixedSlice, MixedUpdate, NORM_BLOCK, NormElement, NormSlice, Parts, Piece, ProbeBuffers,
-    Reborrow, RmsPropBuffers, RmsPropCoefficients, SgdBuffers, SgdCoefficients, StochasticKeys, SumTree,
+    QUANT_BLOCK, QUANTIZED_CODE_SLOTS, QuantizedBuffers, QuantizedCoefficients, QuantizedError,
+    QuantizedSlot, Reborrow, RmsPropBuffers, RmsPropCoefficients, SgdBuffers, SgdCoefficients,
+    StochasticKeys, SumTree, quant_blocks,
 };

@@ -136,6 +136,26 @@ pub unsafe trait HalfLanes: Lanes<f32> {
     /// # Safety
     /// The CPU supports the token's instruction set.
     unsafe fn shl16(a: Self::U) -> Self::U;
+    /// Wrapping `a − b`.
+    /// # Safety
+    /// The CPU supports the token's instruction set.
+    unsafe fn sub_u(a: Self::U, b: Self::U) -> Self::U;
+    /// The smaller of `a` and `b`, as unsigned integers.
+    /// # Safety
+    /// The CPU supports the token's instruction set.
+    unsafe fn min_u(a: Self::U, b: Self::U) -> Self::U;
+    /// The larger of `a` and `b`, as unsigned integers.
+    /// # Safety
+    /// The CPU supports the token's instruction set.
+    unsafe fn max_u(a: Self::U, b: Self::U) -> Self::U;
+    /// `a >> S` (logical; `S < 32`).
+    /// # Safety
+    /// The CPU supports the token's instruction set.
+    unsafe fn shr_u<const S: u32>(a: Self::U) -> Self::U;
+    /// `a << S` (`S < 32`).
+    /// # Safety
+    /// The CPU supports the token's instruction set.
+    unsafe fn shl_u<const S: u32>(a: Self::U) -> Self::U;
     /// `if_nan` in the lanes where `v` is NaN, `other` elsewhere.
     /// # Safety
     /// The CPU supports the token's instruction set.
@@ -152,6 +172,14 @@ pub unsafe trait HalfLanes: Lanes<f32> {
     /// # Safety
     /// See the trait.
     unsafe fn store_u16(p: *mut u16, u: Self::U);
+    /// `N` bytes, zero-extended.
+    /// # Safety
+    /// See the trait.
+    unsafe fn load_u8(p: *const u8) -> Self::U;
+    /// The low 8 bits of each lane (every lane holds a value below 2⁸).
+    /// # Safety
+    /// See the trait.
+    unsafe fn store_u8(p: *mut u8, u: Self::U);
     /// `N` `f16` values (as bits), widened exactly.
     /// # Safety
     /// See the trait.
@@ -356,6 +384,42 @@ unsafe fn store_u16_n<I: HalfLanes>(p: *mut u16, len: usize, u: I::U) {
         } else {
             let mut buf = [0u16; MAX_VECTOR_BYTES / 4];
             I::store_u16(buf.as_mut_ptr(), u);
+            core::ptr::copy_nonoverlapping(buf.as_ptr(), p, len);
+        }
+    }
+}
+
+/// Loads `len <= N` bytes, zero-extended (the other lanes zero).
+///
+/// # Safety
+/// As [`Lanes::load_partial`].
+#[inline(always)]
+pub(crate) unsafe fn load_u8_n<I: HalfLanes>(p: *const u8, len: usize) -> I::U {
+    // SAFETY: `p` is valid for `len` reads; `buf` for `N <= 16`.
+    unsafe {
+        if len == I::N {
+            I::load_u8(p)
+        } else {
+            let mut buf = [0u8; MAX_VECTOR_BYTES / 4];
+            core::ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), len);
+            I::load_u8(buf.as_ptr())
+        }
+    }
+}
+
+/// Stores the low 8 bits of the first `len <= N` lanes (each below 2⁸).
+///
+/// # Safety
+/// As [`Lanes::store_partial`].
+#[inline(always)]
+pub(crate) unsafe fn store_u8_n<I: HalfLanes>(p: *mut u8, len: usize, u: I::U) {
+    // SAFETY: `p` is valid for `len` writes; `buf` for `N <= 16`.
+    unsafe {
+        if len == I::N {
+            I::store_u8(p, u)
+        } else {
+            let mut buf = [0u8; MAX_VECTOR_BYTES / 4];
+            I::store_u8(buf.as_mut_ptr(), u);
             core::ptr::copy_nonoverlapping(buf.as_ptr(), p, len);
         }
     }

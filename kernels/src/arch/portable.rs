@@ -199,6 +199,26 @@ unsafe impl HalfLanes for Portable {
         a << 16
     }
     #[inline(always)]
+    unsafe fn sub_u(a: u32x4, b: u32x4) -> u32x4 {
+        a - b
+    }
+    #[inline(always)]
+    unsafe fn min_u(a: u32x4, b: u32x4) -> u32x4 {
+        a.min(b)
+    }
+    #[inline(always)]
+    unsafe fn max_u(a: u32x4, b: u32x4) -> u32x4 {
+        a.max(b)
+    }
+    #[inline(always)]
+    unsafe fn shr_u<const S: u32>(a: u32x4) -> u32x4 {
+        a >> S
+    }
+    #[inline(always)]
+    unsafe fn shl_u<const S: u32>(a: u32x4) -> u32x4 {
+        a << S
+    }
+    #[inline(always)]
     unsafe fn select_nan(v: f32x4, if_nan: u32x4, other: u32x4) -> u32x4 {
         let nan: u32x4 = bytemuck::cast(v.is_nan());
         (if_nan & nan) | (other & !nan)
@@ -220,6 +240,18 @@ unsafe impl HalfLanes for Portable {
         let a: [u32; 4] = bytemuck::cast(u);
         // SAFETY: the caller guarantees 4 writable values.
         unsafe { core::ptr::write_unaligned(p.cast::<[u16; 4]>(), a.map(|x| x as u16)) }
+    }
+    #[inline(always)]
+    unsafe fn load_u8(p: *const u8) -> u32x4 {
+        // SAFETY: the caller guarantees 4 readable bytes.
+        let a = unsafe { core::ptr::read_unaligned(p.cast::<[u8; 4]>()) };
+        u32x4::from(a.map(u32::from))
+    }
+    #[inline(always)]
+    unsafe fn store_u8(p: *mut u8, u: u32x4) {
+        let a: [u32; 4] = bytemuck::cast(u);
+        // SAFETY: the caller guarantees 4 writable bytes.
+        unsafe { core::ptr::write_unaligned(p.cast::<[u8; 4]>(), a.map(|x| x as u8)) }
     }
     #[inline(always)]
     unsafe fn load_f16(p: *const u16) -> f32x4 {

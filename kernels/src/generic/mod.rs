@@ -19,6 +19,7 @@ pub(crate) mod grad_norm;
 pub(crate) mod lion;
 pub(crate) mod mixed;
 pub(crate) mod probe;
+pub(crate) mod quantized;
 pub(crate) mod rmsprop;
 pub(crate) mod sgd;
 

@@ -430,6 +430,18 @@ pub trait MixedUpdate: Copy + Send + Sync + fmt::Debug + sealed::Sealed + 'stati
     /// Its state buffers' names, in slot order.
     const STATE: &'static [&'static str];
 
+    /// Which state slots hold signed values (8-bit state: the signed code,
+    /// [`crate::spec::quantized`](mod@crate::spec::quantized)) and which
+    /// non-negative ones (the unsigned code): first moments and momentum
+    /// buffers are signed, second moments and their maxima are not.
+    const SIGNED: [bool; MAX_MIXED_STATE];
+
+    /// The state slots the step reads or writes, given which slots hold a
+    /// buffer (`given`): a slot the options need must be given (Adam's
+    /// first two always, its third with AMSGrad, which its presence turns
+    /// on; Lion's first; SGD's first when given, which turns momentum on).
+    fn needed(given: [bool; MAX_MIXED_STATE]) -> [bool; MAX_MIXED_STATE];
+
     /// Ascend instead of descend: the step negates its gradient scale.
     fn maximize(&self) -> bool;
 

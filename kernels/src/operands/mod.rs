@@ -48,6 +48,7 @@ mod lion;
 mod mixed;
 mod norm;
 mod probe;
+mod quantized;
 mod rmsprop;
 mod sgd;
 
@@ -63,6 +64,10 @@ pub use mixed::{
 };
 pub use norm::{NORM_BLOCK, NormElement, NormSlice, SumTree};
 pub use probe::ProbeBuffers;
+pub use quantized::{
+    QUANT_BLOCK, QUANTIZED_CODE_SLOTS, QuantizedBuffers, QuantizedCoefficients, QuantizedError,
+    QuantizedSlot, quant_blocks,
+};
 pub use rmsprop::{RmsPropBuffers, RmsPropCoefficients};
 pub use sgd::{SgdBuffers, SgdCoefficients};
 
@@ -105,3 +110,4 @@ impl<T> buffers::sealed::Sealed for SgdBuffers<'_, T> {}
 impl<T> buffers::sealed::Sealed for LionBuffers<'_, T> {}
 impl<T, const W: usize> buffers::sealed::Sealed for ProbeBuffers<'_, T, W> {}
 impl buffers::sealed::Sealed for MixedBuffers<'_> {}
+impl buffers::sealed::Sealed for QuantizedBuffers<'_> {}

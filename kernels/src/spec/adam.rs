@@ -101,6 +101,12 @@ impl MixedUpdate for AdamCoefficients<f32> {
     const NAME: &'static str = "Adam";
     const STATE: &'static [&'static str] = &["exp_avg", "exp_avg_sq", "max_exp_avg_sq"];
 
+    const SIGNED: [bool; MAX_MIXED_STATE] = [true, false, false];
+
+    fn needed(given: [bool; MAX_MIXED_STATE]) -> [bool; MAX_MIXED_STATE] {
+        [true, true, given[2]]
+    }
+
     fn maximize(&self) -> bool {
         self.maximize
     }

@@ -94,6 +94,12 @@ impl MixedUpdate for LionCoefficients<f32> {
     const NAME: &'static str = "Lion";
     const STATE: &'static [&'static str] = &["exp_avg"];
 
+    const SIGNED: [bool; MAX_MIXED_STATE] = [true, false, false];
+
+    fn needed(_: [bool; MAX_MIXED_STATE]) -> [bool; MAX_MIXED_STATE] {
+        [true, false, false]
+    }
+
     fn maximize(&self) -> bool {
         self.maximize
     }

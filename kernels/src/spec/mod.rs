@@ -4,7 +4,8 @@
 //! function serves `f32` and `f64`), written as the module essays of
 //! [`adam`](mod@adam), [`adamax`](mod@adamax), [`adagrad`](mod@adagrad),
 //! [`rmsprop`](mod@rmsprop), [`adadelta`](mod@adadelta), [`sgd`](mod@sgd), [`lion`](mod@lion) and
-//! [`mixed`](mod@mixed) (every mixed-precision step) state the formula, the op order, the tail
+//! [`mixed`](mod@mixed) (every mixed-precision step) and [`quantized`](mod@quantized) (every
+//! 8-bit-state step) state the formula, the op order, the tail
 //! handling and the NaN rule, with Rust's
 //! scalar `+ − × ÷`, `sqrt`, `abs` (never fused, never approximated) and
 //! [`max_nan`](crate::max_nan) and [`sign_nan`](crate::sign_nan). Every SIMD tier, the dispatched entry point and the threaded
@@ -25,6 +26,7 @@ pub mod grad_norm;
 mod gradient;
 pub mod lion;
 pub mod mixed;
+pub mod quantized;
 pub mod rmsprop;
 pub mod sgd;
 
@@ -35,5 +37,6 @@ pub use adamax::adamax;
 pub use grad_norm::{clip_coefficient, grad_norm, sum_squares};
 pub use lion::lion;
 pub use mixed::mixed;
+pub use quantized::{decode_signed, decode_unsigned, encode_signed, encode_unsigned, quantized};
 pub use rmsprop::rmsprop;
 pub use sgd::sgd;

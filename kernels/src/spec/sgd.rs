@@ -103,6 +103,12 @@ impl MixedUpdate for SgdCoefficients<f32> {
     const NAME: &'static str = "SGD";
     const STATE: &'static [&'static str] = &["momentum_buffer"];
 
+    const SIGNED: [bool; MAX_MIXED_STATE] = [true, false, false];
+
+    fn needed(given: [bool; MAX_MIXED_STATE]) -> [bool; MAX_MIXED_STATE] {
+        [given[0], false, false]
+    }
+
     fn maximize(&self) -> bool {
         self.maximize
     }

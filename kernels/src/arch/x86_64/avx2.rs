@@ -232,6 +232,33 @@ unsafe impl HalfLanes for Avx2 {
         unsafe { _mm256_slli_epi32::<16>(a) }
     }
     #[inline(always)]
+    unsafe fn sub_u(a: __m256i, b: __m256i) -> __m256i {
+        // SAFETY: the caller guarantees the CPU feature.
+        unsafe { _mm256_sub_epi32(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn min_u(a: __m256i, b: __m256i) -> __m256i {
+        // SAFETY: the caller guarantees the CPU feature.
+        unsafe { _mm256_min_epu32(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn max_u(a: __m256i, b: __m256i) -> __m256i {
+        // SAFETY: the caller guarantees the CPU feature.
+        unsafe { _mm256_max_epu32(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn shr_u<const S: u32>(a: __m256i) -> __m256i {
+        // SAFETY: the caller guarantees the CPU feature. (The shift count in a
+        // register: the immediate form's const parameter is an `i32`, which a
+        // `u32` const parameter cannot name; `S` is a constant, so it folds.)
+        unsafe { _mm256_srl_epi32(a, _mm_cvtsi32_si128(S as i32)) }
+    }
+    #[inline(always)]
+    unsafe fn shl_u<const S: u32>(a: __m256i) -> __m256i {
+        // SAFETY: the caller guarantees the CPU feature (count as in `shr_u`).
+        unsafe { _mm256_sll_epi32(a, _mm_cvtsi32_si128(S as i32)) }
+    }
+    #[inline(always)]
     unsafe fn select_nan(v: f32x8, if_nan: __m256i, other: __m256i) -> __m256i {
         // SAFETY: the caller guarantees the CPU feature.
         unsafe {
@@ -261,6 +288,22 @@ unsafe impl HalfLanes for Avx2 {
         unsafe {
             let packed = _mm_packus_epi32(_mm256_castsi256_si128(u), _mm256_extracti128_si256::<1>(u));
             _mm_storeu_si128(p.cast(), packed)
+        }
+    }
+    #[inline(always)]
+    unsafe fn load_u8(p: *const u8) -> __m256i {
+        // SAFETY: the caller guarantees the CPU feature and 8 readable bytes
+        // (`movq` reads exactly 8).
+        unsafe { _mm256_cvtepu8_epi32(_mm_loadl_epi64(p.cast())) }
+    }
+    #[inline(always)]
+    unsafe fn store_u8(p: *mut u8, u: __m256i) {
+        // SAFETY: the caller guarantees the CPU feature and 8 writable bytes
+        // (`movq` writes exactly 8); every lane is below 2^8, so both
+        // saturating packs are exact.
+        unsafe {
+            let words = _mm_packus_epi32(_mm256_castsi256_si128(u), _mm256_extracti128_si256::<1>(u));
+            _mm_storel_epi64(p.cast(), _mm_packus_epi16(words, words))
         }
     }
     #[inline(always)]

@@ -251,6 +251,31 @@ unsafe impl HalfLanes for Avx512 {
         unsafe { _mm512_slli_epi32::<16>(a) }
     }
     #[inline(always)]
+    unsafe fn sub_u(a: __m512i, b: __m512i) -> __m512i {
+        // SAFETY: the caller guarantees the CPU feature.
+        unsafe { _mm512_sub_epi32(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn min_u(a: __m512i, b: __m512i) -> __m512i {
+        // SAFETY: the caller guarantees the CPU feature.
+        unsafe { _mm512_min_epu32(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn max_u(a: __m512i, b: __m512i) -> __m512i {
+        // SAFETY: the caller guarantees the CPU feature.
+        unsafe { _mm512_max_epu32(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn shr_u<const S: u32>(a: __m512i) -> __m512i {
+        // SAFETY: the caller guarantees the CPU feature.
+        unsafe { _mm512_srli_epi32::<S>(a) }
+    }
+    #[inline(always)]
+    unsafe fn shl_u<const S: u32>(a: __m512i) -> __m512i {
+        // SAFETY: the caller guarantees the CPU feature.
+        unsafe { _mm512_slli_epi32::<S>(a) }
+    }
+    #[inline(always)]
     unsafe fn select_nan(v: f32x16, if_nan: __m512i, other: __m512i) -> __m512i {
         // SAFETY: the caller guarantees the CPU feature.
         unsafe {
@@ -276,6 +301,17 @@ unsafe impl HalfLanes for Avx512 {
     unsafe fn store_u16(p: *mut u16, u: __m512i) {
         // SAFETY: the caller guarantees the CPU feature and 16 writable values.
         unsafe { _mm256_storeu_si256(p.cast(), _mm512_cvtepi32_epi16(u)) }
+    }
+    #[inline(always)]
+    unsafe fn load_u8(p: *const u8) -> __m512i {
+        // SAFETY: the caller guarantees the CPU feature and 16 readable bytes.
+        unsafe { _mm512_cvtepu8_epi32(_mm_loadu_si128(p.cast())) }
+    }
+    #[inline(always)]
+    unsafe fn store_u8(p: *mut u8, u: __m512i) {
+        // SAFETY: the caller guarantees the CPU feature and 16 writable
+        // bytes; every lane is below 2^8, so the truncation is exact.
+        unsafe { _mm_storeu_si128(p.cast(), _mm512_cvtepi32_epi8(u)) }
     }
     #[inline(always)]
     unsafe fn load_f16(p: *const u16) -> f32x16 {

@@ -1,0 +1,410 @@
+//! The 8-bit-state step of every algorithm with a mixed-precision update
+//! (Adam / AdamW / AMSGrad, Lion, SGD with momentum): `f32` parameters and
+//! gradients, each state buffer stored as one byte per element through a
+//! non-linear code, with one `f32` scale (the block's absolute maximum) per
+//! block of [`QUANT_BLOCK`] elements, in the spirit of bitsandbytes' 8-bit
+//! blockwise optimizers. Each step dequantizes a block, runs the algorithm's
+//! `f32` update on it, finds the block's new absmax and requantizes, in one
+//! pass over memory.
+//!
+//! # Block size: 256
+//!
+//! - bitsandbytes' 8-bit optimizers use blocks of 256 (its measurements
+//!   found smaller blocks no better and larger ones worse with outliers);
+//! - the scales cost `4/256` byte per element per slot: `0.03` byte per
+//!   parameter for Adam's two moments (against 8 bytes of `f32` state);
+//! - a block is 16 AVX-512 vectors (32 AVX2, 64 SSE): no block ever ends
+//!   inside a vector except the tensor's last, and the block's new `f32`
+//!   values (at most 3 slots × 1 KiB) stay in L1 between the update and the
+//!   requantization;
+//! - an outlier spoils only its own 256 elements' resolution.
+//!
+//! The thread driver must cut the buffers at multiples of 256 only
+//! ([`QuantizedBuffers`]' `split_at` panics otherwise): blocks are counted
+//! from element 0, so a cut at a block boundary gives each piece whole
+//! blocks and the same bytes as one call.
+//!
+//! # The codes
+//!
+//! Float-like, normalized so that the block's absmax is `1.0`, with 3
+//! mantissa bits: a code is the top bits of an `f32` bit pattern, so
+//! encoding is a handful of integer operations on the `f32` bits (the same
+//! on every tier, no table, no search) and decoding one shift and add.
+//!
+//! - **unsigned** (values ≥ 0: Adam's `exp_avg_sq` and `max_exp_avg_sq`):
+//!   byte `c`; [`decode_unsigned`]`(0) = 0.0`, else
+//!   `f32::from_bits((c + 761) << 20)`. So `255 ↦ 1.0`, `254 ↦ 0.9375`, `1 ↦
+//!   1.25·2⁻³²`: 32 binades of 8 steps each. The second moment is a square,
+//!   so this covers `√v` down to `2⁻¹⁶` of the block's largest.
+//! - **signed** (first moments and momentum: Adam's and Lion's `exp_avg`,
+//!   SGD's `momentum_buffer`): byte `c = sign << 7 | mag`, the magnitude as
+//!   above with base 889 (`mag 127 ↦ 1.0`, `mag 1 ↦ 1.25·2⁻¹⁶`): 16 binades;
+//!   [`decode_signed`]`(c) = ±(mag == 0 ? 0.0 : from_bits((mag + 889) << 20))`,
+//!   the bit `0x80` giving the negative (so `0x80` decodes to `−0.0`).
+//!
+//! Within its range a code's relative rounding error is at most `2⁻⁴`
+//! (half a step of 3 mantissa bits), the same order as bitsandbytes'
+//! dynamic map, whose encoding however needs a search of a 256-entry table;
+//! the float-like code needs none and is exactly reproducible in SIMD.
+//!
+//! **Encoding** `y` (the value already divided by the absmax, so `|y| ≤ 1`
+//! up to rounding): `b = y.to_bits()`, a NaN `y` taken as `+0` (`b = 0`);
+//! `a = b & 0x7FFF_FFFF`; `k = (a + 0x7FFFF + ((a >> 20) & 1)) >> 20` (round
+//! to nearest, ties to the even 3-bit mantissa, carried into the exponent);
+//!
+//! - unsigned: `c = min(max(k, 761), 1016) − 761` (the sign is dropped:
+//!   `|y|` is stored);
+//! - signed: `mag = min(max(k, 889), 1016) − 889`, `c = (b >> 31) << 7 | mag`.
+//!
+//! So `y > 1` saturates at the top code (255, resp. magnitude 127, which is
+//! what `inf` becomes), and an `f32` value that is a code's value encodes to
+//! that code (`encode(decode(c)) == c` for every byte, `0x80 ↦ −0.0 ↦ 0x80`
+//! included). This is **the nearest code, ties to the even mantissa**,
+//! everywhere except the **flush region** just below the smallest nonzero
+//! code: the clamp maps `k = 761` (resp. 889), that is the pattern of
+//! `1.125·2⁻³²` (resp. `1.125·2⁻¹⁶`), to code 0. Hence, with `u = 2⁻³²`
+//! (unsigned) or `2⁻¹⁶` (signed), `|y| < 1.1875·u` encodes to 0 and
+//! `|y| ≥ 1.1875·u` to the smallest nonzero code `1.25·u` (the tie at
+//! `1.1875·u` goes up, to the even mantissa), where the nearest code would
+//! switch at `0.625·u`. Values in `[0.625·u, 1.1875·u)` of the absmax are
+//! flushed to zero: a relative error of at most `1.1875·u` of the block's
+//! absmax, never of a value above it.
+//!
+//! # Formula and op order
+//!
+//! Per block `j` (elements `[256·j, min(256·(j+1), n))`), first every
+//! element in order:
+//!
+//! ```text
+//! g  = grad·grad_scale                 (grad_scale negated once when maximizing)
+//! grad = 0                             (if zero_grad)
+//! sₖ = decode(codeₖ)·scaleₖ[j]         (each given state slot; one f32 multiply)
+//! (p, s) = element(g, p, s)            (the algorithm's f32 update: spec::mixed's table)
+//! store p; keep the new sₖ             (the slots the update writes)
+//! ```
+//!
+//! then for each written slot `k`:
+//!
+//! ```text
+//! absmax = max over the block of |sₖ|  (max_nan from +0: any NaN gives NaN)
+//! inv    = 1 / absmax                  (one correctly rounded division per block)
+//! codeₖ  = encode(sₖ·inv)              (each element)
+//! scaleₖ[j] = absmax
+//! ```
+//!
+//! The parameter update of this step uses the `f32` state values before
+//! quantization. The fold order of the absmax does not matter: its operands
+//! are non-negative, so `max` is the same whatever the order unless one is a
+//! NaN, and a NaN's payload is not part of the contract.
+//!
+//! # NaN, inf, zero
+//!
+//! - An all-zero block: `absmax = 0`, `inv = inf`, `0·inf = NaN`, which
+//!   encodes to code 0; scale 0; it decodes to 0 (`0·0`). The initial state
+//!   is all codes 0 and scales 0.
+//! - A NaN anywhere in a block's new state: scale NaN (codes of the finite
+//!   elements as usual, the NaN's 0), so the whole block decodes to NaN next
+//!   step.
+//! - An inf: `inv = 0`, every finite element's code 0 (or `0x80`), the inf's
+//!   `inf·0 = NaN ↦ 0`; scale inf, so the whole block decodes to NaN
+//!   (`0·inf`) next step.
+//! - A subnormal absmax: `inv` may be `inf` (when `absmax < 2⁻¹²⁸`); then the
+//!   absmax element itself gives `inf`, saturating to the top code, the others
+//!   as their products give; the scale is the subnormal absmax.
+//!
+//! NaN and inf in the gradient propagate as in the algorithm's `f32`
+//! kernel; skipping an overflowed step is the caller's (`found_inf`).
+//!
+//! # Tiers
+//!
+//! The lane code does the same operations: the update is the algorithm's
+//! lane form (its `f32` kernel's code), the absmax a lane-wise `max` then a
+//! fold of the lanes with `max_nan`, `inv` one scalar division, and the codes
+//! the integer operations above on the lanes' bits, so every tier and every
+//! cut at block boundaries gives the same bytes and bits.
+
+use crate::float::max_nan;
+use crate::operands::{
+    Checked, MAX_MIXED_STATE, MixedUpdate, QUANT_BLOCK, QuantizedBuffers, QuantizedCoefficients,
+};
+
+/// The unsigned code's base: `(c + UNSIGNED_BASE) << 20` is code `c`'s bits.
+pub const UNSIGNED_BASE: u32 = 761;
+/// The signed code's base: `(mag + SIGNED_BASE) << 20` is magnitude `mag`'s bits.
+pub const SIGNED_BASE: u32 = 889;
+/// `1.0`'s bits `>> 20`: the top code's pattern.
+pub const CODE_TOP: u32 = 1016;
+
+/// The absolute value's bits rounded to 3 mantissa bits (nearest, ties to
+/// even), `>> 20`; a NaN is taken as `+0`.
+fn rounded_top(b: u32) -> u32 {
+    let a = b & 0x7FFF_FFFF;
+    (a + 0x7FFFF + ((a >> 20) & 1)) >> 20
+}
+
+/// `y`'s bits, `+0`'s for a NaN.
+fn bits_or_zero(y: f32) -> u32 {
+    if y.is_nan() { 0 } else { y.to_bits() }
+}
+
+/// The unsigned code of `|y|` (see the module's essay): nearest code, ties
+/// to even, `> 1` saturating to 255, a NaN to 0, the flush region below the
+/// smallest nonzero code to 0.
+pub fn encode_unsigned(y: f32) -> u8 {
+    let k = rounded_top(bits_or_zero(y));
+    (k.clamp(UNSIGNED_BASE, CODE_TOP) - UNSIGNED_BASE) as u8
+}
+
+/// The value of an unsigned code: `0.0` for 0, else `from_bits((c + 761) << 20)`.
+pub fn decode_unsigned(c: u8) -> f32 {
+    if c == 0 { 0.0 } else { f32::from_bits((c as u32 + UNSIGNED_BASE) << 20) }
+}
+
+/// The signed code of `y` (see the module's essay): sign bit `0x80`, the
+/// magnitude's code as [`encode_unsigned`]'s with base 889.
+pub fn encode_signed(y: f32) -> u8 {
+    let b = bits_or_zero(y);
+    let mag = rounded_top(b).clamp(SIGNED_BASE, CODE_TOP) - SIGNED_BASE;
+    ((b >> 31) << 7 | mag) as u8
+}
+
+/// The value of a signed code: `±0.0` for magnitude 0, else
+/// `±from_bits((mag + 889) << 20)`, negative when `c & 0x80`.
+pub fn decode_signed(c: u8) -> f32 {
+    let mag = (c & 0x7F) as u32;
+    let x = if mag == 0 { 0.0 } else { f32::from_bits((mag + SIGNED_BASE) << 20) };
+    if c & 0x80 != 0 { -x } else { x }
+}
+
+/// `encode_signed` or `encode_unsigned`.
+pub fn encode(signed: bool, y: f32) -> u8 {
+    if signed { encode_signed(y) } else { encode_unsigned(y) }
+}
+
+/// `decode_signed` or `decode_unsigned`.
+pub fn decode(signed: bool, c: u8) -> f32 {
+    if signed { decode_signed(c) } else { decode_unsigned(c) }
+}
+
+/// The 8-bit-state step of the algorithm `U`, one element at a time, block
+/// by block (the module's essay).
+///
+/// # Panics
+/// As [`crate::quantized()`]: unequal lengths, scales not one per block, or
+/// a state slot the options need not given (checked before anything is
+/// written).
+#[track_caller]
+pub fn quantized<U: MixedUpdate>(b: QuantizedBuffers<'_>, c: &QuantizedCoefficients<U>) {
+    if let Err(e) = b.check_for::<U>() {
+        panic!("{e}");
+    }
+    let QuantizedBuffers { param, grad, mut state } = Checked::or_panic(b).into_inner();
+    let scale = if c.algorithm.maximize() { -c.grad_scale } else { c.grad_scale };
+    let n = param.len();
+    for (j, start) in (0..n).step_by(QUANT_BLOCK).enumerate() {
+        let end = n.min(start + QUANT_BLOCK);
+        let mut new = [[0.0f32; QUANT_BLOCK]; MAX_MIXED_STATE];
+        let mut written = [false; MAX_MIXED_STATE];
+        for i in start..end {
+            let g = grad[i] * scale;
+            if c.zero_grad {
+                grad[i] = 0.0;
+            }
+            let old = core::array::from_fn(|k| {
+                state[k].as_ref().map(|s| decode(U::SIGNED[k], s.codes[i]) * s.scales[j])
+            });
+            let (p, values) = c.algorithm.element(g, param[i], old);
+            param[i] = p;
+            for k in 0..MAX_MIXED_STATE {
+                if let (Some(_), Some(x)) = (state[k].as_ref(), values[k]) {
+                    new[k][i - start] = x;
+                    written[k] = true;
+                }
+            }
+        }
+        for k in 0..MAX_MIXED_STATE {
+            let Some(s) = state[k].as_mut().filter(|_| written[k]) else { continue };
+            let values = &new[k][..end - start];
+            let absmax = values.iter().fold(0.0f32, |acc, &x| max_nan(acc, x.abs()));
+            let inv = 1.0 / absmax;
+            for (code, &x) in s.codes[start..end].iter_mut().zip(values) {
+                *code = encode(U::SIGNED[k], x * inv);
+            }
+            s.scales[j] = absmax;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every code's value, in code order.
+    fn values(signed: bool) -> Vec<f32> {
+        (0..=255u8).map(|c| decode(signed, c)).collect()
+    }
+
+    #[test]
+    fn every_code_round_trips() {
+        for signed in [false, true] {
+            for c in 0..=255u8 {
+                assert_eq!(encode(signed, decode(signed, c)), c, "signed {signed}, code {c:#04x}");
+            }
+        }
+        assert_eq!(decode_signed(0x80).to_bits(), (-0.0f32).to_bits());
+        assert_eq!(encode_signed(-0.0), 0x80);
+        assert_eq!(decode_unsigned(255), 1.0);
+        assert_eq!(decode_unsigned(254), 0.9375);
+        assert_eq!(decode_unsigned(1), 1.25 * 2f32.powi(-32));
+        assert_eq!(decode_signed(127), 1.0);
+        assert_eq!(decode_signed(0xFF), -1.0);
+        assert_eq!(decode_signed(1), 1.25 * 2f32.powi(-16));
+    }
+
+    #[test]
+    fn codes_are_monotone() {
+        let u = values(false);
+        assert!(u.windows(2).all(|w| w[0] < w[1]));
+        let s = values(true);
+        assert!(s[..128].windows(2).all(|w| w[0] < w[1]));
+        assert!(s[128..].windows(2).all(|w| w[0] > w[1]));
+        // Encoding is monotone too: over a sweep of the bit patterns of [0, 1].
+        for signed in [false, true] {
+            let mut last = 0u8;
+            for b in (0..=1.0f32.to_bits()).step_by(997) {
+                let c = encode(signed, f32::from_bits(b));
+                assert!(c >= last, "signed {signed}: {b:#x}");
+                last = c;
+            }
+        }
+    }
+
+    #[test]
+    fn ties_go_to_the_even_mantissa() {
+        // 1.0625 is halfway between 1.0 (mantissa 0) and 1.125 (mantissa 1):
+        // scaled into range, 0.53125 lies between 0.5 and 0.5625.
+        assert_eq!(decode_unsigned(encode_unsigned(0.53125)), 0.5);
+        // 0.59375 lies between 0.5625 (odd) and 0.625 (even): up.
+        assert_eq!(decode_unsigned(encode_unsigned(0.59375)), 0.625);
+        assert_eq!(decode_signed(encode_signed(-0.59375)), -0.625);
+        assert_eq!(decode_signed(encode_signed(-0.53125)), -0.5);
+        // One ulp off the tie decides.
+        assert_eq!(decode_unsigned(encode_unsigned(f32::from_bits(0.53125f32.to_bits() + 1))), 0.5625);
+        assert_eq!(decode_unsigned(encode_unsigned(f32::from_bits(0.59375f32.to_bits() - 1))), 0.5625);
+        // The top binade's tie between 0.9375 (odd) and 1.0 rounds up to 1.0.
+        assert_eq!(encode_unsigned(0.96875), 255);
+    }
+
+    #[test]
+    fn the_flush_threshold_is_1_1875_units() {
+        for (signed, unit) in [(false, 2f32.powi(-32)), (true, 2f32.powi(-16))] {
+            let threshold = 1.1875 * unit;
+            let below = f32::from_bits(threshold.to_bits() - 1);
+            assert_eq!(encode(signed, threshold), 1, "the tie goes up to the even mantissa");
+            assert_eq!(encode(signed, below), 0);
+            assert_eq!(decode(signed, 1), 1.25 * unit);
+            // The nearest code would switch at 0.625 units: the flush region.
+            assert_eq!(encode(signed, 0.7 * unit), 0);
+            assert_eq!(encode(signed, f32::from_bits(1)), 0);
+            assert_eq!(encode(signed, f32::MIN_POSITIVE), 0);
+        }
+        assert_eq!(encode_signed(-1.1875 * 2f32.powi(-16)), 0x81);
+        assert_eq!(encode_signed(-1.1 * 2f32.powi(-16)), 0x80);
+    }
+
+    #[test]
+    fn saturation_and_nan() {
+        for y in [1.0f32, 1.0000001, 1.5, 2.0, 1e30, f32::MAX, f32::INFINITY] {
+            assert_eq!(encode_unsigned(y), 255);
+            assert_eq!(encode_unsigned(-y), 255, "the unsigned code stores |y|");
+            assert_eq!(encode_signed(y), 0x7F);
+            assert_eq!(encode_signed(-y), 0xFF);
+        }
+        for nan in [f32::NAN, -f32::NAN, f32::from_bits(0x7F80_0001), f32::from_bits(0xFFC0_1234)] {
+            assert_eq!(encode_unsigned(nan), 0);
+            assert_eq!(encode_signed(nan), 0);
+        }
+    }
+
+    /// A small deterministic generator (xorshift64*).
+    fn rng(seed: u64) -> impl FnMut() -> u64 {
+        let mut x = seed | 1;
+        move || {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+    }
+
+    /// The nearest of the 256 decoded values by search, ties to the code with
+    /// the even 3-bit mantissa; `None` in the flush region (where encode
+    /// gives 0 by design, see the essay).
+    fn nearest(signed: bool, y: f32) -> Option<u8> {
+        let unit = if signed { 2f32.powi(-16) } else { 2f32.powi(-32) };
+        if y.abs() < 1.1875 * unit && y.abs() >= 0.625 * unit {
+            return None;
+        }
+        let table = values(signed);
+        let target = if signed { y } else { y.abs() } as f64;
+        let mut best: Option<(f64, u8)> = None;
+        for c in 0..=255u8 {
+            let d = (table[c as usize] as f64 - target).abs();
+            let better = match best {
+                None => true,
+                Some((bd, bc)) => {
+                    d < bd
+                        || (d == bd && {
+                            // A tie: the even mantissa (the code's bits' low
+                            // mantissa bit), or the zero code.
+                            let even = |c: u8| {
+                                let x = table[c as usize];
+                                x == 0.0 || (x.to_bits() >> 20) & 1 == 0
+                            };
+                            even(c) && !even(bc)
+                        })
+                }
+            };
+            if better {
+                best = Some((d, c));
+            }
+        }
+        let c = best.expect("256 candidates").1;
+        // ±0: the signed code keeps the sign of a value that rounds to zero.
+        Some(if signed && c & 0x7F == 0 { if y.is_sign_negative() { 0x80 } else { 0 } } else { c })
+    }
+
+    #[test]
+    fn encode_is_the_nearest_code_outside_the_flush_region() {
+        let mut next = rng(0x5EED);
+        let mut ys: Vec<f32> = vec![0.0, -0.0, 1.0, -1.0, 0.5, -0.5, f32::MIN_POSITIVE, 1e-45, -1e-45];
+        for signed in [false, true] {
+            ys.extend(values(signed));
+            // The midpoints between neighbouring codes, and one ulp around them.
+            let t = values(signed);
+            for w in t.windows(2) {
+                let mid = ((w[0] as f64 + w[1] as f64) / 2.0) as f32;
+                ys.extend([
+                    mid,
+                    f32::from_bits(mid.to_bits().wrapping_add(1)),
+                    f32::from_bits(mid.to_bits() - 1),
+                ]);
+            }
+        }
+        for _ in 0..100_000 {
+            let r = next();
+            // Uniform in [-1, 1], and log-uniform over the codes' range.
+            ys.push((r >> 40) as f32 / (1u64 << 23) as f32 * if r & 1 == 0 { 1.0 } else { -1.0 });
+            let e = (r >> 8) % 40;
+            let m = 1.0 + ((r >> 16) & 0xFFFF) as f32 / 65536.0;
+            ys.push(m * 2f32.powi(-(e as i32)) * if r & 2 == 0 { 0.5 } else { -0.5 });
+        }
+        for y in ys.into_iter().filter(|y| y.abs() <= 1.0 && !y.is_nan()) {
+            for signed in [false, true] {
+                if let Some(want) = nearest(signed, y) {
+                    assert_eq!(encode(signed, y), want, "signed {signed}, y = {y:e} ({:#x})", y.to_bits());
+                }
+            }
+        }
+    }
+}
