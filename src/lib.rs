@@ -77,6 +77,7 @@ pub mod mixed;
 mod optimizer;
 pub mod parallel;
 mod probe;
+pub mod quantized;
 pub mod schedule;
 pub mod step;
 

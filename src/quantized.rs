@@ -40,9 +40,11 @@ use crate::clip::{ClipGradNorm, ClipReport};
 use crate::mixed::{MixedOptions, StepOutcome, mixed_coefficients};
 use crate::parallel::{Parallelism, drive_many, sum_squares_many};
 use crate::{Error, KernelBuffers};
+use fused_optim_kernels::Reborrow;
+pub use fused_optim_kernels::spec::quantized::{dequantize, quantize};
 use fused_optim_kernels::{MAX_MIXED_STATE, MixedCoefficients, MixedKernel, MixedSlice, NormSlice};
 pub use fused_optim_kernels::{
-    QUANT_BLOCK, QuantizedBuffers, QuantizedCoefficients, QuantizedKernel, QuantizedSlot, MixedUpdate,
+    MixedUpdate, QUANT_BLOCK, QuantizedBuffers, QuantizedCoefficients, QuantizedKernel, QuantizedSlot,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -85,14 +87,18 @@ impl QuantizedState {
     /// how an `f32` state (a torch checkpoint's) is loaded.
     pub fn quantize(values: &[f32], signed: bool) -> Self {
         let mut state = QuantizedState::zeros(values.len(), signed);
-        fused_optim_kernels::spec::quantized::quantize(values, &mut state.codes, &mut state.scales, signed);
+        quantize(values, &mut state.codes, &mut state.scales, signed);
         state
     }
 
     /// Codes and scales as they are (a checkpoint's): the lengths must fit.
     pub fn from_parts(codes: Vec<u8>, scales: Vec<f32>, signed: bool) -> Result<Self, Error> {
         if scales.len() != scales_len(codes.len()) {
-            return Err(Error::LengthMismatch { buffer: "scales", len: scales.len(), expected: scales_len(codes.len()) });
+            return Err(Error::LengthMismatch {
+                buffer: "scales",
+                len: scales.len(),
+                expected: scales_len(codes.len()),
+            });
         }
         Ok(QuantizedState { codes, scales, signed })
     }
@@ -101,7 +107,7 @@ impl QuantizedState {
     /// what a torch checkpoint's `exp_avg` would hold.
     pub fn dequantize(&self) -> Vec<f32> {
         let mut out = vec![0.0; self.codes.len()];
-        fused_optim_kernels::spec::quantized::dequantize(&self.codes, &self.scales, self.signed, &mut out);
+        dequantize(&self.codes, &self.scales, self.signed, &mut out);
         out
     }
 
@@ -161,7 +167,8 @@ where
 /// options keep; errors name the buffers by `A`'s names.
 fn check<A: Algorithm>(config: &A, b: &QuantizedBuffers<'_>) -> Result<(), Error> {
     let n = b.param.len();
-    let mismatch = |buffer: &'static str, len: usize, expected: usize| Error::LengthMismatch { buffer, len, expected };
+    let mismatch =
+        |buffer: &'static str, len: usize, expected: usize| Error::LengthMismatch { buffer, len, expected };
     if b.grad.len() != n {
         return Err(mismatch("grad", b.grad.len(), n));
     }
@@ -404,7 +411,11 @@ impl QuantizedAdam {
     /// error and when skipped nothing is written.
     pub fn step(&mut self, param: &mut [f32], grad: &mut [f32]) -> Result<StepOutcome, Error> {
         let t = self.steps.checked_add(1).ok_or(Error::StepCountOverflow)?;
-        let buffers = QuantizedBuffers { param, grad, state: self.state.each_mut().map(|s| s.as_mut().map(QuantizedState::slot)) };
+        let buffers = QuantizedBuffers {
+            param,
+            grad,
+            state: self.state.each_mut().map(|s| s.as_mut().map(QuantizedState::slot)),
+        };
         let (outcome, report) = step_quantized_many(
             &self.config,
             t,

@@ -8,8 +8,8 @@ use fused_optim::clip::ClipGradNorm;
 use fused_optim::mixed::{MixedOptions, StepOutcome};
 use fused_optim::parallel::{Parallelism, set_serial_threshold};
 use fused_optim::quantized::{
-    QUANT_BLOCK, QuantizedAdam, QuantizedBuffers, QuantizedCoefficients, QuantizedState, quantized_coefficients,
-    scales_len, state_bytes_per_param, step_quantized, step_quantized_many,
+    QUANT_BLOCK, QuantizedAdam, QuantizedBuffers, QuantizedCoefficients, QuantizedState,
+    quantized_coefficients, scales_len, state_bytes_per_param, step_quantized, step_quantized_many,
 };
 use fused_optim::{AdamConfig, Algorithm, Error, LionConfig, SgdConfig};
 use fused_optim_kernels::spec;
@@ -80,7 +80,8 @@ where
         }
         let mut buffers: Vec<QuantizedBuffers<'_>> = all.iter_mut().map(Tensor::buffers).collect();
         let (outcome, _) =
-            step_quantized_many(config, t, None, &mut buffers, &MixedOptions::default(), parallelism).unwrap();
+            step_quantized_many(config, t, None, &mut buffers, &MixedOptions::default(), parallelism)
+                .unwrap();
         assert_eq!(outcome, StepOutcome::Applied);
     }
     all
@@ -93,7 +94,8 @@ where
 {
     let mut all = tensors(signed);
     for t in 1..=steps {
-        let c: QuantizedCoefficients<_> = quantized_coefficients(config, t, &MixedOptions::default()).unwrap();
+        let c: QuantizedCoefficients<_> =
+            quantized_coefficients(config, t, &MixedOptions::default()).unwrap();
         for (i, x) in all.iter_mut().enumerate() {
             x.grad = values(x.grad.len(), 1000 * t + i as u64, 0.1);
             spec::quantized::quantized(x.buffers(), &c);
@@ -143,46 +145,82 @@ fn sgd_momentum_is_the_reference_at_every_thread_count() {
     every_thread_count(SgdConfig { lr: 0.1, momentum: 0.9, nesterov: true, ..SgdConfig::default() }, &[true]);
 }
 
+/// A call that must be refused.
+type Refusal = Box<dyn Fn(&mut Tensor) -> Result<StepOutcome, Error>>;
+
 /// Every refusal leaves every buffer as it was.
 #[test]
 fn refusals_write_nothing() {
     let fresh = Tensor::new(1000, 3, &[true, false]);
-    let cases: Vec<(&str, Box<dyn Fn(&mut Tensor) -> Result<StepOutcome, Error>>)> = vec![
-        ("short grad", Box::new(|x: &mut Tensor| {
-            let b = x.buffers();
-            let grad = &mut b.grad[..999];
-            step_quantized(&AdamConfig::default(), 1, QuantizedBuffers { param: b.param, grad, state: b.state }, &MixedOptions::default(), &Parallelism::Serial)
-        })),
-        ("short codes", Box::new(|x: &mut Tensor| {
-            let mut b = x.buffers();
-            let s = b.state[1].as_mut().unwrap();
-            s.codes = &mut std::mem::take(&mut s.codes)[..999];
-            step_quantized(&AdamConfig::default(), 1, b, &MixedOptions::default(), &Parallelism::Serial)
-        })),
-        ("short scales", Box::new(|x: &mut Tensor| {
-            let mut b = x.buffers();
-            let s = b.state[0].as_mut().unwrap();
-            s.scales = &mut std::mem::take(&mut s.scales)[..3];
-            step_quantized(&AdamConfig::default(), 1, b, &MixedOptions::default(), &Parallelism::Serial)
-        })),
-        ("missing exp_avg_sq", Box::new(|x: &mut Tensor| {
-            let mut b = x.buffers();
-            b.state[1] = None;
-            step_quantized(&AdamConfig::default(), 1, b, &MixedOptions::default(), &Parallelism::Serial)
-        })),
-        ("max_exp_avg_sq without amsgrad", Box::new(|x: &mut Tensor| {
-            let mut extra = QuantizedState::zeros(1000, false);
-            let mut b = x.buffers();
-            b.state[2] = Some(extra.slot());
-            step_quantized(&AdamConfig::default(), 1, b, &MixedOptions::default(), &Parallelism::Serial)
-        })),
-        ("stochastic rounding", Box::new(|x: &mut Tensor| {
-            let options = MixedOptions { stochastic_rounding: Some(1), ..MixedOptions::default() };
-            step_quantized(&AdamConfig::default(), 1, x.buffers(), &options, &Parallelism::Serial)
-        })),
-        ("step 0", Box::new(|x: &mut Tensor| {
-            step_quantized(&AdamConfig::default(), 0, x.buffers(), &MixedOptions::default(), &Parallelism::Serial)
-        })),
+    let cases: Vec<(&str, Refusal)> = vec![
+        (
+            "short grad",
+            Box::new(|x: &mut Tensor| {
+                let b = x.buffers();
+                let grad = &mut b.grad[..999];
+                step_quantized(
+                    &AdamConfig::default(),
+                    1,
+                    QuantizedBuffers { param: b.param, grad, state: b.state },
+                    &MixedOptions::default(),
+                    &Parallelism::Serial,
+                )
+            }),
+        ),
+        (
+            "short codes",
+            Box::new(|x: &mut Tensor| {
+                let mut b = x.buffers();
+                let s = b.state[1].as_mut().unwrap();
+                s.codes = &mut std::mem::take(&mut s.codes)[..999];
+                step_quantized(&AdamConfig::default(), 1, b, &MixedOptions::default(), &Parallelism::Serial)
+            }),
+        ),
+        (
+            "short scales",
+            Box::new(|x: &mut Tensor| {
+                let mut b = x.buffers();
+                let s = b.state[0].as_mut().unwrap();
+                s.scales = &mut std::mem::take(&mut s.scales)[..3];
+                step_quantized(&AdamConfig::default(), 1, b, &MixedOptions::default(), &Parallelism::Serial)
+            }),
+        ),
+        (
+            "missing exp_avg_sq",
+            Box::new(|x: &mut Tensor| {
+                let mut b = x.buffers();
+                b.state[1] = None;
+                step_quantized(&AdamConfig::default(), 1, b, &MixedOptions::default(), &Parallelism::Serial)
+            }),
+        ),
+        (
+            "max_exp_avg_sq without amsgrad",
+            Box::new(|x: &mut Tensor| {
+                let mut extra = QuantizedState::zeros(1000, false);
+                let mut b = x.buffers();
+                b.state[2] = Some(extra.slot());
+                step_quantized(&AdamConfig::default(), 1, b, &MixedOptions::default(), &Parallelism::Serial)
+            }),
+        ),
+        (
+            "stochastic rounding",
+            Box::new(|x: &mut Tensor| {
+                let options = MixedOptions { stochastic_rounding: Some(1), ..MixedOptions::default() };
+                step_quantized(&AdamConfig::default(), 1, x.buffers(), &options, &Parallelism::Serial)
+            }),
+        ),
+        (
+            "step 0",
+            Box::new(|x: &mut Tensor| {
+                step_quantized(
+                    &AdamConfig::default(),
+                    0,
+                    x.buffers(),
+                    &MixedOptions::default(),
+                    &Parallelism::Serial,
+                )
+            }),
+        ),
     ];
     for (name, case) in cases {
         let mut x = fresh.clone();
@@ -197,9 +235,14 @@ fn a_non_finite_gradient_skips_the_step_and_writes_nothing() {
     let mut x = Tensor::new(3000, 4, &[true, false]);
     x.grad[2999] = f32::INFINITY;
     let before = x.clone();
-    let outcome =
-        step_quantized(&AdamConfig::default(), 1, x.buffers(), &MixedOptions::default(), &Parallelism::Serial)
-            .unwrap();
+    let outcome = step_quantized(
+        &AdamConfig::default(),
+        1,
+        x.buffers(),
+        &MixedOptions::default(),
+        &Parallelism::Serial,
+    )
+    .unwrap();
     assert_eq!(outcome, StepOutcome::SkippedNonFinite);
     assert!(x == before);
 }
@@ -231,7 +274,8 @@ fn state_bytes_per_param_are_reported_and_true() {
     let n = 1 << 20;
     let adam = QuantizedAdam::new(AdamConfig::adamw(), MixedOptions::default(), n).unwrap();
     let amsgrad =
-        QuantizedAdam::new(AdamConfig { amsgrad: true, ..AdamConfig::default() }, MixedOptions::default(), n).unwrap();
+        QuantizedAdam::new(AdamConfig { amsgrad: true, ..AdamConfig::default() }, MixedOptions::default(), n)
+            .unwrap();
     for (opt, slots) in [(&adam, 2.0), (&amsgrad, 3.0)] {
         assert_eq!(opt.state_bytes_per_param(), slots * (1.0 + 4.0 / QUANT_BLOCK as f64));
         // What the optimizer really holds, counted.

@@ -42,6 +42,9 @@
 // only slower. (The Rust library's `MAX_THREADS`, the same number.)
 #define FO_MAX_THREADS 1024
 
+// Elements per block of 8-bit state: each block of each state buffer has one `float` scale.
+#define FO_QUANT_BLOCK 256
+
 // What an `fo_*` call came to. The numbers are stable across versions.
 typedef enum fo_status {
   // The step ran.
@@ -947,6 +950,83 @@ enum fo_status fo_sgd_step_mixed(void *param,
                                  const struct fo_mixed_options *options,
                                  uint64_t step,
                                  bool *skipped);
+
+// The number of scales one 8-bit state buffer of `n` elements has:
+// `ceil(n / FO_QUANT_BLOCK)`.
+size_t fo_scales_len_8bit(size_t n);
+
+// One Adam / AdamW / AMSGrad step of `n` elements with 8-bit blockwise
+// state: `param` is updated in place from `grad` (both `float`), each
+// moment is `uint8_t` codes (`n`) and `float` scales
+// (`fo_scales_len_8bit(n)`): `exp_avg` in the signed code, `exp_avg_sq`
+// and, with AMSGrad, `max_exp_avg_sq` (both null without) in the unsigned
+// one. All-zero codes and scales are the initial state. `options` as for
+// `fo_adam_step_mixed`, without stochastic rounding (refused:
+// `FO_ERROR_HYPERPARAMETER`). Returns `FO_OK`, or an error status and
+// writes nothing; `*skipped` as for `fo_adam_step_mixed`. Clipping armed on
+// the calling thread (`fo_clip_next_step`) clips the unscaled gradient first.
+//
+// # Safety
+// `param`, `grad` and each given code buffer valid for reads and writes of
+// `n` elements, each given scale buffer of `fo_scales_len_8bit(n)`;
+// `config` and `options` null or valid; `skipped` null or valid for a write.
+enum fo_status fo_adam_step_8bit(float *param,
+                                 float *grad,
+                                 uint8_t *exp_avg_codes,
+                                 float *exp_avg_scales,
+                                 uint8_t *exp_avg_sq_codes,
+                                 float *exp_avg_sq_scales,
+                                 uint8_t *max_exp_avg_sq_codes,
+                                 float *max_exp_avg_sq_scales,
+                                 size_t n,
+                                 const struct fo_adam_config *config,
+                                 const struct fo_mixed_options *options,
+                                 uint64_t step,
+                                 bool *skipped);
+
+// One Lion step of `n` elements with its momentum in 8-bit blockwise state
+// (`exp_avg`: the signed code), as `fo_adam_step_8bit`. Lion's arithmetic
+// does not read `step`; it must still be at least 1.
+//
+// # Safety
+// As `fo_adam_step_8bit`.
+enum fo_status fo_lion_step_8bit(float *param,
+                                 float *grad,
+                                 uint8_t *exp_avg_codes,
+                                 float *exp_avg_scales,
+                                 size_t n,
+                                 const struct fo_lion_config *config,
+                                 const struct fo_mixed_options *options,
+                                 uint64_t step,
+                                 bool *skipped);
+
+// Encodes `n` `float` values into 8-bit state as a step stores it (per
+// block the absmax as the scale, each value to the nearest code of the
+// signed code when `is_signed` is nonzero, else the unsigned one): how a
+// `float` state (another optimizer's checkpoint) is loaded. Writes `codes`
+// (`n`) and `scales` (`fo_scales_len_8bit(n)`).
+//
+// # Safety
+// `values` valid for reads of `n` elements, `codes` and `scales` for
+// writes of theirs.
+enum fo_status fo_quantize_8bit(const float *values,
+                                size_t n,
+                                uint8_t is_signed,
+                                uint8_t *codes,
+                                float *scales);
+
+// Decodes 8-bit state into `n` `float` values (code value × block scale;
+// `is_signed` nonzero for the signed code): the `float` state another
+// optimizer's checkpoint holds.
+//
+// # Safety
+// `codes` and `scales` valid for reads of `n` and `fo_scales_len_8bit(n)`
+// elements, `values` for writes of `n`.
+enum fo_status fo_dequantize_8bit(const uint8_t *codes,
+                                  const float *scales,
+                                  size_t n,
+                                  uint8_t is_signed,
+                                  float *values);
 
 // Arms clipping for the calling thread's next `fo_*_step*` call (any
 // algorithm, one tensor or many, f32 or f64, and the mixed-precision steps),

@@ -31,7 +31,8 @@ use fused_optim_core::{AdamConfig, Algorithm, LionConfig};
 use std::ptr::null_mut;
 
 /// Elements per block of 8-bit state: each block of each state buffer has one `float` scale.
-pub const FO_QUANT_BLOCK: usize = QUANT_BLOCK;
+pub const FO_QUANT_BLOCK: usize = 256;
+const _: () = assert!(FO_QUANT_BLOCK == QUANT_BLOCK);
 
 /// The number of scales one 8-bit state buffer of `n` elements has:
 /// `ceil(n / FO_QUANT_BLOCK)`.
@@ -63,7 +64,8 @@ impl Slot {
 /// scales for `scales_len(n)`.
 unsafe fn step_8bit<C: Copy, A: Algorithm>(
     config: *const C, to_config: fn(C) -> Result<A, fo_status>, param: *mut f32, grad: *mut f32,
-    slots: [Slot; MAX_MIXED_STATE], n: usize, options: *const fo_mixed_options, step: u64, skipped: *mut bool,
+    slots: [Slot; MAX_MIXED_STATE], n: usize, options: *const fo_mixed_options, step: u64,
+    skipped: *mut bool,
 ) -> fo_status
 where
     A::Coefficients<f32>: MixedKernel + QuantizedKernel,
@@ -97,7 +99,8 @@ where
                 })
             });
             // SAFETY: as above.
-            let buffers = unsafe { QuantizedBuffers { param: slice_mut(param, n), grad: slice_mut(grad, n), state } };
+            let buffers =
+                unsafe { QuantizedBuffers { param: slice_mut(param, n), grad: slice_mut(grad, n), state } };
             let (outcome, report) = step_quantized_many_with(
                 &config,
                 &coefficients,
@@ -145,8 +148,8 @@ where
 pub unsafe extern "C" fn fo_adam_step_8bit(
     param: *mut f32, grad: *mut f32, exp_avg_codes: *mut u8, exp_avg_scales: *mut f32,
     exp_avg_sq_codes: *mut u8, exp_avg_sq_scales: *mut f32, max_exp_avg_sq_codes: *mut u8,
-    max_exp_avg_sq_scales: *mut f32, n: usize, config: *const fo_adam_config, options: *const fo_mixed_options,
-    step: u64, skipped: *mut bool,
+    max_exp_avg_sq_scales: *mut f32, n: usize, config: *const fo_adam_config,
+    options: *const fo_mixed_options, step: u64, skipped: *mut bool,
 ) -> fo_status {
     let slots = [
         Slot { codes: exp_avg_codes, scales: exp_avg_scales },
@@ -238,7 +241,11 @@ pub unsafe extern "C" fn fo_dequantize_8bit(
     guard(|| {
         let run = || -> Result<(), fo_status> {
             if n > 0 {
-                conversion_spans([span(values.cast_const(), n)?.written(), span(codes, n)?, span(scales, scales_len(n))?])?;
+                conversion_spans([
+                    span(values.cast_const(), n)?.written(),
+                    span(codes, n)?,
+                    span(scales, scales_len(n))?,
+                ])?;
                 // SAFETY: checked above, apart, valid by the caller's contract.
                 unsafe {
                     fused_optim_core::quantized::dequantize(

@@ -208,7 +208,17 @@ pub(crate) fn lion_step_8bit(
     let config = LionConfig { lr, betas, weight_decay, maximize };
     let names = [("exp_avg_codes", "exp_avg_scales"), ("", ""), ("", "")];
     let options = options(loss_scale, skip_non_finite, zero_grad);
-    run(py, &config, 1, param, grad, [Some((exp_avg_codes, exp_avg_scales)), None, None], names, &options, grad_scale)
+    run(
+        py,
+        &config,
+        1,
+        param,
+        grad,
+        [Some((exp_avg_codes, exp_avg_scales)), None, None],
+        names,
+        &options,
+        grad_scale,
+    )
 }
 
 /// The three buffers of a conversion, checked: values (float32), codes
@@ -228,7 +238,10 @@ fn conversion<'py>(
     expect(&scales, Elem::F32, "the scales")?;
     let n = values.buffers[0].len;
     if codes.buffers[0].len != n {
-        return Err(PyValueError::new_err(format!("codes has {} elements, values {n}", codes.buffers[0].len)));
+        return Err(PyValueError::new_err(format!(
+            "codes has {} elements, values {n}",
+            codes.buffers[0].len
+        )));
     }
     if scales.buffers[0].len != scales_len(n) {
         return Err(PyValueError::new_err(format!(
@@ -253,7 +266,12 @@ fn conversion<'py>(
 /// float32 state (a torch checkpoint's exp_avg) is loaded.
 #[pyfunction]
 #[pyo3(signature = (values, codes, scales, *, signed))]
-pub(crate) fn quantize_8bit(values: &Obj<'_>, codes: &Obj<'_>, scales: &Obj<'_>, signed: bool) -> PyResult<()> {
+pub(crate) fn quantize_8bit(
+    values: &Obj<'_>,
+    codes: &Obj<'_>,
+    scales: &Obj<'_>,
+    signed: bool,
+) -> PyResult<()> {
     let (values, codes, scales) = conversion(values, codes, scales, false)?;
     // SAFETY: the three buffers passed the span, type and overlap checks
     // (values read, codes and scales written) and are alive for the call.
@@ -274,7 +292,12 @@ pub(crate) fn quantize_8bit(values: &Obj<'_>, codes: &Obj<'_>, scales: &Obj<'_>,
 /// the state a torch checkpoint holds as exp_avg / exp_avg_sq.
 #[pyfunction]
 #[pyo3(signature = (codes, scales, values, *, signed))]
-pub(crate) fn dequantize_8bit(codes: &Obj<'_>, scales: &Obj<'_>, values: &Obj<'_>, signed: bool) -> PyResult<()> {
+pub(crate) fn dequantize_8bit(
+    codes: &Obj<'_>,
+    scales: &Obj<'_>,
+    values: &Obj<'_>,
+    signed: bool,
+) -> PyResult<()> {
     let (values, codes, scales) = conversion(values, codes, scales, true)?;
     // SAFETY: as in `quantize_8bit`, with the values written.
     unsafe {

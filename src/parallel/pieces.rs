@@ -96,7 +96,8 @@ pub(crate) fn drive_many<B: Split>(
 /// Lays `tensors` (`total` elements) end to end and cuts them into `pieces`
 /// runs: piece `k` ends at element [`piece_end`]`(k)` of the whole, or just
 /// before it, where a tensor crossing that point is split at the nearest
-/// 64-byte boundary of its anchor buffer below it. The last piece takes
+/// 64-byte boundary of its anchor buffer below it (and to a multiple of its
+/// [`split_granule`](KernelBuffers::split_granule)). The last piece takes
 /// whatever is left. Empty segments are dropped.
 ///
 /// The ends are fixed points of the whole element space, so a cut moved
@@ -125,6 +126,8 @@ fn cut_into_pieces<B: Split>(
             // Not the last piece, so `start <= end`: see the function's note.
             let cut =
                 aligned_split(tensor.anchor(), tensor.len(), end - start, tensor.anchor_element_bytes());
+            // Down to the tensor's granule too (the 8-bit state's blocks).
+            let cut = cut - cut % tensor.split_granule();
             let (head, tail) = tensor.split_at(cut);
             start += cut;
             if head.len() > 0 {

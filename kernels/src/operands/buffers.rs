@@ -35,6 +35,12 @@ pub trait KernelBuffers: Sized {
     /// parameters).
     fn anchor_element_bytes(&self) -> usize;
 
+    /// Elements a split point must be a multiple of, counted from element 0
+    /// (1: any; the 8-bit state's blocks: [`QUANT_BLOCK`](crate::QUANT_BLOCK)).
+    fn split_granule(&self) -> usize {
+        1
+    }
+
     /// The lengths as a [`LengthMismatch`] error, if they differ.
     fn check_lengths(&self) -> Result<(), LengthMismatch> {
         match self.length_mismatch() {

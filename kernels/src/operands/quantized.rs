@@ -159,6 +159,10 @@ impl KernelBuffers for QuantizedBuffers<'_> {
     fn anchor_element_bytes(&self) -> usize {
         4
     }
+
+    fn split_granule(&self) -> usize {
+        QUANT_BLOCK
+    }
 }
 
 impl Check for QuantizedBuffers<'_> {

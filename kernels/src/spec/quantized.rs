@@ -186,6 +186,51 @@ pub fn decode(signed: bool, c: u8) -> f32 {
     if signed { decode_signed(c) } else { decode_unsigned(c) }
 }
 
+/// Encodes one block's `f32` values as a step stores them and returns the
+/// block's scale: `absmax` = the [`max_nan`] of every `|x|` (from `+0`),
+/// `inv = 1/absmax`, each code `encode(x·inv)`.
+///
+/// # Panics
+/// If the lengths differ or exceed [`QUANT_BLOCK`].
+pub fn quantize_block(values: &[f32], codes: &mut [u8], signed: bool) -> f32 {
+    assert!(values.len() == codes.len() && values.len() <= QUANT_BLOCK, "one block of equal lengths");
+    let absmax = values.iter().fold(0.0f32, |acc, &x| max_nan(acc, x.abs()));
+    let inv = 1.0 / absmax;
+    for (code, &x) in codes.iter_mut().zip(values) {
+        *code = encode(signed, x * inv);
+    }
+    absmax
+}
+
+/// Encodes a whole buffer of `f32` values into codes and one scale per
+/// block of [`QUANT_BLOCK`] (from element 0), exactly as a step stores its
+/// state: how `f32` state (another optimizer's checkpoint) is loaded.
+///
+/// # Panics
+/// If `codes` is not as long as `values`, or `scales` not one per block.
+pub fn quantize(values: &[f32], codes: &mut [u8], scales: &mut [f32], signed: bool) {
+    assert_eq!(codes.len(), values.len(), "quantize: one code per value");
+    assert_eq!(scales.len(), values.len().div_ceil(QUANT_BLOCK), "quantize: one scale per block");
+    for ((v, c), s) in values.chunks(QUANT_BLOCK).zip(codes.chunks_mut(QUANT_BLOCK)).zip(scales.iter_mut()) {
+        *s = quantize_block(v, c, signed);
+    }
+}
+
+/// Decodes codes and their blocks' scales into `f32` values, as a step
+/// reads its state: `out[i] = decode(codes[i]) · scales[i / QUANT_BLOCK]`.
+///
+/// # Panics
+/// If `out` is not as long as `codes`, or `scales` not one per block.
+pub fn dequantize(codes: &[u8], scales: &[f32], signed: bool, out: &mut [f32]) {
+    assert_eq!(out.len(), codes.len(), "dequantize: one value per code");
+    assert_eq!(scales.len(), codes.len().div_ceil(QUANT_BLOCK), "dequantize: one scale per block");
+    for ((c, &s), o) in codes.chunks(QUANT_BLOCK).zip(scales).zip(out.chunks_mut(QUANT_BLOCK)) {
+        for (o, &c) in o.iter_mut().zip(c) {
+            *o = decode(signed, c) * s;
+        }
+    }
+}
+
 /// The 8-bit-state step of the algorithm `U`, one element at a time, block
 /// by block (the module's essay).
 ///
@@ -224,13 +269,7 @@ pub fn quantized<U: MixedUpdate>(b: QuantizedBuffers<'_>, c: &QuantizedCoefficie
         }
         for k in 0..MAX_MIXED_STATE {
             let Some(s) = state[k].as_mut().filter(|_| written[k]) else { continue };
-            let values = &new[k][..end - start];
-            let absmax = values.iter().fold(0.0f32, |acc, &x| max_nan(acc, x.abs()));
-            let inv = 1.0 / absmax;
-            for (code, &x) in s.codes[start..end].iter_mut().zip(values) {
-                *code = encode(U::SIGNED[k], x * inv);
-            }
-            s.scales[j] = absmax;
+            s.scales[j] = quantize_block(&new[k][..end - start], &mut s.codes[start..end], U::SIGNED[k]);
         }
     }
 }
