@@ -479,6 +479,97 @@ pub fn sgd_step_mixed(
     step_mixed(config, t, buffers, options, parallelism)
 }
 
+/// How an optimizer stores each of its state buffers (`exp_avg`,
+/// `exp_avg_sq`, ...): the arithmetic is `f32` in every format, the format
+/// is what the buffers keep between steps, and so what they cost in memory
+/// ([`bytes_per_slot`](Self::bytes_per_slot), [`state_bytes_per_param`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StateFormat {
+    /// `f32` elements: 4 bytes per element and buffer.
+    F32,
+    /// `bf16` elements (issue 18's lean state): 2 bytes per element and
+    /// buffer, rounded to nearest even or stochastically
+    /// ([`MixedOptions::stochastic_rounding`]).
+    Bf16,
+    /// 8-bit blockwise quantization: one byte per element and an `f32`
+    /// scale per block of [`INT8_BLOCK`] elements, `1 + 4/256` bytes per
+    /// element and buffer. Its memory is accounted for here; no step keeps
+    /// this format yet.
+    Int8,
+}
+
+/// Elements per block of [`StateFormat::Int8`] (one `f32` scale each).
+pub const INT8_BLOCK: usize = 256;
+
+impl StateFormat {
+    /// Every format, in declaration order.
+    pub const ALL: [StateFormat; 3] = [StateFormat::F32, StateFormat::Bf16, StateFormat::Int8];
+
+    /// Bytes one element of one state buffer takes, scales included: 4, 2,
+    /// `1 + 4/INT8_BLOCK`.
+    pub fn bytes_per_slot(self) -> f64 {
+        match self {
+            StateFormat::F32 => 4.0,
+            StateFormat::Bf16 => 2.0,
+            StateFormat::Int8 => 1.0 + 4.0 / INT8_BLOCK as f64,
+        }
+    }
+
+    /// The storage type of a mixed-precision step's state buffers in this
+    /// format (`None` for [`StateFormat::Int8`], which is no element type).
+    pub fn dtype(self) -> Option<Dtype> {
+        match self {
+            StateFormat::F32 => Some(Dtype::F32),
+            StateFormat::Bf16 => Some(Dtype::Bf16),
+            StateFormat::Int8 => None,
+        }
+    }
+
+    /// The format whose buffers hold elements of `dtype` (`None` for `f16`:
+    /// no step keeps its state in `f16`).
+    pub fn from_dtype(dtype: Dtype) -> Option<StateFormat> {
+        match dtype {
+            Dtype::F32 => Some(StateFormat::F32),
+            Dtype::Bf16 => Some(StateFormat::Bf16),
+            Dtype::F16 => None,
+        }
+    }
+
+    /// Lower-case name: `"f32"`, `"bf16"`, `"int8"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            StateFormat::F32 => "f32",
+            StateFormat::Bf16 => "bf16",
+            StateFormat::Int8 => "int8",
+        }
+    }
+}
+
+impl std::fmt::Display for StateFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// State bytes per parameter of the algorithm `config` describes, its state
+/// buffers kept in `format`: the number of buffers its options keep times
+/// [`StateFormat::bytes_per_slot`]. Adam: 8 in `f32`, 4 in `bf16`,
+/// `2 + 8/256` in 8-bit (AMSGrad: 12, 6, `3 + 12/256`); Lion: 4, 2, `1 + 4/256`.
+///
+/// ```
+/// use fused_optim::mixed::{state_bytes_per_param, StateFormat};
+/// use fused_optim::{AdamConfig, LionConfig};
+/// assert_eq!(state_bytes_per_param(&AdamConfig::adamw(), StateFormat::F32), 8.0);
+/// assert_eq!(state_bytes_per_param(&AdamConfig::adamw(), StateFormat::Bf16), 4.0);
+/// assert_eq!(state_bytes_per_param(&AdamConfig::adamw(), StateFormat::Int8), 2.0 + 8.0 / 256.0);
+/// assert_eq!(state_bytes_per_param(&LionConfig::default(), StateFormat::Bf16), 2.0);
+/// ```
+pub fn state_bytes_per_param<A: Algorithm>(config: &A, format: StateFormat) -> f64 {
+    let kept = (0..A::STATE.len()).filter(|&i| config.keeps(i)).count();
+    kept as f64 * format.bytes_per_slot()
+}
+
 /// One owned state buffer of a mixed-precision optimizer.
 #[derive(Clone, Debug, PartialEq)]
 pub enum StateBuffer {
@@ -500,6 +591,29 @@ impl StateBuffer {
         }
     }
 
+    /// The element type.
+    pub fn dtype(&self) -> Dtype {
+        match self {
+            StateBuffer::F32(_) => Dtype::F32,
+            StateBuffer::Bf16(_) => Dtype::Bf16,
+            StateBuffer::F16(_) => Dtype::F16,
+        }
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        match self {
+            StateBuffer::F32(v) => v.len(),
+            StateBuffer::Bf16(v) => v.len(),
+            StateBuffer::F16(v) => v.len(),
+        }
+    }
+
+    /// True when there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// The elements, as a kernel buffer.
     pub fn slice(&mut self) -> MixedSlice<'_> {
         match self {
@@ -511,7 +625,11 @@ impl StateBuffer {
 }
 
 /// Mixed-precision Adam owning its state (in `f32` or `bf16`) and counting
-/// its steps: a step the `found_inf` check skips does not count.
+/// its steps: a step the `found_inf` check skips does not count. Any
+/// supported layout of parameter and gradient steps it: `f32` master
+/// weights and gradients with `bf16` state (half the state's bytes, see
+/// [`state_bytes_per_param`](Self::state_bytes_per_param)) as well as `bf16`
+/// parameters. Checkpoints: [`save`](Self::save), [`load`](Self::load).
 ///
 /// ```
 /// use fused_optim::mixed::{bf16, Dtype, MixedAdam, MixedOptions, MixedSlice, StepOutcome};
@@ -529,16 +647,16 @@ impl StateBuffer {
 /// ```
 #[derive(Clone, Debug)]
 pub struct MixedAdam {
-    config: AdamConfig,
-    options: MixedOptions,
-    exp_avg: StateBuffer,
-    exp_avg_sq: StateBuffer,
-    max_exp_avg_sq: Option<StateBuffer>,
-    len: usize,
-    steps: u64,
-    parallelism: Parallelism,
-    clip: Option<ClipGradNorm>,
-    last_clip: Option<ClipReport>,
+    pub(crate) config: AdamConfig,
+    pub(crate) options: MixedOptions,
+    pub(crate) exp_avg: StateBuffer,
+    pub(crate) exp_avg_sq: StateBuffer,
+    pub(crate) max_exp_avg_sq: Option<StateBuffer>,
+    pub(crate) len: usize,
+    pub(crate) steps: u64,
+    pub(crate) parallelism: Parallelism,
+    pub(crate) clip: Option<ClipGradNorm>,
+    pub(crate) last_clip: Option<ClipReport>,
 }
 
 impl MixedAdam {
@@ -634,6 +752,30 @@ impl MixedAdam {
     /// True for an optimizer of no parameters.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// The state buffers' storage type (`f32` or `bf16`).
+    pub fn state_dtype(&self) -> Dtype {
+        self.exp_avg.dtype()
+    }
+
+    /// The state buffers' format ([`StateFormat::F32`] or [`StateFormat::Bf16`]).
+    pub fn state_format(&self) -> StateFormat {
+        StateFormat::from_dtype(self.state_dtype()).expect("new refuses f16 state")
+    }
+
+    /// State bytes per parameter: 8 with `f32` state, 4 with `bf16`
+    /// (AMSGrad: 12, 6); see [`state_bytes_per_param`](fn@state_bytes_per_param).
+    ///
+    /// ```
+    /// use fused_optim::mixed::{Dtype, MixedAdam, MixedOptions};
+    /// use fused_optim::AdamConfig;
+    /// let lean = MixedAdam::new(AdamConfig::adamw(), MixedOptions::default(), Dtype::Bf16, 10)?;
+    /// assert_eq!(lean.state_bytes_per_param(), 4.0);
+    /// # Ok::<(), fused_optim::Error>(())
+    /// ```
+    pub fn state_bytes_per_param(&self) -> f64 {
+        state_bytes_per_param(&self.config, self.state_format())
     }
 
     /// The state buffers: `exp_avg`, `exp_avg_sq` and, with AMSGrad, `max_exp_avg_sq`.

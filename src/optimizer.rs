@@ -213,6 +213,21 @@ impl<A: Algorithm, T: Float> Optimizer<A, T> {
         Ok(())
     }
 
+    /// State bytes per parameter: the state buffers the config keeps times
+    /// the element's bytes (Adam in `f32`: 8, with AMSGrad 12; in `f64`: 16).
+    /// For `f32`, [`state_bytes_per_param`](crate::mixed::state_bytes_per_param)
+    /// with [`StateFormat::F32`](crate::mixed::StateFormat::F32).
+    ///
+    /// ```
+    /// use fused_optim::{Adam, AdamConfig};
+    /// assert_eq!(Adam::<f32>::new(AdamConfig::adamw(), 4)?.state_bytes_per_param(), 8.0);
+    /// # Ok::<(), fused_optim::Error>(())
+    /// ```
+    pub fn state_bytes_per_param(&self) -> f64 {
+        let kept = (0..A::STATE.len()).filter(|&i| self.config.keeps(i)).count();
+        (kept * T::BYTES) as f64
+    }
+
     /// The state.
     pub fn state(&self) -> &A::State<T> {
         &self.state

@@ -236,8 +236,10 @@ typedef uint32_t fo_dtype;
 // One tensor of a mixed-precision step: `len` elements in each buffer, of
 // the buffer's type. Supported types (param, grad, state, copy): f32 master
 // weights with an f32, bf16 or f16 gradient, f32 state and no copy or a
-// bf16 or f16 copy; bf16 parameters and gradient with f32 or bf16 state;
-// f16 parameters and gradient with f32 state. Other combinations are
+// bf16 or f16 copy; f32 master weights and f32 gradient with bf16 state
+// and no copy (lean state: half the state's bytes; stochastic rounding
+// applies to the bf16 state); bf16 parameters and gradient with f32 or bf16
+// state; f16 parameters and gradient with f32 state. Other combinations are
 // refused with `FO_ERROR_DTYPE`.
 typedef struct fo_mixed_tensor {
   // Parameters (`param_dtype`), updated in place.

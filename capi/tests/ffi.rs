@@ -100,6 +100,41 @@ fn smoke_mixed() -> (Vec<f32>, Vec<bf16>) {
     (p, copy)
 }
 
+/// The smoke test's lean-state case (issue 18): f32 master weights and f32
+/// gradients, bf16 `exp_avg`/`exp_avg_sq` rounded stochastically from seed
+/// 7, AdamW defaults; and Lion (the smoke test's config) with a bf16
+/// `exp_avg` rounded to nearest even. Three reference steps each: the final
+/// parameters and first moments.
+fn smoke_lean() -> (Vec<f32>, Vec<bf16>, Vec<f32>, Vec<bf16>) {
+    use fused_optim_core::mixed::MixedBuffers;
+    let (adamw, sr) =
+        (AdamConfig::adamw(), MixedOptions { stochastic_rounding: Some(7), ..MixedOptions::default() });
+    let (mut p, g) = inputs::<f32>();
+    let (mut m, mut v) = (vec![bf16::ZERO; N], vec![bf16::ZERO; N]);
+    let (mut lp, mut lm) = (inputs::<f32>().0, vec![bf16::ZERO; N]);
+    for t in 1..=3 {
+        let b = MixedAdamBuffers {
+            param: MixedSlice::F32(&mut p),
+            grad: MixedSlice::F32(&mut g.clone()),
+            exp_avg: MixedSlice::Bf16(&mut m),
+            exp_avg_sq: MixedSlice::Bf16(&mut v),
+            max_exp_avg_sq: None,
+            param_copy: None,
+            position: 0,
+        };
+        spec::mixed(b.into(), &mixed_coefficients(&adamw, t, &sr).unwrap());
+        let b = MixedBuffers {
+            param: MixedSlice::F32(&mut lp),
+            grad: MixedSlice::F32(&mut g.clone()),
+            state: [Some(MixedSlice::Bf16(&mut lm)), None, None],
+            param_copy: None,
+            position: 0,
+        };
+        spec::mixed(b, &mixed_coefficients(&smoke_lion(), t, &MixedOptions::default()).unwrap());
+    }
+    (p, m, lp, lm)
+}
+
 /// The final parameters of each smoke-test case, by the scalar reference.
 struct Expected {
     adam_f32: Vec<f32>,
@@ -112,6 +147,10 @@ struct Expected {
     lion_f64: Vec<f64>,
     mixed_param_f32: Vec<f32>,
     mixed_copy_bf16: Vec<bf16>,
+    lean_adamw_param_f32: Vec<f32>,
+    lean_adamw_exp_avg_bf16: Vec<bf16>,
+    lean_lion_param_f32: Vec<f32>,
+    lean_lion_exp_avg_bf16: Vec<bf16>,
 }
 
 fn expected() -> Expected {
@@ -124,6 +163,8 @@ fn expected() -> Expected {
     let sgd = smoke_sgd();
     let lion = smoke_lion();
     let (mixed_param_f32, mixed_copy_bf16) = smoke_mixed();
+    let (lean_adamw_param_f32, lean_adamw_exp_avg_bf16, lean_lion_param_f32, lean_lion_exp_avg_bf16) =
+        smoke_lean();
     Expected {
         adam_f32: three_reference_steps([0.0; 2], |param, grad, [m, v], t| {
             let b = AdamBuffers { param, grad, exp_avg: m, exp_avg_sq: v, max_exp_avg_sq: None };
@@ -158,6 +199,10 @@ fn expected() -> Expected {
         }),
         mixed_param_f32,
         mixed_copy_bf16,
+        lean_adamw_param_f32,
+        lean_adamw_exp_avg_bf16,
+        lean_lion_param_f32,
+        lean_lion_exp_avg_bf16,
     }
 }
 
@@ -181,7 +226,7 @@ fn expected_header() -> String {
         "/* Expected parameters after three steps of each case in smoke.c, computed by the Rust\n \
          * scalar reference (capi/tests/ffi.rs). Regenerate:\n \
          * cargo test -p fused-optim-capi --test ffi -- --ignored --exact bless_c_smoke_test_expectations */\n\
-         #define SMOKE_N {N}\n{}{}{}{}{}{}{}{}{}{}",
+         #define SMOKE_N {N}\n{}{}{}{}{}{}{}{}{}{}{}{}{}{}",
         f32s("EXPECTED_ADAM_F32", &e.adam_f32),
         f64s("EXPECTED_AMSGRAD_ADAMW_F64", &e.amsgrad_adamw_f64),
         f32s("EXPECTED_ADAMAX_F32", &e.adamax_f32),
@@ -192,6 +237,10 @@ fn expected_header() -> String {
         f64s("EXPECTED_LION_F64", &e.lion_f64),
         f32s("EXPECTED_MIXED_PARAM_F32", &e.mixed_param_f32),
         bf16s("EXPECTED_MIXED_COPY_BF16", &e.mixed_copy_bf16),
+        f32s("EXPECTED_LEAN_ADAMW_PARAM_F32", &e.lean_adamw_param_f32),
+        bf16s("EXPECTED_LEAN_ADAMW_EXP_AVG_BF16", &e.lean_adamw_exp_avg_bf16),
+        f32s("EXPECTED_LEAN_LION_PARAM_F32", &e.lean_lion_param_f32),
+        bf16s("EXPECTED_LEAN_LION_EXP_AVG_BF16", &e.lean_lion_exp_avg_bf16),
     )
 }
 

@@ -35,6 +35,18 @@ float32 state is what keeps a bf16 model's Adam close to the float32 one; it
 costs 4 more bytes per parameter. A torch ``state_dict`` with bf16 state
 loads (the state is widened to float32); torch loads ours (narrowing it).
 
+Lean state (``state_dtype="bf16"``; ``Adam``, ``AdamW`` and ``Lion``). The
+moments are kept as ``torch.bfloat16`` tensors of the parameter's shape under
+torch's names (``exp_avg``, ``exp_avg_sq``, ``max_exp_avg_sq``): half the state
+bytes (``state_bytes_per_param()``: 4 instead of 8 for AdamW). Parameters and
+gradients stay float32 (or bf16); each step widens the state, computes in
+float32 and rounds the new state to bf16 to nearest even. Its ``state_dict``
+is torch's layout with bf16 tensors, so ``torch.optim.AdamW`` loads it (torch
+casts state to the parameter's dtype) and tools that read optimizer state by
+name and shape see the parameter's shape; a float32 torch ``state_dict`` loads
+into it with the moments rounded to bf16 (nearest even). ``state_dtype="int8"``
+is reserved for 8-bit blockwise state and raises ``NotImplementedError`` for now.
+
 AMP. ``_step_supports_amp_scaling`` is set: ``torch.amp.GradScaler.step`` hands
 the optimizer ``grad_scale`` and ``found_inf``. A nonzero ``found_inf`` skips the
 step entirely (parameters, state and step counts untouched). Otherwise the
@@ -80,6 +92,58 @@ Closure = Optional[Callable[[], Any]]
 _NARROW = (torch.bfloat16, torch.float16)
 
 
+class _StateFormat:
+    """How an optimizer stores its state buffers: the one place a state format is described (its torch
+    dtype, its bytes per element and buffer, which parameter dtypes it serves). A new format is one more
+    entry of ``_STATE_FORMATS`` (and its allocation in ``_FusedOptimizer._new_state_tensor``)."""
+
+    def __init__(
+        self, name: str, dtype: Optional[torch.dtype], bytes_per_slot: float, param_dtypes: tuple[torch.dtype, ...]
+    ) -> None:
+        self.name = name
+        #: The state tensors' dtype; None: the optimizer's default (the parameter's, float32 for bf16/f16).
+        self.dtype = dtype
+        self.bytes_per_slot = bytes_per_slot
+        self.param_dtypes = param_dtypes
+
+
+#: The state formats by their ``state_dtype`` name; ``"int8"`` (8-bit blockwise, 256 elements a block, an
+#: float32 scale each) is accepted by the signatures and not implemented yet.
+_STATE_FORMATS: dict[str, Optional[_StateFormat]] = {
+    "float32": _StateFormat("float32", None, 4.0, (torch.float32, torch.float64) + _NARROW),
+    "bf16": _StateFormat("bf16", torch.bfloat16, 2.0, (torch.float32, torch.bfloat16)),
+    "int8": None,
+}
+
+_STATE_DTYPE_ALIASES = {
+    None: "float32",
+    "float32": "float32",
+    "fp32": "float32",
+    "f32": "float32",
+    torch.float32: "float32",
+    "bf16": "bf16",
+    "bfloat16": "bf16",
+    torch.bfloat16: "bf16",
+    "int8": "int8",
+}
+
+
+def _state_format(owner: str, state_dtype: Any) -> str:
+    """The canonical name of a ``state_dtype`` argument, or the error that explains it."""
+    try:
+        name = _STATE_DTYPE_ALIASES.get(state_dtype)
+    except TypeError:  # unhashable
+        name = None
+    if name is None:
+        raise ValueError(f"{owner}: state_dtype must be None, 'float32' or 'bf16' (or 'int8'), got {state_dtype!r}")
+    if _STATE_FORMATS[name] is None:
+        raise NotImplementedError(
+            f"state_dtype={name!r} (8-bit blockwise state) is not implemented yet in {owner}: "
+            "use state_dtype='bf16' for lean state"
+        )
+    return name
+
+
 def _scalar_dtype() -> torch.dtype:
     """The dtype torch keeps ``state["step"]`` in."""
     return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
@@ -114,7 +178,10 @@ class _FusedOptimizer(torch.optim.Optimizer):
         defaults: dict[str, Any],
         max_grad_norm: Optional[float] = None,
         grad_norm_non_finite: str = "propagate",
+        state_dtype: Any = None,
     ) -> None:
+        #: How the state buffers are stored: ``"float32"`` (the default) or ``"bf16"`` (see the module).
+        self.state_dtype = _state_format(type(self).__name__, state_dtype)
         for flag in ("capturable", "differentiable", "fused"):
             if defaults.get(flag):
                 raise ValueError(
@@ -139,7 +206,12 @@ class _FusedOptimizer(torch.optim.Optimizer):
 
     #: The attributes beyond torch's (``defaults``, ``state``, ``param_groups``) that a copy or a
     #: pickled optimizer keeps, with the values an older pickle gets.
-    _EXTRA_STATE: dict[str, Any] = {"max_grad_norm": None, "grad_norm_non_finite": "propagate", "grad_norm": None}
+    _EXTRA_STATE: dict[str, Any] = {
+        "max_grad_norm": None,
+        "grad_norm_non_finite": "propagate",
+        "grad_norm": None,
+        "state_dtype": "float32",
+    }
 
     def __getstate__(self) -> dict[str, Any]:
         state: dict[str, Any] = super().__getstate__()
@@ -166,6 +238,13 @@ class _FusedOptimizer(torch.optim.Optimizer):
                     else ""
                 )
                 raise TypeError(f"{type(self).__name__}: {p.dtype} parameters are not supported{hint}")
+            fmt = _STATE_FORMATS[self.state_dtype]
+            assert fmt is not None
+            if p.dtype not in fmt.param_dtypes:
+                raise TypeError(
+                    f"{type(self).__name__}(state_dtype={self.state_dtype!r}): {p.dtype} parameters are not "
+                    f"supported with this state (parameters: {', '.join(str(d) for d in fmt.param_dtypes)})"
+                )
 
     # What a subclass defines.
     def _state_names(self, group: dict[str, Any]) -> list[str]:
@@ -198,13 +277,47 @@ class _FusedOptimizer(torch.optim.Optimizer):
         state: dict[str, Any] = self.state[p]
         if self._counts_steps and "step" not in state:
             state["step"] = torch.tensor(0.0, dtype=_scalar_dtype())
-        dtype = torch.float32 if p.dtype in _NARROW else None
         for name in self._state_names(group):
             if state.get(name) is None:  # absent, or None as an old torch checkpoint's momentum_buffer
-                state[name] = torch.full_like(
-                    p, self._initial(name, group), dtype=dtype, memory_format=torch.preserve_format
-                )
+                state[name] = self._new_state_tensor(p, name, group)
         return state
+
+    def _state_tensor_dtype(self, p: Tensor) -> torch.dtype:
+        """The dtype of ``p``'s state tensors: the format's, else float32 for bf16/f16 parameters, else
+        the parameter's."""
+        fmt = _STATE_FORMATS[self.state_dtype]
+        assert fmt is not None
+        if fmt.dtype is not None:
+            return fmt.dtype
+        return torch.float32 if p.dtype in _NARROW else p.dtype
+
+    def _new_state_tensor(self, p: Tensor, name: str, group: dict[str, Any]) -> Tensor:
+        """A new state buffer of ``p`` (every state format allocates here)."""
+        return torch.full_like(
+            p, self._initial(name, group), dtype=self._state_tensor_dtype(p), memory_format=torch.preserve_format
+        )
+
+    def _is_mixed(self, p: Tensor) -> bool:
+        """Whether ``p``'s step is the mixed-precision one (bf16/f16 parameters, or state of another dtype)."""
+        return p.dtype in _NARROW or self._state_tensor_dtype(p) != p.dtype
+
+    def state_bytes_per_param(self) -> float:
+        """State bytes per parameter element this optimizer keeps (or will keep, the state being made at
+        the first step), averaged over the parameters by element count: the buffers each group's options
+        keep times their element size. AdamW: 8 with float32 state, 4 with ``state_dtype="bf16"``
+        (AMSGrad: 12, 6); Lion: 4, 2. The ``step`` count is not counted."""
+        total = 0.0
+        elements = 0
+        for group in self.param_groups:
+            slots = len(self._state_names(group))
+            for p in group["params"]:
+                total += p.numel() * slots * self._state_tensor_dtype(p).itemsize
+                elements += p.numel()
+        if elements == 0:
+            fmt = _STATE_FORMATS[self.state_dtype]
+            assert fmt is not None
+            return len(self._state_names({**self.defaults})) * fmt.bytes_per_slot
+        return total / elements
 
     @torch.no_grad()
     def step(self, closure: Closure = None) -> Any:
@@ -318,21 +431,30 @@ class _FusedOptimizer(torch.optim.Optimizer):
         torch.autograd.graph.increment_version(params + [t for column in columns for t in column])
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """torch's ``load_state_dict``, then the state of bf16/f16 parameters widened to float32."""
+        """torch's ``load_state_dict``, with each state buffer converted from its saved dtype straight to
+        this optimizer's state dtype (``_state_tensor_dtype``), not through the parameter's as torch casts:
+        float32 state of bf16/f16 parameters stays exact, and a float32 (torch) state loads into
+        ``state_dtype="bf16"`` rounded to bf16 to nearest even."""
+        saved_groups = state_dict["param_groups"]
+        saved_state = state_dict["state"]
         super().load_state_dict(state_dict)
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.dtype in _NARROW and p in self.state:
-                    state = self.state[p]
-                    for name, value in state.items():
-                        if name != "step" and isinstance(value, Tensor) and value.dtype in _NARROW:
-                            state[name] = value.to(torch.float32)
+        saved_ids = [i for g in saved_groups for i in g["params"]]
+        params = [p for g in self.param_groups for p in g["params"]]
+        for saved_id, p in zip(saved_ids, params):
+            saved = saved_state.get(saved_id)
+            if saved is None or p not in self.state:
+                continue
+            state = self.state[p]
+            for name, value in saved.items():
+                if name != "step" and isinstance(value, Tensor) and value.is_floating_point():
+                    state[name] = value.to(dtype=self._state_tensor_dtype(p), device=p.device)
 
 
 class Adam(_FusedOptimizer):
     """``torch.optim.Adam`` (with AMSGrad, maximize, L2 or decoupled weight decay), fused.
 
-    bf16/f16 parameters keep float32 ``exp_avg``/``exp_avg_sq`` (see the module).
+    bf16/f16 parameters keep float32 ``exp_avg``/``exp_avg_sq`` (see the module). ``state_dtype="bf16"``
+    keeps the moments in bf16 instead (lean state, see the module), for float32 or bf16 parameters.
     """
 
     _takes_narrow = True
@@ -354,6 +476,7 @@ class Adam(_FusedOptimizer):
         decoupled_weight_decay: bool = False,
         max_grad_norm: Optional[float] = None,
         grad_norm_non_finite: str = "propagate",
+        state_dtype: Optional[str] = None,
     ) -> None:
         _check_range(lr=lr, eps=eps, weight_decay=weight_decay, betas=betas)
         defaults = dict(
@@ -369,7 +492,7 @@ class Adam(_FusedOptimizer):
             fused=fused,
             decoupled_weight_decay=decoupled_weight_decay,
         )
-        super().__init__(params, defaults, max_grad_norm, grad_norm_non_finite)
+        super().__init__(params, defaults, max_grad_norm, grad_norm_non_finite, state_dtype)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
@@ -408,7 +531,7 @@ class Adam(_FusedOptimizer):
             maximize=bool(group["maximize"]),
             decoupled_weight_decay=bool(group["decoupled_weight_decay"]),
         )
-        if params[0].dtype in _NARROW:
+        if self._is_mixed(params[0]):
             _native.adam_step_mixed(
                 params,
                 grads,
@@ -451,6 +574,7 @@ class AdamW(Adam):
         fused: Optional[bool] = None,
         max_grad_norm: Optional[float] = None,
         grad_norm_non_finite: str = "propagate",
+        state_dtype: Optional[str] = None,
     ) -> None:
         super().__init__(
             params,
@@ -467,6 +591,7 @@ class AdamW(Adam):
             decoupled_weight_decay=True,
             max_grad_norm=max_grad_norm,
             grad_norm_non_finite=grad_norm_non_finite,
+            state_dtype=state_dtype,
         )
 
 
@@ -818,7 +943,8 @@ class Lion(_FusedOptimizer):
     """Lion (Chen et al. 2023) with the ``lion-pytorch`` package's signature, defaults, state
     (``exp_avg``) and meaning, fused: ``p *= 1 - lr*wd``, ``p -= lr*sign(beta1*m + (1 - beta1)*g)``,
     ``m = beta2*m + (1 - beta2)*g``. ``decoupled_weight_decay=True`` divides the weight decay by the
-    initial learning rate, as lion-pytorch does.
+    initial learning rate, as lion-pytorch does. ``state_dtype="bf16"`` keeps ``exp_avg`` in bf16 (see the
+    module).
 
     One difference: a NaN reaching ``beta1*m + (1 - beta1)*g`` makes the parameter NaN here, as NaN does in
     every fused_optim step; torch's ``sign`` gives 0 for NaN, so lion-pytorch would leave the parameter
@@ -840,6 +966,7 @@ class Lion(_FusedOptimizer):
         *,
         max_grad_norm: Optional[float] = None,
         grad_norm_non_finite: str = "propagate",
+        state_dtype: Optional[str] = None,
     ) -> None:
         if use_triton:
             raise ValueError(
@@ -855,7 +982,7 @@ class Lion(_FusedOptimizer):
         self._init_lr = _float("lr", lr)
         self.decoupled_wd = bool(decoupled_weight_decay)
         defaults = dict(lr=lr, betas=betas, weight_decay=weight_decay)
-        super().__init__(params, defaults, max_grad_norm, grad_norm_non_finite)
+        super().__init__(params, defaults, max_grad_norm, grad_norm_non_finite, state_dtype)
 
     def _state_names(self, group: dict[str, Any]) -> list[str]:
         return ["exp_avg"]
@@ -876,7 +1003,7 @@ class Lion(_FusedOptimizer):
             lr=_float("lr", group["lr"]), betas=_betas(group["betas"]), weight_decay=weight_decay
         )
         scale = 1.0 if grad_scale is None else grad_scale
-        if params[0].dtype in _NARROW:
+        if self._is_mixed(params[0]):
             _native.lion_step_mixed(params, grads, state[0], grad_scale=scale, skip_non_finite=False, **hyper)
         else:
             _native.lion_step(params, grads, state[0], grad_scale=scale, **hyper)

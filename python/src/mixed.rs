@@ -145,8 +145,9 @@ fn mixed_bytes_per_element_of(tensors: &[MixedBuffers<'_>]) -> usize {
 ///
 /// One mixed-precision Adam step in place: parameters float32 (master
 /// weights), bfloat16 or float16; gradients float32 or the parameter's type;
-/// state float32 (or bfloat16 with bfloat16 parameters); arithmetic in
-/// float32. bfloat16 is given as a torch.bfloat16 tensor, a numpy uint16 array
+/// state float32, or bfloat16 with bfloat16 parameters or with float32
+/// parameters and gradients (lean state: 4 bytes per parameter instead of
+/// 8; stochastic_rounding applies to it); arithmetic in float32. bfloat16 is given as a torch.bfloat16 tensor, a numpy uint16 array
 /// of the bits, or an ml_dtypes.bfloat16 array. The gradient is multiplied
 /// by 1/loss_scale (times grad_scale, a clip coefficient) inside the step; with skip_non_finite, one read-only
 /// pass first looks for an inf or NaN gradient and, if it finds one, writes
@@ -195,7 +196,8 @@ pub(crate) fn adam_step_mixed(
 ///
 /// One mixed-precision Lion step in place: lion_step's arithmetic in
 /// float32 over the storage types and with the extras of adam_step_mixed.
-/// Lion's arithmetic does not use the step number; stochastic rounding
+/// The state may be bfloat16 with float32 parameters and gradients, as
+/// for adam_step_mixed. Lion's arithmetic does not use the step number; stochastic rounding
 /// does (its draws are keyed by seed and step): pass the true count with it.
 #[pyfunction]
 #[pyo3(signature = (param, grad, exp_avg, param_copy=None, *, step=StepNumber(1), lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0,

@@ -120,6 +120,15 @@ pub fn kinds() -> Vec<Kind> {
     kinds_of::<SgdConfig>(&mut out);
     kinds_of::<SgdMomentum>(&mut out);
     kinds_of::<LionConfig>(&mut out);
+    // AdamW in f32 and with lean bf16 state (issue 18), side by side.
+    out.push(kind::<AdamW, f32>("f32"));
+    out.push(Kind {
+        algorithm: "adamw-lean".into(),
+        dtype: "bf16",
+        bytes_per_element: LeanCase::bytes_per_element(),
+        probe_bytes_per_element: LeanCase::bytes_per_element(),
+        build: LeanCase::build,
+    });
     out.push(Kind {
         algorithm: "adam-mix".into(),
         dtype: "bf16",
@@ -159,6 +168,20 @@ impl BenchConfig for SgdMomentum {
     }
     fn config() -> SgdConfig {
         SgdConfig { momentum: 0.9, ..SgdConfig::default() }
+    }
+}
+
+/// AdamW at PyTorch's defaults (decoupled weight decay 0.01): the f32-state
+/// step the lean-state `adamw-lean` is compared with.
+struct AdamW;
+
+impl BenchConfig for AdamW {
+    type Algorithm = AdamConfig;
+    fn name() -> String {
+        "adamw".into()
+    }
+    fn config() -> AdamConfig {
+        AdamConfig::adamw()
     }
 }
 
@@ -378,6 +401,106 @@ impl Case for MixedCase {
         let copy: Vec<f32> = self.copy.iter().map(|x| x.to_f32()).collect();
         bits(&[&self.p, &self.m, &self.v, &copy])
     }
+}
+
+/// AdamW with f32 parameters and gradients and bf16 `exp_avg`/`exp_avg_sq`
+/// (issue 18's lean state, round to nearest even): p read and written (8),
+/// g read (4), m and v read and written (8): 20 bytes per element, 0.71 of
+/// f32 AdamW's 28. Its probe runs over the same buffers with the same byte
+/// widths and read/write pattern and trivial arithmetic (see [`lean_probe`]).
+struct LeanCase {
+    p: Vec<f32>,
+    g: Vec<f32>,
+    m: Vec<bf16>,
+    v: Vec<bf16>,
+}
+
+impl LeanCase {
+    fn layout() -> MixedLayout {
+        MixedLayout { param: Dtype::F32, grad: Dtype::F32, state: Dtype::Bf16, copy: None }
+    }
+
+    fn bytes_per_element() -> usize {
+        mixed_bytes_per_element(&Self::layout(), 2, false)
+    }
+
+    fn build(n: usize) -> Box<dyn Case> {
+        let narrow = |x: Vec<f32>| x.into_iter().map(bf16::from_f32).collect();
+        Box::new(LeanCase {
+            p: wave(n, 0, 1.0, false),
+            g: wave(n, 3, 0.1, false),
+            m: narrow(wave(n, 5, 0.01, false)),
+            v: narrow(wave(n, 7, 0.01, true)),
+        })
+    }
+
+    fn buffers(&mut self) -> MixedAdamBuffers<'_> {
+        MixedAdamBuffers {
+            param: MixedSlice::F32(&mut self.p),
+            grad: MixedSlice::F32(&mut self.g),
+            exp_avg: MixedSlice::Bf16(&mut self.m),
+            exp_avg_sq: MixedSlice::Bf16(&mut self.v),
+            max_exp_avg_sq: None,
+            param_copy: None,
+            position: 0,
+        }
+    }
+}
+
+impl Case for LeanCase {
+    fn run(&mut self, run: Run) {
+        let config = AdamConfig::adamw();
+        let options = MixedOptions { skip_non_finite: false, ..MixedOptions::default() };
+        let k = mixed_coefficients(&config, T, &options).expect("valid");
+        match run {
+            Run::Reference => spec::mixed(self.buffers().into(), &k),
+            Run::Tier(tier) => kernels::mixed_on(tier, self.buffers().into(), &k).expect("an available tier"),
+            Run::Dispatched => kernels::mixed(self.buffers().into(), &k),
+            Run::Driver => {
+                let outcome = adam_step_mixed(&config, T, self.buffers(), &options, &Parallelism::Global);
+                assert_eq!(outcome, Ok(StepOutcome::Applied));
+            }
+            Run::Probe { threaded } => lean_probe(&mut self.p, &self.g, &mut self.m, &mut self.v, threaded),
+            other => unreachable!("not a kernel run: {other:?}"),
+        }
+    }
+
+    fn output_bits(&self) -> Vec<u64> {
+        let widen = |x: &[bf16]| x.iter().map(|x| x.to_f32()).collect::<Vec<f32>>();
+        bits(&[&self.p, &widen(&self.m), &widen(&self.v)])
+    }
+}
+
+/// The bandwidth probe of the lean-state step, over its own buffers: `p`
+/// (f32) and `m`, `v` (bf16) read and written in place, `g` (f32) read;
+/// `p += g − g` and the bf16 words xor-ed with an opaque zero. The library's
+/// probe takes one element type, so this one is a plain loop (vectorized by
+/// the compiler for the build's baseline), split into one contiguous piece
+/// per thread of the global pool (`threaded`) as the driver splits a step.
+pub fn lean_probe(p: &mut [f32], g: &[f32], m: &mut [bf16], v: &mut [bf16], threaded: bool) {
+    use rayon::prelude::*;
+    fn piece(p: &mut [f32], g: &[f32], m: &mut [bf16], v: &mut [bf16]) {
+        let zero = std::hint::black_box(0u16);
+        for (((p, g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+            #[allow(clippy::eq_op)] // the probe's arithmetic: `g − g` is +0 for finite `g`
+            let zero_f32 = *g - *g;
+            *p += zero_f32;
+            *m = bf16::from_bits(m.to_bits() ^ zero);
+            *v = bf16::from_bits(v.to_bits() ^ zero);
+        }
+    }
+    let n = p.len();
+    let threads = if threaded { rayon::current_num_threads() } else { 1 };
+    // Pieces of whole 64-byte lines of the f32 streams.
+    let chunk = n.div_ceil(threads).div_ceil(16).max(1) * 16;
+    if threads == 1 {
+        return piece(p, g, m, v);
+    }
+    p.par_chunks_mut(chunk)
+        .zip(g.par_chunks(chunk))
+        .zip(m.par_chunks_mut(chunk))
+        .zip(v.par_chunks_mut(chunk))
+        .for_each(|(((p, g), m), v)| piece(p, g, m, v));
 }
 
 /// Loss scale of the phase: gradients carry it, the phase removes it.

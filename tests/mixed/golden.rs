@@ -3,6 +3,11 @@
 //! (every supported layout, option set, fill, length and step), taken from
 //! the Adam-only kernel before the mixed step became generic over the
 //! algorithm. The generic step must give Adam these bits exactly.
+//!
+//! The digest covers the first 12 layouts of `SUPPORTED` only, the ones it
+//! was taken over: it guards that their bits did not change. Layouts added
+//! since (appended, such as issue 18's `f32` parameters with `bf16` state)
+//! are checked against the reference by the other tests, not pinned here.
 
 use super::{Implementation, MixedLayout, MixedTest, STEPS, State, step};
 use fused_optim::AdamConfig;
@@ -17,7 +22,9 @@ fn digest() -> u64 {
         }
     };
     let mut seed = 0;
-    for layout in MixedLayout::SUPPORTED {
+    // The original 12 layouts only (see the module's doc).
+    for layout in &MixedLayout::SUPPORTED[..12] {
+        let layout = *layout;
         for (c, o) in AdamConfig::option_sets() {
             for fill in [Fill::Random, Fill::Special, Fill::Bits] {
                 for len in (0..=35).chain([63, 64, 65, 100, 333]) {

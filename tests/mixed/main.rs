@@ -7,6 +7,7 @@
 //! [`narrow`]: the narrow storage conversions on every tier against `half`.
 
 mod golden;
+mod lean;
 mod narrow;
 
 use fused_optim::kernels::{

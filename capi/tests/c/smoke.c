@@ -889,6 +889,40 @@ int main(void) {
     check(memcmp(mp, EXPECTED_MIXED_PARAM_F32, sizeof mp) == 0 && memcmp(mcopy, EXPECTED_MIXED_COPY_BF16, sizeof mcopy) == 0,
           "multi-tensor mixed bits equal the Rust reference");
 
+    /* Lean state (issue 18): f32 master weights and f32 gradients with bf16
+     * exp_avg/exp_avg_sq (AdamW, stochastic rounding of the state from seed 7)
+     * and a bf16 Lion exp_avg (round to nearest even); two threads. */
+    {
+        fo_mixed_options lean = fo_mixed_options_default();
+        lean.stochastic_rounding = 1;
+        lean.seed = 7;
+        float lp[SMOKE_N], lg[SMOKE_N];
+        uint16_t lm[SMOKE_N] = {0}, lv[SMOKE_N] = {0};
+        inputs_f32(lp, lg);
+        for (uint64_t t = 1; t <= 3; t++) {
+            check_status(fo_adam_step_mixed(lp, FO_DTYPE_F32, lg, FO_DTYPE_F32, lm, lv, NULL, FO_DTYPE_BF16, NULL,
+                                            FO_DTYPE_F32, SMOKE_N, 0, &adamw_mixed, &lean, t, NULL),
+                         FO_OK, "lean-state AdamW step");
+        }
+        check(memcmp(lp, EXPECTED_LEAN_ADAMW_PARAM_F32, sizeof lp) == 0 &&
+                  memcmp(lm, EXPECTED_LEAN_ADAMW_EXP_AVG_BF16, sizeof lm) == 0,
+              "lean-state AdamW: f32 param and bf16 exp_avg bits equal the Rust reference");
+        fo_lion_config lion_lean = fo_lion_config_default();
+        lion_lean.lr = 0.01;
+        lion_lean.weight_decay = 0.1;
+        fo_mixed_options nearest = fo_mixed_options_default();
+        inputs_f32(lp, lg);
+        memset(lm, 0, sizeof lm);
+        for (uint64_t t = 1; t <= 3; t++) {
+            check_status(fo_lion_step_mixed(lp, FO_DTYPE_F32, lg, FO_DTYPE_F32, lm, FO_DTYPE_BF16, NULL, FO_DTYPE_F32,
+                                            SMOKE_N, 0, &lion_lean, &nearest, t, NULL),
+                         FO_OK, "lean-state Lion step");
+        }
+        check(memcmp(lp, EXPECTED_LEAN_LION_PARAM_F32, sizeof lp) == 0 &&
+                  memcmp(lm, EXPECTED_LEAN_LION_EXP_AVG_BF16, sizeof lm) == 0,
+              "lean-state Lion: f32 param and bf16 exp_avg bits equal the Rust reference");
+    }
+
     /* found_inf: an infinite gradient skips the step: FO_OK, `skipped` set,
      * and nothing written, not even the zeroed gradient. */
     to_bf16(mg, g, 1024.0f);

@@ -282,6 +282,7 @@ pub(crate) fn mixed<I: HalfLanes + Enter, U: MixedForms>(
         (Bf16, Bf16, F32, None) => run_layout::<I, U, bf16, bf16, f32, f32, false>(token, b, c),
         (Bf16, Bf16, Bf16, None) => run_layout::<I, U, bf16, bf16, bf16, f32, false>(token, b, c),
         (F16, F16, F32, None) => run_layout::<I, U, f16, f16, f32, f32, false>(token, b, c),
+        (F32, F32, Bf16, None) => run_layout::<I, U, f32, f32, bf16, f32, false>(token, b, c),
         _ => unreachable!("unsupported layout {layout}: `Checked` admits only supported ones"),
     }
 }

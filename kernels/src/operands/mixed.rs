@@ -148,7 +148,10 @@ pub struct MixedLayout {
 
 impl MixedLayout {
     /// Every layout the kernels are built for (see the module's table).
-    pub const SUPPORTED: [MixedLayout; 12] = {
+    /// New layouts are appended: tests and fuzzers address the older ones by
+    /// index (the last, `f32` parameters and gradients with `bf16` state, is
+    /// the lean-state layout of issue 18).
+    pub const SUPPORTED: [MixedLayout; 13] = {
         use Dtype::{Bf16, F16, F32};
         const fn l(param: Dtype, grad: Dtype, state: Dtype, copy: Option<Dtype>) -> MixedLayout {
             MixedLayout { param, grad, state, copy }
@@ -166,6 +169,7 @@ impl MixedLayout {
             l(Bf16, Bf16, F32, None),
             l(Bf16, Bf16, Bf16, None),
             l(F16, F16, F32, None),
+            l(F32, F32, Bf16, None),
         ]
     };
 

@@ -13,6 +13,7 @@
 //! | parameter | gradient | state | copy of the new parameters |
 //! | --- | --- | --- | --- |
 //! | f32 (master weights) | f32, bf16 or f16 | f32 | none, bf16 or f16 |
+//! | f32 | f32 | bf16 (lean state: half the state bytes) | none |
 //! | bf16 | bf16 | f32 or bf16 | none |
 //! | f16 | f16 | f32 | none |
 //!
