@@ -25,7 +25,15 @@
 //! cargo run --release -p fused-optim-bench --example roofline -- --csv roofline.csv --png roofline.png
 //! cargo run --release -p fused-optim-bench --example roofline -- --crossover  # serial, split, default: 2^10 … 2^22
 //! cargo run --release -p fused-optim-bench --example roofline -- --clip       # clipped AdamW, fused vs two-pass: 2^24, 2^26
+//! cargo run --release -p fused-optim-bench --example roofline -- --lean       # AdamW, bf16 vs f32 state: 2^24, 2^26
 //! ```
+//!
+//! `--lean` times, instead of the report, f32 AdamW (`adamw f32`: 28 bytes per
+//! element) against AdamW with f32 parameters and gradients and bf16 state
+//! (`adamw-lean bf16`: 20 bytes, 0.71 of it), each through the driver on all
+//! threads and each against the probe over its own streams, all four samples
+//! interleaved; it prints the lean step's time as a fraction of the f32 one's
+//! and each step's fraction of its probe's bandwidth.
 //!
 //! `--clip` times, instead of the report, an f32 AdamW step with gradient-norm
 //! clipping (to half the gradients' norm) on 1 thread and on all threads:
@@ -49,6 +57,7 @@ struct Options {
     samples: usize,
     crossover: bool,
     clip: bool,
+    lean: bool,
     csv: Option<String>,
     png: Option<String>,
 }
@@ -60,12 +69,13 @@ fn parse_options() -> Options {
         samples: 9,
         crossover: false,
         clip: false,
+        lean: false,
         csv: None,
         png: None,
     };
     let mut args = std::env::args().skip(1);
     let usage = "usage: roofline [--sizes 10,12,16,20,24,26] [--samples 9] [--csv FILE] [--png FILE] [--crossover] \
-                 [--clip (default sizes 24,26)]";
+                 [--clip (default sizes 24,26)] [--lean (default sizes 24,26)]";
     while let Some(arg) = args.next() {
         let mut value = || args.next().unwrap_or_else(|| panic!("{arg} takes a value; {usage}"));
         match arg.as_str() {
@@ -78,6 +88,7 @@ fn parse_options() -> Options {
             "--png" => o.png = Some(value()),
             "--crossover" => o.crossover = true,
             "--clip" => o.clip = true,
+            "--lean" => o.lean = true,
             "--help" | "-h" => {
                 println!("{usage}");
                 std::process::exit(0);
@@ -151,6 +162,9 @@ fn main() {
     if o.clip {
         return clip(&o);
     }
+    if o.lean {
+        return lean(&o);
+    }
     println!(
         "{:<12} {:<4} {:>5} {:>4}  {:>8} {:>8} {:>10} {:>8}  {:>7} {:>8}",
         "algo", "type", "n", "thr", "ns/elem", "GB/s", "probe GB/s", "of probe", "ref ns", "vs ref"
@@ -206,6 +220,70 @@ fn main() {
     if let Some(path) = &o.png {
         draw_png(path, &rows, threads).expect("draw the chart");
         println!("wrote {path}");
+    }
+}
+
+/// AdamW with f32 state against AdamW with bf16 state (f32 parameters and
+/// gradients), on all threads, each against the probe over its own streams;
+/// one call per sample, the four runs' samples interleaved.
+fn lean(o: &Options) {
+    let sizes = if o.sized { o.sizes.clone() } else { vec![24, 26] };
+    let all = kinds();
+    let find = |algorithm: &str, dtype: &str| {
+        all.iter().find(|k| k.algorithm == algorithm && k.dtype == dtype).expect("a bench kind")
+    };
+    let (wide, narrow) = (find("adamw", "f32"), find("adamw-lean", "bf16"));
+    let threads = rayon::current_num_threads();
+    println!(
+        "{:<16} {:>5} {:>4}  {:>8} {:>8} {:>10} {:>8}",
+        "step", "n", "thr", "ns/elem", "GB/s", "probe GB/s", "of probe"
+    );
+    for log2 in sizes {
+        let n = 1usize << log2;
+        let mut cases = [(wide.build)(n), (narrow.build)(n)];
+        let runs = [Run::Driver, Run::Probe { threaded: true }];
+        for case in &mut cases {
+            for run in runs {
+                case.step(run); // warm-up: page faults, caches
+            }
+        }
+        let mut times = vec![Vec::with_capacity(o.samples); 4];
+        for _ in 0..o.samples.max(1) {
+            for (c, case) in cases.iter_mut().enumerate() {
+                for (r, &run) in runs.iter().enumerate() {
+                    let start = Instant::now();
+                    case.step(run);
+                    times[2 * c + r].push(start.elapsed());
+                }
+            }
+        }
+        let median: Vec<f64> = times
+            .into_iter()
+            .map(|mut t| {
+                t.sort();
+                t[t.len() / 2].as_secs_f64() * 1e9 / n as f64
+            })
+            .collect();
+        for (c, kind) in [wide, narrow].iter().enumerate() {
+            let (ns, probe_ns) = (median[2 * c], median[2 * c + 1]);
+            let bytes = kind.bytes_per_element as f64;
+            println!(
+                "{:<16} {:>5} {:>4}  {:>8.3} {:>8.1} {:>10.1} {:>7.0}%",
+                format!("{} {}", kind.algorithm, kind.dtype),
+                format!("2^{log2}"),
+                threads,
+                ns,
+                bytes / ns,
+                kind.probe_bytes_per_element as f64 / probe_ns,
+                100.0 * probe_ns / ns
+            );
+        }
+        println!(
+            "  2^{log2}: bf16-state step / f32-state step = {:.3} (bytes {:.3}); medians of {} interleaved samples",
+            median[2] / median[0],
+            narrow.bytes_per_element as f64 / wide.bytes_per_element as f64,
+            o.samples.max(1)
+        );
     }
 }
 
