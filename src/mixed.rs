@@ -492,27 +492,24 @@ pub enum StateFormat {
     /// buffer, rounded to nearest even or stochastically
     /// ([`MixedOptions::stochastic_rounding`]).
     Bf16,
-    /// 8-bit blockwise quantization: one byte per element and an `f32`
-    /// scale per block of [`INT8_BLOCK`] elements, `1 + 4/256` bytes per
-    /// element and buffer. Its memory is accounted for here; no step keeps
-    /// this format yet.
+    /// 8-bit blockwise quantization ([`crate::quantized`]): one byte per
+    /// element and an `f32` scale per block of
+    /// [`QUANT_BLOCK`](crate::quantized::QUANT_BLOCK) elements, `1 + 4/256`
+    /// bytes per element and buffer.
     Int8,
 }
-
-/// Elements per block of [`StateFormat::Int8`] (one `f32` scale each).
-pub const INT8_BLOCK: usize = 256;
 
 impl StateFormat {
     /// Every format, in declaration order.
     pub const ALL: [StateFormat; 3] = [StateFormat::F32, StateFormat::Bf16, StateFormat::Int8];
 
     /// Bytes one element of one state buffer takes, scales included: 4, 2,
-    /// `1 + 4/INT8_BLOCK`.
+    /// `1 + 4/QUANT_BLOCK`.
     pub fn bytes_per_slot(self) -> f64 {
         match self {
             StateFormat::F32 => 4.0,
             StateFormat::Bf16 => 2.0,
-            StateFormat::Int8 => 1.0 + 4.0 / INT8_BLOCK as f64,
+            StateFormat::Int8 => 1.0 + 4.0 / fused_optim_kernels::QUANT_BLOCK as f64,
         }
     }
 

@@ -4,7 +4,7 @@
 //! mixed-precision update (Adam / AdamW / AMSGrad, Lion, SGD with momentum).
 //!
 //! Adam's two `f32` moments take 8 bytes per parameter; here they take
-//! `2 + 8/256` ([`state_bytes_per_param`]). The step is memory-bound, so the
+//! `2 + 8/256` ([`state_bytes_per_param`] with [`StateFormat::Int8`]). The step is memory-bound, so the
 //! smaller state is also a faster step: per element it moves 16 bytes
 //! (parameter read and written, gradient read, two code bytes read and
 //! written) instead of 28.
@@ -21,8 +21,8 @@
 //! Stochastic rounding is refused: the codes round to nearest.
 //!
 //! ```
-//! use fused_optim::quantized::{state_bytes_per_param, QuantizedAdam};
-//! use fused_optim::mixed::{MixedOptions, StepOutcome};
+//! use fused_optim::quantized::QuantizedAdam;
+//! use fused_optim::mixed::{state_bytes_per_param, MixedOptions, StateFormat, StepOutcome};
 //! use fused_optim::AdamConfig;
 //! let mut opt = QuantizedAdam::new(AdamConfig::adamw(), MixedOptions::default(), 1000)?;
 //! let mut param = vec![1.0f32; 1000];
@@ -31,13 +31,14 @@
 //! assert!((param[0] - 0.99899).abs() < 1e-5);            // lr·(1 + wd) on the first step
 //! let exp_avg = opt.state()[0].unwrap().dequantize();
 //! assert_eq!(exp_avg[0], 0.05);                         // (1 − β1)·g, stored exactly
-//! assert_eq!(state_bytes_per_param(2), 2.0 + 8.0 / 256.0);
+//! assert_eq!(state_bytes_per_param(opt.config(), StateFormat::Int8), 2.0 + 8.0 / 256.0);
+//! assert_eq!(opt.state_bytes_per_param(), 2.0 + 8.0 / 256.0);
 //! # Ok::<(), fused_optim::Error>(())
 //! ```
 
 use crate::algorithms::{AdamConfig, Algorithm, check_state_buffers};
 use crate::clip::{ClipGradNorm, ClipReport};
-use crate::mixed::{MixedOptions, StepOutcome, mixed_coefficients};
+use crate::mixed::{MixedOptions, StateFormat, StepOutcome, mixed_coefficients, state_bytes_per_param};
 use crate::parallel::{Parallelism, drive_many, sum_squares_many};
 use crate::{Error, KernelBuffers};
 use fused_optim_kernels::Reborrow;
@@ -51,12 +52,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// Scales one 8-bit state buffer of `len` elements keeps: one per block.
 pub fn scales_len(len: usize) -> usize {
     len.div_ceil(QUANT_BLOCK)
-}
-
-/// State bytes per parameter with `slots` 8-bit state buffers: one code byte
-/// and a share of one `f32` scale per block each (Adam: `2 + 8/256`).
-pub fn state_bytes_per_param(slots: usize) -> f64 {
-    slots as f64 * (1.0 + 4.0 / QUANT_BLOCK as f64)
 }
 
 /// Bytes one element's step reads and writes with `slots` 8-bit state
@@ -399,7 +394,7 @@ impl QuantizedAdam {
 
     /// State bytes per parameter: `2 + 8/256`, with AMSGrad `3 + 12/256`.
     pub fn state_bytes_per_param(&self) -> f64 {
-        state_bytes_per_param(self.state.iter().flatten().count())
+        state_bytes_per_param(&self.config, StateFormat::Int8)
     }
 
     /// The state buffers: `exp_avg`, `exp_avg_sq` and, with AMSGrad, `max_exp_avg_sq`.

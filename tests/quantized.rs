@@ -5,11 +5,11 @@
 //! exporting `f32` state.
 
 use fused_optim::clip::ClipGradNorm;
-use fused_optim::mixed::{MixedOptions, StepOutcome};
+use fused_optim::mixed::{MixedOptions, StateFormat, StepOutcome, state_bytes_per_param};
 use fused_optim::parallel::{Parallelism, set_serial_threshold};
 use fused_optim::quantized::{
     QUANT_BLOCK, QuantizedAdam, QuantizedBuffers, QuantizedCoefficients, QuantizedState,
-    quantized_coefficients, scales_len, state_bytes_per_param, step_quantized, step_quantized_many,
+    quantized_coefficients, scales_len, step_quantized, step_quantized_many,
 };
 use fused_optim::{AdamConfig, Algorithm, Error, LionConfig, SgdConfig};
 use fused_optim_kernels::spec;
@@ -270,7 +270,7 @@ fn clipping_reports_the_norm_and_scales_inside_the_step() {
 
 #[test]
 fn state_bytes_per_param_are_reported_and_true() {
-    assert_eq!(state_bytes_per_param(2), 2.0 + 8.0 / 256.0);
+    assert_eq!(state_bytes_per_param(&AdamConfig::adamw(), StateFormat::Int8), 2.0 + 8.0 / 256.0);
     let n = 1 << 20;
     let adam = QuantizedAdam::new(AdamConfig::adamw(), MixedOptions::default(), n).unwrap();
     let amsgrad =

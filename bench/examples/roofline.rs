@@ -25,15 +25,16 @@
 //! cargo run --release -p fused-optim-bench --example roofline -- --csv roofline.csv --png roofline.png
 //! cargo run --release -p fused-optim-bench --example roofline -- --crossover  # serial, split, default: 2^10 … 2^22
 //! cargo run --release -p fused-optim-bench --example roofline -- --clip       # clipped AdamW, fused vs two-pass: 2^24, 2^26
-//! cargo run --release -p fused-optim-bench --example roofline -- --lean       # AdamW, bf16 vs f32 state: 2^24, 2^26
+//! cargo run --release -p fused-optim-bench --example roofline -- --lean       # AdamW, bf16 and 8-bit vs f32 state: 2^24, 2^26
 //! ```
 //!
 //! `--lean` times, instead of the report, f32 AdamW (`adamw f32`: 28 bytes per
 //! element) against AdamW with f32 parameters and gradients and bf16 state
-//! (`adamw-lean bf16`: 20 bytes, 0.71 of it), each through the driver on all
-//! threads and each against the probe over its own streams, all four samples
-//! interleaved; it prints the lean step's time as a fraction of the f32 one's
-//! and each step's fraction of its probe's bandwidth.
+//! (`adamw-lean bf16`: 20 bytes, 0.71 of it) and with 8-bit blockwise state
+//! (`adamw-8bit u8`: 16 bytes, 0.57 of it), each through the driver on all
+//! threads and each against the probe over its own streams, all six runs'
+//! samples interleaved; it prints each lean step's time as a fraction of the
+//! f32 one's and each step's fraction of its probe's bandwidth.
 //!
 //! `--clip` times, instead of the report, an f32 AdamW step with gradient-norm
 //! clipping (to half the gradients' norm) on 1 thread and on all threads:
@@ -223,16 +224,16 @@ fn main() {
     }
 }
 
-/// AdamW with f32 state against AdamW with bf16 state (f32 parameters and
-/// gradients), on all threads, each against the probe over its own streams;
-/// one call per sample, the four runs' samples interleaved.
+/// AdamW with f32 state against AdamW with bf16 state and with 8-bit state
+/// (f32 parameters and gradients), on all threads, each against the probe
+/// over its own streams; one call per sample, the six runs' samples interleaved.
 fn lean(o: &Options) {
     let sizes = if o.sized { o.sizes.clone() } else { vec![24, 26] };
     let all = kinds();
     let find = |algorithm: &str, dtype: &str| {
         all.iter().find(|k| k.algorithm == algorithm && k.dtype == dtype).expect("a bench kind")
     };
-    let (wide, narrow) = (find("adamw", "f32"), find("adamw-lean", "bf16"));
+    let kinds = [find("adamw", "f32"), find("adamw-lean", "bf16"), find("adamw-8bit", "u8")];
     let threads = rayon::current_num_threads();
     println!(
         "{:<16} {:>5} {:>4}  {:>8} {:>8} {:>10} {:>8}",
@@ -240,14 +241,14 @@ fn lean(o: &Options) {
     );
     for log2 in sizes {
         let n = 1usize << log2;
-        let mut cases = [(wide.build)(n), (narrow.build)(n)];
+        let mut cases: Vec<_> = kinds.iter().map(|k| (k.build)(n)).collect();
         let runs = [Run::Driver, Run::Probe { threaded: true }];
         for case in &mut cases {
             for run in runs {
                 case.step(run); // warm-up: page faults, caches
             }
         }
-        let mut times = vec![Vec::with_capacity(o.samples); 4];
+        let mut times = vec![Vec::with_capacity(o.samples); 2 * kinds.len()];
         for _ in 0..o.samples.max(1) {
             for (c, case) in cases.iter_mut().enumerate() {
                 for (r, &run) in runs.iter().enumerate() {
@@ -264,7 +265,7 @@ fn lean(o: &Options) {
                 t[t.len() / 2].as_secs_f64() * 1e9 / n as f64
             })
             .collect();
-        for (c, kind) in [wide, narrow].iter().enumerate() {
+        for (c, kind) in kinds.iter().enumerate() {
             let (ns, probe_ns) = (median[2 * c], median[2 * c + 1]);
             let bytes = kind.bytes_per_element as f64;
             println!(
@@ -278,12 +279,14 @@ fn lean(o: &Options) {
                 100.0 * probe_ns / ns
             );
         }
-        println!(
-            "  2^{log2}: bf16-state step / f32-state step = {:.3} (bytes {:.3}); medians of {} interleaved samples",
-            median[2] / median[0],
-            narrow.bytes_per_element as f64 / wide.bytes_per_element as f64,
-            o.samples.max(1)
-        );
+        for (c, what) in [(1, "bf16"), (2, "8-bit")] {
+            println!(
+                "  2^{log2}: {what}-state step / f32-state step = {:.3} (bytes {:.3}); medians of {} interleaved samples",
+                median[2 * c] / median[0],
+                kinds[c].bytes_per_element as f64 / kinds[0].bytes_per_element as f64,
+                o.samples.max(1)
+            );
+        }
     }
 }
 

@@ -202,6 +202,47 @@ def sgd_step_mixed(
     zero_grad: bool = False,
     stochastic_rounding: Optional[int] = None,
 ) -> bool: ...
+def adam_step_8bit(
+    param: Buffer,
+    grad: Buffer,
+    exp_avg_codes: Buffer,
+    exp_avg_scales: Buffer,
+    exp_avg_sq_codes: Buffer,
+    exp_avg_sq_scales: Buffer,
+    max_exp_avg_sq_codes: Optional[Buffer] = None,
+    max_exp_avg_sq_scales: Optional[Buffer] = None,
+    *,
+    step: int,
+    lr: float = 1e-3,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    amsgrad: bool = False,
+    maximize: bool = False,
+    decoupled_weight_decay: bool = False,
+    eps_hat: bool = False,
+    loss_scale: float = 1.0,
+    grad_scale: float = 1.0,
+    skip_non_finite: bool = True,
+    zero_grad: bool = False,
+) -> bool: ...
+def lion_step_8bit(
+    param: Buffer,
+    grad: Buffer,
+    exp_avg_codes: Buffer,
+    exp_avg_scales: Buffer,
+    *,
+    lr: float = 1e-4,
+    betas: tuple[float, float] = (0.9, 0.99),
+    weight_decay: float = 0.0,
+    maximize: bool = False,
+    loss_scale: float = 1.0,
+    grad_scale: float = 1.0,
+    skip_non_finite: bool = True,
+    zero_grad: bool = False,
+) -> bool: ...
+def quantize_8bit(values: Buffer, codes: Buffer, scales: Buffer, *, signed: bool) -> None: ...
+def dequantize_8bit(codes: Buffer, scales: Buffer, values: Buffer, *, signed: bool) -> None: ...
 def set_num_threads(n: int, backend: str = "auto") -> None: ...
 def get_backend() -> str: ...
 def _follow_host_threads() -> None: ...

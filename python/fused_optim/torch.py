@@ -44,8 +44,22 @@ float32 and rounds the new state to bf16 to nearest even. Its ``state_dict``
 is torch's layout with bf16 tensors, so ``torch.optim.AdamW`` loads it (torch
 casts state to the parameter's dtype) and tools that read optimizer state by
 name and shape see the parameter's shape; a float32 torch ``state_dict`` loads
-into it with the moments rounded to bf16 (nearest even). ``state_dtype="int8"``
-is reserved for 8-bit blockwise state and raises ``NotImplementedError`` for now.
+into it with the moments rounded to bf16 (nearest even).
+
+8-bit state (``state_dtype="int8"``; ``Adam``, ``AdamW`` and ``Lion``, float32
+parameters). Each moment is one byte per element through a float-like code
+(signed for ``exp_avg``, unsigned for ``exp_avg_sq``/``max_exp_avg_sq``) and one
+float32 scale (the absmax) per block of 256 elements: ``2 + 8/256`` bytes per
+parameter for AdamW (``state_bytes_per_param()``), and a step moves 16 bytes
+per parameter instead of 28. The state is held under names of its own,
+``<name>_codes`` (uint8, the parameter's shape) and ``<name>_scales`` (float32,
+``ceil(numel / 256)``), and so is its ``state_dict``. ``torch_state_dict()``
+gives torch's layout (float32 ``exp_avg``/``exp_avg_sq`` of the parameter's
+shape, decoded) for ``torch.optim.AdamW`` and tools that read optimizer state
+by name; ``load_state_dict`` takes either layout (a float state is quantized
+as a step would store it). The codes, the block size and the rounding are the
+library's (``fused_optim::quantized``): every instruction set and thread count
+gives the same bytes.
 
 AMP. ``_step_supports_amp_scaling`` is set: ``torch.amp.GradScaler.step`` hands
 the optimizer ``grad_scale`` and ``found_inf``. A nonzero ``found_inf`` skips the
@@ -98,21 +112,32 @@ class _StateFormat:
     entry of ``_STATE_FORMATS`` (and its allocation in ``_FusedOptimizer._new_state_tensor``)."""
 
     def __init__(
-        self, name: str, dtype: Optional[torch.dtype], bytes_per_slot: float, param_dtypes: tuple[torch.dtype, ...]
+        self,
+        name: str,
+        dtype: Optional[torch.dtype],
+        bytes_per_slot: float,
+        param_dtypes: tuple[torch.dtype, ...],
+        packed: bool = False,
     ) -> None:
         self.name = name
         #: The state tensors' dtype; None: the optimizer's default (the parameter's, float32 for bf16/f16).
         self.dtype = dtype
         self.bytes_per_slot = bytes_per_slot
         self.param_dtypes = param_dtypes
+        #: Each state buffer is two tensors, ``<name>_codes`` (uint8, the parameter's shape) and
+        #: ``<name>_scales`` (float32, one per block of ``QUANT_BLOCK`` elements), not one.
+        self.packed = packed
 
 
-#: The state formats by their ``state_dtype`` name; ``"int8"`` (8-bit blockwise, 256 elements a block, an
-#: float32 scale each) is accepted by the signatures and not implemented yet.
-_STATE_FORMATS: dict[str, Optional[_StateFormat]] = {
+#: Elements per block of 8-bit state (one float32 scale each).
+QUANT_BLOCK = 256
+
+
+#: The state formats by their ``state_dtype`` name.
+_STATE_FORMATS: dict[str, _StateFormat] = {
     "float32": _StateFormat("float32", None, 4.0, (torch.float32, torch.float64) + _NARROW),
     "bf16": _StateFormat("bf16", torch.bfloat16, 2.0, (torch.float32, torch.bfloat16)),
-    "int8": None,
+    "int8": _StateFormat("int8", torch.uint8, 1.0 + 4.0 / QUANT_BLOCK, (torch.float32,), packed=True),
 }
 
 _STATE_DTYPE_ALIASES = {
@@ -135,18 +160,18 @@ def _state_format(owner: str, state_dtype: Any) -> str:
     except TypeError:  # unhashable
         name = None
     if name is None:
-        raise ValueError(f"{owner}: state_dtype must be None, 'float32' or 'bf16' (or 'int8'), got {state_dtype!r}")
-    if _STATE_FORMATS[name] is None:
-        raise NotImplementedError(
-            f"state_dtype={name!r} (8-bit blockwise state) is not implemented yet in {owner}: "
-            "use state_dtype='bf16' for lean state"
-        )
+        raise ValueError(f"{owner}: state_dtype must be None, 'float32', 'bf16' or 'int8', got {state_dtype!r}")
     return name
 
 
 def _scalar_dtype() -> torch.dtype:
     """The dtype torch keeps ``state["step"]`` in."""
     return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+
+
+def _blocks(n: int) -> int:
+    """The scales of one 8-bit state buffer of ``n`` elements: one per block of ``QUANT_BLOCK``."""
+    return -(-n // QUANT_BLOCK)
 
 
 def _float(name: str, value: Any) -> float:
@@ -239,7 +264,6 @@ class _FusedOptimizer(torch.optim.Optimizer):
                 )
                 raise TypeError(f"{type(self).__name__}: {p.dtype} parameters are not supported{hint}")
             fmt = _STATE_FORMATS[self.state_dtype]
-            assert fmt is not None
             if p.dtype not in fmt.param_dtypes:
                 raise TypeError(
                     f"{type(self).__name__}(state_dtype={self.state_dtype!r}): {p.dtype} parameters are not "
@@ -254,6 +278,17 @@ class _FusedOptimizer(torch.optim.Optimizer):
     def _initial(self, name: str, group: dict[str, Any]) -> float:
         """The initial value of a state buffer."""
         return 0.0
+
+    #: The state buffers stored in 8-bit state's signed code (first moments); the others take the unsigned one.
+    _SIGNED_STATE: frozenset[str] = frozenset({"exp_avg", "momentum_buffer"})
+
+    def _state_keys(self, group: dict[str, Any]) -> list[str]:
+        """The keys of ``self.state[p]`` that hold the state buffers, in the functional step's argument
+        order: the buffers' names, or with packed (8-bit) state each name's ``_codes`` and ``_scales``."""
+        names = self._state_names(group)
+        if not _STATE_FORMATS[self.state_dtype].packed:
+            return names
+        return [f"{name}_{part}" for name in names for part in ("codes", "scales")]
 
     def _call(
         self,
@@ -277,24 +312,28 @@ class _FusedOptimizer(torch.optim.Optimizer):
         state: dict[str, Any] = self.state[p]
         if self._counts_steps and "step" not in state:
             state["step"] = torch.tensor(0.0, dtype=_scalar_dtype())
-        for name in self._state_names(group):
-            if state.get(name) is None:  # absent, or None as an old torch checkpoint's momentum_buffer
-                state[name] = self._new_state_tensor(p, name, group)
+        for key in self._state_keys(group):
+            if state.get(key) is None:  # absent, or None as an old torch checkpoint's momentum_buffer
+                state[key] = self._new_state_tensor(p, key, group)
         return state
 
     def _state_tensor_dtype(self, p: Tensor) -> torch.dtype:
         """The dtype of ``p``'s state tensors: the format's, else float32 for bf16/f16 parameters, else
         the parameter's."""
         fmt = _STATE_FORMATS[self.state_dtype]
-        assert fmt is not None
         if fmt.dtype is not None:
             return fmt.dtype
         return torch.float32 if p.dtype in _NARROW else p.dtype
 
-    def _new_state_tensor(self, p: Tensor, name: str, group: dict[str, Any]) -> Tensor:
-        """A new state buffer of ``p`` (every state format allocates here)."""
+    def _new_state_tensor(self, p: Tensor, key: str, group: dict[str, Any]) -> Tensor:
+        """A new state buffer of ``p`` under ``key`` (every state format allocates here). Packed state
+        starts as all-zero codes and scales, which decode to 0 (every packed algorithm starts from 0)."""
+        if _STATE_FORMATS[self.state_dtype].packed:
+            if key.endswith("_scales"):
+                return torch.zeros(_blocks(p.numel()), dtype=torch.float32)
+            return torch.zeros(p.shape, dtype=torch.uint8)
         return torch.full_like(
-            p, self._initial(name, group), dtype=self._state_tensor_dtype(p), memory_format=torch.preserve_format
+            p, self._initial(key, group), dtype=self._state_tensor_dtype(p), memory_format=torch.preserve_format
         )
 
     def _is_mixed(self, p: Tensor) -> bool:
@@ -304,18 +343,21 @@ class _FusedOptimizer(torch.optim.Optimizer):
     def state_bytes_per_param(self) -> float:
         """State bytes per parameter element this optimizer keeps (or will keep, the state being made at
         the first step), averaged over the parameters by element count: the buffers each group's options
-        keep times their element size. AdamW: 8 with float32 state, 4 with ``state_dtype="bf16"``
-        (AMSGrad: 12, 6); Lion: 4, 2. The ``step`` count is not counted."""
+        keep times their element size. AdamW: 8 with float32 state, 4 with ``state_dtype="bf16"``, and with
+        ``state_dtype="int8"`` one code byte per element plus a float32 scale per block of 256 elements
+        (``2 + 8/256`` for a tensor of whole blocks; a tensor's last block counts whole). AMSGrad keeps one
+        buffer more; Lion: 4, 2, ``1 + 4/256``. The ``step`` count is not counted."""
+        fmt = _STATE_FORMATS[self.state_dtype]
         total = 0.0
         elements = 0
         for group in self.param_groups:
             slots = len(self._state_names(group))
             for p in group["params"]:
-                total += p.numel() * slots * self._state_tensor_dtype(p).itemsize
-                elements += p.numel()
+                n = p.numel()
+                per_slot = n + 4 * _blocks(n) if fmt.packed else n * self._state_tensor_dtype(p).itemsize
+                total += slots * per_slot
+                elements += n
         if elements == 0:
-            fmt = _STATE_FORMATS[self.state_dtype]
-            assert fmt is not None
             return len(self._state_names({**self.defaults})) * fmt.bytes_per_slot
         return total / elements
 
@@ -364,7 +406,7 @@ class _FusedOptimizer(torch.optim.Optimizer):
 
     def _step_group(self, group: dict[str, Any], grad_scale: Optional[float]) -> None:
         self._validate(group)
-        names = self._state_names(group)
+        names = self._state_keys(group)
         full = len(names) + (1 if self._counts_steps else 0)
         state_of = self.state
         params: list[Tensor] = []
@@ -431,23 +473,77 @@ class _FusedOptimizer(torch.optim.Optimizer):
         torch.autograd.graph.increment_version(params + [t for column in columns for t in column])
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """torch's ``load_state_dict``, with each state buffer converted from its saved dtype straight to
-        this optimizer's state dtype (``_state_tensor_dtype``), not through the parameter's as torch casts:
-        float32 state of bf16/f16 parameters stays exact, and a float32 (torch) state loads into
-        ``state_dtype="bf16"`` rounded to bf16 to nearest even."""
+        """torch's ``load_state_dict``, with each state buffer converted from its saved form straight to this
+        optimizer's state format, not through the parameter's dtype as torch casts: float32 state of bf16/f16
+        parameters stays exact; a float32 (torch) state loads into ``state_dtype="bf16"`` rounded to bf16 to
+        nearest even, and into ``state_dtype="int8"`` quantized as a step stores it (per block of 256 the
+        absmax, each value to the nearest code); 8-bit state loads into the other formats decoded."""
         saved_groups = state_dict["param_groups"]
         saved_state = state_dict["state"]
         super().load_state_dict(state_dict)
         saved_ids = [i for g in saved_groups for i in g["params"]]
-        params = [p for g in self.param_groups for p in g["params"]]
-        for saved_id, p in zip(saved_ids, params):
+        groups = [(p, g) for g in self.param_groups for p in g["params"]]
+        packed = _STATE_FORMATS[self.state_dtype].packed
+        for saved_id, (p, group) in zip(saved_ids, groups):
             saved = saved_state.get(saved_id)
             if saved is None or p not in self.state:
                 continue
             state = self.state[p]
-            for name, value in saved.items():
-                if name != "step" and isinstance(value, Tensor) and value.is_floating_point():
+            for name in self._state_names(group):
+                codes, scales = saved.get(f"{name}_codes"), saved.get(f"{name}_scales")
+                value = saved.get(name)
+                if packed and isinstance(value, Tensor) and codes is None:
+                    state[f"{name}_codes"], state[f"{name}_scales"] = _quantize(value, p, name in self._SIGNED_STATE)
+                    del state[name]
+                elif packed and isinstance(codes, Tensor) and isinstance(scales, Tensor):
+                    # torch cast the codes to the parameter's dtype: take them as saved.
+                    state[f"{name}_codes"] = codes.to(dtype=torch.uint8, device=p.device, copy=True)
+                    state[f"{name}_scales"] = scales.to(dtype=torch.float32, device=p.device, copy=True)
+                elif not packed and isinstance(codes, Tensor) and isinstance(scales, Tensor) and value is None:
+                    decoded = _dequantize(codes.to(torch.uint8), scales, p, name in self._SIGNED_STATE)
+                    state[name] = decoded.to(self._state_tensor_dtype(p))
+                    del state[f"{name}_codes"], state[f"{name}_scales"]
+                elif isinstance(value, Tensor) and value.is_floating_point():
                     state[name] = value.to(dtype=self._state_tensor_dtype(p), device=p.device)
+
+    def torch_state_dict(self) -> dict[str, Any]:
+        """``state_dict()`` in torch's own layout, for tools that read optimizer state by torch's names and
+        the parameters' shapes (``torch.optim.AdamW.load_state_dict``, DeepSpeed's
+        ``safe_get_full_optimizer_state``, checkpoint converters): every state buffer a float32 tensor of
+        the parameter's shape under torch's name (``exp_avg``, ...), 8-bit state decoded and bf16 state
+        widened (exactly). ``load_state_dict`` of any format takes it back (quantizing or rounding again:
+        a decoded 8-bit state quantizes back to the same bytes)."""
+        out = self.state_dict()
+        groups = [(p, g) for g in self.param_groups for p in g["params"]]
+        for index, state in out["state"].items():
+            p, group = groups[index]
+            converted = dict(state)
+            for name in self._state_names(group):
+                codes, scales = converted.pop(f"{name}_codes", None), converted.pop(f"{name}_scales", None)
+                if isinstance(codes, Tensor) and isinstance(scales, Tensor):
+                    converted[name] = _dequantize(codes, scales, p, name in self._SIGNED_STATE)
+                elif isinstance(converted.get(name), Tensor) and converted[name].dtype == torch.bfloat16:
+                    converted[name] = converted[name].to(torch.float32)
+            out["state"][index] = converted
+        return out
+
+
+def _quantize(value: Tensor, p: Tensor, signed: bool) -> tuple[Tensor, Tensor]:
+    """A float state buffer of ``p`` as 8-bit codes (``p``'s shape) and block scales."""
+    if value.numel() != p.numel():
+        raise ValueError(f"a state buffer of {value.numel()} elements for a parameter of {p.numel()}")
+    values = value.detach().to(dtype=torch.float32, device="cpu").contiguous()
+    codes = torch.empty(p.shape, dtype=torch.uint8)
+    scales = torch.empty(_blocks(p.numel()), dtype=torch.float32)
+    _native.quantize_8bit(values, codes, scales, signed=signed)
+    return codes, scales
+
+
+def _dequantize(codes: Tensor, scales: Tensor, p: Tensor, signed: bool) -> Tensor:
+    """8-bit codes and block scales decoded to a float32 tensor of ``p``'s shape."""
+    values = torch.empty(p.shape, dtype=torch.float32)
+    _native.dequantize_8bit(codes.contiguous(), scales.to(torch.float32).contiguous(), values, signed=signed)
+    return values
 
 
 class Adam(_FusedOptimizer):
@@ -531,7 +627,19 @@ class Adam(_FusedOptimizer):
             maximize=bool(group["maximize"]),
             decoupled_weight_decay=bool(group["decoupled_weight_decay"]),
         )
-        if self._is_mixed(params[0]):
+        if self.state_dtype == "int8":
+            amsgrad = group["amsgrad"]
+            _native.adam_step_8bit(
+                params,
+                grads,
+                *state[:4],
+                state[4] if amsgrad else None,
+                state[5] if amsgrad else None,
+                grad_scale=1.0 if grad_scale is None else grad_scale,
+                skip_non_finite=False,
+                **hyper,
+            )
+        elif self._is_mixed(params[0]):
             _native.adam_step_mixed(
                 params,
                 grads,
@@ -1003,7 +1111,9 @@ class Lion(_FusedOptimizer):
             lr=_float("lr", group["lr"]), betas=_betas(group["betas"]), weight_decay=weight_decay
         )
         scale = 1.0 if grad_scale is None else grad_scale
-        if self._is_mixed(params[0]):
+        if self.state_dtype == "int8":
+            _native.lion_step_8bit(params, grads, state[0], state[1], grad_scale=scale, skip_non_finite=False, **hyper)
+        elif self._is_mixed(params[0]):
             _native.lion_step_mixed(params, grads, state[0], grad_scale=scale, skip_non_finite=False, **hyper)
         else:
             _native.lion_step(params, grads, state[0], grad_scale=scale, **hyper)

@@ -262,10 +262,10 @@ def test_state_dtype_is_kept_by_copies_and_pickles() -> None:
 
 def test_state_dtype_errors() -> None:
     params = list(mlp(torch.float32).parameters())
-    with pytest.raises(NotImplementedError, match="state_dtype='int8'"):
-        fot.AdamW(params, state_dtype="int8")
-    with pytest.raises(NotImplementedError, match="state_dtype='int8'"):
-        fot.Lion(params, state_dtype="int8")
+    with pytest.raises(TypeError, match="float64 parameters are not supported with this state"):
+        fot.AdamW(mlp(torch.float64).parameters(), state_dtype="int8")
+    with pytest.raises(TypeError, match="bfloat16 parameters are not supported with this state"):
+        fot.Lion(mlp(torch.bfloat16).parameters(), state_dtype="int8")
     with pytest.raises(ValueError, match="state_dtype must be"):
         fot.AdamW(params, state_dtype="float16")
     with pytest.raises(TypeError, match="float64 parameters are not supported with this state"):
