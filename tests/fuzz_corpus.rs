@@ -6,7 +6,8 @@
 
 use fused_optim_testkit::fuzz::{
     AdaDeltaOptions, AdaGradOptions, AdaMaxOptions, AdamMixedCase, AdamOptions, Case, LionMixedCase,
-    LionOptions, RmsPropOptions, SgdMixedCase, SgdOptions, check, differential, refusal, refused,
+    LionOptions, QuantizedCase, RmsPropOptions, SgdMixedCase, SgdOptions, check, check_quantized,
+    differential, refusal, refusal_quantized, refused,
 };
 use fused_optim_testkit::fuzz_capi as capi;
 use fused_optim_testkit::replay::{SKIPPED, replay};
@@ -170,6 +171,12 @@ fn diff_lion_mixed() {
 #[test]
 fn diff_sgd_mixed() {
     replay::<SgdMixedCase>("diff_sgd_mixed", SGD_MIXED_KINDS, differential, refused);
+}
+
+/// The 8-bit-state target: never refused, every case compared (seeds of random bytes).
+#[test]
+fn diff_quantized() {
+    replay::<QuantizedCase>("diff_quantized", &[], check_quantized, refusal_quantized);
 }
 
 /// The gradient norm's target: never refused, every case compared.

@@ -442,7 +442,8 @@ fn zero_nan_and_inf_blocks() {
     let s = one_step(g);
     for (codes, scales) in s.state.iter().flatten() {
         assert!(scales[0].is_nan() && scales[1].is_finite());
-        assert_eq!(codes[3], 0);
+        assert!(codes[..256].iter().all(|&c| c == 0), "inv is NaN: every code of the block 0");
+        assert!(codes[256..].iter().any(|&c| c != 0));
     }
     // An inf: scale inf, every code of the block 0 (or 0x80): decodes to NaN next step.
     let mut g = vec![1.0; 300];
@@ -452,6 +453,15 @@ fn zero_nan_and_inf_blocks() {
     assert_eq!(m_scales[0], f32::INFINITY);
     assert!(m_codes[..256].iter().all(|&c| c & 0x7F == 0));
     assert!((spec::decode_signed(m_codes[0]) * m_scales[0]).is_nan());
+    // A subnormal absmax: 1/absmax overflows, every nonzero element
+    // saturates to the top code, zeros stay 0.
+    let mut g = vec![0.0; 300];
+    g[1] = 1e-38; // m = 0.1·g: about 1e-39, subnormal
+    g[2] = -1e-39;
+    let s = one_step(g);
+    let (m_codes, m_scales) = s.state[0].as_ref().unwrap();
+    assert!(m_scales[0] < f32::MIN_POSITIVE && m_scales[0] > 0.0);
+    assert_eq!((m_codes[0], m_codes[1], m_codes[2]), (0, 0x7F, 0xFF));
     // The largest element of a block is stored as the top code, exactly.
     let s = one_step((0..300).map(|i| i as f32 - 100.0).collect());
     let (m_codes, m_scales) = s.state[0].as_ref().unwrap();

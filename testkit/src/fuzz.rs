@@ -1260,3 +1260,226 @@ pub fn check_norm(case: &NormCase) -> Outcome {
 pub fn refusal_norm(_: &NormCase) -> Option<String> {
     None
 }
+
+/// One input of the 8-bit-state target (`diff_quantized`): the kernels'
+/// 8-bit step ([`kernels::quantized`]) of Adam (every weight-decay mode,
+/// AMSGrad, maximize), Lion or SGD (momentum, Nesterov, none), chosen by the
+/// input, with its `f32` scalars straight from the input (mostly from tables
+/// of meaningful values, sometimes raw bits), a few chained steps over raw
+/// parameter, gradient, code and scale bits. The reference, every tier and
+/// the dispatched kernel cut at a block boundary must give the same bytes
+/// and bits; the kernels take any scalars, so no case is refused.
+#[derive(Arbitrary, Clone, Debug)]
+pub struct QuantizedCase {
+    algorithm: u8,
+    scalars: [Hyper; 6],
+    maximize: bool,
+    zero_grad: bool,
+    grad_scale: Hyper,
+    steps: u8,
+    len: u16,
+    split: u8,
+    /// Raw scale bits (else small positive values) for the blocks whose bit is set.
+    raw_scales: u8,
+    bits: Vec<u32>,
+}
+
+/// The owned buffers of a [`QuantizedCase`].
+#[derive(Clone, Debug)]
+struct QuantizedState {
+    param: Vec<f32>,
+    grad: Vec<f32>,
+    state: [Option<(Vec<u8>, Vec<f32>)>; kernels::MAX_MIXED_STATE],
+}
+
+impl QuantizedState {
+    fn buffers(&mut self) -> kernels::QuantizedBuffers<'_> {
+        kernels::QuantizedBuffers {
+            param: &mut self.param,
+            grad: &mut self.grad,
+            state: self
+                .state
+                .each_mut()
+                .map(|s| s.as_mut().map(|(codes, scales)| kernels::QuantizedSlot { codes, scales })),
+        }
+    }
+
+    /// Every buffer as bits, for comparison.
+    fn words(&self) -> Vec<Vec<u64>> {
+        let f =
+            |v: &[f32]| v.iter().map(|x| if x.is_nan() { u64::MAX } else { x.to_bits() as u64 }).collect();
+        let mut out: Vec<Vec<u64>> = vec![f(&self.param), f(&self.grad)];
+        for (codes, scales) in self.state.iter().flatten() {
+            out.push(codes.iter().map(|&c| c as u64).collect());
+            out.push(f(scales));
+        }
+        out
+    }
+}
+
+/// Scalars for the 8-bit cases, as `f32`.
+const QUANT_SCALARS: [&[f64]; 6] = [
+    &[0.9, 0.0, 0.5, 0.99, 1.0, -0.1, f64::NAN],
+    &[0.1, 1.0, 0.5, 0.01, 0.0, 2.0, f64::NAN],
+    &[0.999, 0.99, 0.0, 0.5, 1.0, f64::NAN],
+    &[0.001, 0.01, 1.0, 0.5, 0.0, f64::NAN],
+    &[1e-3, 0.1, 0.0, 1.0, 1e-8, 10.0, 1e30, -1e-3, f64::NAN, f64::INFINITY],
+    &[1e-8, 0.0, 0.01, 0.999, 1.0, 1e30, f64::NAN],
+];
+
+impl QuantizedCase {
+    fn scalar(&self, i: usize) -> f32 {
+        self.scalars[i].value(QUANT_SCALARS[i]) as f32
+    }
+
+    fn word(&self, i: usize) -> u32 {
+        if self.bits.is_empty() { 0 } else { self.bits[i % self.bits.len()] }
+    }
+
+    fn len(&self) -> usize {
+        self.len as usize % (MAX_LEN + 1)
+    }
+
+    /// The start: raw parameter bits, codes from the words' bytes, scales
+    /// small and positive (raw bits in the blocks `raw_scales` marks).
+    fn start(&self, given: [bool; kernels::MAX_MIXED_STATE]) -> QuantizedState {
+        let n = self.len();
+        let param = (0..n).map(|i| f32::from_bits(self.word(i))).collect();
+        let state = core::array::from_fn(|k| {
+            given[k].then(|| {
+                let codes = (0..n).map(|i| (self.word(i + k * 7) >> (8 * k)) as u8).collect();
+                let scales = (0..kernels::quant_blocks(n))
+                    .map(|j| {
+                        let w = self.word(n + j * 3 + k);
+                        if self.raw_scales >> (j % 8) & 1 == 1 {
+                            f32::from_bits(w)
+                        } else {
+                            (w >> 9) as f32 / (1u32 << 23) as f32
+                        }
+                    })
+                    .collect();
+                (codes, scales)
+            })
+        });
+        QuantizedState { param, grad: Vec::new(), state }
+    }
+
+    /// Step `s`'s gradient: raw bits.
+    fn gradient(&self, s: usize) -> Vec<f32> {
+        (0..self.len()).map(|i| f32::from_bits(self.word(i.wrapping_mul(3) + s * 11 + 5))).collect()
+    }
+
+    /// Runs the chained steps of the algorithm `U` (its scalars per step
+    /// from `at`) on every implementation and compares.
+    fn compare<U: kernels::QuantizedKernel>(
+        &self,
+        given: [bool; kernels::MAX_MIXED_STATE],
+        at: impl Fn(usize) -> U,
+    ) {
+        let n = self.len();
+        let start = self.start(given);
+        let tiers: Vec<Tier> = ALL_TIERS.into_iter().filter(|t| t.is_available()).collect();
+        let mut reference = start.clone();
+        let mut got: Vec<QuantizedState> = vec![start; tiers.len() + 1];
+        let blocks = kernels::quant_blocks(n);
+        let mid =
+            if blocks == 0 { 0 } else { (self.split as usize % (blocks + 1) * kernels::QUANT_BLOCK).min(n) };
+        for s in 0..(self.steps as usize % 3 + 1) {
+            let c = kernels::QuantizedCoefficients {
+                algorithm: at(s),
+                grad_scale: self.grad_scale.value(&[1.0, 0.5, 1.0 / 65536.0, -1.0, 0.0, 1e30, f64::NAN])
+                    as f32,
+                zero_grad: self.zero_grad,
+            };
+            let g = self.gradient(s);
+            reference.grad = g.clone();
+            spec::quantized(reference.buffers(), &c);
+            let want = reference.words();
+            for (i, state) in got.iter_mut().enumerate() {
+                state.grad = g.clone();
+                let name = match tiers.get(i) {
+                    Some(&tier) => {
+                        kernels::quantized_on(tier, state.buffers(), &c).expect("an available tier");
+                        format!("tier {tier}")
+                    }
+                    None => {
+                        let (a, b) = kernels::KernelBuffers::split_at(state.buffers(), mid);
+                        kernels::quantized(a, &c);
+                        kernels::quantized(b, &c);
+                        format!("dispatched, split at {mid}")
+                    }
+                };
+                let words = state.words();
+                for (b, (w, r)) in words.iter().zip(&want).enumerate() {
+                    if let Some(e) = (0..w.len()).find(|&e| w[e] != r[e]) {
+                        panic!(
+                            "8-bit {} step {s}, n = {n}, {name}: buffer {b} element {e}: {:#x}, reference {:#x}\n{self:?}",
+                            U::NAME,
+                            w[e],
+                            r[e]
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Runs a [`QuantizedCase`]: every implementation against the reference.
+pub fn check_quantized(case: &QuantizedCase) -> Outcome {
+    let s = |i| case.scalar(i);
+    let (maximize, grad_scale) = (case.maximize, 1.0);
+    match case.algorithm % 9 {
+        a @ 0..=5 => {
+            let decay = match a % 3 {
+                0 => kernels::Decay::None,
+                1 => kernels::Decay::L2(s(5)),
+                _ => kernels::Decay::Decoupled(1.0 - s(5)),
+            };
+            let c = kernels::AdamCoefficients {
+                beta1: s(0),
+                one_minus_beta1: s(1),
+                beta2: s(2),
+                one_minus_beta2: s(3),
+                step_size: s(4),
+                eps_hat: 1e-8,
+                decay,
+                grad_scale,
+                maximize,
+            };
+            case.compare([true, true, a >= 3], |_| c);
+        }
+        6 => {
+            let c = kernels::LionCoefficients {
+                beta1: s(0),
+                one_minus_beta1: s(1),
+                beta2: s(2),
+                one_minus_beta2: s(3),
+                lr: s(4),
+                decay_factor: (s(5) != 0.0).then(|| 1.0 - s(5)),
+                grad_scale,
+                maximize,
+            };
+            case.compare([true, false, false], |_| c);
+        }
+        a => {
+            let c = kernels::SgdCoefficients {
+                lr: s(4),
+                momentum: s(0),
+                one_minus_dampening: s(1),
+                nesterov: case.zero_grad ^ maximize,
+                first: true,
+                weight_decay: (s(5) != 0.0).then(|| s(5)),
+                grad_scale,
+                maximize,
+            };
+            case.compare([a == 7, false, false], |step| kernels::SgdCoefficients { first: step == 0, ..c });
+        }
+    }
+    Outcome::Matched
+}
+
+/// A [`QuantizedCase`] is never refused.
+pub fn refusal_quantized(_: &QuantizedCase) -> Option<String> {
+    None
+}

@@ -9,8 +9,9 @@
 //!
 //! # Block size: 256
 //!
-//! - bitsandbytes' 8-bit optimizers use blocks of 256 (its measurements
-//!   found smaller blocks no better and larger ones worse with outliers);
+//! - it is the block size of bitsandbytes' blockwise 8-bit optimizer
+//!   kernels (as the issue states it), so states and behaviour compare
+//!   directly;
 //! - the scales cost `4/256` byte per element per slot: `0.03` byte per
 //!   parameter for Adam's two moments (against 8 bytes of `f32` state);
 //! - a block is 16 AVX-512 vectors (32 AVX2, 64 SSE): no block ever ends
@@ -102,15 +103,16 @@
 //! - An all-zero block: `absmax = 0`, `inv = inf`, `0·inf = NaN`, which
 //!   encodes to code 0; scale 0; it decodes to 0 (`0·0`). The initial state
 //!   is all codes 0 and scales 0.
-//! - A NaN anywhere in a block's new state: scale NaN (codes of the finite
-//!   elements as usual, the NaN's 0), so the whole block decodes to NaN next
-//!   step.
+//! - A NaN anywhere in a block's new state: scale NaN, `inv` NaN, so every
+//!   code of the block 0; the whole block decodes to NaN next step.
 //! - An inf: `inv = 0`, every finite element's code 0 (or `0x80`), the inf's
 //!   `inf·0 = NaN ↦ 0`; scale inf, so the whole block decodes to NaN
 //!   (`0·inf`) next step.
-//! - A subnormal absmax: `inv` may be `inf` (when `absmax < 2⁻¹²⁸`); then the
-//!   absmax element itself gives `inf`, saturating to the top code, the others
-//!   as their products give; the scale is the subnormal absmax.
+//! - A tiny absmax: when `1/absmax` overflows (`absmax` below about `2⁻¹²⁸`,
+//!   subnormal), `inv = inf`: every nonzero element saturates to the top code
+//!   (`±1`), every zero gives `0·inf = NaN ↦ 0`; the scale is the absmax. (A
+//!   block whose state is that small has lost its resolution anyway; it
+//!   decodes to `±absmax` or 0, never to NaN.)
 //!
 //! NaN and inf in the gradient propagate as in the algorithm's `f32`
 //! kernel; skipping an overflowed step is the caller's (`found_inf`).
