@@ -9,9 +9,9 @@
 //!
 //! # Block size: 256
 //!
-//! - it is the block size of bitsandbytes' blockwise 8-bit optimizer
-//!   kernels (as the issue states it), so states and behaviour compare
-//!   directly;
+//! - it is the block size of bitsandbytes' blockwise 8-bit optimizers
+//!   (its 0.50 `AdamW8bit` keeps 16 absmax scales per moment for a tensor
+//!   of 4096 elements), so states and behaviour compare directly;
 //! - the scales cost `4/256` byte per element per slot: `0.03` byte per
 //!   parameter for Adam's two moments (against 8 bytes of `f32` state);
 //! - a block is 16 AVX-512 vectors (32 AVX2, 64 SSE): no block ever ends
@@ -70,6 +70,20 @@
 //! switch at `0.625·u`. Values in `[0.625·u, 1.1875·u)` of the absmax are
 //! flushed to zero: a relative error of at most `1.1875·u` of the block's
 //! absmax, never of a value above it.
+//!
+//! **What 3 mantissa bits cost.** A moving average whose increment is
+//! below half a step of its code is rounded away: with Adam's `β2 = 0.999`,
+//! `v` changes by `0.001·(g² − v)` a step, so while `g²` stays within about
+//! 30× of `v` the stored `v` does not move (nor does it decay). Early in
+//! training `v` then stops growing below its `f32` value, the bias
+//! correction divides it by `1 − β2ᵗ` all the same, and the steps come out
+//! somewhat larger than with `f32` state. On the issue's quality task
+//! (`python/tests/test_state_quality.py`) the 8-bit state ends with a loss
+//! 1.9% below the `f32` state's; rounding only `v` through its code each
+//! step (in an `f32` run) reproduces that (−1.8%), rounding only `exp_avg`
+//! (`β1 = 0.9`: increments of 10%) moves it by +0.3%. Nearest rounding
+//! stays because the contract asks for it; stochastic rounding of the codes
+//! (as `bf16` state has) is the known remedy.
 //!
 //! # Formula and op order
 //!
@@ -312,7 +326,8 @@ mod tests {
         // Encoding is monotone too: over a sweep of the bit patterns of [0, 1].
         for signed in [false, true] {
             let mut last = 0u8;
-            for b in (0..=1.0f32.to_bits()).step_by(997) {
+            // Interpreted (Miri), a coarser walk.
+            for b in (0..=1.0f32.to_bits()).step_by(if cfg!(miri) { 1_000_003 } else { 997 }) {
                 let c = encode(signed, f32::from_bits(b));
                 assert!(c >= last, "signed {signed}: {b:#x}");
                 last = c;
@@ -432,7 +447,7 @@ mod tests {
                 ]);
             }
         }
-        for _ in 0..100_000 {
+        for _ in 0..if cfg!(miri) { 100 } else { 100_000 } {
             let r = next();
             // Uniform in [-1, 1], and log-uniform over the codes' range.
             ys.push((r >> 40) as f32 / (1u64 << 23) as f32 * if r & 1 == 0 { 1.0 } else { -1.0 });
