@@ -247,7 +247,7 @@ fn lean(o: &Options) {
                 case.step(run); // warm-up: page faults, caches
             }
         }
-        let mut times = vec![Vec::with_capacity(o.samples); 4];
+        let mut times: Vec<Vec<Duration>> = (0..4).map(|_| Vec::with_capacity(o.samples)).collect();
         for _ in 0..o.samples.max(1) {
             for (c, case) in cases.iter_mut().enumerate() {
                 for (r, &run) in runs.iter().enumerate() {

@@ -481,12 +481,18 @@ pub fn lean_probe(p: &mut [f32], g: &[f32], m: &mut [bf16], v: &mut [bf16], thre
     use rayon::prelude::*;
     fn piece(p: &mut [f32], g: &[f32], m: &mut [bf16], v: &mut [bf16]) {
         let zero = std::hint::black_box(0u16);
-        for (((p, g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-            #[allow(clippy::eq_op)] // the probe's arithmetic: `g − g` is +0 for finite `g`
-            let zero_f32 = *g - *g;
-            *p += zero_f32;
-            *m = bf16::from_bits(m.to_bits() ^ zero);
-            *v = bf16::from_bits(v.to_bits() ^ zero);
+        // Blocks of 16 elements (a 64-byte line of the f32 streams): the plain
+        // zip of four streams measured half as fast at 2^26 (not vectorized).
+        const L: usize = 16;
+        let (p, g, m, v) = (p.chunks_mut(L), g.chunks(L), m.chunks_mut(L), v.chunks_mut(L));
+        for (((p, g), m), v) in p.zip(g).zip(m).zip(v) {
+            for i in 0..p.len() {
+                #[allow(clippy::eq_op)] // the probe's arithmetic: `g − g` is +0 for finite `g`
+                let zero_f32 = g[i] - g[i];
+                p[i] += zero_f32;
+                m[i] = bf16::from_bits(m[i].to_bits() ^ zero);
+                v[i] = bf16::from_bits(v[i].to_bits() ^ zero);
+            }
         }
     }
     let n = p.len();
