@@ -632,7 +632,10 @@ class Adam(_FusedOptimizer):
             _native.adam_step_8bit(
                 params,
                 grads,
-                *state[:4],
+                state[0],
+                state[1],
+                state[2],
+                state[3],
                 state[4] if amsgrad else None,
                 state[5] if amsgrad else None,
                 grad_scale=1.0 if grad_scale is None else grad_scale,

@@ -584,7 +584,11 @@ impl QuantizedCase {
     }
 
     fn buffers(&mut self) -> QuantizedBuffers<'_> {
-        QuantizedBuffers { param: &mut self.p, grad: &mut self.g, state: [Some(self.m.slot()), Some(self.v.slot()), None] }
+        QuantizedBuffers {
+            param: &mut self.p,
+            grad: &mut self.g,
+            state: [Some(self.m.slot()), Some(self.v.slot()), None],
+        }
     }
 }
 
@@ -603,7 +607,8 @@ impl Case for QuantizedCase {
             }
             Run::Probe { threaded } => {
                 let (m, v) = (&mut self.m, &mut self.v);
-                let (QuantizedSlot { codes: mc, scales: ms }, QuantizedSlot { codes: vc, scales: vs }) = (m.slot(), v.slot());
+                let (QuantizedSlot { codes: mc, scales: ms }, QuantizedSlot { codes: vc, scales: vs }) =
+                    (m.slot(), v.slot());
                 state_probe(&mut self.p, &self.g, [mc, vc], [ms, vs], QUANT_BLOCK, threaded)
             }
             other => unreachable!("not a kernel run: {other:?}"),
