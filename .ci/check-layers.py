@@ -90,9 +90,9 @@ RULES = {
             # validation, coefficients, state layout, checkpoint tag.
             ("descriptor", ["algorithms::descriptor"]),
             ("algorithms", ["algorithms"]),
-            # The steps generic over the descriptors: stateless and multi-tensor, mixed, probe.
+            # The steps generic over the descriptors: stateless and multi-tensor, mixed, 8-bit, probe.
             # Clipping by global norm sits with them: the mixed step clips too.
-            ("steps", ["step", "clip", "mixed", "probe"]),
+            ("steps", ["step", "clip", "mixed", "quantized", "probe"]),
             # What owns state across steps: the optimizer and its checkpoints.
             ("owners", ["optimizer", "checkpoint"]),
             # The public surface: lib.rs.
@@ -110,7 +110,7 @@ RULES = {
             ("step", ["many"]),
             ("configs", ["configs"]),
             # The named entry points.
-            ("entry points", ["steps", "adaptive", "mixed"]),
+            ("entry points", ["steps", "adaptive", "mixed", "quantized"]),
             # The public surface: lib.rs.
             ("surface", ["crate"]),
         ],

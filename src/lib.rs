@@ -93,11 +93,11 @@ pub use error::{Error, ErrorKind};
 pub use fused_optim_kernels as kernels;
 pub use fused_optim_kernels::{
     AdaDeltaBuffers, AdaGradBuffers, AdaMaxBuffers, AdamBuffers, Float, KernelBuffers, LionBuffers,
-    ProbeBuffers, RmsPropBuffers, SgdBuffers, Tier,
+    ProbeBuffers, ProbeState, RmsPropBuffers, SgdBuffers, StateProbeBuffers, Tier,
 };
 pub use optimizer::{AdaDelta, AdaGrad, AdaMax, Adam, Lion, Optimizer, RmsProp, Sgd};
 pub use parallel::{DEFAULT_SERIAL_BELOW_BYTES, Parallelism, serial_threshold, set_serial_threshold};
-pub use probe::{probe_bytes_per_element, probe_step};
+pub use probe::{probe_bytes_per_element, probe_state_step, probe_step};
 pub use schedule::LrSchedule;
 pub use step::{
     adadelta_step, adadelta_step_many, adagrad_step, adagrad_step_many, adam_step, adam_step_many,

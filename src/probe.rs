@@ -10,7 +10,7 @@
 use crate::parallel::{Parallelism, drive};
 use crate::{Error, Float};
 use fused_optim_kernels::ProbeShape;
-use fused_optim_kernels::{Check, Checked, LengthMismatch, ProbeBuffers};
+use fused_optim_kernels::{Check, Checked, LengthMismatch, ProbeBuffers, StateProbeBuffers};
 
 /// Bytes one element of a `W`-stream probe moves: `W + 1` read, `W` written.
 pub const fn probe_bytes_per_element<T: Float, const W: usize>() -> usize {
@@ -39,5 +39,32 @@ where
 {
     let buffers = Checked::new(buffers).map_err(crate::error::length_mismatch)?;
     drive(buffers, probe_bytes_per_element::<T, W>(), parallelism, fused_optim_kernels::probe_checked);
+    Ok(())
+}
+
+/// One pass of the probe of a lean-state step ([`StateProbeBuffers`]: the
+/// `f32` parameter and gradient, two state streams of bf16 words or of
+/// 8-bit codes with their per-block scales) through the driver: the roof of
+/// the bf16-state and the 8-bit-state steps. Reads and writes every byte
+/// those steps do (20 bytes per element with bf16 state, 16 and the scales
+/// with 8-bit state; [`StateProbeBuffers::bytes_per_element`]) and changes
+/// no finite value. With 8-bit state the threads' pieces are whole blocks.
+///
+/// ```
+/// use fused_optim::{probe_state_step, Parallelism, ProbeState, StateProbeBuffers};
+/// use fused_optim::quantized::QuantizedState;
+/// let (mut p, g) = (vec![1.0f32; 1000], vec![0.5f32; 1000]);
+/// let mut m = QuantizedState::quantize(&vec![0.25f32; 1000], true);
+/// let mut v = QuantizedState::quantize(&vec![2.0f32; 1000], false);
+/// let before = (m.codes().to_vec(), v.scales().to_vec());
+/// let state = ProbeState::Codes([m.slot(), v.slot()]);
+/// probe_state_step(StateProbeBuffers { param: &mut p, grad: &g, state }, &Parallelism::Global)?;
+/// assert_eq!((p[999], m.codes(), v.scales()), (1.0, &before.0[..], &before.1[..]));
+/// # Ok::<(), fused_optim::Error>(())
+/// ```
+pub fn probe_state_step(buffers: StateProbeBuffers<'_>, parallelism: &Parallelism) -> Result<(), Error> {
+    let bytes = buffers.bytes_per_element();
+    let buffers = Checked::new(buffers).map_err(crate::error::length_mismatch)?;
+    drive(buffers, bytes, parallelism, fused_optim_kernels::probe_state_checked);
     Ok(())
 }

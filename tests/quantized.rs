@@ -323,3 +323,31 @@ fn the_owning_optimizer_counts_applied_steps() {
     assert_eq!(opt.steps(), 1);
     assert!(opt.state()[2].is_none());
 }
+
+/// The lean-state probe through the driver leaves finite data as it was at
+/// every thread count, with bf16 words and with 8-bit codes (whose pieces
+/// the driver must cut at block boundaries: a cut inside a block panics).
+#[test]
+fn the_state_probe_changes_nothing_at_every_thread_count() {
+    use fused_optim::mixed::bf16;
+    use fused_optim::{ProbeState, StateProbeBuffers, probe_state_step};
+    set_serial_threshold(0); // split even these small steps
+    for (threads, parallelism) in pools() {
+        for n in [0, 1, 15, 17, 255, 256, 257, 1000, 4097, 70_000] {
+            let mut x = Tensor::new(n, 11, &[true, false]);
+            let before = x.clone();
+            let [m, v] = &mut x.state[..] else { unreachable!() };
+            let state = ProbeState::Codes([m.slot(), v.slot()]);
+            probe_state_step(StateProbeBuffers { param: &mut x.param, grad: &x.grad, state }, &parallelism)
+                .expect("equal lengths");
+            assert!(x == before, "8-bit state, {threads} threads, n = {n}");
+            let words = |seed| values(n, seed, 1.0).into_iter().map(bf16::from_f32).collect::<Vec<_>>();
+            let (mut m, mut v) = (words(12), words(13));
+            let (m0, v0) = (m.clone(), v.clone());
+            let state = ProbeState::Bf16([&mut m, &mut v]);
+            probe_state_step(StateProbeBuffers { param: &mut x.param, grad: &x.grad, state }, &parallelism)
+                .expect("equal lengths");
+            assert!(x == before && m == m0 && v == v0, "bf16 state, {threads} threads, n = {n}");
+        }
+    }
+}

@@ -32,7 +32,7 @@ use crate::operands::{
     AdaMaxCoefficients, AdamBuffers, AdamCoefficients, Check, Checked, LionBuffers, LionCoefficients,
     MixedBuffers, MixedCoefficients, MixedSlice, MixedUpdate, NormElement, NormSlice, ProbeBuffers,
     QuantizedBuffers, QuantizedCoefficients, RmsPropBuffers, RmsPropCoefficients, SgdBuffers,
-    SgdCoefficients, SumTree,
+    SgdCoefficients, StateProbeBuffers, SumTree,
 };
 use core::fmt;
 use std::sync::OnceLock;
@@ -202,6 +202,7 @@ pub struct KernelTable {
     convert: for<'a, 'b, 'c, 'd> unsafe fn(&'a MixedSlice<'b>, &'c mut MixedSlice<'d>, f32),
     scale_in_place: for<'a, 'b> unsafe fn(&'a mut MixedSlice<'b>, f32),
     sum_squares: for<'a, 'b> unsafe fn(&'a NormSlice<'b>, u64) -> SumTree,
+    probe_state: for<'a> unsafe fn(Checked<StateProbeBuffers<'a>>, &()),
 }
 
 impl ByFloat for KernelTable {
@@ -277,6 +278,8 @@ const fn table<I: Lanes<f32> + Lanes<f64> + HalfLanes + WidenLanes + Enter>() ->
         scale_in_place: |x, s| generic::convert::scale_in_place(unsafe { token::<I>() }, x, s),
         // SAFETY: as in `typed_kernels`.
         sum_squares: |g, first| generic::grad_norm::sum_squares(unsafe { token::<I>() }, g, first),
+        // SAFETY: as in `typed_kernels`.
+        probe_state: |b, ()| generic::state_probe::probe_state(unsafe { token::<I>() }, b),
     }
 }
 
@@ -1048,6 +1051,51 @@ where
     let entry = <ProbeBuffers<'b, T, W> as ProbeShape<T>>::entry(T::row(forced(tier)?));
     // SAFETY: `forced` returns only the table of a tier the CPU has.
     unsafe { check_and_run(entry, buffers, &()) };
+    Ok(())
+}
+
+/// One pass of the bandwidth probe of a lean-state step on the dispatched
+/// tier: the `f32` parameter read and written, the `f32` gradient read, two
+/// state streams of bf16 words or of 8-bit codes with their per-block scales
+/// read and written ([`StateProbeBuffers`]), with trivial arithmetic
+/// (`z = g − g`, `p + z`, each word xor-ed with the word's bits of `z`, each
+/// scale `+ z` once per block). It moves exactly the bytes the bf16-state
+/// and the 8-bit-state steps move, so it is their roof; for finite `g` it
+/// leaves every finite value as it was.
+///
+/// # Panics
+/// If the streams' lengths differ, or 8-bit state's scales are not
+/// `len.div_ceil(QUANT_BLOCK)` per stream.
+///
+/// ```
+/// use fused_optim_kernels::{probe_state, bf16, ProbeState, StateProbeBuffers};
+/// let (mut p, g) = (vec![1.0f32; 100], vec![0.5f32; 100]);
+/// let (mut m, mut v) = (vec![bf16::from_f32(0.25); 100], vec![bf16::from_f32(2.0); 100]);
+/// probe_state(StateProbeBuffers { param: &mut p, grad: &g, state: ProbeState::Bf16([&mut m, &mut v]) });
+/// assert_eq!((p[99], m[0].to_f32(), v[50].to_f32()), (1.0, 0.25, 2.0));
+/// ```
+#[track_caller]
+pub fn probe_state(buffers: StateProbeBuffers<'_>) {
+    // SAFETY: the dispatched table's entries may run.
+    unsafe { check_and_run(dispatched().probe_state, buffers, &()) }
+}
+
+/// [`probe_state`] on buffers already checked: nothing is checked again.
+pub fn probe_state_checked(buffers: Checked<StateProbeBuffers<'_>>) {
+    // SAFETY: the dispatched table's entries may run.
+    unsafe { (dispatched().probe_state)(buffers, &()) }
+}
+
+/// [`probe_state`] on a forced tier, or an error (and nothing touched) if
+/// the CPU lacks it.
+///
+/// # Panics
+/// As [`probe_state`].
+#[track_caller]
+pub fn probe_state_on(tier: Tier, buffers: StateProbeBuffers<'_>) -> Result<(), TierUnavailable> {
+    let table = forced(tier)?;
+    // SAFETY: `forced` returns only the table of a tier the CPU has.
+    unsafe { check_and_run(table.probe_state, buffers, &()) };
     Ok(())
 }
 

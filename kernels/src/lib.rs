@@ -104,9 +104,9 @@ pub use dispatch::{
     adadelta_checked, adadelta_on, adagrad, adagrad_checked, adagrad_on, adam, adam_checked, adam_on, adamax,
     adamax_checked, adamax_on, convert, convert_on, grad_non_finite, grad_non_finite_on, grad_norm,
     grad_norm_on, grad_sum_squares, grad_sum_squares_blocks, grad_sum_squares_blocks_on, grad_sum_squares_on,
-    lion, lion_checked, lion_on, mixed, mixed_checked, mixed_on, probe, probe_checked, probe_on, quantized,
-    quantized_checked, quantized_on, rmsprop, rmsprop_checked, rmsprop_on, scale_in_place, sgd, sgd_checked,
-    sgd_on,
+    lion, lion_checked, lion_on, mixed, mixed_checked, mixed_on, probe, probe_checked, probe_on, probe_state,
+    probe_state_checked, probe_state_on, quantized, quantized_checked, quantized_on, rmsprop,
+    rmsprop_checked, rmsprop_on, scale_in_place, sgd, sgd_checked, sgd_on,
 };
 pub use float::{Float, max_nan, sign_nan};
 pub use lanes::{Lanes, MAX_VECTOR_BYTES, Token, WidenLanes};
@@ -117,7 +117,7 @@ pub use operands::{
     KernelBuffers, LengthMismatch, LionBuffers, LionCoefficients, MAX_MIXED_STATE, MAX_NAMED,
     MIXED_STATE_SLOTS, MixedAdamBuffers, MixedAdamCoefficients, MixedBuffers, MixedCoefficients, MixedError,
     MixedLayout, MixedSlice, MixedUpdate, NORM_BLOCK, NormElement, NormSlice, Parts, Piece, ProbeBuffers,
-    QUANT_BLOCK, QUANTIZED_CODE_SLOTS, QuantizedBuffers, QuantizedCoefficients, QuantizedError,
+    ProbeState, QUANT_BLOCK, QUANTIZED_CODE_SLOTS, QuantizedBuffers, QuantizedCoefficients, QuantizedError,
     QuantizedSlot, Reborrow, RmsPropBuffers, RmsPropCoefficients, SgdBuffers, SgdCoefficients,
-    StochasticKeys, SumTree, quant_blocks,
+    StateProbeBuffers, StochasticKeys, SumTree, quant_blocks,
 };

@@ -358,7 +358,7 @@ unsafe fn quiet_bf16<I: HalfLanes>(b: I::U) -> I::U {
 /// # Safety
 /// As [`Lanes::load_partial`].
 #[inline(always)]
-unsafe fn load_u16_n<I: HalfLanes>(p: *const u16, len: usize) -> I::U {
+pub(crate) unsafe fn load_u16_n<I: HalfLanes>(p: *const u16, len: usize) -> I::U {
     // SAFETY: `p` is valid for `len` reads; `buf` for `N`.
     unsafe {
         if len == I::N {
@@ -376,7 +376,7 @@ unsafe fn load_u16_n<I: HalfLanes>(p: *const u16, len: usize) -> I::U {
 /// # Safety
 /// As [`Lanes::store_partial`].
 #[inline(always)]
-unsafe fn store_u16_n<I: HalfLanes>(p: *mut u16, len: usize, u: I::U) {
+pub(crate) unsafe fn store_u16_n<I: HalfLanes>(p: *mut u16, len: usize, u: I::U) {
     // SAFETY: `p` is valid for `len` writes; `buf` for `N`.
     unsafe {
         if len == I::N {

@@ -11,12 +11,11 @@ use fused_optim::mixed::{
     Dtype, MixedAdamBuffers, MixedLayout, MixedOptions, MixedSlice, StepOutcome, adam_step_mixed, bf16,
     mixed_bytes_per_element, mixed_coefficients,
 };
-use fused_optim::quantized::{
-    QUANT_BLOCK, QuantizedBuffers, QuantizedSlot, QuantizedState, quantized_coefficients, step_quantized,
-};
+use fused_optim::quantized::{QuantizedBuffers, QuantizedState, quantized_coefficients, step_quantized};
 use fused_optim::{
     AdaDeltaConfig, AdaGradConfig, AdaMaxConfig, AdamBuffers, AdamConfig, Float, LionConfig, Parallelism,
-    ProbeBuffers, RmsPropConfig, SgdConfig, Tier, adam_step_many, probe_step,
+    ProbeBuffers, ProbeState, RmsPropConfig, SgdConfig, StateProbeBuffers, Tier, adam_step_many,
+    probe_state_step, probe_step,
 };
 
 /// What one call runs.
@@ -417,7 +416,8 @@ impl Case for MixedCase {
 /// (issue 18's lean state, round to nearest even): p read and written (8),
 /// g read (4), m and v read and written (8): 20 bytes per element, 0.71 of
 /// f32 AdamW's 28. Its probe runs over the same buffers with the same byte
-/// widths and read/write pattern and trivial arithmetic (see [`lean_probe`]).
+/// widths and read/write pattern and trivial arithmetic
+/// ([`probe_state_step`]).
 struct LeanCase {
     p: Vec<f32>,
     g: Vec<f32>,
@@ -470,7 +470,11 @@ impl Case for LeanCase {
                 let outcome = adam_step_mixed(&config, T, self.buffers(), &options, &Parallelism::Global);
                 assert_eq!(outcome, Ok(StepOutcome::Applied));
             }
-            Run::Probe { threaded } => lean_probe(&mut self.p, &self.g, &mut self.m, &mut self.v, threaded),
+            Run::Probe { threaded } => {
+                let state = ProbeState::Bf16([&mut self.m, &mut self.v]);
+                let buffers = StateProbeBuffers { param: &mut self.p, grad: &self.g, state };
+                probe_state_step(buffers, &parallelism(threaded)).expect("equal lengths")
+            }
             other => unreachable!("not a kernel run: {other:?}"),
         }
     }
@@ -481,89 +485,12 @@ impl Case for LeanCase {
     }
 }
 
-/// A state element the lean probes touch: read, xor-ed with an opaque zero, written back.
-pub trait ProbeWord: Copy + Send + Sync {
-    /// `self` with its bits xor-ed with `zero` (always 0, but opaque to the compiler).
-    fn touch(self, zero: u16) -> Self;
-}
-
-impl ProbeWord for bf16 {
-    fn touch(self, zero: u16) -> Self {
-        bf16::from_bits(self.to_bits() ^ zero)
-    }
-}
-
-impl ProbeWord for u8 {
-    fn touch(self, zero: u16) -> Self {
-        self ^ zero as u8
-    }
-}
-
-/// The bandwidth probe of the lean-state step, over its own buffers: `p`
-/// (f32) and `m`, `v` (bf16) read and written in place, `g` (f32) read;
-/// `p += g − g` and the bf16 words xor-ed with an opaque zero. The library's
-/// probe takes one element type, so this one is a plain loop (vectorized by
-/// the compiler for the build's baseline), split into one contiguous piece
-/// per thread of the global pool (`threaded`) as the driver splits a step.
-pub fn lean_probe(p: &mut [f32], g: &[f32], m: &mut [bf16], v: &mut [bf16], threaded: bool) {
-    state_probe(p, g, [m, v], [&mut [], &mut []], 16, threaded)
-}
-
-/// The probe of [`lean_probe`] over any state word (bf16 words, 8-bit
-/// codes), with the per-block scales of 8-bit state read and written too
-/// (`scales[k]` holds one f32 per `block` elements of state `k`; empty for
-/// none). Pieces are whole blocks (`block` elements; 16 for whole 64-byte
-/// lines of the f32 streams).
-pub fn state_probe<S: ProbeWord>(
-    p: &mut [f32],
-    g: &[f32],
-    [m, v]: [&mut [S]; 2],
-    [ms, vs]: [&mut [f32]; 2],
-    block: usize,
-    threaded: bool,
-) {
-    use rayon::prelude::*;
-    fn piece<S: ProbeWord>(p: &mut [f32], g: &[f32], m: &mut [S], v: &mut [S], scales: [&mut [f32]; 2]) {
-        let zero = std::hint::black_box(0u16);
-        for (((p, g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-            #[allow(clippy::eq_op)] // the probe's arithmetic: `g − g` is +0 for finite `g`
-            let zero_f32 = *g - *g;
-            *p += zero_f32;
-            *m = m.touch(zero);
-            *v = v.touch(zero);
-        }
-        let zero_f32 = f32::from_bits(std::hint::black_box(0));
-        for s in scales.into_iter().flat_map(|s| s.iter_mut()) {
-            *s += zero_f32;
-        }
-    }
-    let n = p.len();
-    let threads = if threaded { rayon::current_num_threads() } else { 1 };
-    let blocks = n.div_ceil(threads).div_ceil(block).max(1);
-    let chunk = blocks * block;
-    if threads == 1 {
-        return piece(p, g, m, v, [ms, vs]);
-    }
-    /// Each chunk's scales (`blocks` of them), or an empty slice per chunk for state without scales.
-    fn scale_pieces(s: &mut [f32], blocks: usize, count: usize) -> Vec<&mut [f32]> {
-        if s.is_empty() { (0..count).map(|_| &mut [][..]).collect() } else { s.chunks_mut(blocks).collect() }
-    }
-    let count = n.div_ceil(chunk);
-    let (ms, vs) = (scale_pieces(ms, blocks, count), scale_pieces(vs, blocks, count));
-    p.par_chunks_mut(chunk)
-        .zip(g.par_chunks(chunk))
-        .zip(m.par_chunks_mut(chunk))
-        .zip(v.par_chunks_mut(chunk))
-        .zip(ms.into_par_iter().zip(vs.into_par_iter()))
-        .for_each(|((((p, g), m), v), (ms, vs))| piece(p, g, m, v, [ms, vs]));
-}
-
 /// AdamW with f32 parameters and gradients and 8-bit blockwise
 /// `exp_avg`/`exp_avg_sq` (issue 18): p read and written (8), g read (4),
 /// the two code bytes read and written (4): 16 bytes per element, 0.57 of
 /// f32 AdamW's 28 (the scales, 16 bytes per block of 256, are 0.4% more and
 /// not counted). Its probe runs over the same buffers, scales included
-/// ([`state_probe`]).
+/// ([`probe_state_step`]).
 struct QuantizedCase {
     p: Vec<f32>,
     g: Vec<f32>,
@@ -606,10 +533,9 @@ impl Case for QuantizedCase {
                 assert_eq!(outcome, Ok(StepOutcome::Applied));
             }
             Run::Probe { threaded } => {
-                let (m, v) = (&mut self.m, &mut self.v);
-                let (QuantizedSlot { codes: mc, scales: ms }, QuantizedSlot { codes: vc, scales: vs }) =
-                    (m.slot(), v.slot());
-                state_probe(&mut self.p, &self.g, [mc, vc], [ms, vs], QUANT_BLOCK, threaded)
+                let state = ProbeState::Codes([self.m.slot(), self.v.slot()]);
+                let buffers = StateProbeBuffers { param: &mut self.p, grad: &self.g, state };
+                probe_state_step(buffers, &parallelism(threaded)).expect("equal lengths")
             }
             other => unreachable!("not a kernel run: {other:?}"),
         }

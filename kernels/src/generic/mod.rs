@@ -22,6 +22,7 @@ pub(crate) mod probe;
 pub(crate) mod quantized;
 pub(crate) mod rmsprop;
 pub(crate) mod sgd;
+pub(crate) mod state_probe;
 
 use crate::float::Float;
 use crate::lanes::{Enter, Lanes, TwoFlags, Variant, by_flags, load_n};

@@ -344,6 +344,10 @@ impl<B: Check> KernelBuffers for Checked<B> {
     fn anchor_element_bytes(&self) -> usize {
         self.buffers.anchor_element_bytes()
     }
+
+    fn split_granule(&self) -> usize {
+        self.buffers.split_granule()
+    }
 }
 
 impl<B: Reborrow> Checked<B> {

@@ -63,7 +63,7 @@ pub use mixed::{
     MixedCoefficients, MixedError, MixedLayout, MixedSlice, MixedUpdate, StochasticKeys,
 };
 pub use norm::{NORM_BLOCK, NormElement, NormSlice, SumTree};
-pub use probe::ProbeBuffers;
+pub use probe::{ProbeBuffers, ProbeState, StateProbeBuffers};
 pub use quantized::{
     QUANT_BLOCK, QUANTIZED_CODE_SLOTS, QuantizedBuffers, QuantizedCoefficients, QuantizedError,
     QuantizedSlot, quant_blocks,
@@ -111,3 +111,4 @@ impl<T> buffers::sealed::Sealed for LionBuffers<'_, T> {}
 impl<T, const W: usize> buffers::sealed::Sealed for ProbeBuffers<'_, T, W> {}
 impl buffers::sealed::Sealed for MixedBuffers<'_> {}
 impl buffers::sealed::Sealed for QuantizedBuffers<'_> {}
+impl buffers::sealed::Sealed for StateProbeBuffers<'_> {}
