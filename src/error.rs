@@ -88,6 +88,16 @@ pub enum ErrorKind {
 }
 
 impl Error {
+    /// The error itself when it is a one-tensor call's [`Error::Tensor`]
+    /// (the single-tensor entry points run the multi-tensor step on a list
+    /// of one, whose "tensor 0" says nothing).
+    pub(crate) fn without_tensor(self) -> Error {
+        match self {
+            Error::Tensor { error, .. } => *error,
+            other => other,
+        }
+    }
+
     /// The kind of input refused (a [`Error::Tensor`]'s is its inner error's).
     pub fn kind(&self) -> ErrorKind {
         match self {

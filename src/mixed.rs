@@ -197,11 +197,24 @@ impl KernelBuffers for GradCheck<'_> {
 
 /// True if any gradient of `tensors`, times `scale`, is infinite or NaN.
 fn any_non_finite(tensors: &mut [Checked<MixedBuffers<'_>>], scale: f32, parallelism: &Parallelism) -> bool {
-    let found = AtomicBool::new(false);
     let total = tensors.iter().map(|b| b.len()).sum();
     let read_bytes = tensors.iter().map(|b| b.facts().grad.bytes()).max().unwrap_or(4);
-    let grads = tensors.iter_mut().map(|b| GradCheck(b.reborrow().into_inner().grad));
-    drive_many(grads, total, read_bytes, parallelism, |g| {
+    let grads = tensors.iter_mut().map(|b| b.reborrow().into_inner().grad);
+    any_grad_non_finite(grads, total, read_bytes, scale, parallelism)
+}
+
+/// The `found_inf` check over gradients of `total` elements in all (each
+/// element at most `read_bytes`), split across threads like a step: true if
+/// any element times `scale` is infinite or NaN.
+pub(crate) fn any_grad_non_finite<'a>(
+    grads: impl Iterator<Item = MixedSlice<'a>>,
+    total: usize,
+    read_bytes: usize,
+    scale: f32,
+    parallelism: &Parallelism,
+) -> bool {
+    let found = AtomicBool::new(false);
+    drive_many(grads.map(GradCheck), total, read_bytes, parallelism, |g| {
         if !found.load(Ordering::Relaxed) && fused_optim_kernels::grad_non_finite(&g.0, scale) {
             found.store(true, Ordering::Relaxed);
         }
@@ -222,12 +235,8 @@ pub fn step_mixed<A: Algorithm>(
 where
     A::Coefficients<f32>: MixedKernel,
 {
-    step_mixed_many(config, t, std::slice::from_mut(&mut buffers), options, parallelism).map_err(
-        |e| match e {
-            Error::Tensor { error, .. } => *error,
-            other => other,
-        },
-    )
+    step_mixed_many(config, t, std::slice::from_mut(&mut buffers), options, parallelism)
+        .map_err(Error::without_tensor)
 }
 
 /// One mixed-precision step over a list of tensors, balanced across
@@ -809,10 +818,7 @@ impl MixedAdam {
                     &self.options,
                     &self.parallelism,
                 )
-                .map_err(|e| match e {
-                    Error::Tensor { error, .. } => *error,
-                    other => other,
-                })?;
+                .map_err(Error::without_tensor)?;
                 self.last_clip = report;
                 outcome
             }

@@ -36,18 +36,19 @@
 //! # Ok::<(), fused_optim::Error>(())
 //! ```
 
+use crate::Error;
 use crate::algorithms::{AdamConfig, Algorithm, check_state_buffers};
 use crate::clip::{ClipGradNorm, ClipReport};
-use crate::mixed::{MixedOptions, StateFormat, StepOutcome, mixed_coefficients, state_bytes_per_param};
+use crate::mixed::{
+    MixedOptions, StateFormat, StepOutcome, any_grad_non_finite, mixed_coefficients, state_bytes_per_param,
+};
 use crate::parallel::{Parallelism, drive_many, sum_squares_many};
-use crate::{Error, KernelBuffers};
 use fused_optim_kernels::Reborrow;
 pub use fused_optim_kernels::spec::quantized::{dequantize, quantize};
 use fused_optim_kernels::{MAX_MIXED_STATE, MixedCoefficients, MixedKernel, MixedSlice, NormSlice};
 pub use fused_optim_kernels::{
     MixedUpdate, QUANT_BLOCK, QuantizedBuffers, QuantizedCoefficients, QuantizedKernel, QuantizedSlot,
 };
-use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Scales one 8-bit state buffer of `len` elements keeps: one per block.
 pub fn scales_len(len: usize) -> usize {
@@ -199,10 +200,7 @@ where
 {
     step_quantized_many(config, t, None, std::slice::from_mut(&mut buffers), options, parallelism)
         .map(|(outcome, _)| outcome)
-        .map_err(|e| match e {
-            Error::Tensor { error, .. } => *error,
-            other => other,
-        })
+        .map_err(Error::without_tensor)
 }
 
 /// One 8-bit-state step over a list of tensors, balanced across threads by
@@ -275,38 +273,9 @@ where
 
 /// True if any gradient of `tensors`, times `scale`, is infinite or NaN.
 fn any_non_finite(tensors: &mut [QuantizedBuffers<'_>], scale: f32, parallelism: &Parallelism) -> bool {
-    let found = AtomicBool::new(false);
     let total = tensors.iter().map(|b| b.param.len()).sum();
-    let grads = tensors.iter_mut().map(|b| GradCheck(MixedSlice::F32(b.grad)));
-    drive_many(grads, total, 4, parallelism, |g| {
-        if !found.load(Ordering::Relaxed) && fused_optim_kernels::grad_non_finite(&g.0, scale) {
-            found.store(true, Ordering::Relaxed);
-        }
-    });
-    found.into_inner()
-}
-
-/// One gradient the `found_inf` check reads, split like any kernel's.
-struct GradCheck<'a>(MixedSlice<'a>);
-
-impl KernelBuffers for GradCheck<'_> {
-    const ALGORITHM: &'static str = "gradient check";
-    fn len(&self) -> usize {
-        self.0.len()
-    }
-    fn length_mismatch(&self) -> Option<(&'static str, usize)> {
-        None
-    }
-    fn split_at(self, mid: usize) -> (Self, Self) {
-        let (a, b) = self.0.split_at(mid);
-        (GradCheck(a), GradCheck(b))
-    }
-    fn anchor(&self) -> usize {
-        self.0.address()
-    }
-    fn anchor_element_bytes(&self) -> usize {
-        4
-    }
+    let grads = tensors.iter_mut().map(|b| MixedSlice::F32(&mut *b.grad));
+    any_grad_non_finite(grads, total, 4, scale, parallelism)
 }
 
 /// Adam (AdamW, AMSGrad) with 8-bit blockwise state, owning its state and
@@ -419,10 +388,7 @@ impl QuantizedAdam {
             &self.options,
             &self.parallelism,
         )
-        .map_err(|e| match e {
-            Error::Tensor { error, .. } => *error,
-            other => other,
-        })?;
+        .map_err(Error::without_tensor)?;
         self.last_clip = report;
         if outcome == StepOutcome::Applied {
             self.steps = t;

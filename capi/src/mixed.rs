@@ -347,24 +347,40 @@ where
                 &options,
                 &parallelism(),
             )?;
-            if clip.is_some() {
-                let skipped_before_norm = ClipReport { norm: f64::NAN, coefficient: f64::NAN, skipped: true };
-                record(&report.unwrap_or(skipped_before_norm));
-            }
+            record_clip(clip.is_some(), report);
             Ok(outcome)
         };
-        match run() {
-            Ok(outcome) => {
-                if !skipped.is_null() {
-                    // SAFETY: non-null, valid for a write (the caller's
-                    // contract), and no slice of the step is alive any more.
-                    unsafe { skipped.write(outcome == StepOutcome::SkippedNonFinite) };
-                }
-                fo_status::FO_OK
-            }
-            Err(status) => status,
-        }
+        // SAFETY: the caller's contract on `skipped`; `run` has returned, so
+        // no slice of the step is alive.
+        unsafe { finish(run(), skipped) }
     })
+}
+
+/// Records a clipped step's report for `fo_last_clip_report` (`clipped`:
+/// clipping was armed; a `found_inf` skip before the norm: no norm, skipped).
+pub(super) fn record_clip(clipped: bool, report: Option<ClipReport>) {
+    if clipped {
+        let skipped_before_norm = ClipReport { norm: f64::NAN, coefficient: f64::NAN, skipped: true };
+        record(&report.unwrap_or(skipped_before_norm));
+    }
+}
+
+/// A step's status: `FO_OK` with `*skipped` written (when non-null) after a
+/// step that ran or was skipped, else the refusal's status.
+///
+/// # Safety
+/// `skipped` is null or valid for a write, and no reference into it is alive.
+pub(super) unsafe fn finish(result: Result<StepOutcome, fo_status>, skipped: *mut bool) -> fo_status {
+    match result {
+        Ok(outcome) => {
+            if !skipped.is_null() {
+                // SAFETY: non-null and valid for a write (the caller's contract).
+                unsafe { skipped.write(outcome == StepOutcome::SkippedNonFinite) };
+            }
+            fo_status::FO_OK
+        }
+        Err(status) => status,
+    }
 }
 
 /// The defaults of the fused extras: loss scale 1, the found_inf check on,

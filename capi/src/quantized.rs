@@ -14,13 +14,12 @@
 #![allow(clippy::too_many_arguments)]
 
 use super::checks::{Span, disjoint, span};
-use super::clip::{record, take_armed};
+use super::clip::take_armed;
 use super::configs::{fo_adam_config, fo_lion_config};
 use super::many::{read, slice_mut};
-use super::mixed::fo_mixed_options;
+use super::mixed::{finish, fo_mixed_options, record_clip};
 use super::status::{fo_status, guard};
 use super::threads::parallelism;
-use fused_optim_core::clip::ClipReport;
 use fused_optim_core::kernels::MAX_MIXED_STATE;
 use fused_optim_core::mixed::{MixedKernel, MixedOptions, StepOutcome};
 use fused_optim_core::quantized::{
@@ -109,23 +108,12 @@ where
                 &options,
                 &parallelism(),
             )?;
-            if clip.is_some() {
-                let skipped_before_norm = ClipReport { norm: f64::NAN, coefficient: f64::NAN, skipped: true };
-                record(&report.unwrap_or(skipped_before_norm));
-            }
+            record_clip(clip.is_some(), report);
             Ok(outcome)
         };
-        match run() {
-            Ok(outcome) => {
-                if !skipped.is_null() {
-                    // SAFETY: non-null, valid for a write (the caller's
-                    // contract), and no slice of the step is alive any more.
-                    unsafe { skipped.write(outcome == StepOutcome::SkippedNonFinite) };
-                }
-                fo_status::FO_OK
-            }
-            Err(status) => status,
-        }
+        // SAFETY: the caller's contract on `skipped`; `run` has returned, so
+        // no slice of the step is alive.
+        unsafe { finish(run(), skipped) }
     })
 }
 
