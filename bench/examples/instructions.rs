@@ -23,8 +23,9 @@
 use fused_optim::kernels::{
     self, AdaDeltaBuffers, AdaDeltaCoefficients, AdaGradBuffers, AdaGradCoefficients, AdaMaxBuffers,
     AdaMaxCoefficients, AdamBuffers, AdamCoefficients, Decay, Float, LionBuffers, LionCoefficients,
-    MixedAdamBuffers, MixedAdamCoefficients, MixedSlice, NormElement, ProbeBuffers, RmsPropBuffers,
-    RmsPropCoefficients, SgdBuffers, SgdCoefficients, Tier, bf16, f16,
+    MixedAdamBuffers, MixedAdamCoefficients, MixedSlice, NormElement, ProbeBuffers, QUANT_BLOCK,
+    QuantizedBuffers, QuantizedCoefficients, QuantizedSlot, RmsPropBuffers, RmsPropCoefficients, SgdBuffers,
+    SgdCoefficients, Tier, bf16, f16,
 };
 use std::hint::black_box;
 
@@ -263,7 +264,13 @@ impl MixedBuffer {
 
 /// Mixed-precision Adam (AdamW decay, round to nearest) with `param` and
 /// `grad` stored as given, f32 state, and an optional copy of the parameters.
-fn adam_mixed(param_store: Store, grad_store: Store, copy: Option<Store>, repeats: usize) {
+fn adam_mixed(
+    param_store: Store,
+    grad_store: Store,
+    state_store: Store,
+    copy: Option<Store>,
+    repeats: usize,
+) {
     let c = MixedAdamCoefficients {
         algorithm: adam_coefficients(Decay::Decoupled(0.99999)),
         grad_scale: 1.0,
@@ -272,8 +279,8 @@ fn adam_mixed(param_store: Store, grad_store: Store, copy: Option<Store>, repeat
     };
     let mut p = MixedBuffer::new(param_store, param);
     let mut g = MixedBuffer::new(grad_store, grad);
-    let mut m = MixedBuffer::new(Store::F32, |_| 0.01);
-    let mut v = MixedBuffer::new(Store::F32, |_| 0.02);
+    let mut m = MixedBuffer::new(state_store, |_| 0.01);
+    let mut v = MixedBuffer::new(state_store, |_| 0.02);
     let mut p_copy = copy.map(|store| MixedBuffer::new(store, |_| 0.0));
     for _ in 0..repeats {
         let buffers = MixedAdamBuffers {
@@ -286,6 +293,34 @@ fn adam_mixed(param_store: Store, grad_store: Store, copy: Option<Store>, repeat
             position: 0,
         };
         kernels::mixed(buffers.into(), black_box(&c));
+    }
+}
+
+/// AdamW with 8-bit blockwise state (codes and one scale per block).
+fn adam_8bit(repeats: usize) {
+    let c = QuantizedCoefficients {
+        algorithm: adam_coefficients(Decay::Decoupled(0.99999)),
+        grad_scale: 1.0,
+        zero_grad: false,
+    };
+    let (mut p, mut g) = (filled::<f32>(param), filled::<f32>(grad));
+    let scales = N.div_ceil(QUANT_BLOCK);
+    // Codes of moderate values (every code of both maps occurs), scales of a
+    // typical magnitude.
+    let mut m_codes = Aligned::new(|i| (i * 37 % 256) as u8);
+    let mut v_codes = Aligned::new(|i| (i * 53 % 255 + 1) as u8);
+    let (mut m_scales, mut v_scales) = (vec![0.05f32; scales], vec![0.01f32; scales]);
+    for _ in 0..repeats {
+        let buffers = QuantizedBuffers {
+            param: p.get(),
+            grad: g.get(),
+            state: [
+                Some(QuantizedSlot { codes: m_codes.get(), scales: black_box(&mut m_scales[..]) }),
+                Some(QuantizedSlot { codes: v_codes.get(), scales: black_box(&mut v_scales[..]) }),
+                None,
+            ],
+        };
+        kernels::quantized(buffers, black_box(&c));
     }
 }
 
@@ -331,11 +366,13 @@ const KERNELS: &[(&str, Run)] = &[
     ("lion-f64", lion::<f64>),
     ("grad-norm-f32", grad_norm::<f32>),
     ("grad-norm-f64", grad_norm::<f64>),
-    ("adam-mixed-bf16-param-f32-state", |r| adam_mixed(Store::Bf16, Store::Bf16, None, r)),
-    ("adam-mixed-f16-param-f32-state", |r| adam_mixed(Store::F16, Store::F16, None, r)),
+    ("adam-mixed-bf16-param-f32-state", |r| adam_mixed(Store::Bf16, Store::Bf16, Store::F32, None, r)),
+    ("adam-mixed-f16-param-f32-state", |r| adam_mixed(Store::F16, Store::F16, Store::F32, None, r)),
     ("adam-mixed-f32-param-bf16-grad-bf16-copy", |r| {
-        adam_mixed(Store::F32, Store::Bf16, Some(Store::Bf16), r)
+        adam_mixed(Store::F32, Store::Bf16, Store::F32, Some(Store::Bf16), r)
     }),
+    ("adamw-f32-param-bf16-state", |r| adam_mixed(Store::F32, Store::F32, Store::Bf16, None, r)),
+    ("adamw-f32-param-8bit-state", adam_8bit),
     ("probe-adam-shape-f32", probe::<f32>),
     ("probe-adam-shape-f64", probe::<f64>),
 ];

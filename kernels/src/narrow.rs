@@ -152,10 +152,22 @@ pub unsafe trait HalfLanes: Lanes<f32> {
     /// # Safety
     /// The CPU supports the token's instruction set.
     unsafe fn shr_u<const S: u32>(a: Self::U) -> Self::U;
+    /// `a >> S` as signed integers: the sign bit copied into the top `S`
+    /// bits (`S < 32`).
+    /// # Safety
+    /// The CPU supports the token's instruction set.
+    unsafe fn sra_u<const S: u32>(a: Self::U) -> Self::U;
     /// `a << S` (`S < 32`).
     /// # Safety
     /// The CPU supports the token's instruction set.
     unsafe fn shl_u<const S: u32>(a: Self::U) -> Self::U;
+    /// `x` in the lanes where `test` is not `±0.0` (a NaN is not zero), `0`
+    /// elsewhere. (A float compare: integer lanes tested for zero through
+    /// their bit patterns, a compiler rewrites byte-sized ones into byte
+    /// compares and a widening, several instructions more.)
+    /// # Safety
+    /// The CPU supports the token's instruction set.
+    unsafe fn where_nonzero(test: Self::V, x: Self::U) -> Self::U;
     /// `if_nan` in the lanes where `v` is NaN, `other` elsewhere.
     /// # Safety
     /// The CPU supports the token's instruction set.

@@ -3,7 +3,7 @@
 use crate::lanes::{Enter, Lanes, Token, Variant, WidenLanes};
 use crate::narrow::HalfLanes;
 use half::f16;
-use wide::{f32x4, f64x2, u32x4};
+use wide::{f32x4, f64x2, i32x4, u32x4};
 
 /// Lanes lowered by `wide` for the compile-time target: SSE2 on x86-64, NEON
 /// on aarch64, plain arrays elsewhere. Always available: [`Portable::new`].
@@ -215,8 +215,16 @@ unsafe impl HalfLanes for Portable {
         a >> S
     }
     #[inline(always)]
+    unsafe fn sra_u<const S: u32>(a: u32x4) -> u32x4 {
+        bytemuck::cast::<i32x4, u32x4>(bytemuck::cast::<u32x4, i32x4>(a) >> S)
+    }
+    #[inline(always)]
     unsafe fn shl_u<const S: u32>(a: u32x4) -> u32x4 {
         a << S
+    }
+    #[inline(always)]
+    unsafe fn where_nonzero(test: f32x4, x: u32x4) -> u32x4 {
+        x & bytemuck::cast::<f32x4, u32x4>(test.simd_ne(f32x4::ZERO))
     }
     #[inline(always)]
     unsafe fn select_nan(v: f32x4, if_nan: u32x4, other: u32x4) -> u32x4 {

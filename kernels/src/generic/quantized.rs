@@ -4,9 +4,37 @@
 //! kernel runs), the new state kept in a stack block, its absmax, and the
 //! codes re-encoded with integer operations on the lanes' bits (the codes,
 //! formula and op order: [`crate::spec::quantized`](mod@crate::spec::quantized)).
+//!
+//! # Where the time goes, and the loop's shape
+//!
+//! The step's `f32` update is bound by the division and square root; what
+//! the 8-bit state adds is integer work on every element of every slot
+//! (decode, absmax, encode), about twice the update's own vector
+//! operations. So the loop is shaped to spend as few operations as
+//! possible on it and to run it beside the divider:
+//!
+//! - **whole blocks** (every block but a tensor's last) run a loop of
+//!   whole vectors with no partial-vector test;
+//! - **the absmax is an integer max** of the values' bits without the sign
+//!   (one operation, where the float max with the NaN rule takes three):
+//!   for non-negative floats the integer order is the float order, and a
+//!   NaN's bits are above inf's, so any NaN still wins;
+//! - **a block whose absmax and inverse are finite** (every block but an
+//!   all-zero one, one holding NaN or inf, or one of a subnormal absmax)
+//!   is encoded by [`encode_finite`], which needs neither the NaN select
+//!   nor the top clamp;
+//! - **the encode is deferred by one block**: block `j`'s codes are
+//!   written inside block `j + 1`'s update loop, vector by vector, from
+//!   the previous block's staging row (two rows alternate), so the integer
+//!   work runs while the divider is busy. A block that needs the general
+//!   encode is encoded at once; the last whole block is flushed after the
+//!   loop, and a partial last block is encoded at once.
+//!
+//! Every code and scale is written once, from the same values and with
+//! the same operations as the reference's, so the order of writing does not
+//! change a byte.
 
 use super::mixed::{LaneForm, MixedForms, WithForm};
-use crate::float::max_nan;
 use crate::lanes::{Enter, MAX_VECTOR_BYTES, Variant, load_n, store_n};
 use crate::narrow::{HalfLanes, load_u8_n, store_u8_n};
 use crate::operands::{
@@ -28,17 +56,24 @@ const CODE_TOP: u32 = 1016;
 unsafe fn decode<I: HalfLanes, const SIGNED: bool>(c: I::U) -> I::V {
     // SAFETY: the caller guarantees the tier.
     unsafe {
-        let base = I::splat_u(if SIGNED { SIGNED_BASE } else { UNSIGNED_BASE });
-        let mag = if SIGNED { I::and_u(c, I::splat_u(0x7F)) } else { c };
-        // All ones where the magnitude is nonzero, else zero: `0 − min(mag, 1)`.
-        let nonzero = I::sub_u(I::splat_u(0), I::min_u(mag, I::splat_u(1)));
-        let bits = I::and_u(I::shl_u::<20>(I::add_u(mag, base)), nonzero);
-        let bits = if SIGNED { I::or_u(bits, I::shl_u::<24>(I::and_u(c, I::splat_u(0x80)))) } else { bits };
-        I::from_bits(bits)
+        let base = I::splat_u(if SIGNED { SIGNED_BASE } else { UNSIGNED_BASE } << 20);
+        // The magnitude in place (bits 20..26, resp. 20..27) and, signed, the
+        // sign at bit 31 (the code shifted to the top, back by 4 copying the
+        // sign, the copies cleared): as a float, `±0.0` for magnitude 0,
+        // else a tiny nonzero one. Adding the base does not carry into the
+        // sign (`(127 + 889) << 20 < 2³¹`); for magnitude 0 nothing is
+        // added, so `0x80` stays `−0.0`.
+        let x = if SIGNED {
+            I::and_u(I::sra_u::<4>(I::shl_u::<24>(c)), I::splat_u(0x87F0_0000))
+        } else {
+            I::shl_u::<20>(c)
+        };
+        I::from_bits(I::add_u(x, I::where_nonzero(I::from_bits(x), base)))
     }
 }
 
-/// Encodes the lanes `y` (each `|y| ≤ 1` up to rounding) to codes.
+/// Encodes the lanes `y` (each `|y| ≤ 1` up to rounding) to codes: any
+/// value, NaN and inf included.
 ///
 /// # Safety
 /// The tier `I` is available.
@@ -48,12 +83,46 @@ unsafe fn encode<I: HalfLanes, const SIGNED: bool>(y: I::V) -> I::U {
     unsafe {
         let b = I::select_nan(y, I::splat_u(0), I::to_bits(y));
         let a = I::and_u(b, I::splat_u(0x7FFF_FFFF));
-        let odd = I::and_u(I::shr_u::<20>(a), I::splat_u(1));
-        let k = I::shr_u::<20>(I::add_u(I::add_u(a, I::splat_u(0x7FFFF)), odd));
+        let k = I::shr_u::<20>(I::add_u(a, I::splat_u(0x80000)));
         let base = if SIGNED { SIGNED_BASE } else { UNSIGNED_BASE };
         let mag = I::sub_u(I::min_u(I::max_u(k, I::splat_u(base)), I::splat_u(CODE_TOP)), I::splat_u(base));
-        if SIGNED { I::or_u(I::shr_u::<24>(I::and_u(b, I::splat_u(0x8000_0000))), mag) } else { mag }
+        if SIGNED { with_sign::<I>(b, mag) } else { mag }
     }
+}
+
+/// [`encode`] for a block whose `absmax` and `1/absmax` are both finite,
+/// the common case: every
+/// `y` is then finite and `|y| < 1.0625` (`|s| ≤ absmax` and `inv` is
+/// `1/absmax` rounded once, so `|y| ≤ (1 + 2⁻²⁴)²`), which rounds to at most
+/// the top code, so neither the NaN select nor the top clamp can act. The
+/// bottom clamp moves before the rounding (`max(a, base << 20)`: rounding is
+/// monotone and `base << 20` rounds to itself, so the two orders agree) and
+/// the subtraction of the base folds into the rounding's constant: four
+/// integer operations for the unsigned code, seven for the signed.
+///
+/// # Safety
+/// The tier `I` is available.
+#[inline(always)]
+unsafe fn encode_finite<I: HalfLanes, const SIGNED: bool>(y: I::V) -> I::U {
+    // SAFETY: the caller guarantees the tier.
+    unsafe {
+        let base = if SIGNED { SIGNED_BASE } else { UNSIGNED_BASE } << 20;
+        let b = I::to_bits(y);
+        let a = I::max_u(I::and_u(b, I::splat_u(0x7FFF_FFFF)), I::splat_u(base));
+        // `a ≥ base`, so `a − base + 0x80000` does not wrap.
+        let mag = I::shr_u::<20>(I::add_u(a, I::splat_u(0x80000u32.wrapping_sub(base))));
+        if SIGNED { with_sign::<I>(b, mag) } else { mag }
+    }
+}
+
+/// The signed code: `b`'s sign bit as the code's bit `0x80` over `mag`.
+///
+/// # Safety
+/// The tier `I` is available.
+#[inline(always)]
+unsafe fn with_sign<I: HalfLanes>(b: I::U, mag: I::U) -> I::U {
+    // SAFETY: the caller guarantees the tier.
+    unsafe { I::or_u(I::shr_u::<24>(I::and_u(b, I::splat_u(0x8000_0000))), mag) }
 }
 
 /// One block's new `f32` state values, one row per slot (aligned for the
@@ -96,19 +165,38 @@ impl<I: HalfLanes, U: MixedUpdate, F: LaneForm<I>> QuantizedBody<I, U, F> {
         }
     }
 
-    /// Block `j`: elements `start .. start + len` (`len <= QUANT_BLOCK`).
+    /// Block `j`'s update: elements `start .. start + len` (`len <=
+    /// QUANT_BLOCK`; `FULL`: `len == QUANT_BLOCK`, so every vector is whole,
+    /// as in every block but a tensor's last). The parameters are stored,
+    /// the written slots' new values go to `staging`, and their absmax is
+    /// returned. With `pending` (`DEFERRED`), the codes of the block before,
+    /// whose values wait in `previous`, are written in the same loop,
+    /// vector by vector: their integer work then runs beside this block's
+    /// division and square root instead of after them.
     ///
     /// # Safety
     /// The range is in bounds of the parameter, the gradient and every slot
-    /// `F` reads or writes, block `j` of their scales too; the tier `I` is
-    /// available.
+    /// `F` reads or writes, block `j` of their scales too; `pending`'s block
+    /// is a whole block in bounds whose every written slot has a finite
+    /// absmax and inverse; the tier `I` is available.
     #[inline(always)]
-    unsafe fn block(&self, j: usize, start: usize, len: usize, staging: &mut Staging) {
+    unsafe fn update<const FULL: bool, const DEFERRED: bool>(
+        &self,
+        j: usize,
+        start: usize,
+        len: usize,
+        staging: &mut Staging,
+        previous: &Staging,
+        pending: &Pending,
+    ) -> [f32; MAX_MIXED_STATE] {
         let n = I::N;
+        let len = if FULL { QUANT_BLOCK } else { len };
         // SAFETY: every access is at `start + o` with `o + m <= len` (the
-        // caller's range) or into `staging` at `o + m <= len <= QUANT_BLOCK`;
-        // the slots touched are those `F` reads or writes, whose pointers the
-        // caller vouches for; the tier is available.
+        // caller's range), into `staging` or `previous` at `o + m <= len <=
+        // QUANT_BLOCK`, or at `pending.start + o` with `o + n <= QUANT_BLOCK`
+        // (a whole block, the caller's); the slots touched are those `F`
+        // reads or writes, whose pointers the caller vouches for; the tier is
+        // available.
         unsafe {
             let mut scale = [self.zero; MAX_MIXED_STATE];
             for (k, s) in scale.iter_mut().enumerate() {
@@ -116,10 +204,15 @@ impl<I: HalfLanes, U: MixedUpdate, F: LaneForm<I>> QuantizedBody<I, U, F> {
                     *s = I::splat(*self.state[k].scales.add(j));
                 }
             }
-            let mut absmax = [self.zero; MAX_MIXED_STATE];
+            let inv = pending.inv.map(|x| I::splat(x));
+            // The absmax as the bits of `|s|`: for values without a sign
+            // bit the integer order is the float order, with every NaN above
+            // inf, so an integer max gives the float max and any NaN wins.
+            let mut absmax = [I::splat_u(0); MAX_MIXED_STATE];
+            let magnitude = I::splat_u(0x7FFF_FFFF);
             let mut o = 0;
             while o < len {
-                let m = n.min(len - o);
+                let m = if FULL { n } else { n.min(len - o) };
                 let at = start + o;
                 let g = I::mul(load_n::<I, f32>(self.grad.add(at), m), self.grad_scale);
                 if self.zero_grad {
@@ -141,29 +234,143 @@ impl<I: HalfLanes, U: MixedUpdate, F: LaneForm<I>> QuantizedBody<I, U, F> {
                         // A partial vector's other lanes are not the block's:
                         // the max reads back the `m` stored (the rest zero).
                         let s = if m == n { state[k] } else { load_n::<I, f32>(row, m) };
-                        absmax[k] = I::max(absmax[k], I::abs(s));
+                        absmax[k] = I::max_u(absmax[k], I::and_u(I::to_bits(s), magnitude));
+                        if DEFERRED {
+                            let y = I::mul(I::load(previous.0[k].as_ptr().add(o)), inv[k]);
+                            let c = if U::SIGNED[k] {
+                                encode_finite::<I, true>(y)
+                            } else {
+                                encode_finite::<I, false>(y)
+                            };
+                            I::store_u8(self.state[k].codes.add(pending.start + o), c);
+                        }
                     }
                 }
                 o += m;
             }
-            for (k, lanes) in absmax.into_iter().enumerate() {
+            core::array::from_fn(|k| {
+                let mut folded = [0.0f32; MAX_VECTOR_BYTES / 4];
+                I::store(folded.as_mut_ptr(), I::from_bits(absmax[k]));
+                f32::from_bits(folded[..n].iter().fold(0, |acc, x| acc.max(x.to_bits())))
+            })
+        }
+    }
+
+    /// Block `j`'s scales and codes after its [`update`](Self::update): the
+    /// scales are stored; when every written slot has a finite absmax and
+    /// inverse (the common case) and `defer`, the codes are left to the next
+    /// block's update and returned as pending, else they are written now.
+    ///
+    /// # Safety
+    /// As [`update`](Self::update), `staging` holding the block's values.
+    #[inline(always)]
+    unsafe fn finish<const FULL: bool>(
+        &self,
+        j: usize,
+        start: usize,
+        len: usize,
+        staging: &Staging,
+        absmax: [f32; MAX_MIXED_STATE],
+        defer: bool,
+    ) -> Option<Pending> {
+        let inv = absmax.map(|x| 1.0 / x);
+        // Both finite: the block holds no NaN or inf (`absmax`) and is not
+        // all zero or of a subnormal absmax whose inverse overflows (`inv`).
+        let finite: [bool; MAX_MIXED_STATE] =
+            core::array::from_fn(|k| !F::WRITES[k] || (absmax[k].is_finite() && inv[k].is_finite()));
+        // SAFETY: block `j`'s scales and `start .. start + len` of the codes
+        // are in bounds (the caller); `staging` rows hold `len` values.
+        unsafe {
+            for (k, &absmax) in absmax.iter().enumerate() {
+                if F::WRITES[k] {
+                    *self.state[k].scales.add(j) = absmax;
+                }
+            }
+            if defer && finite.iter().all(|&f| f) {
+                return Some(Pending { start, inv });
+            }
+            for k in 0..MAX_MIXED_STATE {
                 if !F::WRITES[k] {
                     continue;
                 }
-                let mut folded = [0.0f32; MAX_VECTOR_BYTES / 4];
-                I::store(folded.as_mut_ptr(), lanes);
-                let absmax = folded[..n].iter().fold(0.0f32, |acc, &x| max_nan(acc, x));
-                let inv = I::splat(1.0 / absmax);
-                let mut o = 0;
-                while o < len {
-                    let m = n.min(len - o);
-                    let y = I::mul(load_n::<I, f32>(staging.0[k].as_ptr().add(o), m), inv);
-                    let c = if U::SIGNED[k] { encode::<I, true>(y) } else { encode::<I, false>(y) };
-                    store_u8_n::<I>(self.state[k].codes.add(start + o), m, c);
-                    o += m;
+                let row = staging.0[k].as_ptr();
+                let codes = self.state[k].codes.add(start);
+                match (U::SIGNED[k], finite[k]) {
+                    (true, true) => encode_row::<I, FULL, true, true>(row, codes, len, inv[k]),
+                    (false, true) => encode_row::<I, FULL, false, true>(row, codes, len, inv[k]),
+                    (true, false) => encode_row::<I, FULL, true, false>(row, codes, len, inv[k]),
+                    (false, false) => encode_row::<I, FULL, false, false>(row, codes, len, inv[k]),
                 }
-                *self.state[k].scales.add(j) = absmax;
             }
+            None
+        }
+    }
+
+    /// Writes the codes of a pending block, whose values are in `staging`.
+    ///
+    /// # Safety
+    /// As [`finish`](Self::finish) for the pending block.
+    #[inline(always)]
+    unsafe fn flush(&self, staging: &Staging, pending: &Pending) {
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            for k in 0..MAX_MIXED_STATE {
+                if !F::WRITES[k] {
+                    continue;
+                }
+                let row = staging.0[k].as_ptr();
+                let codes = self.state[k].codes.add(pending.start);
+                if U::SIGNED[k] {
+                    encode_row::<I, true, true, true>(row, codes, QUANT_BLOCK, pending.inv[k]);
+                } else {
+                    encode_row::<I, true, false, true>(row, codes, QUANT_BLOCK, pending.inv[k]);
+                }
+            }
+        }
+    }
+}
+
+/// No block pending (its fields are not read).
+const NO_PENDING: Pending = Pending { start: 0, inv: [0.0; MAX_MIXED_STATE] };
+
+/// A whole block whose codes are yet to be written: every written slot's
+/// absmax and inverse are finite.
+#[derive(Clone, Copy)]
+struct Pending {
+    /// Its first element.
+    start: usize,
+    /// Each slot's `1/absmax`.
+    inv: [f32; MAX_MIXED_STATE],
+}
+
+/// Codes `encode(row[o]·inv)` for `o < len` into `codes` (the `SIGNED`
+/// code; `FINITE`: the absmax and `inv` are finite, so [`encode_finite`]
+/// serves).
+///
+/// # Safety
+/// `row` is valid for `len` reads, `codes` for `len` writes, `len ==
+/// QUANT_BLOCK` when `FULL`, `inv` and the block's absmax finite when `FINITE`; the tier `I` is
+/// available.
+#[inline(always)]
+unsafe fn encode_row<I: HalfLanes, const FULL: bool, const SIGNED: bool, const FINITE: bool>(
+    row: *const f32,
+    codes: *mut u8,
+    len: usize,
+    inv: f32,
+) {
+    let n = I::N;
+    let len = if FULL { QUANT_BLOCK } else { len };
+    // SAFETY: `o + m <= len`, in bounds of both (the caller); the tier is
+    // available (the caller).
+    unsafe {
+        let inv = I::splat(inv);
+        let mut o = 0;
+        while o < len {
+            let m = if FULL { n } else { n.min(len - o) };
+            let y = I::mul(load_n::<I, f32>(row.add(o), m), inv);
+            let c = if FINITE { encode_finite::<I, SIGNED>(y) } else { encode::<I, SIGNED>(y) };
+            store_u8_n::<I>(codes.add(o), m, c);
+            o += m;
         }
     }
 }
@@ -225,14 +432,35 @@ where
                 zero: I::splat(0.0),
                 zero_grad: c.zero_grad,
             };
-            let mut staging = Staging([[0.0; QUANT_BLOCK]; MAX_MIXED_STATE]);
+            // Two blocks' values: the one being updated and the one whose
+            // codes wait for the next block's loop.
+            let mut staging = [
+                Staging([[0.0; QUANT_BLOCK]; MAX_MIXED_STATE]),
+                Staging([[0.0; QUANT_BLOCK]; MAX_MIXED_STATE]),
+            ];
+            let mut pending: Option<Pending> = None;
             let mut start = 0;
             let mut j = 0;
-            while start < n {
-                let len = QUANT_BLOCK.min(n - start);
-                body.block(j, start, len, &mut staging);
-                start += len;
+            while n - start >= QUANT_BLOCK {
+                let [a, b] = &mut staging;
+                let (now, previous) = if j % 2 == 0 { (a, &*b) } else { (b, &*a) };
+                let absmax = match &pending {
+                    Some(p) => body.update::<true, true>(j, start, QUANT_BLOCK, now, previous, p),
+                    None => body.update::<true, false>(j, start, QUANT_BLOCK, now, previous, &NO_PENDING),
+                };
+                pending = body.finish::<true>(j, start, QUANT_BLOCK, now, absmax, true);
+                start += QUANT_BLOCK;
                 j += 1;
+            }
+            if let Some(p) = &pending {
+                // The last whole block is in the row the next block would write.
+                body.flush(&staging[(j + 1) % 2], p);
+            }
+            if start < n {
+                let [a, b] = &mut staging;
+                let len = n - start;
+                let absmax = body.update::<false, false>(j, start, len, a, b, &NO_PENDING);
+                body.finish::<false>(j, start, len, a, absmax, false);
             }
         }
     }

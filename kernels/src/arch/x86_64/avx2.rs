@@ -254,9 +254,23 @@ unsafe impl HalfLanes for Avx2 {
         unsafe { _mm256_srl_epi32(a, _mm_cvtsi32_si128(S as i32)) }
     }
     #[inline(always)]
+    unsafe fn sra_u<const S: u32>(a: __m256i) -> __m256i {
+        // SAFETY: the caller guarantees the CPU feature. (The count in a
+        // register, as in `shr_u`.)
+        unsafe { _mm256_sra_epi32(a, _mm_cvtsi32_si128(S as i32)) }
+    }
+    #[inline(always)]
     unsafe fn shl_u<const S: u32>(a: __m256i) -> __m256i {
         // SAFETY: the caller guarantees the CPU feature (count as in `shr_u`).
         unsafe { _mm256_sll_epi32(a, _mm_cvtsi32_si128(S as i32)) }
+    }
+    #[inline(always)]
+    unsafe fn where_nonzero(test: f32x8, x: __m256i) -> __m256i {
+        // SAFETY: the caller guarantees the CPU feature.
+        unsafe {
+            let nonzero = _mm256_cmp_ps::<_CMP_NEQ_UQ>(test.into(), _mm256_setzero_ps());
+            _mm256_and_si256(_mm256_castps_si256(nonzero), x)
+        }
     }
     #[inline(always)]
     unsafe fn select_nan(v: f32x8, if_nan: __m256i, other: __m256i) -> __m256i {

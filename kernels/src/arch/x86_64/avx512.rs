@@ -271,9 +271,21 @@ unsafe impl HalfLanes for Avx512 {
         unsafe { _mm512_srli_epi32::<S>(a) }
     }
     #[inline(always)]
+    unsafe fn sra_u<const S: u32>(a: __m512i) -> __m512i {
+        // SAFETY: the caller guarantees the CPU feature.
+        unsafe { _mm512_srai_epi32::<S>(a) }
+    }
+    #[inline(always)]
     unsafe fn shl_u<const S: u32>(a: __m512i) -> __m512i {
         // SAFETY: the caller guarantees the CPU feature.
         unsafe { _mm512_slli_epi32::<S>(a) }
+    }
+    #[inline(always)]
+    unsafe fn where_nonzero(test: f32x16, x: __m512i) -> __m512i {
+        // SAFETY: the caller guarantees the CPU feature.
+        unsafe {
+            _mm512_maskz_mov_epi32(_mm512_cmp_ps_mask::<_CMP_NEQ_UQ>(test.into(), _mm512_setzero_ps()), x)
+        }
     }
     #[inline(always)]
     unsafe fn select_nan(v: f32x16, if_nan: __m512i, other: __m512i) -> __m512i {
