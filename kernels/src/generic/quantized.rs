@@ -23,16 +23,14 @@
 //!   all-zero one, one holding NaN or inf, or one of a subnormal absmax)
 //!   is encoded by [`encode_finite`], which needs neither the NaN select
 //!   nor the top clamp;
-//! - **the encode is deferred by one block**: block `j`'s codes are
-//!   written inside block `j + 1`'s update loop, vector by vector, from
-//!   the previous block's staging row (two rows alternate), so the integer
-//!   work runs while the divider is busy. A block that needs the general
-//!   encode is encoded at once; the last whole block is flushed after the
-//!   loop, and a partial last block is encoded at once.
+//! - **decoding tests a code for zero with one float compare** of its
+//!   shifted bits ([`HalfLanes::where_nonzero`]), and the signed code's sign
+//!   moves with one arithmetic shift.
 //!
-//! Every code and scale is written once, from the same values and with
-//! the same operations as the reference's, so the order of writing does not
-//! change a byte.
+//! Tried and left out: deferring each block's encode into the next block's
+//! update loop (so that its integer work would run beside the divider)
+//! measured no faster, in cache or at 2²⁶ elements, and cost a second
+//! staging block.
 
 use super::mixed::{LaneForm, MixedForms, WithForm};
 use crate::lanes::{Enter, MAX_VECTOR_BYTES, Variant, load_n, store_n};
@@ -169,34 +167,26 @@ impl<I: HalfLanes, U: MixedUpdate, F: LaneForm<I>> QuantizedBody<I, U, F> {
     /// QUANT_BLOCK`; `FULL`: `len == QUANT_BLOCK`, so every vector is whole,
     /// as in every block but a tensor's last). The parameters are stored,
     /// the written slots' new values go to `staging`, and their absmax is
-    /// returned. With `pending` (`DEFERRED`), the codes of the block before,
-    /// whose values wait in `previous`, are written in the same loop,
-    /// vector by vector: their integer work then runs beside this block's
-    /// division and square root instead of after them.
+    /// returned.
     ///
     /// # Safety
     /// The range is in bounds of the parameter, the gradient and every slot
-    /// `F` reads or writes, block `j` of their scales too; `pending`'s block
-    /// is a whole block in bounds whose every written slot has a finite
-    /// absmax and inverse; the tier `I` is available.
+    /// `F` reads or writes, block `j` of their scales too; the tier `I` is
+    /// available.
     #[inline(always)]
-    unsafe fn update<const FULL: bool, const DEFERRED: bool>(
+    unsafe fn update<const FULL: bool>(
         &self,
         j: usize,
         start: usize,
         len: usize,
         staging: &mut Staging,
-        previous: &Staging,
-        pending: &Pending,
     ) -> [f32; MAX_MIXED_STATE] {
         let n = I::N;
         let len = if FULL { QUANT_BLOCK } else { len };
         // SAFETY: every access is at `start + o` with `o + m <= len` (the
-        // caller's range), into `staging` or `previous` at `o + m <= len <=
-        // QUANT_BLOCK`, or at `pending.start + o` with `o + n <= QUANT_BLOCK`
-        // (a whole block, the caller's); the slots touched are those `F`
-        // reads or writes, whose pointers the caller vouches for; the tier is
-        // available.
+        // caller's range) or into `staging` at `o + m <= len <= QUANT_BLOCK`;
+        // the slots touched are those `F` reads or writes, whose pointers the
+        // caller vouches for; the tier is available.
         unsafe {
             let mut scale = [self.zero; MAX_MIXED_STATE];
             for (k, s) in scale.iter_mut().enumerate() {
@@ -204,7 +194,6 @@ impl<I: HalfLanes, U: MixedUpdate, F: LaneForm<I>> QuantizedBody<I, U, F> {
                     *s = I::splat(*self.state[k].scales.add(j));
                 }
             }
-            let inv = pending.inv.map(|x| I::splat(x));
             // The absmax as the bits of `|s|`: for values without a sign
             // bit the integer order is the float order, with every NaN above
             // inf, so an integer max gives the float max and any NaN wins.
@@ -235,15 +224,6 @@ impl<I: HalfLanes, U: MixedUpdate, F: LaneForm<I>> QuantizedBody<I, U, F> {
                         // the max reads back the `m` stored (the rest zero).
                         let s = if m == n { state[k] } else { load_n::<I, f32>(row, m) };
                         absmax[k] = I::max_u(absmax[k], I::and_u(I::to_bits(s), magnitude));
-                        if DEFERRED {
-                            let y = I::mul(I::load(previous.0[k].as_ptr().add(o)), inv[k]);
-                            let c = if U::SIGNED[k] {
-                                encode_finite::<I, true>(y)
-                            } else {
-                                encode_finite::<I, false>(y)
-                            };
-                            I::store_u8(self.state[k].codes.add(pending.start + o), c);
-                        }
                     }
                 }
                 o += m;
@@ -256,10 +236,7 @@ impl<I: HalfLanes, U: MixedUpdate, F: LaneForm<I>> QuantizedBody<I, U, F> {
         }
     }
 
-    /// Block `j`'s scales and codes after its [`update`](Self::update): the
-    /// scales are stored; when every written slot has a finite absmax and
-    /// inverse (the common case) and `defer`, the codes are left to the next
-    /// block's update and returned as pending, else they are written now.
+    /// Block `j`'s scales and codes after its [`update`](Self::update).
     ///
     /// # Safety
     /// As [`update`](Self::update), `staging` holding the block's values.
@@ -271,76 +248,30 @@ impl<I: HalfLanes, U: MixedUpdate, F: LaneForm<I>> QuantizedBody<I, U, F> {
         len: usize,
         staging: &Staging,
         absmax: [f32; MAX_MIXED_STATE],
-        defer: bool,
-    ) -> Option<Pending> {
-        let inv = absmax.map(|x| 1.0 / x);
-        // Both finite: the block holds no NaN or inf (`absmax`) and is not
-        // all zero or of a subnormal absmax whose inverse overflows (`inv`).
-        let finite: [bool; MAX_MIXED_STATE] =
-            core::array::from_fn(|k| !F::WRITES[k] || (absmax[k].is_finite() && inv[k].is_finite()));
+    ) {
         // SAFETY: block `j`'s scales and `start .. start + len` of the codes
         // are in bounds (the caller); `staging` rows hold `len` values.
         unsafe {
             for (k, &absmax) in absmax.iter().enumerate() {
-                if F::WRITES[k] {
-                    *self.state[k].scales.add(j) = absmax;
-                }
-            }
-            if defer && finite.iter().all(|&f| f) {
-                return Some(Pending { start, inv });
-            }
-            for k in 0..MAX_MIXED_STATE {
                 if !F::WRITES[k] {
                     continue;
                 }
+                *self.state[k].scales.add(j) = absmax;
+                let inv = 1.0 / absmax;
                 let row = staging.0[k].as_ptr();
                 let codes = self.state[k].codes.add(start);
-                match (U::SIGNED[k], finite[k]) {
-                    (true, true) => encode_row::<I, FULL, true, true>(row, codes, len, inv[k]),
-                    (false, true) => encode_row::<I, FULL, false, true>(row, codes, len, inv[k]),
-                    (true, false) => encode_row::<I, FULL, true, false>(row, codes, len, inv[k]),
-                    (false, false) => encode_row::<I, FULL, false, false>(row, codes, len, inv[k]),
-                }
-            }
-            None
-        }
-    }
-
-    /// Writes the codes of a pending block, whose values are in `staging`.
-    ///
-    /// # Safety
-    /// As [`finish`](Self::finish) for the pending block.
-    #[inline(always)]
-    unsafe fn flush(&self, staging: &Staging, pending: &Pending) {
-        // SAFETY: forwarded from the caller.
-        unsafe {
-            for k in 0..MAX_MIXED_STATE {
-                if !F::WRITES[k] {
-                    continue;
-                }
-                let row = staging.0[k].as_ptr();
-                let codes = self.state[k].codes.add(pending.start);
-                if U::SIGNED[k] {
-                    encode_row::<I, true, true, true>(row, codes, QUANT_BLOCK, pending.inv[k]);
-                } else {
-                    encode_row::<I, true, false, true>(row, codes, QUANT_BLOCK, pending.inv[k]);
+                // Both finite: the block holds no NaN or inf (`absmax`) and is
+                // not all zero or of a subnormal absmax whose inverse
+                // overflows (`inv`).
+                match (U::SIGNED[k], absmax.is_finite() && inv.is_finite()) {
+                    (true, true) => encode_row::<I, FULL, true, true>(row, codes, len, inv),
+                    (false, true) => encode_row::<I, FULL, false, true>(row, codes, len, inv),
+                    (true, false) => encode_row::<I, FULL, true, false>(row, codes, len, inv),
+                    (false, false) => encode_row::<I, FULL, false, false>(row, codes, len, inv),
                 }
             }
         }
     }
-}
-
-/// No block pending (its fields are not read).
-const NO_PENDING: Pending = Pending { start: 0, inv: [0.0; MAX_MIXED_STATE] };
-
-/// A whole block whose codes are yet to be written: every written slot's
-/// absmax and inverse are finite.
-#[derive(Clone, Copy)]
-struct Pending {
-    /// Its first element.
-    start: usize,
-    /// Each slot's `1/absmax`.
-    inv: [f32; MAX_MIXED_STATE],
 }
 
 /// Codes `encode(row[o]·inv)` for `o < len` into `codes` (the `SIGNED`
@@ -432,35 +363,19 @@ where
                 zero: I::splat(0.0),
                 zero_grad: c.zero_grad,
             };
-            // Two blocks' values: the one being updated and the one whose
-            // codes wait for the next block's loop.
-            let mut staging = [
-                Staging([[0.0; QUANT_BLOCK]; MAX_MIXED_STATE]),
-                Staging([[0.0; QUANT_BLOCK]; MAX_MIXED_STATE]),
-            ];
-            let mut pending: Option<Pending> = None;
+            let mut staging = Staging([[0.0; QUANT_BLOCK]; MAX_MIXED_STATE]);
             let mut start = 0;
             let mut j = 0;
             while n - start >= QUANT_BLOCK {
-                let [a, b] = &mut staging;
-                let (now, previous) = if j % 2 == 0 { (a, &*b) } else { (b, &*a) };
-                let absmax = match &pending {
-                    Some(p) => body.update::<true, true>(j, start, QUANT_BLOCK, now, previous, p),
-                    None => body.update::<true, false>(j, start, QUANT_BLOCK, now, previous, &NO_PENDING),
-                };
-                pending = body.finish::<true>(j, start, QUANT_BLOCK, now, absmax, true);
+                let absmax = body.update::<true>(j, start, QUANT_BLOCK, &mut staging);
+                body.finish::<true>(j, start, QUANT_BLOCK, &staging, absmax);
                 start += QUANT_BLOCK;
                 j += 1;
             }
-            if let Some(p) = &pending {
-                // The last whole block is in the row the next block would write.
-                body.flush(&staging[(j + 1) % 2], p);
-            }
             if start < n {
-                let [a, b] = &mut staging;
                 let len = n - start;
-                let absmax = body.update::<false, false>(j, start, len, a, b, &NO_PENDING);
-                body.finish::<false>(j, start, len, a, absmax, false);
+                let absmax = body.update::<false>(j, start, len, &mut staging);
+                body.finish::<false>(j, start, len, &staging, absmax);
             }
         }
     }
