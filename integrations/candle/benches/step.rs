@@ -30,6 +30,9 @@ use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput, criterion_grou
 use fused_optim::{AdamBuffers, AdamConfig, Parallelism, adam_step_many};
 use std::time::Duration;
 
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 fn quick() -> bool {
     std::env::var_os("FUSED_OPTIM_BENCH_QUICK").is_some_and(|v| v != "0")
 }
@@ -40,17 +43,9 @@ fn shapes() -> Vec<Vec<usize>> {
     (0..10).flat_map(|_| matrices.iter().map(|m| m.to_vec()).chain([vec![1024]])).collect()
 }
 
-/// Deterministic values in [-1, 1).
+/// Deterministic values in [-1, 1), as `f32`.
 fn values(seed: u64, n: usize) -> Vec<f32> {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            ((x >> 40) as f32 / (1u32 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
+    support::values(seed, n, 1.0).into_iter().map(|x| x as f32).collect()
 }
 
 /// The model's variables and a gradient store with a gradient for each.

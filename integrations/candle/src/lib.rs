@@ -23,7 +23,12 @@
 //! The step of one variable is an [`InplaceOp1`] on the variable, inside
 //! which a second one on the (contiguous) gradient lends the gradient's
 //! slice; the core crate's step then runs on the two slices and on the
-//! optimizer's state. So each variable is one call of the core crate: the
+//! optimizer's state. (The gradient's slice is lent mutably because the
+//! core crate's mixed-precision buffers are mutable slices; nothing writes
+//! it.) Before that, an [`InplaceOp2`](candle_core::InplaceOp2) that writes
+//! nothing lets candle refuse a gradient that shares its variable's storage,
+//! which the nested write locks would otherwise wait on forever. The locks
+//! are taken variable first, then gradient, one variable at a time. So each variable is one call of the core crate: the
 //! multi-tensor step ([`fused_optim::step_many`]), which would balance all
 //! the variables across threads in one call, is out of reach, since candle
 //! cannot lend two storages mutably at once except by such nesting. (The
@@ -37,7 +42,7 @@
 //! ## Dtypes
 //!
 //! - `f32` and `f64` variables step in their own type, with state of that
-//!   type: the core crate's [`fused_optim::step`], whose bits are the same on
+//!   type: the core crate's [`fused_optim::step()`], whose bits are the same on
 //!   every SIMD tier and thread count.
 //! - `bf16` and `f16` variables (with gradients of the same type) use the
 //!   core crate's mixed-precision step ([`fused_optim::mixed`]): the weights
@@ -453,7 +458,7 @@ impl<P: Params> candle_nn::Optimizer for Optimizer<P> {
     type Config = P;
 
     /// The optimizer of `vars` (integer ones left out, as `candle_nn::AdamW`
-    /// does), with fresh state; errors as the [crate](crate) says.
+    /// does), with fresh state; errors as the [crate] says.
     fn new(vars: Vec<Var>, params: P) -> Result<Self> {
         let config = params.algorithm();
         config.validate().map_err(core_error)?;

@@ -13,25 +13,19 @@ use fused_optim_candle::{
     RmsPropConfig, SgdConfig, WeightDecay,
 };
 
+mod support;
+
 /// Past the core crate's serial threshold in every dtype (f64 Adam moves 56
 /// bytes per element: 300_007 of them are 16 MB), odd.
 const N: usize = 300_007;
 const STEPS: u64 = 3;
 
-/// Deterministic values in about [-2, 2), different per `seed`.
+/// Deterministic values in [-2, 2), different per `seed`.
 fn values(seed: u64, n: usize) -> Vec<f64> {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 11) as f64 / (1u64 << 53) as f64 * 4.0 - 2.0
-        })
-        .collect()
+    support::values(seed, n, 2.0)
 }
 
-/// A gradient store holding `grad` for `var` (and nothing else).
+/// The gradient store of `var.sum_all()`'s backward pass, with `grad` as `var`'s gradient.
 fn grads_for(var: &Var, grad: Tensor) -> GradStore {
     let mut grads = var.as_tensor().sum_all().unwrap().backward().unwrap();
     grads.insert(var.as_tensor(), grad);

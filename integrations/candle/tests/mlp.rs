@@ -24,24 +24,14 @@ use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::Optimizer;
 use fused_optim_candle::ParamsAdamW;
 
+mod support;
+use support::values;
+
 const SAMPLES: usize = 256;
 const INPUTS: usize = 16;
 const HIDDEN: usize = 64;
 const CLASSES: usize = 4;
 const STEPS: usize = 100;
-
-/// Deterministic values in [-scale, scale).
-fn values(seed: u64, n: usize, scale: f64) -> Vec<f64> {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            ((x >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) * scale
-        })
-        .collect()
-}
 
 /// Inputs and one-hot targets: the class is the largest of a fixed linear map of the input.
 fn data() -> (Vec<f64>, Vec<f64>) {
