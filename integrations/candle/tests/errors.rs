@@ -11,6 +11,10 @@ fn var(values: &[f32], shape: (usize, usize)) -> Var {
     Var::from_tensor(&Tensor::from_slice(values, shape, &Device::Cpu).unwrap()).unwrap()
 }
 
+fn ones(shape: (usize, usize), dtype: DType) -> Tensor {
+    Tensor::ones(shape, dtype, &Device::Cpu).unwrap()
+}
+
 fn bits(v: &Var) -> Vec<u32> {
     v.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap().into_iter().map(f32::to_bits).collect()
 }
@@ -59,11 +63,7 @@ fn refused_then_recovers(bad: impl Fn(&Var, &Var) -> GradStore, message: &str) {
 #[test]
 fn dtype_mismatch_changes_nothing() {
     refused_then_recovers(
-        |a, b| {
-            let ga = Tensor::ones((2, 3), DType::F32, &Device::Cpu).unwrap();
-            let gb = Tensor::ones((2, 2), DType::F64, &Device::Cpu).unwrap();
-            store(&[(a, ga), (b, gb)])
-        },
+        |a, b| store(&[(a, ones((2, 3), DType::F32)), (b, ones((2, 2), DType::F64))]),
         "variable 1 (F32, [2, 2]): its gradient is F64",
     );
 }
@@ -71,11 +71,7 @@ fn dtype_mismatch_changes_nothing() {
 #[test]
 fn shape_mismatch_changes_nothing() {
     refused_then_recovers(
-        |a, b| {
-            let ga = Tensor::ones((2, 3), DType::F32, &Device::Cpu).unwrap();
-            let gb = Tensor::ones((4, 1), DType::F32, &Device::Cpu).unwrap();
-            store(&[(a, ga), (b, gb)])
-        },
+        |a, b| store(&[(a, ones((2, 3), DType::F32)), (b, ones((4, 1), DType::F32))]),
         "its gradient has the shape [4, 1]",
     );
 }
@@ -85,9 +81,7 @@ fn shape_mismatch_changes_nothing() {
 #[test]
 fn gradient_sharing_the_variable_is_refused() {
     refused_then_recovers(
-        |a, b| {
-            store(&[(a, Tensor::ones((2, 3), DType::F32, &Device::Cpu).unwrap()), (b, b.as_tensor().clone())])
-        },
+        |a, b| store(&[(a, ones((2, 3), DType::F32)), (b, b.as_tensor().clone())]),
         "shares storage",
     );
 }
@@ -99,7 +93,7 @@ fn bad_learning_rate_changes_nothing_and_round_trips() {
     assert_eq!(opt.learning_rate(), 0.1);
     opt.set_learning_rate(-1.0);
     assert_eq!(opt.learning_rate(), -1.0);
-    let grads = store(&[(&a, Tensor::ones((2, 3), DType::F32, &Device::Cpu).unwrap())]);
+    let grads = store(&[(&a, ones((2, 3), DType::F32))]);
     let before = bits(&a);
     let err = opt.step(&grads).unwrap_err().to_string();
     assert!(err.contains("lr"), "{err}");
@@ -122,7 +116,7 @@ fn learning_rate_of_every_alias() {
     assert_eq!(sgd.learning_rate(), 0.5);
     sgd.set_learning_rate(0.125);
     assert_eq!(sgd.learning_rate(), 0.125);
-    sgd.step(&store(&[(&a, Tensor::ones((2, 3), DType::F32, &Device::Cpu).unwrap())])).unwrap();
+    sgd.step(&store(&[(&a, ones((2, 3), DType::F32))])).unwrap();
     let got = a.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap();
     assert_eq!(got, A.map(|x| x - 0.125));
 }
