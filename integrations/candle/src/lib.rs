@@ -28,11 +28,15 @@
 //! it.) Before that, an [`InplaceOp2`](candle_core::InplaceOp2) that writes
 //! nothing lets candle refuse a gradient that shares its variable's storage,
 //! which the nested write locks would otherwise wait on forever. The locks
-//! are taken variable first, then gradient, one variable at a time. So each variable is one call of the core crate: the
-//! multi-tensor step ([`fused_optim::step_many`]), which would balance all
-//! the variables across threads in one call, is out of reach, since candle
-//! cannot lend two storages mutably at once except by such nesting. (The
-//! crate's benchmark measures what this costs: `BENCHMARKS.md`.)
+//! are taken variable first, then gradient, one variable at a time.
+//!
+//! So each variable is one call of the core crate: the multi-tensor step
+//! ([`fused_optim::step_many`]), which balances all the tensors across the
+//! threads in one call, would need every storage lent at once. The crate's
+//! benchmark measures what that costs (`BENCHMARKS.md`, "candle"): nothing
+//! measurable for a model of 50 tensors of 0.2–0.3 M parameters, each large
+//! enough to be split across the threads by itself; tensors below the core
+//! crate's serial threshold (512 KiB of traffic) step on one thread each.
 //!
 //! The state (`exp_avg`, `exp_avg_sq`, …) is the optimizer's own `Vec`s,
 //! allocated by [`new`](candle_nn::Optimizer::new); a step allocates
@@ -61,8 +65,9 @@
 //!
 //! ## Errors: a failing step changes nothing
 //!
-//! Errors are `candle_core::Error::Msg`, naming the variable's position in
-//! the list given to `new`:
+//! Errors are `candle_core::Error::Msg`, naming the variable by its
+//! position among the optimizer's variables ([`Optimizer::vars`]: those
+//! given to `new`, integer ones left out), its dtype and shape:
 //!
 //! - at construction: a variable not on the CPU device, a non-contiguous
 //!   variable (candle 0.11 makes every `Var` contiguous, so this is a
