@@ -11,7 +11,7 @@
 //! the 8-bit state adds is integer work on every element of every slot
 //! (decode, absmax, encode), about twice the update's own vector
 //! operations. So the loop is shaped to spend as few operations as
-//! possible on it and to run it beside the divider:
+//! possible on it:
 //!
 //! - **whole blocks** (every block but a tensor's last) run a loop of
 //!   whole vectors with no partial-vector test;
@@ -89,10 +89,10 @@ unsafe fn encode<I: HalfLanes, const SIGNED: bool>(y: I::V) -> I::U {
 }
 
 /// [`encode`] for a block whose `absmax` and `1/absmax` are both finite,
-/// the common case: every
-/// `y` is then finite and `|y| < 1.0625` (`|s| ≤ absmax` and `inv` is
-/// `1/absmax` rounded once, so `|y| ≤ (1 + 2⁻²⁴)²`), which rounds to at most
-/// the top code, so neither the NaN select nor the top clamp can act. The
+/// the common case: every `y` is then finite and `|y| < 1.0625` (as
+/// `|s| ≤ absmax` and `inv` is `1/absmax` rounded once, `|y| ≤ (1 + 2⁻²⁴)²`),
+/// which rounds to at most the top code, so neither the NaN select nor the
+/// top clamp can act. The
 /// bottom clamp moves before the rounding (`max(a, base << 20)`: rounding is
 /// monotone and `base << 20` rounds to itself, so the two orders agree) and
 /// the subtraction of the base folds into the rounding's constant: four

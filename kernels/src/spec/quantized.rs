@@ -144,11 +144,16 @@
 //!
 //! # Tiers
 //!
-//! The lane code does the same operations: the update is the algorithm's
-//! lane form (its `f32` kernel's code), the absmax a lane-wise `max` then a
-//! fold of the lanes with `max_nan`, `inv` one scalar division, and the codes
-//! the integer operations above on the lanes' bits, so every tier and every
-//! cut at block boundaries gives the same bytes and bits.
+//! The lane code computes the same values: the update is the algorithm's
+//! lane form (its `f32` kernel's code); the absmax an integer max of the
+//! values' bits without the sign, lane-wise then across the lanes (for
+//! non-negative floats the integer order is the float order and every NaN's
+//! bits are above inf's, so it is the `max_nan` fold's value, any NaN
+//! winning); `inv` one scalar division; and the codes the integer
+//! operations above on the lanes' bits (in blocks whose absmax and `inv` are
+//! finite, in the shorter form `generic::quantized` explains, which gives the
+//! same codes). So every tier and every cut at block boundaries gives the
+//! same bytes and bits.
 
 use crate::float::max_nan;
 use crate::operands::{
